@@ -1,0 +1,1 @@
+"""checks actors and their pure logic."""

@@ -1,0 +1,1 @@
+"""notify actors and their pure logic."""

@@ -1,0 +1,1 @@
+"""routing actors and their pure logic."""

@@ -1,0 +1,1 @@
+"""rules actors and their pure logic."""

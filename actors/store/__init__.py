@@ -1,0 +1,1 @@
+"""store actors and their pure logic."""

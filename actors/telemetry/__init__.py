@@ -1,0 +1,1 @@
+"""telemetry actors and their pure logic."""

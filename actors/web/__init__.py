@@ -1,0 +1,1 @@
+"""web actors and their pure logic."""
