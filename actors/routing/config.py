@@ -1,0 +1,130 @@
+"""Configuration of alert routing ([routing], [[routing.routes]]), inhibition ([[inhibit]]),
+silences ([[silences]]) and recurring maintenance windows ([[maintenance]]).
+
+Matchers are written as strings, Alertmanager style: `name=value`, `name!=value`, `name=~regex`,
+`name!~regex`; the value may be double-quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+
+from actors.configtypes import ConfigModel, Duration
+
+__all__ = [
+    "InhibitConfig",
+    "MaintenanceConfig",
+    "MatcherText",
+    "RouteConfig",
+    "RoutingConfig",
+    "SilenceConfig",
+    "split_matcher",
+]
+
+_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
+_CRON_FIELD = re.compile(r"^[\d*/,A-Za-z-]+$")
+
+
+def split_matcher(text: str) -> tuple[str, str, str]:
+    """Split a matcher string into (label, operator, value); regexes are checked to compile.
+
+    Raises:
+        ValueError: not `label OP value`, or a bad regular expression.
+    """
+    match = _MATCHER.match(text)
+    if match is None:
+        raise ValueError(
+            f"invalid matcher {text!r}; expected label=value, label!=value, label=~regex "
+            "or label!~regex"
+        )
+    name, op, value = match.groups()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if op in ("=~", "!~"):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression in matcher {text!r}: {exc}") from exc
+    return name, op, value
+
+
+def _check_matcher(text: str) -> str:
+    split_matcher(text)
+    return text
+
+
+MatcherText = Annotated[str, AfterValidator(_check_matcher)]
+
+
+def _check_cron(text: str) -> str:
+    fields = text.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+        raise ValueError(
+            f"invalid cron expression {text!r}; expected 5 fields: minute hour day month weekday"
+        )
+    return text
+
+
+class RouteConfig(ConfigModel):
+    """[[routing.routes]]: alerts matching every matcher also (or only) go to `channels`."""
+
+    matchers: tuple[MatcherText, ...] = ()
+    channels: tuple[str, ...]
+    continue_: bool = Field(default=False, alias="continue")
+    group_by: tuple[str, ...] | None = None
+
+
+class RoutingConfig(ConfigModel):
+    """[routing]: Alertmanager-style grouping and timing; the rule's `channels` is the default."""
+
+    group_by: tuple[str, ...] = ("alertname",)
+    group_wait: Duration = 0.0
+    group_interval: Duration = 60.0
+    repeat_interval: Duration = 14400.0
+    escalate_after: Duration | None = None
+    """A critical alert still firing this long also goes to `escalate_to`."""
+    escalate_to: tuple[str, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _escalation(self) -> RoutingConfig:
+        if (self.escalate_after is None) != (not self.escalate_to):
+            raise ValueError("escalate_after and escalate_to must be set together")
+        return self
+
+
+class InhibitConfig(ConfigModel):
+    """[[inhibit]]: a firing `source` alert mutes `target` alerts with equal `equal` labels."""
+
+    source: tuple[MatcherText, ...]
+    target: tuple[MatcherText, ...]
+    equal: tuple[str, ...] = ()
+
+
+class SilenceConfig(ConfigModel):
+    """[[silences]]: alerts matching every matcher are muted between `starts` and `ends`."""
+
+    matchers: tuple[MatcherText, ...] = Field(min_length=1)
+    starts: AwareDatetime | None = None
+    ends: AwareDatetime
+    comment: str = ""
+    created_by: str = "config"
+
+    @model_validator(mode="after")
+    def _order(self) -> SilenceConfig:
+        if self.starts is not None and self.starts >= self.ends:
+            raise ValueError("starts must be before ends")
+        return self
+
+
+class MaintenanceConfig(ConfigModel):
+    """[[maintenance]]: a recurring window (cron start + duration) in which alerts are held."""
+
+    matchers: tuple[MatcherText, ...] = ()
+    cron: Annotated[str, AfterValidator(_check_cron)]
+    duration: Duration
+    timezone: str = "UTC"
+    comment: str = ""

@@ -1,0 +1,74 @@
+"""Configuration of the HTTP listeners ([server]) and of access control ([security])."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, SecretStr, model_validator
+
+from actors.configtypes import ConfigModel, Secret
+
+__all__ = ["Listen", "SecurityConfig", "ServerConfig", "parse_listen"]
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """Split "host:port" (IPv6 as "[::1]:port") into host and port.
+
+    Raises:
+        ValueError: not of the form host:port, or the port is not 0..65535.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"expected 'host:port', e.g. '0.0.0.0:3000', got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"port must be a number from 0 to 65535, got {port_text!r}")
+    return host, int(port_text)
+
+
+def _check_listen(text: str) -> str:
+    parse_listen(text)
+    return text
+
+
+Listen = Annotated[str, AfterValidator(_check_listen)]
+"""A listen address "host:port"; port 0 picks a free port."""
+
+
+def _check_network(text: str) -> str:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"not a CIDR network or address: {text!r}") from exc
+    return text
+
+
+class ServerConfig(ConfigModel):
+    """[server]: the API/probe listener and the separate Prometheus /metrics listener."""
+
+    listen: Listen = "0.0.0.0:3000"
+    metrics_listen: Listen = "0.0.0.0:9464"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    external_url: str = ""
+    """Base URL users reach the monitor at; used for links in notifications."""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be set together")
+        return self
+
+
+class SecurityConfig(ConfigModel):
+    """[security]: tokens, the CIDR allow-list and label anonymisation."""
+
+    api_token: Secret = SecretStr("")
+    metrics_token: Secret = SecretStr("")
+    allow_from: tuple[Annotated[str, AfterValidator(_check_network)], ...] = ()
+    anonymize_labels: tuple[str, ...] = ("organization",)
+    anonymize_key: Secret = SecretStr("")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest request body accepted by the API (413 above)."""
