@@ -1,0 +1,321 @@
+"""Pure rule evaluation: comparison, templating and the per-instance alert state machine.
+
+Everything here is plain functions over plain frozen data; no event loop, no I/O, no clock.
+Times are wall-clock Unix seconds passed in by the caller.
+
+One *instance* is one (rule, label set): every series of the rule's metric that matches the
+condition's label filter is evaluated on its own, as Prometheus does. An instance moves
+
+    inactive --(condition true)--> pending --(held for `duration`)--> firing
+    pending  --(condition false)--> inactive          (dropped silently, nothing emitted)
+    firing   --(false for longer than `keep_firing_for`)--> resolved (emitted, then inactive)
+
+With `duration == 0` a true condition fires at once. `keep_firing_for` keeps a firing instance
+firing while the condition has been false for less than that long; it resets when the condition
+holds again. The `absent` aggregate yields one series (the condition's label filter) when no
+matching series has a sample in the window; that series is "true" whatever the operator.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import operator as op
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from actors.models import Alert, AlertEvent, AlertStatus, Labels, Severity, labels_of
+
+__all__ = [
+    "AGGREGATES",
+    "OPERATORS",
+    "Condition",
+    "Instance",
+    "Phase",
+    "Rule",
+    "StepResult",
+    "alert_labels",
+    "compare",
+    "fingerprint",
+    "render",
+    "resolve_all",
+    "step",
+]
+
+OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
+    ">": op.gt,
+    ">=": op.ge,
+    "<": op.lt,
+    "<=": op.le,
+    "==": op.eq,
+    "!=": op.ne,
+}
+"""The comparison operators of a rule condition."""
+
+AGGREGATES = frozenset(
+    {
+        "last",
+        "avg",
+        "min",
+        "max",
+        "sum",
+        "count",
+        "rate",
+        "increase",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "absent",
+    }
+)
+"""The aggregate names of a rule condition (see CONTRACT.md)."""
+
+
+def compare(value: float, operator: str, threshold: float) -> bool:
+    """Return whether `value <operator> threshold` holds; NaN never holds.
+
+    Raises:
+        KeyError: `operator` is not one of `OPERATORS`.
+    """
+    if math.isnan(value):
+        return False
+    return OPERATORS[operator](value, threshold)
+
+
+def fingerprint(labels: Labels) -> str:
+    """A stable 16-hex-digit hash of a canonical label set (same across processes/restarts)."""
+    h = hashlib.sha256()
+    for name, value in labels:
+        h.update(name.encode())
+        h.update(b"\xff")
+        h.update(value.encode())
+        h.update(b"\xfe")
+    return h.hexdigest()[:16]
+
+
+# --- templating -------------------------------------------------------------------------------
+
+_TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+def _format_value(value: float | None) -> str:
+    if value is None:
+        return ""
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def render(
+    template: str,
+    *,
+    value: float | None,
+    labels: Mapping[str, str],
+    extra: Mapping[str, str] | None = None,
+) -> str:
+    """Render `{{ value }}` and `{{ labels.NAME }}` (also `$value`, `$labels.NAME`) in `template`.
+
+    A tiny substitution, never an evaluator: `extra` names (e.g. `threshold`) are looked up as
+    plain keys; a missing label renders empty; any other expression is left as written.
+    """
+    if "{{" not in template:
+        return template
+
+    def sub(match: re.Match[str]) -> str:
+        expr = match.group(1).lstrip("$").strip()
+        if expr == "value":
+            return _format_value(value)
+        if expr.startswith("labels."):
+            return labels.get(expr[len("labels.") :], "")
+        if extra is not None and expr in extra:
+            return extra[expr]
+        return match.group(0)
+
+    return _TEMPLATE.sub(sub, template)
+
+
+# --- rules and instances ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """What a rule watches: `aggregate` of `metric` series matching `labels` over `window` s."""
+
+    metric: str
+    labels: Labels = ()
+    aggregate: str = "last"
+    window: float = 300.0
+    operator: str = ">"
+    threshold: float = 0.0
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One alert rule, as evaluated (built from config or the `add_rule` API)."""
+
+    id: str
+    name: str
+    condition: Condition
+    severity: Severity = Severity.WARNING
+    channels: tuple[str, ...] = ()
+    annotations: Labels = ()
+    labels: Labels = ()
+    keep_firing_for: float = 0.0
+    enabled: bool = True
+
+
+class Phase(enum.StrEnum):
+    """State of a live instance (inactive instances are simply not kept)."""
+
+    PENDING = "pending"
+    FIRING = "firing"
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """The live state of one (rule, label set).
+
+    `active_since` is when the condition first held (Prometheus' activeAt; it becomes the
+    alert's `starts_at`); `last_true` when it last held (for `keep_firing_for`).
+    """
+
+    fingerprint: str
+    labels: Labels
+    phase: Phase
+    active_since: float
+    last_true: float
+    value: float
+    annotations: Labels = ()
+    fired_at: float | None = None
+
+    def to_alert(
+        self, *, status: AlertStatus = AlertStatus.FIRING, ends_at: float | None = None
+    ) -> Alert:
+        """This instance as the `Alert` receivers see."""
+        return Alert(
+            fingerprint=self.fingerprint,
+            labels=self.labels,
+            annotations=self.annotations,
+            status=status,
+            starts_at=self.active_since,
+            ends_at=ends_at,
+            value=self.value,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """The outcome of evaluating one rule once: its new instances and the events to emit.
+
+    `changed` holds fingerprints whose persisted state (phase, active_since) changed or that were
+    removed, so a caller persists only those.
+    """
+
+    instances: dict[str, Instance]
+    events: list[AlertEvent] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)
+
+
+def alert_labels(rule: Rule, series: Labels) -> Labels:
+    """Labels for `series`: series labels + rule labels + alertname, rule, severity."""
+    merged = dict(series)
+    merged.update(rule.labels)
+    merged["alertname"] = rule.name
+    merged["rule"] = rule.id
+    merged["severity"] = str(rule.severity)
+    return labels_of(merged)
+
+
+def _annotations(rule: Rule, value: float, labels: Labels) -> Labels:
+    if not rule.annotations:
+        return ()
+    label_map = dict(labels)
+    extra = {
+        "threshold": _format_value(rule.condition.threshold),
+        "metric": rule.condition.metric,
+    }
+    return tuple(
+        (name, render(text, value=value, labels=label_map, extra=extra))
+        for name, text in rule.annotations
+    )
+
+
+def _event(rule: Rule, alert: Alert, now: float) -> AlertEvent:
+    return AlertEvent(alert=alert, rule_id=rule.id, channels=rule.channels, at=now)
+
+
+def _is_true(rule: Rule, value: float) -> bool:
+    cond = rule.condition
+    if cond.aggregate == "absent":
+        return True
+    return compare(value, cond.operator, cond.threshold)
+
+
+def step(
+    rule: Rule,
+    instances: Mapping[str, Instance],
+    values: Mapping[Labels, float],
+    now: float,
+) -> StepResult:
+    """Evaluate `rule` at `now` given the aggregated `values` per series; pure.
+
+    `instances` (by fingerprint) is the rule's state before this step; the result holds the state
+    after. Emits a FIRING event when an instance starts firing or the annotations of a firing
+    instance change, a RESOLVED event (with `ends_at = now`) when it resolves. Pending instances
+    emit nothing.
+    """
+    out: dict[str, Instance] = {}
+    events: list[AlertEvent] = []
+    changed: set[str] = set()
+    cond = rule.condition
+    seen: set[str] = set()
+
+    for series, value in values.items():
+        if not _is_true(rule, value):
+            continue
+        labels = alert_labels(rule, series)
+        fp = fingerprint(labels)
+        seen.add(fp)
+        annotations = _annotations(rule, value, labels)
+        prev = instances.get(fp)
+        if prev is None:
+            inst = Instance(fp, labels, Phase.PENDING, now, now, value, annotations)
+            changed.add(fp)
+        else:
+            inst = replace(prev, last_true=now, value=value, annotations=annotations)
+        if inst.phase is Phase.PENDING and now - inst.active_since >= cond.duration:
+            inst = replace(inst, phase=Phase.FIRING, fired_at=now)
+            changed.add(fp)
+            events.append(_event(rule, inst.to_alert(), now))
+        elif (
+            prev is not None and prev.phase is Phase.FIRING and prev.annotations != inst.annotations
+        ):
+            events.append(_event(rule, inst.to_alert(), now))
+        out[fp] = inst
+
+    for fp, prev in instances.items():
+        if fp in seen:
+            continue
+        if prev.phase is Phase.PENDING:
+            changed.add(fp)
+            continue
+        if rule.keep_firing_for > 0 and now - prev.last_true < rule.keep_firing_for:
+            out[fp] = prev
+            continue
+        changed.add(fp)
+        events.append(_event(rule, prev.to_alert(status=AlertStatus.RESOLVED, ends_at=now), now))
+
+    return StepResult(out, events, changed)
+
+
+def resolve_all(rule: Rule, instances: Iterable[Instance], now: float) -> list[AlertEvent]:
+    """RESOLVED events for every firing instance of a rule that was removed or disabled."""
+    return [
+        _event(rule, inst.to_alert(status=AlertStatus.RESOLVED, ends_at=now), now)
+        for inst in instances
+        if inst.phase is Phase.FIRING
+    ]

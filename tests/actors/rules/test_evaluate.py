@@ -1,0 +1,211 @@
+"""The rule state machine, table-driven with explicit times (no event loop)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from actors.models import AlertStatus, Labels, Severity
+from actors.rules.evaluate import (
+    Condition,
+    Instance,
+    Phase,
+    Rule,
+    alert_labels,
+    compare,
+    fingerprint,
+    render,
+    resolve_all,
+    step,
+)
+
+SERIES: Labels = (("agent", "a"),)
+
+
+def _rule(duration: float = 0.0, keep: float = 0.0, aggregate: str = "last") -> Rule:
+    return Rule(
+        id="r1",
+        name="High",
+        condition=Condition(
+            metric="m", aggregate=aggregate, operator=">", threshold=10, duration=duration
+        ),
+        severity=Severity.CRITICAL,
+        channels=("slack",),
+        annotations=(("summary", "{{ value }} errors on {{ labels.agent }}"),),
+        keep_firing_for=keep,
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    duration: float
+    keep: float
+    # (time, value or None for "no series") -> expected (phase or None, emitted statuses)
+    steps: Sequence[tuple[float, float | None, Phase | None, tuple[AlertStatus, ...]]]
+
+
+CASES = [
+    Case(
+        "fires at once without duration, resolves when false",
+        0,
+        0,
+        [
+            (0, 5, None, ()),
+            (1, 11, Phase.FIRING, (AlertStatus.FIRING,)),
+            (2, 12, Phase.FIRING, (AlertStatus.FIRING,)),  # annotation (value) changed
+            (3, 12, Phase.FIRING, ()),
+            (4, 3, None, (AlertStatus.RESOLVED,)),
+        ],
+    ),
+    Case(
+        "pending until duration held",
+        10,
+        0,
+        [
+            (0, 11, Phase.PENDING, ()),
+            (5, 11, Phase.PENDING, ()),
+            (10, 11, Phase.FIRING, (AlertStatus.FIRING,)),
+            (11, None, None, (AlertStatus.RESOLVED,)),
+        ],
+    ),
+    Case(
+        "pending dropped silently",
+        10,
+        0,
+        [
+            (0, 11, Phase.PENDING, ()),
+            (5, 1, None, ()),
+            (9, 11, Phase.PENDING, ()),
+            (18, 11, Phase.PENDING, ()),
+            (19, 11, Phase.FIRING, (AlertStatus.FIRING,)),
+        ],
+    ),
+    Case(
+        "keep_firing_for damps flapping and resets",
+        0,
+        5,
+        [
+            (0, 11, Phase.FIRING, (AlertStatus.FIRING,)),
+            (3, 1, Phase.FIRING, ()),
+            (4, 11, Phase.FIRING, ()),
+            (8, 1, Phase.FIRING, ()),
+            (8.5, None, Phase.FIRING, ()),
+            (9.5, 1, None, (AlertStatus.RESOLVED,)),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_state_machine(case: Case) -> None:
+    rule = _rule(case.duration, case.keep)
+    instances: dict[str, Instance] = {}
+    for at, value, phase, statuses in case.steps:
+        values = {} if value is None else {SERIES: value}
+        result = step(rule, instances, values, at)
+        instances = result.instances
+        got = next(iter(instances.values())).phase if instances else None
+        assert got is phase, f"t={at}"
+        assert tuple(e.alert.status for e in result.events) == statuses, f"t={at}"
+
+
+def test_alert_carries_labels_annotations_and_start() -> None:
+    rule = _rule(duration=10)
+    r1 = step(rule, {}, {SERIES: 11}, 100)
+    r2 = step(rule, r1.instances, {SERIES: 12.5}, 110)
+    (event,) = r2.events
+    alert = event.alert
+    assert dict(alert.labels) == {
+        "agent": "a",
+        "alertname": "High",
+        "rule": "r1",
+        "severity": "critical",
+    }
+    assert dict(alert.annotations) == {"summary": "12.5 errors on a"}
+    assert alert.starts_at == 100
+    assert alert.ends_at is None
+    assert alert.fingerprint == fingerprint(alert.labels)
+    assert event.channels == ("slack",)
+    r3 = step(rule, r2.instances, {}, 120)
+    (resolved,) = r3.events
+    assert resolved.alert.status is AlertStatus.RESOLVED
+    assert resolved.alert.ends_at == 120
+    assert resolved.alert.starts_at == 100
+
+
+def test_each_series_is_its_own_instance() -> None:
+    rule = _rule()
+    a, b = (("agent", "a"),), (("agent", "b"),)
+    r = step(rule, {}, {a: 11, b: 12}, 0)
+    assert len(r.instances) == 2
+    assert len(r.events) == 2
+    r = step(rule, r.instances, {a: 11, b: 1}, 1)
+    assert [e.alert.status for e in r.events] == [AlertStatus.RESOLVED]
+    assert dict(r.events[0].alert.labels)["agent"] == "b"
+
+
+def test_absent_fires_whatever_the_operator() -> None:
+    rule = _rule(aggregate="absent")
+    r = step(rule, {}, {(): 1.0}, 0)
+    assert [e.alert.status for e in r.events] == [AlertStatus.FIRING]
+    r = step(rule, r.instances, {}, 1)
+    assert [e.alert.status for e in r.events] == [AlertStatus.RESOLVED]
+
+
+def test_changed_tracks_persisted_transitions_only() -> None:
+    rule = _rule(duration=10)
+    r = step(rule, {}, {SERIES: 11}, 0)
+    assert len(r.changed) == 1
+    r = step(rule, r.instances, {SERIES: 11}, 1)
+    assert r.changed == set()
+
+
+def test_resolve_all_only_firing() -> None:
+    rule = _rule(duration=10)
+    pending = step(rule, {}, {SERIES: 11}, 0).instances
+    assert resolve_all(rule, pending.values(), 5) == []
+    firing = step(_rule(), {}, {SERIES: 11}, 0).instances
+    (event,) = resolve_all(rule, firing.values(), 5)
+    assert event.alert.status is AlertStatus.RESOLVED
+
+
+@pytest.mark.parametrize(
+    ("value", "operator", "threshold", "expected"),
+    [
+        (11, ">", 10, True),
+        (10, ">", 10, False),
+        (10, ">=", 10, True),
+        (9, "<", 10, True),
+        (10, "<=", 10, True),
+        (10, "==", 10, True),
+        (10, "!=", 10, False),
+        (float("nan"), "!=", 10, False),
+    ],
+)
+def test_compare(value: float, operator: str, threshold: float, expected: bool) -> None:
+    assert compare(value, operator, threshold) is expected
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ value }} errors", "3 errors"),
+        ("{{$value}} / {{ $labels.agent }}", "3 / a"),
+        ("{{ labels.missing }}!", "!"),
+        ("{{ threshold }}", "10"),
+        ("{{ __import__('os') }}", "{{ __import__('os') }}"),
+        ("plain", "plain"),
+    ],
+)
+def test_render(template: str, expected: str) -> None:
+    assert render(template, value=3.0, labels={"agent": "a"}, extra={"threshold": "10"}) == expected
+
+
+def test_fingerprint_is_stable_and_label_sensitive() -> None:
+    labels = alert_labels(_rule(), SERIES)
+    assert fingerprint(labels) == fingerprint(tuple(labels))
+    assert fingerprint(labels) != fingerprint((*labels, ("x", "y")))
+    assert len(fingerprint(labels)) == 16
