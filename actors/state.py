@@ -1,0 +1,320 @@
+"""The health state: the latest result of every check, read by the web actor and the rules.
+
+Checks `publish()` their results here; readers take `HealthState.snapshot`, an immutable
+`HealthSnapshot` built from the current results. One thread, one event loop, no locks: a publish
+updates private per-check entries and drops the cached snapshot in one assignment; the next read
+builds a new frozen snapshot (so a burst of publishes costs one rebuild, not one per publish).
+
+Overall status (`HealthSnapshot.status`), in the order an operator reads it:
+- ``unhealthy``: at least one *critical* check reports fail;
+- ``degraded``: a non-critical check reports fail, or any check reports warn;
+- ``healthy``: otherwise (including when no check is configured).
+
+Readiness (`HealthSnapshot.readiness()`): started (every critical check has reported at least once,
+or `mark_started()` was called), no critical check fails, and not draining.
+
+Each publish records, when a metric recorder is given:
+- ``health_check_up{check}``: 1 for pass/warn, 0 for fail (gauge; rules alert on it);
+- ``health_check_duration_seconds{check}``: run latency (histogram);
+- ``health_check_runs_total{check,result}``: runs by observed outcome (counter).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Protocol
+
+from actors.clock import Clock, SystemClock
+from actors.models import CheckResult, CheckStatus
+
+__all__ = [
+    "CHECK_DURATION_BUCKETS",
+    "HealthSnapshot",
+    "HealthState",
+    "MetricRecorder",
+    "OverallStatus",
+    "Readiness",
+    "TransitionListener",
+    "overall_status",
+]
+
+CHECK_DURATION_BUCKETS: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+TransitionListener = Callable[[CheckResult, CheckResult | None], None]
+"""Called with (new result, previous result or None) when a check's reported status changes."""
+
+
+class MetricRecorder(Protocol):
+    """The part of the metric store the health state writes to (`MetricStore` satisfies it)."""
+
+    def declare(
+        self,
+        name: str,
+        kind: str,
+        help: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float] | None = None,
+    ) -> None:
+        """Declare a metric before recording it."""
+        ...
+
+    def record(
+        self,
+        name: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        *,
+        timestamp: float | None = None,
+    ) -> None:
+        """Record one value (counter: add, gauge: set, histogram: observe)."""
+        ...
+
+
+class OverallStatus:
+    """The three overall states of `/api/health` (strings, as in the seed's document)."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+def overall_status(results: Iterable[CheckResult]) -> str:
+    """Aggregate check results: unhealthy > degraded > healthy (see the module docstring)."""
+    degraded = False
+    for result in results:
+        if result.status is CheckStatus.FAIL:
+            if result.critical:
+                return OverallStatus.UNHEALTHY
+            degraded = True
+        elif result.status is CheckStatus.WARN:
+            degraded = True
+    return OverallStatus.DEGRADED if degraded else OverallStatus.HEALTHY
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether the process should receive traffic, and why not."""
+
+    ready: bool
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSnapshot:
+    """An immutable view of every check at one moment.
+
+    `results` holds the latest result per check name (only checks that have run), `history` the
+    most recent results per check, oldest first (bounded by the state's `history_size`).
+    `configured` maps every configured check name to its `critical` flag, in configuration order.
+    `started_at` is the wall time the state was created (the monitor's start).
+    """
+
+    results: Mapping[str, CheckResult]
+    history: Mapping[str, tuple[CheckResult, ...]]
+    configured: Mapping[str, bool]
+    started: bool
+    draining: bool
+    started_at: float
+    version: int = 0
+    status: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", overall_status(self.results.values()))
+
+    def readiness(self) -> Readiness:
+        """Ready when started, no critical check fails and not draining; else the reasons."""
+        reasons: list[str] = []
+        if self.draining:
+            reasons.append("shutting down")
+        if not self.started:
+            waiting = [
+                name
+                for name, critical in self.configured.items()
+                if critical and name not in self.results
+            ]
+            if waiting:
+                reasons.append("starting: waiting for the first run of " + ", ".join(waiting))
+            else:
+                reasons.append("starting")
+        for name, result in self.results.items():
+            if result.critical and result.status is CheckStatus.FAIL:
+                reasons.append(f"critical check {name} fails: {result.message}")
+        return Readiness(ready=not reasons, reasons=tuple(reasons))
+
+
+class HealthState:
+    """Keeps the latest check results and hands out immutable snapshots.
+
+    `checks` maps each configured check name to its `critical` flag (configuration order).
+    `recorder` (the metric store) receives health_check_* metrics; they are declared here.
+    Listeners registered with `add_listener` are called synchronously, in the publishing task,
+    when a check's reported status changes (including its first result); a listener that
+    raises is a programming error and propagates to the publisher.
+    """
+
+    def __init__(
+        self,
+        *,
+        checks: Mapping[str, bool] | None = None,
+        recorder: MetricRecorder | None = None,
+        clock: Clock | None = None,
+        history_size: int = 20,
+    ) -> None:
+        if history_size < 1:
+            raise ValueError("history_size must be at least 1")
+        self._clock: Clock = clock or SystemClock()
+        self._configured: dict[str, bool] = dict(checks or {})
+        self._recorder = recorder
+        self._history_size = history_size
+        self._results: dict[str, CheckResult] = {}
+        self._history: dict[str, tuple[CheckResult, ...]] = {}
+        self._listeners: list[TransitionListener] = []
+        self._started = False
+        self._draining = False
+        self._started_at = self._clock.now()
+        self._version = 0
+        self._snapshot: HealthSnapshot | None = None
+        self._check_started()
+        if recorder is not None:
+            recorder.declare(
+                "health_check_up",
+                "gauge",
+                "1 when the check passes or warns, 0 when it fails.",
+                ("check",),
+            )
+            recorder.declare(
+                "health_check_duration_seconds",
+                "histogram",
+                "Duration of health check runs in seconds.",
+                ("check",),
+                CHECK_DURATION_BUCKETS,
+            )
+            recorder.declare(
+                "health_check_runs_total",
+                "counter",
+                "Health check runs by observed result (pass, warn, fail).",
+                ("check", "result"),
+            )
+
+    # -- writers -------------------------------------------------------------------------------
+
+    def configure(self, checks: Mapping[str, bool]) -> None:
+        """Replace the set of configured checks (on reload); results of removed checks go."""
+        self._configured = dict(checks)
+        for name in list(self._results):
+            if name not in self._configured:
+                del self._results[name]
+                self._history.pop(name, None)
+        self._invalidate()
+        self._check_started()
+
+    def publish(self, result: CheckResult) -> None:
+        """Make `result` the current one for its check, append it to the history, record metrics.
+
+        Raises whatever a transition listener or the recorder raises (programming errors).
+        """
+        name = result.check
+        previous = self._results.get(name)
+        self._results[name] = result
+        history = self._history.get(name, ())
+        if len(history) >= self._history_size:
+            history = history[len(history) - self._history_size + 1 :]
+        self._history[name] = (*history, result)
+        self._invalidate()
+        if not self._started:
+            self._check_started()
+        recorder = self._recorder
+        if recorder is not None:
+            labels = {"check": name}
+            recorder.record(
+                "health_check_up", 0.0 if result.status is CheckStatus.FAIL else 1.0, labels
+            )
+            latency = result.latency_seconds
+            if math.isfinite(latency) and latency >= 0:
+                recorder.record("health_check_duration_seconds", latency, labels)
+            recorder.record(
+                "health_check_runs_total", 1.0, {"check": name, "result": result.observed.value}
+            )
+        if previous is None or previous.status is not result.status:
+            for listener in tuple(self._listeners):
+                listener(result, previous)
+
+    def mark_started(self) -> None:
+        """Declare the start-up done even if some critical check has not reported yet."""
+        self._started = True
+        self._invalidate()
+
+    def begin_draining(self) -> None:
+        """Fail readiness from now on (graceful shutdown: traffic drains before the stop)."""
+        self._draining = True
+        self._invalidate()
+
+    def add_listener(self, listener: TransitionListener) -> None:
+        """Call `listener(new, previous)` whenever a check's reported status changes."""
+        self._listeners.append(listener)
+
+    # -- readers -------------------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> HealthSnapshot:
+        """The current immutable snapshot (rebuilt only after a change)."""
+        snap = self._snapshot
+        if snap is None:
+            snap = HealthSnapshot(
+                results=MappingProxyType(dict(self._results)),
+                history=MappingProxyType(dict(self._history)),
+                configured=MappingProxyType(dict(self._configured)),
+                started=self._started,
+                draining=self._draining,
+                started_at=self._started_at,
+                version=self._version,
+            )
+            self._snapshot = snap
+        return snap
+
+    def current(self, name: str) -> CheckResult | None:
+        """The latest result of check `name`, without building a snapshot (cheap)."""
+        return self._results.get(name)
+
+    @property
+    def started(self) -> bool:
+        """True once the first round of critical checks is done (or `mark_started()`)."""
+        return self._started
+
+    @property
+    def draining(self) -> bool:
+        """True once `begin_draining()` was called."""
+        return self._draining
+
+    def uptime(self) -> float:
+        """Seconds since this state (the monitor) started, by the wall clock."""
+        return max(0.0, self._clock.now() - self._started_at)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _invalidate(self) -> None:
+        self._version += 1
+        self._snapshot = None
+
+    def _check_started(self) -> None:
+        if self._started:
+            return
+        if all(name in self._results for name, critical in self._configured.items() if critical):
+            self._started = True

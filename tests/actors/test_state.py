@@ -1,0 +1,162 @@
+"""HealthState: snapshots, history, aggregation, readiness, listeners, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from actors.clock import FixedClock
+from actors.models import CheckResult, CheckStatus
+from actors.state import HealthState, OverallStatus, overall_status
+
+
+def _result(
+    name: str, status: CheckStatus, *, critical: bool = False, latency: float = 0.01
+) -> CheckResult:
+    return CheckResult(
+        check=name,
+        status=status,
+        message=f"{name} {status}",
+        latency_seconds=latency,
+        timestamp=1_700_000_000.0,
+        observed=status,
+        critical=critical,
+    )
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.declared: dict[str, str] = {}
+        self.records: list[tuple[str, float, dict[str, str]]] = []
+
+    def declare(
+        self,
+        name: str,
+        kind: str,
+        help: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float] | None = None,
+    ) -> None:
+        self.declared[name] = kind
+
+    def record(
+        self,
+        name: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        *,
+        timestamp: float | None = None,
+    ) -> None:
+        assert name in self.declared
+        self.records.append((name, value, dict(labels or {})))
+
+
+P, W, F = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    ("results", "expected"),
+    [
+        ([], OverallStatus.HEALTHY),
+        ([("a", P, True), ("b", P, False)], OverallStatus.HEALTHY),
+        ([("a", P, True), ("b", W, False)], OverallStatus.DEGRADED),
+        ([("a", W, True)], OverallStatus.DEGRADED),
+        ([("a", P, True), ("b", F, False)], OverallStatus.DEGRADED),
+        ([("a", F, True), ("b", W, False)], OverallStatus.UNHEALTHY),
+    ],
+)
+def test_overall_status(results: list[tuple[str, CheckStatus, bool]], expected: str) -> None:
+    assert overall_status(_result(n, s, critical=c) for n, s, c in results) == expected
+
+
+def test_snapshot_is_immutable_and_swapped() -> None:
+    state = HealthState(checks={"db": True}, clock=FixedClock())
+    before = state.snapshot
+    assert state.snapshot is before  # cached while nothing changes
+    state.publish(_result("db", P, critical=True))
+    after = state.snapshot
+    assert after is not before
+    assert "db" not in before.results
+    assert after.results["db"].status is P
+    with pytest.raises(TypeError):
+        after.results["x"] = _result("x", P)  # type: ignore[index]
+
+
+def test_history_is_bounded_oldest_first() -> None:
+    state = HealthState(checks={"a": False}, clock=FixedClock(), history_size=3)
+    for i in range(5):
+        state.publish(_result("a", P, latency=float(i)))
+    hist = state.snapshot.history["a"]
+    assert [r.latency_seconds for r in hist] == [2.0, 3.0, 4.0]
+
+
+def test_started_after_first_round_of_critical_checks() -> None:
+    state = HealthState(checks={"db": True, "cache": True, "api": False}, clock=FixedClock())
+    ready = state.snapshot.readiness()
+    assert not ready.ready
+    assert "db" in ready.reasons[0]
+    assert "cache" in ready.reasons[0]
+    state.publish(_result("db", P, critical=True))
+    assert not state.started
+    state.publish(_result("cache", P, critical=True))
+    assert state.started
+    assert state.snapshot.readiness().ready
+
+
+def test_mark_started_without_results() -> None:
+    state = HealthState(checks={"db": True}, clock=FixedClock())
+    state.mark_started()
+    assert state.snapshot.readiness().ready
+
+
+def test_readiness_fails_on_critical_failure_and_draining() -> None:
+    state = HealthState(checks={"db": True, "api": False}, clock=FixedClock())
+    state.publish(_result("db", P, critical=True))
+    state.publish(_result("api", F))
+    assert state.snapshot.readiness().ready  # non-critical does not matter
+    state.publish(_result("db", F, critical=True))
+    readiness = state.snapshot.readiness()
+    assert not readiness.ready
+    assert any("db" in r for r in readiness.reasons)
+    state.publish(_result("db", P, critical=True))
+    state.begin_draining()
+    assert state.snapshot.readiness().reasons == ("shutting down",)
+
+
+def test_listeners_only_on_transitions() -> None:
+    state = HealthState(checks={"a": False}, clock=FixedClock())
+    seen: list[tuple[CheckStatus, CheckStatus | None]] = []
+    state.add_listener(lambda new, old: seen.append((new.status, old.status if old else None)))
+    for status in (P, P, F, F, P):
+        state.publish(_result("a", status))
+    assert seen == [(P, None), (F, P), (P, F)]
+
+
+def test_metrics_recorded() -> None:
+    recorder = _Recorder()
+    state = HealthState(checks={"a": False}, recorder=recorder, clock=FixedClock())
+    assert recorder.declared == {
+        "health_check_up": "gauge",
+        "health_check_duration_seconds": "histogram",
+        "health_check_runs_total": "counter",
+    }
+    state.publish(_result("a", F, latency=0.5))
+    assert ("health_check_up", 0.0, {"check": "a"}) in recorder.records
+    assert ("health_check_duration_seconds", 0.5, {"check": "a"}) in recorder.records
+    assert ("health_check_runs_total", 1.0, {"check": "a", "result": "fail"}) in recorder.records
+    state.publish(_result("a", W))
+    assert ("health_check_up", 1.0, {"check": "a"}) in recorder.records
+
+
+def test_uptime_and_configure() -> None:
+    clock = FixedClock()
+    state = HealthState(checks={"a": False, "b": False}, clock=clock)
+    clock.advance(42)
+    assert state.uptime() == 42
+    state.publish(_result("a", P))
+    state.publish(_result("b", P))
+    state.configure({"a": False})
+    assert set(state.snapshot.results) == {"a"}
+    assert state.current("a") is not None
+    assert state.current("b") is None
