@@ -24,7 +24,7 @@ __all__ = [
     "split_matcher",
 ]
 
-_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
+_MATCHER = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 _CRON_FIELD = re.compile(r"^[\d*/,A-Za-z-]+$")
 
 
