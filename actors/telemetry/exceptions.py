@@ -1,0 +1,78 @@
+"""Errors raised by the telemetry package.
+
+Exception tree::
+
+    TelemetryError
+    ├── UnknownMetricError        record/aggregate on a name that was never declared
+    ├── MetricDeclarationError    a declaration that is invalid or conflicts with an earlier one
+    ├── LabelError                labels that do not match the metric's label names
+    ├── SampleError               a value the metric cannot take (negative counter step, NaN)
+    └── AggregateError            an unknown aggregate name or a negative window
+
+Every error builds its own message from the context it carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "AggregateError",
+    "LabelError",
+    "MetricDeclarationError",
+    "SampleError",
+    "TelemetryError",
+    "UnknownMetricError",
+]
+
+
+class TelemetryError(Exception):
+    """Base of every telemetry error."""
+
+
+class UnknownMetricError(TelemetryError):
+    """`name` was never declared in the metric store."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"unknown metric {name!r}; declare it first")
+
+
+class MetricDeclarationError(TelemetryError):
+    """A declaration is invalid (bad name, kind, buckets) or conflicts with an earlier one."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"metric {name!r}: {reason}")
+
+
+class LabelError(TelemetryError):
+    """The labels given do not match the label names the metric was declared with."""
+
+    def __init__(self, name: str, expected: Iterable[str], got: Iterable[str]) -> None:
+        self.name = name
+        self.expected = tuple(expected)
+        self.got = tuple(got)
+        super().__init__(
+            f"metric {name!r} takes labels {sorted(self.expected)}, got {sorted(self.got)}"
+        )
+
+
+class AggregateError(TelemetryError):
+    """An aggregate name that is not supported, or an invalid window."""
+
+    def __init__(self, aggregate: str, reason: str) -> None:
+        self.aggregate = aggregate
+        self.reason = reason
+        super().__init__(f"aggregate {aggregate!r}: {reason}")
+
+
+class SampleError(TelemetryError):
+    """A value the metric cannot take: NaN or infinite, or a negative counter increment."""
+
+    def __init__(self, name: str, value: float, reason: str) -> None:
+        self.name = name
+        self.value = value
+        self.reason = reason
+        super().__init__(f"metric {name!r}: value {value!r} rejected: {reason}")

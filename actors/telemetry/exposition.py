@@ -1,0 +1,71 @@
+"""`/metrics` view of the store: a prometheus_client custom collector.
+
+Every declared metric is yielded with its HELP and TYPE, even before its first sample, so a
+dashboard or `promtool check metrics` sees the full catalogue from the start. Register the
+collector in the web app's own `CollectorRegistry` (there is no global registry here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+if TYPE_CHECKING:
+    from actors.telemetry.store import MetricHandle, MetricStore
+
+__all__ = ["StoreCollector"]
+
+
+class StoreCollector(Collector):
+    """Yields one metric family per declared metric of a `MetricStore`."""
+
+    def __init__(self, store: MetricStore) -> None:
+        self._store = store
+
+    def describe(self) -> Iterator[Metric]:
+        """Families without samples (lets a registry detect duplicate names cheaply)."""
+        for handle in self._store.metrics():
+            if handle.kind == "histogram":
+                yield HistogramMetricFamily(handle.name, handle.help, labels=handle.labelnames)
+            else:
+                yield _family(handle)
+
+    def collect(self) -> Iterator[Metric]:
+        """Every declared metric with its current series."""
+        for handle in self._store.metrics():
+            if handle.kind == "histogram":
+                hist = HistogramMetricFamily(handle.name, handle.help, labels=handle.labelnames)
+                les = [_le(b) for b in handle.buckets] + ["+Inf"]
+                for snap in handle.snapshot():
+                    hist.add_metric(
+                        list(snap.label_values),
+                        buckets=list(zip(les, snap.buckets, strict=True)),
+                        sum_value=snap.sum,
+                    )
+                yield hist
+            else:
+                family = _family(handle)
+                for snap in handle.snapshot():
+                    family.add_metric(list(snap.label_values), snap.value)
+                yield family
+
+
+def _le(bound: float) -> str:
+    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
+    return text
+
+
+def _family(handle: MetricHandle) -> CounterMetricFamily | GaugeMetricFamily:
+    labels = list(handle.labelnames)
+    if handle.kind == "counter":
+        return CounterMetricFamily(handle.name, handle.help, labels=labels)
+    return GaugeMetricFamily(handle.name, handle.help, labels=labels)

@@ -1,0 +1,597 @@
+"""The metric windows store: the one path every metric sample takes.
+
+Each sample is recorded once, into one series (metric name + label values). A series keeps what
+`/metrics` and OTLP expose (a counter's running total, a gauge's value, a histogram's cumulative
+buckets, sum and count) and a bounded ring of recent points that the rule evaluator and the
+`metric` check aggregate over windows (`aggregate`, semantics in `windows`).
+
+Bounds (memory stays bounded whatever the application sends):
+- `retention` seconds: points older than that are dropped on the next record (a gauge keeps the
+  one point that was in force when the retention horizon opened, so its value stays known);
+- `max_points` per series: the ring's capacity; beyond it the oldest points go first. Counter
+  increments recorded within `counter_resolution` seconds of the newest point are folded into it,
+  so a counter never needs more than `retention / counter_resolution` points whatever its rate;
+- `max_series` per metric (cardinality guard): a sample for a new series beyond it is dropped
+  and counted in `metric_series_dropped_total{metric}`.
+
+Counters are fed increments (`record`) or absolute totals (`set_counter_total`, for apps that push
+their own running totals). An absolute total lower than the previous one is a reset: the new total
+counts as the increment, as Prometheus' `increase()` does. The ring holds increments, so `increase`
+and `rate` are exact sums with resets already resolved.
+
+Time is wall-clock seconds (`Clock.now()`); a sample may carry its own timestamp. Points of a
+series stay in time order: a timestamp older than the series' newest point is taken as that point's
+time.
+
+One thread: the store is used from the event loop's thread only (see `embed` for other threads).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from actors.models import Labels
+from actors.telemetry import windows
+from actors.telemetry.exceptions import (
+    AggregateError,
+    LabelError,
+    MetricDeclarationError,
+    SampleError,
+    UnknownMetricError,
+)
+
+if TYPE_CHECKING:
+    from actors.clock import Clock
+    from actors.telemetry.exposition import StoreCollector
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "DROPPED_METRIC",
+    "MetricHandle",
+    "MetricKind",
+    "MetricStore",
+    "SeriesSnapshot",
+]
+
+MetricKind = Literal["counter", "gauge", "histogram"]
+DEFAULT_BUCKETS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+DROPPED_METRIC = "metric_series_dropped_total"
+
+_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_INF = math.inf
+Listener = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSnapshot:
+    """What one series exposes right now (for `/metrics` and OTLP).
+
+    `value` is a counter's total or a gauge's value (0 for histograms). `buckets` are cumulative
+    counts per upper bound of the metric's buckets, +Inf last (histograms only). `created` is the
+    wall time of the series' first sample.
+    """
+
+    label_values: tuple[str, ...]
+    value: float
+    buckets: tuple[int, ...]
+    sum: float
+    count: int
+    created: float
+    updated: float
+
+
+class _Series:
+    __slots__ = ("buckets", "count", "created", "points", "sum", "total", "updated")
+
+    def __init__(self, t: float, max_points: int, n_buckets: int) -> None:
+        self.points: deque[tuple[float, float]] = deque(maxlen=max_points)
+        self.total = 0.0  # counter total / gauge value
+        self.sum = 0.0
+        self.count = 0
+        self.buckets: list[int] | None = [0] * n_buckets if n_buckets else None
+        self.created = t
+        self.updated = t
+
+
+class MetricHandle:
+    """One declared metric: its identity, its series, and the fast recording path.
+
+    `record(label_values, value, t)` takes label values already in `labelnames` order; it is what
+    the recording API calls on its hot path. Obtain handles from `MetricStore.declare`/`handle`.
+    """
+
+    __slots__ = (
+        "_listeners",
+        "_max_points",
+        "_max_series",
+        "_on_drop",
+        "_resolution",
+        "_retention",
+        "_sorted_index",
+        "buckets",
+        "dropped",
+        "help",
+        "kind",
+        "labelnames",
+        "name",
+        "series",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: MetricKind,
+        help: str,
+        labelnames: tuple[str, ...],
+        buckets: tuple[float, ...],
+        retention: float,
+        max_points: int,
+        max_series: int,
+        resolution: float,
+        listeners: list[Listener],
+        on_drop: Callable[[str], None],
+    ) -> None:
+        self.name = name
+        self.kind: MetricKind = kind
+        self.help = help
+        self.labelnames = labelnames
+        self.buckets = buckets
+        self.series: dict[tuple[str, ...], _Series] = {}
+        self.dropped = 0
+        self._retention = retention
+        self._max_points = max_points
+        self._max_series = max_series
+        self._resolution = resolution
+        self._listeners = listeners
+        self._on_drop = on_drop
+        self._sorted_index = tuple(sorted(range(len(labelnames)), key=labelnames.__getitem__))
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _new_series(self, label_values: tuple[str, ...], t: float) -> _Series | None:
+        if len(self.series) >= self._max_series:
+            self.dropped += 1
+            self._on_drop(self.name)
+            return None
+        if len(label_values) != len(self.labelnames):
+            raise LabelError(self.name, self.labelnames, [f"<{len(label_values)} values>"])
+        n_buckets = len(self.buckets) + 1 if self.kind == "histogram" else 0
+        series = _Series(t, self._max_points, n_buckets)
+        self.series[label_values] = series
+        return series
+
+    def record(self, label_values: tuple[str, ...], value: float, t: float) -> None:
+        """Record `value` at wall time `t` into the series `label_values` and notify listeners.
+
+        Counter: add the increment; gauge: set; histogram: observe. A new series beyond the
+        metric's series limit is dropped and counted (no error).
+
+        Raises:
+            SampleError: NaN or infinite value, or a negative counter increment.
+            LabelError: `label_values` has the wrong number of values.
+        """
+        series = self.series.get(label_values)
+        if series is None:
+            series = self._new_series(label_values, t)
+            if series is None:
+                return
+        points = series.points
+        if points:
+            last_t = points[-1][0]
+            if t < last_t:
+                t = last_t
+        kind = self.kind
+        if kind == "counter":
+            if not 0.0 <= value < _INF:
+                raise SampleError(self.name, value, "a counter increment must be finite and >= 0")
+            series.total += value
+            if points and t - points[-1][0] < self._resolution:
+                first_t, inc = points[-1]
+                points[-1] = (first_t, inc + value)
+            else:
+                points.append((t, value))
+            cutoff = t - self._retention
+            while points[0][0] <= cutoff:
+                points.popleft()
+        elif kind == "gauge":
+            if not -_INF < value < _INF:
+                raise SampleError(self.name, value, "a gauge value must be finite")
+            series.total = value
+            points.append((t, value))
+            cutoff = t - self._retention
+            # keep the one point in force at the retention horizon
+            while len(points) > 1 and points[1][0] <= cutoff:
+                points.popleft()
+        else:
+            if not -_INF < value < _INF:
+                raise SampleError(self.name, value, "an observation must be finite")
+            series.sum += value
+            series.count += 1
+            series.buckets[bisect.bisect_left(self.buckets, value)] += 1  # type: ignore[index]
+            points.append((t, value))
+            cutoff = t - self._retention
+            while points[0][0] <= cutoff:
+                points.popleft()
+        series.updated = t
+        for listener in self._listeners:
+            listener(self.name)
+
+    def set_total(self, label_values: tuple[str, ...], total: float, t: float) -> None:
+        """Record a counter's absolute running total (as pushed by an app that keeps its own).
+
+        The first total of a series is its baseline (no increase, as in Prometheus); a total lower
+        than the previous one is a reset and counts entirely as the increment.
+
+        Raises:
+            MetricDeclarationError: the metric is not a counter.
+            SampleError: NaN, infinite or negative total.
+        """
+        if self.kind != "counter":
+            raise MetricDeclarationError(self.name, "set_counter_total needs a counter")
+        if not 0.0 <= total < _INF:
+            raise SampleError(self.name, total, "a counter total must be finite and >= 0")
+        series = self.series.get(label_values)
+        if series is None:
+            series = self._new_series(label_values, t)
+            if series is None:
+                return
+            series.total = total
+            self.record(label_values, 0.0, t)
+            return
+        increment = total - series.total if total >= series.total else total
+        self.record(label_values, increment, t)
+        series.total = total
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def labels_of(self, label_values: tuple[str, ...]) -> Labels:
+        """The canonical sorted `Labels` of a series."""
+        names = self.labelnames
+        return tuple((names[i], label_values[i]) for i in self._sorted_index)
+
+    def snapshot(self) -> list[SeriesSnapshot]:
+        """Every series' exposition values, in creation order."""
+        out: list[SeriesSnapshot] = []
+        for label_values, s in self.series.items():
+            cumulative: tuple[int, ...] = ()
+            if s.buckets is not None:
+                acc = 0
+                running = []
+                for c in s.buckets:
+                    acc += c
+                    running.append(acc)
+                cumulative = tuple(running)
+            out.append(
+                SeriesSnapshot(
+                    label_values=label_values,
+                    value=s.total,
+                    buckets=cumulative,
+                    sum=s.sum,
+                    count=s.count,
+                    created=s.created,
+                    updated=s.updated,
+                )
+            )
+        return out
+
+    def _aggregate_series(
+        self, s: _Series, aggregate: str, start: float, end: float, window: float
+    ) -> float | None:
+        values: list[float] = []
+        carried: float | None = None
+        latest: float | None = None
+        after = 0.0
+        in_window = False
+        for t, v in reversed(s.points):
+            if t > end:
+                after += v
+                continue
+            if latest is None:
+                latest = v
+            if t <= start:
+                carried = v
+                break
+            values.append(v)
+            in_window = True
+        if aggregate == "absent":
+            return 1.0 if in_window else None
+        values.reverse()
+        return windows.aggregate_values(
+            self.kind,
+            aggregate,
+            values,
+            window,
+            carried=carried,
+            total=s.total - after,
+            latest=latest,
+        )
+
+
+class MetricStore:
+    """Declared metrics, their series and windows. See the module docstring for the bounds.
+
+    Construct one per process (the composition root does) and pass it to whoever records or reads.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        retention: float = 3600.0,
+        max_points: int = 10_000,
+        max_series: int = 10_000,
+        counter_resolution: float = 1.0,
+    ) -> None:
+        """Create an empty store holding `metric_series_dropped_total{metric}`.
+
+        Raises:
+            ValueError: a bound is not positive (`counter_resolution` may be 0: no folding).
+        """
+        if retention <= 0 or max_points < 1 or max_series < 1 or counter_resolution < 0:
+            raise ValueError(
+                "retention, max_points and max_series must be positive, counter_resolution >= 0"
+            )
+        self._clock = clock
+        self.retention = retention
+        self.max_points = max_points
+        self.max_series = max_series
+        self.counter_resolution = counter_resolution
+        self._metrics: dict[str, MetricHandle] = {}
+        self._listeners: list[Listener] = []
+        self._dropped = self.declare(
+            DROPPED_METRIC,
+            "counter",
+            "Samples of new series dropped because the metric reached its series limit.",
+            ("metric",),
+        )
+
+    # -- declaring ---------------------------------------------------------------------------
+
+    def declare(
+        self,
+        name: str,
+        kind: MetricKind,
+        help: str,
+        labelnames: Sequence[str] = (),
+        buckets: Sequence[float] | None = None,
+        *,
+        max_series: int | None = None,
+    ) -> MetricHandle:
+        """Declare a metric and return its handle; declaring it again identically is a no-op.
+
+        Counter names must end in `_total` (the name exposed is the name declared). Histogram
+        `buckets` are finite, strictly increasing upper bounds (+Inf is implicit); default
+        `DEFAULT_BUCKETS`.
+
+        Raises:
+            MetricDeclarationError: invalid name, kind, label names, help or buckets, or `name`
+                already declared differently.
+        """
+        labels = tuple(labelnames)
+        if not _NAME.match(name):
+            raise MetricDeclarationError(name, "not a valid Prometheus metric name")
+        if kind not in ("counter", "gauge", "histogram"):
+            raise MetricDeclarationError(name, f"unknown kind {kind!r}")
+        if kind == "counter" and not name.endswith("_total"):
+            raise MetricDeclarationError(name, "a counter's name must end in _total")
+        if kind != "counter" and name.endswith("_total"):
+            raise MetricDeclarationError(name, "only counters may end in _total")
+        if not help.strip():
+            raise MetricDeclarationError(name, "help text is required")
+        for label in labels:
+            if not _LABEL.match(label) or label.startswith("__"):
+                raise MetricDeclarationError(name, f"invalid label name {label!r}")
+            if kind == "histogram" and label == "le":
+                raise MetricDeclarationError(name, "a histogram cannot have a label named 'le'")
+        if len(set(labels)) != len(labels):
+            raise MetricDeclarationError(name, "duplicate label names")
+        bounds: tuple[float, ...] = ()
+        if kind == "histogram":
+            bounds = tuple(float(b) for b in (DEFAULT_BUCKETS if buckets is None else buckets))
+            if bounds and bounds[-1] == _INF:
+                bounds = bounds[:-1]
+            if not bounds:
+                raise MetricDeclarationError(name, "a histogram needs at least one bucket")
+            if any(not math.isfinite(b) for b in bounds) or any(
+                a >= b for a, b in itertools.pairwise(bounds)
+            ):
+                raise MetricDeclarationError(name, "buckets must be finite and strictly increasing")
+        elif buckets is not None:
+            raise MetricDeclarationError(name, "only histograms take buckets")
+        existing = self._metrics.get(name)
+        if existing is not None:
+            if (existing.kind, existing.labelnames, existing.buckets) != (kind, labels, bounds):
+                raise MetricDeclarationError(
+                    name,
+                    f"already declared as {existing.kind} with labels {list(existing.labelnames)}",
+                )
+            return existing
+        handle = MetricHandle(
+            name=name,
+            kind=kind,
+            help=help.strip(),
+            labelnames=labels,
+            buckets=bounds,
+            retention=self.retention,
+            max_points=self.max_points,
+            max_series=self.max_series if max_series is None else max_series,
+            resolution=self.counter_resolution if kind == "counter" else 0.0,
+            listeners=self._listeners,
+            on_drop=self._count_drop,
+        )
+        self._metrics[name] = handle
+        return handle
+
+    def _count_drop(self, name: str) -> None:
+        self._dropped.record((name,), 1.0, self._clock.now())
+
+    def handle(self, name: str) -> MetricHandle:
+        """The handle of declared metric `name`.
+
+        Raises:
+            UnknownMetricError: `name` was not declared.
+        """
+        try:
+            return self._metrics[name]
+        except KeyError:
+            raise UnknownMetricError(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._metrics
+
+    def metrics(self) -> Iterator[MetricHandle]:
+        """Every declared metric, in declaration order."""
+        return iter(list(self._metrics.values()))
+
+    def now(self) -> float:
+        """The store clock's wall time."""
+        return self._clock.now()
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _values(self, handle: MetricHandle, labels: Mapping[str, str] | None) -> tuple[str, ...]:
+        names = handle.labelnames
+        if not labels:
+            if names:
+                raise LabelError(handle.name, names, ())
+            return ()
+        if len(labels) != len(names):
+            raise LabelError(handle.name, names, labels)
+        try:
+            return tuple([labels[n] for n in names])
+        except KeyError:
+            raise LabelError(handle.name, names, labels) from None
+
+    def record(
+        self,
+        name: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        *,
+        timestamp: float | None = None,
+    ) -> None:
+        """Record one sample: counter -> add `value`, gauge -> set, histogram -> observe.
+
+        Raises:
+            UnknownMetricError: `name` was not declared.
+            LabelError: `labels` names differ from the declared label names.
+            SampleError: a value the metric cannot take (see `MetricHandle.record`).
+        """
+        handle = self._metrics.get(name)
+        if handle is None:
+            raise UnknownMetricError(name)
+        handle.record(
+            self._values(handle, labels),
+            value,
+            self._clock.now() if timestamp is None else timestamp,
+        )
+
+    def set_counter_total(
+        self,
+        name: str,
+        total: float,
+        labels: Mapping[str, str] | None = None,
+        *,
+        timestamp: float | None = None,
+    ) -> None:
+        """Record a counter's absolute total; a lower total than before is a reset.
+
+        Raises:
+            UnknownMetricError, LabelError, SampleError, MetricDeclarationError (not a counter).
+        """
+        handle = self.handle(name)
+        handle.set_total(
+            self._values(handle, labels),
+            total,
+            self._clock.now() if timestamp is None else timestamp,
+        )
+
+    def add_listener(self, callback: Listener) -> None:
+        """Call `callback(metric_name)` synchronously after every recorded sample.
+
+        Keep it cheap and non-raising (e.g. a mailbox `send_nowait`): it runs on the hot path and
+        an exception from it propagates to whoever recorded.
+        """
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Listener) -> None:
+        """Stop calling `callback`; no error if it was not registered."""
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def aggregate(
+        self,
+        name: str,
+        matchers: Mapping[str, str],
+        aggregate: str,
+        window: float,
+        *,
+        now: float | None = None,
+    ) -> dict[Labels, float]:
+        """One value per series of `name` matching every matcher, over `(now - window, now]`.
+
+        A matcher on a label the metric does not have matches only the empty value (Prometheus
+        semantics). Series without a value (see `windows`) are left out. `absent` returns
+        `{(): 1.0}` when no matching series has a sample in the window, else `{}`.
+
+        Raises:
+            UnknownMetricError: `name` was not declared.
+            AggregateError: unknown aggregate, negative window, or `rate` over a zero window.
+        """
+        handle = self.handle(name)
+        if aggregate not in windows.AGGREGATES:
+            raise AggregateError(aggregate, f"unknown; use one of {sorted(windows.AGGREGATES)}")
+        if not window >= 0:
+            raise AggregateError(aggregate, "the window must be >= 0")
+        if aggregate == "rate" and window == 0:
+            raise AggregateError(aggregate, "rate needs a positive window")
+        end = self._clock.now() if now is None else now
+        start = end - window
+        checks: list[tuple[int, str]] = []
+        for label, wanted in matchers.items():
+            try:
+                checks.append((handle.labelnames.index(label), wanted))
+            except ValueError:
+                if wanted != "":
+                    return {(): 1.0} if aggregate == "absent" else {}
+        out: dict[Labels, float] = {}
+        for label_values, series in list(handle.series.items()):
+            if any(label_values[i] != wanted for i, wanted in checks):
+                continue
+            value = handle._aggregate_series(series, aggregate, start, end, window)
+            if value is not None:
+                if aggregate == "absent":
+                    return {}
+                out[handle.labels_of(label_values)] = value
+        if aggregate == "absent":
+            return {(): 1.0}
+        return out
+
+    def collector(self) -> StoreCollector:
+        """A prometheus_client collector exposing every declared metric (register it yourself)."""
+        from actors.telemetry.exposition import StoreCollector  # late: exposition imports store
+
+        return StoreCollector(self)

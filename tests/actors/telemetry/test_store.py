@@ -1,0 +1,283 @@
+"""The metric windows store: aggregations against brute-force recomputation, bounds, resets."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.clock import FixedClock
+from actors.telemetry.exceptions import (
+    AggregateError,
+    LabelError,
+    MetricDeclarationError,
+    SampleError,
+    UnknownMetricError,
+)
+from actors.telemetry.store import DROPPED_METRIC, MetricStore
+from actors.telemetry.windows import AGGREGATES, quantile
+
+T0 = 1_700_000_000.0
+QS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+
+
+def _store(**kw: float) -> MetricStore:
+    return MetricStore(clock=FixedClock(T0), **kw)  # type: ignore[arg-type]
+
+
+def _q(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[round(q * 100) - 1]
+
+
+def _brute(
+    kind: str, aggregate: str, events: list[tuple[float, float]], start: float, end: float
+) -> float | None:
+    """Independent restatement of the documented semantics over the full sample list."""
+    window = end - start
+    inside = [v for t, v in events if start < t <= end]
+    upto = [v for t, v in events if t <= end]
+    before = [v for t, v in events if t <= start]
+    if aggregate == "absent":
+        return 1.0 if inside else None
+    if kind == "counter":
+        if aggregate == "last":
+            return sum(upto)
+        if aggregate in ("sum", "increase"):
+            return sum(inside)
+        if aggregate == "rate":
+            return sum(inside) / window
+        if aggregate == "count":
+            return float(len(inside))
+        pool = inside
+    elif kind == "gauge":
+        if aggregate == "last":
+            return upto[-1] if upto else None
+        if aggregate == "sum":
+            return sum(inside) if inside else None
+        if aggregate == "count":
+            return float(len(inside))
+        pool = ([before[-1]] if before else []) + inside
+        if aggregate in ("increase", "rate"):
+            if not pool:
+                return None
+            delta = pool[-1] - pool[0]
+            return delta if aggregate == "increase" else delta / window
+    else:
+        if aggregate == "last":
+            return inside[-1] if inside else None
+        if aggregate == "sum":
+            return sum(inside)
+        if aggregate in ("count", "increase"):
+            return float(len(inside))
+        if aggregate == "rate":
+            return len(inside) / window
+        pool = inside
+    if not pool:
+        return None
+    if aggregate == "avg":
+        return sum(pool) / len(pool)
+    if aggregate == "min":
+        return min(pool)
+    if aggregate == "max":
+        return max(pool)
+    return _q(pool, QS[aggregate])
+
+
+events_strategy = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=600),
+        st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kind=st.sampled_from(["counter", "gauge", "histogram"]),
+    raw=events_strategy,
+    window=st.integers(min_value=1, max_value=700),
+    now_offset=st.integers(min_value=0, max_value=700),
+)
+def test_aggregates_match_brute_force(
+    kind: str, raw: list[tuple[int, float]], window: int, now_offset: int
+) -> None:
+    store = _store(retention=10_000.0, counter_resolution=0.0)
+    name = "x_total" if kind == "counter" else "x"
+    store.declare(name, kind, "x", ("k",))  # type: ignore[arg-type]
+    events = sorted((T0 + t, v) for t, v in raw)
+    for t, v in events:
+        store.record(name, v, {"k": "a"}, timestamp=t)
+    end = T0 + now_offset
+    start = end - window
+    for aggregate in sorted(AGGREGATES):
+        got = store.aggregate(name, {"k": "a"}, aggregate, float(window), now=end)
+        want = _brute(kind, aggregate, events, start, end)
+        if aggregate == "absent":
+            assert got == ({} if want else {(): 1.0}), aggregate
+            continue
+        if not events:
+            assert got == {}, aggregate
+            continue
+        if want is None:
+            assert got == {}, aggregate
+        else:
+            assert list(got) == [(("k", "a"),)], aggregate
+            assert math.isclose(got[(("k", "a"),)], want, rel_tol=1e-9, abs_tol=1e-6), (
+                aggregate,
+                got,
+                want,
+            )
+
+
+def test_quantile_interpolates_between_ranks() -> None:
+    assert quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert quantile([5.0], 0.99) == 5.0
+    assert quantile([0.0, 10.0], 0.9) == 9.0
+    with pytest.raises(ValueError):
+        quantile([], 0.5)
+
+
+def test_counter_absolute_totals_handle_resets() -> None:
+    store = _store(counter_resolution=0.0)
+    store.declare("req_total", "counter", "requests", ("app",))
+    labels = {"app": "a"}
+    # baseline, +5, +5, reset to 3 (counts 3), +4
+    for i, total in enumerate([100.0, 105.0, 110.0, 3.0, 7.0]):
+        store.set_counter_total("req_total", total, labels, timestamp=T0 + i)
+    got = store.aggregate("req_total", labels, "increase", 10.0, now=T0 + 5)
+    assert got == {(("app", "a"),): 17.0}
+    assert store.aggregate("req_total", labels, "last", 10.0, now=T0 + 5)[(("app", "a"),)] == 7.0
+    assert store.aggregate("req_total", labels, "rate", 10.0, now=T0 + 5)[(("app", "a"),)] == 1.7
+
+
+def test_counter_increments_fold_within_resolution_but_stay_exact() -> None:
+    store = _store(counter_resolution=1.0)
+    h = store.declare("e_total", "counter", "events", ())
+    for i in range(10_000):
+        h.record((), 1.0, T0 + i * 0.001)  # 10 s of a fast counter
+    series = h.series[()]
+    assert len(series.points) <= 11
+    assert store.aggregate("e_total", {}, "increase", 60.0, now=T0 + 20) == {(): 10_000.0}
+
+
+def test_retention_and_max_points_bound_the_ring() -> None:
+    store = _store(retention=60.0, max_points=100)
+    h = store.declare("g", "gauge", "g", ())
+    for i in range(1000):
+        h.record((), float(i), T0 + i)
+    points = h.series[()].points
+    assert len(points) <= 100
+    # gauges keep the point in force at the horizon
+    assert points[0][0] <= T0 + 999 - 60
+    assert store.aggregate("g", {}, "min", 30.0, now=T0 + 999) == {(): 969.0}
+
+
+def test_gauge_last_holds_value_beyond_window() -> None:
+    store = _store()
+    store.declare("acc", "gauge", "acc", ("model",))
+    store.record("acc", 0.7, {"model": "m"}, timestamp=T0)
+    got = store.aggregate("acc", {}, "last", 300.0, now=T0 + 3600)
+    assert got == {(("model", "m"),): 0.7}
+    assert store.aggregate("acc", {}, "absent", 300.0, now=T0 + 3600) == {(): 1.0}
+
+
+def test_cardinality_limit_drops_and_counts() -> None:
+    store = _store(max_series=3)
+    h = store.declare("hits_total", "counter", "hits", ("user",))
+    for i in range(10):
+        store.record("hits_total", 1.0, {"user": f"u{i}"})
+    assert len(h.series) == 3
+    assert h.dropped == 7
+    dropped = store.aggregate(DROPPED_METRIC, {}, "last", 60.0)
+    assert dropped == {(("metric", "hits_total"),): 7.0}
+
+
+def test_per_metric_series_limit_override() -> None:
+    store = _store(max_series=3)
+    h = store.declare("wide", "gauge", "wide", ("k",), max_series=5)
+    for i in range(10):
+        h.record((str(i),), 1.0, T0)
+    assert len(h.series) == 5
+
+
+def test_matchers_and_labels() -> None:
+    store = _store()
+    store.declare("api_requests_total", "counter", "r", ("endpoint", "method", "status"))
+    store.record("api_requests_total", 1, {"endpoint": "/a", "method": "GET", "status": "200"})
+    store.record("api_requests_total", 2, {"endpoint": "/a", "method": "POST", "status": "500"})
+    got = store.aggregate("api_requests_total", {"endpoint": "/a"}, "increase", 60.0)
+    assert got == {
+        (("endpoint", "/a"), ("method", "GET"), ("status", "200")): 1.0,
+        (("endpoint", "/a"), ("method", "POST"), ("status", "500")): 2.0,
+    }
+    assert store.aggregate("api_requests_total", {"method": "PUT"}, "increase", 60.0) == {}
+    assert store.aggregate("api_requests_total", {"nolabel": "x"}, "absent", 60.0) == {(): 1.0}
+    assert len(store.aggregate("api_requests_total", {"nolabel": ""}, "count", 60.0)) == 2
+
+
+def test_errors_are_specific() -> None:
+    store = _store()
+    store.declare("c_total", "counter", "c", ("a",))
+    with pytest.raises(UnknownMetricError):
+        store.record("nope", 1.0)
+    with pytest.raises(LabelError):
+        store.record("c_total", 1.0, {"b": "x"})
+    with pytest.raises(LabelError):
+        store.record("c_total", 1.0)
+    with pytest.raises(SampleError):
+        store.record("c_total", -1.0, {"a": "x"})
+    with pytest.raises(SampleError):
+        store.record("c_total", math.nan, {"a": "x"})
+    with pytest.raises(AggregateError):
+        store.aggregate("c_total", {}, "median", 60.0)
+    with pytest.raises(AggregateError):
+        store.aggregate("c_total", {}, "rate", 0.0)
+    with pytest.raises(MetricDeclarationError):
+        store.declare("c_total", "gauge", "c")
+    with pytest.raises(MetricDeclarationError):
+        store.declare("bad", "counter", "counter without _total")
+    with pytest.raises(MetricDeclarationError):
+        store.declare("h", "histogram", "h", ("le",))
+    with pytest.raises(MetricDeclarationError):
+        store.declare("h", "histogram", "h", (), buckets=[1.0, 0.5])
+    with pytest.raises(MetricDeclarationError):
+        store.declare("g", "gauge", "")
+    assert store.declare("c_total", "counter", "c", ("a",)) is store.handle("c_total")
+
+
+def test_listeners_called_per_record() -> None:
+    store = _store()
+    store.declare("g", "gauge", "g")
+    seen: list[str] = []
+    store.add_listener(seen.append)
+    store.record("g", 1.0)
+    store.record("g", 2.0)
+    store.remove_listener(seen.append)
+    store.record("g", 3.0)
+    assert seen == ["g", "g"]
+
+
+def test_out_of_order_timestamps_keep_ring_ordered() -> None:
+    store = _store()
+    h = store.declare("g", "gauge", "g")
+    h.record((), 1.0, T0 + 10)
+    h.record((), 2.0, T0 + 5)
+    assert [t for t, _ in h.series[()].points] == [T0 + 10, T0 + 10]
+
+
+def test_histogram_snapshot_is_cumulative() -> None:
+    store = _store()
+    h = store.declare("d_seconds", "histogram", "d", (), buckets=[0.1, 1.0])
+    for v in (0.05, 0.1, 0.5, 2.0):
+        h.record((), v, T0)
+    (snap,) = h.snapshot()
+    assert snap.buckets == (2, 3, 4)
+    assert snap.count == 4
+    assert snap.sum == pytest.approx(2.65)
