@@ -1,0 +1,50 @@
+"""Errors of the routing package.
+
+RoutingError
+├── InvalidMatcher      a matcher string or set cannot be used
+├── InvalidSilence      a silence is malformed (no matcher, every matcher matches "", times)
+├── SilenceNotFound     no silence with that id
+└── InvalidCron         a cron expression cannot be parsed
+"""
+
+from __future__ import annotations
+
+__all__ = ["InvalidCron", "InvalidMatcher", "InvalidSilence", "RoutingError", "SilenceNotFound"]
+
+
+class RoutingError(Exception):
+    """Base of every routing error; `str()` is a message fit for users."""
+
+
+class InvalidMatcher(RoutingError):
+    """A matcher is not `label OP value` or its regular expression does not compile."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        self.text = text
+        self.reason = reason
+        super().__init__(f"invalid matcher {text!r}: {reason}")
+
+
+class InvalidSilence(RoutingError):
+    """A silence cannot be created as given."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"invalid silence: {reason}")
+
+
+class SilenceNotFound(RoutingError):
+    """No silence has the given id."""
+
+    def __init__(self, silence_id: str) -> None:
+        self.silence_id = silence_id
+        super().__init__(f"no silence with id {silence_id!r}")
+
+
+class InvalidCron(RoutingError):
+    """A cron expression is not 5 valid fields."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        self.text = text
+        self.reason = reason
+        super().__init__(f"invalid cron expression {text!r}: {reason}")
