@@ -35,7 +35,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from actors.models import Labels
 from actors.telemetry import windows
@@ -117,7 +117,7 @@ class MetricHandle:
     """One declared metric: its identity, its series, and the fast recording path.
 
     `record(label_values, value, t)` takes label values already in `labelnames` order; it is what
-    the recording API calls on its hot path. Obtain handles from `MetricStore.declare`/`handle`.
+    the recording API calls on its hot path. Get one from `MetricStore.handle` after `declare`.
     """
 
     __slots__ = (
@@ -359,26 +359,27 @@ class MetricStore:
         self.counter_resolution = counter_resolution
         self._metrics: dict[str, MetricHandle] = {}
         self._listeners: list[Listener] = []
-        self._dropped = self.declare(
+        self.declare(
             DROPPED_METRIC,
             "counter",
             "Samples of new series dropped because the metric reached its series limit.",
             ("metric",),
         )
+        self._dropped = self._metrics[DROPPED_METRIC]
 
     # -- declaring ---------------------------------------------------------------------------
 
     def declare(
         self,
         name: str,
-        kind: MetricKind,
+        kind: str,
         help: str,
         labelnames: Sequence[str] = (),
         buckets: Sequence[float] | None = None,
         *,
         max_series: int | None = None,
-    ) -> MetricHandle:
-        """Declare a metric and return its handle; declaring it again identically is a no-op.
+    ) -> None:
+        """Declare a metric (get its handle with `handle`); re-declaring identically is a no-op.
 
         Counter names must end in `_total` (the name exposed is the name declared). Histogram
         `buckets` are finite, strictly increasing upper bounds (+Inf is implicit); default
@@ -426,10 +427,10 @@ class MetricStore:
                     name,
                     f"already declared as {existing.kind} with labels {list(existing.labelnames)}",
                 )
-            return existing
+            return
         handle = MetricHandle(
             name=name,
-            kind=kind,
+            kind=cast("MetricKind", kind),
             help=help.strip(),
             labelnames=labels,
             buckets=bounds,
@@ -441,7 +442,6 @@ class MetricStore:
             on_drop=self._count_drop,
         )
         self._metrics[name] = handle
-        return handle
 
     def _count_drop(self, name: str) -> None:
         self._dropped.record((name,), 1.0, self._clock.now())

@@ -110,7 +110,7 @@ def test_aggregates_match_brute_force(
 ) -> None:
     store = _store(retention=10_000.0, counter_resolution=0.0)
     name = "x_total" if kind == "counter" else "x"
-    store.declare(name, kind, "x", ("k",))  # type: ignore[arg-type]
+    store.declare(name, kind, "x", ("k",))
     events = sorted((T0 + t, v) for t, v in raw)
     for t, v in events:
         store.record(name, v, {"k": "a"}, timestamp=t)
@@ -159,7 +159,8 @@ def test_counter_absolute_totals_handle_resets() -> None:
 
 def test_counter_increments_fold_within_resolution_but_stay_exact() -> None:
     store = _store(counter_resolution=1.0)
-    h = store.declare("e_total", "counter", "events", ())
+    store.declare("e_total", "counter", "events", ())
+    h = store.handle("e_total")
     for i in range(10_000):
         h.record((), 1.0, T0 + i * 0.001)  # 10 s of a fast counter
     series = h.series[()]
@@ -169,7 +170,8 @@ def test_counter_increments_fold_within_resolution_but_stay_exact() -> None:
 
 def test_retention_and_max_points_bound_the_ring() -> None:
     store = _store(retention=60.0, max_points=100)
-    h = store.declare("g", "gauge", "g", ())
+    store.declare("g", "gauge", "g", ())
+    h = store.handle("g")
     for i in range(1000):
         h.record((), float(i), T0 + i)
     points = h.series[()].points
@@ -190,7 +192,8 @@ def test_gauge_last_holds_value_beyond_window() -> None:
 
 def test_cardinality_limit_drops_and_counts() -> None:
     store = _store(max_series=3)
-    h = store.declare("hits_total", "counter", "hits", ("user",))
+    store.declare("hits_total", "counter", "hits", ("user",))
+    h = store.handle("hits_total")
     for i in range(10):
         store.record("hits_total", 1.0, {"user": f"u{i}"})
     assert len(h.series) == 3
@@ -201,7 +204,8 @@ def test_cardinality_limit_drops_and_counts() -> None:
 
 def test_per_metric_series_limit_override() -> None:
     store = _store(max_series=3)
-    h = store.declare("wide", "gauge", "wide", ("k",), max_series=5)
+    store.declare("wide", "gauge", "wide", ("k",), max_series=5)
+    h = store.handle("wide")
     for i in range(10):
         h.record((str(i),), 1.0, T0)
     assert len(h.series) == 5
@@ -249,7 +253,7 @@ def test_errors_are_specific() -> None:
         store.declare("h", "histogram", "h", (), buckets=[1.0, 0.5])
     with pytest.raises(MetricDeclarationError):
         store.declare("g", "gauge", "")
-    assert store.declare("c_total", "counter", "c", ("a",)) is store.handle("c_total")
+    store.declare("c_total", "counter", "c", ("a",))  # identical: no-op
 
 
 def test_listeners_called_per_record() -> None:
@@ -266,7 +270,8 @@ def test_listeners_called_per_record() -> None:
 
 def test_out_of_order_timestamps_keep_ring_ordered() -> None:
     store = _store()
-    h = store.declare("g", "gauge", "g")
+    store.declare("g", "gauge", "g")
+    h = store.handle("g")
     h.record((), 1.0, T0 + 10)
     h.record((), 2.0, T0 + 5)
     assert [t for t, _ in h.series[()].points] == [T0 + 10, T0 + 10]
@@ -274,7 +279,8 @@ def test_out_of_order_timestamps_keep_ring_ordered() -> None:
 
 def test_histogram_snapshot_is_cumulative() -> None:
     store = _store()
-    h = store.declare("d_seconds", "histogram", "d", (), buckets=[0.1, 1.0])
+    store.declare("d_seconds", "histogram", "d", (), buckets=[0.1, 1.0])
+    h = store.handle("d_seconds")
     for v in (0.05, 0.1, 0.5, 2.0):
         h.record((), v, T0)
     (snap,) = h.snapshot()
