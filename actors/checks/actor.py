@@ -1,0 +1,182 @@
+"""`CheckActor`: the supervised loop that runs one configured check on its interval.
+
+Each configured check is one cheap trio task: it sleeps until its next scheduled run (a timer in
+trio's deadline heap, no polling), runs the probe inside a cancel scope of `timeout`, folds the
+observation through the pure logic of `actors.checks.logic` and publishes the result to the
+`HealthState`. A probe that raises, hangs or answers garbage yields a failing result; the actor
+itself only dies on programming errors (then its supervisor restarts it).
+
+Scheduling: the first run comes after a random delay in [0, min(interval, 1s)) so that many checks
+started together spread out while the first round (readiness) stays quick; run n is then due at
+first + n * interval, plus a per-run jitter of up to +-5 % of the interval (at most 1 s). A run that
+overruns its interval skips the slots it missed instead of piling up.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from actors.checks.errors import describe_error
+from actors.checks.logic import Observation, ThresholdState, evaluate
+from actors.clock import Clock, SystemClock
+from actors.configtypes import format_duration
+from actors.models import CheckResult, CheckStatus
+
+if TYPE_CHECKING:
+    from actors.checks.config import CheckBase
+    from actors.checks.probe import Probe
+    from actors.state import HealthState
+
+__all__ = ["CheckActor", "CheckActorStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckActorStatistics:
+    """Counters of one check actor (`CheckActor.statistics()`)."""
+
+    runs: int
+    failures: int
+    timeouts: int
+    max_lateness: float
+    last_result: CheckResult | None
+
+
+class CheckActor:
+    """Runs one check forever: `await actor.run(task_status=...)` under a supervisor.
+
+    Collaborators: `health` receives every result; `clock` gives wall time for timestamps and the
+    loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run; `rng` drives the
+    jitter; `on_lateness(seconds)` is told how late each run started (benchmarks).
+    """
+
+    def __init__(
+        self,
+        *,
+        config: CheckBase,
+        probe: Probe,
+        health: HealthState,
+        clock: Clock | None = None,
+        tracer: Any | None = None,
+        rng: random.Random | None = None,
+        on_lateness: Callable[[float], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.probe = probe
+        self._health = health
+        self._clock: Clock = clock or SystemClock()
+        self._tracer = tracer
+        self._rng = rng or random.Random()
+        self._on_lateness = on_lateness
+        self._threshold = ThresholdState()
+        self._runs = 0
+        self._failures = 0
+        self._timeouts = 0
+        self._max_lateness = 0.0
+        self._last: CheckResult | None = None
+
+    @property
+    def name(self) -> str:
+        """The check's name (the actor's name in the supervision tree is `check:<name>`)."""
+        return self.config.name
+
+    def statistics(self) -> CheckActorStatistics:
+        """Counters since the actor was created."""
+        return CheckActorStatistics(
+            runs=self._runs,
+            failures=self._failures,
+            timeouts=self._timeouts,
+            max_lateness=self._max_lateness,
+            last_result=self._last,
+        )
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the check on its interval until cancelled; closes the probe on the way out."""
+        interval = self.config.interval
+        jitter = min(interval * 0.05, 1.0)
+        rng = self._rng
+        clock = self._clock
+        try:
+            task_status.started()
+            first = clock.monotonic() + rng.uniform(0.0, min(interval, 1.0))
+            slot = 0
+            due = first
+            while True:
+                await trio.sleep_until(due)
+                late = clock.monotonic() - due
+                if late > self._max_lateness:
+                    self._max_lateness = late
+                if self._on_lateness is not None:
+                    self._on_lateness(late)
+                await self.run_once()
+                now = clock.monotonic()
+                slot += 1
+                base = first + slot * interval
+                if base < now:  # overran: skip the missed slots
+                    slot = int((now - first) // interval) + 1
+                    base = first + slot * interval
+                due = base + (rng.uniform(-jitter, jitter) if jitter else 0.0)
+        finally:
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + 2.0
+                await self.probe.aclose()
+
+    async def run_once(self) -> CheckResult:
+        """Run the probe once (with the timeout), publish and return the result."""
+        if self._tracer is None:
+            return await self._run_once()
+        with self._tracer.start_as_current_span(
+            "check " + self.config.name,
+            attributes={"check.name": self.config.name, "check.kind": _kind(self.config)},
+        ) as span:
+            result = await self._run_once()
+            span.set_attribute("check.status", result.status.value)
+            span.set_attribute("check.latency_seconds", result.latency_seconds)
+            return result
+
+    async def _run_once(self) -> CheckResult:
+        config = self.config
+        clock = self._clock
+        start = clock.monotonic()
+        observation: Observation | None = None
+        with trio.move_on_after(config.timeout) as scope:
+            try:
+                observation = await self.probe.probe()
+            except Exception as exc:
+                observation = Observation.fail(describe_error(exc))
+        if observation is None or scope.cancelled_caught:
+            self._timeouts += 1
+            observation = Observation.fail(f"timed out after {format_duration(config.timeout)}")
+        elapsed = clock.monotonic() - start
+        latency = observation.latency if observation.latency is not None else elapsed
+        failing = []
+        for dep in config.depends_on:
+            current = self._health.current(dep)
+            if current is not None and current.status is CheckStatus.FAIL:
+                failing.append(dep)
+        result, self._threshold = evaluate(
+            check=config.name,
+            observation=observation,
+            latency=latency,
+            timestamp=clock.now(),
+            state=self._threshold,
+            failure_threshold=config.failure_threshold,
+            success_threshold=config.success_threshold,
+            warn_latency=config.warn_latency,
+            critical=config.critical,
+            failing_dependencies=failing,
+        )
+        self._runs += 1
+        if result.status is CheckStatus.FAIL:
+            self._failures += 1
+        self._last = result
+        self._health.publish(result)
+        return result
+
+
+def _kind(config: CheckBase) -> str:
+    return str(getattr(config, "kind", "unknown"))

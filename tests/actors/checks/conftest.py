@@ -1,0 +1,130 @@
+"""Fixtures: a local HTTP(S) server that can be made slow, failing, resetting or garbled."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import struct
+from functools import partial
+from typing import Any
+
+import pytest
+import trio
+import trustme
+from pydantic import TypeAdapter
+
+from actors.checks.config import CheckConfig
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(CheckConfig)
+
+
+def make_config(**values: Any) -> Any:
+    """Validate a check configuration the way the config loader does."""
+    return _ADAPTER.validate_python(values)
+
+
+def require_service(host: str, port: int) -> None:
+    """Skip when a service is down, except under CI=true where that is a failure."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return
+    except OSError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"service {host}:{port} is not running (required under CI)")
+        pytest.skip(f"service {host}:{port} is not running")
+
+
+class LocalServer:
+    """A tiny HTTP/1.1 server; the path picks the behaviour.
+
+    /ok -> 200 "ok"; /json -> {"status": "up", "items": [1, 2]}; /status/<n> -> that status;
+    /slow -> answers after 10 s; /reset -> RST; /garbage -> non-HTTP bytes; /redirect -> 302 /ok.
+    """
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.requests = 0
+
+    async def handle(self, stream: trio.abc.Stream) -> None:
+        try:
+            buffer = b""
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = await stream.receive_some(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                lines = head.decode().split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                while len(buffer) < length:
+                    buffer += await stream.receive_some(65536)
+                body, buffer = buffer[:length], buffer[length:]
+                self.requests += 1
+                if not await self.respond(stream, method, path, body):
+                    return
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError):
+            return
+
+    async def respond(self, stream: trio.abc.Stream, method: str, path: str, body: bytes) -> bool:
+        status, payload, headers = 200, b"ok", {"Content-Type": "text/plain"}
+        if path == "/json":
+            payload = json.dumps({"status": "up", "items": [1, 2]}).encode()
+            headers = {"Content-Type": "application/json"}
+        elif path == "/echo":
+            payload = json.dumps({"method": method, "body": body.decode()}).encode()
+        elif path.startswith("/status/"):
+            status = int(path.rsplit("/", 1)[1])
+            payload = b"nope"
+        elif path == "/slow":
+            await trio.sleep(10)
+        elif path == "/reset":
+            sock = getattr(stream, "socket", None)
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await trio.aclose_forcefully(stream)
+            return False
+        elif path == "/garbage":
+            await stream.send_all(b"\x00\x01garbage, not http\r\n\r\n")
+            await trio.aclose_forcefully(stream)
+            return False
+        elif path == "/redirect":
+            status, payload, headers = 302, b"", {"Location": "/ok"}
+        head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(payload)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        await stream.send_all(head.encode() + b"\r\n" + payload)
+        return True
+
+
+@pytest.fixture
+async def http_server(nursery: trio.Nursery) -> LocalServer:
+    server = LocalServer()
+    listeners = await nursery.start(partial(trio.serve_tcp, server.handle, 0, host="127.0.0.1"))
+    server.port = listeners[0].socket.getsockname()[1]
+    return server
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+async def start_tls_server(
+    nursery: trio.Nursery, cert: trustme.LeafCert
+) -> tuple[LocalServer, int]:
+    server = LocalServer()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    listeners = await nursery.start(
+        partial(trio.serve_ssl_over_tcp, server.handle, 0, context, host="127.0.0.1")
+    )
+    port = listeners[0].transport_listener.socket.getsockname()[1]
+    server.port = port
+    return server, port

@@ -1,0 +1,98 @@
+"""CheckActor scheduling, timeouts and dependencies, under the autojump clock."""
+
+from __future__ import annotations
+
+import random
+
+import trio
+import trio.testing
+
+from actors.checks.actor import CheckActor
+from actors.checks.logic import Observation
+from actors.clock import VirtualClock
+from actors.models import CheckStatus
+from actors.state import HealthState
+
+from .conftest import make_config
+
+
+class _Scripted:
+    """Returns the scripted statuses in turn; sleeps `delay` seconds per run."""
+
+    def __init__(self, statuses: list[CheckStatus], delay: float = 0.0) -> None:
+        self.statuses = statuses
+        self.delay = delay
+        self.times: list[float] = []
+        self.closed = False
+
+    async def probe(self) -> Observation:
+        self.times.append(trio.current_time())
+        await trio.sleep(self.delay)
+        status = self.statuses[min(len(self.times) - 1, len(self.statuses) - 1)]
+        return Observation(status, f"run {len(self.times)}")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_runs_on_interval_with_bounded_jitter(autojump_clock: trio.testing.MockClock) -> None:
+    health = HealthState(checks={"a": True}, clock=VirtualClock())
+    probe = _Scripted([CheckStatus.PASS])
+    config = make_config(name="a", kind="self", interval="10s", timeout="1s", critical=True)
+    actor = CheckActor(
+        config=config, probe=probe, health=health, clock=VirtualClock(), rng=random.Random(1)
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await trio.sleep(95)
+        nursery.cancel_scope.cancel()
+    assert probe.closed
+    assert 9 <= len(probe.times) <= 10
+    assert probe.times[0] < 1.0
+    gaps = [b - a for a, b in zip(probe.times, probe.times[1:], strict=False)]
+    assert all(9.0 <= gap <= 11.0 for gap in gaps), gaps
+    assert health.started
+    assert actor.statistics().runs == len(probe.times)
+
+
+async def test_timeout_and_overrun_skip(autojump_clock: trio.testing.MockClock) -> None:
+    health = HealthState(clock=VirtualClock())
+    probe = _Scripted([CheckStatus.PASS], delay=5.0)
+    config = make_config(name="slow", kind="self", interval="2s", timeout="2s")
+    actor = CheckActor(config=config, probe=probe, health=health, clock=VirtualClock())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await trio.sleep(11)
+        nursery.cancel_scope.cancel()
+    result = health.current("slow")
+    assert result is not None
+    assert result.status is CheckStatus.FAIL
+    assert result.message == "timed out after 2s"
+    assert actor.statistics().timeouts >= len(probe.times) - 1  # the last run was cancelled
+
+
+async def test_dependency_blocks(autojump_clock: trio.testing.MockClock) -> None:
+    health = HealthState(clock=VirtualClock())
+    db = CheckActor(
+        config=make_config(name="database", kind="self", interval="1s", timeout="1s"),
+        probe=_Scripted([CheckStatus.FAIL, CheckStatus.FAIL, CheckStatus.PASS]),
+        health=health,
+        clock=VirtualClock(),
+    )
+    api = CheckActor(
+        config=make_config(
+            name="api", kind="self", interval="1s", timeout="1s", depends_on=["database"]
+        ),
+        probe=_Scripted([CheckStatus.PASS]),
+        health=health,
+        clock=VirtualClock(),
+    )
+    await db.run_once()
+    blocked = await api.run_once()
+    assert blocked.status is CheckStatus.FAIL
+    assert blocked.details["blocked_by"] == ["database"]
+    await db.run_once()
+    await db.run_once()
+    free = await api.run_once()
+    assert free.status is CheckStatus.PASS
+    assert "blocked_by" not in free.details
