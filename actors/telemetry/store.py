@@ -470,7 +470,14 @@ class MetricStore:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def _values(self, handle: MetricHandle, labels: Mapping[str, str] | None) -> tuple[str, ...]:
+    def label_values(
+        self, handle: MetricHandle, labels: Mapping[str, str] | None
+    ) -> tuple[str, ...]:
+        """`labels` as values in `handle`'s label order.
+
+        Raises:
+            LabelError: the label names differ from the declared ones.
+        """
         names = handle.labelnames
         if not labels:
             if names:
@@ -502,7 +509,7 @@ class MetricStore:
         if handle is None:
             raise UnknownMetricError(name)
         handle.record(
-            self._values(handle, labels),
+            self.label_values(handle, labels),
             value,
             self._clock.now() if timestamp is None else timestamp,
         )
@@ -522,7 +529,7 @@ class MetricStore:
         """
         handle = self.handle(name)
         handle.set_total(
-            self._values(handle, labels),
+            self.label_values(handle, labels),
             total,
             self._clock.now() if timestamp is None else timestamp,
         )
