@@ -1,0 +1,369 @@
+"""The rules actor: evaluates alert rules against the metric store and emits `AlertEvent`s.
+
+Event driven: the metric store calls `on_sample(name)` after every recorded sample (wire it with
+`store.add_listener(actor.on_sample)`, or let `run()` do it); names are coalesced into a set, so
+a burst of samples costs one evaluation of the rules that watch those metrics. A tick (1 s by
+default) re-evaluates every rule for what only time changes: `duration`, sliding windows,
+absence, `keep_firing_for`.
+
+Rules come from configuration and, at runtime, from `add_rule({...})` / `remove_rule(id)` (the
+seed's `alerting` API; this actor is that object). Transitions are persisted through an
+`AlertStateStore` *before* their events are sent, so a restart neither re-pages a firing alert nor
+forgets to resolve it: restored firing instances are re-announced at start (routing's
+notification log recognises them) and resolve normally when their condition no longer holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import trio
+
+from actors.clock import Clock
+from actors.models import AlertEvent, AlertStatus, Labels
+from actors.rules.config import RuleConfig
+from actors.rules.evaluate import Condition, Instance, Phase, Rule, resolve_all, step
+from actors.rules.exceptions import RuleNotFound
+from actors.rules.persist import AlertStateStore, MemoryAlertStateStore
+from actors.rules.spec import rule_from_config, rule_from_spec
+from actors.telemetry.exceptions import TelemetryError
+
+__all__ = ["ALERTS_FIRING", "AlertSink", "AlertView", "MetricSource", "RulesActor"]
+
+ALERTS_FIRING = "alerts_firing"
+_NO_CONDITION = Condition(metric="")
+
+
+class MetricSource(Protocol):
+    """What the rules actor needs of the metric store (`MetricStore` satisfies it)."""
+
+    def declare(
+        self,
+        name: str,
+        kind: str,
+        help: str,
+        labelnames: Sequence[str] = (),
+        buckets: Sequence[float] | None = None,
+    ) -> None:
+        """Declare a metric."""
+        ...
+
+    def record(
+        self,
+        name: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        *,
+        timestamp: float | None = None,
+    ) -> None:
+        """Record a sample."""
+        ...
+
+    def aggregate(
+        self,
+        name: str,
+        matchers: Mapping[str, str],
+        aggregate: str,
+        window: float,
+        *,
+        now: float | None = None,
+    ) -> dict[Labels, float]:
+        """One value per matching series."""
+        ...
+
+
+class AlertSink(Protocol):
+    """Where alert events go: a trio memory channel or a runtime `Mailbox` send side."""
+
+    async def send(self, value: AlertEvent, /) -> None:
+        """Deliver one event (may wait while the receiver is full)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """One pending or firing instance, as `GET /api/v1/alerts` shows it."""
+
+    rule_id: str
+    state: str
+    fingerprint: str
+    labels: Labels
+    annotations: Labels
+    active_since: float
+    value: float
+
+    def to_json(self) -> dict[str, object]:
+        """The API representation (times in Unix seconds and RFC 3339 by the blueprint)."""
+        return {
+            "fingerprint": self.fingerprint,
+            "rule": self.rule_id,
+            "state": self.state,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "activeSince": self.active_since,
+            "value": self.value,
+        }
+
+
+class RulesActor:
+    """Evaluates rules; emits AlertEvents to `sink`; records `alerts_firing{rule,severity}`.
+
+    Args:
+        rules: the configured rules.
+        store: the metric store (read with `aggregate`, `alerts_firing` recorded into it).
+        sink: where AlertEvents go (routing's mailbox).
+        state: persisted instance state (defaults to in-memory: no persistence).
+        clock: wall time for evaluation and alert times.
+        tracer: an OpenTelemetry tracer; one span per evaluation cycle when given.
+        logger: where evaluation problems are logged.
+        tick: seconds between evaluations of every rule.
+        listen: register `on_sample` with the store in `run()` (False when wired by the caller).
+
+    Raises:
+        InvalidRule: never for `RuleConfig` (already validated); see `add_rule`.
+        MetricDeclarationError: `alerts_firing` already declared differently.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: Sequence[RuleConfig] = (),
+        store: MetricSource,
+        sink: AlertSink,
+        clock: Clock,
+        state: AlertStateStore | None = None,
+        tracer: Any = None,
+        logger: logging.Logger | None = None,
+        tick: float = 1.0,
+        listen: bool = True,
+    ) -> None:
+        self._store = store
+        self._sink = sink
+        self._clock = clock
+        self._state: AlertStateStore = state if state is not None else MemoryAlertStateStore()
+        self._tracer = tracer
+        self._log = logger or logging.getLogger("blipee.rules")
+        self._tick = tick
+        self._listen = listen
+        self._rules: dict[str, Rule] = {}
+        self._by_metric: dict[str, set[str]] = {}
+        self._instances: dict[str, dict[str, Instance]] = {}
+        self._dirty: set[str] = set()
+        self._wake = trio.Event()
+        self._outgoing: list[tuple[Rule, list[AlertEvent], list[Instance], list[str]]] = []
+        self._firing_counts: dict[tuple[str, str], int] = {}
+        self._warned: set[str] = set()
+        self.evaluations = 0
+        store.declare(
+            ALERTS_FIRING,
+            "gauge",
+            "Alert instances currently firing, per rule and severity.",
+            ("rule", "severity"),
+        )
+        for config in rules:
+            self._install(rule_from_config(config))
+
+    # -- the `alerting` API ------------------------------------------------------------------
+
+    def add_rule(self, spec: Mapping[str, Any] | RuleConfig) -> Rule:
+        """Add (or replace, by id) a rule; it is evaluated at once.
+
+        Raises:
+            InvalidRule: the rule is invalid (every problem listed).
+        """
+        rule = rule_from_config(spec) if isinstance(spec, RuleConfig) else rule_from_spec(spec)
+        old = self._rules.get(rule.id)
+        if old is not None and old.condition.metric != rule.condition.metric:
+            self._by_metric.get(old.condition.metric, set()).discard(rule.id)
+        self._install(rule)
+        self._dirty.add(rule.condition.metric)
+        self._wake.set()
+        return rule
+
+    def remove_rule(self, rule_id: str) -> None:
+        """Remove a rule; its firing instances are resolved.
+
+        Raises:
+            RuleNotFound: no rule has this id.
+        """
+        rule = self._rules.pop(rule_id, None)
+        if rule is None:
+            raise RuleNotFound(rule_id)
+        self._by_metric.get(rule.condition.metric, set()).discard(rule_id)
+        self._retire(rule)
+        self._wake.set()
+
+    def rules(self) -> list[Rule]:
+        """The loaded rules, by id."""
+        return [self._rules[k] for k in sorted(self._rules)]
+
+    def alerts(self) -> list[AlertView]:
+        """Every pending and firing instance, firing first, then by rule and labels."""
+        out = [
+            AlertView(
+                rule_id,
+                str(inst.phase),
+                inst.fingerprint,
+                inst.labels,
+                inst.annotations,
+                inst.active_since,
+                inst.value,
+            )
+            for rule_id, insts in self._instances.items()
+            for inst in insts.values()
+        ]
+        out.sort(key=lambda a: (a.state != "firing", a.rule_id, a.labels))
+        return out
+
+    # -- the store listener ------------------------------------------------------------------
+
+    def on_sample(self, metric: str) -> None:
+        """Store listener: mark `metric`'s rules for evaluation (cheap, never raises)."""
+        if metric in self._by_metric:
+            self._dirty.add(metric)
+            self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Restore state, then evaluate until cancelled. Started once state is restored."""
+        await self._restore()
+        if self._listen and hasattr(self._store, "add_listener"):
+            self._store.add_listener(self.on_sample)
+        try:
+            task_status.started()
+            await self._flush_outgoing()
+            next_tick = trio.current_time()
+            while True:
+                now_mono = trio.current_time()
+                if now_mono >= next_tick:
+                    await self.evaluate(None)
+                    next_tick = now_mono + self._tick
+                    continue
+                with trio.move_on_at(next_tick):
+                    await self._wake.wait()
+                if self._dirty or self._outgoing:
+                    self._wake = trio.Event()
+                    dirty, self._dirty = self._dirty, set()
+                    await self.evaluate(dirty)
+                else:
+                    self._wake = trio.Event()
+        finally:
+            remove = getattr(self._store, "remove_listener", None)
+            if self._listen and remove is not None:
+                remove(self.on_sample)
+
+    async def evaluate(self, metrics: Iterable[str] | None) -> None:
+        """Evaluate the rules watching `metrics` (all rules when None), then emit events."""
+        if metrics is None:
+            rule_ids: Iterable[str] = list(self._rules)
+        else:
+            ids: set[str] = set()
+            for metric in metrics:
+                ids.update(self._by_metric.get(metric, ()))
+            rule_ids = sorted(ids)
+        if self._tracer is not None:
+            with self._tracer.start_as_current_span("rules.evaluate") as span:
+                count = self._evaluate_rules(rule_ids)
+                span.set_attribute("rules.count", count)
+                span.set_attribute("rules.events", sum(len(e) for _, e, _, _ in self._outgoing))
+        else:
+            self._evaluate_rules(rule_ids)
+        await self._flush_outgoing()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _install(self, rule: Rule) -> None:
+        old = self._rules.get(rule.id)
+        self._rules[rule.id] = rule
+        if not rule.enabled:
+            if old is not None:
+                self._retire(old)
+            return
+        self._by_metric.setdefault(rule.condition.metric, set()).add(rule.id)
+
+    def _retire(self, rule: Rule) -> None:
+        insts = self._instances.pop(rule.id, {})
+        now = self._clock.now()
+        events = resolve_all(rule, insts.values(), now)
+        self._outgoing.append((rule, events, [], list(insts)))
+        self._count(rule, {})
+
+    def _evaluate_rules(self, rule_ids: Iterable[str]) -> int:
+        now = self._clock.now()
+        count = 0
+        for rule_id in rule_ids:
+            rule = self._rules.get(rule_id)
+            if rule is None or not rule.enabled:
+                continue
+            count += 1
+            values = self._values(rule, now)
+            before = self._instances.get(rule_id, {})
+            result = step(rule, before, values, now)
+            if result.instances:
+                self._instances[rule_id] = result.instances
+            else:
+                self._instances.pop(rule_id, None)
+            if result.events or result.changed:
+                upserts = [result.instances[fp] for fp in result.changed if fp in result.instances]
+                deletes = [fp for fp in result.changed if fp not in result.instances]
+                self._outgoing.append((rule, result.events, upserts, deletes))
+                self._count(rule, result.instances)
+        self.evaluations += count
+        return count
+
+    def _values(self, rule: Rule, now: float) -> Mapping[Labels, float]:
+        cond = rule.condition
+        try:
+            return self._store.aggregate(
+                cond.metric, dict(cond.labels), cond.aggregate, cond.window, now=now
+            )
+        except TelemetryError as exc:
+            if rule.id not in self._warned:
+                self._warned.add(rule.id)
+                self._log.warning("rule %s: %s", rule.id, exc)
+            if cond.aggregate == "absent":
+                return {(): 1.0}
+            return {}
+
+    def _count(self, rule: Rule, instances: Mapping[str, Instance]) -> None:
+        firing = sum(1 for i in instances.values() if i.phase is Phase.FIRING)
+        key = (rule.id, str(rule.severity))
+        if self._firing_counts.get(key) != firing:
+            self._firing_counts[key] = firing
+            self._store.record(ALERTS_FIRING, firing, {"rule": key[0], "severity": key[1]})
+
+    async def _flush_outgoing(self) -> None:
+        while self._outgoing:
+            rule, events, upserts, deletes = self._outgoing.pop(0)
+            if upserts or deletes:
+                # Durable before anyone hears of it: see the module docstring.
+                await self._state.save(rule.id, upserts, deletes)
+            for event in events:
+                await self._sink.send(event)
+
+    async def _restore(self) -> None:
+        stored = await self._state.load()
+        now = self._clock.now()
+        for rule_id, insts in stored.items():
+            rule = self._rules.get(rule_id)
+            if rule is None or not rule.enabled:
+                # The rule is gone: resolve what was firing, forget the rest.
+                ghost = Rule(id=rule_id, name=rule_id, condition=_NO_CONDITION)
+                events = [
+                    AlertEvent(e.alert, rule_id, (), now)
+                    for e in resolve_all(ghost, insts.values(), now)
+                ]
+                self._outgoing.append((ghost, events, [], list(insts)))
+                continue
+            self._instances[rule_id] = dict(insts)
+            firing = [i for i in insts.values() if i.phase is Phase.FIRING]
+            events = [
+                AlertEvent(i.to_alert(status=AlertStatus.FIRING), rule_id, rule.channels, now)
+                for i in firing
+            ]
+            self._outgoing.append((rule, events, [], []))
+            self._count(rule, insts)

@@ -1,0 +1,228 @@
+"""The rules actor under the autojump clock, with the real metric store and SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from actors.clock import VirtualClock
+from actors.models import AlertEvent, AlertStatus, Severity
+from actors.rules.actor import RulesActor
+from actors.rules.config import RuleConfig
+from actors.rules.exceptions import InvalidRule, RuleNotFound
+from actors.rules.persist import AlertStateStore, MemoryAlertStateStore, SqliteAlertStateStore
+from actors.store import Database
+from actors.telemetry.store import MetricStore
+
+
+def _rule(**extra: Any) -> RuleConfig:
+    data: dict[str, Any] = {
+        "id": "db-down",
+        "name": "Database Connection Issues",
+        "severity": "critical",
+        "channels": ["email", "pagerduty"],
+        "summary": "check {{ labels.check }} is down ({{ value }})",
+        "condition": {
+            "metric": "health_check_up",
+            "labels": {"check": "database"},
+            "aggregate": "last",
+            "window": "1m",
+            "operator": "<",
+            "threshold": 1,
+        },
+    }
+    data.update(extra)
+    return RuleConfig.model_validate(data)
+
+
+def _store(clock: VirtualClock) -> MetricStore:
+    store = MetricStore(clock=clock)
+    store.declare("health_check_up", "gauge", "Check up.", ("check",))
+    return store
+
+
+class Harness:
+    def __init__(self, rules: list[RuleConfig], state: AlertStateStore | None = None) -> None:
+        self.clock = VirtualClock()
+        self.store = _store(self.clock)
+        self.send, self.receive = trio.open_memory_channel[AlertEvent](100)
+        self.actor = RulesActor(
+            rules=rules,
+            store=self.store,
+            sink=self.send,
+            clock=self.clock,
+            state=state or MemoryAlertStateStore(),
+        )
+
+    async def next(self, timeout: float = 0.05) -> AlertEvent:
+        with trio.fail_after(timeout):
+            return await self.receive.receive()
+
+    def nothing(self) -> bool:
+        try:
+            self.receive.receive_nowait()
+        except trio.WouldBlock:
+            return True
+        return False
+
+
+async def test_a_sample_fires_at_once_without_waiting_for_the_tick(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    h = Harness([_rule()])
+    await nursery.start(h.actor.run)
+    await trio.sleep(0.3)  # between ticks
+    h.store.record("health_check_up", 0, {"check": "database"})
+    event = await h.next(timeout=0.001)
+    assert event.alert.status is AlertStatus.FIRING
+    labels = dict(event.alert.labels)
+    assert labels["alertname"] == "Database Connection Issues"
+    assert labels["check"] == "database"
+    assert labels["severity"] == "critical"
+    assert dict(event.alert.annotations)["summary"] == "check database is down (0)"
+    assert event.channels == ("email", "pagerduty")
+    firing = h.store.aggregate("alerts_firing", {"rule": "db-down"}, "last", 10, now=h.clock.now())
+    assert list(firing.values()) == [1.0]
+    views = h.actor.alerts()
+    assert [v.state for v in views] == ["firing"]
+    h.store.record("health_check_up", 1, {"check": "database"})
+    event = await h.next(timeout=0.001)
+    assert event.alert.status is AlertStatus.RESOLVED
+    assert h.actor.alerts() == []
+
+
+async def test_duration_is_reached_by_the_tick(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    cond = {**_rule().condition.model_dump(), "window": "1m", "duration": "5s"}
+    h = Harness([_rule(condition=cond)])
+    await nursery.start(h.actor.run)
+    start = trio.current_time()
+    recorded_at = h.clock.now()
+    h.store.record("health_check_up", 0, {"check": "database"})
+    await trio.sleep(0.01)
+    assert [v.state for v in h.actor.alerts()] == ["pending"]
+    assert h.nothing()
+    event = await h.next(timeout=7)
+    assert 5 <= trio.current_time() - start <= 6
+    assert event.alert.starts_at == recorded_at
+
+
+async def test_absent_fires_on_the_tick(nursery: trio.Nursery, autojump_clock: MockClock) -> None:
+    rule = _rule(condition={"metric": "health_check_up", "aggregate": "absent", "window": "10s"})
+    h = Harness([rule])
+    await nursery.start(h.actor.run)
+    event = await h.next(timeout=1.5)
+    assert event.alert.status is AlertStatus.FIRING
+
+
+async def test_add_rule_in_the_seed_shape_and_remove_rule_resolves(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    h = Harness([])
+    h.store.declare("custom_metric", "gauge", "Custom.", ())
+    await nursery.start(h.actor.run)
+    rule = h.actor.add_rule(
+        {
+            "id": "custom-alert",
+            "name": "Custom Alert",
+            "condition": {
+                "metric": "custom_metric",
+                "operator": ">",
+                "threshold": 100,
+                "duration": 0,
+            },
+            "severity": "warning",
+            "channels": [{"type": "slack", "config": {}}],
+            "enabled": True,
+        }
+    )
+    assert rule.channels == ("slack",)
+    assert rule.severity is Severity.WARNING
+    h.store.record("custom_metric", 150)
+    event = await h.next(timeout=0.001)
+    assert event.alert.status is AlertStatus.FIRING
+    assert event.channels == ("slack",)
+    h.actor.remove_rule("custom-alert")
+    event = await h.next(timeout=0.001)
+    assert event.alert.status is AlertStatus.RESOLVED
+    with pytest.raises(RuleNotFound):
+        h.actor.remove_rule("custom-alert")
+
+
+def test_add_rule_reports_every_problem() -> None:
+    h = Harness([])
+    with pytest.raises(InvalidRule) as info:
+        h.actor.add_rule({"id": "x", "condition": {"metric": "m", "operator": "~"}})
+    message = str(info.value)
+    assert "name" in message
+    assert "condition.operator" in message
+
+
+async def test_restart_neither_repages_nor_forgets_the_resolution(
+    tmp_path: Path, autojump_clock: MockClock
+) -> None:
+    db = Database(tmp_path / "monitor.db", synchronous="NORMAL", offload=False)
+    state = SqliteAlertStateStore(database=db)
+    h = Harness([_rule()], state)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h.actor.run)
+        h.store.record("health_check_up", 0, {"check": "database"})
+        first = await h.next()
+        nursery.cancel_scope.cancel()
+    # restart: same database, fresh actor and store (the process died)
+    h2 = Harness([_rule()], SqliteAlertStateStore(database=db))
+    h2.clock = h.clock
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h2.actor.run)
+        again = await h2.next()
+        assert again.alert.status is AlertStatus.FIRING
+        # same instance, same start: routing's notification log recognises it
+        assert again.alert.fingerprint == first.alert.fingerprint
+        assert again.alert.starts_at == first.alert.starts_at
+        h2.store.record("health_check_up", 1, {"check": "database"})
+        resolved = await h2.next(timeout=1.5)
+        assert resolved.alert.status is AlertStatus.RESOLVED
+        assert resolved.alert.starts_at == first.alert.starts_at
+        nursery.cancel_scope.cancel()
+    assert await SqliteAlertStateStore(database=db).load() == {}
+    db.close()
+
+
+async def test_a_removed_rule_resolves_after_restart(autojump_clock: MockClock) -> None:
+    state = MemoryAlertStateStore()
+    h = Harness([_rule()], state)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h.actor.run)
+        h.store.record("health_check_up", 0, {"check": "database"})
+        await h.next()
+        nursery.cancel_scope.cancel()
+    h2 = Harness([], state)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h2.actor.run)
+        event = await h2.next()
+        assert event.alert.status is AlertStatus.RESOLVED
+        nursery.cancel_scope.cancel()
+    assert state.data == {}
+
+
+async def test_tracer_span_per_cycle(nursery: trio.Nursery, autojump_clock: MockClock) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    h = Harness([_rule()])
+    h.actor._tracer = provider.get_tracer("test")
+    await nursery.start(h.actor.run)
+    h.store.record("health_check_up", 0, {"check": "database"})
+    await h.next()
+    spans = exporter.get_finished_spans()
+    assert spans
+    assert spans[-1].name == "rules.evaluate"
