@@ -50,19 +50,37 @@ class Observation:
     latency: float | None = None
 
     @classmethod
-    def ok(cls, message: str, *, latency: float | None = None, **details: object) -> Observation:
+    def ok(
+        cls,
+        message: str,
+        details: Mapping[str, object] | None = None,
+        *,
+        latency: float | None = None,
+    ) -> Observation:
         """A passing observation."""
-        return cls(CheckStatus.PASS, message, details, latency)
+        return cls(CheckStatus.PASS, message, details or {}, latency)
 
     @classmethod
-    def warn(cls, message: str, *, latency: float | None = None, **details: object) -> Observation:
+    def warn(
+        cls,
+        message: str,
+        details: Mapping[str, object] | None = None,
+        *,
+        latency: float | None = None,
+    ) -> Observation:
         """A warning observation."""
-        return cls(CheckStatus.WARN, message, details, latency)
+        return cls(CheckStatus.WARN, message, details or {}, latency)
 
     @classmethod
-    def fail(cls, message: str, *, latency: float | None = None, **details: object) -> Observation:
+    def fail(
+        cls,
+        message: str,
+        details: Mapping[str, object] | None = None,
+        *,
+        latency: float | None = None,
+    ) -> Observation:
         """A failing observation."""
-        return cls(CheckStatus.FAIL, message, details, latency)
+        return cls(CheckStatus.FAIL, message, details or {}, latency)
 
 
 @dataclass(frozen=True, slots=True)

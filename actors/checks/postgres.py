@@ -81,7 +81,7 @@ class PostgresProbe:
                 job.abandoned = True
             raise
         self._conn = conn
-        return Observation.ok("Database healthy", latency=latency, rows=rows)
+        return Observation.ok("Database healthy", {"rows": rows}, latency=latency)
 
     async def aclose(self) -> None:
         """Close the kept connection (in a thread: closing may block on the network)."""

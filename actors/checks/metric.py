@@ -1,0 +1,98 @@
+"""kind = "metric": fails while `condition` holds for any matching series of the metric store.
+
+`aggregate(metric{labels}[window]) operator threshold` is evaluated per series, as a rule's
+condition is (the condition's `duration` is not used here: `failure_threshold` plays that role).
+Details: `series` (how many matched), `failing` (how many hold the condition), `value` (the mean
+of the aggregated values). Series labelled `model` are reported as the seed's "mlModels" check:
+"All 4 ML models healthy" with `deployedModels` and `avgLatency` (milliseconds, for a metric in
+seconds) in the details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+from actors.checks.errors import ProbeError
+from actors.checks.logic import Observation
+from actors.clock import Clock, SystemClock
+from actors.models import Labels
+from actors.rules.evaluate import compare
+
+if TYPE_CHECKING:
+    from actors.checks.config import MetricCheckConfig
+
+__all__ = ["MetricProbe", "MetricReader"]
+
+
+class MetricReader(Protocol):
+    """What the probe reads of the metric store (`MetricStore.aggregate`)."""
+
+    def aggregate(
+        self,
+        name: str,
+        matchers: Mapping[str, str],
+        aggregate: str,
+        window: float,
+        *,
+        now: float | None = None,
+    ) -> dict[Labels, float]:
+        """One value per matching series over the window."""
+        ...
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+class MetricProbe:
+    """Evaluates the condition against the store; never does I/O."""
+
+    def __init__(
+        self, *, config: MetricCheckConfig, store: MetricReader, clock: Clock | None = None
+    ) -> None:
+        self._condition = config.condition
+        self._store = store
+        self._clock: Clock = clock or SystemClock()
+
+    async def probe(self) -> Observation:
+        """Aggregate and compare; raises ProbeError when the store refuses the query."""
+        cond = self._condition
+        try:
+            values = self._store.aggregate(
+                cond.metric, cond.labels, cond.aggregate, cond.window, now=self._clock.now()
+            )
+        except Exception as exc:  # the store's own errors: unknown metric, bad aggregate
+            raise ProbeError(f"cannot evaluate {cond.metric}: {exc}") from None
+        failing = {
+            labels: value
+            for labels, value in values.items()
+            if compare(value, cond.operator, cond.threshold)
+        }
+        details: dict[str, object] = {"series": len(values), "failing": len(failing)}
+        if values:
+            details["value"] = sum(values.values()) / len(values)
+        models = {dict(labels).get("model") for labels in values} - {None, ""}
+        noun = "series"
+        if models:
+            noun = "ML models" if len(models) != 1 else "ML model"
+            details["deployedModels"] = len(models)
+            if cond.metric.endswith("_seconds") and values:
+                details["avgLatency"] = round(sum(values.values()) / len(values) * 1000, 1)
+        expr = f"{cond.aggregate}({cond.metric}) {cond.operator} {_fmt(cond.threshold)}"
+        if not failing:
+            if not values:
+                return Observation.ok(f"no {cond.metric} series to judge", details)
+            count = len(models) if models else len(values)
+            return Observation.ok(f"All {count} {noun} healthy", details)
+        worst = sorted(failing.items(), key=lambda item: item[1], reverse=True)[:3]
+        shown = ", ".join(
+            "{" + ",".join(f"{k}={v}" for k, v in labels) + "}=" + _fmt(value)
+            for labels, value in worst
+        )
+        return Observation.fail(
+            f"{len(failing)} of {len(values)} series match {expr}: {shown}", details
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
