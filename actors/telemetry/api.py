@@ -1,0 +1,210 @@
+"""HTTP API of telemetry: `POST /api/v1/events` and `GET /api/v1/agents/status` (a Quart blueprint).
+
+`POST /api/v1/events`, body `{"events": [...]}` (event types: `events`):
+- 401 no or wrong bearer token (when `security.api_token` is set; empty = no token needed, the same
+  rule as `metrics_token`), 403 client address outside `security.allow_from`;
+- 413 body larger than `security.max_body_bytes` (checked on Content-Length and while reading);
+- 400 the body is not JSON, or not an object whose `events` is a list;
+- 202 `{"accepted": n, "rejected": [{"index": i, "error": "..."}]}` otherwise: each item is
+  validated and recorded on its own, so a bad item never costs the good ones.
+
+`GET /api/v1/agents/status`: `{"agents": [...], "timestamp": ...}` (CIDR allow-list only).
+
+Authorisation is two small injectable functions (`authorize_write`, `authorize_read`) that return
+None to let a request through or a response to answer instead; the defaults implement the rules
+above from `SecurityConfig`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+from quart import Blueprint, Response, jsonify, request
+
+from actors.telemetry.events import BATCH_ADAPTER, EVENT_ADAPTER, apply_event, describe_error
+from actors.telemetry.exceptions import TelemetryError
+
+if TYPE_CHECKING:
+    from actors.clock import Clock
+    from actors.telemetry.agents import AgentRegistry
+    from actors.telemetry.recording import Telemetry
+    from actors.web.config import SecurityConfig
+
+__all__ = [
+    "Authorize",
+    "create_blueprint",
+    "error_response",
+    "ip_allowed",
+    "token_matches",
+]
+
+Authorize = Callable[[], Awaitable[Response | None]]
+"""Checks the current request; returns None to proceed or the response to answer with."""
+
+
+def error_response(status: int, message: str) -> Response:
+    """A JSON `{"error": message}` response with `status`."""
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def token_matches(expected: str, authorization: str | None) -> bool:
+    """True if `expected` is empty or `authorization` is `Bearer <expected>` (constant time)."""
+    if not expected:
+        return True
+    if not authorization:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
+def ip_allowed(
+    networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network], address: str | None
+) -> bool:
+    """True if `networks` is empty or `address` lies in one of them (bad address: False)."""
+    if not networks:
+        return True
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def _default_authorizers(security: SecurityConfig) -> tuple[Authorize, Authorize]:
+    networks = [ipaddress.ip_network(n, strict=False) for n in security.allow_from]
+    token = security.api_token.get_secret_value()
+
+    async def read() -> Response | None:
+        if not ip_allowed(networks, request.remote_addr):
+            return error_response(403, "client address not allowed")
+        return None
+
+    async def write() -> Response | None:
+        denied = await read()
+        if denied is not None:
+            return denied
+        if not token_matches(token, request.headers.get("Authorization")):
+            response = error_response(401, "missing or invalid bearer token")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="blipee-monitor"'
+            return response
+        return None
+
+    return write, read
+
+
+def create_blueprint(
+    *,
+    telemetry: Telemetry,
+    security: SecurityConfig,
+    agents: AgentRegistry | None = None,
+    clock: Clock | None = None,
+    authorize_write: Authorize | None = None,
+    authorize_read: Authorize | None = None,
+) -> Blueprint:
+    """The telemetry blueprint (routes above); register it on the web app.
+
+    `agents` defaults to `telemetry.agents`; `clock` (for the status page's "now") defaults to
+    the store's clock.
+    """
+    default_write, default_read = _default_authorizers(security)
+    can_write = authorize_write or default_write
+    can_read = authorize_read or default_read
+    limit = security.max_body_bytes
+    registry = agents if agents is not None else telemetry.agents
+    now = clock.now if clock is not None else telemetry.store.now
+    bp = Blueprint("telemetry", __name__)
+
+    @bp.post("/api/v1/events")
+    async def post_events() -> Any:
+        denied = await can_write()
+        if denied is not None:
+            return denied
+        length = request.content_length
+        if length is not None and length > limit:
+            return error_response(413, f"body larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.body:
+            size += len(chunk)
+            if size > limit:
+                return error_response(413, f"body larger than {limit} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        status, payload = ingest(telemetry, body)
+        response = jsonify(payload)
+        response.status_code = status
+        return response
+
+    @bp.get("/api/v1/agents/status")
+    async def agents_status() -> Any:
+        denied = await can_read()
+        if denied is not None:
+            return denied
+        t = now()
+        statuses = registry.snapshot(t) if registry is not None else {}
+        return jsonify(
+            {"timestamp": t, "agents": [status.to_json() for status in statuses.values()]}
+        )
+
+    return bp
+
+
+def ingest(telemetry: Telemetry, body: bytes) -> tuple[int, dict[str, Any]]:
+    """Validate and record a raw events batch; returns (HTTP status, JSON payload).
+
+    Fast path: the whole batch validates at once. Otherwise each item is validated on its own and
+    reported by index. Recording errors (unknown business metric, labels that do not fit) reject
+    the item too. Pure apart from recording: no I/O.
+    """
+    try:
+        batch = BATCH_ADAPTER.validate_json(body)
+    except pydantic.ValidationError:
+        return _ingest_slow(telemetry, body)
+    accepted = 0
+    rejected: list[dict[str, Any]] = []
+    for index, event in enumerate(batch.events):
+        try:
+            apply_event(telemetry, event)
+        except TelemetryError as exc:
+            rejected.append({"index": index, "error": str(exc)})
+        else:
+            accepted += 1
+    return 202, {"accepted": accepted, "rejected": rejected}
+
+
+def _ingest_slow(telemetry: Telemetry, body: bytes) -> tuple[int, dict[str, Any]]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return 400, {"error": f"body is not valid JSON: {exc}"}
+    if not isinstance(document, dict) or not isinstance(document.get("events"), list):
+        return 400, {"error": 'body must be a JSON object {"events": [...]}'}
+    extra = sorted(set(document) - {"events"})
+    if extra:
+        return 400, {"error": f"unknown top-level keys: {', '.join(extra)}"}
+    accepted = 0
+    rejected: list[dict[str, Any]] = []
+    for index, item in enumerate(document["events"]):
+        try:
+            event = EVENT_ADAPTER.validate_python(item)
+        except pydantic.ValidationError as exc:
+            rejected.append({"index": index, "error": describe_error(exc)})
+            continue
+        try:
+            apply_event(telemetry, event)
+        except TelemetryError as exc:
+            rejected.append({"index": index, "error": str(exc)})
+        else:
+            accepted += 1
+    return 202, {"accepted": accepted, "rejected": rejected}
