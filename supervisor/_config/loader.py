@@ -1,0 +1,111 @@
+"""TOML text -> validated, frozen model, with every problem located in the source.
+
+Steps: `tomllib` parse (a syntax error is one issue at its line and column) -> `${VAR}`
+interpolation of every string -> pydantic validation -> the caller's reference checks. Every
+problem of the last three steps is collected; they are raised together as one `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from supervisor._config.interpolate import interpolate
+from supervisor._config.issues import ConfigError, ConfigIssue
+from supervisor._config.positions import KeyPath, Position, PositionIndex, index_positions
+from supervisor._config.validation import Problem, secret_values, validate
+
+__all__ = ["Document", "load_model", "parse_toml"]
+
+M = TypeVar("M", bound=BaseModel)
+
+_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_AT_END = re.compile(r"\s*\(at end of document\)$")
+
+
+def _end_position(text: str) -> Position:
+    lines = text.split("\n")
+    return Position(len(lines), len(lines[-1]) + 1)
+
+
+def parse_toml(text: str, file: str) -> dict[str, Any]:
+    """Parse TOML text.
+
+    Raises:
+        ConfigError: one issue `FILE:LINE:COL: message` for the syntax error.
+    """
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc.args[0] if exc.args else exc)
+        position: Position | None = None
+        match = _AT.search(message)
+        if match:
+            position = Position(int(match.group(1)), int(match.group(2)))
+            message = message[: match.start()]
+        elif _AT_END.search(message):
+            position = _end_position(text)
+            message = _AT_END.sub("", message)
+        message = message[:1].lower() + message[1:] if message else "invalid TOML"
+        raise ConfigError([ConfigIssue(file, f"TOML syntax: {message}", (), position)]) from None
+
+
+class Document:
+    """A parsed (and interpolated) TOML document with the position of each of its keys."""
+
+    def __init__(self, file: str, text: str, raw: dict[str, Any], positions: PositionIndex):
+        self.file = file
+        self.text = text
+        self.raw = raw
+        self.positions = positions
+
+    def issue(self, path: Sequence[str | int], message: str) -> ConfigIssue:
+        """An issue at `path`, located at that key or its nearest enclosing one."""
+        key: KeyPath = tuple(path)
+        return ConfigIssue(self.file, message, key, self.positions.find(key))
+
+
+Checker = Callable[[M, Document], Sequence[Problem]]
+
+
+def load_model(
+    model: type[M],
+    text: str,
+    *,
+    file: str,
+    env: Mapping[str, str],
+    checks: Sequence[Checker[M]] = (),
+) -> tuple[M, Document]:
+    """Parse, interpolate and validate `text` into `model`, then run `checks` on the result.
+
+    Raises:
+        ConfigError: with every syntax, interpolation, validation and reference problem found,
+            sorted by position. No message holds a secret's value.
+    """
+    parsed = parse_toml(text, file)
+    raw, unresolved = interpolate(parsed, env)
+    document = Document(file, text, raw, index_positions(text))
+    issues = [document.issue(problem.path, problem.message) for problem in unresolved]
+    broken = {problem.path for problem in unresolved}
+    instance, problems = validate(model, raw)
+    for problem in problems:
+        # An unresolved ${VAR} became "": its own error says why, not the model's.
+        if problem.path not in broken:
+            issues.append(document.issue(problem.path, problem.message))
+    if instance is not None:
+        secrets = secret_values(model, raw)
+        for check in checks:
+            for problem in check(instance, document):
+                message = problem.message
+                for value in secrets:
+                    if len(value) >= 3:
+                        message = message.replace(value, "<redacted>")
+                issues.append(document.issue(problem.path, message))
+    if issues:
+        raise ConfigError(issues)
+    assert instance is not None
+    return instance, document

@@ -1,0 +1,329 @@
+"""The configuration file: TOML -> one frozen, validated `Config`.
+
+`load_config(path)` parses with `tomllib`, expands `${VAR}` / `${VAR:-default}` in every string,
+validates the whole document with the models each package keeps next to its code (checks, rules,
+routing, channels, ...), then checks references between sections (a rule naming an unknown
+channel, `depends_on` an unknown or cyclic check, duplicate names). Every problem is reported at
+once as `PATH:LINE:COL: KEY.PATH: message` in one `ConfigError`; no message holds a secret.
+
+A channel whose required secret is empty is not an error: `Config.disabled_channels()` names it
+with the reason; rules may still name it (that route is skipped).
+
+Raises (every public function): `ConfigError` only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from actors.checks.config import CheckConfig
+from actors.configtypes import ConfigModel, Duration, format_duration
+from actors.notify.config import ChannelConfig
+from actors.routing.config import (
+    InhibitConfig,
+    MaintenanceConfig,
+    RoutingConfig,
+    SilenceConfig,
+)
+from actors.rules.config import RuleConfig
+from actors.store.config import StorageConfig
+from actors.telemetry.config import MetricDecl, TelemetryConfig
+from actors.web.config import SecurityConfig, ServerConfig
+from supervisor._config.issues import ConfigError, ConfigIssue, format_key_path
+from supervisor._config.loader import Document, load_model
+from supervisor._config.positions import KeyPath
+from supervisor._config.validation import Problem
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "LogConfig",
+    "SupervisorConfig",
+    "default_config_path",
+    "format_key_path",
+    "load_config",
+    "parse_config",
+    "resolve_config_path",
+    "summarize",
+]
+
+_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class SupervisorConfig(ConfigModel):
+    """[supervisor]: restart intensity and backoff of every supervisor; graceful stop."""
+
+    intensity: int = Field(default=5, ge=0)
+    period: Duration = 60.0
+    backoff_initial: Duration = 0.1
+    backoff_max: Duration = 30.0
+    shutdown_timeout: Duration = 10.0
+    """How long a graceful stop (SIGTERM) may take to drain in-flight work."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SupervisorConfig:
+        if self.period <= 0:
+            raise ValueError("period must be longer than 0s")
+        if self.backoff_initial > self.backoff_max:
+            raise ValueError("backoff_initial must not be longer than backoff_max")
+        return self
+
+
+class LogConfig(ConfigModel):
+    """[log]: structured logs on stderr, one line per event."""
+
+    format: Literal["logfmt", "json"] = "logfmt"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(ConfigModel):
+    """The whole configuration file, validated. Frozen: compare with `==` to find changes."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    metrics: tuple[MetricDecl, ...] = ()
+    checks: tuple[CheckConfig, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    inhibit: tuple[InhibitConfig, ...] = ()
+    silences: tuple[SilenceConfig, ...] = ()
+    maintenance: tuple[MaintenanceConfig, ...] = ()
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, value: dict[str, ChannelConfig]) -> dict[str, ChannelConfig]:
+        for name in value:
+            if not _CHANNEL_NAME.match(name):
+                raise ValueError(
+                    f"invalid channel name {name!r}; use letters, digits, '_', '.', '-'"
+                )
+        return value
+
+    def disabled_channels(self) -> dict[str, str]:
+        """Channels that cannot send, by name, with the reason (a required secret is empty)."""
+        out: dict[str, str] = {}
+        for name, channel in self.channels.items():
+            reason = channel.disabled_reason()
+            if reason is not None:
+                out[name] = reason
+        return out
+
+    def enabled_channels(self) -> dict[str, ChannelConfig]:
+        """Channels that can send, by name."""
+        disabled = self.disabled_channels()
+        return {name: ch for name, ch in self.channels.items() if name not in disabled}
+
+
+# -- reference checks ----------------------------------------------------------------------------
+def _unknown(kind: str, name: str, names: Sequence[str]) -> str:
+    known = sorted(set(names))
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown {kind} '{name}'; did you mean '{close[0]}'?"
+    if known:
+        return f"unknown {kind} '{name}' (defined: {', '.join(known)})"
+    return f"unknown {kind} '{name}' (no {kind}s are defined)"
+
+
+def _duplicates(
+    section: str, key: str, names: Sequence[str], document: Document, what: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in first:
+            where = document.positions.find((section, first[name], key))
+            at = f" (first at line {where.line})" if where else ""
+            problems.append(Problem((section, index, key), f"duplicate {what} '{name}'{at}"))
+        else:
+            first[name] = index
+    return problems
+
+
+def _cycles(config: Config) -> list[Problem]:
+    """One problem per dependency cycle, at the `depends_on` of its first check in file order."""
+    graph: dict[str, tuple[str, ...]] = {}
+    order: dict[str, int] = {}
+    for index, check in enumerate(config.checks):
+        graph.setdefault(check.name, check.depends_on)
+        order.setdefault(check.name, index)
+    problems: list[Problem] = []
+    reported: set[frozenset[str]] = set()
+    for start in graph:
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    members = frozenset(trail)
+                    if members not in reported and len(trail) > 1:
+                        reported.add(members)
+                        first = min(trail, key=order.__getitem__)
+                        pivot = trail.index(first)
+                        cycle = [*trail[pivot:], *trail[:pivot], first]
+                        problems.append(
+                            Problem(
+                                ("checks", order[first], "depends_on"),
+                                "dependency cycle: " + " -> ".join(cycle),
+                            )
+                        )
+                elif nxt in graph and nxt not in trail:
+                    stack.append((nxt, [*trail, nxt]))
+    return problems
+
+
+def _references(config: Config, document: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    check_names = [check.name for check in config.checks]
+    problems += _duplicates("checks", "name", check_names, document, "check name")
+    problems += _duplicates("rules", "id", [r.id for r in config.rules], document, "rule id")
+    problems += _duplicates(
+        "metrics", "name", [m.name for m in config.metrics], document, "metric name"
+    )
+    channels = list(config.channels)
+    path: KeyPath
+    for index, rule in enumerate(config.rules):
+        for position, name in enumerate(rule.channels):
+            if name not in config.channels:
+                path = ("rules", index, "channels", position)
+                problems.append(Problem(path, _unknown("channel", name, channels)))
+    for index, route in enumerate(config.routing.routes):
+        for position, name in enumerate(route.channels):
+            if name not in config.channels:
+                path = ("routing", "routes", index, "channels", position)
+                problems.append(Problem(path, _unknown("channel", name, channels)))
+    for position, name in enumerate(config.routing.escalate_to):
+        if name not in config.channels:
+            path = ("routing", "escalate_to", position)
+            problems.append(Problem(path, _unknown("channel", name, channels)))
+    known_checks = set(check_names)
+    for index, check in enumerate(config.checks):
+        for position, name in enumerate(check.depends_on):
+            if name not in known_checks:
+                path = ("checks", index, "depends_on", position)
+                problems.append(Problem(path, _unknown("check", name, check_names)))
+    problems += _cycles(config)
+    return problems
+
+
+# -- loading -------------------------------------------------------------------------------------
+def parse_config(
+    text: str, *, file: str = "<config>", env: Mapping[str, str] | None = None
+) -> Config:
+    """Validate the TOML `text` (named `file` in messages); `env` defaults to `os.environ`.
+
+    Raises:
+        ConfigError: every problem found, sorted by line.
+    """
+    config, _ = load_model(
+        Config,
+        text,
+        file=file,
+        env=os.environ if env is None else env,
+        checks=(_references,),
+    )
+    return config
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the configuration file at `path`.
+
+    Raises:
+        ConfigError: the file cannot be read or decoded, or any problem of `parse_config`.
+    """
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(file, "no such file")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue(file, f"not UTF-8 text ({exc.reason})")]) from None
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(file, f"cannot read: {exc.strerror or exc}")]) from None
+    return parse_config(text, file=file, env=env)
+
+
+def default_config_path() -> Path:
+    """The packaged default configuration (self checks, the seed's rules, a console channel)."""
+    return Path(str(resources.files("supervisor").joinpath("default_config.toml")))
+
+
+def resolve_config_path(given: str | None, *, cwd: Path | None = None) -> Path:
+    """`given` if set; else `./config.toml` when it exists; else the packaged default."""
+    if given:
+        return Path(given)
+    local = (cwd or Path.cwd()) / "config.toml"
+    return local if local.is_file() else default_config_path()
+
+
+# -- summary -------------------------------------------------------------------------------------
+def _secret_state(value: SecretStr) -> str:
+    return "<set>" if value.get_secret_value() else "<empty>"
+
+
+def summarize(config: Config, file: str) -> str:
+    """A readable summary of a valid configuration; secrets shown only as <set>/<empty>."""
+    lines = [f"{file}: configuration is valid", ""]
+    server, security = config.server, config.security
+    tls = "on" if server.tls_cert else "off"
+    lines.append(f"server: listen {server.listen}, metrics {server.metrics_listen}, TLS {tls}")
+    lines.append(
+        f"security: api_token {_secret_state(security.api_token)}, "
+        f"metrics_token {_secret_state(security.metrics_token)}, "
+        f"allow_from {', '.join(security.allow_from) or 'all'}"
+    )
+    otlp = config.telemetry.otlp_endpoint or "off"
+    lines.append(f"telemetry: service {config.telemetry.service_name}, OTLP {otlp}")
+    lines.append(f"storage: {config.storage.path}")
+    lines.append(f"log: {config.log.format}, level {config.log.level}")
+    lines.append("")
+    lines.append(f"checks ({len(config.checks)}):")
+    for check in config.checks:
+        extra = " critical" if check.critical else ""
+        deps = f" depends_on {', '.join(check.depends_on)}" if check.depends_on else ""
+        lines.append(
+            f"  {check.name}: {check.kind} every {format_duration(check.interval)}, "
+            f"timeout {format_duration(check.timeout)}{extra}{deps}"
+        )
+    lines.append(f"rules ({len(config.rules)}):")
+    for rule in config.rules:
+        cond = rule.condition
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(cond.labels.items()))
+        selector = f"{cond.metric}{{{labels}}}" if labels else cond.metric
+        state = "" if rule.enabled else " (disabled)"
+        lines.append(
+            f"  {rule.id}: {rule.name} [{rule.severity}] "
+            f"{cond.aggregate}({selector}[{format_duration(cond.window)}]) "
+            f"{cond.operator} {cond.threshold:g} -> {', '.join(rule.channels) or '-'}{state}"
+        )
+    disabled = config.disabled_channels()
+    lines.append(f"channels ({len(config.channels)}, {len(disabled)} disabled):")
+    for name, channel in config.channels.items():
+        secrets = [
+            f"{field} {_secret_state(value)}"
+            for field, value in channel
+            if isinstance(value, SecretStr)
+        ]
+        details = f" ({', '.join(secrets)})" if secrets else ""
+        state = f"disabled: {disabled[name]}" if name in disabled else "enabled"
+        lines.append(f"  {name}: {channel.kind}{details} {state}")
+    if config.routing.routes or config.inhibit or config.silences or config.maintenance:
+        lines.append(
+            f"routing: {len(config.routing.routes)} routes, {len(config.inhibit)} inhibit rules, "
+            f"{len(config.silences)} silences, {len(config.maintenance)} maintenance windows"
+        )
+    return "\n".join(lines) + "\n"

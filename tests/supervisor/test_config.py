@@ -1,0 +1,208 @@
+"""Valid configurations, interpolation, positions, disabled channels and the summary."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from supervisor._config.interpolate import interpolate
+from supervisor._config.positions import Position, index_positions
+from supervisor.config import (
+    ConfigError,
+    default_config_path,
+    load_config,
+    parse_config,
+    resolve_config_path,
+    summarize,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_packaged_default_validates_without_any_environment() -> None:
+    config = load_config(default_config_path(), env={})
+    assert [rule.name for rule in config.rules] == [
+        "High Agent Failure Rate",
+        "High API Latency",
+        "Low ML Model Accuracy",
+        "Database Connection Issues",
+        "Network Growth Stalled",
+    ]
+    assert config.server.listen == "0.0.0.0:3000"
+    assert config.server.metrics_listen == "0.0.0.0:9464"
+    assert [check.kind for check in config.checks] == ["self"]
+    assert config.disabled_channels() == {
+        "email": "smtp_host is empty",
+        "slack": "webhook_url is empty",
+        "pagerduty": "routing_key is empty",
+    }
+    assert list(config.enabled_channels()) == ["console"]
+
+
+def test_default_rules_match_the_seed() -> None:
+    config = load_config(default_config_path(), env={})
+    by_id = {rule.id: rule for rule in config.rules}
+    failure = by_id["high-agent-failure-rate"]
+    assert (failure.severity, failure.channels) == ("critical", ("email", "slack"))
+    assert (failure.condition.aggregate, failure.condition.window) == ("increase", 300.0)
+    assert (failure.condition.operator, failure.condition.threshold) == (">", 10)
+    database = by_id["database-connection-issues"]
+    assert database.condition.labels == {"check": "database"}
+    assert database.channels == ("email", "pagerduty")
+    stalled = by_id["network-growth-stalled"]
+    assert (stalled.severity, stalled.condition.window) == ("info", 86400.0)
+
+
+def test_default_channels_enable_with_their_secrets() -> None:
+    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/x", "SMTP_HOST": "mail"}
+    config = load_config(default_config_path(), env=env)
+    assert config.disabled_channels() == {"pagerduty": "routing_key is empty"}
+
+
+def test_repository_example_validates_without_any_environment() -> None:
+    config = load_config(ROOT / "config.toml", env={})
+    assert config.server.listen.startswith("127.0.0.1:")
+    assert "console" in config.enabled_channels()
+    kinds = {check.kind for check in config.checks}
+    assert kinds == {"self", "http", "tcp", "postgres", "redis", "agents", "metric"}
+
+
+def test_resolve_config_path(tmp_path: Path) -> None:
+    assert resolve_config_path("x.toml", cwd=tmp_path) == Path("x.toml")
+    assert resolve_config_path(None, cwd=tmp_path) == default_config_path()
+    (tmp_path / "config.toml").write_text("")
+    assert resolve_config_path(None, cwd=tmp_path) == tmp_path / "config.toml"
+
+
+def test_missing_file_is_one_issue(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.toml")
+    assert str(caught.value) == f"{tmp_path / 'nope.toml'}: no such file"
+
+
+def test_empty_file_is_a_valid_configuration() -> None:
+    config = parse_config("", env={})
+    assert config.checks == ()
+    assert config.supervisor.shutdown_timeout == 10.0
+    assert config.log.format == "logfmt"
+
+
+def test_interpolation_rules() -> None:
+    tree = {
+        "a": "${X}",
+        "b": "${UNSET:-fallback}",
+        "c": "${EMPTY:-fallback}",
+        "d": "$${X} and ${X}",
+        "e": ["${X}", {"f": "${X:-}"}],
+        "g": 5,
+    }
+    env = {"X": "x", "EMPTY": ""}
+    out, problems = interpolate(tree, env)
+    assert out == {
+        "a": "x",
+        "b": "fallback",
+        "c": "fallback",
+        "d": "${X} and x",
+        "e": ["x", {"f": "x"}],
+        "g": 5,
+    }
+    assert problems == []
+
+
+def test_interpolation_reports_the_variable_and_key_never_a_value() -> None:
+    _, problems = interpolate({"t": {"k": ["ok", "${NOPE}"]}}, {"OTHER": "s3cr3t"})
+    assert [(p.path, p.message) for p in problems] == [
+        (
+            ("t", "k", 1),
+            "environment variable NOPE is not set and ${NOPE} has no default "
+            "(set it, or write ${NOPE:-default})",
+        )
+    ]
+
+
+def test_positions_cover_headers_arrays_of_tables_inline_and_dotted_keys() -> None:
+    text = textwrap.dedent(
+        """\
+        # comment
+        top = 1
+        [a.b]
+        c = "x # not a comment"
+        d.e = { f = 1, "g h" = [1, { i = 2 }] }
+
+        [[checks]]
+        name = '''multi
+        line'''
+        [[checks]]
+          name = \"\"\"x\"\"\"
+        [checks.condition]
+        metric = "m"
+        arr = [
+          "one",
+          "two",
+        ]
+        """
+    )
+    index = index_positions(text)
+    assert index.get(("top",)) == Position(2, 1)
+    assert index.get(("a",)) == Position(3, 1)
+    assert index.get(("a", "b", "c")) == Position(4, 1)
+    assert index.get(("a", "b", "d", "e", "f")) == Position(5, 9)
+    assert index.get(("a", "b", "d", "e", "g h", 1, "i")) == Position(5, 30)
+    assert index.get(("checks", 0)) == Position(7, 1)
+    assert index.get(("checks", 1, "name")) == Position(11, 3)
+    assert index.get(("checks", 1, "condition", "metric")) == Position(13, 1)
+    assert index.get(("checks", 1, "condition", "arr", 1)) == Position(16, 3)
+    assert index.find(("checks", 1, "condition", "nope")) == Position(12, 1)
+    assert index.find(("nowhere",)) is None
+
+
+def test_summary_never_shows_secret_values() -> None:
+    source = textwrap.dedent(
+        """\
+        [security]
+        api_token = "tok-very-secret"
+        [channels.slack]
+        kind = "slack"
+        webhook_url = "https://hooks.slack.com/services/SECRETPATH"
+        [channels.pd]
+        kind = "pagerduty"
+        """
+    )
+    config = parse_config(source, env={})
+    text = summarize(config, "c.toml")
+    assert "tok-very-secret" not in text
+    assert "SECRETPATH" not in text
+    assert "api_token <set>" in text
+    assert "slack: slack (webhook_url <set>) enabled" in text
+    assert "pd: pagerduty (routing_key <empty>) disabled: routing_key is empty" in text
+
+
+def test_error_messages_never_show_secret_values() -> None:
+    source = textwrap.dedent(
+        """\
+        [[checks]]
+        name = "db"
+        kind = "postgres"
+        dsn = "postgresql://u:hunter2hunter2@h/db"
+        query = 5
+        timeout = "9s"
+        interval = "1s"
+        [channels.hooks]
+        kind = "webhook"
+        url = "ftp://user:hunter2hunter2@example.com"
+        """
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(source, file="c.toml", env={})
+    text = str(caught.value)
+    assert "hunter2" not in text
+    assert "c.toml:10:1: channels.hooks.url: expected an http:// or https:// URL" in text
+
+
+def test_equal_configurations_compare_equal() -> None:
+    source = (ROOT / "config.toml").read_text()
+    assert parse_config(source, env={}) == parse_config(source, env={})
+    changed = source.replace('timeout = "1s"', 'timeout = "2s"', 1)
+    assert parse_config(source, env={}).checks[0] != parse_config(changed, env={}).checks[0]

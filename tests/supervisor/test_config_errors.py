@@ -1,0 +1,498 @@
+"""A table of broken configuration files and the exact messages users get for them."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from supervisor.config import ConfigError, parse_config
+
+ENV = {"HOME": "/root", "SMTP_HOST": "mail.example.com"}
+
+# (id, TOML source, expected messages: one `c.toml:LINE:COL: KEY.PATH: message` each)
+CASES: list[tuple[str, str, list[str]]] = [
+    (
+        "toml-syntax",
+        """
+        [server
+        listen = "0.0.0.0:3000"
+        """,
+        ["c.toml:1:8: TOML syntax: expected ']' at the end of a table declaration"],
+    ),
+    (
+        "toml-duplicate-key",
+        """
+        [server]
+        listen = "0.0.0.0:3000"
+        listen = "0.0.0.0:3001"
+        """,
+        ["c.toml:3:24: TOML syntax: cannot overwrite a value"],
+    ),
+    (
+        "unknown-table-did-you-mean",
+        """
+        [sever]
+        listen = "0.0.0.0:3000"
+        """,
+        ["c.toml:1:1: sever: unknown key; did you mean 'server'?"],
+    ),
+    (
+        "unknown-key-no-close-match",
+        """
+        [storage]
+        path = "x.db"
+        colour = "blue"
+        """,
+        ["c.toml:3:1: storage.colour: unknown key; expected one of: path"],
+    ),
+    (
+        "unknown-check-key-did-you-mean",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+        timout = "1s"
+        """,
+        ["c.toml:4:1: checks[0].timout: unknown key; did you mean 'timeout'?"],
+    ),
+    (
+        "bad-duration",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+        interval = "10x"
+        """,
+        [
+            "c.toml:4:1: checks[0].interval: invalid duration '10x'; use a number with a unit"
+            " (ms, s, m, h, d, w), e.g. '250ms', '10s', '1h30m'"
+        ],
+    ),
+    (
+        "duration-without-unit",
+        """
+        [supervisor]
+        period = 60
+        """,
+        ["c.toml:2:1: supervisor.period: a duration needs a unit: write '60s' or '60ms'"],
+    ),
+    (
+        "unknown-check-kind",
+        """
+        [[checks]]
+        name = "api"
+        kind = "htp"
+        url = "http://127.0.0.1/"
+        """,
+        [
+            "c.toml:3:1: checks[0].kind: unknown kind 'htp' (expected one of: http, tcp,"
+            " postgres, redis, agents, metric, self); did you mean 'http'?"
+        ],
+    ),
+    (
+        "missing-check-kind",
+        """
+        [[checks]]
+        name = "api"
+        """,
+        [
+            "c.toml:1:1: checks[0].kind: required key is missing (one of: http, tcp, postgres,"
+            " redis, agents, metric, self)"
+        ],
+    ),
+    (
+        "missing-http-url",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+
+        [[checks]]
+        name = "api"
+        kind = "http"
+        """,
+        ["c.toml:5:1: checks[1].url: required key is missing"],
+    ),
+    (
+        "timeout-longer-than-interval",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+        interval = "1s"
+        timeout = "5s"
+        """,
+        ["c.toml:5:1: checks[0].timeout: timeout must not be longer than interval"],
+    ),
+    (
+        "tcp-port-out-of-range",
+        """
+        [[checks]]
+        name = "port"
+        kind = "tcp"
+        host = "127.0.0.1"
+        port = 70000
+        """,
+        ["c.toml:5:1: checks[0].port: must be less than or equal to 65535 (got 70000)"],
+    ),
+    (
+        "bad-listen-address",
+        """
+        [server]
+        listen = "3000"
+        """,
+        [
+            "c.toml:2:1: server.listen: expected 'host:port', e.g. '0.0.0.0:3000', got '3000'",
+        ],
+    ),
+    (
+        "wrong-type-bool",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+        critical = "yes please"
+        """,
+        [
+            "c.toml:4:1: checks[0].critical: must be a valid boolean, unable to interpret input"
+            ' (got "yes please")'
+        ],
+    ),
+    (
+        "env-var-without-default",
+        """
+        [[checks]]
+        name = "database"
+        kind = "postgres"
+        dsn = "${DATABASE_URL}"
+        """,
+        [
+            "c.toml:4:1: checks[0].dsn: environment variable DATABASE_URL is not set and"
+            " ${DATABASE_URL} has no default (set it, or write ${DATABASE_URL:-default})"
+        ],
+    ),
+    (
+        "invalid-interpolation",
+        """
+        [storage]
+        path = "${data dir}/monitor.db"
+        """,
+        [
+            "c.toml:2:1: storage.path: invalid '${' expression; write ${NAME} or"
+            " ${NAME:-default} (NAME: letters, digits, '_'), or '$${' for a literal '${'"
+        ],
+    ),
+    (
+        "rule-unknown-channel",
+        """
+        [[rules]]
+        id = "r1"
+        name = "R1"
+        channels = ["console", "slak"]
+        condition = { metric = "up" }
+
+        [channels.slack]
+        kind = "slack"
+
+        [channels.console]
+        kind = "console"
+        """,
+        ["c.toml:4:24: rules[0].channels[1]: unknown channel 'slak'; did you mean 'slack'?"],
+    ),
+    (
+        "route-unknown-channel",
+        """
+        [[routing.routes]]
+        matchers = ["severity=critical"]
+        channels = ["pager"]
+
+        [channels.console]
+        kind = "console"
+        """,
+        ["c.toml:3:13: routing.routes[0].channels[0]: unknown channel 'pager' (defined: console)"],
+    ),
+    (
+        "depends-on-unknown",
+        """
+        [[checks]]
+        name = "api"
+        kind = "tcp"
+        host = "127.0.0.1"
+        port = 80
+        depends_on = ["databse"]
+
+        [[checks]]
+        name = "database"
+        kind = "tcp"
+        host = "127.0.0.1"
+        port = 5432
+        """,
+        ["c.toml:6:15: checks[0].depends_on[0]: unknown check 'databse'; did you mean 'database'?"],
+    ),
+    (
+        "depends-on-cycle",
+        """
+        [[checks]]
+        name = "a"
+        kind = "self"
+        depends_on = ["b"]
+
+        [[checks]]
+        name = "b"
+        kind = "self"
+        depends_on = ["c"]
+
+        [[checks]]
+        name = "c"
+        kind = "self"
+        depends_on = ["a"]
+        """,
+        ["c.toml:4:1: checks[0].depends_on: dependency cycle: a -> b -> c -> a"],
+    ),
+    (
+        "depends-on-itself",
+        """
+        [[checks]]
+        name = "a"
+        kind = "self"
+        depends_on = ["a"]
+        """,
+        ["c.toml:1:1: checks[0]: a check cannot depend on itself"],
+    ),
+    (
+        "duplicate-check-name",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+
+        [[checks]]
+        name = "self"
+        kind = "self"
+        """,
+        ["c.toml:6:1: checks[1].name: duplicate check name 'self' (first at line 2)"],
+    ),
+    (
+        "duplicate-rule-id",
+        """
+        [[rules]]
+        id = "r"
+        name = "First"
+        condition = { metric = "up" }
+
+        [[rules]]
+        id = "r"
+        name = "Second"
+        condition = { metric = "up" }
+        """,
+        ["c.toml:7:1: rules[1].id: duplicate rule id 'r' (first at line 2)"],
+    ),
+    (
+        "bad-aggregate",
+        """
+        [[rules]]
+        id = "r"
+        name = "R"
+        [rules.condition]
+        metric = "up"
+        aggregate = "average"
+        """,
+        [
+            "c.toml:6:1: rules[0].condition.aggregate: must be 'last', 'avg', 'min', 'max',"
+            " 'sum', 'count', 'rate', 'increase', 'p50', 'p90', 'p95', 'p99' or 'absent'"
+            ' (got "average")'
+        ],
+    ),
+    (
+        "bad-severity",
+        """
+        [[rules]]
+        id = "r"
+        name = "R"
+        severity = "page"
+        condition = { metric = "up" }
+        """,
+        ["c.toml:4:1: rules[0].severity: must be 'critical', 'warning' or 'info' (got \"page\")"],
+    ),
+    (
+        "rule-without-condition-metric",
+        """
+        [[rules]]
+        id = "r"
+        name = "R"
+        [rules.condition]
+        threshold = 1
+        """,
+        ["c.toml:4:1: rules[0].condition.metric: required key is missing"],
+    ),
+    (
+        "rule-missing-condition",
+        """
+        [[rules]]
+        id = "r"
+        name = "R"
+        """,
+        ["c.toml:1:1: rules[0].condition: required key is missing"],
+    ),
+    (
+        "rule-reserved-label",
+        """
+        [[rules]]
+        id = "r"
+        name = "R"
+        labels = { severity = "high" }
+        condition = { metric = "up" }
+        """,
+        ["c.toml:4:1: rules[0].labels: labels may not set severity: the rule sets them"],
+    ),
+    (
+        "inline-condition-bad-window",
+        """
+        [[rules]]
+        id = "r"
+        name = "R"
+        condition = { metric = "up", window = "0s" }
+        """,
+        ["c.toml:4:30: rules[0].condition.window: window must be longer than 0s"],
+    ),
+    (
+        "unknown-channel-kind",
+        """
+        [channels.ops]
+        kind = "sms"
+        """,
+        [
+            "c.toml:2:1: channels.ops.kind: unknown kind 'sms' (expected one of: console,"
+            " email, slack, pagerduty, webhook, alertmanager)"
+        ],
+    ),
+    (
+        "channel-not-a-table",
+        """
+        [channels]
+        ops = "slack"
+        """,
+        ['c.toml:2:1: channels.ops: must be a table (got "slack")'],
+    ),
+    (
+        "secret-never-echoed",
+        """
+        [channels.slack]
+        kind = "slack"
+        webhook_url = "hooks.slack.com/services/T000/B000/XXXXSECRET"
+
+        [security]
+        api_token = 12345678
+        """,
+        [
+            "c.toml:3:1: channels.slack.webhook_url: expected an http:// or https:// URL",
+            "c.toml:6:1: security.api_token: must be a valid string",
+        ],
+    ),
+    (
+        "email-both-tls-modes",
+        """
+        [channels.mail]
+        kind = "email"
+        smtp_host = "${SMTP_HOST}"
+        to = ["ops@example.com"]
+        tls = true
+        starttls = true
+        """,
+        ["c.toml:1:1: channels.mail: choose one of tls (implicit TLS) and starttls"],
+    ),
+    (
+        "bad-matcher",
+        """
+        [[inhibit]]
+        source = ["severity critical"]
+        target = ["severity=warning"]
+        """,
+        [
+            "c.toml:2:11: inhibit[0].source[0]: invalid matcher 'severity critical'; expected"
+            " label=value, label!=value, label=~regex or label!~regex"
+        ],
+    ),
+    (
+        "silence-without-timezone",
+        """
+        [[silences]]
+        matchers = ["alertname=X"]
+        ends = "2030-01-01T00:00:00"
+        """,
+        ['c.toml:3:1: silences[0].ends: must have timezone info (got "2030-01-01T00:00:00")'],
+    ),
+    (
+        "log-format",
+        """
+        [log]
+        format = "text"
+        """,
+        ["c.toml:2:1: log.format: must be 'logfmt' or 'json' (got \"text\")"],
+    ),
+    (
+        "backoff-order",
+        """
+        [supervisor]
+        backoff_initial = "1m"
+        backoff_max = "1s"
+        """,
+        [
+            "c.toml:2:1: supervisor.backoff_initial: backoff_initial must not be longer"
+            " than backoff_max"
+        ],
+    ),
+    (
+        "bad-channel-name",
+        """
+        [channels."my channel"]
+        kind = "console"
+        """,
+        [
+            "c.toml:1:1: channels: invalid channel name 'my channel'; use letters, digits,"
+            " '_', '.', '-'"
+        ],
+    ),
+    (
+        "several-errors-sorted-by-line",
+        """
+        [[checks]]
+        name = "api"
+        kind = "http"
+        url = "ftp://example.com"
+
+        [server]
+        metrics_listen = "0.0.0.0:-1"
+        listen = "0.0.0.0"
+        """,
+        [
+            "c.toml:4:1: checks[0].url: expected an http:// or https:// URL,"
+            " got 'ftp://example.com'",
+            "c.toml:7:1: server.metrics_listen: port must be a number from 0 to 65535, got '-1'",
+            "c.toml:8:1: server.listen: expected 'host:port', e.g. '0.0.0.0:3000', got '0.0.0.0'",
+        ],
+    ),
+    (
+        "inline-array-of-checks",
+        """
+        checks = [
+          { name = "self", kind = "self" },
+          { name = "port", kind = "tcp", host = "127.0.0.1", port = 0 },
+        ]
+        """,
+        ["c.toml:3:54: checks[1].port: must be greater than or equal to 1 (got 0)"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_broken_configuration_is_explained(source: str, expected: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(textwrap.dedent(source).lstrip("\n"), file="c.toml", env=ENV)
+    assert str(caught.value).splitlines() == expected
+
+
+def test_the_table_is_large_enough() -> None:
+    assert len(CASES) >= 25
+    assert len({case[0] for case in CASES}) == len(CASES)
