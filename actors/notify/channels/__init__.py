@@ -1,0 +1,177 @@
+"""Notification channels, one module per kind, behind one interface (`Channel`).
+
+`build_channel()` turns a channel's configuration into a channel; `build_channels()` does it for
+the whole [channels] table and leaves out (with a warning) the channels whose required secret is
+empty, so the default configuration runs without any secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Mapping
+
+import httpx
+
+from actors.clock import Clock
+from actors.notify.channels.alertmanager import AlertmanagerChannel
+from actors.notify.channels.base import Channel, HttpChannel
+from actors.notify.channels.console import ConsoleChannel
+from actors.notify.channels.email import EmailChannel
+from actors.notify.channels.pagerduty import PagerDutyChannel
+from actors.notify.channels.slack import SlackChannel
+from actors.notify.channels.webhook import WebhookChannel
+from actors.notify.config import (
+    AlertmanagerChannelConfig,
+    ChannelConfig,
+    ConsoleChannelConfig,
+    EmailChannelConfig,
+    PagerDutyChannelConfig,
+    SlackChannelConfig,
+    WebhookChannelConfig,
+)
+from actors.notify.errors import ChannelSetupError
+from actors.store import Database
+
+__all__ = [
+    "AlertmanagerChannel",
+    "Channel",
+    "ConsoleChannel",
+    "EmailChannel",
+    "HttpChannel",
+    "PagerDutyChannel",
+    "SlackChannel",
+    "WebhookChannel",
+    "build_channel",
+    "build_channels",
+]
+
+
+def build_channel(
+    name: str,
+    config: ChannelConfig,
+    *,
+    clock: Clock,
+    logger: logging.Logger,
+    transport: httpx.AsyncBaseTransport | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    external_url: str = "",
+    database: Database | None = None,
+) -> Channel:
+    """Build the channel `name` from its configuration.
+
+    `transport` is the httpx transport of HTTP channels (None: real network); `ssl_context` the
+    TLS context of the email channel (None: system trust store); `database` keeps the
+    alertmanager channel's firing alerts across restarts.
+
+    Raises:
+        ChannelSetupError: the configuration is disabled (a required secret is empty) or unknown.
+    """
+    reason = config.disabled_reason()
+    if reason is not None:
+        raise ChannelSetupError(name, f"disabled: {reason}")
+    if isinstance(config, ConsoleChannelConfig):
+        return ConsoleChannel(
+            name,
+            send_resolved=config.send_resolved,
+            timeout=config.timeout,
+            clock=clock,
+            logger=logger,
+        )
+    if isinstance(config, EmailChannelConfig):
+        return EmailChannel(
+            name,
+            smtp_host=config.smtp_host,
+            smtp_port=config.smtp_port,
+            sender=config.from_,
+            recipients=config.to,
+            username=config.username,
+            password=config.password.get_secret_value(),
+            starttls=config.starttls,
+            tls=config.tls,
+            ssl_context=ssl_context,
+            external_url=external_url,
+            send_resolved=config.send_resolved,
+            timeout=config.timeout,
+            clock=clock,
+            logger=logger,
+        )
+    if isinstance(config, SlackChannelConfig):
+        return SlackChannel(
+            name,
+            webhook_url=config.webhook_url.get_secret_value(),
+            external_url=external_url,
+            send_resolved=config.send_resolved,
+            timeout=config.timeout,
+            clock=clock,
+            logger=logger,
+            transport=transport,
+        )
+    if isinstance(config, PagerDutyChannelConfig):
+        return PagerDutyChannel(
+            name,
+            routing_key=config.routing_key.get_secret_value(),
+            url=config.url,
+            source=external_url or "blipee-monitor",
+            send_resolved=config.send_resolved,
+            timeout=config.timeout,
+            clock=clock,
+            logger=logger,
+            transport=transport,
+        )
+    if isinstance(config, WebhookChannelConfig):
+        return WebhookChannel(
+            name,
+            url=config.url.get_secret_value(),
+            secret=config.secret.get_secret_value(),
+            headers=config.headers,
+            external_url=external_url,
+            send_resolved=config.send_resolved,
+            timeout=config.timeout,
+            clock=clock,
+            logger=logger,
+            transport=transport,
+        )
+    if isinstance(config, AlertmanagerChannelConfig):
+        return AlertmanagerChannel(
+            name,
+            url=config.url,
+            resend_interval=config.resend_interval,
+            database=database,
+            send_resolved=config.send_resolved,
+            timeout=config.timeout,
+            clock=clock,
+            logger=logger,
+            transport=transport,
+        )
+    raise ChannelSetupError(name, f"unknown channel kind {type(config).__name__}")
+
+
+def build_channels(
+    configs: Mapping[str, ChannelConfig],
+    *,
+    clock: Clock,
+    logger: logging.Logger,
+    transport: httpx.AsyncBaseTransport | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    external_url: str = "",
+    database: Database | None = None,
+) -> dict[str, Channel]:
+    """Build every enabled channel; a disabled one is logged (WARNING, no secret) and skipped."""
+    channels: dict[str, Channel] = {}
+    for name, config in configs.items():
+        reason = config.disabled_reason()
+        if reason is not None:
+            logger.warning("channel %r (%s) is disabled: %s", name, config.kind, reason)
+            continue
+        channels[name] = build_channel(
+            name,
+            config,
+            clock=clock,
+            logger=logger,
+            transport=transport,
+            ssl_context=ssl_context,
+            external_url=external_url,
+            database=database,
+        )
+    return channels

@@ -1,0 +1,162 @@
+"""The one small interface every channel implements, and the HTTP plumbing they share.
+
+A channel turns a `Notification` into one request to its receiver and says how it went as an
+`Outcome` (Delivered, Retry, Permanent): the notifier classifies its own failures. It never
+raises for a delivery failure and never logs or returns its secrets (URLs with tokens, routing
+keys, passwords): every reason passes through `redact()`.
+
+HTTP channels share one `httpx.AsyncClient` per channel, built over an injectable transport
+(`httpx.MockTransport` in tests); `aclose()` releases it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Mapping
+
+import httpx
+
+from actors.clock import Clock
+from actors.models import Notification
+from actors.notify.outcome import Delivered, Outcome, Permanent, Retry, classify_http
+
+__all__ = ["Channel", "HttpChannel", "redact"]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every non-empty secret in `text` with "***"."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class Channel:
+    """Base of every channel.
+
+    Attributes:
+        name: the channel's name in the configuration ([channels.NAME]).
+        kind: console, email, slack, pagerduty, webhook or alertmanager.
+        send_resolved: whether resolved notifications are sent.
+        timeout: seconds one attempt may take.
+        rate: (tokens per second, burst) of the channel's rate limit.
+    """
+
+    kind = "channel"
+    rate: tuple[float, int] = (5.0, 20)
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        send_resolved: bool,
+        timeout: float,
+        clock: Clock,
+        logger: logging.Logger,
+    ) -> None:
+        self.name = name
+        self.send_resolved = send_resolved
+        self.timeout = timeout
+        self.clock = clock
+        self.logger = logger
+
+    async def send(self, notification: Notification) -> Outcome:
+        """Deliver one notification; never raises for a delivery failure."""
+        raise NotImplementedError
+
+    async def maintain(self) -> None:
+        """Background work the channel needs while it runs (re-sending); none by default.
+
+        Run by the channel's delivery actor next to its delivery loop; may return at once.
+        """
+
+    async def aclose(self) -> None:
+        """Release the channel's resources (idempotent)."""
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in logs or reasons."""
+        return ()
+
+    def describe(self) -> str:
+        """A log-safe description: kind and name only."""
+        return f"{self.kind} channel {self.name!r}"
+
+
+class HttpChannel(Channel):
+    """A channel that POSTs JSON to a receiver through one httpx client."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        send_resolved: bool,
+        timeout: float,
+        clock: Clock,
+        logger: logging.Logger,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            name, send_resolved=send_resolved, timeout=timeout, clock=clock, logger=logger
+        )
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        # Built on first use and again after aclose(), so a restarted delivery actor can reuse
+        # the channel object.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(self.timeout),
+                follow_redirects=False,
+                headers={"User-Agent": "blipee-monitor"},
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        ok: Collection[int] = range(200, 300),
+        accept_body: str | None = None,
+    ) -> Outcome:
+        """POST `body` (JSON) to `url` and classify the answer.
+
+        `accept_body`: when set, a status in `ok` is a success only if the body (stripped) equals
+        it (Slack's "ok"); anything else is retried as an unexpected answer.
+        """
+        merged = {"Content-Type": "application/json"}
+        merged.update(headers or {})
+        try:
+            response = await self._http().post(url, content=body, headers=merged)
+        except httpx.TimeoutException as exc:
+            return Retry(self._reason(f"timeout ({type(exc).__name__})"))
+        except httpx.TransportError as exc:
+            return Retry(self._reason(f"{type(exc).__name__}: {exc}"))
+        except httpx.HTTPError as exc:  # bad URL and other request errors: not worth retrying
+            return Permanent(self._reason(f"{type(exc).__name__}: {exc}"))
+        outcome = classify_http(
+            response.status_code, response.headers, response.content, now=self.clock.now(), ok=ok
+        )
+        if (
+            isinstance(outcome, Delivered)
+            and accept_body is not None
+            and response.text.strip() != accept_body
+        ):
+            snippet = " ".join(response.text.split())[:100]
+            return Retry(self._reason(f"unexpected answer HTTP {response.status_code}: {snippet}"))
+        if isinstance(outcome, Retry):
+            return Retry(self._reason(outcome.reason), outcome.retry_after)
+        if isinstance(outcome, Permanent):
+            return Permanent(self._reason(outcome.reason))
+        return outcome
+
+    def _reason(self, text: str) -> str:
+        return redact(text, self.secrets())

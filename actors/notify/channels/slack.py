@@ -1,0 +1,92 @@
+"""slack channel: a Slack incoming webhook, blocks with a text fallback.
+
+Success is only HTTP 200 with the body `ok`. 400 (invalid_payload), 403 (action_prohibited),
+404 (no_service, channel_not_found) and 410 (channel_is_archived) are permanent; 429 (Retry-After
+honoured) and 5xx are retried. The webhook URL is the secret and is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+
+from actors.clock import Clock
+from actors.models import AlertStatus, Notification
+from actors.notify.channels.base import HttpChannel
+from actors.notify.channels.render import alert_summary, title, truncate
+from actors.notify.outcome import Outcome
+
+__all__ = ["SlackChannel", "build_slack_payload"]
+
+_MAX_ALERTS = 10  # Slack allows 50 blocks; keep messages readable
+_TEXT_MAX = 2900  # section text limit is 3000
+
+
+def build_slack_payload(notification: Notification, *, external_url: str = "") -> dict[str, Any]:
+    """The JSON body for `notification`: `text` (fallback, notifications) and `blocks` (pure)."""
+    head = title(notification)
+    emoji = ":red_circle:" if notification.status is AlertStatus.FIRING else ":white_check_mark:"
+    lines = []
+    for alert in notification.alerts[:_MAX_ALERTS]:
+        labels = dict(alert.labels)
+        severity = labels.get("severity", "")
+        mark = "*FIRING*" if alert.status is AlertStatus.FIRING else "*RESOLVED*"
+        extra = f" ({severity})" if severity else ""
+        lines.append(f"{mark}{extra} {alert_summary(alert)}")
+    hidden = len(notification.alerts) - _MAX_ALERTS
+    if hidden > 0:
+        lines.append(f"… and {hidden} more")
+    body = truncate("\n".join(lines), _TEXT_MAX)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(head, 150)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {body}"}},
+    ]
+    context = f"group `{truncate(notification.group_key, 200)}`"
+    if external_url:
+        context += f" · <{external_url}|blipee-monitor>"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    fallback = truncate(
+        f"{head}: " + "; ".join(alert_summary(a) for a in notification.alerts), _TEXT_MAX
+    )
+    return {"text": fallback, "blocks": blocks}
+
+
+class SlackChannel(HttpChannel):
+    """POSTs to a Slack incoming webhook URL."""
+
+    kind = "slack"
+    rate = (1.0, 5)  # Slack: about one message per second per webhook
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        webhook_url: str,
+        external_url: str = "",
+        send_resolved: bool = True,
+        timeout: float = 10.0,
+        clock: Clock,
+        logger: logging.Logger,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            send_resolved=send_resolved,
+            timeout=timeout,
+            clock=clock,
+            logger=logger,
+            transport=transport,
+        )
+        self._url = webhook_url
+        self._external_url = external_url
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self._url,)
+
+    async def send(self, notification: Notification) -> Outcome:
+        payload = build_slack_payload(notification, external_url=self._external_url)
+        body = json.dumps(payload).encode("utf-8")
+        return await self.post(self._url, body, ok={200}, accept_body="ok")
