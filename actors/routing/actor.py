@@ -1,0 +1,422 @@
+"""The routing actor: AlertEvents in, Notifications out (durably, through the outbox).
+
+A thin loop around the pure modules of this package: each event is routed (`routes`), added to
+its groups (`grouping`); the actor owns the group timers and flushes due groups, leaving out
+muted alerts (`silences`, `inhibit`, `maintenance`, dependency `holds`), and hands every
+notification to the outbox, whose `enqueue` is durable before it returns. Only then is the
+group's notification log persisted, so a crash in between re-sends the same notification with
+the same idempotency key, which the outbox ignores.
+
+Escalation: with `escalate_after`/`escalate_to` set, a critical alert still firing that long
+after it started also goes to the `escalate_to` channels (grouped like any other route, and
+resolved there too).
+
+Time: wall seconds from the `Clock`; timers sleep on the event loop's clock, so under the
+autojump clock (with `VirtualClock`) every timer is deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+
+from actors.clock import Clock
+from actors.models import Alert, AlertEvent, AlertStatus, CheckResult, Notification, Severity
+from actors.routing.config import InhibitConfig, MaintenanceConfig, RoutingConfig, SilenceConfig
+from actors.routing.exceptions import SilenceNotFound
+from actors.routing.grouping import (
+    Group,
+    GroupTiming,
+    NotifyLog,
+    add_alert,
+    flush,
+    group_key,
+    group_labels,
+)
+from actors.routing.holds import blocked_by_of, held_for
+from actors.routing.inhibit import InhibitRule, inhibited, parse_inhibit_rule
+from actors.routing.maintenance import MaintenanceWindow, parse_window
+from actors.routing.persist import MemoryRoutingStore, RoutingStore
+from actors.routing.routes import Destination, Route, parse_route, route_alert
+from actors.routing.silences import Silence, expire, make_silence, silenced_by
+
+__all__ = ["AlertSource", "HealthView", "MuteStatus", "NotificationSink", "RoutingActor"]
+
+
+class AlertSource(Protocol):
+    """Where events come from: a trio memory channel or a runtime `Mailbox` receive side."""
+
+    async def receive(self) -> AlertEvent:
+        """The next event."""
+        ...
+
+
+class NotificationSink(Protocol):
+    """notify's `Outbox`: `enqueue` is durable before it returns and idempotent on the key."""
+
+    async def enqueue(self, notification: Notification) -> bool:
+        """Queue a notification; False if its key was already queued."""
+        ...
+
+
+class HealthView(Protocol):
+    """The part of the health state routing reads (`HealthState` satisfies it)."""
+
+    def current(self, name: str) -> CheckResult | None:
+        """The latest result of check `name`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MuteStatus:
+    """Why an alert is not being sent right now (all empty/False: it is not muted)."""
+
+    silenced_by: tuple[str, ...] = ()
+    inhibited: bool = False
+    held_by: tuple[str, ...] = ()
+    maintenance: bool = False
+
+    @property
+    def muted(self) -> bool:
+        """Whether any reason applies."""
+        return bool(self.silenced_by or self.inhibited or self.held_by or self.maintenance)
+
+
+def _config_silence_id(cfg: SilenceConfig) -> str:
+    text = "\x00".join([*cfg.matchers, str(cfg.starts), str(cfg.ends), cfg.created_by, cfg.comment])
+    return "cfg-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class RoutingActor:
+    """Routes, groups, mutes and notifies. See the module docstring.
+
+    Args:
+        config: [routing].
+        events: where AlertEvents come from (the rules actor's sink).
+        outbox: notify's Outbox.
+        clock: wall time.
+        inhibit, silences, maintenance: [[inhibit]], [[silences]], [[maintenance]].
+        store: persisted notification logs and silences (default in-memory).
+        health: the health state, for dependency holds (none: no holds).
+        logger: where enqueue failures are logged.
+        tick: longest sleep between timer checks, seconds.
+
+    Raises:
+        InvalidMatcher, InvalidCron: never for validated config models.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: RoutingConfig,
+        events: AlertSource,
+        outbox: NotificationSink,
+        clock: Clock,
+        inhibit: Sequence[InhibitConfig] = (),
+        silences: Sequence[SilenceConfig] = (),
+        maintenance: Sequence[MaintenanceConfig] = (),
+        store: RoutingStore | None = None,
+        health: HealthView | None = None,
+        logger: logging.Logger | None = None,
+        tick: float = 1.0,
+    ) -> None:
+        self._config = config
+        self._events = events
+        self._outbox = outbox
+        self._clock = clock
+        self._store: RoutingStore = store if store is not None else MemoryRoutingStore()
+        self._health = health
+        self._log = logger or logging.getLogger("blipee.routing")
+        self._tick = tick
+        self._timing = GroupTiming(config.group_wait, config.group_interval, config.repeat_interval)
+        self._routes: tuple[Route, ...] = tuple(
+            parse_route(r.matchers, r.channels, r.continue_, r.group_by) for r in config.routes
+        )
+        self._inhibit: tuple[InhibitRule, ...] = tuple(
+            parse_inhibit_rule(i.source, i.target, i.equal) for i in inhibit
+        )
+        self._windows: tuple[MaintenanceWindow, ...] = tuple(
+            parse_window(m.matchers, m.cron, m.duration, m.comment) for m in maintenance
+        )
+        self._config_silences = tuple(silences)
+        self._silences: dict[str, Silence] = {}
+        self._groups: dict[str, Group] = {}
+        self._logs: dict[str, NotifyLog] = {}
+        self._active: dict[str, AlertEvent] = {}
+        self._escalated: set[str] = set()
+        self._firing_cache: list[tuple[str, Mapping[str, str]]] = []
+        self._wake = trio.Event()
+        self.sent = 0
+
+    # -- silences API ------------------------------------------------------------------------
+
+    def silences(self) -> list[Silence]:
+        """Every silence (pending, active and expired), newest first."""
+        return sorted(self._silences.values(), key=lambda s: (-s.updated_at, s.id))
+
+    def get_silence(self, silence_id: str) -> Silence:
+        """One silence.
+
+        Raises:
+            SilenceNotFound: no silence has this id.
+        """
+        try:
+            return self._silences[silence_id]
+        except KeyError:
+            raise SilenceNotFound(silence_id) from None
+
+    async def add_silence(
+        self,
+        *,
+        matchers: Sequence[str],
+        ends_at: float,
+        starts_at: float | None = None,
+        created_by: str = "",
+        comment: str = "",
+    ) -> Silence:
+        """Create and persist a silence.
+
+        Raises:
+            InvalidSilence, InvalidMatcher: the silence is malformed.
+            QueryError: it could not be persisted.
+        """
+        silence = make_silence(
+            matchers=matchers,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            created_by=created_by,
+            comment=comment,
+            now=self._clock.now(),
+        )
+        await self._store.save_silence(silence)
+        self._silences[silence.id] = silence
+        return silence
+
+    async def expire_silence(self, silence_id: str) -> Silence:
+        """Expire a silence now (it stays listed as expired); muted alerts show again at the
+        next tick of their group.
+
+        Raises:
+            SilenceNotFound: no silence has this id.
+            QueryError: the change could not be persisted.
+        """
+        silence = expire(self.get_silence(silence_id), self._clock.now())
+        await self._store.save_silence(silence)
+        self._silences[silence.id] = silence
+        return silence
+
+    # -- introspection -----------------------------------------------------------------------
+
+    def mute_status(self, alert: Alert) -> MuteStatus:
+        """Why `alert` is muted now, if it is."""
+        now = self._clock.now()
+        labels = dict(alert.labels)
+        firing = [
+            (fp, dict(e.alert.labels))
+            for fp, e in self._active.items()
+            if e.alert.status is AlertStatus.FIRING
+        ]
+        return MuteStatus(
+            silenced_by=silenced_by(self._silences.values(), labels, now),
+            inhibited=bool(self._inhibit)
+            and inhibited(self._inhibit, labels, alert.fingerprint, firing),
+            held_by=self._blocked(labels),
+            maintenance=any(w.holds(labels, now) for w in self._windows),
+        )
+
+    def groups(self) -> list[Group]:
+        """The live groups (for the API and tests)."""
+        return list(self._groups.values())
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Load persisted state, then route until cancelled. Started once state is loaded."""
+        await self._load()
+        task_status.started()
+        closed = False
+        while True:
+            await self._flush_due()
+            timeout = max(0.0, min(self._next_deadline(), self._clock.now() + self._tick))
+            timeout -= self._clock.now()
+            if closed:
+                await trio.sleep(max(timeout, 0.0))
+                continue
+            with trio.move_on_after(max(timeout, 0.0)):
+                try:
+                    event = await self._events.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    closed = True
+                    continue
+                self.handle(event)
+
+    def handle(self, event: AlertEvent) -> None:
+        """Route one event into its groups (flushing happens in the loop)."""
+        alert = event.alert
+        fp = alert.fingerprint
+        labels = dict(alert.labels)
+        firing = alert.status is AlertStatus.FIRING
+        if firing:
+            self._active[fp] = event
+        else:
+            self._active.pop(fp, None)
+        dests = route_alert(labels, event.channels, self._routes, self._config.group_by)
+        if fp in self._escalated or (firing and self._escalation_due(alert, self._clock.now())):
+            dests += self._escalation_destinations()
+            if firing:
+                self._escalated.add(fp)
+        if not firing:
+            self._escalated.discard(fp)
+        for dest in dests:
+            self._add(dest, alert, labels)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _load(self) -> None:
+        self._logs = await self._store.load_logs()
+        for silence in await self._store.load_silences():
+            self._silences[silence.id] = silence
+        now = self._clock.now()
+        for cfg in self._config_silences:
+            sid = _config_silence_id(cfg)
+            if sid in self._silences:
+                continue  # already known (maybe expired through the API): keep its state
+            silence = make_silence(
+                matchers=cfg.matchers,
+                starts_at=cfg.starts.timestamp() if cfg.starts else now,
+                ends_at=cfg.ends.timestamp(),
+                created_by=cfg.created_by,
+                comment=cfg.comment,
+                now=now,
+                silence_id=sid,
+            )
+            self._silences[sid] = silence
+            await self._store.save_silence(silence)
+
+    def _escalation_due(self, alert: Alert, now: float) -> bool:
+        after = self._config.escalate_after
+        return (
+            after is not None
+            and dict(alert.labels).get("severity") == Severity.CRITICAL
+            and now - alert.starts_at >= after
+        )
+
+    def _escalation_destinations(self) -> list[Destination]:
+        return [
+            Destination(channel, "escalation", tuple(self._config.group_by))
+            for channel in self._config.escalate_to
+        ]
+
+    def _add(self, dest: Destination, alert: Alert, labels: Mapping[str, str]) -> None:
+        glabels = group_labels(labels, dest.group_by)
+        key = group_key(dest.channel, dest.route, glabels)
+        group = self._groups.get(key)
+        if group is None:
+            log = self._logs.get(key, NotifyLog())
+            if alert.status is AlertStatus.RESOLVED and alert.fingerprint not in log.firing:
+                return  # never announced on this destination: nothing to resolve
+            group = Group(key=key, channel=dest.channel, labels=glabels, log=log)
+        self._groups[key] = add_alert(group, alert, self._clock.now(), self._timing)
+
+    def _next_deadline(self) -> float:
+        deadline = float("inf")
+        for group in self._groups.values():
+            if group.next_flush is not None:
+                deadline = min(deadline, group.next_flush)
+        after = self._config.escalate_after
+        if after is not None:
+            for fp, event in self._active.items():
+                if fp not in self._escalated and (
+                    dict(event.alert.labels).get("severity") == Severity.CRITICAL
+                ):
+                    deadline = min(deadline, event.alert.starts_at + after)
+        return deadline
+
+    def _escalate(self, now: float) -> None:
+        if self._config.escalate_after is None:
+            return
+        for fp, event in list(self._active.items()):
+            if fp not in self._escalated and self._escalation_due(event.alert, now):
+                self._escalated.add(fp)
+                labels = dict(event.alert.labels)
+                for dest in self._escalation_destinations():
+                    self._add(dest, event.alert, labels)
+
+    def _blocked(self, labels: Mapping[str, str]) -> tuple[str, ...]:
+        check = labels.get("check")
+        if self._health is None or not check:
+            return ()
+        result = self._health.current(check)
+        if result is None:
+            return ()
+        return blocked_by_of(result.details)
+
+    def _muted(self, alert: Alert) -> bool:
+        now = self._clock.now()
+        labels = dict(alert.labels)
+        if any(s.mutes(labels, now) for s in self._silences.values()):
+            return True
+        if self._blocked(labels):
+            return True
+        if any(w.holds(labels, now) for w in self._windows):
+            return True
+        return bool(self._inhibit) and inhibited(
+            self._inhibit, labels, alert.fingerprint, self._firing_cache
+        )
+
+    def _context(self, alerts: Sequence[Alert]) -> Mapping[str, object]:
+        if self._health is None:
+            return {}
+        held: list[tuple[Alert, tuple[str, ...]]] = []
+        for event in self._active.values():
+            blockers = self._blocked(dict(event.alert.labels))
+            if blockers:
+                held.append((event.alert, blockers))
+        names = held_for(alerts, held)
+        return {"held": names} if names else {}
+
+    async def _flush_due(self) -> None:
+        now = self._clock.now()
+        self._escalate(now)
+        due = [g for g in self._groups.values() if g.next_flush is not None and g.next_flush <= now]
+        if not due:
+            return
+        self._firing_cache = [
+            (fp, dict(e.alert.labels))
+            for fp, e in self._active.items()
+            if e.alert.status is AlertStatus.FIRING
+        ]
+        for group in due:
+            after, notification = flush(
+                group, now, self._timing, self._muted, context=self._context
+            )
+            if notification is not None:
+                try:
+                    await self._outbox.enqueue(notification)
+                except Exception as exc:  # the write failed: nothing is queued; retry soon
+                    self._log.error("cannot queue notification for %s: %s", group.key, exc)
+                    self._groups[group.key] = Group(
+                        key=group.key,
+                        channel=group.channel,
+                        labels=group.labels,
+                        alerts=group.alerts,
+                        next_flush=now + self._tick,
+                        log=group.log,
+                    )
+                    continue
+                self.sent += 1
+            if after is None:
+                del self._groups[group.key]
+                if group.key in self._logs:
+                    del self._logs[group.key]
+                    await self._store.save_log(group.key, None)
+                continue
+            self._groups[group.key] = after
+            if notification is not None:
+                self._logs[group.key] = after.log
+                await self._store.save_log(group.key, after.log)
