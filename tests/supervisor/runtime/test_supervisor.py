@@ -1,0 +1,827 @@
+"""Supervisor semantics on trio, deterministic under the autojump clock."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import random
+
+import pytest
+import trio
+import trio.testing
+
+from supervisor.runtime import (
+    AutoShutdown,
+    Backoff,
+    ChildNotFoundError,
+    ChildSpec,
+    ChildStartError,
+    ChildState,
+    DuplicateChildError,
+    EventKind,
+    NotSupervisedError,
+    Restart,
+    RestartIntensityExceeded,
+    Strategy,
+    Supervisor,
+    SupervisorEvent,
+    SupervisorStateError,
+    current_child,
+)
+
+from ._support import Actor, Boom
+
+NO_BACKOFF = Backoff.none()
+
+
+def states(sup: Supervisor) -> dict[str, ChildState]:
+    return {info.id: info.state for info in sup.which_children()}
+
+
+def make(log: list[str], *names: str, **plans: list[str | tuple[str, float]]) -> dict[str, Actor]:
+    return {name: Actor(name, log, plans.get(name, [])) for name in names}
+
+
+# -- strategies ------------------------------------------------------------------------------------
+
+
+async def test_one_for_one_restarts_only_the_failed_child(autojump_clock: object) -> None:
+    log: list[str] = []
+    actors = make(log, "a", "b", "c", b=[("crash", 1.0)])
+    sup = Supervisor([ChildSpec(n, a) for n, a in actors.items()], intensity=5, backoff=NO_BACKOFF)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(2)
+        assert [a.incarnations for a in actors.values()] == [1, 2, 1]
+        assert states(sup) == dict.fromkeys("abc", ChildState.RUNNING)
+        info = {i.id: i for i in sup.which_children()}
+        assert (info["b"].restarts, info["b"].failures, info["b"].starts) == (1, 1, 2)
+        assert info["b"].last_error == "Boom: b crashed"
+        assert (info["a"].restarts, info["a"].failures) == (0, 0)
+        await sup.stop()
+    assert log[:6] == ["a:begin", "a:up", "b:begin", "b:up", "c:begin", "c:up"]
+    assert log[6:9] == ["b:crash", "b:begin", "b:up"]
+
+
+async def test_one_for_all_stops_all_in_reverse_then_starts_all_in_order(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    actors = make(log, "a", "b", "c", b=[("crash", 1.0)])
+    sup = Supervisor(
+        [ChildSpec(n, a) for n, a in actors.items()],
+        strategy=Strategy.ONE_FOR_ALL,
+        intensity=5,
+        backoff=NO_BACKOFF,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(2)
+        await sup.stop()
+    assert log[6:] == [
+        "b:crash",
+        "c:cancelled",
+        "a:cancelled",
+        "a:begin",
+        "a:up",
+        "b:begin",
+        "b:up",
+        "c:begin",
+        "c:up",
+        "c:cancelled",
+        "b:cancelled",
+        "a:cancelled",
+    ]
+    assert {i.id: i.restarts for i in sup.which_children()} == {"a": 1, "b": 1, "c": 1}
+
+
+async def test_rest_for_one_restarts_the_failed_child_and_those_after_it(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    actors = make(log, "a", "b", "c", b=[("crash", 1.0)])
+    sup = Supervisor(
+        [ChildSpec(n, a) for n, a in actors.items()],
+        strategy=Strategy.REST_FOR_ONE,
+        intensity=5,
+        backoff=NO_BACKOFF,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(2)
+        assert [a.incarnations for a in actors.values()] == [1, 2, 2]
+        await sup.stop()
+    assert log[6:12] == ["b:crash", "c:cancelled", "b:begin", "b:up", "c:begin", "c:up"]
+
+
+async def test_temporary_sibling_is_not_restarted_by_one_for_all(autojump_clock: object) -> None:
+    log: list[str] = []
+    actors = make(log, "a", "t", "b", b=[("crash", 1.0)])
+    sup = Supervisor(
+        [
+            ChildSpec("a", actors["a"]),
+            ChildSpec("t", actors["t"], restart=Restart.TEMPORARY),
+            ChildSpec("b", actors["b"]),
+        ],
+        strategy=Strategy.ONE_FOR_ALL,
+        intensity=5,
+        backoff=NO_BACKOFF,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(2)
+        assert states(sup) == {
+            "a": ChildState.RUNNING,
+            "t": ChildState.STOPPED,
+            "b": ChildState.RUNNING,
+        }
+        assert actors["t"].incarnations == 1
+        await sup.stop()
+
+
+# -- restart types -----------------------------------------------------------------------------
+
+
+async def test_restart_types(autojump_clock: object) -> None:
+    log: list[str] = []
+    actors = make(
+        log,
+        "perm",
+        "trans_ret",
+        "trans_crash",
+        "temp",
+        perm=[("return", 1.0)],
+        trans_ret=[("return", 1.0)],
+        trans_crash=[("crash", 1.0)],
+        temp=[("crash", 1.0)],
+    )
+    sup = Supervisor(
+        [
+            ChildSpec("perm", actors["perm"]),
+            ChildSpec("trans_ret", actors["trans_ret"], restart=Restart.TRANSIENT),
+            ChildSpec("trans_crash", actors["trans_crash"], restart=Restart.TRANSIENT),
+            ChildSpec("temp", actors["temp"], restart=Restart.TEMPORARY),
+        ],
+        intensity=2,
+        backoff=NO_BACKOFF,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(5)
+        assert states(sup) == {
+            "perm": ChildState.RUNNING,
+            "trans_ret": ChildState.STOPPED,
+            "trans_crash": ChildState.RUNNING,
+            "temp": ChildState.FAILED,
+        }
+        assert {n: a.incarnations for n, a in actors.items()} == {
+            "perm": 2,
+            "trans_ret": 1,
+            "trans_crash": 2,
+            "temp": 1,
+        }
+        # Exactly two restarts were counted (temporary and transient-normal are not), so the
+        # intensity of 2 is not exceeded: the supervisor still runs.
+        assert sup.statistics().restarts_in_period == 2
+        assert sup.running
+        await sup.stop()
+
+
+async def test_temporary_crash_does_not_count_toward_intensity(autojump_clock: object) -> None:
+    log: list[str] = []
+    temp = Actor("temp", log, [("crash", 1.0)])
+    sup = Supervisor([ChildSpec("temp", temp, restart=Restart.TEMPORARY)], intensity=0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(3)
+        assert sup.running
+        assert states(sup) == {"temp": ChildState.FAILED}
+        await sup.stop()
+
+
+# -- intensity -----------------------------------------------------------------------------------
+
+
+async def test_intensity_stops_children_in_reverse_and_raises(autojump_clock: object) -> None:
+    log: list[str] = []
+    actors = make(log, "a", "b", "c", b=[("crash", 1.0)] * 10)
+    sup = Supervisor(
+        [ChildSpec(n, a) for n, a in actors.items()],
+        name="root",
+        intensity=2,
+        period=10.0,
+        backoff=NO_BACKOFF,
+    )
+    with pytest.raises(RestartIntensityExceeded) as caught:
+        await sup.run()
+    assert trio.current_time() == 3.0  # third crash within 10 s
+    assert caught.value.supervisor == "root"
+    assert caught.value.child == "b"
+    assert isinstance(caught.value.__cause__, Boom)
+    assert log[-2:] == ["c:cancelled", "a:cancelled"]
+    assert states(sup) == {"a": ChildState.STOPPED, "b": ChildState.FAILED, "c": ChildState.STOPPED}
+    assert not sup.running
+
+
+async def test_restarts_spread_beyond_the_period_do_not_exceed(autojump_clock: object) -> None:
+    log: list[str] = []
+    crasher = Actor("x", log, [("crash", 6.0)] * 5)
+    sup = Supervisor([ChildSpec("x", crasher)], intensity=1, period=5.0, backoff=NO_BACKOFF)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(31)
+        assert crasher.incarnations == 6
+        assert sup.running
+        await sup.stop()
+
+
+async def test_intensity_escalates_through_two_levels(autojump_clock: object) -> None:
+    log: list[str] = []
+    leaf = Actor("leaf", log, [("crash", 1.0)] * 100)
+    sibling = Actor("sibling", log)
+    mid = Supervisor(
+        [ChildSpec("leaf", leaf)], name="mid", intensity=1, period=10.0, backoff=NO_BACKOFF
+    )
+    root = Supervisor(
+        [ChildSpec("sibling", sibling), ChildSpec("mid", mid.run)],
+        name="root",
+        intensity=1,
+        period=100.0,
+        backoff=NO_BACKOFF,
+    )
+    with pytest.raises(RestartIntensityExceeded) as caught:
+        await root.run()
+    # mid fails after 2 leaf crashes (t=2), root restarts mid once, mid fails again (t=4),
+    # the second restart of mid exceeds root's intensity of 1.
+    assert trio.current_time() == 4.0
+    assert leaf.incarnations == 4
+    assert caught.value.supervisor == "root"
+    assert caught.value.child == "mid"
+    cause = caught.value.__cause__
+    assert isinstance(cause, RestartIntensityExceeded)
+    assert cause.supervisor == "mid"
+    assert isinstance(cause.__cause__, Boom)
+    assert log[-1] == "sibling:cancelled"
+    info = {i.id: i for i in root.which_children()}
+    assert info["mid"].failures == 2
+    assert info["mid"].supervisor is not None
+    assert info["mid"].supervisor.name == "mid"
+
+    # A failed supervisor can run again.
+    leaf.plan.clear()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(root.run)
+        assert states(root) == {"sibling": ChildState.RUNNING, "mid": ChildState.RUNNING}
+        assert states(mid) == {"leaf": ChildState.RUNNING}
+        await root.stop()
+
+
+# -- start and stop ------------------------------------------------------------------------------
+
+
+async def test_ordered_start_waits_for_started_and_stop_is_reversed(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    actors = {n: Actor(n, log, start_delay=1.0) for n in "abc"}
+    sup = Supervisor([ChildSpec(n, a) for n, a in actors.items()])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        assert trio.current_time() == 3.0  # each took 1 s to report started, one after another
+        assert log == ["a:begin", "a:up", "b:begin", "b:up", "c:begin", "c:up"]
+        await sup.stop()
+    assert log[6:] == ["c:cancelled", "b:cancelled", "a:cancelled"]
+    assert [a.up_times[0] for a in actors.values()] == [1.0, 2.0, 3.0]
+
+
+async def test_states_during_start_and_backoff(autojump_clock: object) -> None:
+    log: list[str] = []
+    slow = Actor("slow", log, [("crash", 1.0)], start_delay=1.0)
+    sup = Supervisor(
+        [ChildSpec("slow", slow)],
+        backoff=Backoff(initial=5.0, jitter=0.0),
+        intensity=5,
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sup.run)
+        await trio.sleep(0.5)
+        assert states(sup) == {"slow": ChildState.STARTING}
+        await trio.sleep(1.0)
+        assert states(sup) == {"slow": ChildState.RUNNING}
+        await trio.sleep(1.0)  # crashed at t=2; restarting at t=7
+        assert states(sup) == {"slow": ChildState.RESTARTING}
+        assert sup.which_children()[0].since == 2.0
+        await trio.sleep(5.0)  # t=7.5: launched, reports started at t=8
+        assert states(sup) == {"slow": ChildState.STARTING}
+        await trio.sleep(1.0)
+        assert states(sup) == {"slow": ChildState.RUNNING}
+        await sup.stop()
+    assert states(sup) == {"slow": ChildState.STOPPED}
+
+
+async def test_child_that_fails_before_started_is_retried_and_blocks_later_children(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    a = Actor("a", log, ["crash_before_start", "crash_before_start"])
+    b = Actor("b", log)
+    sup = Supervisor(
+        [ChildSpec("a", a), ChildSpec("b", b)],
+        intensity=5,
+        backoff=Backoff(initial=1.0, base=2.0, jitter=0.0),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        assert trio.current_time() == 3.0  # delays 1 s then 2 s
+        assert log == [
+            *["a:begin", "a:crash", "a:begin", "a:crash"],
+            *["a:begin", "a:up", "b:begin", "b:up"],
+        ]
+        assert sup.which_children()[0].failures == 2
+        await sup.stop()
+
+
+async def test_transient_child_returning_before_started_does_not_block(
+    autojump_clock: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    log: list[str] = []
+    once = Actor("once", log, ["return_before_start"])
+    b = Actor("b", log)
+    sup = Supervisor(
+        [ChildSpec("once", once, restart=Restart.TRANSIENT), ChildSpec("b", b)],
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        assert states(sup) == {"once": ChildState.STOPPED, "b": ChildState.RUNNING}
+        await sup.stop()
+    assert "without calling task_status.started()" in caplog.text
+
+
+async def test_graceful_shutdown_lets_a_trapping_child_finish(autojump_clock: object) -> None:
+    log: list[str] = []
+    trapper = Actor("t", log, [("trap", 2.0)])
+    sup = Supervisor([ChildSpec("t", trapper, shutdown=5.0)])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.stop()
+    assert trio.current_time() == 2.0
+    assert log[-2:] == ["t:stop-requested", "t:cleaned"]
+    assert states(sup) == {"t": ChildState.STOPPED}
+
+
+async def test_graceful_shutdown_cancels_after_the_timeout(autojump_clock: object) -> None:
+    log: list[str] = []
+    trapper = Actor("t", log, [("trap", 10.0)])
+    sup = Supervisor([ChildSpec("t", trapper, shutdown=3.0)])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.stop()
+    assert trio.current_time() == 3.0
+    assert log[-2:] == ["t:stop-requested", "t:cancelled"]
+
+
+@pytest.mark.parametrize("shutdown", [0.0, None])
+async def test_brutal_shutdown_cancels_at_once(
+    autojump_clock: object, shutdown: float | None
+) -> None:
+    log: list[str] = []
+    trapper = Actor("t", log, [("trap", 10.0)])
+    sup = Supervisor([ChildSpec("t", trapper, shutdown=shutdown)])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.stop()
+    assert trio.current_time() == 0.0
+    assert log[-1] == "t:cancelled"
+    assert "t:stop-requested" not in log
+
+
+async def test_child_that_does_not_trap_is_cancelled_at_once(autojump_clock: object) -> None:
+    log: list[str] = []
+    sup = Supervisor([ChildSpec("a", Actor("a", log), shutdown=60.0)])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.stop()
+    assert trio.current_time() == 0.0
+    assert log[-1] == "a:cancelled"
+
+
+async def test_nested_supervisor_stops_its_children_in_order_within_their_timeouts(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    inner = Supervisor(
+        [
+            ChildSpec("x", Actor("x", log, [("trap", 1.0)]), shutdown=5.0),
+            ChildSpec("y", Actor("y", log, [("trap", 2.0)]), shutdown=5.0),
+        ],
+        name="inner",
+    )
+    outer = Supervisor([ChildSpec("z", Actor("z", log)), ChildSpec.supervisor(inner)], name="outer")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(outer.run)
+        await outer.stop()
+    assert trio.current_time() == 3.0
+    assert log[6:] == [
+        "y:stop-requested",
+        "y:cleaned",
+        "x:stop-requested",
+        "x:cleaned",
+        "z:cancelled",
+    ]
+
+
+async def test_cancelling_run_cancels_every_child(autojump_clock: object) -> None:
+    log: list[str] = []
+    sup = Supervisor([ChildSpec(n, Actor(n, log, [("trap", 1.0)])) for n in "ab"])
+    with trio.move_on_after(1.0):
+        await sup.run()
+    assert sorted(log[-2:]) == ["a:cancelled", "b:cancelled"]
+    assert not sup.running
+
+
+# -- backoff -------------------------------------------------------------------------------------
+
+
+async def test_backoff_delays_grow_cap_and_reset(autojump_clock: object) -> None:
+    log: list[str] = []
+    plan: list[str | tuple[str, float]] = ["crash", "crash", "crash", "crash", "crash", "crash"]
+    plan += [("crash", 20.0), "crash"]
+    crasher = Actor("x", log, plan)
+    backoff = Backoff(initial=0.0, base=1.0, factor=2.0, maximum=4.0, jitter=0.0, reset_after=10.0)
+    sup = Supervisor([ChildSpec("x", crasher)], intensity=100, period=1.0, backoff=backoff)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(60)
+        await sup.stop()
+    # delays 0, 1, 2, 4, 4, 4; then a 20 s run resets the count: 0, then 1 again.
+    assert crasher.up_times[:7] == [0.0, 0.0, 1.0, 3.0, 7.0, 11.0, 15.0]
+    assert crasher.up_times[7] == 35.0
+    assert crasher.up_times[8] == 36.0
+
+
+async def test_backoff_jitter_is_deterministic_with_a_seeded_rng(autojump_clock: object) -> None:
+    async def up_times(seed: int) -> list[float]:
+        crasher = Actor("x", [], ["crash"] * 6)
+        backoff = Backoff(initial=1.0, base=1.0, factor=2.0, maximum=8.0, jitter=0.5)
+        sup = Supervisor(
+            [ChildSpec("x", crasher)],
+            intensity=100,
+            backoff=backoff,
+            rng=random.Random(seed),
+        )
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            await trio.sleep(100)
+            await sup.stop()
+        return [round(t - crasher.up_times[0], 9) for t in crasher.up_times]
+
+    first, again, other = await up_times(1), await up_times(1), await up_times(2)
+    assert first == again
+    assert first != other
+    delays = [b - a for a, b in itertools.pairwise(first)]
+    for delay, nominal in zip(delays, [1, 1, 2, 4, 8, 8], strict=True):
+        assert nominal * 0.5 - 1e-9 <= delay <= min(8, nominal * 1.5) + 1e-9
+
+
+async def test_crash_loop_is_throttled_by_backoff(autojump_clock: object) -> None:
+    crasher = Actor("x", [], ["crash"] * 10_000)
+    sup = Supervisor(
+        [ChildSpec("x", crasher)],
+        intensity=1000,
+        period=1.0,
+        backoff=Backoff(base=0.5, maximum=30.0),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(3600)
+        await sup.stop()
+    # A crash loop without backoff would run millions of times in an hour; with it, ~2 a minute.
+    assert crasher.incarnations < 150
+
+
+# -- dynamic children ---------------------------------------------------------------------------
+
+
+async def test_dynamic_children(autojump_clock: object) -> None:
+    log: list[str] = []
+    sup = Supervisor([ChildSpec("a", Actor("a", log))], intensity=5)
+    with pytest.raises(SupervisorStateError):
+        await sup.start_child(ChildSpec("b", Actor("b", log)))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+
+        slow = Actor("b", log, start_delay=2.0)
+        info = await sup.start_child(ChildSpec("b", slow))
+        assert trio.current_time() == 2.0  # returned once b reported started
+        assert info.state is ChildState.RUNNING
+        assert info.starts == 1
+
+        with pytest.raises(DuplicateChildError):
+            await sup.start_child(ChildSpec("b", slow))
+
+        with pytest.raises(ChildStartError) as caught:
+            await sup.start_child(ChildSpec("c", Actor("c", log, ["crash_before_start"])))
+        assert isinstance(caught.value.__cause__, Boom)
+        assert [i.id for i in sup.which_children()] == ["a", "b"]
+
+        await sup.terminate_child("b")
+        assert states(sup) == {"a": ChildState.RUNNING, "b": ChildState.STOPPED}
+        assert log[-1] == "b:cancelled"
+        await trio.sleep(10)  # a terminated permanent child is not restarted
+        assert states(sup)["b"] is ChildState.STOPPED
+        await sup.terminate_child("b")  # idempotent
+
+        info = await sup.restart_child("b")
+        assert info.state is ChildState.RUNNING
+        assert (info.starts, info.restarts) == (2, 0)
+
+        # restart a running child with a new spec, in place
+        replacement = Actor("b2", log)
+        info = await sup.restart_child("b", ChildSpec("b", replacement))
+        assert replacement.incarnations == 1
+        assert info.starts == 3
+        with pytest.raises(ValueError):
+            await sup.restart_child("b", ChildSpec("other", replacement))
+
+        failing = Actor("b3", log, ["crash_before_start"])
+        with pytest.raises(ChildStartError):
+            await sup.restart_child("b", ChildSpec("b", failing))
+        assert states(sup)["b"] is ChildState.FAILED
+
+        await sup.delete_child("b")
+        assert [i.id for i in sup.which_children()] == ["a"]
+        with pytest.raises(ChildNotFoundError):
+            await sup.terminate_child("b")
+        with pytest.raises(ChildNotFoundError):
+            await sup.restart_child("b")
+        with pytest.raises(ChildNotFoundError):
+            await sup.delete_child("b")
+
+        await sup.start_child(ChildSpec("b", Actor("b", log)))  # the id is free again
+        assert [i.id for i in sup.which_children()] == ["a", "b"]
+        await sup.stop()
+    assert log[-2:] == ["b:cancelled", "a:cancelled"]
+
+
+async def test_start_child_from_a_child_task(autojump_clock: object) -> None:
+    log: list[str] = []
+    sup: Supervisor
+
+    async def spawner(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await sup.start_child(ChildSpec("spawned", Actor("spawned", log)))
+        log.append("spawner:done")
+        await trio.sleep_forever()
+
+    sup = Supervisor([ChildSpec("spawner", spawner)])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(1)
+        assert log == ["spawned:begin", "spawned:up", "spawner:done"]
+        await sup.stop()
+
+
+async def test_dynamic_child_is_supervised_and_terminate_cancels_pending_restart(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    sup = Supervisor(intensity=5, backoff=Backoff(initial=10.0, jitter=0.0))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.start_child(ChildSpec("x", Actor("x", log, [("crash", 1.0)])))
+        await trio.sleep(2)
+        assert states(sup) == {"x": ChildState.RESTARTING}
+        await sup.terminate_child("x")
+        await trio.sleep(20)
+        assert states(sup) == {"x": ChildState.STOPPED}
+        assert log.count("x:up") == 1
+        await sup.stop()
+
+
+# -- significant children ------------------------------------------------------------------------
+
+
+async def test_any_significant_exit_stops_the_supervisor(autojump_clock: object) -> None:
+    log: list[str] = []
+    sup = Supervisor(
+        [
+            ChildSpec("a", Actor("a", log)),
+            ChildSpec(
+                "job",
+                Actor("job", log, [("return", 2.0)]),
+                restart=Restart.TRANSIENT,
+                significant=True,
+            ),
+        ],
+        auto_shutdown=AutoShutdown.ANY_SIGNIFICANT,
+    )
+    await sup.run()  # returns by itself
+    assert trio.current_time() == 2.0
+    assert log[-1] == "a:cancelled"
+
+
+async def test_all_significant_waits_for_every_significant_child(autojump_clock: object) -> None:
+    log: list[str] = []
+    sup = Supervisor(
+        [
+            ChildSpec(
+                "j1",
+                Actor("j1", log, [("return", 1.0)]),
+                restart=Restart.TRANSIENT,
+                significant=True,
+            ),
+            ChildSpec(
+                "j2",
+                Actor("j2", log, [("crash", 3.0)]),
+                restart=Restart.TEMPORARY,
+                significant=True,
+            ),
+            ChildSpec("a", Actor("a", log)),
+        ],
+        auto_shutdown=AutoShutdown.ALL_SIGNIFICANT,
+    )
+    await sup.run()
+    assert trio.current_time() == 3.0
+
+
+async def test_never_auto_shutdown_and_terminate_does_not_trigger(autojump_clock: object) -> None:
+    log: list[str] = []
+    specs = [
+        ChildSpec(
+            "j", Actor("j", log, [("return", 1.0)]), restart=Restart.TEMPORARY, significant=True
+        ),
+        ChildSpec("k", Actor("k", log), restart=Restart.TRANSIENT, significant=True),
+    ]
+    never = Supervisor(specs[:1])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(never.run)
+        await trio.sleep(5)
+        assert never.running
+        await never.stop()
+
+    anysig = Supervisor(specs[1:], auto_shutdown=AutoShutdown.ANY_SIGNIFICANT)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(anysig.run)
+        await anysig.terminate_child("k")
+        await trio.sleep(5)
+        assert anysig.running
+        await anysig.stop()
+
+
+def test_significant_permanent_child_is_rejected() -> None:
+    with pytest.raises(ValueError, match="significant"):
+        ChildSpec("x", Actor("x", []), significant=True)
+
+
+# -- introspection and events --------------------------------------------------------------------
+
+
+async def test_tree_snapshot_walk_statistics_and_events(autojump_clock: object) -> None:
+    log: list[str] = []
+    events: list[SupervisorEvent] = []
+    inner = Supervisor(
+        [ChildSpec("leaf", Actor("leaf", log, [("crash", 1.0)]))],
+        name="checks",
+        intensity=5,
+        backoff=NO_BACKOFF,
+        listener=events.append,
+    )
+    root = Supervisor(
+        [ChildSpec("web", Actor("web", log)), ChildSpec("checks", inner.run)],
+        name="root",
+        listener=events.append,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(root.run)
+        await trio.sleep(2)
+        tree = root.tree()
+        stats = root.statistics()
+        inner_stats = inner.statistics()
+        await root.stop()
+    assert tree.running
+    assert [path for path, _ in tree.walk()] == ["root/web", "root/checks", "root/checks/leaf"]
+    leaf = dict(tree.walk())["root/checks/leaf"]
+    assert (leaf.state, leaf.restarts, leaf.failures, leaf.starts) == (ChildState.RUNNING, 1, 1, 2)
+    assert leaf.last_error == "Boom: leaf crashed"
+    assert leaf.since == 1.0
+    with pytest.raises(AttributeError):
+        leaf.restarts = 5  # type: ignore[misc]
+    assert (stats.children, stats.children_running, stats.restarts_total) == (2, 2, 0)
+    assert (inner_stats.restarts_total, inner_stats.failures_total) == (1, 1)
+    kinds = [(e.supervisor, e.kind, e.child) for e in events]
+    assert kinds[:5] == [
+        ("root", EventKind.CHILD_STARTED, "web"),
+        ("checks", EventKind.CHILD_STARTED, "leaf"),
+        ("checks", EventKind.SUPERVISOR_STARTED, None),
+        ("root", EventKind.CHILD_STARTED, "checks"),
+        ("root", EventKind.SUPERVISOR_STARTED, None),
+    ]
+    assert ("checks", EventKind.CHILD_FAILED, "leaf") in kinds
+    assert ("checks", EventKind.CHILD_RESTART_SCHEDULED, "leaf") in kinds
+    assert kinds[-1] == ("root", EventKind.SUPERVISOR_STOPPED, None)
+    failed = next(e for e in events if e.kind is EventKind.CHILD_FAILED)
+    assert (failed.error, failed.time) == ("Boom: leaf crashed", 1.0)
+
+
+async def test_listener_errors_are_logged_not_raised(
+    autojump_clock: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    def bad(event: SupervisorEvent) -> None:
+        raise RuntimeError("listener bug")
+
+    sup = Supervisor([ChildSpec("a", Actor("a", []))], listener=bad)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.stop()
+    assert "listener failed" in caplog.text
+
+
+async def test_crash_is_logged_with_the_child_id_and_never_printed(
+    autojump_clock: object,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="supervisor.runtime")
+    sup = Supervisor(
+        [ChildSpec("flaky", Actor("flaky", [], [("crash", 1.0)]))],
+        name="root",
+        intensity=5,
+        backoff=NO_BACKOFF,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(2)
+        await sup.stop()
+    crash = next(r for r in caplog.records if r.levelno == logging.ERROR)
+    assert crash.name == "supervisor.runtime"
+    assert "'flaky'" in crash.getMessage()
+    assert crash.exc_info is not None
+    assert crash.exc_info[0] is Boom
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "")
+
+
+# -- misc contracts ------------------------------------------------------------------------------
+
+
+async def test_run_twice_concurrently_is_refused(autojump_clock: object) -> None:
+    sup = Supervisor([ChildSpec("a", Actor("a", []))])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        with pytest.raises(SupervisorStateError):
+            await sup.run()
+        await sup.stop()
+    await sup.stop()  # not running: returns at once
+
+
+async def test_started_twice_is_a_crash(autojump_clock: object) -> None:
+    async def twice(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        task_status.started()
+
+    sup = Supervisor([ChildSpec("t", twice, restart=Restart.TEMPORARY)])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(1)
+        info = sup.which_children()[0]
+        assert info.state is ChildState.FAILED
+        assert info.last_error is not None
+        assert "twice" in info.last_error
+        await sup.stop()
+
+
+async def test_current_child_context(autojump_clock: object) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def probe(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        ctx = current_child()
+        seen.append((ctx.supervisor, ctx.id))
+        task_status.started()
+        await trio.sleep_forever()
+
+    with pytest.raises(NotSupervisedError):
+        current_child()
+    sup = Supervisor([ChildSpec("p", probe)], name="s")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.stop()
+    assert seen == [("s", "p")]
+
+
+def test_constructor_validation() -> None:
+    actor = Actor("a", [])
+    with pytest.raises(DuplicateChildError):
+        Supervisor([ChildSpec("a", actor), ChildSpec("a", actor)])
+    with pytest.raises(ValueError):
+        Supervisor(intensity=-1)
+    with pytest.raises(ValueError):
+        Supervisor(period=0)
+    with pytest.raises(ValueError):
+        ChildSpec("", actor)
+    with pytest.raises(ValueError):
+        ChildSpec("a", actor, shutdown=-1.0)
+    sub = Supervisor(name="sub")
+    assert ChildSpec("x", sub.run).nested is sub
+    spec = ChildSpec.supervisor(sub)
+    assert (spec.id, spec.nested, spec.shutdown) == ("sub", sub, math.inf)
