@@ -1,0 +1,293 @@
+"""One delivery actor per channel: outbox -> rate limit -> breaker -> send -> classify -> mark.
+
+Each configured channel gets its own supervised `DeliveryActor`, so a slow or dead channel never
+delays another. The actor is a thin loop around the pure stages (`retry`, `breaker`, `ratelimit`,
+`outcome`):
+
+1. Read the channel's pending rows (oldest first). Rows not yet due, and later rows of the same
+   alert group as a row that is waiting or just failed, are skipped: per group, notifications are
+   delivered in order (a resolution never overtakes its trigger).
+2. Rate limit (token bucket), then the circuit breaker: while it is open nothing is sent and the
+   actor sleeps until the breaker lets one probe through.
+3. Send with the channel timeout as a cancel scope; the channel classifies the answer.
+4. Delivered -> mark delivered; Retry -> schedule the next attempt (backoff with jitter, or the
+   receiver's Retry-After) or dead-letter it once `give_up_after` has passed; Permanent ->
+   dead-letter with the reason. A resolved notification on a channel with `send_resolved = false`
+   is marked delivered as "skipped".
+5. Nothing due: wait for the next enqueue on this channel or the earliest retry time.
+
+Pending rows are found again when the actor (or the process) starts, so nothing is lost across a
+restart; see `outbox` for the delivery guarantees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from actors.clock import Clock
+from actors.models import AlertStatus, Notification
+from actors.notify.breaker import CircuitBreaker
+from actors.notify.channels.base import Channel, redact
+from actors.notify.errors import PayloadError
+from actors.notify.metrics import DELIVERY_SECONDS, NOTIFICATIONS_TOTAL, Metrics
+from actors.notify.outbox import Outbox, OutboxEntry
+from actors.notify.outcome import Delivered, Outcome, Permanent, Retry
+from actors.notify.ratelimit import TokenBucket
+from actors.notify.retry import RetryPolicy, next_attempt_at
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
+__all__ = ["DeliveryActor", "DeliveryStatistics"]
+
+
+class DeliveryStatistics:
+    """Counters of one delivery actor (read by tests and the actors API)."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.retried = 0
+        self.dead_lettered = 0
+        self.skipped = 0
+
+
+class DeliveryActor:
+    """Delivers one channel's outbox rows.
+
+    Args:
+        channel: the channel to send through (the actor closes its connections when it stops;
+            the channel object stays reusable by a restarted actor).
+        outbox: the shared outbox.
+        clock: wall time for schedules, monotonic for the breaker and rate limit.
+        logger: where deliveries are logged (never with secrets).
+        metrics: notifications_total, notification_delivery_seconds (declared by the outbox).
+        tracer: when given, one span per delivery attempt ("notify.deliver").
+        retry: backoff and give-up policy.
+        breaker: the channel's circuit breaker (default: 5 failures, 30 s).
+        rate_limit: the channel's token bucket (default: the channel's `rate`).
+        rng: randomness for the backoff jitter.
+    """
+
+    def __init__(
+        self,
+        *,
+        channel: Channel,
+        outbox: Outbox,
+        clock: Clock,
+        logger: logging.Logger,
+        metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        rate_limit: TokenBucket | None = None,
+        rng: random.Random | None = None,
+        prune_interval: float = 3600.0,
+    ) -> None:
+        self.channel = channel
+        self._outbox = outbox
+        self._clock = clock
+        self._logger = logger
+        self._metrics = metrics
+        self._tracer = tracer
+        self._retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        rate, burst = channel.rate
+        self._bucket = rate_limit or TokenBucket(rate=rate, burst=burst, now=-math.inf)
+        self._rng = rng or random.Random()
+        self._prune_interval = prune_interval
+        self._last_prune = -math.inf
+        self.stats = DeliveryStatistics()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Deliver until cancelled. Started once the pending count is known.
+
+        Raises:
+            StoreError: the outbox cannot be read or written (the supervisor restarts the actor).
+        """
+        try:
+            await self._outbox.refresh_gauge(self.channel.name)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.channel.maintain)
+                task_status.started()
+                await self._loop()
+        finally:
+            with trio.move_on_after(2) as scope:
+                scope.shield = True
+                await self.channel.aclose()
+
+    async def _loop(self) -> None:
+        while True:
+            await self._maybe_prune()
+            changed = self._outbox.changed(self.channel.name)
+            entries = await self._outbox.pending(self.channel.name)
+            attempted, wake_at = await self._round(entries)
+            if attempted:
+                continue  # re-read: new rows may have arrived while sending
+            mono = self._clock.monotonic()
+            if not self.breaker.allow(mono):
+                await trio.sleep(max(0.0, self.breaker.retry_at() - mono))
+                continue
+            delay = math.inf if wake_at is None else max(0.0, wake_at - self._clock.now())
+            with trio.move_on_after(delay):
+                await changed.wait()
+
+    async def _round(self, entries: list[OutboxEntry]) -> tuple[int, float | None]:
+        """Attempt the due rows; return (rows attempted, earliest future due time or None)."""
+        attempted = 0
+        wake_at: float | None = None
+        held: set[str] = set()  # groups with an earlier row waiting: keep their order
+        for entry in entries:
+            if entry.group_key in held:
+                continue
+            if entry.next_attempt_at > self._clock.now():
+                held.add(entry.group_key)
+                wake_at = (
+                    entry.next_attempt_at
+                    if wake_at is None
+                    else min(wake_at, entry.next_attempt_at)
+                )
+                continue
+            if not self.breaker.allow(self._clock.monotonic()):
+                break
+            wait = self._bucket.take(self._clock.monotonic())
+            while wait > 0:
+                await trio.sleep(wait)
+                wait = self._bucket.take(self._clock.monotonic())
+            attempted += 1
+            if not await self._attempt(entry):
+                held.add(entry.group_key)
+        return attempted, wake_at
+
+    async def _attempt(self, entry: OutboxEntry) -> bool:
+        """One delivery attempt; True when the row left the pending state."""
+        name = self.channel.name
+        try:
+            notification = entry.notification()
+        except PayloadError as exc:
+            await self._outbox.dead_letter(entry.id, str(exc))
+            self._count("dead_letter")
+            self.stats.dead_lettered += 1
+            self._logger.error("%s: %s", self.channel.describe(), exc)
+            return True
+        if notification.status is AlertStatus.RESOLVED and not self.channel.send_resolved:
+            await self._outbox.mark_delivered(entry.id, "skipped: send_resolved is false")
+            self._count("skipped")
+            self.stats.skipped += 1
+            return True
+
+        started = self._clock.monotonic()
+        with self._span(entry) as span:
+            outcome = await self._send(notification)
+            if span is not None:
+                span.set_attribute("notify.result", type(outcome).__name__.lower())
+        elapsed = self._clock.monotonic() - started
+        if self._metrics is not None:
+            self._metrics.record(DELIVERY_SECONDS, elapsed, {"channel": name})
+
+        if isinstance(outcome, Delivered):
+            self.breaker.record_success()
+            await self._outbox.mark_delivered(entry.id, outcome.detail)
+            self._count("delivered")
+            self.stats.delivered += 1
+            self._logger.info(
+                "%s: delivered %s (%s, attempt %d, %.3fs)",
+                self.channel.describe(),
+                entry.key,
+                notification.status.value,
+                entry.attempts + 1,
+                elapsed,
+            )
+            return True
+        if isinstance(outcome, Permanent):
+            # The receiver answered: the channel works, this payload does not.
+            self.breaker.record_success()
+            await self._outbox.dead_letter(entry.id, outcome.reason)
+            self._count("dead_letter")
+            self.stats.dead_lettered += 1
+            self._logger.error(
+                "%s: %s dead-lettered: %s", self.channel.describe(), entry.key, outcome.reason
+            )
+            return True
+
+        self.breaker.record_failure(self._clock.monotonic())
+        now = self._clock.now()
+        retry_at = next_attempt_at(
+            self._retry,
+            outcome,
+            attempts=entry.attempts + 1,
+            created_at=entry.created_at,
+            now=now,
+            rng=self._rng,
+        )
+        if retry_at is None:
+            reason = f"gave up after {entry.attempts + 1} attempts: {outcome.reason}"
+            await self._outbox.dead_letter(entry.id, reason)
+            self._count("dead_letter")
+            self.stats.dead_lettered += 1
+            self._logger.error("%s: %s %s", self.channel.describe(), entry.key, reason)
+            return True
+        await self._outbox.mark_failed(entry.id, retry_at=retry_at, reason=outcome.reason)
+        self._count("retry")
+        self.stats.retried += 1
+        self._logger.warning(
+            "%s: %s failed (%s), retry in %.1fs",
+            self.channel.describe(),
+            entry.key,
+            outcome.reason,
+            retry_at - now,
+        )
+        return False
+
+    async def _send(self, notification: Notification) -> Outcome:
+        timeout = self.channel.timeout
+        outcome: Outcome | None = None
+        with trio.move_on_after(timeout + 1.0):
+            try:
+                outcome = await self.channel.send(notification)
+            except Exception as exc:  # a bug in a channel must not stop the channel's deliveries
+                message = redact(str(exc), self.channel.secrets())
+                self._logger.error(
+                    "%s: unexpected error: %s: %s",
+                    self.channel.describe(),
+                    type(exc).__name__,
+                    message,
+                )
+                outcome = Retry(f"internal error: {type(exc).__name__}")
+        if outcome is None:
+            return Retry(f"timeout after {timeout:g}s")
+        return outcome
+
+    @contextlib.contextmanager
+    def _span(self, entry: OutboxEntry) -> Iterator[Any]:
+        if self._tracer is None:
+            yield None
+            return
+        with self._tracer.start_as_current_span(
+            "notify.deliver",
+            attributes={
+                "notify.channel": self.channel.name,
+                "notify.kind": self.channel.kind,
+                "notify.key": entry.key,
+                "notify.attempt": entry.attempts + 1,
+            },
+        ) as span:
+            yield span
+
+    def _count(self, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.record(
+                NOTIFICATIONS_TOTAL, 1.0, {"channel": self.channel.name, "result": result}
+            )
+
+    async def _maybe_prune(self) -> None:
+        mono = self._clock.monotonic()
+        if mono - self._last_prune >= self._prune_interval:
+            self._last_prune = mono
+            await self._outbox.prune()
