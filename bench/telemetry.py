@@ -1,0 +1,266 @@
+"""Telemetry benchmarks: recording cost, event ingestion, memory per series.
+
+Run: `.venv/bin/python bench/telemetry.py` (one process, one core; peers measured in the same run).
+
+1. `record_agent_execution` / `record_api_request` vs raw prometheus_client doing the same
+   metric updates (`Counter.labels(...).inc()` + `Histogram.labels(...).observe()`), the same label
+   values rotating. Ratio = ours / peer (target <= 1.5).
+2. `POST /api/v1/events` ingestion in batches of 500: through the ASGI app (Quart-Trio test
+   client: routing, auth, body reading, JSON, validation, recording) and the ingest function alone.
+   Target >= 50,000 events/s on one core.
+3. Memory: bytes per series (tracemalloc) and process RSS after creating 100,000 series.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import trio
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import SecretStr
+from quart_trio import QuartTrio
+
+from actors.clock import SystemClock
+from actors.telemetry.agents import AgentRegistry
+from actors.telemetry.anonymize import Anonymizer
+from actors.telemetry.api import create_blueprint, ingest
+from actors.telemetry.catalog import declare_catalog
+from actors.telemetry.recording import Telemetry
+from actors.telemetry.store import MetricStore
+from actors.web.config import SecurityConfig
+
+AGENTS = ["esg-chief-of-staff", "carbon-hunter", "compliance-guardian", "supply-chain"]
+ENDPOINTS = ["/api/v1/orchestrator", "/api/agents/status", "/api/ml/predict", "/api/health"]
+N = 200_000
+
+
+def _best(fn: Callable[[], None], repeat: int = 5) -> float:
+    """Best wall time of `repeat` runs of `fn` (seconds)."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _telemetry(**store_kw: float) -> Telemetry:
+    store = MetricStore(clock=SystemClock(), **store_kw)  # type: ignore[arg-type]
+    declare_catalog(store)
+    return Telemetry(
+        store=store, agents=AgentRegistry(), anonymizer=Anonymizer(["organization"], "k")
+    )
+
+
+def bench_recording() -> None:
+    print(f"== recording cost per call (best of 5, N={N})")
+    registry = CollectorRegistry()
+    execs = Counter("agent_executions", "x", ["agent", "status"], registry=registry)
+    errors = Counter("agent_errors", "x", ["agent"], registry=registry)
+    duration = Histogram("agent_execution_duration_seconds", "x", ["agent"], registry=registry)
+    reqs = Counter("api_requests", "x", ["endpoint", "method", "status"], registry=registry)
+    api_dur = Histogram(
+        "api_request_duration_seconds", "x", ["endpoint", "method"], registry=registry
+    )
+
+    def peer_agent() -> None:
+        for i in range(N):
+            agent = AGENTS[i & 3]
+            ok = i % 10 != 0
+            execs.labels(agent, "success" if ok else "error").inc()
+            duration.labels(agent).observe(0.25)
+            if not ok:
+                errors.labels(agent).inc()
+
+    def peer_api() -> None:
+        for i in range(N):
+            endpoint = ENDPOINTS[i & 3]
+            reqs.labels(endpoint, "GET", "200").inc()
+            api_dur.labels(endpoint, "GET").observe(0.05)
+
+    telemetry = _telemetry()
+    # a listener like the rules actor's mailbox send_nowait (cheap, non-raising)
+    telemetry.store.add_listener(lambda name: None)
+
+    def ours_agent() -> None:
+        record = telemetry.record_agent_execution
+        for i in range(N):
+            record(AGENTS[i & 3], 0.25, i % 10 != 0)
+
+    def ours_api() -> None:
+        record = telemetry.record_api_request
+        for i in range(N):
+            record(ENDPOINTS[i & 3], "GET", 200, 0.05)
+
+    def loop_only() -> None:
+        for i in range(N):
+            _ = AGENTS[i & 3]
+
+    base = _best(loop_only)
+    rows = [
+        ("record_agent_execution", ours_agent, peer_agent),
+        ("record_api_request", ours_api, peer_api),
+    ]
+    for name, ours, peer in rows:
+        t_ours = (_best(ours) - base) / N
+        t_peer = (_best(peer) - base) / N
+        print(
+            f"{name:24s} ours {t_ours * 1e9:7.0f} ns  prometheus_client {t_peer * 1e9:7.0f} ns"
+            f"  ratio {t_ours / t_peer:.2f}x (target <= 1.5x)"
+        )
+
+
+def _batch(size: int) -> bytes:
+    events: list[dict[str, object]] = []
+    for i in range(size):
+        kind = i % 5
+        if kind == 0:
+            events.append(
+                {
+                    "type": "agent_execution",
+                    "agent": AGENTS[i & 3],
+                    "duration_seconds": 0.5,
+                    "success": i % 7 != 0,
+                }
+            )
+        elif kind == 1:
+            events.append(
+                {
+                    "type": "api_request",
+                    "endpoint": ENDPOINTS[i & 3],
+                    "method": "POST",
+                    "status": 200,
+                    "duration_seconds": 0.1,
+                }
+            )
+        elif kind == 2:
+            events.append(
+                {
+                    "type": "ml_prediction",
+                    "model": "emissions-predictor",
+                    "latency_seconds": 0.05,
+                    "confidence": 0.9,
+                }
+            )
+        elif kind == 3:
+            events.append(
+                {"type": "user_message", "intent": "esg_analysis", "organization": f"org-{i % 50}"}
+            )
+        else:
+            events.append(
+                {
+                    "type": "business_metric",
+                    "name": "emissions",
+                    "value": 12.5,
+                    "labels": {"organization": f"org-{i % 50}", "scope": "scope1"},
+                }
+            )
+    return json.dumps({"events": events}).encode()
+
+
+def bench_ingestion() -> None:
+    print("== POST /api/v1/events ingestion, batches of 500 (one core)")
+    body = _batch(500)
+    batches = 200
+    telemetry = _telemetry()
+
+    def direct() -> None:
+        for _ in range(batches):
+            ingest(telemetry, body)
+
+    t = _best(direct, 3)
+    print(f"ingest() alone            {batches * 500 / t:10,.0f} events/s")
+
+    app = QuartTrio(__name__)
+    security = SecurityConfig(api_token=SecretStr("tok"))
+    app.register_blueprint(create_blueprint(telemetry=telemetry, security=security))
+    headers = {"Authorization": "Bearer tok", "Content-Type": "application/json"}
+
+    async def through_asgi() -> float:
+        client = app.test_client()
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(batches):
+                response = await client.post("/api/v1/events", data=body, headers=headers)
+                assert response.status_code == 202
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    t = trio.run(through_asgi)
+    print(f"through the ASGI app      {batches * 500 / t:10,.0f} events/s (target >= 50,000)")
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bench_memory() -> None:
+    print("== memory per series (tracemalloc, 20,000 series) and RSS with 100,000 series")
+    tracemalloc.start()
+    store = MetricStore(clock=SystemClock(), max_series=200_000)
+    store.declare("series_total", "counter", "x", ("id",))
+    store.declare("series_gauge", "gauge", "x", ("id",))
+    handle = store.handle("series_total")
+    gauge = store.handle("series_gauge")
+    n = 20_000
+    ids = [(f"id-{i:06d}",) for i in range(n)]
+    now = time.time()
+    before = tracemalloc.get_traced_memory()[0]
+    for key in ids:
+        handle.record(key, 1.0, now)
+    after = tracemalloc.get_traced_memory()[0]
+    for key in ids:
+        gauge.record(key, 1.0, now)
+    after_gauge = tracemalloc.get_traced_memory()[0]
+    for step in range(1, 100):
+        for key in ids:
+            gauge.record(key, float(step), now + step)
+    after_100 = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    print(f"counter series, 1 point   {(after - before) / n:8.0f} B/series")
+    print(f"gauge series, 1 point     {(after_gauge - after) / n:8.0f} B/series")
+    print(f"gauge series, 100 points  {(after_100 - after) / n:8.0f} B/series")
+    # RSS in a fresh process, so earlier parts do not blur it
+    subprocess.run([sys.executable, __file__, "--rss"], check=True)
+
+
+def bench_rss() -> None:
+    rss0 = _rss()
+    store = MetricStore(clock=SystemClock(), max_series=200_000)
+    declare_catalog(store)
+    store.declare("series_total", "counter", "x", ("id",))
+    counter = store.handle("series_total")
+    now = time.time()
+    for i in range(100_000):
+        counter.record((f"id-{i:06d}",), 1.0, now)
+    rss1 = _rss()
+    print(
+        f"RSS with 100,000 counter series: {rss1 / 2**20:.0f} MiB total "
+        f"(+{(rss1 - rss0) / 2**20:.0f} MiB for the series; process with everything imported "
+        f"before: {rss0 / 2**20:.0f} MiB)"
+    )
+
+
+def main() -> None:
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+    bench_recording()
+    bench_ingestion()
+    bench_memory()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--rss"]:
+        bench_rss()
+    else:
+        main()
