@@ -1,0 +1,303 @@
+"""HTTP API of alerting (a Quart blueprint): alerts and silences.
+
+- `GET /api/v1/alerts`: pending and firing alerts, firing first: `{"alerts": [{fingerprint, rule,
+  state, labels, annotations, activeSince (RFC 3339), activeSinceUnix, value, silencedBy,
+  inhibited, heldBy, maintenance}]}`. Optional `?state=firing|pending` and repeatable
+  `?filter=<matcher>` (e.g. `filter=severity=critical`).
+- `GET /api/v1/silences` (`{"silences": [...]}`), `GET /api/v1/silences/<id>`.
+- `POST /api/v1/silences` (token): `{"matchers": ["alertname=X"] | [{"name", "value",
+  "isRegex", "isEqual"}], "startsAt"?: RFC 3339, "endsAt": RFC 3339 | "duration"?: "2h",
+  "createdBy"?, "comment"?}` -> 201 with the silence.
+- `DELETE /api/v1/silences/<id>` (token): expires it -> 200 with the silence; 404 if unknown.
+
+Errors are `{"error": "..."}`: 400 bad body, 401 missing/wrong bearer token, 403 address not
+allowed, 404 unknown silence, 413 body too large. Reads are answered from the actors' state;
+nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pydantic
+from quart import Blueprint, Response, jsonify, request
+
+from actors.configtypes import parse_duration
+from actors.models import Alert, AlertStatus
+from actors.routing.actor import MuteStatus
+from actors.routing.exceptions import RoutingError, SilenceNotFound
+from actors.routing.matchers import matches_all, parse_matchers
+from actors.routing.silences import Silence
+from actors.telemetry.api import Authorize, error_response, ip_allowed, token_matches
+
+if TYPE_CHECKING:
+    from actors.clock import Clock
+    from actors.rules.actor import AlertView
+    from actors.web.config import SecurityConfig
+
+__all__ = ["AlertsProvider", "SilenceService", "create_blueprint", "silence_json"]
+
+
+class AlertsProvider(Protocol):
+    """The rules actor's read side."""
+
+    def alerts(self) -> list[AlertView]:
+        """Pending and firing instances."""
+        ...
+
+
+class SilenceService(Protocol):
+    """The routing actor's silence and mute API."""
+
+    def silences(self) -> list[Silence]:
+        """Every silence."""
+        ...
+
+    def get_silence(self, silence_id: str) -> Silence:
+        """One silence; raises SilenceNotFound."""
+        ...
+
+    async def add_silence(
+        self,
+        *,
+        matchers: Sequence[str],
+        ends_at: float,
+        starts_at: float | None = None,
+        created_by: str = "",
+        comment: str = "",
+    ) -> Silence:
+        """Create a silence; raises InvalidSilence/InvalidMatcher."""
+        ...
+
+    async def expire_silence(self, silence_id: str) -> Silence:
+        """Expire a silence; raises SilenceNotFound."""
+        ...
+
+    def mute_status(self, alert: Alert) -> MuteStatus:
+        """Why an alert is muted."""
+        ...
+
+
+def _rfc3339(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def silence_json(silence: Silence, now: float) -> dict[str, object]:
+    """The API view of a silence."""
+    return {
+        "id": silence.id,
+        "matchers": list(silence.matchers),
+        "startsAt": _rfc3339(silence.starts_at),
+        "endsAt": _rfc3339(silence.ends_at),
+        "updatedAt": _rfc3339(silence.updated_at),
+        "createdBy": silence.created_by,
+        "comment": silence.comment,
+        "status": {"state": silence.state(now).value},
+    }
+
+
+class _MatcherObject(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    name: str
+    value: str
+    isRegex: bool = False
+    isEqual: bool = True
+
+    def text(self) -> str:
+        op = (
+            ("=" if self.isEqual else "!=")
+            if not self.isRegex
+            else ("=~" if self.isEqual else "!~")
+        )
+        return f'{self.name}{op}"{self.value}"'
+
+
+class _SilenceBody(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
+
+    matchers: list[str | _MatcherObject] = pydantic.Field(min_length=1)
+    startsAt: pydantic.AwareDatetime | None = None
+    endsAt: pydantic.AwareDatetime | None = None
+    duration: str | None = None
+    createdBy: str = pydantic.Field(default="", max_length=200)
+    comment: str = pydantic.Field(default="", max_length=2000)
+
+
+def _describe(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _default_authorizers(security: SecurityConfig) -> tuple[Authorize, Authorize]:
+    networks = [ipaddress.ip_network(n, strict=False) for n in security.allow_from]
+    token = security.api_token.get_secret_value()
+
+    async def read() -> Response | None:
+        if not ip_allowed(networks, request.remote_addr):
+            return error_response(403, "client address not allowed")
+        return None
+
+    async def write() -> Response | None:
+        denied = await read()
+        if denied is not None:
+            return denied
+        if not token_matches(token, request.headers.get("Authorization")):
+            response = error_response(401, "missing or invalid bearer token")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="blipee-monitor"'
+            return response
+        return None
+
+    return write, read
+
+
+def create_blueprint(
+    *,
+    rules: AlertsProvider,
+    routing: SilenceService,
+    clock: Clock,
+    security: SecurityConfig | None = None,
+    authorize_write: Authorize | None = None,
+    authorize_read: Authorize | None = None,
+) -> Blueprint:
+    """The alerting blueprint (routes in the module docstring); register it on the web app.
+
+    Authorisation follows `security` (token for writes, CIDR allow-list) unless explicit
+    `authorize_write`/`authorize_read` are given.
+
+    Raises:
+        ValueError: neither `security` nor both authorizers are given.
+    """
+    if security is not None:
+        default_write, default_read = _default_authorizers(security)
+        authorize_write = authorize_write or default_write
+        authorize_read = authorize_read or default_read
+    if authorize_write is None or authorize_read is None:
+        raise ValueError("give security or both authorize_write and authorize_read")
+    max_body = security.max_body_bytes if security is not None else 1_048_576
+    write_ok: Authorize = authorize_write
+    read_ok: Authorize = authorize_read
+    bp = Blueprint("alerting", __name__)
+
+    @bp.get("/api/v1/alerts")
+    async def list_alerts() -> Response:
+        denied = await read_ok()
+        if denied is not None:
+            return denied
+        state = request.args.get("state")
+        if state not in (None, "", "firing", "pending"):
+            return error_response(400, "state must be firing or pending")
+        try:
+            filters = parse_matchers(request.args.getlist("filter"))
+        except RoutingError as exc:
+            return error_response(400, str(exc))
+        out: list[dict[str, object]] = []
+        for view in rules.alerts():
+            if state and view.state != state:
+                continue
+            if filters and not matches_all(filters, dict(view.labels)):
+                continue
+            item = view.to_json()
+            item["activeSinceUnix"] = view.active_since
+            item["activeSince"] = _rfc3339(view.active_since)
+            if item["value"] != item["value"]:  # NaN is not JSON
+                item["value"] = None
+            mute = routing.mute_status(
+                Alert(
+                    view.fingerprint,
+                    view.labels,
+                    view.annotations,
+                    AlertStatus.FIRING,
+                    view.active_since,
+                    None,
+                )
+            )
+            item["silencedBy"] = list(mute.silenced_by)
+            item["inhibited"] = mute.inhibited
+            item["heldBy"] = list(mute.held_by)
+            item["maintenance"] = mute.maintenance
+            out.append(item)
+        return jsonify({"alerts": out})
+
+    @bp.get("/api/v1/silences")
+    async def list_silences() -> Response:
+        denied = await read_ok()
+        if denied is not None:
+            return denied
+        now = clock.now()
+        return jsonify({"silences": [silence_json(s, now) for s in routing.silences()]})
+
+    @bp.get("/api/v1/silences/<silence_id>")
+    async def get_silence(silence_id: str) -> Response:
+        denied = await read_ok()
+        if denied is not None:
+            return denied
+        try:
+            silence = routing.get_silence(silence_id)
+        except SilenceNotFound as exc:
+            return error_response(404, str(exc))
+        return jsonify(silence_json(silence, clock.now()))
+
+    @bp.post("/api/v1/silences")
+    async def post_silence() -> Response:
+        denied = await write_ok()
+        if denied is not None:
+            return denied
+        if (request.content_length or 0) > max_body:
+            return error_response(413, f"body larger than {max_body} bytes")
+        raw = await request.get_data(as_text=False)
+        if len(raw) > max_body:
+            return error_response(413, f"body larger than {max_body} bytes")
+        try:
+            data: Any = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return error_response(400, "the body is not valid JSON")
+        try:
+            body = _SilenceBody.model_validate(data)
+        except pydantic.ValidationError as exc:
+            return error_response(400, _describe(exc))
+        now = clock.now()
+        starts = body.startsAt.timestamp() if body.startsAt else None
+        if body.endsAt is not None:
+            ends = body.endsAt.timestamp()
+        elif body.duration is not None:
+            try:
+                ends = (starts if starts is not None else now) + parse_duration(body.duration)
+            except ValueError as exc:
+                return error_response(400, f"duration: {exc}")
+        else:
+            return error_response(400, "endsAt or duration is required")
+        matchers = [m if isinstance(m, str) else m.text() for m in body.matchers]
+        try:
+            silence = await routing.add_silence(
+                matchers=matchers,
+                starts_at=starts,
+                ends_at=ends,
+                created_by=body.createdBy,
+                comment=body.comment,
+            )
+        except RoutingError as exc:
+            return error_response(400, str(exc))
+        response = jsonify({"silenceID": silence.id, **silence_json(silence, now)})
+        response.status_code = 201
+        return response
+
+    @bp.delete("/api/v1/silences/<silence_id>")
+    async def delete_silence(silence_id: str) -> Response:
+        denied = await write_ok()
+        if denied is not None:
+            return denied
+        try:
+            silence = await routing.expire_silence(silence_id)
+        except SilenceNotFound as exc:
+            return error_response(404, str(exc))
+        return jsonify(silence_json(silence, clock.now()))
+
+    return bp

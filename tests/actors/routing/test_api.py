@@ -1,0 +1,169 @@
+"""GET /api/v1/alerts and /api/v1/silences through Quart's test client (under trio)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+from pydantic import SecretStr
+from quart_trio import QuartTrio
+from trio.testing import MockClock
+
+from actors.clock import VirtualClock
+from actors.models import AlertEvent
+from actors.routing.actor import RoutingActor
+from actors.routing.api import create_blueprint
+from actors.routing.config import RoutingConfig
+from actors.rules.actor import RulesActor
+from actors.rules.config import RuleConfig
+from actors.telemetry.store import MetricStore
+from actors.web.config import SecurityConfig
+
+TOKEN = "t0ken"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+START = 1_790_000_000.0
+
+
+class Outbox:
+    async def enqueue(self, notification: Any) -> bool:
+        return True
+
+
+def _setup() -> tuple[QuartTrio, RulesActor, RoutingActor, MetricStore]:
+    clock = VirtualClock(START)
+    store = MetricStore(clock=clock)
+    store.declare("health_check_up", "gauge", "Up.", ("check",))
+    send, receive = trio.open_memory_channel[AlertEvent](100)
+    rules = RulesActor(
+        rules=[
+            RuleConfig.model_validate(
+                {
+                    "id": "down",
+                    "name": "Down",
+                    "severity": "critical",
+                    "summary": "{{ labels.check }} down",
+                    "condition": {"metric": "health_check_up", "operator": "<", "threshold": 1},
+                }
+            ),
+            RuleConfig.model_validate(
+                {
+                    "id": "slow",
+                    "name": "Slow",
+                    "condition": {
+                        "metric": "health_check_up",
+                        "operator": "<",
+                        "threshold": 1,
+                        "duration": "1h",
+                    },
+                }
+            ),
+        ],
+        store=store,
+        sink=send,
+        clock=clock,
+    )
+    routing = RoutingActor(config=RoutingConfig(), events=receive, outbox=Outbox(), clock=clock)
+    app = QuartTrio(__name__)
+    app.register_blueprint(
+        create_blueprint(
+            rules=rules,
+            routing=routing,
+            clock=clock,
+            security=SecurityConfig(api_token=SecretStr(TOKEN)),
+        )
+    )
+    return app, rules, routing, store
+
+
+async def test_alerts_and_silences(nursery: trio.Nursery, autojump_clock: MockClock) -> None:
+    app, rules, routing, store = _setup()
+    await nursery.start(rules.run)
+    await nursery.start(routing.run)
+    store.record("health_check_up", 0, {"check": "db"})
+    await trio.sleep(0.01)
+    client = app.test_client()
+
+    resp = await client.get("/api/v1/alerts")
+    assert resp.status_code == 200
+    alerts = (await resp.get_json())["alerts"]
+    assert [(a["rule"], a["state"]) for a in alerts] == [("down", "firing"), ("slow", "pending")]
+    first = alerts[0]
+    assert first["labels"]["check"] == "db"
+    assert first["annotations"] == {"summary": "db down"}
+    assert first["activeSince"].endswith("Z")
+    assert first["value"] == 0
+    assert first["silencedBy"] == []
+
+    resp = await client.get("/api/v1/alerts?state=pending&filter=rule=slow")
+    assert [a["rule"] for a in (await resp.get_json())["alerts"]] == ["slow"]
+    resp = await client.get("/api/v1/alerts?filter=bad")
+    assert resp.status_code == 400
+
+    body = {"matchers": ["alertname=Down"], "duration": "2h", "createdBy": "ops", "comment": "m"}
+    resp = await client.post("/api/v1/silences", json=body)
+    assert resp.status_code == 401
+    resp = await client.post("/api/v1/silences", json=body, headers=AUTH)
+    assert resp.status_code == 201
+    created = await resp.get_json()
+    assert created["status"] == {"state": "active"}
+    assert created["createdBy"] == "ops"
+    sid = created["silenceID"]
+
+    resp = await client.get("/api/v1/alerts?state=firing")
+    assert (await resp.get_json())["alerts"][0]["silencedBy"] == [sid]
+
+    resp = await client.get("/api/v1/silences")
+    assert [s["id"] for s in (await resp.get_json())["silences"]] == [sid]
+    resp = await client.get(f"/api/v1/silences/{sid}")
+    assert (await resp.get_json())["comment"] == "m"
+
+    resp = await client.delete(f"/api/v1/silences/{sid}", headers=AUTH)
+    assert resp.status_code == 200
+    assert (await resp.get_json())["status"] == {"state": "expired"}
+    resp = await client.delete("/api/v1/silences/nope", headers=AUTH)
+    assert resp.status_code == 404
+    assert "error" in await resp.get_json()
+    resp = await client.get("/api/v1/silences/nope")
+    assert resp.status_code == 404
+
+
+async def test_bad_silence_bodies(autojump_clock: MockClock) -> None:
+    app, _, _, _ = _setup()
+    client = app.test_client()
+    cases: list[tuple[Any, str]] = [
+        ({"matchers": [], "duration": "1h"}, "matchers"),
+        ({"matchers": ["a=~.*"], "duration": "1h"}, "empty string"),
+        ({"matchers": ["a b"], "duration": "1h"}, "matcher"),
+        ({"matchers": ["a=b"]}, "endsAt or duration"),
+        ({"matchers": ["a=b"], "duration": "soon"}, "duration"),
+        ({"matchers": ["a=b"], "endsAt": "2020-01-01T00:00:00Z"}, "ends"),
+        ({"matchers": ["a=b"], "duration": "1h", "extra": 1}, "extra"),
+        (
+            {"matchers": [{"name": "a", "value": "b", "isRegex": False}], "endsAt": "yesterday"},
+            "endsAt",
+        ),
+    ]
+    for body, fragment in cases:
+        resp = await client.post("/api/v1/silences", json=body, headers=AUTH)
+        assert resp.status_code == 400, body
+        assert fragment in (await resp.get_json())["error"], body
+    resp = await client.post(
+        "/api/v1/silences", data=b"{not json", headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert resp.status_code == 400
+
+
+async def test_matcher_objects_alertmanager_style(autojump_clock: MockClock) -> None:
+    app, _, routing, _ = _setup()
+    client = app.test_client()
+    body = {
+        "matchers": [{"name": "check", "value": "db.*", "isRegex": True, "isEqual": True}],
+        "startsAt": "2030-01-01T00:00:00Z",
+        "endsAt": "2030-01-02T00:00:00Z",
+    }
+    resp = await client.post("/api/v1/silences", json=body, headers=AUTH)
+    assert resp.status_code == 201
+    data = await resp.get_json()
+    assert data["matchers"] == ['check=~"db.*"']
+    assert data["status"] == {"state": "pending"}
+    assert len(routing.silences()) == 1
