@@ -137,7 +137,7 @@ class AlertmanagerChannel(HttpChannel):
     async def send(self, notification: Notification) -> Outcome:
         await self._load()
         outcome = await self._post(notification.alerts)
-        if isinstance(outcome, Delivered):
+        if isinstance(outcome, Delivered) and not notification.test:
             await self._remember(notification.alerts)
         return outcome
 
