@@ -294,26 +294,63 @@ class RulesActor:
 
     def _evaluate_rules(self, rule_ids: Iterable[str]) -> int:
         now = self._clock.now()
-        count = 0
-        for rule_id in rule_ids:
-            rule = self._rules.get(rule_id)
-            if rule is None or not rule.enabled:
-                continue
-            count += 1
-            values = self._values(rule, now)
-            before = self._instances.get(rule_id, {})
-            result = step(rule, before, values, now)
+        rules = [r for r in (self._rules.get(i) for i in rule_ids) if r is not None and r.enabled]
+        values = self._batch_values(rules, now)
+        for rule in rules:
+            before = self._instances.get(rule.id, {})
+            result = step(rule, before, values[rule.id], now)
             if result.instances:
-                self._instances[rule_id] = result.instances
+                self._instances[rule.id] = result.instances
             else:
-                self._instances.pop(rule_id, None)
+                self._instances.pop(rule.id, None)
             if result.events or result.changed:
                 upserts = [result.instances[fp] for fp in result.changed if fp in result.instances]
                 deletes = [fp for fp in result.changed if fp not in result.instances]
                 self._outgoing.append((rule, result.events, upserts, deletes))
                 self._count(rule, result.instances)
-        self.evaluations += count
-        return count
+        self.evaluations += len(rules)
+        return len(rules)
+
+    def _batch_values(self, rules: Sequence[Rule], now: float) -> dict[str, Mapping[Labels, float]]:
+        """Values per rule; rules sharing (metric, aggregate, window) share one store read.
+
+        The shared read aggregates every series of the metric once, then hands each series to
+        the rules whose exact-match label filter it satisfies (a dict lookup per series, not a
+        scan per rule), so many rules over one metric cost about one read.
+        """
+        shared: dict[tuple[str, str, float], list[Rule]] = {}
+        out: dict[str, Mapping[Labels, float]] = {}
+        for rule in rules:
+            cond = rule.condition
+            if cond.aggregate == "absent":
+                out[rule.id] = self._values(rule, now)
+            else:
+                shared.setdefault((cond.metric, cond.aggregate, cond.window), []).append(rule)
+        for (metric, aggregate, window), group in shared.items():
+            if len(group) == 1:
+                out[group[0].id] = self._values(group[0], now)
+                continue
+            try:
+                everything = self._store.aggregate(metric, {}, aggregate, window, now=now)
+            except TelemetryError:
+                for rule in group:
+                    out[rule.id] = self._values(rule, now)
+                continue
+            indexes: dict[tuple[str, ...], dict[tuple[str, ...], list[dict[Labels, float]]]] = {}
+            for rule in group:
+                names = tuple(name for name, _ in rule.condition.labels)
+                wanted = tuple(value for _, value in rule.condition.labels)
+                bucket: dict[Labels, float] = {}
+                out[rule.id] = bucket
+                indexes.setdefault(names, {}).setdefault(wanted, []).append(bucket)
+            for series, value in everything.items():
+                labels = dict(series)
+                for names, index in indexes.items():
+                    targets = index.get(tuple(labels.get(n, "") for n in names))
+                    if targets:
+                        for bucket in targets:
+                            bucket[series] = value
+        return out
 
     def _values(self, rule: Rule, now: float) -> Mapping[Labels, float]:
         cond = rule.condition

@@ -226,3 +226,29 @@ async def test_tracer_span_per_cycle(nursery: trio.Nursery, autojump_clock: Mock
     spans = exporter.get_finished_spans()
     assert spans
     assert spans[-1].name == "rules.evaluate"
+
+
+async def test_rules_sharing_a_metric_each_see_their_own_series(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    def rule(rule_id: str, labels: dict[str, str]) -> RuleConfig:
+        return RuleConfig.model_validate(
+            {
+                "id": rule_id,
+                "name": rule_id,
+                "condition": {
+                    "metric": "health_check_up",
+                    "labels": labels,
+                    "operator": "<",
+                    "threshold": 1,
+                },
+            }
+        )
+
+    h = Harness([rule("db", {"check": "database"}), rule("api", {"check": "api"}), rule("all", {})])
+    await nursery.start(h.actor.run)
+    h.store.record("health_check_up", 0, {"check": "database"})
+    h.store.record("health_check_up", 0, {"check": "cache"})
+    await trio.sleep(0.01)
+    got = sorted((v.rule_id, dict(v.labels)["check"]) for v in h.actor.alerts())
+    assert got == [("all", "cache"), ("all", "database"), ("db", "database")]
