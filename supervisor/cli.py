@@ -1,36 +1,131 @@
-"""Command line: `blipee-monitor run | check-config | test-alert | --version`."""
+"""Command line: `blipee-monitor run | check-config | test-alert | --version`.
+
+Exit statuses:
+    0   success (`run`: stopped by SIGTERM/SIGINT after a graceful stop)
+    1   a runtime failure (the error is logged on one line; never a traceback)
+    2   the configuration is invalid (every problem on stderr) or the command line is wrong
+    130 `run` stopped at once by a second SIGTERM/SIGINT during the graceful stop
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
 from collections.abc import Sequence
-
-import trio
+from pathlib import Path
+from typing import TextIO
 
 from supervisor import __version__
+from supervisor.config import (
+    Config,
+    ConfigError,
+    load_config,
+    resolve_config_path,
+    summarize,
+)
+from supervisor.logging_setup import configure_logging, logger_for
 
-__all__ = ["main"]
+__all__ = ["EXIT_CONFIG", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="blipee-monitor", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="blipee-monitor",
+        description="Health checks, metrics, alert rules and notifications in one process.",
+    )
     parser.add_argument("--version", action="version", version=f"blipee-monitor {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = "configuration file (default: ./config.toml if present, else the packaged one)"
     run = sub.add_parser("run", help="run the supervisor until SIGTERM/SIGINT")
-    run.add_argument("-c", "--config", default=None, help="configuration file (TOML)")
+    run.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
+    check = sub.add_parser("check-config", help="validate the configuration and summarise it")
+    check.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
+    test = sub.add_parser("test-alert", help="send a test notification")
+    test.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
+    test.add_argument(
+        "--channel", default=None, metavar="NAME", help="only this channel (default: all enabled)"
+    )
     return parser
 
 
-async def _run_forever() -> None:
-    await trio.sleep_forever()
+def _load(path: Path, err: TextIO) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(str(exc), file=err)
+        count = len(exc.issues)
+        print(f"{path}: {count} error{'s' if count != 1 else ''}; configuration not used", file=err)
+        return None
+
+
+def _check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    path = resolve_config_path(args.config)
+    config = _load(path, err)
+    if config is None:
+        return EXIT_CONFIG
+    out.write(summarize(config, str(path)))
+    return EXIT_OK
+
+
+def _warn_disabled(config: Config, log: logging.Logger) -> None:
+    for name, reason in config.disabled_channels().items():
+        log.warning("channel disabled", extra={"channel": name, "reason": reason})
+
+
+def _run(args: argparse.Namespace, err: TextIO) -> int:
+    path = resolve_config_path(args.config)
+    config = _load(path, err)
+    if config is None:
+        return EXIT_CONFIG
+    configure_logging(format=config.log.format, level=config.log.level, stream=err)
+    log = logger_for("main")
+    log.info("configuration loaded", extra={"path": str(path)})
+    _warn_disabled(config, log)
+    from supervisor.app import run_app  # the actors are imported only to run them
+
+    return run_app(config, path=path, env=os.environ)
+
+
+def _test_alert(args: argparse.Namespace, err: TextIO) -> int:
+    path = resolve_config_path(args.config)
+    config = _load(path, err)
+    if config is None:
+        return EXIT_CONFIG
+    configure_logging(format=config.log.format, level=config.log.level, stream=err)
+    from supervisor.app import TestAlertError, send_test_alert
+
+    try:
+        sent = send_test_alert(config, channel=args.channel)
+    except TestAlertError as exc:
+        for line in exc.delivered:
+            print(line)
+        print(f"test-alert: {exc}", file=err)
+        return exc.exit_status
+    for line in sent:
+        print(line)
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit status."""
+    """Entry point of the console script; returns the process exit status (see module doc)."""
+    err = sys.stderr
     args = _parser().parse_args(argv)
-    if args.command == "run":
-        try:
-            trio.run(_run_forever)
-        except KeyboardInterrupt:
-            return 0
-    return 0
+    try:
+        if args.command == "check-config":
+            return _check_config(args, sys.stdout, err)
+        if args.command == "test-alert":
+            return _test_alert(args, err)
+        return _run(args, err)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        # Last resort: one line, never a traceback.
+        print(f"blipee-monitor: error: {type(exc).__name__}: {exc}", file=err)
+        return EXIT_ERROR

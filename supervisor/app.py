@@ -1,0 +1,513 @@
+"""The composition root: a validated `Config` -> shared objects + the supervision tree.
+
+`App(config)` creates what actors share (clock, metric store with the seed catalogue, health
+state, agent registry, telemetry, SQLite database) and the root `Supervisor`:
+
+    root (one_for_one; intensity, period and backoff from [supervisor])
+      checks      nested supervisor, one child `check:<name>` per [[checks]] entry
+      rules       the rule evaluator (every [[rules]] entry)
+      alerts      drains the rules' AlertEvents into the log until routing is wired in
+
+`App.apply(new_config)` is the hot reload: it compares the old and new frozen models of every
+check and rule by name and starts, stops or restarts only what changed; unchanged actors keep
+running with their state (their start counters do not move).
+
+`run_app()` is the process: SIGTERM/SIGINT stop gracefully (readiness fails at once, children
+stop in reverse order within `[supervisor] shutdown_timeout`, exit 0; a second signal exits at
+once with status 130); SIGHUP reloads the configuration file (an invalid file is rejected, the
+running tree is left alone, and `config_reload_total{result="failure"}` counts it).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import signal
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from actors.checks.config import CheckBase
+from actors.checks.factory import build_check_actor
+from actors.clock import Clock, SystemClock
+from actors.models import Alert, AlertEvent, AlertStatus, Notification, labels_of
+from actors.notify.channels import build_channel
+from actors.notify.errors import ChannelSetupError
+from actors.notify.outcome import Delivered, Retry
+from actors.rules.actor import RulesActor
+from actors.rules.persist import SqliteAlertStateStore
+from actors.state import HealthState
+from actors.store import Database
+from actors.telemetry.agents import AgentRegistry
+from actors.telemetry.catalog import declare_catalog
+from actors.telemetry.recording import Telemetry
+from actors.telemetry.store import MetricStore
+from supervisor.config import Config, ConfigError, load_config
+from supervisor.logging_setup import configure_logging, logger_for
+from supervisor.runtime import Backoff, ChildSpec, Strategy, Supervisor, SupervisorInfo
+
+__all__ = [
+    "RELOAD_METRIC",
+    "App",
+    "ReloadReport",
+    "TestAlertError",
+    "run_app",
+    "send_test_alert",
+]
+
+RELOAD_METRIC = "config_reload_total"
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadReport:
+    """What a reload did: actor ids started, stopped and restarted; keys needing a restart."""
+
+    started: tuple[str, ...] = ()
+    stopped: tuple[str, ...] = ()
+    restarted: tuple[str, ...] = ()
+    rules_added: tuple[str, ...] = ()
+    rules_removed: tuple[str, ...] = ()
+    rules_changed: tuple[str, ...] = ()
+    needs_restart: tuple[str, ...] = ()
+    """Top-level sections that changed but only take effect after a process restart."""
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was applied."""
+        return bool(
+            self.started
+            or self.stopped
+            or self.restarted
+            or self.rules_added
+            or self.rules_removed
+            or self.rules_changed
+        )
+
+
+def _check_id(name: str) -> str:
+    return f"check:{name}"
+
+
+# Sections applied live by `App.apply` (the rest need a process restart).
+_LIVE_SECTIONS = frozenset({"checks", "rules", "log"})
+
+
+class App:
+    """Everything one configuration runs, wired together. See the module docstring.
+
+    Args:
+        config: the validated configuration.
+        path: the file it came from (SIGHUP and reload read it again); None: no reload.
+        clock: the clock seam (default: system time).
+        env: the environment used to expand `${VAR}` on reload (default: `os.environ`).
+        database: an open database (default: opened at `[storage] path`).
+
+    Raises:
+        actors.store.errors.DatabaseOpenError: the database cannot be opened.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        path: Path | None = None,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+        database: Database | None = None,
+    ) -> None:
+        self.config = config
+        self.path = path
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self.clock: Clock = clock or SystemClock()
+        self.log = logger_for("app")
+        self.metrics = MetricStore(clock=self.clock)
+        declare_catalog(self.metrics, config.metrics)
+        self.metrics.declare(
+            RELOAD_METRIC,
+            "counter",
+            "Configuration reloads by result (success, failure).",
+            ("result",),
+        )
+        self.health = HealthState(
+            checks={check.name: check.critical for check in config.checks},
+            recorder=self.metrics,
+            clock=self.clock,
+        )
+        self.agents = AgentRegistry()
+        self.telemetry = Telemetry(store=self.metrics, agents=self.agents)
+        self.database = database if database is not None else Database(config.storage.path)
+        self.alerts_send, self._alerts_receive = trio.open_memory_channel[AlertEvent](1000)
+        self.rules = RulesActor(
+            rules=[rule for rule in config.rules if rule.enabled],
+            store=self.metrics,
+            sink=self.alerts_send,
+            clock=self.clock,
+            state=SqliteAlertStateStore(database=self.database),
+            logger=logger_for("rules"),
+        )
+        self._reload_lock = trio.Lock()
+        settings = config.supervisor
+        self._worker_shutdown = min(5.0, settings.shutdown_timeout)
+        self.checks = self._supervisor(
+            "checks", [self._check_spec(check) for check in config.checks]
+        )
+        self.root = self._supervisor(
+            "root",
+            [
+                ChildSpec.supervisor(self.checks),
+                ChildSpec("rules", self.rules.run, shutdown=self._worker_shutdown),
+                ChildSpec("alerts", self._drain_alerts, shutdown=self._worker_shutdown),
+            ],
+        )
+
+    # -- building ------------------------------------------------------------------------------
+    def _supervisor(self, name: str, children: Sequence[ChildSpec]) -> Supervisor:
+        settings = self.config.supervisor
+        return Supervisor(
+            children,
+            name=name,
+            strategy=Strategy.ONE_FOR_ONE,
+            intensity=settings.intensity,
+            period=settings.period,
+            backoff=Backoff(
+                initial=settings.backoff_initial,
+                base=settings.backoff_initial,
+                maximum=settings.backoff_max,
+            ),
+        )
+
+    def tree(self) -> SupervisorInfo | None:
+        """The root supervisor's snapshot (None before it runs)."""
+        return self.root.tree() if self.root.running else None
+
+    def _check_spec(self, check: CheckBase) -> ChildSpec:
+        actor = build_check_actor(
+            check,
+            health=self.health,
+            clock=self.clock,
+            store=self.metrics,
+            agents=self.agents,
+            tree=self.tree,
+        )
+        return ChildSpec(_check_id(check.name), actor.run, shutdown=self._worker_shutdown)
+
+    async def _drain_alerts(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Log every AlertEvent (the routing pipeline takes over once it is wired in)."""
+        log = logger_for("alerts")
+        task_status.started()
+        async for event in self._alerts_receive:
+            alert = event.alert
+            log.warning(
+                "alert %s",
+                alert.status.value,
+                extra={
+                    "rule": event.rule_id,
+                    "labels": dict(alert.labels),
+                    "value": alert.value,
+                    "channels": list(event.channels),
+                },
+            )
+
+    # -- running -------------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the tree; started once every actor has started. Returns after `stop()`.
+
+        Raises:
+            supervisor.runtime.RestartIntensityExceeded: the root gave up.
+        """
+        try:
+            await self.root.run(task_status=task_status)
+        finally:
+            self.database.close()
+
+    async def stop(self) -> None:
+        """Graceful stop: readiness fails at once, then children stop in reverse order."""
+        self.health.begin_draining()
+        await self.root.stop()
+
+    # -- reload --------------------------------------------------------------------------------
+    async def reload(self) -> ReloadReport | None:
+        """Read `path` again; apply it if valid. Returns None (and logs every error) if not.
+
+        Never raises for a bad file: the running tree is left as it is.
+        """
+        if self.path is None:
+            self.log.error("reload: no configuration file to read")
+            return None
+        try:
+            new = load_config(self.path, env=self.env)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                self.log.error("configuration reload rejected: %s", issue)
+            self.log.error(
+                "configuration reload rejected; still running the previous configuration",
+                extra={"errors": len(exc.issues)},
+            )
+            self.metrics.record(RELOAD_METRIC, 1, {"result": "failure"})
+            return None
+        return await self.apply(new)
+
+    async def apply(self, new: Config) -> ReloadReport:
+        """Apply the difference between the running configuration and `new`.
+
+        Checks: added ones start, removed ones stop, changed ones (any key) restart; unchanged
+        ones are not touched. Rules: added/changed ones are (re)installed in the rule evaluator,
+        removed ones retired; unchanged ones keep their alert state. `[log]` applies at once;
+        other sections that changed are reported in `needs_restart` (and logged).
+        """
+        async with self._reload_lock:
+            report = await self._apply(new)
+        result = "failure" if report.errors else "success"
+        self.metrics.record(RELOAD_METRIC, 1, {"result": result})
+        self.log.info(
+            "configuration reloaded",
+            extra={
+                "started": list(report.started),
+                "stopped": list(report.stopped),
+                "restarted": list(report.restarted),
+                "rules_added": list(report.rules_added),
+                "rules_removed": list(report.rules_removed),
+                "rules_changed": list(report.rules_changed),
+            },
+        )
+        for section in report.needs_restart:
+            self.log.warning("[%s] changed: it takes effect after a restart", section)
+        return report
+
+    async def _apply(self, new: Config) -> ReloadReport:
+        old = self.config
+        errors: list[str] = []
+        old_checks = {check.name: check for check in old.checks}
+        new_checks = {check.name: check for check in new.checks}
+        stopped = [name for name in old_checks if name not in new_checks]
+        started = [name for name in new_checks if name not in old_checks]
+        restarted = [
+            name
+            for name in new_checks
+            if name in old_checks and old_checks[name] != new_checks[name]
+        ]
+        self.health.configure({check.name: check.critical for check in new.checks})
+        for name in stopped:
+            await self.checks.delete_child(_check_id(name))
+        for name in restarted:
+            try:
+                await self.checks.restart_child(_check_id(name), self._check_spec(new_checks[name]))
+            except Exception as exc:  # a probe that cannot start: reported, tree keeps running
+                errors.append(f"check {name}: {exc}")
+        for name in started:
+            try:
+                await self.checks.start_child(self._check_spec(new_checks[name]))
+            except Exception as exc:
+                errors.append(f"check {name}: {exc}")
+
+        old_rules = {rule.id: rule for rule in old.rules if rule.enabled}
+        new_rules = {rule.id: rule for rule in new.rules if rule.enabled}
+        rules_removed = [rid for rid in old_rules if rid not in new_rules]
+        rules_added = [rid for rid in new_rules if rid not in old_rules]
+        rules_changed = [
+            rid for rid in new_rules if rid in old_rules and old_rules[rid] != new_rules[rid]
+        ]
+        for rid in rules_removed:
+            self.rules.remove_rule(rid)
+        for rid in (*rules_added, *rules_changed):
+            self.rules.add_rule(new_rules[rid])
+
+        if new.log != old.log:
+            configure_logging(format=new.log.format, level=new.log.level)
+        needs_restart = tuple(
+            name
+            for name in Config.model_fields
+            if name not in _LIVE_SECTIONS and getattr(old, name) != getattr(new, name)
+        )
+        self.config = new
+        for error in errors:
+            self.log.error("reload: %s", error)
+        return ReloadReport(
+            started=tuple(_check_id(name) for name in started),
+            stopped=tuple(_check_id(name) for name in stopped),
+            restarted=tuple(_check_id(name) for name in restarted),
+            rules_added=tuple(rules_added),
+            rules_removed=tuple(rules_removed),
+            rules_changed=tuple(rules_changed),
+            needs_restart=needs_restart,
+            errors=tuple(errors),
+        )
+
+
+# -- the process ---------------------------------------------------------------------------------
+async def serve(
+    app: App,
+    *,
+    signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP),
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> int:
+    """Run `app` until a stop signal; returns the exit status (0 graceful, 130 forced).
+
+    Raises:
+        supervisor.runtime.RestartIntensityExceeded: the root supervisor gave up.
+    """
+    log = logger_for("main")
+    status = EXIT_OK
+    timeout = app.config.supervisor.shutdown_timeout
+
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(*signals) as received:
+            await nursery.start(app.run)
+            log.info("started", extra={"checks": len(app.config.checks)})
+            task_status.started()
+
+            async def graceful() -> None:
+                with trio.move_on_after(timeout) as scope:
+                    await app.stop()
+                if scope.cancelled_caught:
+                    log.warning("graceful stop took longer than %gs; cancelling", timeout)
+                nursery.cancel_scope.cancel()
+
+            stopping = False
+            async for signum in received:
+                if signum == signal.SIGHUP:
+                    log.info("SIGHUP: reloading the configuration")
+                    nursery.start_soon(app.reload)
+                elif not stopping:
+                    stopping = True
+                    app.health.begin_draining()
+                    log.info("%s: stopping gracefully", signal.Signals(signum).name)
+                    nursery.start_soon(graceful)
+                else:
+                    log.warning("%s again: stopping now", signal.Signals(signum).name)
+                    status = EXIT_INTERRUPTED
+                    nursery.cancel_scope.cancel()
+                    break
+    log.info("stopped", extra={"status": status})
+    return status
+
+
+def run_app(config: Config, *, path: Path | None, env: Mapping[str, str] | None = None) -> int:
+    """Run the supervisor process on `config` until SIGTERM/SIGINT; return the exit status.
+
+    Never raises: a failure is logged on one line and gives status 1.
+    """
+    log = logger_for("main")
+    try:
+        app = App(config, path=path, env=env)
+        return trio.run(serve, app)
+    except Exception as exc:
+        for leaf in _leaves(exc):
+            log.error("stopped by an error: %s: %s", type(leaf).__name__, leaf)
+        return EXIT_ERROR
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, or `exc` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+# -- test-alert ----------------------------------------------------------------------------------
+class TestAlertError(Exception):
+    """`test-alert` could not send; `exit_status` is what the command exits with."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self, message: str, exit_status: int = EXIT_ERROR, delivered: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+        self.delivered = tuple(delivered)
+
+
+def _test_notification(channel: str, now: float) -> Notification:
+    labels = labels_of(
+        alertname="Test Alert", severity="info", rule="test-alert", source="blipee-monitor"
+    )
+    alert = Alert(
+        fingerprint=uuid.uuid4().hex[:16],
+        labels=labels,
+        annotations=labels_of(summary="Test notification from blipee-monitor"),
+        status=AlertStatus.FIRING,
+        starts_at=now,
+        ends_at=None,
+    )
+    return Notification(
+        key=uuid.uuid4().hex,
+        channel=channel,
+        group_key="test-alert",
+        group_labels=labels_of(alertname="Test Alert"),
+        status=AlertStatus.FIRING,
+        alerts=(alert,),
+        created_at=now,
+        receiver=channel,
+        test=True,
+    )
+
+
+def send_test_alert(config: Config, *, channel: str | None = None) -> list[str]:
+    """Send one test notification on `channel` (default: every enabled channel), once each.
+
+    Returns one line per channel saying it was delivered.
+
+    Raises:
+        TestAlertError: unknown channel (exit 2), disabled channel, no enabled channel, or a
+            delivery failed (exit 1; the reason never holds a secret).
+    """
+    disabled = config.disabled_channels()
+    if channel is not None:
+        if channel not in config.channels:
+            close = difflib.get_close_matches(channel, list(config.channels), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = ", ".join(config.channels) or "none"
+            raise TestAlertError(f"unknown channel '{channel}' (defined: {known}){hint}", 2)
+        if channel in disabled:
+            raise TestAlertError(f"channel '{channel}' is disabled: {disabled[channel]}")
+        names = [channel]
+    else:
+        names = [name for name in config.channels if name not in disabled]
+        if not names:
+            raise TestAlertError("no enabled channel to send to")
+    return trio.run(_send_test_alerts, config, names)
+
+
+async def _send_test_alerts(config: Config, names: list[str]) -> list[str]:
+    clock = SystemClock()
+    lines: list[str] = []
+    failures: list[str] = []
+    for name in names:
+        settings = config.channels[name]
+        try:
+            sender = build_channel(
+                name,
+                settings,
+                clock=clock,
+                logger=logger_for(f"notify.{name}"),
+                external_url=config.server.external_url,
+            )
+        except ChannelSetupError as exc:
+            failures.append(f"{name}: {exc}")
+            continue
+        try:
+            with trio.move_on_after(max(settings.timeout, 1.0) + 1.0) as scope:
+                outcome = await sender.send(_test_notification(name, clock.now()))
+            if scope.cancelled_caught:
+                failures.append(f"{name}: timed out")
+            elif isinstance(outcome, Delivered):
+                lines.append(f"{name}: test notification delivered ({settings.kind})")
+            else:
+                kind = "temporary failure" if isinstance(outcome, Retry) else "refused"
+                failures.append(f"{name}: {kind}: {outcome.reason}")
+        finally:
+            with trio.CancelScope(shield=True):
+                await sender.aclose()
+    if failures:
+        raise TestAlertError("; ".join(failures), delivered=lines)
+    return lines

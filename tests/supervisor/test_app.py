@@ -1,0 +1,172 @@
+"""The composition root: the tree built from a configuration, and hot reload."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import trio
+
+from actors.clock import VirtualClock
+from supervisor.app import RELOAD_METRIC, App
+from supervisor.config import Config, parse_config
+
+BASE = """
+[storage]
+path = "{db}"
+
+[[checks]]
+name = "tree"
+kind = "self"
+interval = "1s"
+timeout = "1s"
+
+[[checks]]
+name = "errors"
+kind = "metric"
+interval = "2s"
+condition = {{ metric = "api_errors_total", aggregate = "increase", window = "1m", threshold = 5 }}
+
+[[checks]]
+name = "agents"
+kind = "agents"
+interval = "5s"
+
+[[rules]]
+id = "r1"
+name = "R1"
+channels = ["console"]
+condition = {{ metric = "agent_errors_total", aggregate = "increase", threshold = 10 }}
+
+[[rules]]
+id = "r2"
+name = "R2"
+channels = ["console"]
+condition = {{ metric = "ml_model_accuracy", operator = "<", threshold = 0.8 }}
+
+[channels.console]
+kind = "console"
+"""
+
+CHANGED = """
+[storage]
+path = "{db}"
+
+[[checks]]
+name = "tree"
+kind = "self"
+interval = "1s"
+timeout = "1s"
+
+[[checks]]
+name = "errors"
+kind = "metric"
+interval = "3s"
+condition = {{ metric = "api_errors_total", aggregate = "increase", window = "1m", threshold = 5 }}
+
+[[checks]]
+name = "latency"
+kind = "metric"
+condition = {{ metric = "api_request_duration_seconds", aggregate = "avg", threshold = 2 }}
+
+[[rules]]
+id = "r1"
+name = "R1"
+channels = ["console"]
+condition = {{ metric = "agent_errors_total", aggregate = "increase", threshold = 10 }}
+
+[[rules]]
+id = "r2"
+name = "R2"
+channels = ["console"]
+condition = {{ metric = "ml_model_accuracy", operator = "<", threshold = 0.5 }}
+
+[[rules]]
+id = "r3"
+name = "R3"
+channels = ["console"]
+condition = {{ metric = "organizations_active", operator = "<", threshold = 1 }}
+
+[channels.console]
+kind = "console"
+"""
+
+
+def _config(template: str, tmp_path: Path) -> Config:
+    return parse_config(template.format(db=tmp_path / "m.db"), env={})
+
+
+def _starts(app: App) -> dict[str, int]:
+    return {info.id: info.starts for info in app.checks.which_children()}
+
+
+def _reloads(app: App, result: str) -> float:
+    values = app.metrics.aggregate(RELOAD_METRIC, {"result": result}, "last", 3600.0)
+    return sum(values.values())
+
+
+async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
+    app = App(_config(BASE, tmp_path), clock=VirtualClock())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        assert [child.id for child in app.root.which_children()] == ["checks", "rules", "alerts"]
+        assert _starts(app) == {"check:tree": 1, "check:errors": 1, "check:agents": 1}
+        assert sorted(rule.id for rule in app.rules.rules()) == ["r1", "r2"]
+        await app.stop()
+    assert app.health.draining
+
+
+async def test_reload_touches_only_what_changed(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    app = App(_config(BASE, tmp_path), clock=VirtualClock())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        await trio.sleep(5)
+        report = await app.apply(_config(CHANGED, tmp_path))
+        assert report.started == ("check:latency",)
+        assert report.stopped == ("check:agents",)
+        assert report.restarted == ("check:errors",)
+        assert (report.rules_added, report.rules_removed, report.rules_changed) == (
+            ("r3",),
+            (),
+            ("r2",),
+        )
+        # The unchanged check kept running: its start counter did not move.
+        assert _starts(app) == {"check:tree": 1, "check:errors": 2, "check:latency": 1}
+        assert sorted(rule.id for rule in app.rules.rules()) == ["r1", "r2", "r3"]
+        assert _reloads(app, "success") == 1
+        # Applying the same configuration again changes nothing.
+        again = await app.apply(_config(CHANGED, tmp_path))
+        assert not again.changed
+        assert _starts(app) == {"check:tree": 1, "check:errors": 2, "check:latency": 1}
+        await app.stop()
+
+
+async def test_invalid_file_on_reload_leaves_the_tree_alone(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(BASE.format(db=tmp_path / "m.db"))
+    app = App(_config(BASE, tmp_path), path=path, clock=VirtualClock(), env={})
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        before = _starts(app)
+        path.write_text(
+            textwrap.dedent(
+                """\
+                [[checks]]
+                name = "tree"
+                kind = "self"
+                interval = "soon"
+                """
+            )
+        )
+        assert await app.reload() is None
+        assert _starts(app) == before
+        assert app.config.checks[1].name == "errors"
+        assert _reloads(app, "failure") == 1
+        # A valid file is applied through the same path.
+        path.write_text(CHANGED.format(db=tmp_path / "m.db"))
+        report = await app.reload()
+        assert report is not None
+        assert report.started == ("check:latency",)
+        await app.stop()
