@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from actors.configtypes import ConfigModel, Secret
+from actors.configtypes import ConfigModel, Duration, Secret
 
 __all__ = ["MetricDecl", "TelemetryConfig"]
 
@@ -23,6 +23,10 @@ class TelemetryConfig(ConfigModel):
     otlp_endpoint: str = ""
     otlp_api_key: Secret = SecretStr("")
     trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    otlp_api_key_header: str = Field(default="api-key", min_length=1)
+    """Header that carries `otlp_api_key` (e.g. "api-key", "x-honeycomb-team")."""
+    metrics_export_interval: Duration = 60.0
+    """How often the metric store is exported over OTLP."""
 
 
 class MetricDecl(ConfigModel):

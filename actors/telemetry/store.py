@@ -87,8 +87,9 @@ class SeriesSnapshot:
     """What one series exposes right now (for `/metrics` and OTLP).
 
     `value` is a counter's total or a gauge's value (0 for histograms). `buckets` are cumulative
-    counts per upper bound of the metric's buckets, +Inf last (histograms only). `created` is the
-    wall time of the series' first sample.
+    counts per upper bound of the metric's buckets, +Inf last (histograms only), `min`/`max` the
+    extreme observations (inf/-inf before the first). `created` is the wall time of the series'
+    first sample, `updated` of its latest.
     """
 
     label_values: tuple[str, ...]
@@ -98,16 +99,20 @@ class SeriesSnapshot:
     count: int
     created: float
     updated: float
+    min: float = math.inf
+    max: float = -math.inf
 
 
 class _Series:
-    __slots__ = ("buckets", "count", "created", "points", "sum", "total", "updated")
+    __slots__ = ("buckets", "count", "created", "max", "min", "points", "sum", "total", "updated")
 
     def __init__(self, t: float, max_points: int, n_buckets: int) -> None:
         self.points: deque[tuple[float, float]] = deque(maxlen=max_points)
         self.total = 0.0  # counter total / gauge value
         self.sum = 0.0
         self.count = 0
+        self.min = _INF
+        self.max = -_INF
         self.buckets: list[int] | None = [0] * n_buckets if n_buckets else None
         self.created = t
         self.updated = t
@@ -228,6 +233,10 @@ class MetricHandle:
                 raise SampleError(self.name, value, "an observation must be finite")
             series.sum += value
             series.count += 1
+            if value < series.min:
+                series.min = value
+            if value > series.max:
+                series.max = value
             series.buckets[bisect.bisect_left(self.buckets, value)] += 1  # type: ignore[index]
             points.append((t, value))
             cutoff = t - self._retention
@@ -291,6 +300,8 @@ class MetricHandle:
                     count=s.count,
                     created=s.created,
                     updated=s.updated,
+                    min=s.min,
+                    max=s.max,
                 )
             )
         return out
