@@ -3,14 +3,21 @@
 `App(config)` creates what actors share (clock, metric store with the seed catalogue, health
 state, agent registry, telemetry, SQLite database) and the root `Supervisor`:
 
-    root (one_for_one; intensity, period and backoff from [supervisor])
+    root (one_for_one; intensity, period and backoff from [supervisor]; started top-down,
+          stopped bottom-up, so deliveries drain last)
+      notify      nested supervisor, one child `deliver:<name>` per enabled channel
+      routing     groups, silences, inhibits; writes Notifications to the durable outbox
+      rules       the rule evaluator (every enabled [[rules]] entry) -> AlertEvents -> routing
       checks      nested supervisor, one child `check:<name>` per [[checks]] entry
-      rules       the rule evaluator (every [[rules]] entry)
-      alerts      drains the rules' AlertEvents into the log until routing is wired in
 
 `App.apply(new_config)` is the hot reload: it compares the old and new frozen models of every
-check and rule by name and starts, stops or restarts only what changed; unchanged actors keep
-running with their state (their start counters do not move).
+check, rule and channel by name and starts, stops or restarts only what changed; unchanged
+actors keep running with their state (their start counters do not move). A change of [routing],
+[[inhibit]], [[silences]] or [[maintenance]] restarts the routing actor (its notification log
+and silences are persisted, so nothing is sent twice).
+
+A channel whose required secret is empty gets no delivery actor; notifications routed to it are
+skipped (not queued), as are those routed to a channel removed by a reload.
 
 `run_app()` is the process: SIGTERM/SIGINT stop gracefully (readiness fails at once, children
 stop in reverse order within `[supervisor] shutdown_timeout`, exit 0; a second signal exits at
@@ -35,8 +42,13 @@ from actors.checks.factory import build_check_actor
 from actors.clock import Clock, SystemClock
 from actors.models import Alert, AlertEvent, AlertStatus, Notification, labels_of
 from actors.notify.channels import build_channel
+from actors.notify.config import ChannelConfig
+from actors.notify.delivery import DeliveryActor
 from actors.notify.errors import ChannelSetupError
+from actors.notify.outbox import Outbox
 from actors.notify.outcome import Delivered, Retry
+from actors.routing.actor import RoutingActor
+from actors.routing.persist import SqliteRoutingStore
 from actors.rules.actor import RulesActor
 from actors.rules.persist import SqliteAlertStateStore
 from actors.state import HealthState
@@ -95,8 +107,33 @@ def _check_id(name: str) -> str:
     return f"check:{name}"
 
 
+def _deliver_id(name: str) -> str:
+    return f"deliver:{name}"
+
+
+class _EnabledChannels:
+    """The outbox as routing sees it: notifications for a channel without a delivery actor
+    (disabled: empty secret, or removed by a reload) are skipped instead of queued forever."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    async def enqueue(self, notification: Notification) -> bool:
+        config = self._app.config
+        channel = config.channels.get(notification.channel)
+        if channel is None or channel.disabled_reason() is not None:
+            self._app.metrics.record(
+                "notifications_total", 1, {"channel": notification.channel, "result": "skipped"}
+            )
+            return False
+        return await self._app.outbox.enqueue(notification)
+
+
 # Sections applied live by `App.apply` (the rest need a process restart).
-_LIVE_SECTIONS = frozenset({"checks", "rules", "log"})
+_LIVE_SECTIONS = frozenset(
+    {"checks", "rules", "log", "channels", "routing", "inhibit", "silences", "maintenance"}
+)
+_ROUTING_SECTIONS = ("routing", "inhibit", "silences", "maintenance")
 
 
 class App:
@@ -143,7 +180,11 @@ class App:
         self.agents = AgentRegistry()
         self.telemetry = Telemetry(store=self.metrics, agents=self.agents)
         self.database = database if database is not None else Database(config.storage.path)
+        self.outbox = Outbox(database=self.database, clock=self.clock, metrics=self.metrics)
+        self._enabled_outbox = _EnabledChannels(self)
         self.alerts_send, self._alerts_receive = trio.open_memory_channel[AlertEvent](1000)
+        self.routing_store = SqliteRoutingStore(database=self.database)
+        self.routing = self._routing_actor(config)
         self.rules = RulesActor(
             rules=[rule for rule in config.rules if rule.enabled],
             store=self.metrics,
@@ -155,15 +196,20 @@ class App:
         self._reload_lock = trio.Lock()
         settings = config.supervisor
         self._worker_shutdown = min(5.0, settings.shutdown_timeout)
+        self.notify = self._supervisor(
+            "notify",
+            [self._delivery_spec(name, ch) for name, ch in config.enabled_channels().items()],
+        )
         self.checks = self._supervisor(
             "checks", [self._check_spec(check) for check in config.checks]
         )
         self.root = self._supervisor(
             "root",
             [
-                ChildSpec.supervisor(self.checks),
+                ChildSpec.supervisor(self.notify),
+                ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown),
                 ChildSpec("rules", self.rules.run, shutdown=self._worker_shutdown),
-                ChildSpec("alerts", self._drain_alerts, shutdown=self._worker_shutdown),
+                ChildSpec.supervisor(self.checks),
             ],
         )
 
@@ -198,24 +244,36 @@ class App:
         )
         return ChildSpec(_check_id(check.name), actor.run, shutdown=self._worker_shutdown)
 
-    async def _drain_alerts(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Log every AlertEvent (the routing pipeline takes over once it is wired in)."""
-        log = logger_for("alerts")
-        task_status.started()
-        async for event in self._alerts_receive:
-            alert = event.alert
-            log.warning(
-                "alert %s",
-                alert.status.value,
-                extra={
-                    "rule": event.rule_id,
-                    "labels": dict(alert.labels),
-                    "value": alert.value,
-                    "channels": list(event.channels),
-                },
-            )
+    def _routing_actor(self, config: Config) -> RoutingActor:
+        return RoutingActor(
+            config=config.routing,
+            events=self._alerts_receive,
+            outbox=self._enabled_outbox,
+            clock=self.clock,
+            inhibit=config.inhibit,
+            silences=config.silences,
+            maintenance=config.maintenance,
+            store=self.routing_store,
+            health=self.health,
+            logger=logger_for("routing"),
+        )
+
+    def _delivery_spec(self, name: str, channel: ChannelConfig) -> ChildSpec:
+        actor = DeliveryActor(
+            channel=build_channel(
+                name,
+                channel,
+                clock=self.clock,
+                logger=logger_for(f"notify.{name}"),
+                external_url=self.config.server.external_url,
+                database=self.database,
+            ),
+            outbox=self.outbox,
+            clock=self.clock,
+            logger=logger_for(f"notify.{name}"),
+            metrics=self.metrics,
+        )
+        return ChildSpec(_deliver_id(name), actor.run, shutdown=self._worker_shutdown)
 
     # -- running -------------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -321,6 +379,36 @@ class App:
         for rid in (*rules_added, *rules_changed):
             self.rules.add_rule(new_rules[rid])
 
+        old_channels = old.enabled_channels()
+        new_channels = new.enabled_channels()
+        removed_channels = [n for n in old_channels if n not in new_channels]
+        added_channels = [n for n in new_channels if n not in old_channels]
+        changed_channels = [
+            n for n in new_channels if old_channels.get(n, new_channels[n]) != new_channels[n]
+        ]
+        # Routing reads `self.config` to skip disabled channels: switch before stopping them.
+        self.config = new
+        for name in removed_channels:
+            await self.notify.delete_child(_deliver_id(name))
+        for name in changed_channels:
+            try:
+                spec = self._delivery_spec(name, new_channels[name])
+                await self.notify.restart_child(_deliver_id(name), spec)
+            except Exception as exc:
+                errors.append(f"channel {name}: {exc}")
+        for name in added_channels:
+            try:
+                await self.notify.start_child(self._delivery_spec(name, new_channels[name]))
+            except Exception as exc:
+                errors.append(f"channel {name}: {exc}")
+        routing_changed = any(
+            getattr(old, section) != getattr(new, section) for section in _ROUTING_SECTIONS
+        )
+        if routing_changed:
+            self.routing = self._routing_actor(new)
+            spec = ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown)
+            await self.root.restart_child("routing", spec)
+
         if new.log != old.log:
             configure_logging(format=new.log.format, level=new.log.level)
         needs_restart = tuple(
@@ -328,13 +416,22 @@ class App:
             for name in Config.model_fields
             if name not in _LIVE_SECTIONS and getattr(old, name) != getattr(new, name)
         )
-        self.config = new
         for error in errors:
             self.log.error("reload: %s", error)
         return ReloadReport(
-            started=tuple(_check_id(name) for name in started),
-            stopped=tuple(_check_id(name) for name in stopped),
-            restarted=tuple(_check_id(name) for name in restarted),
+            started=(
+                *(_check_id(name) for name in started),
+                *(_deliver_id(name) for name in added_channels),
+            ),
+            stopped=(
+                *(_check_id(name) for name in stopped),
+                *(_deliver_id(name) for name in removed_channels),
+            ),
+            restarted=(
+                *(_check_id(name) for name in restarted),
+                *(_deliver_id(name) for name in changed_channels),
+                *(("routing",) if routing_changed else ()),
+            ),
             rules_added=tuple(rules_added),
             rules_removed=tuple(rules_removed),
             rules_changed=tuple(rules_changed),

@@ -84,11 +84,18 @@ condition = {{ metric = "ml_model_accuracy", operator = "<", threshold = 0.5 }}
 [[rules]]
 id = "r3"
 name = "R3"
-channels = ["console"]
+channels = ["console", "hooks"]
 condition = {{ metric = "organizations_active", operator = "<", threshold = 1 }}
 
 [channels.console]
 kind = "console"
+
+[channels.hooks]
+kind = "webhook"
+url = "http://127.0.0.1:9/alerts"
+
+[channels.slack]
+kind = "slack"
 """
 
 
@@ -109,7 +116,9 @@ async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
     app = App(_config(BASE, tmp_path), clock=VirtualClock())
     async with trio.open_nursery() as nursery:
         await nursery.start(app.run)
-        assert [child.id for child in app.root.which_children()] == ["checks", "rules", "alerts"]
+        root = [child.id for child in app.root.which_children()]
+        assert root == ["notify", "routing", "rules", "checks"]
+        assert [child.id for child in app.notify.which_children()] == ["deliver:console"]
         assert _starts(app) == {"check:tree": 1, "check:errors": 1, "check:agents": 1}
         assert sorted(rule.id for rule in app.rules.rules()) == ["r1", "r2"]
         await app.stop()
@@ -124,9 +133,11 @@ async def test_reload_touches_only_what_changed(
         await nursery.start(app.run)
         await trio.sleep(5)
         report = await app.apply(_config(CHANGED, tmp_path))
-        assert report.started == ("check:latency",)
+        assert report.started == ("check:latency", "deliver:hooks")
         assert report.stopped == ("check:agents",)
         assert report.restarted == ("check:errors",)
+        routing_starts = {c.id: c.starts for c in app.root.which_children()}["routing"]
+        assert routing_starts == 1
         assert (report.rules_added, report.rules_removed, report.rules_changed) == (
             ("r3",),
             (),
@@ -168,5 +179,20 @@ async def test_invalid_file_on_reload_leaves_the_tree_alone(tmp_path: Path) -> N
         path.write_text(CHANGED.format(db=tmp_path / "m.db"))
         report = await app.reload()
         assert report is not None
-        assert report.started == ("check:latency",)
+        assert report.started == ("check:latency", "deliver:hooks")
+        await app.stop()
+
+
+async def test_routing_change_restarts_only_routing(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    app = App(_config(BASE, tmp_path), clock=VirtualClock())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        changed = BASE + '\n[routing]\ngroup_interval = "5m"\n'
+        report = await app.apply(_config(changed, tmp_path))
+        assert report.restarted == ("routing",)
+        assert (report.started, report.stopped) == ((), ())
+        assert _starts(app) == {"check:tree": 1, "check:errors": 1, "check:agents": 1}
+        assert {c.id: c.starts for c in app.root.which_children()}["routing"] == 2
         await app.stop()
