@@ -1,0 +1,231 @@
+"""`create_app`: the Quart-Trio application of the API listener (health, probes, status page).
+
+Every answer is read from the `HealthState` snapshot and the metric store; no request runs a
+check. Routes (see CONTRACT.md): `/api/health` (seed document, or the IETF draft format for
+`Accept: application/health+json`; 503 when unhealthy), `/api/health/live` (never depends on
+checks), `/api/health/ready` (503 with reasons), `/api/v1/checks`, `/api/v1/checks/<name>`
+(404 JSON when unknown), `/api/v1/actors` (the supervision tree), `GET /` (status page). Other
+packages' blueprints are registered as given. The CIDR allow-list guards `/api/v1/*`.
+
+`/api/health` is rendered at most once per `render_interval` (100 ms) while checks keep
+publishing, and reused while nothing changed (for up to 1 s): thousands of checks and thousands
+of probe requests per second stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
+from typing import Any, Protocol
+
+from quart import Blueprint, Response, request
+from quart_trio import QuartTrio
+
+from actors.clock import Clock, SystemClock
+from actors.models import Labels
+from actors.state import HealthState, OverallStatus
+from actors.web.auth import AllowList, install_allow_list, json_error
+from actors.web.documents import (
+    AppFigures,
+    check_document,
+    health_document,
+    ietf_document,
+    tree_document,
+)
+from actors.web.statuspage import render_status_page
+
+__all__ = ["FigureReader", "create_app", "read_figures"]
+
+JSON = "application/json"
+HEALTH_JSON = "application/health+json"
+_LIVE = json.dumps({"status": "pass"}).encode()
+
+
+class FigureReader(Protocol):
+    """What the app reads of the metric store (`MetricStore.aggregate`)."""
+
+    def aggregate(
+        self,
+        name: str,
+        matchers: Mapping[str, str],
+        aggregate: str,
+        window: float,
+        *,
+        now: float | None = None,
+    ) -> dict[Labels, float]:
+        """One value per matching series over the window."""
+        ...
+
+
+def _total(store: FigureReader, name: str, aggregate: str, window: float, now: float) -> float:
+    try:
+        return sum(store.aggregate(name, {}, aggregate, window, now=now).values())
+    except Exception:  # not declared (yet): the figure is 0
+        return 0.0
+
+
+def read_figures(store: FigureReader | None, *, now: float, uptime: float) -> AppFigures:
+    """The `/api/health` metrics block from the application's metrics over the last minute.
+
+    requestsPerMinute = increase of api_requests_total; averageResponseTime (ms) = sum / count of
+    api_request_duration_seconds observations; activeUsers = the `active_users` gauge(s).
+    """
+    if store is None:
+        return AppFigures(uptime, 0.0, 0.0, 0.0)
+    requests = _total(store, "api_requests_total", "increase", 60.0, now)
+    count = _total(store, "api_request_duration_seconds", "count", 60.0, now)
+    total = _total(store, "api_request_duration_seconds", "sum", 60.0, now)
+    users = _total(store, "active_users", "last", 60.0, now)
+    average = total / count * 1000.0 if count else 0.0
+    return AppFigures(uptime, requests, average, users)
+
+
+class _Rendered:
+    __slots__ = ("at", "body", "status", "version")
+
+    def __init__(self, version: int, at: float, body: bytes, status: int) -> None:
+        self.version = version
+        self.at = at
+        self.body = body
+        self.status = status
+
+
+def create_app(
+    *,
+    health: HealthState,
+    blueprints: Sequence[Blueprint] = (),
+    store: FigureReader | None = None,
+    tree: Callable[[], object | None] | None = None,
+    allow_from: Sequence[str] = (),
+    version: str | None = None,
+    service: str = "blipee-monitor",
+    clock: Clock | None = None,
+    render_interval: float = 0.1,
+    max_body_bytes: int | None = None,
+) -> QuartTrio:
+    """Build the API application.
+
+    `store` gives the document's request figures; `tree()` returns the supervision tree snapshot
+    (None before the tree runs); `allow_from` is `security.allow_from`; `version` defaults to the
+    installed package's version.
+
+    Raises:
+        ValueError: an `allow_from` entry is not a CIDR network.
+    """
+    app = QuartTrio(__name__)
+    app.config["JSON_SORT_KEYS"] = False
+    if max_body_bytes is not None:
+        app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    wall: Clock = clock or SystemClock()
+    release = version or _package_version()
+    install_allow_list(app, AllowList(allow_from))
+    cache: dict[str, _Rendered] = {}
+
+    def render(kind: str) -> _Rendered:
+        snapshot = health.snapshot
+        mono = wall.monotonic()
+        cached = cache.get(kind)
+        if cached is not None:
+            age = mono - cached.at
+            if age < render_interval or (cached.version == snapshot.version and age < 1.0):
+                return cached
+        now = wall.now()
+        uptime = health.uptime()
+        if kind == HEALTH_JSON:
+            document = ietf_document(
+                snapshot, now=now, version=release, service=service, uptime=uptime
+            )
+        else:
+            figures = read_figures(store, now=now, uptime=uptime)
+            document = health_document(snapshot, now=now, version=release, figures=figures)
+        status = 503 if snapshot.status == OverallStatus.UNHEALTHY else 200
+        rendered = _Rendered(snapshot.version, mono, json.dumps(document).encode(), status)
+        cache[kind] = rendered
+        return rendered
+
+    @app.get("/api/health")
+    async def api_health() -> Response:
+        accept = request.headers.get("Accept", "")
+        kind = HEALTH_JSON if HEALTH_JSON in accept else JSON
+        rendered = render(kind)
+        return Response(rendered.body, status=rendered.status, content_type=kind)
+
+    @app.get("/api/health/live")
+    async def api_live() -> Response:
+        return Response(_LIVE, status=200, content_type=JSON)
+
+    @app.get("/api/health/ready")
+    async def api_ready() -> Response:
+        readiness = health.snapshot.readiness()
+        if readiness.ready:
+            body: dict[str, Any] = {"status": "ready"}
+            return Response(json.dumps(body).encode(), status=200, content_type=JSON)
+        body = {"status": "not ready", "reasons": list(readiness.reasons)}
+        return Response(json.dumps(body).encode(), status=503, content_type=JSON)
+
+    @app.get("/api/v1/checks")
+    async def api_checks() -> Response:
+        snapshot = health.snapshot
+        names = list(snapshot.configured) + [
+            n for n in snapshot.results if n not in snapshot.configured
+        ]
+        body = {
+            "status": snapshot.status,
+            "checks": [check_document(snapshot, name, history=False) for name in names],
+        }
+        return Response(json.dumps(body).encode(), status=200, content_type=JSON)
+
+    @app.get("/api/v1/checks/<name>")
+    async def api_check(name: str) -> Response:
+        snapshot = health.snapshot
+        if name not in snapshot.configured and name not in snapshot.results:
+            return json_error(404, f"no check named {name!r}")
+        body = check_document(snapshot, name, history=True)
+        return Response(json.dumps(body).encode(), status=200, content_type=JSON)
+
+    @app.get("/api/v1/actors")
+    async def api_actors() -> Response:
+        snapshot = tree() if tree is not None else None
+        if snapshot is None:
+            return json_error(503, "the supervision tree is not running")
+        body = json.dumps(tree_document(snapshot)).encode()
+        return Response(body, status=200, content_type=JSON)
+
+    @app.get("/")
+    async def status_page() -> Response:
+        page = render_status_page(
+            health.snapshot,
+            now=wall.now(),
+            version=release,
+            service=service,
+            uptime=health.uptime(),
+        )
+        return Response(page, status=200, content_type="text/html; charset=utf-8")
+
+    @app.errorhandler(404)
+    async def not_found(_error: Exception) -> Response:
+        return json_error(404, f"no route {request.path}")
+
+    @app.errorhandler(405)
+    async def not_allowed(_error: Exception) -> Response:
+        return json_error(405, f"method {request.method} not allowed on {request.path}")
+
+    @app.errorhandler(413)
+    async def too_large(_error: Exception) -> Response:
+        return json_error(413, "request body too large")
+
+    @app.errorhandler(500)
+    async def internal(_error: Exception) -> Response:
+        return json_error(500, "internal error")
+
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("blipee-monitor")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,145 @@
+"""`HttpServer`: a supervised actor serving an ASGI app with `hypercorn.trio.serve`.
+
+`run()` reports started only once the socket is bound (`port` then holds the bound port, useful
+with "host:0"). A graceful stop happens when `shutdown_trigger()` returns (e.g. the runtime's
+`current_child().wait_stop_requested`, called inside the actor's task) or `stop()` is called:
+no new connections, in-flight requests get `graceful_timeout` seconds. Cancellation stops at once.
+TLS is on when `tls_cert` and `tls_key` are given.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from actors.web.errors import ServerStartError
+
+__all__ = ["HttpServer"]
+
+
+class HttpServer:
+    """Serves `app` on `listen` ("host:port") until stopped."""
+
+    def __init__(
+        self,
+        *,
+        app: Any,
+        listen: str,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+        graceful_timeout: float = 5.0,
+        name: str = "api",
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._app = app
+        self.listen = listen
+        self._tls = (tls_cert, tls_key) if tls_cert and tls_key else None
+        self._trigger = shutdown_trigger
+        self._graceful = graceful_timeout
+        self.name = name
+        self._log = logger or logging.getLogger(f"blipee_monitor.web.{name}")
+        self._stop = trio.Event()
+        self.port: int | None = None
+        self.urls: list[str] = []
+
+    def _config(self) -> Config:
+        config = Config()
+        config.bind = [self.listen]
+        config.graceful_timeout = self._graceful
+        config.accesslog = None
+        config.errorlog = self._log
+        config.keep_alive_timeout = 75.0
+        config.include_server_header = False
+        if self._tls is not None:
+            config.certfile, config.keyfile = self._tls
+        return config
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown (idempotent)."""
+        self._stop.set()
+
+    async def _wait_stop(self) -> None:
+        if self._trigger is None:
+            await self._stop.wait()
+            return
+        async with trio.open_nursery() as nursery:
+
+            async def trigger() -> None:
+                assert self._trigger is not None
+                await self._trigger()
+                nursery.cancel_scope.cancel()
+
+            async def local() -> None:
+                await self._stop.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(trigger)
+            nursery.start_soon(local)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until a graceful stop completes.
+
+        Raises:
+            ServerStartError: the address cannot be bound or the TLS files cannot be loaded.
+        """
+        config = self._config()
+        _check_bind(self.listen)
+        started = False
+        try:
+            async with trio.open_nursery() as nursery:
+                urls: list[str] = await nursery.start(
+                    partial(serve, self._app, config, shutdown_trigger=self._wait_stop)
+                )
+                started = True
+                self.urls = urls
+                if urls:
+                    self.port = urlsplit(urls[0]).port
+                task_status.started()
+        except (OSError, ValueError) as exc:
+            if started:
+                raise
+            raise ServerStartError(self.listen, _reason(exc)) from None
+        except BaseExceptionGroup as group:
+            if started:
+                raise
+            matched, rest = group.split((OSError, ValueError))
+            if matched is None or rest is not None:
+                raise
+            raise ServerStartError(self.listen, _reason(_first_leaf(matched))) from None
+
+
+def _check_bind(listen: str) -> None:
+    """Bind (and release) the address first: hypercorn leaks its socket when binding fails."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        raise ServerStartError(listen, _reason(exc)) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise ServerStartError(listen, _reason(exc)) from None
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror if not exc.filename else f"{exc.strerror}: {exc.filename}"
+    return str(exc) or type(exc).__name__
