@@ -19,6 +19,7 @@ from ._exceptions import (
     DuplicateChildError,
     NotSupervisedError,
     RestartIntensityExceeded,
+    StartTimeoutError,
     SupervisorError,
     SupervisorStateError,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "Restart",
     "RestartIntensityExceeded",
     "RestartWindow",
+    "StartTimeoutError",
     "Strategy",
     "Supervisor",
     "SupervisorError",

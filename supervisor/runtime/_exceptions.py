@@ -6,6 +6,7 @@ The tree::
     └── SupervisorError                  base of everything raised here
         ├── RestartIntensityExceeded     Supervisor.run: too many restarts within `period`
         ├── ChildStartError              start_child/restart_child: child exited before started()
+        ├── StartTimeoutError            (also TimeoutError) a child's start_timeout expired
         ├── ChildNotFoundError           (also LookupError) no child with that id
         ├── DuplicateChildError          (also ValueError) a child with that id already exists
         ├── SupervisorStateError         (also RuntimeError) run() while running, a call on a
@@ -27,6 +28,7 @@ __all__ = [
     "DuplicateChildError",
     "NotSupervisedError",
     "RestartIntensityExceeded",
+    "StartTimeoutError",
     "SupervisorError",
     "SupervisorStateError",
 ]
@@ -69,6 +71,23 @@ class ChildStartError(SupervisorError):
         super().__init__(
             f"supervisor {supervisor!r}: child {child!r} exited before it reported started: "
             f"{reason}"
+        )
+
+
+class StartTimeoutError(SupervisorError, TimeoutError):
+    """A child did not call ``task_status.started()`` within its `ChildSpec.start_timeout`.
+
+    It is the failure recorded for that child (it was cancelled); it is not raised to callers
+    except as the ``__cause__`` of `ChildStartError`.
+    """
+
+    def __init__(self, supervisor: str, child: str, timeout: float) -> None:
+        self.supervisor = supervisor
+        self.child = child
+        self.timeout = timeout
+        super().__init__(
+            f"supervisor {supervisor!r}: child {child!r} did not report started within "
+            f"{timeout:g} s"
         )
 
 

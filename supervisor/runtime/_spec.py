@@ -92,12 +92,16 @@ class ChildSpec:
             `Supervisor` for the stop protocol.
         significant: with the supervisor's `auto_shutdown`, this child exiting by itself can stop
             the supervisor. Only for TRANSIENT and TEMPORARY children (as in OTP).
+        start_timeout: seconds the child may take to call started(); when it expires the child
+            is cancelled and that counts as a failure (`StartTimeoutError`). None: no limit
+            (OTP's default; the supervisor waits, since later children depend on this one).
         nested: the `Supervisor` whose ``run`` is `func`, so that snapshots include its subtree.
             Filled in automatically when `func` is a bound ``Supervisor.run``; see
             `ChildSpec.supervisor`.
 
     Raises:
-        ValueError: empty id, negative shutdown, or a significant PERMANENT child.
+        ValueError: empty id, negative shutdown or start_timeout, or a significant PERMANENT
+            child.
     """
 
     id: str
@@ -105,6 +109,7 @@ class ChildSpec:
     restart: Restart = Restart.PERMANENT
     shutdown: float | None = 5.0
     significant: bool = False
+    start_timeout: float | None = None
     nested: Supervisor | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +117,10 @@ class ChildSpec:
             raise ValueError(f"ChildSpec.id must be a non-empty string, got {self.id!r}")
         if self.shutdown is not None and not self.shutdown >= 0:
             raise ValueError(f"ChildSpec.shutdown must be >= 0 or None, got {self.shutdown!r}")
+        if self.start_timeout is not None and not self.start_timeout >= 0:
+            raise ValueError(
+                f"ChildSpec.start_timeout must be >= 0 or None, got {self.start_timeout!r}"
+            )
         if self.significant and self.restart is Restart.PERMANENT:
             raise ValueError(f"child {self.id!r}: a significant child cannot be PERMANENT")
         if self.nested is None:
@@ -130,6 +139,7 @@ class ChildSpec:
         restart: Restart = Restart.PERMANENT,
         shutdown: float | None = math.inf,
         significant: bool = False,
+        start_timeout: float | None = None,
     ) -> ChildSpec:
         """A child that runs the nested supervisor `sup` (id defaults to ``sup.name``).
 
@@ -142,6 +152,7 @@ class ChildSpec:
             restart=restart,
             shutdown=shutdown,
             significant=significant,
+            start_timeout=start_timeout,
             nested=sup,
         )
 

@@ -20,6 +20,7 @@ from ._exceptions import (
     DuplicateChildError,
     NotSupervisedError,
     RestartIntensityExceeded,
+    StartTimeoutError,
     SupervisorStateError,
 )
 from ._spec import (
@@ -457,7 +458,17 @@ class Supervisor:
             self._restarts_total += 1
         self._set_state(child, ChildState.STARTING)
         self._task_group.start_soon(self._child_main, attempt, name=f"{self._name}/{child.spec.id}")
-        await attempt.settled.wait()
+        timeout = child.spec.start_timeout
+        if timeout is None:
+            await attempt.settled.wait()
+        else:
+            with anyio.move_on_after(timeout):
+                await attempt.settled.wait()
+            if not attempt.settled.is_set():
+                attempt.scope.cancel()
+                await attempt.done.wait()
+                attempt.started = attempt.returned = False
+                attempt.outcome = StartTimeoutError(self._name, child.spec.id, timeout)
         if attempt.started:
             child.starts += 1
             self._set_state(child, ChildState.RUNNING)

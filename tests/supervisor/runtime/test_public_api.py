@@ -27,6 +27,7 @@ EXPECTED = {
     "Restart",
     "RestartIntensityExceeded",
     "RestartWindow",
+    "StartTimeoutError",
     "Strategy",
     "Supervisor",
     "SupervisorError",

@@ -23,6 +23,7 @@ from supervisor.runtime import (
     NotSupervisedError,
     Restart,
     RestartIntensityExceeded,
+    StartTimeoutError,
     Strategy,
     Supervisor,
     SupervisorEvent,
@@ -356,6 +357,37 @@ async def test_transient_child_returning_before_started_does_not_block(
         assert states(sup) == {"once": ChildState.STOPPED, "b": ChildState.RUNNING}
         await sup.stop()
     assert "without calling task_status.started()" in caplog.text
+
+
+async def test_start_timeout_counts_as_a_failure(autojump_clock: object) -> None:
+    log: list[str] = []
+    hung = Actor("hung", log, start_delay=100.0)
+    sup = Supervisor(
+        [ChildSpec("hung", hung, start_timeout=2.0)],
+        intensity=1,
+        period=100.0,
+        backoff=Backoff(initial=1.0, jitter=0.0),
+    )
+    with pytest.raises(RestartIntensityExceeded) as caught:
+        await sup.run()
+    assert trio.current_time() == 5.0  # 2 s, 1 s backoff, 2 s, then intensity exceeded
+    assert isinstance(caught.value.__cause__, StartTimeoutError)
+    info = sup.which_children()[0]
+    assert info.failures == 2
+    assert info.last_error is not None
+    assert "did not report started within 2 s" in info.last_error
+    assert "hung:up" not in log
+
+    other = Supervisor()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(other.run)
+        with pytest.raises(ChildStartError) as start_error:
+            await other.start_child(
+                ChildSpec("h", Actor("h", log, start_delay=9.0), start_timeout=1.0)
+            )
+        assert isinstance(start_error.value.__cause__, StartTimeoutError)
+        assert trio.current_time() == 6.0
+        await other.stop()
 
 
 async def test_graceful_shutdown_lets_a_trapping_child_finish(autojump_clock: object) -> None:
