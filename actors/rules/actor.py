@@ -16,6 +16,7 @@ notification log recognises them) and resolve normally when their condition no l
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -121,6 +122,10 @@ class RulesActor:
         logger: where evaluation problems are logged.
         tick: seconds between evaluations of every rule.
         listen: register `on_sample` with the store in `run()` (False when wired by the caller).
+        max_busy: the largest share of the core sample-driven evaluation takes under a flood
+            of samples (a round that took d seconds is followed by a rest of
+            d * (1 / max_busy - 1) before the next sample-driven round; rounds under 1 ms never
+            rest, so a quiet system alerts at once).
 
     Raises:
         InvalidRule: never for `RuleConfig` (already validated); see `add_rule`.
@@ -139,6 +144,7 @@ class RulesActor:
         logger: logging.Logger | None = None,
         tick: float = 1.0,
         listen: bool = True,
+        max_busy: float = 0.5,
     ) -> None:
         self._store = store
         self._sink = sink
@@ -148,6 +154,7 @@ class RulesActor:
         self._log = logger or logging.getLogger("blipee.rules")
         self._tick = tick
         self._listen = listen
+        self._max_busy = min(max(max_busy, 0.05), 1.0)
         self._rules: dict[str, Rule] = {}
         self._by_metric: dict[str, set[str]] = {}
         self._instances: dict[str, dict[str, Instance]] = {}
@@ -248,7 +255,13 @@ class RulesActor:
                 if self._dirty or self._outgoing:
                     self._wake = trio.Event()
                     dirty, self._dirty = self._dirty, set()
+                    began = time.perf_counter()
                     await self.evaluate(dirty)
+                    busy = time.perf_counter() - began
+                    if busy > 0.001:
+                        # Under a flood of samples, leave the recorders their share of the
+                        # core: rest as long as the round took (evaluation <= ~max_busy).
+                        await trio.sleep(busy * (1.0 / self._max_busy - 1.0))
                 else:
                     self._wake = trio.Event()
         finally:
