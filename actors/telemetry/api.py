@@ -12,15 +12,14 @@
 
 Authorisation is two small injectable functions (`authorize_write`, `authorize_read`) that return
 None to let a request through or a response to answer instead; the defaults implement the rules
-above from `SecurityConfig`.
+above from `SecurityConfig` with the shared helpers of `actors.web.auth` (the web app's own
+allow-list hook gives the same answer first when the blueprint is mounted there).
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pydantic
@@ -28,6 +27,7 @@ from quart import Blueprint, Response, jsonify, request
 
 from actors.telemetry.events import BATCH_ADAPTER, EVENT_ADAPTER, apply_event, describe_error
 from actors.telemetry.exceptions import TelemetryError
+from actors.web.auth import AllowList, json_error, secret_value, token_matches
 
 if TYPE_CHECKING:
     from actors.clock import Clock
@@ -35,67 +35,27 @@ if TYPE_CHECKING:
     from actors.telemetry.recording import Telemetry
     from actors.web.config import SecurityConfig
 
-__all__ = [
-    "Authorize",
-    "create_blueprint",
-    "error_response",
-    "ip_allowed",
-    "token_matches",
-]
+__all__ = ["Authorize", "create_blueprint", "ingest"]
 
 Authorize = Callable[[], Awaitable[Response | None]]
 """Checks the current request; returns None to proceed or the response to answer with."""
 
 
-def error_response(status: int, message: str) -> Response:
-    """A JSON `{"error": message}` response with `status`."""
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
-
-
-def token_matches(expected: str, authorization: str | None) -> bool:
-    """True if `expected` is empty or `authorization` is `Bearer <expected>` (constant time)."""
-    if not expected:
-        return True
-    if not authorization:
-        return False
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(token.strip().encode(), expected.encode())
-
-
-def ip_allowed(
-    networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network], address: str | None
-) -> bool:
-    """True if `networks` is empty or `address` lies in one of them (bad address: False)."""
-    if not networks:
-        return True
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in networks)
-
-
 def _default_authorizers(security: SecurityConfig) -> tuple[Authorize, Authorize]:
-    networks = [ipaddress.ip_network(n, strict=False) for n in security.allow_from]
-    token = security.api_token.get_secret_value()
+    allow_list = AllowList(security.allow_from)
+    token = secret_value(security.api_token)
 
     async def read() -> Response | None:
-        if not ip_allowed(networks, request.remote_addr):
-            return error_response(403, "client address not allowed")
+        if not allow_list.allows(request.remote_addr):
+            return json_error(403, "client address not allowed")
         return None
 
     async def write() -> Response | None:
         denied = await read()
         if denied is not None:
             return denied
-        if not token_matches(token, request.headers.get("Authorization")):
-            response = error_response(401, "missing or invalid bearer token")
+        if not token_matches(request.headers.get("Authorization"), token):
+            response = json_error(401, "missing or invalid bearer token")
             response.headers["WWW-Authenticate"] = 'Bearer realm="blipee-monitor"'
             return response
         return None
@@ -132,13 +92,13 @@ def create_blueprint(
             return denied
         length = request.content_length
         if length is not None and length > limit:
-            return error_response(413, f"body larger than {limit} bytes")
+            return json_error(413, f"body larger than {limit} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.body:
             size += len(chunk)
             if size > limit:
-                return error_response(413, f"body larger than {limit} bytes")
+                return json_error(413, f"body larger than {limit} bytes")
             chunks.append(chunk)
         body = b"".join(chunks)
         status, payload = ingest(telemetry, body)
