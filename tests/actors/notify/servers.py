@@ -100,10 +100,10 @@ class ScriptedReceiver:
         await send({"type": "http.response.body", "body": answer.body})
 
 
-async def serve_receiver(nursery: trio.Nursery, app: ScriptedReceiver) -> str:
-    """Serve `app` on 127.0.0.1 (free port) inside `nursery`; return its base URL."""
+async def serve_receiver(nursery: trio.Nursery, app: ScriptedReceiver, port: int = 0) -> str:
+    """Serve `app` on 127.0.0.1 (`port`, default a free one) inside `nursery`; return its URL."""
     config = Config()
-    config.bind = ["127.0.0.1:0"]
+    config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     config.errorlog = None
     binds: list[str] = await nursery.start(serve, app, config)
