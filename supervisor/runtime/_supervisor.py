@@ -280,7 +280,8 @@ class Supervisor:
 
     `listener`, if given, is called synchronously with every `SupervisorEvent` (exceptions it
     raises are logged and ignored). Crashes are logged on the ``supervisor.runtime`` logger
-    with the child id (tracebacks at ERROR level, never printed).
+    with the child id in the message and as the record attributes ``actor`` and ``supervisor``
+    (tracebacks at ERROR level, through logging only: nothing is printed).
 
     The dynamic methods (`start_child`, `terminate_child`, `restart_child`, `delete_child`) are
     awaited from any task while `run` runs; they are executed one at a time by the supervisor
@@ -422,6 +423,10 @@ class Supervisor:
         except Exception:
             _logger.exception("supervisor %r: listener failed on %s", self._name, kind.name)
 
+    def _extra(self, child_id: str) -> dict[str, str]:
+        """Structured fields of log records about a child (for JSON log formatters)."""
+        return {"supervisor": self._name, "actor": child_id}
+
     def _post(self, message: _Exited | _Call | _StopRequest) -> None:
         self._inbox.append(message)
         wakeup = self._wakeup
@@ -502,6 +507,7 @@ class Supervisor:
                         self._name,
                         child.spec.id,
                         shutdown,
+                        extra=self._extra(child.spec.id),
                     )
             attempt.scope.cancel()
             with anyio.move_on_after(shutdown or 0):
@@ -511,6 +517,7 @@ class Supervisor:
                     "supervisor %r: child %r still running after cancellation; waiting for it",
                     self._name,
                     child.spec.id,
+                    extra=self._extra(child.spec.id),
                 )
                 await attempt.done.wait()
         attempt.handled = True
@@ -525,6 +532,7 @@ class Supervisor:
                 child.spec.id,
                 _describe(exc),
                 exc_info=exc,
+                extra=self._extra(child.spec.id),
             )
         self._set_state(child, ChildState.STOPPED)
         self._emit(EventKind.CHILD_STOPPED, child.spec.id)
@@ -575,9 +583,16 @@ class Supervisor:
                     self._name,
                     child_id,
                     what,
+                    extra=self._extra(child_id),
                 )
             else:
-                _logger.info("supervisor %r: child %r %s", self._name, child_id, what)
+                _logger.info(
+                    "supervisor %r: child %r %s",
+                    self._name,
+                    child_id,
+                    what,
+                    extra=self._extra(child_id),
+                )
             self._emit(EventKind.CHILD_EXITED, child_id)
         else:
             self._record_failure(child, attempt)
@@ -637,6 +652,7 @@ class Supervisor:
             "" if attempt.started else " before it reported started",
             child.last_error,
             exc_info=exc,
+            extra=self._extra(child.spec.id),
         )
         self._emit(EventKind.CHILD_FAILED, child.spec.id, error=child.last_error)
 

@@ -788,6 +788,7 @@ async def test_crash_is_logged_with_the_child_id_and_never_printed(
     crash = next(r for r in caplog.records if r.levelno == logging.ERROR)
     assert crash.name == "supervisor.runtime"
     assert "'flaky'" in crash.getMessage()
+    assert (crash.__dict__["actor"], crash.__dict__["supervisor"]) == ("flaky", "root")
     assert crash.exc_info is not None
     assert crash.exc_info[0] is Boom
     out, err = capsys.readouterr()
