@@ -7,6 +7,7 @@ import logging
 import math
 import random
 
+import anyio
 import pytest
 import trio
 import trio.testing
@@ -858,3 +859,33 @@ def test_constructor_validation() -> None:
     assert ChildSpec("x", sub.run).nested is sub
     spec = ChildSpec.supervisor(sub)
     assert (spec.id, spec.nested, spec.shutdown) == ("sub", sub, math.inf)
+
+
+async def test_stop_and_calls_are_served_during_a_tight_crash_loop(autojump_clock: object) -> None:
+    log: list[str] = []
+    looper = Actor("loop", log, ["crash"] * 1_000_000)
+    sup = Supervisor(
+        [ChildSpec("ok", Actor("ok", log)), ChildSpec("loop", looper)],
+        intensity=10**9,
+        backoff=NO_BACKOFF,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        for _ in range(50):
+            await trio.lowlevel.checkpoint()
+        await sup.start_child(ChildSpec("late", Actor("late", log)))
+        await sup.stop()
+    assert trio.current_time() == 0.0
+    assert 1 < looper.incarnations < 1000
+    assert states(sup) == dict.fromkeys(["ok", "loop", "late"], ChildState.STOPPED)
+
+
+async def test_runs_under_an_anyio_task_group_on_trio(autojump_clock: object) -> None:
+    log: list[str] = []
+    sup = Supervisor([ChildSpec("a", Actor("a", log, [("crash", 1.0)]))], backoff=NO_BACKOFF)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        await anyio.sleep(2)
+        assert sup.which_children()[0].restarts == 1
+        await sup.stop()
+    assert log[-1] == "a:cancelled"
