@@ -16,6 +16,11 @@ delays another. The actor is a thin loop around the pure stages (`retry`, `break
    is marked delivered as "skipped".
 5. Nothing due: wait for the next enqueue on this channel or the earliest retry time.
 
+Graceful stop: when run under a `supervisor.runtime.Supervisor`, the actor traps the stop
+request; the attempt in flight finishes (bounded by the channel timeout) and is marked, then the
+actor returns without starting another. Cancelled mid-attempt instead, the row stays pending and
+is sent again after the restart (same idempotency key).
+
 Pending rows are found again when the actor (or the process) starts, so nothing is lost across a
 restart; see `outbox` for the delivery guarantees.
 """
@@ -41,6 +46,7 @@ from actors.notify.outbox import Outbox, OutboxEntry
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry
 from actors.notify.ratelimit import TokenBucket
 from actors.notify.retry import RetryPolicy, next_attempt_at
+from supervisor.runtime import NotSupervisedError, current_child
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -103,10 +109,13 @@ class DeliveryActor:
         self._rng = rng or random.Random()
         self._prune_interval = prune_interval
         self._last_prune = -math.inf
+        self._stopping = False
+        self._idle: trio.CancelScope | None = None
         self.stats = DeliveryStatistics()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Deliver until cancelled. Started once the pending count is known.
+        """Deliver until cancelled, or until the supervisor asks it to stop (graceful: returns
+        after the attempt in flight). Started once the pending count is known.
 
         Raises:
             StoreError: the outbox cannot be read or written (the supervisor restarts the actor).
@@ -115,15 +124,47 @@ class DeliveryActor:
             await self._outbox.refresh_gauge(self.channel.name)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.channel.maintain)
+                nursery.start_soon(self._trap_stop)
                 task_status.started()
                 await self._loop()
+                nursery.cancel_scope.cancel()
         finally:
             with trio.move_on_after(2) as scope:
                 scope.shield = True
                 await self.channel.aclose()
 
+    def request_stop(self) -> None:
+        """Finish the attempt in flight, then return from `run()` (also done on a supervisor's
+        stop request)."""
+        self._stopping = True
+        if self._idle is not None:
+            self._idle.cancel()
+
+    async def _trap_stop(self) -> None:
+        try:
+            context = current_child()
+        except NotSupervisedError:
+            return
+        await context.wait_stop_requested()
+        self.request_stop()
+
+    async def _idle_wait(self, delay: float, event: trio.Event | None = None) -> None:
+        """Sleep `delay` seconds (or until `event`); cut short by `request_stop()`."""
+        with trio.CancelScope() as scope:
+            self._idle = scope
+            try:
+                if self._stopping:
+                    return
+                with trio.move_on_after(delay):
+                    if event is None:
+                        await trio.sleep_forever()
+                    else:
+                        await event.wait()
+            finally:
+                self._idle = None
+
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self._maybe_prune()
             changed = self._outbox.changed(self.channel.name)
             entries = await self._outbox.pending(self.channel.name)
@@ -132,11 +173,10 @@ class DeliveryActor:
                 continue  # re-read: new rows may have arrived while sending
             mono = self._clock.monotonic()
             if not self.breaker.allow(mono):
-                await trio.sleep(max(0.0, self.breaker.retry_at() - mono))
+                await self._idle_wait(max(0.0, self.breaker.retry_at() - mono))
                 continue
             delay = math.inf if wake_at is None else max(0.0, wake_at - self._clock.now())
-            with trio.move_on_after(delay):
-                await changed.wait()
+            await self._idle_wait(delay, changed)
 
     async def _round(self, entries: list[OutboxEntry]) -> tuple[int, float | None]:
         """Attempt the due rows; return (rows attempted, earliest future due time or None)."""
@@ -144,6 +184,8 @@ class DeliveryActor:
         wake_at: float | None = None
         held: set[str] = set()  # groups with an earlier row waiting: keep their order
         for entry in entries:
+            if self._stopping:
+                break
             if entry.group_key in held:
                 continue
             if entry.next_attempt_at > self._clock.now():
@@ -157,9 +199,11 @@ class DeliveryActor:
             if not self.breaker.allow(self._clock.monotonic()):
                 break
             wait = self._bucket.take(self._clock.monotonic())
-            while wait > 0:
-                await trio.sleep(wait)
+            while wait > 0 and not self._stopping:
+                await self._idle_wait(wait)
                 wait = self._bucket.take(self._clock.monotonic())
+            if self._stopping:
+                break
             attempted += 1
             if not await self._attempt(entry):
                 held.add(entry.group_key)

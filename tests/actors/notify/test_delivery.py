@@ -310,3 +310,50 @@ async def test_channel_bug_is_retried_without_leaking(
     assert span.attributes["notify.channel"] == "hooks"
     assert span.attributes["notify.result"] == "retry"
     db.close()
+
+
+class SlowChannel(FakeChannel):
+    async def send(self, notification: Notification) -> Outcome:
+        self.sent.append((trio.current_time(), notification.key))
+        await trio.sleep(3)
+        self.received.add(notification.key)
+        return Delivered("ok")
+
+
+async def test_graceful_stop_finishes_the_attempt_in_flight(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from supervisor.runtime import ChildSpec, Supervisor
+
+    db, outbox, clock, metrics = _setup()
+    channel = SlowChannel("hooks", clock)
+    actor = _actor(channel, outbox, clock, metrics)
+    supervisor = Supervisor([ChildSpec("deliver:hooks", actor.run, shutdown=10)], name="notify")
+    await outbox.enqueue(make_notification("k1", group_key="g1"))
+    await outbox.enqueue(make_notification("k2", group_key="g2"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        await trio.sleep(1)  # k1 is in flight
+        start = trio.current_time()
+        await supervisor.stop()
+        assert 1.9 < trio.current_time() - start < 2.1  # waited for k1 only
+        nursery.cancel_scope.cancel()
+    assert channel.received == {"k1"}
+    assert [e.key for e in await outbox.pending("hooks")] == ["k2"]
+    assert [e.key for e in await outbox.recent(EntryState.DELIVERED)] == ["k1"]
+    db.close()
+
+
+async def test_request_stop_while_idle_returns_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    db, outbox, clock, metrics = _setup()
+    actor = _actor(FakeChannel("hooks", clock), outbox, clock, metrics)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await trio.sleep(5)
+        actor.request_stop()
+        with trio.fail_after(0.1):
+            while nursery.child_tasks:
+                await trio.sleep(0.01)
+    db.close()
