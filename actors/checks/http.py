@@ -1,22 +1,25 @@
 """kind = "http": one request whose answer must meet the check's expectations.
 
-The probe keeps one `httpx.AsyncClient` (connection pool) for the actor's life; the transport is
-injectable so the logic is testable without a network. At most `MAX_BODY` bytes of the body are
-read. For https URLs the certificate's expiry is read by a separate TLS handshake (httpx does not
-expose the peer certificate), cached per host and port for `CERT_CACHE_SECONDS`: fewer than
-`cert_expiry_warn_days` days left gives warn, an expired certificate fails (with `tls_verify`
-on, the request itself already fails with the TLS library's reason).
+On the network the probe uses `Http11Client` (one kept-alive connection, h11; see `http11` for
+why not httpx on this path). `transport=` swaps in an httpx transport instead (tests without a
+network, e.g. `httpx.MockTransport`). At most `MAX_BODY` bytes of the body are read. For https
+URLs the expiry of the certificate the connection was made with is checked (read from the same
+handshake, parsed once per certificate): fewer than `cert_expiry_warn_days` days left gives warn,
+an expired certificate fails (with `tls_verify` on, the TLS handshake itself already fails with
+the TLS library's reason, e.g. "certificate has expired" or "self-signed certificate").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ssl
+import time
 from typing import TYPE_CHECKING
 
 import httpx
 import trio
 
+from actors.checks.http11 import Http11Client
 from actors.checks.logic import Observation, evaluate_http
 from actors.models import CheckStatus
 
@@ -24,17 +27,26 @@ if TYPE_CHECKING:
     from actors.checks.config import HttpCheckConfig
     from actors.clock import Clock
 
-__all__ = ["CERT_CACHE_SECONDS", "MAX_BODY", "HttpProbe", "cert_not_after"]
+__all__ = ["MAX_BODY", "HttpProbe", "cert_not_after"]
 
 MAX_BODY = 1024 * 1024
-CERT_CACHE_SECONDS = 3600.0
+_USER_AGENT = "blipee-monitor"
+
+
+def _context(config: HttpCheckConfig, given: ssl.SSLContext | None) -> ssl.SSLContext:
+    if not config.tls_verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return given if given is not None else ssl.create_default_context()
 
 
 class HttpProbe:
     """Sends the configured request; see the module docstring.
 
-    `transport` replaces httpx's network transport (tests); `ssl_context` replaces the default
-    verification context (e.g. to trust a private CA).
+    `transport` replaces the network with an httpx transport (tests); `ssl_context` replaces
+    the default verification context (e.g. to trust a private CA).
     """
 
     def __init__(
@@ -47,57 +59,46 @@ class HttpProbe:
     ) -> None:
         self._config = config
         self._clock = clock
-        self._url = httpx.URL(config.url)
-        verify: ssl.SSLContext | bool
-        if not config.tls_verify:
-            verify = False
-        elif ssl_context is not None:
-            verify = ssl_context
-        else:
-            verify = True
-        self._ssl_context = ssl_context
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            verify=verify,
-            follow_redirects=config.follow_redirects,
-            timeout=None,  # the actor's cancel scope is the timeout
-            headers={"User-Agent": "blipee-monitor"},
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=1),
-            trust_env=False,
-        )
-        self._request_headers = dict(config.headers)
+        self._headers = [("User-Agent", _USER_AGENT), *config.headers.items()]
         self._body = config.body.encode() if config.body is not None else None
-        self._cert_checked_at: float | None = None
-        self._cert_days: float | None = None
-        self._cert_error: str | None = None
-        self._check_cert = (
-            self._url.scheme == "https" and config.cert_expiry_warn_days > 0 and transport is None
-        )
+        self._client: httpx.AsyncClient | None = None
+        self._fast: Http11Client | None = None
+        if transport is not None:
+            self._client = httpx.AsyncClient(
+                transport=transport,
+                follow_redirects=config.follow_redirects,
+                timeout=None,
+                trust_env=False,
+            )
+        else:
+            self._fast = Http11Client(ssl_context=_context(config, ssl_context), max_body=MAX_BODY)
+        self._check_cert = config.url.startswith("https://") and config.cert_expiry_warn_days > 0
+        self._cert_der: bytes | None = None
+        self._cert_not_after: float | None = None
 
     async def probe(self) -> Observation:
-        """Send the request; raises httpx errors (refused, reset, TLS, protocol) to fail the run."""
+        """Send the request; raises network/TLS/protocol errors to fail the run."""
         config = self._config
-        request = self._client.build_request(
-            config.method, self._url, headers=self._request_headers, content=self._body
-        )
         start = trio.current_time()
-        response = await self._client.send(request, stream=True)
-        try:
-            body = bytearray()
-            truncated = False
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) >= MAX_BODY:
-                    truncated = True
-                    break
-        finally:
-            await response.aclose()
+        der: bytes | None = None
+        if self._fast is not None:
+            raw = await self._fast.request(
+                config.method,
+                config.url,
+                self._headers,
+                self._body,
+                follow_redirects=config.follow_redirects,
+            )
+            status, reason, body, truncated = raw.status, raw.reason, raw.body, raw.truncated
+            der = self._fast.peer_cert
+        else:
+            assert self._client is not None
+            status, reason, body, truncated = await self._via_httpx()
         latency = trio.current_time() - start
-        decoded = bytes(body)
         observation = evaluate_http(
-            status_code=response.status_code,
-            reason=response.reason_phrase,
-            body=decoded,
+            status_code=status,
+            reason=reason,
+            body=body,
             expect_status=config.expect_status,
             body_contains=config.body_contains,
             json_path=config.json_path,
@@ -107,29 +108,41 @@ class HttpProbe:
         observation = Observation(
             observation.status, observation.message, observation.details, latency
         )
-        if self._check_cert and observation.status is not CheckStatus.FAIL:
-            observation = await self._with_cert_expiry(observation)
+        if self._check_cert and der and observation.status is not CheckStatus.FAIL:
+            observation = self._with_cert_expiry(observation, der)
         return observation
 
-    async def _with_cert_expiry(self, observation: Observation) -> Observation:
-        now = trio.current_time()
-        if self._cert_checked_at is None or now - self._cert_checked_at > CERT_CACHE_SECONDS:
-            self._cert_checked_at = now
+    async def _via_httpx(self) -> tuple[int, str, bytes, bool]:
+        assert self._client is not None
+        config = self._config
+        request = self._client.build_request(
+            config.method, config.url, headers=self._headers, content=self._body
+        )
+        response = await self._client.send(request, stream=True)
+        body = bytearray()
+        truncated = False
+        try:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= MAX_BODY:
+                    truncated = True
+                    break
+        finally:
+            await response.aclose()
+        return response.status_code, response.reason_phrase, bytes(body[:MAX_BODY]), truncated
+
+    def _with_cert_expiry(self, observation: Observation, der: bytes) -> Observation:
+        if der != self._cert_der:
+            self._cert_der = der
             try:
-                self._cert_days = await self._read_cert_days()
-                self._cert_error = None
-            except (OSError, trio.BrokenResourceError, ValueError) as exc:
-                self._cert_days = None
-                self._cert_error = str(exc) or type(exc).__name__
-        days = self._cert_days
-        details = dict(observation.details)
-        if days is None:
-            if self._cert_error:
-                details["cert_error"] = self._cert_error
-            return Observation(
-                observation.status, observation.message, details, observation.latency
-            )
-        details["cert_days_left"] = round(days, 1)
+                self._cert_not_after = cert_not_after(der)
+            except ValueError:
+                self._cert_not_after = None
+        if self._cert_not_after is None:
+            return observation
+        now = self._clock.now() if self._clock is not None else time.time()
+        days = (self._cert_not_after - now) / 86400.0
+        details = {**observation.details, "cert_days_left": round(days, 1)}
         if days < 0:
             return Observation(
                 CheckStatus.FAIL,
@@ -146,27 +159,12 @@ class HttpProbe:
             )
         return Observation(observation.status, observation.message, details, observation.latency)
 
-    async def _read_cert_days(self) -> float:
-        host = self._url.host
-        port = self._url.port or 443
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
-        try:
-            await stream.do_handshake()
-            der = stream.getpeercert(binary_form=True)
-        finally:
-            await trio.aclose_forcefully(stream)
-        if not der:
-            raise ValueError("no peer certificate")
-        not_after = cert_not_after(der)
-        now = self._clock.now() if self._clock is not None else dt.datetime.now(dt.UTC).timestamp()
-        return (not_after - now) / 86400.0
-
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
+        """Close the connection."""
+        if self._fast is not None:
+            await self._fast.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def _der_item(data: bytes, pos: int) -> tuple[int, int, int]:

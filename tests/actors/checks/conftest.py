@@ -46,8 +46,10 @@ class LocalServer:
     def __init__(self) -> None:
         self.port = 0
         self.requests = 0
+        self.connections = 0
 
     async def handle(self, stream: trio.abc.Stream) -> None:
+        self.connections += 1
         try:
             buffer = b""
             while True:
@@ -93,6 +95,10 @@ class LocalServer:
             return False
         elif path == "/garbage":
             await stream.send_all(b"\x00\x01garbage, not http\r\n\r\n")
+            await trio.aclose_forcefully(stream)
+            return False
+        elif path == "/close":  # answers, then closes the connection without saying so
+            await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             await trio.aclose_forcefully(stream)
             return False
         elif path == "/redirect":

@@ -56,6 +56,29 @@ async def test_http_pass_and_expectations(http_server: LocalServer) -> None:
     assert (await _once(config, HttpProbe(config=config))).status is P
 
 
+async def test_http_keeps_the_connection_and_retries_a_stale_one(
+    http_server: LocalServer,
+) -> None:
+    config = _http(http_server.port, "/ok")
+    probe = HttpProbe(config=config)
+    actor = CheckActor(config=config, probe=probe, health=HealthState())
+    try:
+        for _ in range(5):
+            assert (await actor.run_once()).status is P
+        assert http_server.connections == 1
+    finally:
+        await probe.aclose()
+    config = _http(http_server.port, "/close")
+    probe = HttpProbe(config=config)
+    actor = CheckActor(config=config, probe=probe, health=HealthState())
+    try:
+        for _ in range(3):
+            result = await actor.run_once()
+            assert result.status is P, result.message
+    finally:
+        await probe.aclose()
+
+
 async def test_http_redirect_policy(http_server: LocalServer) -> None:
     config = _http(http_server.port, "/redirect")
     assert (await _once(config, HttpProbe(config=config))).status is P

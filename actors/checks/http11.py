@@ -1,0 +1,226 @@
+"""A small HTTP/1.1 client for checks: one kept-alive connection, h11 for the protocol.
+
+Why not httpx here: a check is one request on one connection, thousands of times per second
+across checks. httpx + httpcore spend ~450 us of CPU per request on this path; h11 over a
+trio stream spends ~100 us, which is what lets one core run thousands of checks per second
+(see docs/benchmarks.md). httpx stays the seam for tests (`HttpProbe(transport=...)`).
+
+Semantics: the connection is reused while the server keeps it alive; a request on a reused
+connection that fails before any byte of the answer arrived is retried once on a fresh
+connection (the server closed it while idle). Redirects (301, 302, 303, 307, 308) are followed
+up to `MAX_REDIRECTS` when asked; 303 (and 301/302 after a POST) switch to GET without a body.
+At most `max_body` bytes of the body are kept. For https the peer certificate (DER) of the
+connection is kept in `peer_cert` so the caller can read its expiry without another handshake.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import h11
+import trio
+
+from actors.checks.errors import ProbeError
+
+__all__ = ["MAX_REDIRECTS", "Http11Client", "RawResponse"]
+
+MAX_REDIRECTS = 10
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """The final answer (after redirects)."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    truncated: bool
+    url: str
+
+
+class _Conn:
+    __slots__ = ("h11", "key", "peer_cert", "stream")
+
+    def __init__(self, key: tuple[str, str, int], stream: trio.abc.Stream, cert: bytes | None):
+        self.key = key
+        self.stream = stream
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.peer_cert = cert
+
+
+class Http11Client:
+    """Sends requests over one kept connection (see the module docstring)."""
+
+    def __init__(self, *, ssl_context: ssl.SSLContext, max_body: int) -> None:
+        self._ssl = ssl_context
+        self._max_body = max_body
+        self._conn: _Conn | None = None
+        self.peer_cert: bytes | None = None
+
+    async def aclose(self) -> None:
+        """Close the kept connection."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await trio.aclose_forcefully(conn.stream)
+
+    async def _connect(self, key: tuple[str, str, int]) -> _Conn:
+        scheme, host, port = key
+        stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+        cert: bytes | None = None
+        if scheme == "https":
+            tls = trio.SSLStream(stream, self._ssl, server_hostname=host, https_compatible=True)
+            try:
+                await tls.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
+            cert = tls.getpeercert(binary_form=True)
+            stream = tls
+        return _Conn(key, stream, cert)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        *,
+        follow_redirects: bool,
+    ) -> RawResponse:
+        """Send the request (following redirects when asked) and read the answer.
+
+        Raises:
+            ProbeError: an invalid HTTP answer, too many redirects, or a bad URL.
+            OSError, trio.BrokenResourceError, ssl.SSLError: network and TLS failures.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await self._one(method, url, headers, body)
+            if not follow_redirects or response.status not in _REDIRECTS:
+                return response
+            location = next((v for k, v in response.headers if k == b"location"), None)
+            if location is None:
+                return response
+            url = urljoin(url, location.decode("latin-1"))
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, body = ("HEAD" if method == "HEAD" else "GET"), None
+        raise ProbeError(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _one(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> RawResponse:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProbeError(f"cannot request {url!r}: not an http(s) URL")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise ProbeError(f"cannot request {url!r}: invalid port") from None
+        key = (parts.scheme, parts.hostname, port)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = parts.netloc.rpartition("@")[2]
+        request_headers = [("Host", host), *headers]
+        if body is not None:
+            request_headers.append(("Content-Length", str(len(body))))
+        conn = self._conn
+        if conn is not None and conn.key != key:
+            await self.aclose()
+            conn = None
+        reused = conn is not None
+        if conn is None:
+            conn = await self._connect(key)
+        self._conn = None  # given back only after a clean exchange
+        try:
+            try:
+                return await self._exchange(conn, method, target, request_headers, body, url)
+            except _StaleConnection as stale:
+                await trio.aclose_forcefully(conn.stream)
+                if not reused:
+                    if stale.__cause__ is not None:
+                        cause = stale.__cause__
+                        raise cause from cause.__cause__
+                    raise ProbeError("the server closed the connection without answering") from None
+                conn = await self._connect(key)
+                return await self._exchange(conn, method, target, request_headers, body, url)
+        except BaseException:
+            await trio.aclose_forcefully(conn.stream)
+            raise
+
+    async def _exchange(
+        self,
+        conn: _Conn,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        url: str,
+    ) -> RawResponse:
+        machine = conn.h11
+        try:
+            data = machine.send(h11.Request(method=method, target=target, headers=headers)) or b""
+            if body:
+                data += machine.send(h11.Data(data=body)) or b""
+            data += machine.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as exc:
+            raise ProbeError(f"cannot send the request: {exc}") from None
+        got_any = False
+        try:
+            await conn.stream.send_all(data)
+            status, reason = 0, ""
+            resp_headers: tuple[tuple[bytes, bytes], ...] = ()
+            chunks: list[bytes] = []
+            size = 0
+            truncated = False
+            while True:
+                event = machine.next_event()
+                if event is h11.NEED_DATA:
+                    chunk = await conn.stream.receive_some(65536)
+                    if chunk:
+                        got_any = True
+                    machine.receive_data(bytes(chunk))
+                    continue
+                kind = type(event)
+                if kind is h11.Response:
+                    assert isinstance(event, h11.Response)
+                    status = event.status_code
+                    reason = event.reason.decode("latin-1")
+                    resp_headers = tuple(event.headers)
+                elif kind is h11.Data:
+                    assert isinstance(event, h11.Data)
+                    if size < self._max_body:
+                        chunks.append(bytes(event.data))
+                        size += len(event.data)
+                    else:
+                        truncated = True
+                elif kind is h11.EndOfMessage:
+                    break
+                elif kind is h11.ConnectionClosed:
+                    raise ProbeError("the server closed the connection in mid-answer")
+                elif kind is h11.InformationalResponse:
+                    continue
+        except h11.RemoteProtocolError as exc:
+            if not got_any:
+                raise _StaleConnection from None
+            raise ProbeError(f"invalid HTTP answer: {exc}") from None
+        except (trio.BrokenResourceError, ConnectionError) as exc:
+            if not got_any:
+                raise _StaleConnection from exc
+            raise
+        body_bytes = b"".join(chunks)
+        if size > self._max_body:
+            body_bytes = body_bytes[: self._max_body]
+            truncated = True
+        if machine.our_state is h11.DONE and machine.their_state is h11.DONE:
+            machine.start_next_cycle()
+            self._conn = conn
+        else:
+            await trio.aclose_forcefully(conn.stream)
+        self.peer_cert = conn.peer_cert
+        return RawResponse(status, reason, resp_headers, body_bytes, truncated, url)
+
+
+class _StaleConnection(Exception):
+    """The connection failed before any byte of the answer arrived."""
