@@ -9,6 +9,8 @@ state, agent registry, telemetry, SQLite database) and the root `Supervisor`:
       routing     groups, silences, inhibits; writes Notifications to the durable outbox
       rules       the rule evaluator (every enabled [[rules]] entry) -> AlertEvents -> routing
       checks      nested supervisor, one child `check:<name>` per [[checks]] entry
+      metrics     the /metrics listener ([server] metrics_listen)
+      web         the API, probes and status page ([server] listen), incl. POST /api/v1/reload
 
 `App.apply(new_config)` is the hot reload: it compares the old and new frozen models of every
 check, rule and channel by name and starts, stops or restarts only what changed; unchanged
@@ -34,32 +36,49 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import trio
+from quart import Blueprint, jsonify
 
 from actors.checks.config import CheckBase
 from actors.checks.factory import build_check_actor
 from actors.clock import Clock, SystemClock
 from actors.models import Alert, AlertEvent, AlertStatus, Notification, labels_of
-from actors.notify.channels import build_channel
+from actors.notify.api import create_blueprint as notify_blueprint
+from actors.notify.channels import Channel, build_channel, build_channels
 from actors.notify.config import ChannelConfig
 from actors.notify.delivery import DeliveryActor
 from actors.notify.errors import ChannelSetupError
 from actors.notify.outbox import Outbox
 from actors.notify.outcome import Delivered, Retry
-from actors.routing.actor import RoutingActor
+from actors.routing.actor import MuteStatus, RoutingActor
+from actors.routing.api import create_blueprint as alerting_blueprint
 from actors.routing.persist import SqliteRoutingStore
+from actors.routing.silences import Silence
 from actors.rules.actor import RulesActor
 from actors.rules.persist import SqliteAlertStateStore
 from actors.state import HealthState
 from actors.store import Database
 from actors.telemetry.agents import AgentRegistry
+from actors.telemetry.api import create_blueprint as telemetry_blueprint
 from actors.telemetry.catalog import declare_catalog
 from actors.telemetry.recording import Telemetry
 from actors.telemetry.store import MetricStore
+from actors.web.app import create_app
+from actors.web.auth import json_error, require_token
+from actors.web.metrics import build_registry, create_metrics_app
+from actors.web.server import HttpServer
 from supervisor.config import Config, ConfigError, load_config
 from supervisor.logging_setup import configure_logging, logger_for
-from supervisor.runtime import Backoff, ChildSpec, Strategy, Supervisor, SupervisorInfo
+from supervisor.runtime import (
+    Backoff,
+    ChildSpec,
+    Strategy,
+    Supervisor,
+    SupervisorInfo,
+    current_child,
+)
 
 __all__ = [
     "RELOAD_METRIC",
@@ -111,6 +130,47 @@ def _deliver_id(name: str) -> str:
     return f"deliver:{name}"
 
 
+async def _stop_requested() -> None:
+    """Shutdown trigger of the HTTP servers: their supervisor asked them to stop."""
+    await current_child().wait_stop_requested()
+
+
+class _CurrentRouting:
+    """The silence API of whichever routing actor runs now (a reload may replace it)."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def silences(self) -> list[Silence]:
+        return self._app.routing.silences()
+
+    def get_silence(self, silence_id: str) -> Silence:
+        return self._app.routing.get_silence(silence_id)
+
+    async def add_silence(
+        self,
+        *,
+        matchers: Sequence[str],
+        ends_at: float,
+        starts_at: float | None = None,
+        created_by: str = "",
+        comment: str = "",
+    ) -> Silence:
+        return await self._app.routing.add_silence(
+            matchers=matchers,
+            ends_at=ends_at,
+            starts_at=starts_at,
+            created_by=created_by,
+            comment=comment,
+        )
+
+    async def expire_silence(self, silence_id: str) -> Silence:
+        return await self._app.routing.expire_silence(silence_id)
+
+    def mute_status(self, alert: Alert) -> MuteStatus:
+        return self._app.routing.mute_status(alert)
+
+
 class _EnabledChannels:
     """The outbox as routing sees it: notifications for a channel without a delivery actor
     (disabled: empty secret, or removed by a reload) are skipped instead of queued forever."""
@@ -145,6 +205,7 @@ class App:
         clock: the clock seam (default: system time).
         env: the environment used to expand `${VAR}` on reload (default: `os.environ`).
         database: an open database (default: opened at `[storage] path`).
+        serve_http: run the API and /metrics listeners (tests of the tree may leave them out).
 
     Raises:
         actors.store.errors.DatabaseOpenError: the database cannot be opened.
@@ -158,6 +219,7 @@ class App:
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
         database: Database | None = None,
+        serve_http: bool = True,
     ) -> None:
         self.config = config
         self.path = path
@@ -203,15 +265,22 @@ class App:
         self.checks = self._supervisor(
             "checks", [self._check_spec(check) for check in config.checks]
         )
-        self.root = self._supervisor(
-            "root",
-            [
-                ChildSpec.supervisor(self.notify),
-                ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown),
-                ChildSpec("rules", self.rules.run, shutdown=self._worker_shutdown),
-                ChildSpec.supervisor(self.checks),
-            ],
+        self.api_channels: dict[str, Channel] = build_channels(
+            config.channels,
+            clock=self.clock,
+            logger=logger_for("notify"),
+            external_url=config.server.external_url,
         )
+        self.last_reload_errors: tuple[str, ...] = ()
+        children = [
+            ChildSpec.supervisor(self.notify),
+            ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown),
+            ChildSpec("rules", self.rules.run, shutdown=self._worker_shutdown),
+            ChildSpec.supervisor(self.checks),
+        ]
+        if serve_http:
+            children += self._web_specs()
+        self.root = self._supervisor("root", children)
 
     # -- building ------------------------------------------------------------------------------
     def _supervisor(self, name: str, children: Sequence[ChildSpec]) -> Supervisor:
@@ -257,6 +326,92 @@ class App:
             health=self.health,
             logger=logger_for("routing"),
         )
+
+    def _web_specs(self) -> list[ChildSpec]:
+        config = self.config
+        security = config.security
+        api = create_app(
+            health=self.health,
+            blueprints=[
+                telemetry_blueprint(telemetry=self.telemetry, security=security, clock=self.clock),
+                alerting_blueprint(
+                    rules=self.rules,
+                    routing=_CurrentRouting(self),
+                    clock=self.clock,
+                    security=security,
+                ),
+                notify_blueprint(
+                    channels=self.api_channels,
+                    outbox=self.outbox,
+                    clock=self.clock,
+                    api_token=security.api_token,
+                    logger=logger_for("notify.api"),
+                ),
+                self._reload_blueprint(),
+            ],
+            store=self.metrics,
+            tree=self.tree,
+            allow_from=security.allow_from,
+            clock=self.clock,
+            max_body_bytes=security.max_body_bytes,
+        )
+        registry = build_registry(collectors=[self.metrics.collector()], tree=self.tree)
+        metrics_app = create_metrics_app(
+            registry=registry, token=security.metrics_token, allow_from=security.allow_from
+        )
+        self.api_server = HttpServer(
+            app=api,
+            listen=config.server.listen,
+            tls_cert=config.server.tls_cert,
+            tls_key=config.server.tls_key,
+            shutdown_trigger=_stop_requested,
+            graceful_timeout=self._worker_shutdown,
+            name="api",
+            logger=logger_for("web"),
+        )
+        self.metrics_server = HttpServer(
+            app=metrics_app,
+            listen=config.server.metrics_listen,
+            tls_cert=config.server.tls_cert,
+            tls_key=config.server.tls_key,
+            shutdown_trigger=_stop_requested,
+            graceful_timeout=self._worker_shutdown,
+            name="metrics",
+            logger=logger_for("metrics"),
+        )
+        return [
+            ChildSpec("metrics", self.metrics_server.run, shutdown=self._worker_shutdown),
+            ChildSpec("web", self.api_server.run, shutdown=self._worker_shutdown),
+        ]
+
+    def _reload_blueprint(self) -> Blueprint:
+        bp = Blueprint("reload", __name__)
+
+        @bp.post("/api/v1/reload")
+        @require_token(self.config.security.api_token)
+        async def reload() -> Any:
+            report = await self.reload()
+            if report is None:
+                return json_error(
+                    422,
+                    "configuration rejected; still running the previous one",
+                    errors=list(self.last_reload_errors),
+                )
+            return jsonify(
+                {
+                    "result": "applied",
+                    "started": list(report.started),
+                    "stopped": list(report.stopped),
+                    "restarted": list(report.restarted),
+                    "rulesAdded": list(report.rules_added),
+                    "rulesRemoved": list(report.rules_removed),
+                    "rulesChanged": list(report.rules_changed),
+                    "needsRestart": list(report.needs_restart),
+                    "errors": list(report.errors),
+                }
+            )
+
+        return bp
 
     def _delivery_spec(self, name: str, channel: ChannelConfig) -> ChildSpec:
         actor = DeliveryActor(
@@ -304,6 +459,7 @@ class App:
         try:
             new = load_config(self.path, env=self.env)
         except ConfigError as exc:
+            self.last_reload_errors = tuple(str(issue) for issue in exc.issues)
             for issue in exc.issues:
                 self.log.error("configuration reload rejected: %s", issue)
             self.log.error(
@@ -388,6 +544,21 @@ class App:
         ]
         # Routing reads `self.config` to skip disabled channels: switch before stopping them.
         self.config = new
+        for name in (*removed_channels, *changed_channels):
+            old_channel = self.api_channels.pop(name, None)
+            if old_channel is not None:
+                await old_channel.aclose()
+        for name in (*added_channels, *changed_channels):
+            try:
+                self.api_channels[name] = build_channel(
+                    name,
+                    new_channels[name],
+                    clock=self.clock,
+                    logger=logger_for("notify"),
+                    external_url=new.server.external_url,
+                )
+            except ChannelSetupError as exc:
+                errors.append(f"channel {name}: {exc}")
         for name in removed_channels:
             await self.notify.delete_child(_deliver_id(name))
         for name in changed_channels:

@@ -10,7 +10,6 @@ Exit statuses:
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -74,11 +73,6 @@ def _check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _warn_disabled(config: Config, log: logging.Logger) -> None:
-    for name, reason in config.disabled_channels().items():
-        log.warning("channel disabled", extra={"channel": name, "reason": reason})
-
-
 def _run(args: argparse.Namespace, err: TextIO) -> int:
     path = resolve_config_path(args.config)
     config = _load(path, err)
@@ -87,7 +81,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     configure_logging(format=config.log.format, level=config.log.level, stream=err)
     log = logger_for("main")
     log.info("configuration loaded", extra={"path": str(path)})
-    _warn_disabled(config, log)
+    # Disabled channels are logged by the notify package as it builds the channels.
     from supervisor.app import run_app  # the actors are imported only to run them
 
     return run_app(config, path=path, env=os.environ)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import httpx
 import trio
 
 from actors.clock import VirtualClock
@@ -12,6 +13,10 @@ from supervisor.app import RELOAD_METRIC, App
 from supervisor.config import Config, parse_config
 
 BASE = """
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+
 [storage]
 path = "{db}"
 
@@ -49,6 +54,10 @@ kind = "console"
 """
 
 CHANGED = """
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+
 [storage]
 path = "{db}"
 
@@ -113,14 +122,31 @@ def _reloads(app: App, result: str) -> float:
 
 
 async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
-    app = App(_config(BASE, tmp_path), clock=VirtualClock())
+    path = tmp_path / "c.toml"
+    path.write_text(BASE.format(db=tmp_path / "m.db"))
+    app = App(_config(BASE, tmp_path), path=path, env={})
     async with trio.open_nursery() as nursery:
         await nursery.start(app.run)
         root = [child.id for child in app.root.which_children()]
-        assert root == ["notify", "routing", "rules", "checks"]
-        assert [child.id for child in app.notify.which_children()] == ["deliver:console"]
-        assert _starts(app) == {"check:tree": 1, "check:errors": 1, "check:agents": 1}
-        assert sorted(rule.id for rule in app.rules.rules()) == ["r1", "r2"]
+        assert root == ["notify", "routing", "rules", "checks", "metrics", "web"]
+        base = f"http://127.0.0.1:{app.api_server.port}"
+        async with httpx.AsyncClient() as client:
+            live = await client.get(f"{base}/api/health/live")
+            assert live.status_code == 200
+            path.write_text(CHANGED.format(db=tmp_path / "m.db"))
+            answer = await client.post(f"{base}/api/v1/reload")
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["started"] == ["check:latency", "deliver:hooks"]
+            path.write_text('[server]\nlisten = "x"\n')
+            answer = await client.post(f"{base}/api/v1/reload")
+            assert answer.status_code == 422
+            assert answer.json()["errors"] == [
+                f"{path}:2:1: server.listen: expected 'host:port', e.g. '0.0.0.0:3000', got 'x'"
+            ]
+            metrics = await client.get(f"http://127.0.0.1:{app.metrics_server.port}/metrics")
+            assert 'config_reload_total{result="failure"} 1.0' in metrics.text
+        assert [c.id for c in app.notify.which_children()] == ["deliver:console", "deliver:hooks"]
+        assert _starts(app) == {"check:tree": 1, "check:latency": 1, "check:errors": 2}
         await app.stop()
     assert app.health.draining
 
@@ -128,7 +154,7 @@ async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
 async def test_reload_touches_only_what_changed(
     tmp_path: Path, autojump_clock: trio.abc.Clock
 ) -> None:
-    app = App(_config(BASE, tmp_path), clock=VirtualClock())
+    app = App(_config(BASE, tmp_path), clock=VirtualClock(), serve_http=False)
     async with trio.open_nursery() as nursery:
         await nursery.start(app.run)
         await trio.sleep(5)
@@ -157,7 +183,7 @@ async def test_reload_touches_only_what_changed(
 async def test_invalid_file_on_reload_leaves_the_tree_alone(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(BASE.format(db=tmp_path / "m.db"))
-    app = App(_config(BASE, tmp_path), path=path, clock=VirtualClock(), env={})
+    app = App(_config(BASE, tmp_path), path=path, clock=VirtualClock(), env={}, serve_http=False)
     async with trio.open_nursery() as nursery:
         await nursery.start(app.run)
         before = _starts(app)
@@ -186,7 +212,7 @@ async def test_invalid_file_on_reload_leaves_the_tree_alone(tmp_path: Path) -> N
 async def test_routing_change_restarts_only_routing(
     tmp_path: Path, autojump_clock: trio.abc.Clock
 ) -> None:
-    app = App(_config(BASE, tmp_path), clock=VirtualClock())
+    app = App(_config(BASE, tmp_path), clock=VirtualClock(), serve_http=False)
     async with trio.open_nursery() as nursery:
         await nursery.start(app.run)
         changed = BASE + '\n[routing]\ngroup_interval = "5m"\n'

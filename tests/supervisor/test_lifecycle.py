@@ -1,0 +1,94 @@
+"""Signals in-process: graceful stop (0), a second signal stops at once (130), SIGHUP reloads."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import trio
+
+from supervisor.app import App, serve
+from supervisor.config import parse_config
+from supervisor.runtime import ChildSpec, current_child
+
+CONFIG = """
+[storage]
+path = "{db}"
+[supervisor]
+shutdown_timeout = "30s"
+[[checks]]
+name = "tree"
+kind = "self"
+interval = "1s"
+timeout = "1s"
+critical = true
+"""
+
+
+def _app(tmp_path: Path) -> App:
+    path = tmp_path / "c.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "m.db"))
+    config = parse_config(path.read_text(), env={})
+    return App(config, path=path, env={}, serve_http=False)
+
+
+async def _slow_to_stop(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    context = current_child()
+    task_status.started()
+    await context.wait_stop_requested()
+    await trio.sleep_forever()  # ignores the request: only cancellation stops it
+
+
+async def test_sigterm_stops_gracefully_with_status_0(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    async with trio.open_nursery() as nursery:
+        status: list[int] = []
+
+        async def main(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            status.append(await serve(app, task_status=task_status))
+
+        await nursery.start(main)
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert status == [0]
+    assert app.health.draining
+    assert not app.root.running
+
+
+async def test_second_signal_stops_at_once_with_status_130(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    status: list[int] = []
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+
+            async def main(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+                status.append(await serve(app, task_status=task_status))
+
+            await nursery.start(main)
+            await app.root.start_child(ChildSpec("slow", _slow_to_stop, shutdown=60.0))
+            os.kill(os.getpid(), signal.SIGTERM)
+            await trio.sleep(0.2)
+            assert app.health.draining
+            assert status == []  # still waiting for the slow actor
+            os.kill(os.getpid(), signal.SIGINT)
+    assert status == [130]
+
+
+async def test_sighup_reloads_the_file(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    assert app.path is not None
+    async with trio.open_nursery() as nursery:
+        status: list[int] = []
+
+        async def main(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            status.append(await serve(app, task_status=task_status))
+
+        await nursery.start(main)
+        app.path.write_text(app.path.read_text().replace('interval = "1s"', 'interval = "2s"'))
+        os.kill(os.getpid(), signal.SIGHUP)
+        with trio.fail_after(5):
+            while app.config.checks[0].interval != 2.0:
+                await trio.sleep(0.01)
+        assert {c.id: c.starts for c in app.checks.which_children()} == {"check:tree": 2}
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert status == [0]
