@@ -18,7 +18,6 @@ nothing is evaluated.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,7 +31,8 @@ from actors.routing.actor import MuteStatus
 from actors.routing.exceptions import RoutingError, SilenceNotFound
 from actors.routing.matchers import matches_all, parse_matchers
 from actors.routing.silences import Silence
-from actors.telemetry.api import Authorize, error_response, ip_allowed, token_matches
+from actors.telemetry.api import Authorize
+from actors.web.auth import AllowList, json_error, token_matches
 
 if TYPE_CHECKING:
     from actors.clock import Clock
@@ -137,20 +137,20 @@ def _describe(exc: pydantic.ValidationError) -> str:
 
 
 def _default_authorizers(security: SecurityConfig) -> tuple[Authorize, Authorize]:
-    networks = [ipaddress.ip_network(n, strict=False) for n in security.allow_from]
+    allow_list = AllowList(security.allow_from)
     token = security.api_token.get_secret_value()
 
     async def read() -> Response | None:
-        if not ip_allowed(networks, request.remote_addr):
-            return error_response(403, "client address not allowed")
+        if not allow_list.allows(request.remote_addr):
+            return json_error(403, "client address not allowed")
         return None
 
     async def write() -> Response | None:
         denied = await read()
         if denied is not None:
             return denied
-        if not token_matches(token, request.headers.get("Authorization")):
-            response = error_response(401, "missing or invalid bearer token")
+        if not token_matches(request.headers.get("Authorization"), token):
+            response = json_error(401, "missing or invalid bearer token")
             response.headers["WWW-Authenticate"] = 'Bearer realm="blipee-monitor"'
             return response
         return None
@@ -193,11 +193,11 @@ def create_blueprint(
             return denied
         state = request.args.get("state")
         if state not in (None, "", "firing", "pending"):
-            return error_response(400, "state must be firing or pending")
+            return json_error(400, "state must be firing or pending")
         try:
             filters = parse_matchers(request.args.getlist("filter"))
         except RoutingError as exc:
-            return error_response(400, str(exc))
+            return json_error(400, str(exc))
         out: list[dict[str, object]] = []
         for view in rules.alerts():
             if state and view.state != state:
@@ -242,7 +242,7 @@ def create_blueprint(
         try:
             silence = routing.get_silence(silence_id)
         except SilenceNotFound as exc:
-            return error_response(404, str(exc))
+            return json_error(404, str(exc))
         return jsonify(silence_json(silence, clock.now()))
 
     @bp.post("/api/v1/silences")
@@ -251,18 +251,18 @@ def create_blueprint(
         if denied is not None:
             return denied
         if (request.content_length or 0) > max_body:
-            return error_response(413, f"body larger than {max_body} bytes")
+            return json_error(413, f"body larger than {max_body} bytes")
         raw = await request.get_data(as_text=False)
         if len(raw) > max_body:
-            return error_response(413, f"body larger than {max_body} bytes")
+            return json_error(413, f"body larger than {max_body} bytes")
         try:
             data: Any = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            return error_response(400, "the body is not valid JSON")
+            return json_error(400, "the body is not valid JSON")
         try:
             body = _SilenceBody.model_validate(data)
         except pydantic.ValidationError as exc:
-            return error_response(400, _describe(exc))
+            return json_error(400, _describe(exc))
         now = clock.now()
         starts = body.startsAt.timestamp() if body.startsAt else None
         if body.endsAt is not None:
@@ -271,9 +271,9 @@ def create_blueprint(
             try:
                 ends = (starts if starts is not None else now) + parse_duration(body.duration)
             except ValueError as exc:
-                return error_response(400, f"duration: {exc}")
+                return json_error(400, f"duration: {exc}")
         else:
-            return error_response(400, "endsAt or duration is required")
+            return json_error(400, "endsAt or duration is required")
         matchers = [m if isinstance(m, str) else m.text() for m in body.matchers]
         try:
             silence = await routing.add_silence(
@@ -284,7 +284,7 @@ def create_blueprint(
                 comment=body.comment,
             )
         except RoutingError as exc:
-            return error_response(400, str(exc))
+            return json_error(400, str(exc))
         response = jsonify({"silenceID": silence.id, **silence_json(silence, now)})
         response.status_code = 201
         return response
@@ -297,7 +297,7 @@ def create_blueprint(
         try:
             silence = await routing.expire_silence(silence_id)
         except SilenceNotFound as exc:
-            return error_response(404, str(exc))
+            return json_error(404, str(exc))
         return jsonify(silence_json(silence, clock.now()))
 
     return bp
