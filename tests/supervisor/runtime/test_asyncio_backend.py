@@ -36,6 +36,14 @@ def on_asyncio(scenario: Callable[[], Awaitable[None]]) -> None:
     anyio.run(scenario, backend="asyncio")
 
 
+async def wait_logged(log: list[str], entry: str, times: int) -> None:
+    """Wait (real time, bounded) until `entry` was logged `times` times: a loaded machine may
+    need longer than a fixed sleep, and the assertions that follow must not race the restart."""
+    with anyio.fail_after(5):
+        while log.count(entry) < times:
+            await anyio.sleep(TICK / 2)
+
+
 def states(sup: Supervisor) -> dict[str, ChildState]:
     return {info.id: info.state for info in sup.which_children()}
 
@@ -48,7 +56,7 @@ def test_one_for_one_ordered_start_restart_and_reverse_stop() -> None:
         sup = Supervisor([ChildSpec(n, a) for n, a in actors.items()], backoff=NO_BACKOFF)
         async with anyio.create_task_group() as tg:
             await tg.start(sup.run)
-            await anyio.sleep(5 * TICK)
+            await wait_logged(log, "b:up", 2)
             assert [a.incarnations for a in actors.values()] == [1, 2, 1]
             assert states(sup) == dict.fromkeys("abc", ChildState.RUNNING)
             await sup.stop()
@@ -75,7 +83,7 @@ def test_one_for_all_and_rest_for_one() -> None:
             )
             async with anyio.create_task_group() as tg:
                 await tg.start(sup.run)
-                await anyio.sleep(5 * TICK)
+                await wait_logged(log, "c:up", 2)
                 await sup.stop()
 
     on_asyncio(scenario)
