@@ -63,6 +63,7 @@ from actors.store import Database
 from actors.telemetry.agents import AgentRegistry
 from actors.telemetry.api import create_blueprint as telemetry_blueprint
 from actors.telemetry.catalog import declare_catalog
+from actors.telemetry.otel import build_otel
 from actors.telemetry.recording import Telemetry
 from actors.telemetry.store import MetricStore
 from actors.web.app import create_app
@@ -240,7 +241,11 @@ class App:
             clock=self.clock,
         )
         self.agents = AgentRegistry()
-        self.telemetry = Telemetry(store=self.metrics, agents=self.agents)
+        self.otel = build_otel(
+            config.telemetry, store=self.metrics, environ=self.env, logger=logger_for("otel")
+        )
+        self.tracer = self.otel.tracer
+        self.telemetry = Telemetry(store=self.metrics, agents=self.agents, tracer=self.tracer)
         self.database = database if database is not None else Database(config.storage.path)
         self.outbox = Outbox(database=self.database, clock=self.clock, metrics=self.metrics)
         self._enabled_outbox = _EnabledChannels(self)
@@ -253,6 +258,7 @@ class App:
             sink=self.alerts_send,
             clock=self.clock,
             state=SqliteAlertStateStore(database=self.database),
+            tracer=self.tracer,
             logger=logger_for("rules"),
         )
         self._reload_lock = trio.Lock()
@@ -273,6 +279,11 @@ class App:
         )
         self.last_reload_errors: tuple[str, ...] = ()
         children = [
+            *(
+                [ChildSpec("otlp", self.otel.metrics.run, shutdown=self._worker_shutdown)]
+                if self.otel.metrics is not None
+                else []
+            ),
             ChildSpec.supervisor(self.notify),
             ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown),
             ChildSpec("rules", self.rules.run, shutdown=self._worker_shutdown),
@@ -310,6 +321,7 @@ class App:
             store=self.metrics,
             agents=self.agents,
             tree=self.tree,
+            tracer=self.tracer,
         )
         return ChildSpec(_check_id(check.name), actor.run, shutdown=self._worker_shutdown)
 
@@ -427,6 +439,7 @@ class App:
             clock=self.clock,
             logger=logger_for(f"notify.{name}"),
             metrics=self.metrics,
+            tracer=self.tracer,
         )
         return ChildSpec(_deliver_id(name), actor.run, shutdown=self._worker_shutdown)
 
@@ -440,6 +453,9 @@ class App:
         try:
             await self.root.run(task_status=task_status)
         finally:
+            if self.otel.enabled:
+                with trio.move_on_after(5, shield=True):
+                    await trio.to_thread.run_sync(self.otel.shutdown, abandon_on_cancel=True)
             self.database.close()
 
     async def stop(self) -> None:

@@ -222,3 +222,15 @@ async def test_routing_change_restarts_only_routing(
         assert _starts(app) == {"check:tree": 1, "check:errors": 1, "check:agents": 1}
         assert {c.id: c.starts for c in app.root.which_children()}["routing"] == 2
         await app.stop()
+
+
+async def test_otlp_export_runs_as_an_actor_when_configured(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    source = BASE + '\n[telemetry]\notlp_endpoint = "http://127.0.0.1:9"\n'
+    app = App(_config(source, tmp_path), clock=VirtualClock(), serve_http=False)
+    assert app.otel.enabled
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        assert app.root.which_children()[0].id == "otlp"
+        await app.stop()
