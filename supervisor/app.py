@@ -8,9 +8,9 @@ state, agent registry, telemetry, SQLite database) and the root `Supervisor`:
       notify      nested supervisor, one child `deliver:<name>` per enabled channel
       routing     groups, silences, inhibits; writes Notifications to the durable outbox
       rules       the rule evaluator (every enabled [[rules]] entry) -> AlertEvents -> routing
-      checks      nested supervisor, one child `check:<name>` per [[checks]] entry
       metrics     the /metrics listener ([server] metrics_listen)
       web         the API, probes and status page ([server] listen), incl. POST /api/v1/reload
+      checks      nested supervisor, one child `check:<name>` per [[checks]] entry
 
 `App.apply(new_config)` is the hot reload: it compares the old and new frozen models of every
 check, rule and channel by name and starts, stops or restarts only what changed; unchanged
@@ -287,10 +287,12 @@ class App:
             ChildSpec.supervisor(self.notify),
             ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown),
             ChildSpec("rules", self.rules.run, shutdown=self._worker_shutdown),
-            ChildSpec.supervisor(self.checks),
         ]
+        # The listeners start before the checks (a check of the monitor's own API finds it up)
+        # and stop after them (no check keeps a connection open while the server drains).
         if serve_http:
             children += self._web_specs()
+        children.append(ChildSpec.supervisor(self.checks))
         self.root = self._supervisor("root", children)
 
     # -- building ------------------------------------------------------------------------------

@@ -101,22 +101,31 @@ class LogfmtFormatter(logging.Formatter):
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in _fields(record).items())
 
 
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler `configure_logging` installs (recognised to be replaced on reload)."""
+
+
 def configure_logging(
     *,
     format: Literal["json", "logfmt"] = "logfmt",
     level: str = "info",
     stream: TextIO | None = None,
 ) -> logging.Logger:
-    """Send the `blipee` loggers to `stream` (stderr) in `format`, at `level`; returns the root.
+    """Send every log record (ours, the runtime's, libraries') to `stream` (stderr) in `format`,
+    one line per event, at `level`; returns the `blipee` logger.
 
-    Calling it again (on reload) replaces the handler, so there is always exactly one.
+    Installed on the root logger so that no record falls through to Python's last-resort
+    handler (which would print multi-line tracebacks). Calling it again (on reload) replaces the
+    handler, so there is always exactly one.
     """
-    root = logging.getLogger(ROOT_LOGGER)
+    root = logging.getLogger()
     for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+        if isinstance(handler, _Handler):
+            root.removeHandler(handler)
+    handler = _Handler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if format == "json" else LogfmtFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
-    root.propagate = False
-    return root
+    ours = logging.getLogger(ROOT_LOGGER)
+    ours.setLevel(logging.NOTSET)
+    return ours
