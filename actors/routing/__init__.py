@@ -1,1 +1,88 @@
-"""routing actors and their pure logic."""
+"""Alert routing, Alertmanager semantics: routes, groups, silences, inhibition, dependency
+holds, maintenance windows and escalation; one concern per module, pure logic apart from
+`actor` (the loop) and `api` (the HTTP blueprint, imported on its own: `actors.routing.api`).
+
+Public surface:
+- `RoutingActor` (`run`, `handle`, silences: `silences`, `get_silence`, `add_silence`,
+  `expire_silence`; `mute_status`, `groups`);
+- `RoutingStore`, `MemoryRoutingStore`, `SqliteRoutingStore` (notification log and silences);
+- the pure parts: `Matcher`/`parse_matcher`, `Route`/`route_alert`, `Group`/`add_alert`/`flush`,
+  `Silence`/`make_silence`, `InhibitRule`/`inhibited`, `Cron`/`parse_cron`, `MaintenanceWindow`;
+- `RoutingError` and its subclasses.
+"""
+
+from __future__ import annotations
+
+from actors.routing.actor import (
+    AlertSource,
+    HealthView,
+    MuteStatus,
+    NotificationSink,
+    RoutingActor,
+)
+from actors.routing.cron import Cron, in_window, parse_cron
+from actors.routing.exceptions import (
+    InvalidCron,
+    InvalidMatcher,
+    InvalidSilence,
+    RoutingError,
+    SilenceNotFound,
+)
+from actors.routing.grouping import (
+    Group,
+    GroupTiming,
+    NotifyLog,
+    add_alert,
+    flush,
+    group_key,
+    notification_key,
+)
+from actors.routing.inhibit import InhibitRule, inhibited, parse_inhibit_rule
+from actors.routing.maintenance import MaintenanceWindow, parse_window
+from actors.routing.matchers import Matcher, matches_all, parse_matcher, parse_matchers
+from actors.routing.persist import MemoryRoutingStore, RoutingStore, SqliteRoutingStore
+from actors.routing.routes import Destination, Route, parse_route, route_alert
+from actors.routing.silences import Silence, SilenceState, expire, make_silence
+
+__all__ = [
+    "AlertSource",
+    "Cron",
+    "Destination",
+    "Group",
+    "GroupTiming",
+    "HealthView",
+    "InhibitRule",
+    "InvalidCron",
+    "InvalidMatcher",
+    "InvalidSilence",
+    "MaintenanceWindow",
+    "Matcher",
+    "MemoryRoutingStore",
+    "MuteStatus",
+    "NotificationSink",
+    "NotifyLog",
+    "Route",
+    "RoutingActor",
+    "RoutingError",
+    "RoutingStore",
+    "Silence",
+    "SilenceNotFound",
+    "SilenceState",
+    "SqliteRoutingStore",
+    "add_alert",
+    "expire",
+    "flush",
+    "group_key",
+    "in_window",
+    "inhibited",
+    "make_silence",
+    "matches_all",
+    "notification_key",
+    "parse_cron",
+    "parse_inhibit_rule",
+    "parse_matcher",
+    "parse_matchers",
+    "parse_route",
+    "parse_window",
+    "route_alert",
+]
