@@ -141,7 +141,7 @@ class RoutingActor:
             parse_inhibit_rule(i.source, i.target, i.equal) for i in inhibit
         )
         self._windows: tuple[MaintenanceWindow, ...] = tuple(
-            parse_window(m.matchers, m.cron, m.duration, m.comment) for m in maintenance
+            parse_window(m.matchers, m.cron, m.duration, m.comment, m.timezone) for m in maintenance
         )
         self._config_silences = tuple(silences)
         self._silences: dict[str, Silence] = {}

@@ -1,4 +1,7 @@
-"""A small, pure 5-field cron matcher (minute hour day-of-month month day-of-week) in UTC.
+"""A small, pure 5-field cron matcher (minute hour day-of-month month day-of-week).
+
+Times are matched in a given time zone (UTC by default); a window's start is the wall-clock
+minute in that zone, so "0 2 * * SUN" in Europe/Lisbon follows daylight saving time.
 
 Fields accept `*`, numbers, ranges `a-b`, steps `*/n` and `a-b/n`, lists `a,b`, and names for
 months (JAN..DEC) and weekdays (SUN..SAT; 0 and 7 are Sunday). As in Vixie cron, when both
@@ -106,17 +109,18 @@ def parse_cron(text: str) -> Cron:
     )
 
 
-def in_window(cron: Cron, duration: float, now: float) -> bool:
-    """Whether `now` (Unix seconds) lies in a window `[start, start + duration)` of `cron`.
+def in_window(cron: Cron, duration: float, now: float, tz: dt.tzinfo = dt.UTC) -> bool:
+    """Whether `now` (Unix seconds) lies in a window `[start, start + duration)` of `cron`,
+    start minutes read in time zone `tz`.
 
     Checks each start minute that could still cover `now` (at most `duration / 60 + 1` minutes).
     """
     if duration <= 0:
         return False
-    current = dt.datetime.fromtimestamp(now, tz=dt.UTC).replace(second=0, microsecond=0)
+    current = dt.datetime.fromtimestamp(now, tz=tz).replace(second=0, microsecond=0)
     minutes = int(duration // 60) + 1
     for back in range(minutes):
-        start = current - dt.timedelta(minutes=back)
+        start = (current - dt.timedelta(minutes=back)).astimezone(tz)
         if start.timestamp() + duration <= now:
             break
         if cron.matches(start):

@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from actors.routing.cron import Cron, in_window, parse_cron
+from actors.routing.exceptions import InvalidCron
 from actors.routing.matchers import Matcher, matches_all, parse_matchers
 
 __all__ = ["MaintenanceWindow", "in_maintenance", "parse_window"]
@@ -21,22 +24,33 @@ class MaintenanceWindow:
     cron: Cron
     duration: float
     comment: str = ""
+    tz: dt.tzinfo = field(default=dt.UTC)
 
     def holds(self, labels: Mapping[str, str], now: float) -> bool:
         """Whether this window holds an alert with `labels` at `now`."""
-        return matches_all(self.matchers, labels) and in_window(self.cron, self.duration, now)
+        return matches_all(self.matchers, labels) and in_window(
+            self.cron, self.duration, now, self.tz
+        )
 
 
 def parse_window(
-    matchers: Iterable[str], cron: str, duration: float, comment: str = ""
+    matchers: Iterable[str],
+    cron: str,
+    duration: float,
+    comment: str = "",
+    timezone: str = "UTC",
 ) -> MaintenanceWindow:
-    """Build a window.
+    """Build a window; `cron` is read in `timezone` (an IANA name such as "Europe/Lisbon").
 
     Raises:
         InvalidMatcher: a matcher is invalid.
-        InvalidCron: the cron expression is invalid.
+        InvalidCron: the cron expression or the time zone is invalid.
     """
-    return MaintenanceWindow(parse_matchers(matchers), parse_cron(cron), duration, comment)
+    try:
+        tz: dt.tzinfo = dt.UTC if timezone in ("UTC", "") else zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidCron(cron, f"unknown time zone {timezone!r}") from exc
+    return MaintenanceWindow(parse_matchers(matchers), parse_cron(cron), duration, comment, tz)
 
 
 def in_maintenance(

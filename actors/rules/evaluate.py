@@ -277,6 +277,8 @@ def step(
     for series, value in values.items():
         if not _is_true(rule, value):
             continue
+        if not series and cond.aggregate == "absent":
+            series = cond.labels  # as Prometheus' absent(): the filter's labels
         labels = alert_labels(rule, series)
         fp = fingerprint(labels)
         seen.add(fp)

@@ -175,3 +175,15 @@ def test_routes(labels: dict[str, str], expected: list[str]) -> None:
     ]
     got = route_alert(labels, ["email", "slack"], routes, ["alertname"])
     assert [d.channel for d in got] == expected
+
+
+def test_maintenance_in_a_time_zone() -> None:
+    window = parse_window(["check=db"], "0 2 * * SUN", 3600, timezone="Europe/Lisbon")
+    # 2026-07-05 is a Sunday; Lisbon is UTC+1 in summer: 02:30 local = 01:30 UTC.
+    assert in_maintenance([window], {"check": "db"}, _ts("2026-07-05T01:30:00"))
+    assert not in_maintenance([window], {"check": "db"}, _ts("2026-07-05T02:30:00"))
+
+
+def test_unknown_time_zone() -> None:
+    with pytest.raises(InvalidCron):
+        parse_window([], "0 2 * * SUN", 3600, timezone="Mars/Olympus")

@@ -209,3 +209,13 @@ def test_fingerprint_is_stable_and_label_sensitive() -> None:
     assert fingerprint(labels) == fingerprint(tuple(labels))
     assert fingerprint(labels) != fingerprint((*labels, ("x", "y")))
     assert len(fingerprint(labels)) == 16
+
+
+def test_absent_alert_carries_the_filter_labels() -> None:
+    rule = Rule(
+        id="gone",
+        name="Gone",
+        condition=Condition(metric="m", labels=(("agent", "a"),), aggregate="absent"),
+    )
+    (event,) = step(rule, {}, {(): 1.0}, 0).events
+    assert dict(event.alert.labels)["agent"] == "a"
