@@ -272,8 +272,14 @@ class RoutingActor:
                 self._escalated.add(fp)
         if not firing:
             self._escalated.discard(fp)
-        for dest in dests:
-            self._add(dest, alert, labels)
+        keys = {self._add(dest, alert, labels) for dest in dests}
+        if not firing:
+            # Resolve it wherever it was announced, even if its routes changed since (a rule's
+            # channels edited on reload, a rule removed): receivers must hear the resolution.
+            now = self._clock.now()
+            for key, group in list(self._groups.items()):
+                if key not in keys and fp in group.alerts:
+                    self._groups[key] = add_alert(group, alert, now, self._timing)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -312,16 +318,17 @@ class RoutingActor:
             for channel in self._config.escalate_to
         ]
 
-    def _add(self, dest: Destination, alert: Alert, labels: Mapping[str, str]) -> None:
+    def _add(self, dest: Destination, alert: Alert, labels: Mapping[str, str]) -> str:
         glabels = group_labels(labels, dest.group_by)
         key = group_key(dest.channel, dest.route, glabels)
         group = self._groups.get(key)
         if group is None:
             log = self._logs.get(key, NotifyLog())
             if alert.status is AlertStatus.RESOLVED and alert.fingerprint not in log.firing:
-                return  # never announced on this destination: nothing to resolve
+                return key  # never announced on this destination: nothing to resolve
             group = Group(key=key, channel=dest.channel, labels=glabels, log=log)
         self._groups[key] = add_alert(group, alert, self._clock.now(), self._timing)
+        return key
 
     def _next_deadline(self) -> float:
         deadline = float("inf")

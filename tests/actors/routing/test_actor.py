@@ -302,3 +302,15 @@ async def test_silences_persist(tmp_path: Path, autojump_clock: MockClock) -> No
         assert h2.actor.silences()[0].comment == "c"
         nursery.cancel_scope.cancel()
     db.close()
+
+
+async def test_resolution_follows_the_alert_when_its_channels_change(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    h = Harness()
+    await nursery.start(h.actor.run)
+    await h.fire("A", channels=("email",))
+    assert _names(h.outbox.take()) == [("email", "firing", ["A"])]
+    await h.fire("A", status=AlertStatus.RESOLVED, channels=("slack",))
+    await trio.sleep(60)
+    assert _names(h.outbox.take()) == [("email", "resolved", ["A"])]
