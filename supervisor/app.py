@@ -41,7 +41,7 @@ from typing import Any
 import trio
 from quart import Blueprint, jsonify
 
-from actors.checks.config import CheckBase
+from actors.checks.config import CheckBase, MetricCheckConfig
 from actors.checks.factory import build_check_actor
 from actors.clock import Clock, SystemClock
 from actors.models import Alert, AlertEvent, AlertStatus, Notification, labels_of
@@ -86,11 +86,15 @@ __all__ = [
     "App",
     "ReloadReport",
     "TestAlertError",
+    "metric_retention",
     "run_app",
     "send_test_alert",
 ]
 
 RELOAD_METRIC = "config_reload_total"
+MIN_RETENTION = 3600.0
+"""The metric store keeps at least this much history (seconds): the health document reads the
+last minute, and a rule added at runtime with a window up to an hour finds its samples."""
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -107,7 +111,8 @@ class ReloadReport:
     rules_removed: tuple[str, ...] = ()
     rules_changed: tuple[str, ...] = ()
     needs_restart: tuple[str, ...] = ()
-    """Top-level sections that changed but only take effect after a process restart."""
+    """Top-level sections that changed but only take effect after a process restart, and
+    "metric retention" when a new window is longer than the metric store keeps."""
     errors: tuple[str, ...] = field(default=())
 
     @property
@@ -121,6 +126,25 @@ class ReloadReport:
             or self.rules_removed
             or self.rules_changed
         )
+
+
+def metric_retention(config: Config) -> float:
+    """Seconds of samples the metric store must keep for `config`: the longest window of any
+    rule (enabled or not: a reload may enable it) or `metric` check, and at least
+    `MIN_RETENTION`."""
+    windows = [rule.condition.window for rule in config.rules]
+    windows += [
+        check.condition.window for check in config.checks if isinstance(check, MetricCheckConfig)
+    ]
+    return max([MIN_RETENTION, *windows])
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
 
 
 def _check_id(name: str) -> str:
@@ -227,7 +251,7 @@ class App:
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.clock: Clock = clock or SystemClock()
         self.log = logger_for("app")
-        self.metrics = MetricStore(clock=self.clock)
+        self.metrics = MetricStore(clock=self.clock, retention=metric_retention(config))
         declare_catalog(self.metrics, config.metrics)
         self.metrics.declare(
             RELOAD_METRIC,
@@ -512,7 +536,8 @@ class App:
             },
         )
         for section in report.needs_restart:
-            self.log.warning("[%s] changed: it takes effect after a restart", section)
+            if section in Config.model_fields:  # the others were explained when found
+                self.log.warning("[%s] changed: it takes effect after a restart", section)
         return report
 
     async def _apply(self, new: Config) -> ReloadReport:
@@ -605,6 +630,17 @@ class App:
             for name in Config.model_fields
             if name not in _LIVE_SECTIONS and getattr(old, name) != getattr(new, name)
         )
+        # The store sizes its rings when a metric is declared: a longer window takes a restart.
+        retention = metric_retention(new)
+        if retention > self.metrics.retention:
+            needs_restart += ("metric retention",)
+            self.log.warning(
+                "a rule or metric check window of %s is longer than the metric store keeps (%s):"
+                " it reads at most %s of samples until the process restarts",
+                _format_seconds(retention),
+                _format_seconds(self.metrics.retention),
+                _format_seconds(self.metrics.retention),
+            )
         for error in errors:
             self.log.error("reload: %s", error)
         return ReloadReport(

@@ -53,6 +53,7 @@ def test_default_rules_match_the_seed() -> None:
     assert database.channels == ("email", "pagerduty")
     stalled = by_id["network-growth-stalled"]
     assert (stalled.severity, stalled.condition.window) == ("info", 86400.0)
+    assert (stalled.condition.aggregate, stalled.condition.duration) == ("increase", 86400.0)
 
 
 def test_default_channels_enable_with_their_secrets() -> None:
