@@ -431,6 +431,7 @@ def latency(outages: int, interval: float) -> int:
         procs.append(ours)
         results: dict[str, list[float]] = {"/ours": [], "/am": []}
         missed = {"/ours": 0, "/am": 0}
+        resolutions: dict[str, list[float]] = {"/ours": [], "/am": []}
         try:
             time.sleep(5)  # both stacks start and see the target healthy
             for n in range(outages):
@@ -446,7 +447,9 @@ def latency(outages: int, interval: float) -> int:
                 _Target.failing = False
                 t1 = time.perf_counter()
                 for path in results:
-                    _wait_for(path, "resolved", t1, timeout=20 * interval + 10)
+                    at = _wait_for(path, "resolved", t1, timeout=20 * interval + 10)
+                    if at is not None:
+                        resolutions[path].append(at - t1)
                 print(
                     f"  outage {n + 1:2d}: ours {results['/ours'][-1:]}, "
                     f"prometheus stack {results['/am'][-1:]}",
@@ -469,6 +472,9 @@ def latency(outages: int, interval: float) -> int:
     print(f"  blipee-monitor:                                  {_summary(ours_v)}")
     print(f"  prometheus + blackbox_exporter + alertmanager:   {_summary(am_v)}")
     print(f"  missed: {missed}")
+    print("resolution (target healthy again -> resolved POST, group_interval = interval):")
+    print(f"  blipee-monitor:                                  {_summary(resolutions['/ours'])}")
+    print(f"  prometheus + blackbox_exporter + alertmanager:   {_summary(resolutions['/am'])}")
     if ours_v and am_v:
         print(
             "  ratio (prometheus stack / ours): median "
