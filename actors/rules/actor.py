@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -126,6 +127,9 @@ class RulesActor:
             of samples (a round that took d seconds is followed by a rest of
             d * (1 / max_busy - 1) before the next sample-driven round; rounds under 1 ms never
             rest, so a quiet system alerts at once).
+        restore_grace: seconds after start during which a restored instance whose series has
+            no value yet (the metric store is in memory: it starts empty) keeps its state
+            instead of resolving; a value that arrives is evaluated normally.
 
     Raises:
         InvalidRule: never for `RuleConfig` (already validated); see `add_rule`.
@@ -145,6 +149,7 @@ class RulesActor:
         tick: float = 1.0,
         listen: bool = True,
         max_busy: float = 0.5,
+        restore_grace: float = 60.0,
     ) -> None:
         self._store = store
         self._sink = sink
@@ -155,6 +160,9 @@ class RulesActor:
         self._tick = tick
         self._listen = listen
         self._max_busy = min(max(max_busy, 0.05), 1.0)
+        self._restore_grace = restore_grace
+        self._restored: dict[str, set[str]] = {}
+        self._grace_until = 0.0
         self._rules: dict[str, Rule] = {}
         self._by_metric: dict[str, set[str]] = {}
         self._instances: dict[str, dict[str, Instance]] = {}
@@ -311,7 +319,13 @@ class RulesActor:
         values = self._batch_values(rules, now)
         for rule in rules:
             before = self._instances.get(rule.id, {})
-            result = step(rule, before, values[rule.id], now)
+            keep: AbstractSet[str] = frozenset()
+            if self._restored:
+                if now < self._grace_until:
+                    keep = self._restored.get(rule.id, frozenset())
+                else:
+                    self._restored = {}
+            result = step(rule, before, values[rule.id], now, keep_missing=keep)
             if result.instances:
                 self._instances[rule.id] = result.instances
             else:
@@ -398,6 +412,8 @@ class RulesActor:
     async def _restore(self) -> None:
         stored = await self._state.load()
         now = self._clock.now()
+        self._grace_until = now + self._restore_grace
+        self._restored = {}
         for rule_id, insts in stored.items():
             rule = self._rules.get(rule_id)
             if rule is None or not rule.enabled:
@@ -410,6 +426,7 @@ class RulesActor:
                 self._outgoing.append((ghost, events, [], list(insts)))
                 continue
             self._instances[rule_id] = dict(insts)
+            self._restored[rule_id] = set(insts)
             firing = [i for i in insts.values() if i.phase is Phase.FIRING]
             events = [
                 AlertEvent(i.to_alert(status=AlertStatus.FIRING), rule_id, rule.channels, now)

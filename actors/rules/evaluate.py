@@ -24,6 +24,7 @@ import math
 import operator as op
 import re
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
 from actors.models import Alert, AlertEvent, AlertStatus, Labels, Severity, labels_of
@@ -260,13 +261,17 @@ def step(
     instances: Mapping[str, Instance],
     values: Mapping[Labels, float],
     now: float,
+    *,
+    keep_missing: AbstractSet[str] = frozenset(),
 ) -> StepResult:
     """Evaluate `rule` at `now` given the aggregated `values` per series; pure.
 
     `instances` (by fingerprint) is the rule's state before this step; the result holds the state
     after. Emits a FIRING event when an instance starts firing or the annotations of a firing
     instance change, a RESOLVED event (with `ends_at = now`) when it resolves. Pending instances
-    emit nothing.
+    emit nothing. Instances in `keep_missing` whose series has no value are kept as they are
+    (after a restart, until the metric store has been fed again); a value that is present always
+    counts.
     """
     out: dict[str, Instance] = {}
     events: list[AlertEvent] = []
@@ -299,9 +304,16 @@ def step(
             events.append(_event(rule, inst.to_alert(), now))
         out[fp] = inst
 
+    present: set[str] | None = None
     for fp, prev in instances.items():
         if fp in seen:
             continue
+        if fp in keep_missing:
+            if present is None:
+                present = {fingerprint(alert_labels(rule, series)) for series in values}
+            if fp not in present:
+                out[fp] = prev
+                continue
         if prev.phase is Phase.PENDING:
             changed.add(fp)
             continue

@@ -252,3 +252,49 @@ async def test_rules_sharing_a_metric_each_see_their_own_series(
     await trio.sleep(0.01)
     got = sorted((v.rule_id, dict(v.labels)["check"]) for v in h.actor.alerts())
     assert got == [("all", "cache"), ("all", "database"), ("db", "database")]
+
+
+async def test_duration_keeps_counting_across_a_restart(autojump_clock: MockClock) -> None:
+    cond = {**_rule().condition.model_dump(), "window": "1h", "duration": "60s"}
+    state = MemoryAlertStateStore()
+    h = Harness([_rule(condition=cond)], state)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h.actor.run)
+        h.store.record("health_check_up", 0, {"check": "database"})
+        await trio.sleep(40)
+        assert [v.state for v in h.actor.alerts()] == ["pending"]
+        nursery.cancel_scope.cancel()
+    h2 = Harness([_rule(condition=cond)], state)
+    h2.clock = h.clock
+    h2.actor._clock = h.clock
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h2.actor.run)
+        h2.store.record("health_check_up", 0, {"check": "database"})
+        start = trio.current_time()
+        event = await h2.next(timeout=30)
+        # pending since 40 s before the restart: fires ~20 s after it, not 60 s
+        assert trio.current_time() - start <= 21
+        assert event.alert.status is AlertStatus.FIRING
+        nursery.cancel_scope.cancel()
+
+
+async def test_restored_firing_alert_waits_for_data_then_resolves_after_grace(
+    autojump_clock: MockClock,
+) -> None:
+    state = MemoryAlertStateStore()
+    h = Harness([_rule()], state)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h.actor.run)
+        h.store.record("health_check_up", 0, {"check": "database"})
+        await h.next()
+        nursery.cancel_scope.cancel()
+    h2 = Harness([_rule()], state)  # the metric store starts empty
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h2.actor.run)
+        assert (await h2.next()).alert.status is AlertStatus.FIRING  # re-announced
+        await trio.sleep(59)
+        assert h2.nothing()  # no data yet: not resolved, not dropped
+        assert [v.state for v in h2.actor.alerts()] == ["firing"]
+        resolved = await h2.next(timeout=3)  # still no data after the grace: resolved
+        assert resolved.alert.status is AlertStatus.RESOLVED
+        nursery.cancel_scope.cancel()

@@ -219,3 +219,14 @@ def test_absent_alert_carries_the_filter_labels() -> None:
     )
     (event,) = step(rule, {}, {(): 1.0}, 0).events
     assert dict(event.alert.labels)["agent"] == "a"
+
+
+def test_keep_missing_holds_restored_instances_until_their_series_reports() -> None:
+    rule = _rule()
+    firing = step(rule, {}, {SERIES: 11}, 0).instances
+    (fp,) = firing
+    held = step(rule, firing, {}, 1, keep_missing={fp})
+    assert held.instances == firing
+    assert held.events == []
+    resolved = step(rule, firing, {SERIES: 1}, 2, keep_missing={fp})
+    assert [e.alert.status for e in resolved.events] == [AlertStatus.RESOLVED]
