@@ -1,15 +1,18 @@
 """Delivery outcomes and their classification (the notifier says whether a failure is retryable).
 
 HTTP receivers: 2xx delivered (each channel may demand more, e.g. Slack's body "ok"); 408, 429
-and 5xx are retried, honouring `Retry-After` (seconds or an HTTP date); any other 4xx is permanent
-and goes to the dead-letter list with the reason. Transport errors (connect, read, timeouts) are
-retried. SMTP: 4xx replies retried, 5xx permanent.
+and 5xx are retried, honouring `Retry-After` (seconds or an HTTP date; a garbage value is ignored
+and the computed backoff applies); a redirect is not followed (the signed body must not go
+elsewhere) and, like any other 4xx, is permanent and goes to the dead-letter list with the
+reason. Transport errors (connect, read, timeouts) are retried. SMTP: 4xx replies retried, 5xx
+permanent.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -25,6 +28,7 @@ __all__ = [
 ]
 
 _REASON_MAX = 300
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,24 +59,28 @@ Outcome = Delivered | Retry | Permanent
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
     """Seconds to wait from a `Retry-After` header value (delta seconds or HTTP date).
 
-    Returns None for a missing or unparsable value; never negative.
+    RFC 9110: delta-seconds is one or more ASCII digits (a decimal fraction is tolerated);
+    anything else must be an HTTP date with a zone. Returns None for a missing or unparsable
+    value (negative numbers, "nan", "1e3", non-ASCII digits...), so a garbage header never means
+    "retry at once"; never negative; may be `inf` for an absurdly long number (callers cap it).
     """
     if value is None:
         return None
     text = value.strip()
     if not text:
         return None
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
+    if _DELTA_SECONDS.fullmatch(text):
+        return float(text)  # float, not int: a 5000-digit value is inf, not a ValueError
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, when.timestamp() - now)
+    try:
+        return max(0.0, when.timestamp() - now)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def body_reason(body: bytes | str, limit: int = _REASON_MAX) -> str:
@@ -113,6 +121,8 @@ def classify_http(
         reason = f"{reason}: {detail}"
     if status in (408, 429) or 500 <= status <= 599:
         return Retry(reason, parse_retry_after(headers.get("retry-after"), now=now))
+    if 300 <= status <= 399:
+        return Permanent(f"{reason} (redirect not followed: configure the final URL)")
     if 200 <= status <= 299:
         # A 2xx that the channel does not count as success (e.g. Slack 200 without "ok").
         return Retry(f"unexpected answer {reason}")

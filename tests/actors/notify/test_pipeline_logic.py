@@ -44,7 +44,7 @@ NOW = 1_700_000_000.0
             Permanent("HTTP 400: Event object is invalid; x"),
         ),
         (404, {}, b"no_service", Permanent("HTTP 404: no_service")),
-        (301, {}, b"", Permanent("HTTP 301")),
+        (301, {}, b"", Permanent("HTTP 301 (redirect not followed: configure the final URL)")),
     ],
 )
 def test_classify_http(status: int, headers: dict[str, str], body: bytes, expected: object) -> None:
@@ -61,7 +61,7 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after(None, now=NOW) is None
     assert parse_retry_after("", now=NOW) is None
     assert parse_retry_after("soon", now=NOW) is None
-    assert parse_retry_after("-3", now=NOW) == 0.0
+    assert parse_retry_after("-3", now=NOW) is None  # not delta-seconds: garbage
     assert parse_retry_after("Tue, 14 Nov 2023 22:13:50 GMT", now=NOW + 20) == pytest.approx(10)
     assert parse_retry_after("Tue, 14 Nov 2023 22:13:50", now=NOW) is None  # no zone given
 
