@@ -21,6 +21,12 @@ and silences are persisted, so nothing is sent twice).
 A channel whose required secret is empty gets no delivery actor; notifications routed to it are
 skipped (not queued), as are those routed to a channel removed by a reload.
 
+Tracing: when `[telemetry] otlp_endpoint` is set, the OpenTelemetry tracer goes to every actor
+that makes spans (checks, rules, deliveries, the recording API), the API app runs inside the ASGI
+instrumentation (one server span per request, probes excluded) and the HTTP notification channels'
+clients are instrumented (one client span per request), all with the setup's own
+`TracerProvider` (no global provider). Without an endpoint none of this is installed.
+
 `run_app()` is the process: SIGTERM/SIGINT stop gracefully (readiness fails at once, children
 stop in reverse order within `[supervisor] shutdown_timeout`, exit 0; a second signal exits at
 once with status 130); SIGHUP reloads the configuration file (an invalid file is rejected, the
@@ -39,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.trace import TracerProvider
 from quart import Blueprint, jsonify
 
 from actors.checks.config import CheckBase, MetricCheckConfig
@@ -145,6 +154,22 @@ def _format_seconds(seconds: float) -> str:
     if seconds % 60 == 0:
         return f"{seconds / 60:g}m"
     return f"{seconds:g}s"
+
+
+# Kubernetes probes hit these every few seconds: a span each would drown the useful ones.
+_UNTRACED_ROUTES = "/api/health/live,/api/health/ready"
+
+
+def _traced_asgi(app: Any, tracer_provider: TracerProvider) -> Any:
+    """`app` inside the OpenTelemetry ASGI middleware: one server span per request (probes
+    excluded), tracing with `tracer_provider` only (no global provider is read or set)."""
+    return OpenTelemetryMiddleware(
+        app,
+        excluded_urls=_UNTRACED_ROUTES,
+        tracer_provider=tracer_provider,
+        meter_provider=NoOpMeterProvider(),
+        exclude_spans=["receive", "send"],
+    )
 
 
 def _check_id(name: str) -> str:
@@ -300,6 +325,7 @@ class App:
             clock=self.clock,
             logger=logger_for("notify"),
             external_url=config.server.external_url,
+            tracer_provider=self.otel.tracer_provider,
         )
         self.last_reload_errors: tuple[str, ...] = ()
         children = [
@@ -393,6 +419,8 @@ class App:
             clock=self.clock,
             max_body_bytes=security.max_body_bytes,
         )
+        if self.otel.tracer_provider is not None:
+            api = _traced_asgi(api, self.otel.tracer_provider)
         registry = build_registry(collectors=[self.metrics.collector()], tree=self.tree)
         metrics_app = create_metrics_app(
             registry=registry, token=security.metrics_token, allow_from=security.allow_from
@@ -460,6 +488,7 @@ class App:
                 logger=logger_for(f"notify.{name}"),
                 external_url=self.config.server.external_url,
                 database=self.database,
+                tracer_provider=self.otel.tracer_provider,
             ),
             outbox=self.outbox,
             clock=self.clock,
@@ -599,6 +628,7 @@ class App:
                     clock=self.clock,
                     logger=logger_for("notify"),
                     external_url=new.server.external_url,
+                    tracer_provider=self.otel.tracer_provider,
                 )
             except ChannelSetupError as exc:
                 errors.append(f"channel {name}: {exc}")

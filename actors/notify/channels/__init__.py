@@ -2,7 +2,8 @@
 
 `build_channel()` turns a channel's configuration into a channel; `build_channels()` does it for
 the whole [channels] table and leaves out (with a warning) the channels whose required secret is
-empty, so the default configuration runs without any secret.
+empty, so the default configuration runs without any secret. Given a `tracer_provider`, HTTP
+channels make one client span per request (see `HttpChannel.tracer_provider`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -32,6 +34,9 @@ from actors.notify.config import (
 )
 from actors.notify.errors import ChannelSetupError
 from actors.store import Database
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "AlertmanagerChannel",
@@ -57,16 +62,44 @@ def build_channel(
     ssl_context: ssl.SSLContext | None = None,
     external_url: str = "",
     database: Database | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Channel:
     """Build the channel `name` from its configuration.
 
     `transport` is the httpx transport of HTTP channels (None: real network); `ssl_context` the
     TLS context of the email channel (None: system trust store); `database` keeps the
-    alertmanager channel's firing alerts across restarts.
+    alertmanager channel's firing alerts across restarts; `tracer_provider` (None: no spans)
+    instruments HTTP channels' requests.
 
     Raises:
         ChannelSetupError: the configuration is disabled (a required secret is empty) or unknown.
     """
+    channel = _build_channel(
+        name,
+        config,
+        clock=clock,
+        logger=logger,
+        transport=transport,
+        ssl_context=ssl_context,
+        external_url=external_url,
+        database=database,
+    )
+    if isinstance(channel, HttpChannel):
+        channel.tracer_provider = tracer_provider
+    return channel
+
+
+def _build_channel(
+    name: str,
+    config: ChannelConfig,
+    *,
+    clock: Clock,
+    logger: logging.Logger,
+    transport: httpx.AsyncBaseTransport | None,
+    ssl_context: ssl.SSLContext | None,
+    external_url: str,
+    database: Database | None,
+) -> Channel:
     reason = config.disabled_reason()
     if reason is not None:
         raise ChannelSetupError(name, f"disabled: {reason}")
@@ -156,6 +189,7 @@ def build_channels(
     ssl_context: ssl.SSLContext | None = None,
     external_url: str = "",
     database: Database | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> dict[str, Channel]:
     """Build every enabled channel; a disabled one is logged (WARNING, no secret) and skipped."""
     channels: dict[str, Channel] = {}
@@ -173,5 +207,6 @@ def build_channels(
             ssl_context=ssl_context,
             external_url=external_url,
             database=database,
+            tracer_provider=tracer_provider,
         )
     return channels

@@ -1,0 +1,138 @@
+"""Traces of a running app reach a local OTLP/HTTP receiver that decodes the protobuf."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from supervisor.app import App
+from supervisor.config import parse_config
+
+SOURCE = """
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+
+[storage]
+path = "{db}"
+
+[telemetry]
+service_name = "blipee-test"
+environment = "staging"
+otlp_endpoint = "{otlp}"
+
+[[checks]]
+name = "tree"
+kind = "self"
+interval = "1h"
+
+[channels.hooks]
+kind = "webhook"
+url = "{otlp}/hook"
+"""
+
+
+class _Receiver(ThreadingHTTPServer):
+    """Answers 200 to every POST and keeps (path, body)."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def spans(self) -> tuple[dict[str, str], list[Span]]:
+        """Resource attributes (of the last batch) and every span received."""
+        attrs: dict[str, str] = {}
+        spans: list[Span] = []
+        with self.lock:
+            bodies = [body for path, body in self.requests if path == "/v1/traces"]
+        for body in bodies:
+            for rs in ExportTraceServiceRequest.FromString(body).resource_spans:
+                attrs = {a.key: a.value.string_value for a in rs.resource.attributes}
+                spans += [span for ss in rs.scope_spans for span in ss.spans]
+        return attrs, spans
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        with self.server.lock:
+            self.server.requests.append((self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[_Receiver]:
+    server = _Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _attrs(span: Span) -> dict[str, str]:
+    return {a.key: a.value.string_value or str(a.value.int_value) for a in span.attributes}
+
+
+async def test_requests_served_checks_and_outgoing_calls_make_spans(
+    tmp_path: Path, receiver: _Receiver
+) -> None:
+    config = parse_config(SOURCE.format(db=tmp_path / "m.db", otlp=receiver.url), env={})
+    app = App(config, env={})
+    assert app.otel.tracer_provider is not None
+    checked = trio.Event()
+    app.health.add_listener(lambda new, previous: checked.set())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        with trio.fail_after(10):
+            await checked.wait()  # the check's first run (within a second of the start)
+        base = f"http://127.0.0.1:{app.api_server.port}"
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{base}/api/v1/checks")).status_code == 200
+            assert (await client.get(f"{base}/api/health/live")).status_code == 200
+            sent = await client.post(f"{base}/api/test-alert", json={"channel": "hooks"})
+            assert sent.status_code == 200, sent.text
+        await app.stop()
+    # `run` flushed the spans when it returned.
+    resource, spans = receiver.spans()
+    assert resource["service.name"] == "blipee-test"
+    assert resource["deployment.environment"] == "staging"
+    by_name = {span.name: span for span in spans}
+    served = by_name["GET /api/v1/checks"]
+    assert served.kind == Span.SPAN_KIND_SERVER
+    assert "200" in (
+        _attrs(served).get("http.status_code"),
+        _attrs(served).get("http.response.status_code"),
+    )
+    assert not any("/api/health/live" in name for name in by_name)  # probes are not traced
+    check = by_name["check tree"]
+    assert _attrs(check)["check.kind"] == "self"
+    outgoing = [span for span in spans if span.kind == Span.SPAN_KIND_CLIENT]
+    assert [span.name for span in outgoing] == ["POST"]
+    # The webhook call is a child of the test-alert request span: one trace.
+    parent = by_name["POST /api/test-alert"]
+    assert outgoing[0].trace_id == parent.trace_id
