@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
+import trio
 
 from actors.clock import Clock
 from actors.models import Notification
@@ -26,7 +27,10 @@ from actors.notify.outcome import Delivered, Outcome, Permanent, Retry, classify
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["Channel", "HttpChannel", "redact"]
+__all__ = ["MAX_RESPONSE_BYTES", "Channel", "HttpChannel", "redact"]
+
+MAX_RESPONSE_BYTES = 64 * 1024
+"""At most this much of a receiver's answer is read (the reason needs a few hundred bytes)."""
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -117,7 +121,7 @@ class HttpChannel(Channel):
                 transport=self._transport,
                 timeout=httpx.Timeout(self.timeout),
                 follow_redirects=False,
-                headers={"User-Agent": "blipee-monitor"},
+                headers={"User-Agent": "blipee-monitor", "Accept-Encoding": "identity"},
             )
             if self.tracer_provider is not None:
                 _instrument(self._client, self.tracer_provider)
@@ -144,24 +148,31 @@ class HttpChannel(Channel):
         """
         merged = {"Content-Type": "application/json"}
         merged.update(headers or {})
+        content = b""
         try:
-            response = await self._http().post(url, content=body, headers=merged)
+            with trio.move_on_after(self.timeout) as deadline:
+                async with self._http().stream(
+                    "POST", url, content=body, headers=merged
+                ) as response:
+                    content = await _read_capped(response, MAX_RESPONSE_BYTES)
         except httpx.TimeoutException as exc:
             return Retry(self._reason(f"timeout ({type(exc).__name__})"))
         except httpx.TransportError as exc:
             return Retry(self._reason(f"{type(exc).__name__}: {exc}"))
         except httpx.HTTPError as exc:  # bad URL and other request errors: not worth retrying
             return Permanent(self._reason(f"{type(exc).__name__}: {exc}"))
+        if deadline.cancelled_caught:
+            return Retry(f"timeout after {self.timeout:g}s")
         outcome = classify_http(
-            response.status_code, response.headers, response.content, now=self.clock.now(), ok=ok
+            response.status_code, response.headers, content, now=self.clock.now(), ok=ok
         )
-        if (
-            isinstance(outcome, Delivered)
-            and accept_body is not None
-            and response.text.strip() != accept_body
-        ):
-            snippet = " ".join(response.text.split())[:100]
-            return Retry(self._reason(f"unexpected answer HTTP {response.status_code}: {snippet}"))
+        if isinstance(outcome, Delivered) and accept_body is not None:
+            text = content.decode("utf-8", "replace")
+            if text.strip() != accept_body:
+                snippet = " ".join(text.split())[:100]
+                return Retry(
+                    self._reason(f"unexpected answer HTTP {response.status_code}: {snippet}")
+                )
         if isinstance(outcome, Retry):
             return Retry(self._reason(outcome.reason), outcome.retry_after)
         if isinstance(outcome, Permanent):
@@ -181,3 +192,28 @@ def _instrument(client: httpx.AsyncClient, tracer_provider: TracerProvider) -> N
     HTTPXClientInstrumentor.instrument_client(
         client, tracer_provider=tracer_provider, meter_provider=NoOpMeterProvider()
     )
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """Up to `limit` bytes of `response`'s body; the rest is never read.
+
+    Raw bytes: requests ask for `Accept-Encoding: identity`, so there is no decompression bomb to
+    defuse (a receiver that compresses anyway gives a garbled reason, nothing worse). Reading
+    stops by cancelling a scope rather than by `break`: the cancellation is raised inside the
+    transport's read and unwinds httpx's chain of stream generators, which a `break` would leave
+    unfinished.
+    """
+    try:
+        return response.content[:limit]  # already in memory (a transport that reads eagerly)
+    except httpx.ResponseNotRead:
+        pass
+    chunks: list[bytes] = []
+    size = 0
+    with trio.CancelScope() as enough:
+        async for chunk in response.aiter_raw():
+            if size < limit:
+                chunks.append(chunk[: limit - size])
+                size += len(chunks[-1])
+            if size >= limit:
+                enough.cancel()  # delivered at the transport's next read (a checkpoint)
+    return b"".join(chunks)
