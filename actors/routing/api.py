@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pydantic
@@ -31,15 +31,17 @@ from actors.routing.actor import MuteStatus
 from actors.routing.exceptions import RoutingError, SilenceNotFound
 from actors.routing.matchers import matches_all, parse_matchers
 from actors.routing.silences import Silence
-from actors.telemetry.api import Authorize
-from actors.web.auth import AllowList, json_error, token_matches
+from actors.web.auth import AllowList, json_error, secret_value, token_matches
 
 if TYPE_CHECKING:
     from actors.clock import Clock
     from actors.rules.actor import AlertView
     from actors.web.config import SecurityConfig
 
-__all__ = ["AlertsProvider", "SilenceService", "create_blueprint", "silence_json"]
+__all__ = ["AlertsProvider", "Authorize", "SilenceService", "create_blueprint", "silence_json"]
+
+Authorize = Callable[[], Awaitable[Response | None]]
+"""Checks the current request; returns None to proceed or the response to answer with."""
 
 
 class AlertsProvider(Protocol):
@@ -137,11 +139,11 @@ def _describe(exc: pydantic.ValidationError) -> str:
 
 
 def _default_authorizers(security: SecurityConfig) -> tuple[Authorize, Authorize]:
-    allow_list = AllowList(security.allow_from)
-    token = security.api_token.get_secret_value()
+    allow = AllowList(security.allow_from)
+    token = secret_value(security.api_token)
 
     async def read() -> Response | None:
-        if not allow_list.allows(request.remote_addr):
+        if not allow.allows(request.remote_addr):
             return json_error(403, "client address not allowed")
         return None
 

@@ -167,3 +167,28 @@ async def test_matcher_objects_alertmanager_style(autojump_clock: MockClock) -> 
     assert data["matchers"] == ['check=~"db.*"']
     assert data["status"] == {"state": "pending"}
     assert len(routing.silences()) == 1
+
+
+async def test_allow_list_and_open_writes_without_a_token(autojump_clock: MockClock) -> None:
+    _, rules, routing, _ = _setup()
+    clock = VirtualClock(START)
+    closed = QuartTrio(__name__)
+    closed.register_blueprint(
+        create_blueprint(
+            rules=rules,
+            routing=routing,
+            clock=clock,
+            security=SecurityConfig(allow_from=("10.0.0.0/8",)),
+        )
+    )
+    resp = await closed.test_client().get("/api/v1/alerts")
+    assert resp.status_code == 403
+    assert (await resp.get_json()) == {"error": "client address not allowed"}
+    open_app = QuartTrio(__name__)
+    open_app.register_blueprint(
+        create_blueprint(rules=rules, routing=routing, clock=clock, security=SecurityConfig())
+    )
+    resp = await open_app.test_client().post(
+        "/api/v1/silences", json={"matchers": ["a=b"], "duration": "1h"}
+    )
+    assert resp.status_code == 201  # no token configured: writes are open, as for events
