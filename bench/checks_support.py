@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -87,8 +88,18 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
             time.sleep(0.1)
 
 
-def start_nginx(tmp: Path, port: int) -> subprocess.Popen[bytes]:
-    """nginx with one worker answering 200 "ok" on every path."""
+def _pin(cpus: set[int] | None) -> Callable[[], None] | None:
+    if cpus is None:
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, cpus)
+
+    return pin
+
+
+def start_nginx(tmp: Path, port: int, *, cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
+    """nginx with one worker answering 200 "ok" on every path (pinned to `cpus` if given)."""
     conf = tmp / "nginx.conf"
     conf.write_text(
         f"""worker_processes 1;
@@ -113,6 +124,7 @@ http {{
         [_binary("/usr/sbin/nginx"), "-c", str(conf), "-p", str(tmp), "-e", f"{tmp}/nginx.log"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_pin(cpus),
     )
     wait_http(f"http://127.0.0.1:{port}/")
     return process

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import ssl
 import time
+from functools import partial
 from typing import TYPE_CHECKING
 
 import httpx
@@ -46,7 +47,9 @@ class HttpProbe:
     """Sends the configured request; see the module docstring.
 
     `transport` replaces the network with an httpx transport (tests); `ssl_context` replaces
-    the default verification context (e.g. to trust a private CA).
+    the default verification context (e.g. to trust a private CA). Without one, a default
+    context (system CA store) is built on the first https connection: pass one shared context
+    when many https checks run, each default context holds its own copy of the CA store.
     """
 
     def __init__(
@@ -59,7 +62,9 @@ class HttpProbe:
     ) -> None:
         self._config = config
         self._clock = clock
-        self._headers = [("User-Agent", _USER_AGENT), *config.headers.items()]
+        self._headers = list(config.headers.items())
+        if not any(name.lower() == "user-agent" for name, _ in self._headers):
+            self._headers.insert(0, ("User-Agent", _USER_AGENT))
         self._body = config.body.encode() if config.body is not None else None
         self._client: httpx.AsyncClient | None = None
         self._fast: Http11Client | None = None
@@ -71,7 +76,9 @@ class HttpProbe:
                 trust_env=False,
             )
         else:
-            self._fast = Http11Client(ssl_context=_context(config, ssl_context), max_body=MAX_BODY)
+            self._fast = Http11Client(
+                ssl_context=partial(_context, config, ssl_context), max_body=MAX_BODY
+            )
         self._check_cert = config.url.startswith("https://") and config.cert_expiry_warn_days > 0
         self._cert_der: bytes | None = None
         self._cert_not_after: float | None = None

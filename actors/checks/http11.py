@@ -16,6 +16,7 @@ connection is kept in `peer_cert` so the caller can read its expiry without anot
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -55,7 +56,9 @@ class _Conn:
 class Http11Client:
     """Sends requests over one kept connection (see the module docstring)."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext, max_body: int) -> None:
+    def __init__(
+        self, *, ssl_context: Callable[[], ssl.SSLContext] | ssl.SSLContext, max_body: int
+    ) -> None:
         self._ssl = ssl_context
         self._max_body = max_body
         self._conn: _Conn | None = None
@@ -72,6 +75,8 @@ class Http11Client:
         stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
         cert: bytes | None = None
         if scheme == "https":
+            if not isinstance(self._ssl, ssl.SSLContext):
+                self._ssl = self._ssl()  # built on first use: plain-http checks never need one
             tls = trio.SSLStream(stream, self._ssl, server_hostname=host, https_compatible=True)
             try:
                 await tls.do_handshake()
