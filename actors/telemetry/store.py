@@ -193,9 +193,20 @@ class MetricHandle:
         metric's series limit is dropped and counted (no error).
 
         Raises:
-            SampleError: NaN or infinite value, or a negative counter increment.
+            SampleError: NaN or infinite value or timestamp, a negative counter increment, or
+                one that would take the counter's total to infinity (nothing is recorded).
             LabelError: `label_values` has the wrong number of values.
         """
+        kind = self.kind
+        # Validate before anything is created: a bad sample must not leave an empty series
+        # behind (it would take a slot of the series limit and show on /metrics).
+        if kind == "counter":
+            if not 0.0 <= value < _INF:
+                raise SampleError(self.name, value, "a counter increment must be finite and >= 0")
+        elif not -_INF < value < _INF:
+            raise SampleError(self.name, value, f"a {kind} value must be finite")
+        if not -_INF < t < _INF:
+            raise SampleError(self.name, t, "the timestamp must be finite")
         series = self.series.get(label_values)
         if series is None:
             series = self._new_series(label_values, t)
@@ -206,11 +217,11 @@ class MetricHandle:
             last_t = points[-1][0]
             if t < last_t:
                 t = last_t
-        kind = self.kind
         if kind == "counter":
-            if not 0.0 <= value < _INF:
-                raise SampleError(self.name, value, "a counter increment must be finite and >= 0")
-            series.total += value
+            total = series.total + value
+            if total == _INF:
+                raise SampleError(self.name, value, "the counter's total would overflow")
+            series.total = total
             if points and t - points[-1][0] < self._resolution:
                 first_t, inc = points[-1]
                 points[-1] = (first_t, inc + value)
@@ -220,8 +231,6 @@ class MetricHandle:
             while points[0][0] <= cutoff:
                 points.popleft()
         elif kind == "gauge":
-            if not -_INF < value < _INF:
-                raise SampleError(self.name, value, "a gauge value must be finite")
             series.total = value
             points.append((t, value))
             cutoff = t - self._retention
@@ -229,8 +238,6 @@ class MetricHandle:
             while len(points) > 1 and points[1][0] <= cutoff:
                 points.popleft()
         else:
-            if not -_INF < value < _INF:
-                raise SampleError(self.name, value, "an observation must be finite")
             series.sum += value
             series.count += 1
             if value < series.min:
@@ -254,12 +261,14 @@ class MetricHandle:
 
         Raises:
             MetricDeclarationError: the metric is not a counter.
-            SampleError: NaN, infinite or negative total.
+            SampleError: NaN, infinite or negative total, or a non-finite timestamp.
         """
         if self.kind != "counter":
             raise MetricDeclarationError(self.name, "set_counter_total needs a counter")
         if not 0.0 <= total < _INF:
             raise SampleError(self.name, total, "a counter total must be finite and >= 0")
+        if not -_INF < t < _INF:
+            raise SampleError(self.name, t, "the timestamp must be finite")
         series = self.series.get(label_values)
         if series is None:
             series = self._new_series(label_values, t)

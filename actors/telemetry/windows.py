@@ -86,11 +86,28 @@ def aggregate_values(
     return _histogram(aggregate, values, window)
 
 
+_SCALE = 2.0**-64
+
+
+def _fsum(values: Sequence[float]) -> float:
+    """Exact sum of finite values; +-inf instead of OverflowError when it exceeds a float.
+
+    Gauges and histograms take any finite value, so 1e308 + 1e308 can reach a window: the rule
+    evaluator must get a value it can compare, never an exception.
+    """
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        # Scaling by a power of two is exact; 2**-64 leaves room for any realistic count of
+        # points, and the float product rounds to +-inf instead of raising.
+        return math.fsum(v * _SCALE for v in values) / _SCALE
+
+
 def _spread(aggregate: str, values: Sequence[float]) -> float | None:
     if not values:
         return None
     if aggregate == "avg":
-        return math.fsum(values) / len(values)
+        return _fsum(values) / len(values)
     if aggregate == "min":
         return min(values)
     if aggregate == "max":
@@ -105,9 +122,9 @@ def _counter(aggregate: str, values: Sequence[float], window: float, total: floa
     if aggregate == "last":
         return total
     if aggregate in ("sum", "increase"):
-        return math.fsum(values)
+        return _fsum(values)
     if aggregate == "rate":
-        return math.fsum(values) / window
+        return _fsum(values) / window
     if aggregate == "count":
         return float(len(values))
     return _spread(aggregate, values)
@@ -123,7 +140,7 @@ def _gauge(
     if aggregate == "last":
         return latest
     if aggregate == "sum":
-        return math.fsum(values) if values else None
+        return _fsum(values) if values else None
     if aggregate == "count":
         return float(len(values))
     held = values if carried is None else [carried, *values]
@@ -139,7 +156,7 @@ def _histogram(aggregate: str, values: Sequence[float], window: float) -> float 
     if aggregate == "last":
         return values[-1] if values else None
     if aggregate == "sum":
-        return math.fsum(values)
+        return _fsum(values)
     if aggregate in ("count", "increase"):
         return float(len(values))
     if aggregate == "rate":
