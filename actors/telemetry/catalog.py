@@ -130,11 +130,13 @@ SEED_METRICS: tuple[MetricSpec, ...] = (
 def declare_catalog(store: MetricStore, user_metrics: Sequence[MetricDecl] = ()) -> None:
     """Declare the seed catalogue, then each user-declared metric, in `store`.
 
+    All of them are application metrics (`external`): `business_metric` events may write them.
+
     Raises:
         MetricDeclarationError: a user metric conflicts with a seed metric or is invalid.
     """
     for spec in SEED_METRICS:
-        store.declare(spec.name, spec.kind, spec.help, spec.labels, spec.buckets)
+        store.declare(spec.name, spec.kind, spec.help, spec.labels, spec.buckets, external=True)
     for decl in user_metrics:
         store.declare(
             decl.name,
@@ -142,4 +144,5 @@ def declare_catalog(store: MetricStore, user_metrics: Sequence[MetricDecl] = ())
             decl.help or f"{decl.name} (declared in [[metrics]]).",
             decl.labels,
             decl.buckets,
+            external=True,
         )

@@ -4,6 +4,7 @@ Exception tree::
 
     TelemetryError
     ├── UnknownMetricError        record/aggregate on a name that was never declared
+    ├── ProtectedMetricError      an application writing one of the monitor's own metrics
     ├── MetricDeclarationError    a declaration that is invalid or conflicts with an earlier one
     ├── LabelError                labels that do not match the metric's label names
     ├── SampleError               a value the metric cannot take (negative counter step, NaN)
@@ -20,6 +21,7 @@ __all__ = [
     "AggregateError",
     "LabelError",
     "MetricDeclarationError",
+    "ProtectedMetricError",
     "SampleError",
     "TelemetryError",
     "UnknownMetricError",
@@ -36,6 +38,17 @@ class UnknownMetricError(TelemetryError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"unknown metric {name!r}; declare it first")
+
+
+class ProtectedMetricError(TelemetryError):
+    """`name` is one of the monitor's own metrics (health, alerting, notify...), which
+    applications cannot write: forging `health_check_up` could hide an outage."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"metric {name!r} belongs to the monitor and cannot be recorded as a business metric"
+        )
 
 
 class MetricDeclarationError(TelemetryError):

@@ -30,7 +30,9 @@ Event -> metrics:
   | user_messages(_total)                   | user_messages_total (+n)          | intent,      |
   |                                         |                                   | organization |
 
-  Any other name must be a declared metric (seed or `[[metrics]]`) and is recorded as its kind.
+  Any other name must be an application metric (the seed catalogue, `[[metrics]]`, or one made
+  with `counter`/`gauge`/`histogram` below) and is recorded as its kind; the monitor's own
+  metrics (health_check_up, alerts_firing, outbox_pending...) are refused.
 
 Custom metrics: `counter(name, help, labelnames)`, `gauge(...)`, `histogram(..., buckets)` declare
 and return a small handle with `add` / `set` / `observe`.
@@ -50,7 +52,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from opentelemetry.trace import NoOpTracer, Span, Tracer
 
 from actors.telemetry.anonymize import Anonymizer
-from actors.telemetry.exceptions import SampleError, UnknownMetricError
+from actors.telemetry.exceptions import ProtectedMetricError, SampleError, UnknownMetricError
 
 if TYPE_CHECKING:
     from actors.telemetry.agents import AgentRegistry
@@ -277,24 +279,27 @@ class Telemetry:
 
         Raises:
             UnknownMetricError: neither a seed business name nor a declared metric.
+            ProtectedMetricError: one of the monitor's own metrics.
             LabelError: the labels do not fit the metric.
             SampleError: a value the metric cannot take.
         """
         metric = BUSINESS_METRICS.get(name, name)
         if metric not in self.store:
             raise UnknownMetricError(name)
+        if not self.store.handle(metric).external:
+            raise ProtectedMetricError(metric)
         self.record(metric, value, labels)
 
     # -- custom metrics ----------------------------------------------------------------------
 
     def counter(self, name: str, help: str, labelnames: Sequence[str] = ()) -> CustomMetric:
         """Declare (or get, if identical) a counter. Raises: MetricDeclarationError."""
-        self.store.declare(name, "counter", help, labelnames)
+        self.store.declare(name, "counter", help, labelnames, external=True)
         return CustomMetric(self, name)
 
     def gauge(self, name: str, help: str, labelnames: Sequence[str] = ()) -> CustomMetric:
         """Declare (or get, if identical) a gauge. Raises: MetricDeclarationError."""
-        self.store.declare(name, "gauge", help, labelnames)
+        self.store.declare(name, "gauge", help, labelnames, external=True)
         return CustomMetric(self, name)
 
     def histogram(
@@ -305,7 +310,7 @@ class Telemetry:
         buckets: Sequence[float] | None = None,
     ) -> CustomMetric:
         """Declare (or get, if identical) a histogram. Raises: MetricDeclarationError."""
-        self.store.declare(name, "histogram", help, labelnames, buckets)
+        self.store.declare(name, "histogram", help, labelnames, buckets, external=True)
         return CustomMetric(self, name)
 
     # -- tracing -----------------------------------------------------------------------------

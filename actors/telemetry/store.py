@@ -123,6 +123,8 @@ class MetricHandle:
 
     `record(label_values, value, t)` takes label values already in `labelnames` order; it is what
     the recording API calls on its hot path. Get one from `MetricStore.handle` after `declare`.
+    `external` is True for metrics the application may write by name (`business_metric` events):
+    the seed catalogue and user-declared metrics, never the monitor's own.
     """
 
     __slots__ = (
@@ -135,6 +137,7 @@ class MetricHandle:
         "_sorted_index",
         "buckets",
         "dropped",
+        "external",
         "help",
         "kind",
         "labelnames",
@@ -156,8 +159,10 @@ class MetricHandle:
         resolution: float,
         listeners: list[Listener],
         on_drop: Callable[[str], None],
+        external: bool = False,
     ) -> None:
         self.name = name
+        self.external = external
         self.kind: MetricKind = kind
         self.help = help
         self.labelnames = labelnames
@@ -398,8 +403,13 @@ class MetricStore:
         buckets: Sequence[float] | None = None,
         *,
         max_series: int | None = None,
+        external: bool = False,
     ) -> None:
         """Declare a metric (get its handle with `handle`); re-declaring identically is a no-op.
+
+        `external=True` lets applications write it by name (`business_metric` events); the
+        monitor's own metrics keep the default, so an API client cannot forge them. A metric
+        declared both ways is not external (the monitor's declaration wins).
 
         Counter names must end in `_total` (the name exposed is the name declared). Histogram
         `buckets` are finite, strictly increasing upper bounds (+Inf is implicit); default
@@ -447,6 +457,7 @@ class MetricStore:
                     name,
                     f"already declared as {existing.kind} with labels {list(existing.labelnames)}",
                 )
+            existing.external = existing.external and external
             return
         handle = MetricHandle(
             name=name,
@@ -460,6 +471,7 @@ class MetricStore:
             resolution=self.counter_resolution if kind == "counter" else 0.0,
             listeners=self._listeners,
             on_drop=self._count_drop,
+            external=external,
         )
         self._metrics[name] = handle
 
