@@ -13,7 +13,8 @@ delays another. The actor is a thin loop around the pure stages (`retry`, `break
 4. Delivered -> mark delivered; Retry -> schedule the next attempt (backoff with jitter, or the
    receiver's Retry-After) or dead-letter it once `give_up_after` has passed; Permanent ->
    dead-letter with the reason. A resolved notification on a channel with `send_resolved = false`
-   is marked delivered as "skipped".
+   is marked delivered as "skipped". A skipped or dead-lettered notification is handed to
+   `Channel.discard` so the channel drops what it keeps for it (Alertmanager's re-sent alerts).
 5. Nothing due: wait for the next enqueue on this channel or the earliest retry time.
 
 Graceful stop: when run under a `supervisor.runtime.Supervisor`, the actor traps the stop
@@ -222,6 +223,7 @@ class DeliveryActor:
             return True
         if notification.status is AlertStatus.RESOLVED and not self.channel.send_resolved:
             await self._outbox.mark_delivered(entry.id, "skipped: send_resolved is false")
+            await self.channel.discard(notification)
             self._count("skipped")
             self.stats.skipped += 1
             return True
@@ -253,6 +255,7 @@ class DeliveryActor:
             # The receiver answered: the channel works, this payload does not.
             self.breaker.record_success()
             await self._outbox.dead_letter(entry.id, outcome.reason)
+            await self.channel.discard(notification)
             self._count("dead_letter")
             self.stats.dead_lettered += 1
             self._logger.error(
@@ -273,6 +276,7 @@ class DeliveryActor:
         if retry_at is None:
             reason = f"gave up after {entry.attempts + 1} attempts: {outcome.reason}"
             await self._outbox.dead_letter(entry.id, reason)
+            await self.channel.discard(notification)
             self._count("dead_letter")
             self.stats.dead_lettered += 1
             self._logger.error("%s: %s %s", self.channel.describe(), entry.key, reason)

@@ -6,7 +6,8 @@ generatorURL} with RFC 3339 times. Like Prometheus, firing alerts are re-sent ev
 active while we run and resolves them by itself if we stop for good; a resolved alert is sent with
 `endsAt` = its resolve time and is no longer re-sent. The set of firing alerts is kept in the
 store (when one is given), so re-sending resumes after a restart. 200 delivered; 400 permanent;
-5xx and 429 retried.
+5xx and 429 retried. A resolution that is not sent (`send_resolved = false`, dead-lettered) stops
+the re-sending too, so Alertmanager expires the alert at its last `endsAt`.
 """
 
 from __future__ import annotations
@@ -140,6 +141,15 @@ class AlertmanagerChannel(HttpChannel):
         if isinstance(outcome, Delivered) and not notification.test:
             await self._remember(notification.alerts)
         return outcome
+
+    async def discard(self, notification: Notification) -> None:
+        """A resolution that will not be sent still ends the re-sending of its alerts: without
+        this, `send_resolved = false` (or a dead-lettered resolution) would keep re-sending them
+        as firing for ever, and Alertmanager would never let them expire."""
+        await self._load()
+        resolved = [a for a in notification.alerts if a.status is AlertStatus.RESOLVED]
+        if resolved and not notification.test:
+            await self._remember(resolved)
 
     async def maintain(self) -> None:
         """Re-send the firing alerts every `resend_interval` until cancelled."""

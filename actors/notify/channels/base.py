@@ -80,6 +80,13 @@ class Channel:
         Run by the channel's delivery actor next to its delivery loop; may return at once.
         """
 
+    async def discard(self, notification: Notification) -> None:
+        """`notification` will never be sent (skipped by `send_resolved = false`, or
+        dead-lettered): drop whatever the channel keeps for it. Nothing by default.
+
+        Never raises for a store failure (the channel logs it).
+        """
+
     async def aclose(self) -> None:
         """Release the channel's resources (idempotent)."""
 

@@ -17,6 +17,8 @@ import trio.testing
 from actors.clock import SystemClock, VirtualClock
 from actors.models import AlertStatus
 from actors.notify.channels import AlertmanagerChannel
+from actors.notify.delivery import DeliveryActor
+from actors.notify.outbox import EntryState, Outbox
 from actors.notify.outcome import Delivered, Permanent
 from actors.store import Database
 from tests.actors.notify.factories import make_alert, make_notification
@@ -172,4 +174,50 @@ async def test_resends_firing_alerts_and_survives_restart(
     assert second.firing == {}
     assert await db.fetchall("SELECT * FROM notify_am_firing") == []
     await second.aclose()
+    db.close()
+
+
+@pytest.mark.parametrize("resolution", ["skipped", "dead_letter"])
+async def test_an_unsent_resolution_stops_the_resending(
+    autojump_clock: trio.testing.MockClock, resolution: str
+) -> None:
+    """send_resolved = false (or a refused resolution) must not leave a zombie firing alert."""
+    posts: list[list[dict[str, Any]]] = []
+    refuse = False
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        posts.append(json.loads(request.content))
+        return httpx.Response(400 if refuse else 200)
+
+    clock = VirtualClock()
+    db = Database(":memory:", offload=False)
+    outbox = Outbox(database=db, clock=clock)
+    channel = AlertmanagerChannel(
+        "am",
+        url="http://am.test/",
+        clock=clock,
+        logger=LOG,
+        database=db,
+        resend_interval=60,
+        send_resolved=resolution != "skipped",
+        transport=httpx.MockTransport(handler),
+    )
+    actor = DeliveryActor(channel=channel, outbox=outbox, clock=clock, logger=LOG)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await outbox.enqueue(make_notification("f", channel="am", alerts=[make_alert()]))
+        await trio.sleep(1)
+        assert set(channel.firing) == {"fp1"}
+        refuse = resolution == "dead_letter"
+        resolved = make_alert(status=AlertStatus.RESOLVED, ends_at=clock.now())
+        await outbox.enqueue(make_notification("r", channel="am", alerts=[resolved]))
+        await trio.sleep(1)
+        sent = len(posts)
+        await trio.sleep(600)
+        nursery.cancel_scope.cancel()
+    assert channel.firing == {}
+    assert await db.fetchall("SELECT * FROM notify_am_firing") == []
+    assert len(posts) == sent  # nothing re-sent as firing after the resolution
+    state = EntryState.DELIVERED if resolution == "skipped" else EntryState.DEAD
+    assert "r" in [entry.key for entry in await outbox.recent(state, channel="am")]
     db.close()
