@@ -123,6 +123,14 @@ def test_missing_variable_in_a_secret_is_named_without_leaking_other_values(
     assert SECRET not in result.stderr + result.stdout
 
 
+def test_run_with_an_invalid_file_exits_2_without_starting(tmp_path: Path) -> None:
+    config = _write(tmp_path, "invalid.toml", INVALID)
+    result = cli("run", "-c", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "checks[0].timout" in result.stderr
+
+
 def test_version(tmp_path: Path) -> None:
     result = cli("--version", cwd=tmp_path)
     assert result.returncode == 0

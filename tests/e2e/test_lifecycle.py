@@ -202,6 +202,11 @@ def test_sighup_with_a_broken_file_keeps_the_running_configuration(
     assert monitor.proc is not None
     assert monitor.proc.poll() is None
     assert "Traceback" not in monitor.log()
+    # The reload route says the same (no api_token here: open).
+    rejected = api.post("/api/v1/reload")
+    assert rejected.status_code == 422
+    assert rejected.json()["errors"]
+    assert "lifecycle.toml" in str(rejected.json()["errors"])
     # Still the previous configuration: every route answers, the checks are the same.
     assert _check_names(api) == ["self", "gate", "closed"]
     assert api.get("/api/health/live").status_code == 200
