@@ -23,7 +23,9 @@ actor returns without starting another. Cancelled mid-attempt instead, the row s
 is sent again after the restart (same idempotency key).
 
 Pending rows are found again when the actor (or the process) starts, so nothing is lost across a
-restart; see `outbox` for the delivery guarantees.
+restart; see `outbox` for the delivery guarantees. A store error while recording an attempt's
+outcome is retried for `_MARK_PATIENCE` seconds before the actor fails (a delivered row left
+pending would be sent again after the restart).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import contextlib
 import logging
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -47,12 +50,15 @@ from actors.notify.outbox import Outbox, OutboxEntry
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry
 from actors.notify.ratelimit import TokenBucket
 from actors.notify.retry import RetryPolicy, next_attempt_at
+from actors.store import StoreError
 from supervisor.runtime import NotSupervisedError, current_child
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
 __all__ = ["DeliveryActor", "DeliveryStatistics"]
+
+_MARK_PATIENCE = 30.0  # seconds a failing store is retried before the actor gives up
 
 
 class DeliveryStatistics:
@@ -216,13 +222,16 @@ class DeliveryActor:
         try:
             notification = entry.notification()
         except PayloadError as exc:
-            await self._outbox.dead_letter(entry.id, str(exc))
+            await self._settle(entry, partial(self._outbox.dead_letter, entry.id, str(exc)))
             self._count("dead_letter")
             self.stats.dead_lettered += 1
             self._logger.error("%s: %s", self.channel.describe(), exc)
             return True
         if notification.status is AlertStatus.RESOLVED and not self.channel.send_resolved:
-            await self._outbox.mark_delivered(entry.id, "skipped: send_resolved is false")
+            await self._settle(
+                entry,
+                partial(self._outbox.mark_delivered, entry.id, "skipped: send_resolved is false"),
+            )
             await self.channel.discard(notification)
             self._count("skipped")
             self.stats.skipped += 1
@@ -239,7 +248,9 @@ class DeliveryActor:
 
         if isinstance(outcome, Delivered):
             self.breaker.record_success()
-            await self._outbox.mark_delivered(entry.id, outcome.detail)
+            await self._settle(
+                entry, partial(self._outbox.mark_delivered, entry.id, outcome.detail)
+            )
             self._count("delivered")
             self.stats.delivered += 1
             self._logger.info(
@@ -254,7 +265,7 @@ class DeliveryActor:
         if isinstance(outcome, Permanent):
             # The receiver answered: the channel works, this payload does not.
             self.breaker.record_success()
-            await self._outbox.dead_letter(entry.id, outcome.reason)
+            await self._settle(entry, partial(self._outbox.dead_letter, entry.id, outcome.reason))
             await self.channel.discard(notification)
             self._count("dead_letter")
             self.stats.dead_lettered += 1
@@ -275,13 +286,16 @@ class DeliveryActor:
         )
         if retry_at is None:
             reason = f"gave up after {entry.attempts + 1} attempts: {outcome.reason}"
-            await self._outbox.dead_letter(entry.id, reason)
+            await self._settle(entry, partial(self._outbox.dead_letter, entry.id, reason))
             await self.channel.discard(notification)
             self._count("dead_letter")
             self.stats.dead_lettered += 1
             self._logger.error("%s: %s %s", self.channel.describe(), entry.key, reason)
             return True
-        await self._outbox.mark_failed(entry.id, retry_at=retry_at, reason=outcome.reason)
+        await self._settle(
+            entry,
+            partial(self._outbox.mark_failed, entry.id, retry_at=retry_at, reason=outcome.reason),
+        )
         self._count("retry")
         self.stats.retried += 1
         self._logger.warning(
@@ -292,6 +306,35 @@ class DeliveryActor:
             retry_at - now,
         )
         return False
+
+    async def _settle(self, entry: OutboxEntry, mark: Callable[[], Awaitable[bool]]) -> None:
+        """Record the outcome of an attempt in the outbox, retrying a failing store.
+
+        After a delivery, failing to mark the row would crash the actor and send the
+        notification again after the restart; a store hiccup (a lock held by a backup, a full
+        disk being cleaned) is ridden out for about `_MARK_PATIENCE` seconds first. If it lasts,
+        StoreError propagates: the supervisor restarts the actor and the row, still pending, is
+        sent again with the same idempotency key (see `outbox`).
+        """
+        delay = 0.25
+        waited = 0.0
+        while True:
+            try:
+                await mark()
+                return
+            except StoreError as exc:
+                if waited >= _MARK_PATIENCE:
+                    raise
+                self._logger.warning(
+                    "%s: cannot record the outcome of %s, retrying in %.2fs: %s",
+                    self.channel.describe(),
+                    entry.key,
+                    delay,
+                    exc,
+                )
+            await trio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
 
     async def _send(self, notification: Notification) -> Outcome:
         timeout = self.channel.timeout

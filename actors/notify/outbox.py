@@ -15,6 +15,11 @@ Guarantees (document for operators):
   after restart with the same idempotency key: exactly once toward receivers that deduplicate on
   the key (webhook `Idempotency-Key`, PagerDuty `dedup_key`, Alertmanager by labels, email
   `Message-ID`), at least once toward the others (e.g. Slack).
+- The same holds when the store fails while the delivery actor records an outcome: it retries
+  the write for about 30 s, then fails and is restarted, and the row (still pending) is sent
+  again with the same key.
+- Idempotency keys are the notification keys routing chose, stored in the row: they do not
+  depend on the process, so they are the same after a restart.
 
 Delivered and dead rows are kept `retention` seconds (default 7 days) for the API and for the
 no-op re-enqueue, then pruned.

@@ -22,7 +22,7 @@ from actors.notify.delivery import DeliveryActor
 from actors.notify.outbox import EntryState, Outbox
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry
 from actors.notify.retry import RetryPolicy
-from actors.store import Database
+from actors.store import Database, QueryError
 from tests.actors.notify.factories import Recorder, make_alert, make_notification
 
 LOG = logging.getLogger("test.notify.delivery")
@@ -356,4 +356,54 @@ async def test_request_stop_while_idle_returns_at_once(
         with trio.fail_after(0.1):
             while nursery.child_tasks:
                 await trio.sleep(0.01)
+    db.close()
+
+
+class FlakyOutbox(Outbox):
+    """An outbox whose store fails the first `failures` marks of a delivered row."""
+
+    def __init__(self, *, failures: int, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.failures = failures
+
+    async def mark_delivered(self, entry_id: int, detail: str = "") -> bool:
+        if self.failures > 0:
+            self.failures -= 1
+            raise QueryError("UPDATE notify_outbox", "database is locked")
+        return await super().mark_delivered(entry_id, detail)
+
+
+async def test_a_store_hiccup_after_sending_does_not_send_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    clock = VirtualClock()
+    db = Database(":memory:", offload=False)
+    metrics = Recorder()
+    outbox = FlakyOutbox(failures=3, database=db, clock=clock, metrics=metrics)
+    channel = FakeChannel("hooks", clock)
+    await outbox.enqueue(make_notification("k"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(_actor(channel, outbox, clock, metrics).run)
+        await trio.sleep(60)
+        nursery.cancel_scope.cancel()
+    assert [key for _, key in channel.sent] == ["k"]
+    assert [e.key for e in await outbox.recent(EntryState.DELIVERED)] == ["k"]
+    db.close()
+
+
+async def test_a_lasting_store_failure_fails_the_actor_and_keeps_the_row(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    clock = VirtualClock()
+    db = Database(":memory:", offload=False)
+    metrics = Recorder()
+    outbox = FlakyOutbox(failures=1000, database=db, clock=clock, metrics=metrics)
+    channel = FakeChannel("hooks", clock)
+    await outbox.enqueue(make_notification("k"))
+    started = trio.current_time()
+    with pytest.raises(BaseException) as raised:
+        await _actor(channel, outbox, clock, metrics).run()
+    assert raised.group_contains(QueryError)
+    assert 30 <= trio.current_time() - started <= 40
+    assert [e.key for e in await outbox.pending("hooks")] == ["k"]  # re-sent after a restart
     db.close()
