@@ -43,10 +43,10 @@ import contextlib
 import difflib
 import os
 import signal
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,14 +59,14 @@ from quart import Blueprint, jsonify
 from actors.checks.config import CheckBase, MetricCheckConfig
 from actors.checks.factory import build_check_actor
 from actors.clock import Clock, SystemClock
-from actors.models import Alert, AlertEvent, AlertStatus, Notification, labels_of
+from actors.models import Alert, AlertEvent, Notification
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.notify.channels import Channel, build_channel, build_channels
 from actors.notify.config import ChannelConfig
 from actors.notify.delivery import DeliveryActor
 from actors.notify.errors import ChannelSetupError
 from actors.notify.outbox import Outbox
-from actors.notify.outcome import Delivered, Retry
+from actors.notify.testalert import run_test_alert
 from actors.routing.actor import MuteStatus, RoutingActor
 from actors.routing.api import create_blueprint as alerting_blueprint
 from actors.routing.persist import SqliteRoutingStore
@@ -804,39 +804,15 @@ class TestAlertError(Exception):
         self.delivered = tuple(delivered)
 
 
-def _test_notification(channel: str, now: float) -> Notification:
-    labels = labels_of(
-        alertname="Test Alert", severity="info", rule="test-alert", source="blipee-monitor"
-    )
-    alert = Alert(
-        fingerprint=uuid.uuid4().hex[:16],
-        labels=labels,
-        annotations=labels_of(summary="Test notification from blipee-monitor"),
-        status=AlertStatus.FIRING,
-        starts_at=now,
-        ends_at=None,
-    )
-    return Notification(
-        key=uuid.uuid4().hex,
-        channel=channel,
-        group_key="test-alert",
-        group_labels=labels_of(alertname="Test Alert"),
-        status=AlertStatus.FIRING,
-        alerts=(alert,),
-        created_at=now,
-        receiver=channel,
-        test=True,
-    )
-
-
 def send_test_alert(config: Config, *, channel: str | None = None) -> list[str]:
-    """Send one test notification on `channel` (default: every enabled channel), once each.
+    """Send one test notification on `channel` (default: every enabled channel), once each,
+    through notify's `run_test_alert` (directly, not through the outbox).
 
     Returns one line per channel saying it was delivered.
 
     Raises:
-        TestAlertError: unknown channel (exit 2), disabled channel, no enabled channel, or a
-            delivery failed (exit 1; the reason never holds a secret).
+        TestAlertError: unknown channel (exit 2, with a "did you mean"), disabled channel, no
+            enabled channel, or a delivery failed (exit 1; the reason never holds a secret).
     """
     disabled = config.disabled_channels()
     if channel is not None:
@@ -847,44 +823,28 @@ def send_test_alert(config: Config, *, channel: str | None = None) -> list[str]:
             raise TestAlertError(f"unknown channel '{channel}' (defined: {known}){hint}", 2)
         if channel in disabled:
             raise TestAlertError(f"channel '{channel}' is disabled: {disabled[channel]}")
-        names = [channel]
-    else:
-        names = [name for name in config.channels if name not in disabled]
-        if not names:
-            raise TestAlertError("no enabled channel to send to")
-    return trio.run(_send_test_alerts, config, names)
-
-
-async def _send_test_alerts(config: Config, names: list[str]) -> list[str]:
-    clock = SystemClock()
-    lines: list[str] = []
-    failures: list[str] = []
-    for name in names:
-        settings = config.channels[name]
-        try:
-            sender = build_channel(
-                name,
-                settings,
-                clock=clock,
-                logger=logger_for(f"notify.{name}"),
+    elif len(disabled) == len(config.channels):
+        raise TestAlertError("no enabled channel to send to")
+    try:
+        results = trio.run(
+            partial(
+                run_test_alert,
+                config.channels,
+                channel=channel,
+                logger=logger_for("notify"),
                 external_url=config.server.external_url,
             )
-        except ChannelSetupError as exc:
-            failures.append(f"{name}: {exc}")
-            continue
-        try:
-            with trio.move_on_after(max(settings.timeout, 1.0) + 1.0) as scope:
-                outcome = await sender.send(_test_notification(name, clock.now()))
-            if scope.cancelled_caught:
-                failures.append(f"{name}: timed out")
-            elif isinstance(outcome, Delivered):
-                lines.append(f"{name}: test notification delivered ({settings.kind})")
-            else:
-                kind = "temporary failure" if isinstance(outcome, Retry) else "refused"
-                failures.append(f"{name}: {kind}: {outcome.reason}")
-        finally:
-            with trio.CancelScope(shield=True):
-                await sender.aclose()
+        )
+    except ChannelSetupError as exc:  # e.g. an email channel whose TLS files cannot be read
+        raise TestAlertError(str(exc)) from None
+    lines: list[str] = []
+    failures: list[str] = []
+    for name, result in results.items():
+        kind = config.channels[name].kind
+        if result.ok:
+            lines.append(f"{name}: test notification delivered ({kind})")
+        else:
+            failures.append(f"{name}: {result.result}: {result.detail}")
     if failures:
         raise TestAlertError("; ".join(failures), delivered=lines)
     return lines
