@@ -8,7 +8,10 @@ nginx (the target) is not counted. After a warm-up, CPU seconds (user + system, 
 measured over DURATION seconds and RSS is summed at the end. Prints totals and ratios (targets:
 ours <= 0.5x the stack's CPU and <= 0.5x its RSS).
 
-    .venv/bin/python bench/health_stack.py [DURATION_SECONDS]
+    .venv/bin/python bench/health_stack.py [--without-rule] [DURATION_SECONDS]
+
+--without-rule replaces our alert rule on health_check_up by one on a metric nobody records, to
+show how much of our CPU the rule evaluator spends (the stack keeps its rule).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from bench.checks_support import (
 )
 
 URLS = 200
+WITHOUT_RULE = "--without-rule" in sys.argv
 WARMUP = 5.0
 
 
@@ -61,12 +65,19 @@ def ours(tmp: Path, urls: list[str], duration: float) -> tuple[float, int]:
             f'[[checks]]\nname = "url{i}"\nkind = "http"\nurl = "{url}"\n'
             'interval = "1s"\ntimeout = "1s"\n'
         )
-    lines.append(
-        '[[rules]]\nid = "url-down"\nname = "URL Down"\nseverity = "critical"\n'
-        'channels = ["console"]\n[rules.condition]\nmetric = "health_check_up"\n'
-        'aggregate = "last"\nwindow = "1m"\noperator = "=="\nthreshold = 0\n'
-        '[channels.console]\nkind = "console"\n'
-    )
+    if WITHOUT_RULE:
+        lines.append(
+            '[[rules]]\nid = "never"\nname = "Never"\nchannels = ["console"]\n'
+            '[rules.condition]\nmetric = "organizations_active"\n'
+            '[channels.console]\nkind = "console"\n'
+        )
+    else:
+        lines.append(
+            '[[rules]]\nid = "url-down"\nname = "URL Down"\nseverity = "critical"\n'
+            'channels = ["console"]\n[rules.condition]\nmetric = "health_check_up"\n'
+            'aggregate = "last"\nwindow = "1m"\noperator = "=="\nthreshold = 0\n'
+            '[channels.console]\nkind = "console"\n'
+        )
     config = tmp / "monitor.toml"
     config.write_text("\n".join(lines))
     binary = shutil.which("blipee-monitor") or str(Path(sys.executable).parent / "blipee-monitor")
@@ -117,7 +128,8 @@ def theirs(tmp: Path, urls: list[str], duration: float) -> tuple[float, int]:
 
 
 def main() -> None:
-    duration = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
+    duration = float(numbers[0]) if numbers else 60.0
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         port = free_port()

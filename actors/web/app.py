@@ -15,7 +15,7 @@ of probe requests per second stay cheap.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -40,6 +40,8 @@ __all__ = ["FigureReader", "create_app", "read_figures"]
 JSON = "application/json"
 HEALTH_JSON = "application/health+json"
 _LIVE = json.dumps({"status": "pass"}).encode()
+_READY = json.dumps({"status": "ready"}).encode()
+_PROBES = frozenset(("/api/health", "/api/health/live", "/api/health/ready"))
 
 
 class FigureReader(Protocol):
@@ -91,6 +93,107 @@ class _Rendered:
         self.status = status
 
 
+def _kind(accept: str) -> str:
+    return HEALTH_JSON if HEALTH_JSON in accept else JSON
+
+
+class _Documents:
+    """Renders the probe documents from the current snapshot (with the render cache)."""
+
+    def __init__(
+        self,
+        *,
+        health: HealthState,
+        store: FigureReader | None,
+        clock: Clock,
+        release: str,
+        service: str,
+        render_interval: float,
+    ) -> None:
+        self._health = health
+        self._store = store
+        self._clock = clock
+        self._release = release
+        self._service = service
+        self._interval = render_interval
+        self._cache: dict[str, _Rendered] = {}
+
+    def health(self, kind: str) -> tuple[int, bytes]:
+        """(status, body) of /api/health in `kind` (JSON or HEALTH_JSON)."""
+        health = self._health
+        snapshot = health.snapshot
+        mono = self._clock.monotonic()
+        cached = self._cache.get(kind)
+        if cached is not None:
+            age = mono - cached.at
+            if age < self._interval or (cached.version == snapshot.version and age < 1.0):
+                return cached.status, cached.body
+        now = self._clock.now()
+        uptime = health.uptime()
+        if kind == HEALTH_JSON:
+            document = ietf_document(
+                snapshot, now=now, version=self._release, service=self._service, uptime=uptime
+            )
+        else:
+            figures = read_figures(self._store, now=now, uptime=uptime)
+            document = health_document(snapshot, now=now, version=self._release, figures=figures)
+        status = 503 if snapshot.status == OverallStatus.UNHEALTHY else 200
+        rendered = _Rendered(snapshot.version, mono, json.dumps(document).encode(), status)
+        self._cache[kind] = rendered
+        return status, rendered.body
+
+    def ready(self) -> tuple[int, bytes]:
+        """(status, body) of /api/health/ready."""
+        readiness = self._health.snapshot.readiness()
+        if readiness.ready:
+            return 200, _READY
+        body = {"status": "not ready", "reasons": list(readiness.reasons)}
+        return 503, json.dumps(body).encode()
+
+
+_Asgi = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+class _ProbeFastPath:
+    """ASGI middleware answering GET/HEAD on the three probe routes without the framework.
+
+    Probes are the hot path (Kubernetes, load balancers, uptime monitors); the rest of the
+    routes go through Quart as usual.
+    """
+
+    def __init__(self, inner: _Asgi, documents: _Documents) -> None:
+        self._inner = inner
+        self._documents = documents
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path") if scope["type"] == "http" else None
+        if path not in _PROBES or scope["method"] not in ("GET", "HEAD"):
+            await self._inner(scope, receive, send)
+            return
+        kind = JSON
+        if path == "/api/health/live":
+            status, body = 200, _LIVE
+        elif path == "/api/health/ready":
+            status, body = self._documents.ready()
+        else:
+            accept = b""
+            for key, value in scope["headers"]:
+                if key == b"accept":
+                    accept = value
+                    break
+            kind = _kind(accept.decode("latin-1"))
+            status, body = self._documents.health(kind)
+        headers = [
+            (b"content-type", kind.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+
+
 def create_app(
     *,
     health: HealthState,
@@ -120,36 +223,23 @@ def create_app(
     wall: Clock = clock or SystemClock()
     release = version or _package_version()
     install_allow_list(app, AllowList(allow_from))
-    cache: dict[str, _Rendered] = {}
+    documents = _Documents(
+        health=health,
+        store=store,
+        clock=wall,
+        release=release,
+        service=service,
+        render_interval=render_interval,
+    )
+    app.asgi_app = _ProbeFastPath(app.asgi_app, documents)  # type: ignore[method-assign]
 
-    def render(kind: str) -> _Rendered:
-        snapshot = health.snapshot
-        mono = wall.monotonic()
-        cached = cache.get(kind)
-        if cached is not None:
-            age = mono - cached.at
-            if age < render_interval or (cached.version == snapshot.version and age < 1.0):
-                return cached
-        now = wall.now()
-        uptime = health.uptime()
-        if kind == HEALTH_JSON:
-            document = ietf_document(
-                snapshot, now=now, version=release, service=service, uptime=uptime
-            )
-        else:
-            figures = read_figures(store, now=now, uptime=uptime)
-            document = health_document(snapshot, now=now, version=release, figures=figures)
-        status = 503 if snapshot.status == OverallStatus.UNHEALTHY else 200
-        rendered = _Rendered(snapshot.version, mono, json.dumps(document).encode(), status)
-        cache[kind] = rendered
-        return rendered
-
+    # The probe routes are answered by `_ProbeFastPath` before Quart sees the request; these
+    # views serve the same documents when the app is driven without it (Quart's test client).
     @app.get("/api/health")
     async def api_health() -> Response:
-        accept = request.headers.get("Accept", "")
-        kind = HEALTH_JSON if HEALTH_JSON in accept else JSON
-        rendered = render(kind)
-        return Response(rendered.body, status=rendered.status, content_type=kind)
+        kind = _kind(request.headers.get("Accept", ""))
+        status, body = documents.health(kind)
+        return Response(body, status=status, content_type=kind)
 
     @app.get("/api/health/live")
     async def api_live() -> Response:
@@ -157,12 +247,8 @@ def create_app(
 
     @app.get("/api/health/ready")
     async def api_ready() -> Response:
-        readiness = health.snapshot.readiness()
-        if readiness.ready:
-            body: dict[str, Any] = {"status": "ready"}
-            return Response(json.dumps(body).encode(), status=200, content_type=JSON)
-        body = {"status": "not ready", "reasons": list(readiness.reasons)}
-        return Response(json.dumps(body).encode(), status=503, content_type=JSON)
+        status, body = documents.ready()
+        return Response(body, status=status, content_type=JSON)
 
     @app.get("/api/v1/checks")
     async def api_checks() -> Response:

@@ -32,6 +32,7 @@ async def test_serves_on_port_zero_and_stops_gracefully() -> None:
             response = await client.get(f"http://127.0.0.1:{server.port}/api/health/live")
         assert response.status_code == 200
         assert response.json() == {"status": "pass"}
+        assert response.headers["cache-control"] == "no-store"  # answered by the fast path
         server.stop()
     # run() returned by itself after the graceful stop
 
