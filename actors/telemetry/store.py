@@ -118,6 +118,28 @@ class _Series:
         self.updated = t
 
 
+def _time(point: tuple[float, float]) -> float:
+    return point[0]
+
+
+def _values(points: deque[tuple[float, float]], i: int, j: int) -> list[float]:
+    """The values of points[i:j], read from the nearer end of the ring (windows end at now)."""
+    n = len(points)
+    if n - j < i:
+        out = [v for _, v in itertools.islice(reversed(points), n - j, n - i)]
+        out.reverse()
+        return out
+    return [v for _, v in itertools.islice(points, i, j)]
+
+
+def _sum_after(points: deque[tuple[float, float]], j: int) -> float:
+    """The sum of the values of points[j:], added newest first (as the window walk did)."""
+    after = 0.0
+    for _, v in itertools.islice(reversed(points), len(points) - j):
+        after += v
+    return after
+
+
 class MetricHandle:
     """One declared metric: its identity, its series, and the fast recording path.
 
@@ -323,33 +345,45 @@ class MetricHandle:
     def _aggregate_series(
         self, s: _Series, aggregate: str, start: float, end: float, window: float
     ) -> float | None:
-        values: list[float] = []
-        carried: float | None = None
-        latest: float | None = None
-        after = 0.0
-        in_window = False
-        for t, v in reversed(s.points):
-            if t > end:
-                after += v
-                continue
-            if latest is None:
-                latest = v
-            if t <= start:
-                carried = v
-                break
-            values.append(v)
-            in_window = True
+        # Positions, not a walk: `j` points are at or before `end`, `i` at or before `start`, so
+        # the window's points are points[i:j]. The ring is in time order, so both come from a
+        # binary search (the usual `end` = now is O(1): every point is at or before it), and
+        # `last`, `absent`, `count` and a gauge's `increase`/`rate` read only the ends.
+        points = s.points
+        n = len(points)
+        if not n:
+            return windows.aggregate_values(self.kind, aggregate, (), window, total=s.total)
+        j = n if points[-1][0] <= end else bisect.bisect_right(points, end, key=_time)
+        kind = self.kind
+        if aggregate == "last":
+            if kind == "counter":
+                return s.total - _sum_after(points, j) if j < n else s.total
+            if kind == "gauge":
+                return points[j - 1][1] if j else None
+            return points[j - 1][1] if j and points[j - 1][0] > start else None
         if aggregate == "absent":
-            return 1.0 if in_window else None
-        values.reverse()
+            return 1.0 if j and points[j - 1][0] > start else None
+        i = 0 if points[0][0] > start else bisect.bisect_right(points, start, key=_time, hi=j)
+        if aggregate == "count" or (kind == "histogram" and aggregate in ("increase", "rate")):
+            counted = float(j - i)
+            return counted / window if aggregate == "rate" else counted
+        carried = points[i - 1][1] if i else None
+        if kind == "gauge" and aggregate in ("increase", "rate"):
+            if i == j:
+                return None if carried is None else 0.0
+            first = points[i][1] if carried is None else carried
+            if carried is None and j - i < 2:
+                return 0.0
+            delta = points[j - 1][1] - first
+            return delta if aggregate == "increase" else delta / window
         return windows.aggregate_values(
-            self.kind,
+            kind,
             aggregate,
-            values,
+            _values(points, i, j),
             window,
             carried=carried,
-            total=s.total - after,
-            latest=latest,
+            total=s.total - _sum_after(points, j) if j < n else s.total,
+            latest=points[j - 1][1] if j else None,
         )
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -287,3 +290,49 @@ def test_histogram_snapshot_is_cumulative() -> None:
     assert snap.buckets == (2, 3, 4)
     assert snap.count == 4
     assert snap.sum == pytest.approx(2.65)
+
+
+class _CountingRing(deque[tuple[float, float]]):
+    """A ring that counts the points read from it (item reads and iteration steps)."""
+
+    reads = 0
+
+    def __getitem__(self, index: Any) -> Any:
+        _CountingRing.reads += 1
+        return super().__getitem__(index)
+
+    def __iter__(self) -> Iterator[tuple[float, float]]:
+        for point in super().__iter__():
+            _CountingRing.reads += 1
+            yield point
+
+    def __reversed__(self) -> Iterator[tuple[float, float]]:
+        for point in super().__reversed__():
+            _CountingRing.reads += 1
+            yield point
+
+
+@pytest.mark.parametrize("kind", ["counter", "gauge", "histogram"])
+def test_cheap_aggregates_do_not_read_every_point_of_the_window(kind: str) -> None:
+    store = _store(retention=100_000.0, max_points=20_000, counter_resolution=0.0)
+    name = "busy_total" if kind == "counter" else "busy"
+    store.declare(name, kind, "busy", ())
+    h = store.handle(name)
+    for i in range(10_000):
+        h.record((), float(i % 7), T0 + i)
+    series = h.series[()]
+    series.points = _CountingRing(series.points, maxlen=series.points.maxlen)
+    end = T0 + 9_999
+    cheap = ["last", "absent", "count"]
+    if kind != "counter":
+        cheap += ["increase", "rate"]
+    for aggregate in cheap:
+        for now in (end, end - 2_500.5):  # at now, and a window ending in the past (bisect)
+            if kind == "counter" and aggregate == "last" and now < end:
+                continue  # a counter's total in the past subtracts the increments after it
+            _CountingRing.reads = 0
+            store.aggregate(name, {}, aggregate, 5_000.0, now=now)
+            assert _CountingRing.reads <= 80, (aggregate, now, _CountingRing.reads)
+    _CountingRing.reads = 0
+    store.aggregate(name, {}, "sum", 5_000.0, now=end)
+    assert _CountingRing.reads >= 5_000  # the window's points are read only where needed
