@@ -22,7 +22,6 @@ from actors.checks.config import (
 from actors.checks.errors import CheckError
 from actors.checks.http import HttpProbe
 from actors.checks.metric import MetricProbe, MetricReader
-from actors.checks.postgres import PostgresProbe
 from actors.checks.probe import Probe
 from actors.checks.redis import RedisProbe
 from actors.checks.selfcheck import SelfProbe, TreeView
@@ -56,6 +55,10 @@ def build_probe(
     if isinstance(config, TcpCheckConfig):
         return TcpProbe(config=config)
     if isinstance(config, PostgresCheckConfig):
+        # imported here: psycopg and libpq cost ~8 MB of RSS that configs without a
+        # postgres check need not pay
+        from actors.checks.postgres import PostgresProbe
+
         return PostgresProbe(config=config)
     if isinstance(config, RedisCheckConfig):
         return RedisProbe(config=config)
