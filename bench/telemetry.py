@@ -9,6 +9,10 @@ Run: `.venv/bin/python bench/telemetry.py` (one process, one core; peers measure
    client: routing, auth, body reading, JSON, validation, recording) and the ingest function alone.
    Target >= 50,000 events/s on one core.
 3. Memory: bytes per series (tracemalloc) and process RSS after creating 100,000 series.
+4. The store full: a store at a tenth of the default budgets (10,000 series, 400,000 points),
+   histogram series with three 256-character label values, offered 60 points per series (more
+   than the point budget); tracemalloc bytes and RSS growth, scaled to the default budgets
+   (`python bench/telemetry.py --worst` runs only this part).
 """
 
 from __future__ import annotations
@@ -208,7 +212,7 @@ def _rss() -> int:
 def bench_memory() -> None:
     print("== memory per series (tracemalloc, 20,000 series) and RSS with 100,000 series")
     tracemalloc.start()
-    store = MetricStore(clock=SystemClock(), max_series=200_000)
+    store = MetricStore(clock=SystemClock(), max_series=200_000, max_total_series=200_000)
     store.declare("series_total", "counter", "x", ("id",))
     store.declare("series_gauge", "gauge", "x", ("id",))
     handle = store.handle("series_total")
@@ -237,7 +241,7 @@ def bench_memory() -> None:
 
 def bench_rss() -> None:
     rss0 = _rss()
-    store = MetricStore(clock=SystemClock(), max_series=200_000)
+    store = MetricStore(clock=SystemClock(), max_series=200_000, max_total_series=200_000)
     declare_catalog(store)
     store.declare("series_total", "counter", "x", ("id",))
     counter = store.handle("series_total")
@@ -252,15 +256,73 @@ def bench_rss() -> None:
     )
 
 
+def bench_worst() -> None:
+    """The store at its budgets, at a tenth of the defaults, scaled back up."""
+    scale = 10
+    defaults = MetricStore(clock=SystemClock())
+    series = defaults.max_total_series // scale
+    budget = defaults.max_total_points // scale
+    print(
+        f"== the store full: {series:,} histogram series x 3 labels of 256 characters, "
+        f"point budget {budget:,}, 60 points offered per series"
+    )
+
+    def fill() -> MetricStore:
+        store = MetricStore(
+            clock=SystemClock(),
+            retention=1e9,
+            counter_resolution=0.0,
+            max_series=series,
+            max_total_series=series,
+            max_total_points=budget,
+        )
+        store.declare("worst_seconds", "histogram", "x", ("a", "b", "c"))
+        handle = store.handle("worst_seconds")
+        keys = [
+            tuple((f"{i}-{label}-" + "x" * 256)[:256] for label in "abc") for i in range(series)
+        ]
+        now = time.time()
+        for step in range(60):
+            for key in keys:
+                handle.record(key, 0.1 * step, now + step)
+        return store
+
+    gc.collect()
+    rss0 = _rss()
+    store = fill()
+    rss = _rss() - rss0
+    stats = store.statistics()
+    del store
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    kept = fill()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    del kept
+    print(
+        f"series {stats.series:,}, points {stats.points:,} (evicted {stats.points_evicted:,}): "
+        f"{used / 2**20:.0f} MiB traced, RSS +{rss / 2**20:.0f} MiB"
+    )
+    print(
+        f"scaled to the defaults ({defaults.max_total_series:,} series, "
+        f"{defaults.max_total_points:,} points): ~{used * scale / 2**30:.2f} GiB traced, "
+        f"~{rss * scale / 2**30:.2f} GiB RSS"
+    )
+
+
 def main() -> None:
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
     bench_recording()
     bench_ingestion()
     bench_memory()
+    subprocess.run([sys.executable, __file__, "--worst"], check=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--rss"]:
         bench_rss()
+    elif sys.argv[1:] == ["--worst"]:
+        bench_worst()
     else:
         main()

@@ -336,3 +336,80 @@ def test_cheap_aggregates_do_not_read_every_point_of_the_window(kind: str) -> No
     _CountingRing.reads = 0
     store.aggregate(name, {}, "sum", 5_000.0, now=end)
     assert _CountingRing.reads >= 5_000  # the window's points are read only where needed
+
+
+def _ring_points(store: MetricStore) -> int:
+    return sum(len(s.points) for h in store.metrics() for s in h.series.values())
+
+
+def test_store_wide_series_budget_drops_and_counts_across_metrics() -> None:
+    store = _store(max_series=10, max_total_series=5)
+    store.declare("a_total", "counter", "a", ("k",))
+    store.declare("b", "gauge", "b", ("k",))
+    for i in range(4):
+        store.record("a_total", 1.0, {"k": str(i)})
+    for i in range(4):
+        store.record("b", 1.0, {"k": str(i)})
+    assert len(store.handle("a_total").series) == 4
+    assert len(store.handle("b").series) == 1  # the budget, not b's own limit of 10
+    store.record("b", 2.0, {"k": "0"})  # an existing series still records
+    assert store.aggregate("b", {}, "last", 60.0) == {(("k", "0"),): 2.0}
+    # the drops are counted even though the budget is spent (that metric is exempt)
+    assert store.aggregate(DROPPED_METRIC, {}, "last", 60.0) == {(("metric", "b"),): 3.0}
+    stats = store.statistics()
+    assert (stats.series, stats.max_total_series, stats.series_dropped) == (5, 5, 3)
+
+
+def test_store_wide_point_budget_bounds_the_rings_and_keeps_last_exact() -> None:
+    store = _store(retention=1_000.0, counter_resolution=0.0, max_total_points=100)
+    store.declare("g", "gauge", "g", ("k",))
+    store.declare("c_total", "counter", "c", ("k",))
+    for step in range(50):
+        for k in range(4):
+            store.record("g", float(step), {"k": str(k)}, timestamp=T0 + step)
+            store.record("c_total", 1.0, {"k": str(k)}, timestamp=T0 + step)
+    stats = store.statistics()
+    assert stats.points == _ring_points(store) <= 100 + stats.series
+    assert stats.points_evicted == 8 * 50 - stats.points
+    end = T0 + 49
+    assert store.aggregate("g", {}, "last", 10.0, now=end) == {
+        (("k", str(k)),): 49.0 for k in range(4)
+    }
+    assert store.aggregate("c_total", {}, "last", 10.0, now=end) == {
+        (("k", str(k)),): 50.0 for k in range(4)
+    }
+    # the newest points survive: a short window is still exact
+    assert store.aggregate("c_total", {}, "increase", 5.0, now=end) == {
+        (("k", str(k)),): 5.0 for k in range(4)
+    }
+    # retention frees points back to the budget: other series can grow again
+    for k in range(4):
+        store.record("g", 1.0, {"k": str(k)}, timestamp=T0 + 5_000)
+        store.record("c_total", 1.0, {"k": str(k)}, timestamp=T0 + 5_000)
+    # counters keep the new point; gauges also the one in force at the horizon
+    assert store.statistics().points == _ring_points(store) == 4 * 1 + 4 * 2
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["counter", "gauge", "histogram"]),
+            st.integers(0, 5),
+            st.integers(0, 30),
+        ),
+        max_size=200,
+    ),
+    budget=st.integers(1, 40),
+)
+def test_point_budget_count_matches_the_rings(ops: list[tuple[str, int, int]], budget: int) -> None:
+    store = _store(retention=10.0, max_points=6, max_total_points=budget, max_total_series=8)
+    names = {"counter": "c_total", "gauge": "g", "histogram": "h"}
+    for kind, name in names.items():
+        store.declare(name, kind, name, ("k",))
+    for kind, key, t in ops:
+        store.record(names[kind], 1.0, {"k": str(key)}, timestamp=T0 + t)
+        stats = store.statistics()
+        assert stats.points == _ring_points(store)
+        assert stats.points <= budget + stats.series
+        assert stats.series <= 8
