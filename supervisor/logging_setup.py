@@ -6,7 +6,10 @@ its logger); structured fields go in `extra={...}`. Every line carries `ts`, `le
 
 Secrets never reach a line: a `pydantic.SecretStr` renders as `**********`, and the value of any
 field whose name looks like a secret (token, password, secret, key, dsn, webhook_url, ...) is
-replaced by `<redacted>`.
+replaced by `<redacted>`. The HTTP client libraries' loggers (`QUIET_LOGGERS`: httpx writes
+"HTTP Request: POST <full url>" at INFO for every request, httpcore its connection details at
+DEBUG) are held at WARNING whatever the level: a channel's URL is a secret (Slack and webhook
+URLs carry their token in the path).
 """
 
 from __future__ import annotations
@@ -21,9 +24,18 @@ from typing import Any, Literal, TextIO
 
 from pydantic import SecretStr
 
-__all__ = ["JsonFormatter", "LogfmtFormatter", "ROOT_LOGGER", "configure_logging", "logger_for"]
+__all__ = [
+    "QUIET_LOGGERS",
+    "ROOT_LOGGER",
+    "JsonFormatter",
+    "LogfmtFormatter",
+    "configure_logging",
+    "logger_for",
+]
 
 ROOT_LOGGER = "blipee"
+QUIET_LOGGERS = ("httpx", "httpcore")
+"""Library loggers that name request URLs below WARNING; `configure_logging` sets them to it."""
 
 _SECRET_FIELD = re.compile(
     r"(^|_)(token|password|passwd|secret|key|dsn|webhook_url|routing_key|api_key|authorization)$",
@@ -126,6 +138,8 @@ def configure_logging(
     handler.setFormatter(JsonFormatter() if format == "json" else LogfmtFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     ours = logging.getLogger(ROOT_LOGGER)
     ours.setLevel(logging.NOTSET)
     return ours

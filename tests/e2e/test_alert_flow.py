@@ -169,14 +169,6 @@ def test_a_failing_target_fires_then_resolves_on_the_webhook(
     assert HOOK_PATH not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the webhook URL (a secret) is logged: the httpx library logger writes "
-        "'HTTP Request: POST <full url>' at INFO (actor=httpx) on every delivery; "
-        "supervisor/logging_setup.py leaves the httpx logger at the root level"
-    ),
-)
 def test_the_webhook_secret_and_url_are_never_logged(monitor: Monitor, receiver: HttpPeer) -> None:
     wait_until(lambda: receiver.received(HOOK_PATH), "a delivery", timeout=10)
     log = monitor.log()
