@@ -24,6 +24,7 @@ import trio
 from actors.clock import Clock
 from actors.models import Alert, AlertStatus, Notification
 from actors.notify.channels.base import HttpChannel
+from actors.notify.channels.render import with_held_annotations
 from actors.notify.codec import rfc3339
 from actors.notify.outcome import Delivered, Outcome
 from actors.store import Database, StoreError
@@ -137,9 +138,11 @@ class AlertmanagerChannel(HttpChannel):
 
     async def send(self, notification: Notification) -> Outcome:
         await self._load()
-        outcome = await self._post(notification.alerts)
+        # A parent of held alerts carries them in its `held_alerts` annotation, re-sent with it.
+        alerts = with_held_annotations(notification)
+        outcome = await self._post(alerts)
         if isinstance(outcome, Delivered) and not notification.test:
-            await self._remember(notification.alerts)
+            await self._remember(alerts)
         return outcome
 
     async def discard(self, notification: Notification) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actors.models import Notification
 from actors.notify.channels.base import Channel
-from actors.notify.channels.render import alert_summary, title
+from actors.notify.channels.render import alert_summary, held_alerts, held_line, title
 from actors.notify.outcome import Delivered, Outcome
 
 __all__ = ["ConsoleChannel", "console_line"]
@@ -14,6 +14,7 @@ def console_line(notification: Notification) -> str:
     """The log line for `notification`: title, then each alert's summary."""
     parts = [title(notification)]
     parts.extend(f"{a.status.value}: {alert_summary(a)}" for a in notification.alerts)
+    parts.extend(f"held: {held_line(entry)}" for entry in held_alerts(notification))
     return " | ".join(parts) + f" (key={notification.key})"
 
 

@@ -25,7 +25,7 @@ import trio
 from actors.clock import Clock
 from actors.models import AlertStatus, Notification
 from actors.notify.channels.base import Channel, redact
-from actors.notify.channels.render import alert_summary, title
+from actors.notify.channels.render import alert_summary, held_alerts, held_line, title
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry, classify_smtp_code
 
 __all__ = ["EmailChannel", "build_email"]
@@ -74,6 +74,17 @@ def build_email(
             f"<td><code>{html.escape(labels)}</code></td>"
             "</tr>"
         )
+    held = held_alerts(notification)
+    held_html = ""
+    if held:
+        plain.append(f"Held, blocked by a failing dependency ({len(held)}):")
+        plain += [f"  - {held_line(entry)}" for entry in held]
+        plain.append("")
+        held_html = (
+            f"<h3>Held, blocked by a failing dependency ({len(held)})</h3><ul>"
+            + "".join(f"<li>{html.escape(held_line(entry))}</li>" for entry in held)
+            + "</ul>"
+        )
     if external_url:
         plain.append(f"blipee-monitor: {external_url}")
     link = (
@@ -87,7 +98,7 @@ def build_email(
         '<table border="1" cellpadding="4" cellspacing="0">'
         "<tr><th>state</th><th>summary</th><th>labels</th></tr>"
         + "".join(rows)
-        + f"</table>{link}</body></html>"
+        + f"</table>{held_html}{link}</body></html>"
     )
     message.set_content("\n".join(plain))
     message.add_alternative(body_html, subtype="html")

@@ -21,7 +21,7 @@ import httpx
 from actors.clock import Clock
 from actors.models import AlertStatus, Notification
 from actors.notify.channels.base import HttpChannel
-from actors.notify.channels.render import alert_summary, group_name, title, truncate
+from actors.notify.channels.render import alert_summary, group_name, held_alerts, title, truncate
 from actors.notify.codec import rfc3339
 from actors.notify.outcome import Outcome
 
@@ -84,6 +84,10 @@ def build_pagerduty_event(
         "group_labels": dict(notification.group_labels),
         "num_firing": len(firing),
     }
+    held = held_alerts(notification)
+    if held:
+        details["held"] = held[:_DETAIL_ALERTS]
+        details["num_held"] = len(held)
     payload: dict[str, Any] = {
         "summary": truncate(summary, _SUMMARY_MAX),
         "source": source,

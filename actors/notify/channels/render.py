@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 
 from actors.models import Alert, AlertStatus, Labels, Notification
 
 __all__ = [
+    "HELD_ANNOTATION",
     "alert_summary",
     "common_annotations",
     "common_labels",
     "counts",
     "group_name",
+    "held_alerts",
+    "held_for_alert",
+    "with_held_annotations",
+    "held_line",
     "title",
     "truncate",
 ]
+
+HELD_ANNOTATION = "held_alerts"
+"""Annotation naming, on a parent alert, the alerts its failing check holds (webhook and
+alertmanager channels)."""
+_HELD_FIELDS = ("alertname", "check", "blocked_by", "fingerprint")
 
 
 def truncate(text: str, limit: int) -> str:
@@ -83,3 +94,60 @@ def alert_summary(alert: Alert) -> str:
         if shown:
             text += " (" + ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) + ")"
     return text
+
+
+def held_alerts(notification: Notification) -> list[dict[str, str]]:
+    """The alerts held because of this notification's alerts: routing's `context["held"]`.
+
+    Each entry is {alertname, check, blocked_by (comma-separated check names), fingerprint},
+    all strings. The context may come back from the outbox or an older version: entries that are
+    not objects are skipped, missing fields are empty.
+    """
+    raw = notification.context.get("held")
+    if not isinstance(raw, list | tuple):
+        return []
+    out = []
+    for entry in raw:
+        if isinstance(entry, Mapping):
+            out.append({field: str(entry.get(field) or "") for field in _HELD_FIELDS})
+    return out
+
+
+def held_line(entry: Mapping[str, str]) -> str:
+    """One line for one held alert: "API Down (check api), blocked by database"."""
+    text = entry.get("alertname") or "alert"
+    if entry.get("check"):
+        text += f" (check {entry['check']})"
+    if entry.get("blocked_by"):
+        text += f", blocked by {entry['blocked_by']}"
+    return text
+
+
+def held_for_alert(alert: Alert, held: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """The held entries blocked by `alert`'s check (its `check` label)."""
+    check = dict(alert.labels).get("check", "")
+    if not check:
+        return []
+    return [e for e in held if check in e.get("blocked_by", "").split(",")]
+
+
+def with_held_annotations(
+    notification: Notification, held: Sequence[Mapping[str, str]] | None = None
+) -> tuple[Alert, ...]:
+    """The notification's alerts, each parent of held alerts annotated with `HELD_ANNOTATION`.
+
+    The annotation lists the alerts its check holds ("; "-separated `held_line`s). Alerts that
+    hold nothing are returned unchanged, so without holds the result is `notification.alerts`.
+    """
+    entries = held_alerts(notification) if held is None else held
+    if not entries:
+        return notification.alerts
+    out = []
+    for alert in notification.alerts:
+        mine = held_for_alert(alert, entries)
+        if mine:
+            text = "; ".join(held_line(e) for e in mine)
+            annotations = {**dict(alert.annotations), HELD_ANNOTATION: text}
+            alert = dataclasses.replace(alert, annotations=tuple(sorted(annotations.items())))
+        out.append(alert)
+    return tuple(out)

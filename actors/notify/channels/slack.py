@@ -16,7 +16,7 @@ import httpx
 from actors.clock import Clock
 from actors.models import AlertStatus, Notification
 from actors.notify.channels.base import HttpChannel
-from actors.notify.channels.render import alert_summary, title, truncate
+from actors.notify.channels.render import alert_summary, held_alerts, held_line, title, truncate
 from actors.notify.outcome import Outcome
 
 __all__ = ["SlackChannel", "build_slack_payload"]
@@ -44,13 +44,23 @@ def build_slack_payload(notification: Notification, *, external_url: str = "") -
         {"type": "header", "text": {"type": "plain_text", "text": truncate(head, 150)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {body}"}},
     ]
+    held = held_alerts(notification)
+    if held:
+        shown = [f"• {held_line(entry)}" for entry in held[:_MAX_ALERTS]]
+        if len(held) > _MAX_ALERTS:
+            shown.append(f"… and {len(held) - _MAX_ALERTS} more")
+        text = f"*Held, blocked by a failing dependency ({len(held)}):*\n" + "\n".join(shown)
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, _TEXT_MAX)}}
+        )
     context = f"group `{truncate(notification.group_key, 200)}`"
     if external_url:
         context += f" · <{external_url}|blipee-monitor>"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
-    fallback = truncate(
-        f"{head}: " + "; ".join(alert_summary(a) for a in notification.alerts), _TEXT_MAX
-    )
+    summary = f"{head}: " + "; ".join(alert_summary(a) for a in notification.alerts)
+    if held:
+        summary += f" (holding {len(held)}: " + "; ".join(held_line(e) for e in held) + ")"
+    fallback = truncate(summary, _TEXT_MAX)
     return {"text": fallback, "blocks": blocks}
 
 

@@ -20,7 +20,12 @@ import httpx
 from actors.clock import Clock
 from actors.models import Alert, Notification
 from actors.notify.channels.base import HttpChannel
-from actors.notify.channels.render import common_annotations, common_labels
+from actors.notify.channels.render import (
+    common_annotations,
+    common_labels,
+    held_alerts,
+    with_held_annotations,
+)
 from actors.notify.codec import rfc3339
 from actors.notify.outcome import Outcome
 
@@ -45,19 +50,38 @@ def alert_v4(alert: Alert) -> dict[str, Any]:
 def build_webhook_payload(
     notification: Notification, *, receiver: str, external_url: str = ""
 ) -> dict[str, Any]:
-    """The version 4 payload for `notification` (pure)."""
-    return {
+    """The version 4 payload for `notification` (pure).
+
+    Alerts held because of this group's alerts (a dependency holds them) are named in the
+    parents' `held_alerts` annotation and listed in an extra top-level `heldAlerts` field
+    ({alertname, check, blockedBy, fingerprint}); both appear only when something is held, and
+    receivers of Alertmanager's format ignore fields they do not know.
+    """
+    held = held_alerts(notification)
+    alerts = with_held_annotations(notification, held)
+    payload: dict[str, Any] = {
         "version": "4",
         "groupKey": notification.group_key,
         "truncatedAlerts": 0,
         "status": notification.status.value,
         "receiver": notification.receiver or receiver,
         "groupLabels": dict(notification.group_labels),
-        "commonLabels": dict(common_labels(notification.alerts)),
-        "commonAnnotations": dict(common_annotations(notification.alerts)),
+        "commonLabels": dict(common_labels(alerts)),
+        "commonAnnotations": dict(common_annotations(alerts)),
         "externalURL": external_url,
-        "alerts": [alert_v4(a) for a in notification.alerts],
+        "alerts": [alert_v4(a) for a in alerts],
     }
+    if held:
+        payload["heldAlerts"] = [
+            {
+                "alertname": e["alertname"],
+                "check": e["check"],
+                "blockedBy": e["blocked_by"],
+                "fingerprint": e["fingerprint"],
+            }
+            for e in held
+        ]
+    return payload
 
 
 def sign(body: bytes, secret: str) -> str:

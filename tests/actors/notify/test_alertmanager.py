@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import subprocess
@@ -221,3 +222,23 @@ async def test_an_unsent_resolution_stops_the_resending(
     state = EntryState.DELIVERED if resolution == "skipped" else EntryState.DEAD
     assert "r" in [entry.key for entry in await outbox.recent(state, channel="am")]
     db.close()
+
+
+async def test_real_alertmanager_accepts_the_held_annotation(alertmanager: str) -> None:
+    clock = SystemClock()
+    now = clock.now()
+    channel = AlertmanagerChannel("am", url=alertmanager, clock=clock, logger=LOG, timeout=5)
+    parent = make_alert(
+        "Database Connection Issues",
+        severity="critical",
+        starts_at=now - 30,
+        extra={"check": "database"},
+    )
+    held = [{"alertname": "API Down", "check": "api", "blocked_by": "database", "fingerprint": "x"}]
+    notification = dataclasses.replace(
+        make_notification("h", channel="am", alerts=[parent]), context={"held": held}
+    )
+    assert isinstance(await channel.send(notification), Delivered)
+    [alert] = await _alerts(alertmanager)
+    assert alert["annotations"]["held_alerts"] == "API Down (check api), blocked by database"
+    await channel.aclose()
