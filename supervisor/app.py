@@ -4,12 +4,12 @@
 state, agent registry, telemetry, SQLite database) and the root `Supervisor`:
 
     root (one_for_one; intensity, period and backoff from [supervisor]; started top-down,
-          stopped bottom-up, so deliveries drain last)
+          stopped bottom-up, so deliveries drain while the listeners still answer)
+      metrics     the /metrics listener ([server] metrics_listen)
+      web         the API, probes and status page ([server] listen), incl. POST /api/v1/reload
       notify      nested supervisor, one child `deliver:<name>` per enabled channel
       routing     groups, silences, inhibits; writes Notifications to the durable outbox
       rules       the rule evaluator (every enabled [[rules]] entry) -> AlertEvents -> routing
-      metrics     the /metrics listener ([server] metrics_listen)
-      web         the API, probes and status page ([server] listen), incl. POST /api/v1/reload
       checks      nested supervisor, one child `check:<name>` per [[checks]] entry
 
 `App.apply(new_config)` is the hot reload: it compares the old and new frozen models of every
@@ -353,21 +353,23 @@ class App:
             tracer_provider=self.otel.tracer_provider,
         )
         self.last_reload_errors: tuple[str, ...] = ()
+        # Children stop in reverse order. The listeners start first and stop last: while the
+        # deliveries drain, /api/health/ready still answers (503: draining) and /metrics is
+        # still scraped, instead of refusing connections. The checks start last and stop
+        # first: a check of the monitor's own API finds it up, and has closed its kept-alive
+        # connection before the server stops (the server also closes idle connections at once).
         children = [
             *(
                 [ChildSpec("otlp", self.otel.metrics.run, shutdown=self._worker_shutdown)]
                 if self.otel.metrics is not None
                 else []
             ),
+            *(self._web_specs() if serve_http else []),
             ChildSpec.supervisor(self.notify),
             ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown),
             ChildSpec("rules", self.rules.run, shutdown=self._worker_shutdown),
+            ChildSpec.supervisor(self.checks),
         ]
-        # The listeners start before the checks (a check of the monitor's own API finds it up)
-        # and stop after them (no check keeps a connection open while the server drains).
-        if serve_http:
-            children += self._web_specs()
-        children.append(ChildSpec.supervisor(self.checks))
         self.root = self._supervisor("root", children)
 
     # -- building ------------------------------------------------------------------------------

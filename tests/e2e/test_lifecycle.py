@@ -264,15 +264,6 @@ def test_sigterm_drains_the_delivery_in_flight_and_exits_0(tmp_path: Path) -> No
     assert "Traceback" not in monitor.log()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "after SIGTERM the API listener closes at once (connection refused) while deliveries "
-        "are still draining, so /api/health/ready never answers the documented 503: "
-        "supervisor/app.py stops the `web` child right after the checks, before rules, "
-        "routing and notify"
-    ),
-)
 def test_readiness_answers_503_while_sigterm_drains(tmp_path: Path) -> None:
     with _delivery_in_flight(tmp_path) as (monitor, _receiver):
         monitor.signal(signal.SIGTERM)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import textwrap
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from actors.clock import VirtualClock
 from supervisor.app import RELOAD_METRIC, App
 from supervisor.config import Config, parse_config
+from supervisor.runtime import ChildSpec, current_child
 
 BASE = """
 [server]
@@ -128,7 +131,7 @@ async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(app.run)
         root = [child.id for child in app.root.which_children()]
-        assert root == ["notify", "routing", "rules", "metrics", "web", "checks"]
+        assert root == ["metrics", "web", "notify", "routing", "rules", "checks"]
         base = f"http://127.0.0.1:{app.api_server.port}"
         async with httpx.AsyncClient() as client:
             live = await client.get(f"{base}/api/health/live")
@@ -149,6 +152,85 @@ async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
         assert _starts(app) == {"check:tree": 1, "check:latency": 1, "check:errors": 2}
         await app.stop()
     assert app.health.draining
+
+
+SELF_CHECKED = """
+[server]
+listen = "127.0.0.1:{port}"
+metrics_listen = "127.0.0.1:0"
+
+[storage]
+path = "{db}"
+
+[supervisor]
+shutdown_timeout = "10s"
+
+[[checks]]
+name = "own-api"
+kind = "http"
+url = "http://127.0.0.1:{port}/api/health/live"
+interval = "100ms"
+timeout = "100ms"
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_listeners_answer_while_deliveries_drain_and_stop_without_waiting(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    config = parse_config(SELF_CHECKED.format(port=port, db=tmp_path / "m.db"), env={})
+    app = App(config, env={})
+    release = trio.Event()
+    draining = trio.Event()
+
+    async def delivery_in_flight(
+        *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        await current_child().wait_stop_requested()
+        draining.set()
+        await release.wait()  # traps the stop request, like a delivery finishing its send
+
+    stopped = trio.Event()
+
+    async def stop() -> None:
+        await app.stop()
+        stopped.set()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(app.run)
+            await app.notify.start_child(ChildSpec("held", delivery_in_flight, shutdown=5.0))
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=base) as client:
+                # The check of the monitor's own API holds a kept-alive connection to it.
+                while app.health.snapshot.results.get("own-api") is None:
+                    await trio.sleep(0.02)
+                assert (await client.get("/api/health/ready")).status_code == 200
+                nursery.start_soon(stop)
+                await draining.wait()
+                # The checks have stopped, the delivery drains: readiness says 503, the
+                # listeners still answer (not "connection refused").
+                ready = await client.get("/api/health/ready")
+                assert ready.status_code == 503
+                assert (await client.get("/api/health/live")).status_code == 200
+                metrics = f"http://127.0.0.1:{app.metrics_server.port}/metrics"
+                assert (await client.get(metrics)).status_code == 200
+                assert not app.checks.running
+                release.set()
+                # Then the listeners stop promptly: no kept-alive connection (the client's
+                # here, the check's before) holds them for the graceful timeout (5 s).
+                with trio.fail_after(2):
+                    await stopped.wait()
+            with pytest.raises(httpx.ConnectError):
+                async with httpx.AsyncClient() as fresh:
+                    await fresh.get(f"{base}/api/health/live")
 
 
 async def test_reload_touches_only_what_changed(
