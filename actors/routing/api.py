@@ -188,6 +188,10 @@ def create_blueprint(
     read_ok: Authorize = authorize_read
     bp = Blueprint("alerting", __name__)
 
+    def _after(silence: Silence) -> float:
+        """Now, but not before the silence was last written (by the routing actor's clock)."""
+        return max(clock.now(), silence.updated_at)
+
     @bp.get("/api/v1/alerts")
     async def list_alerts() -> Response:
         denied = await read_ok()
@@ -287,7 +291,10 @@ def create_blueprint(
             )
         except RoutingError as exc:
             return json_error(400, str(exc))
-        response = jsonify({"silenceID": silence.id, **silence_json(silence, now)})
+        # The state as of the answer, never earlier than the silence's creation: `now` above
+        # was read before the routing actor read its own clock, and a silence starting "now"
+        # (or in the past) is active at once, as the next GET shows.
+        response = jsonify({"silenceID": silence.id, **silence_json(silence, _after(silence))})
         response.status_code = 201
         return response
 
@@ -300,6 +307,6 @@ def create_blueprint(
             silence = await routing.expire_silence(silence_id)
         except SilenceNotFound as exc:
             return json_error(404, str(exc))
-        return jsonify(silence_json(silence, clock.now()))
+        return jsonify(silence_json(silence, _after(silence)))
 
     return bp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -192,3 +193,51 @@ async def test_allow_list_and_open_writes_without_a_token(autojump_clock: MockCl
         "/api/v1/silences", json={"matchers": ["a=b"], "duration": "1h"}
     )
     assert resp.status_code == 201  # no token configured: writes are open, as for events
+
+
+def _rfc3339(when: float) -> str:
+    return datetime.fromtimestamp(when, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+class TickingClock:
+    """Wall time that moves on every read, as real time does between two `now()` calls."""
+
+    def __init__(self, start: float) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        self._now += 0.001
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._now - START
+
+
+async def test_a_silence_starting_now_or_before_is_active_at_once() -> None:
+    clock = TickingClock(START)
+    send, receive = trio.open_memory_channel[AlertEvent](1)
+    routing = RoutingActor(config=RoutingConfig(), events=receive, outbox=Outbox(), clock=clock)
+    rules = RulesActor(rules=[], store=MetricStore(clock=clock), sink=send, clock=clock)
+    app = QuartTrio(__name__)
+    app.register_blueprint(
+        create_blueprint(rules=rules, routing=routing, clock=clock, security=SecurityConfig())
+    )
+    client = app.test_client()
+    ago = _rfc3339(START - 600)
+    bodies: list[dict[str, Any]] = [
+        {"matchers": ["alertname=Down"], "duration": "1h"},
+        {"matchers": ["alertname=Down"], "startsAt": ago, "duration": "1h"},
+        {"matchers": ["check=db"], "startsAt": ago, "endsAt": "2030-01-02T00:00:00Z"},
+    ]
+    for body in bodies:
+        resp = await client.post("/api/v1/silences", json=body)
+        assert resp.status_code == 201, body
+        created = await resp.get_json()
+        assert created["status"] == {"state": "active"}, body
+        resp = await client.get(f"/api/v1/silences/{created['silenceID']}")
+        assert (await resp.get_json())["status"] == {"state": "active"}, body
+        resp = await client.delete(f"/api/v1/silences/{created['silenceID']}")
+        assert (await resp.get_json())["status"] == {"state": "expired"}, body
+    future = {"matchers": ["check=db"], "startsAt": "2030-01-01T00:00:00Z", "duration": "1h"}
+    resp = await client.post("/api/v1/silences", json=future)
+    assert (await resp.get_json())["status"] == {"state": "pending"}
