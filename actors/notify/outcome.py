@@ -130,8 +130,15 @@ def classify_http(
 
 
 def classify_smtp_code(code: int, message: bytes | str) -> Outcome:
-    """SMTP reply classes: 2xx ok, 4xx transient (retry), 5xx (and anything else) permanent."""
+    """SMTP reply classes: 2xx ok, 4xx transient (retry), 5xx (and other codes) permanent.
+
+    -1 is smtplib's code for a reply it could not parse (garbage, a line without a code): a
+    garbled answer says nothing about the message, so it is retried like a broken connection.
+    """
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    if code == -1:
+        shown = " ".join(text.split())[:_REASON_MAX]
+        return Retry(f"SMTP reply not understood: {shown!r}"[:_REASON_MAX])
     reason = f"SMTP {code}: {' '.join(text.split())}"[:_REASON_MAX]
     if 200 <= code <= 299:
         return Delivered(reason)

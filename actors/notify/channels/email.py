@@ -1,8 +1,17 @@
 """email channel: SMTP with STARTTLS or implicit TLS, AUTH, multipart plain text + HTML.
 
-Sent with the standard library's `smtplib` in a worker thread (`trio.to_thread.run_sync`), with
-the channel timeout on the socket. Reply codes: 4xx retried, 5xx dead-lettered (including
-authentication refusals, 535); connection errors and timeouts retried. If some recipients are
+Sent with the standard library's `smtplib` in a worker thread (`trio.to_thread.run_sync`). The
+channel timeout bounds the whole conversation, not only each socket operation: a server that
+drips its replies (one byte at a time, each within the socket timeout) would otherwise hold the
+channel, and its graceful stop, for as long as it likes. When the deadline passes, or the
+delivery is cancelled from outside (stop), the trio side abandons the thread and shuts the
+connection down (a duplicate of the socket's descriptor, held until the thread is done, so the
+descriptor can never be a reused one); the blocked thread then fails at once and ends.
+
+Reply codes: 4xx retried, 5xx dead-lettered (including authentication refusals, 535); a reply
+smtplib cannot parse (garbage, code -1), connection errors and timeouts retried. A refused EHLO
+(5xx) falls back to HELO (RFC 5321 4.1.4); a 4xx or garbled EHLO answer is retried. If some
+recipients are
 refused and others accepted, the message counts as delivered (re-sending would double it for the
 accepted ones) and the refusals are reported in the detail. The `Message-ID` is derived from the
 notification key, so a retried message can be recognised as the same. The password is never
@@ -11,11 +20,14 @@ logged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import logging
 import smtplib
+import socket
 import ssl
+import threading
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -29,6 +41,80 @@ from actors.notify.channels.render import alert_summary, held_alerts, held_line,
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry, classify_smtp_code
 
 __all__ = ["EmailChannel", "build_email"]
+
+
+class _Conversation:
+    """One delivery's connection, shared by the worker thread and the trio side.
+
+    The thread registers the TCP socket as soon as it is connected (`track`); the trio side may
+    `abort` at any time after that (or before: the thread then stops at `track`). The duplicate
+    descriptor is closed by the thread when it is done (`close`), never while `abort` uses it.
+    """
+
+    __slots__ = ("_dup", "_lock", "aborted")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dup: socket.socket | None = None
+        self.aborted = False
+
+    def track(self, sock: socket.socket) -> None:
+        """Keep a duplicate of `sock` to shut it down from the trio side (worker thread).
+
+        Raises:
+            OSError: the delivery was abandoned already.
+        """
+        with self._lock:
+            if self.aborted:
+                raise OSError("SMTP delivery abandoned (deadline or stop)")
+            self._dup = sock.dup()
+
+    def abort(self) -> None:
+        """Shut the connection down so the blocked thread fails now (trio side, never blocks)."""
+        with self._lock:
+            self.aborted = True
+            if self._dup is not None:
+                with contextlib.suppress(OSError):  # already closed by the peer
+                    self._dup.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Release the duplicate descriptor (worker thread, at the end of the conversation)."""
+        with self._lock:
+            if self._dup is not None:
+                self._dup.close()
+                self._dup = None
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib.SMTP whose TCP socket is registered with a `_Conversation` once connected."""
+
+    def __init__(self, conversation: _Conversation, host: str, port: int, timeout: float) -> None:
+        self.conversation = conversation
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        try:
+            self.conversation.track(sock)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+
+class _SMTPSSL(smtplib.SMTP_SSL, _SMTP):
+    """Implicit TLS: the TCP socket is registered before the handshake (it may drip too)."""
+
+    def __init__(
+        self,
+        conversation: _Conversation,
+        host: str,
+        port: int,
+        timeout: float,
+        context: ssl.SSLContext,
+    ) -> None:
+        self.conversation = conversation
+        smtplib.SMTP_SSL.__init__(self, host, port, timeout=timeout, context=context)
 
 
 def _text(value: bytes | str) -> str:
@@ -155,7 +241,18 @@ class EmailChannel(Channel):
             now=self.clock.now(),
             external_url=self._external_url,
         )
-        outcome = await trio.to_thread.run_sync(self._deliver, message)
+        conversation = _Conversation()
+        outcome: Outcome = Retry(f"timeout after {self.timeout:g}s (SMTP conversation)")
+        done = False
+        try:
+            with trio.move_on_after(self.timeout):
+                outcome = await trio.to_thread.run_sync(
+                    self._deliver, message, conversation, abandon_on_cancel=True
+                )
+                done = True
+        finally:
+            if not done:  # deadline or an outer cancel: free the thread now
+                conversation.abort()
         if isinstance(outcome, Retry):
             return Retry(redact(outcome.reason, self.secrets()), outcome.retry_after)
         if isinstance(outcome, Permanent):
@@ -165,21 +262,27 @@ class EmailChannel(Channel):
     def _context(self) -> ssl.SSLContext:
         return self._ssl_context or ssl.create_default_context()
 
-    def _deliver(self, message: EmailMessage) -> Outcome:
+    def _deliver(self, message: EmailMessage, conversation: _Conversation) -> Outcome:
         """Blocking SMTP conversation (runs in a worker thread)."""
         try:
-            smtp: smtplib.SMTP
+            return self._converse(message, conversation)
+        finally:
+            conversation.close()
+
+    def _converse(self, message: EmailMessage, conversation: _Conversation) -> Outcome:
+        try:
+            smtp: _SMTP
             if self._tls:
-                smtp = smtplib.SMTP_SSL(
-                    self._host, self._port, timeout=self.timeout, context=self._context()
-                )
+                smtp = _SMTPSSL(conversation, self._host, self._port, self.timeout, self._context())
             else:
-                smtp = smtplib.SMTP(self._host, self._port, timeout=self.timeout)
+                smtp = _SMTP(conversation, self._host, self._port, self.timeout)
             with smtp:
-                smtp.ehlo()
-                if self._starttls:
+                refusal = _greet(smtp)
+                if refusal is None and self._starttls:
                     smtp.starttls(context=self._context())
-                    smtp.ehlo()
+                    refusal = _greet(smtp)
+                if refusal is not None:
+                    return refusal
                 if self._username:
                     smtp.login(self._username, self._password)
                 refused = smtp.send_message(message, self._sender, self._recipients)
@@ -202,3 +305,22 @@ class EmailChannel(Channel):
         if refused:
             return Delivered(f"accepted; refused recipients: {', '.join(sorted(refused))}")
         return Delivered("SMTP 250")
+
+
+def _greet(smtp: smtplib.SMTP) -> Outcome | None:
+    """EHLO, falling back to HELO when refused (5xx); None when greeted, else the outcome.
+
+    smtplib's `ehlo()` returns a refusal instead of raising, and a later `sendmail` would then
+    carry on without the server's extensions: check the answer here.
+    """
+    code, text = smtp.ehlo()
+    if code == 250:
+        return None
+    if 500 <= code <= 599:
+        code, text = smtp.helo()
+        if code == 250:
+            return None
+    outcome = classify_smtp_code(code, text)
+    if isinstance(outcome, Delivered):  # a 2xx that is not 250: not a greeting
+        return Retry(f"unexpected greeting answer {outcome.detail}")
+    return Retry(f"EHLO refused: {outcome.reason}") if isinstance(outcome, Retry) else outcome
