@@ -9,11 +9,15 @@ with nginx) then measures for each route:
 - unpaced (50 connections), the peak throughput, compared with the bare hello route on the same
   server in the same process (target >= 0.9x).
 
-    .venv/bin/python bench/health_wrk.py [SECONDS_PER_RUN]
+    .venv/bin/python bench/health_wrk.py [--delay-ms=10] [--gc-freeze] [SECONDS_PER_RUN]
+
+--delay-ms sets the pacing delay (20 connections; 20 ms paces at ~1,000 req/s). --gc-freeze
+freezes the server's objects out of the garbage collector once the first round of checks ran.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
@@ -38,6 +42,8 @@ from actors.web.server import HttpServer
 from bench.checks_support import free_port, machine, start_nginx, stop, wait_http
 
 CHECKS = 1000
+GC_FREEZE = "--gc-freeze" in sys.argv
+DELAY_MS = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--delay-ms=")), 10)
 
 
 async def serve(api_port: int, hello_port: int, target: str) -> None:
@@ -62,6 +68,10 @@ async def serve(api_port: int, hello_port: int, target: str) -> None:
         bare = HttpServer(app=hello, listen=f"127.0.0.1:{hello_port}", name="hello")
         await nursery.start(api.run)
         await nursery.start(bare.run)
+        if GC_FREEZE:
+            await trio.sleep(10.5)  # the first round of checks is done: histories exist
+            gc.collect()
+            gc.freeze()
 
 
 _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -77,7 +87,7 @@ def wrk(url: str, seconds: int, *, paced: bool, tmp: Path) -> tuple[float, dict[
     args = [binary, "-t1", f"-d{seconds}s", "--latency"]
     if paced:
         script = tmp / "pace.lua"
-        script.write_text("function delay()\n  return 10\nend\n")
+        script.write_text(f"function delay()\n  return {DELAY_MS}\nend\n")
         args += ["-c20", "-s", str(script)]
     else:
         args += ["-c50"]
@@ -99,7 +109,8 @@ def main() -> None:
         os.sched_setaffinity(0, {0})
         trio.run(serve, int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
         return
-    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    seconds = int(numbers[0]) if numbers else 10
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         nginx_port, api_port, hello_port = free_port(), free_port(), free_port()
@@ -112,6 +123,7 @@ def main() -> None:
                 str(api_port),
                 str(hello_port),
                 f"http://127.0.0.1:{nginx_port}/",
+                *(["--gc-freeze"] if GC_FREEZE else []),
             ]
         )
         try:
