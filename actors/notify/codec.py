@@ -10,7 +10,7 @@ from typing import Any
 from actors.models import Alert, AlertStatus, Labels, Notification
 from actors.notify.errors import PayloadError
 
-__all__ = ["decode_notification", "encode_notification", "rfc3339"]
+__all__ = ["decode_alert", "decode_notification", "encode_alert", "encode_notification", "rfc3339"]
 
 
 def rfc3339(seconds: float) -> str:
@@ -25,7 +25,8 @@ def _labels(value: Any) -> Labels:
     raise ValueError("labels must be an object")
 
 
-def _alert_to_json(alert: Alert) -> dict[str, Any]:
+def encode_alert(alert: Alert) -> dict[str, Any]:
+    """`alert` as a JSON-ready object (every field; `decode_alert` reads it back)."""
     return {
         "fingerprint": alert.fingerprint,
         "labels": dict(alert.labels),
@@ -38,7 +39,12 @@ def _alert_to_json(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _alert_from_json(data: Any) -> Alert:
+def decode_alert(data: Any) -> Alert:
+    """The alert `encode_alert` wrote (already parsed from JSON).
+
+    Raises:
+        ValueError, KeyError, TypeError: `data` is not such an object (missing or bad fields).
+    """
     if not isinstance(data, Mapping):
         raise ValueError("alert must be an object")
     ends_at = data.get("ends_at")
@@ -64,7 +70,7 @@ def encode_notification(notification: Notification) -> str:
         "group_key": notification.group_key,
         "group_labels": dict(notification.group_labels),
         "status": notification.status.value,
-        "alerts": [_alert_to_json(a) for a in notification.alerts],
+        "alerts": [encode_alert(a) for a in notification.alerts],
         "created_at": notification.created_at,
         "receiver": notification.receiver,
         "test": notification.test,
@@ -90,7 +96,7 @@ def decode_notification(payload: str, *, key: str = "?") -> Notification:
             group_key=str(data["group_key"]),
             group_labels=_labels(data.get("group_labels", {})),
             status=AlertStatus(data["status"]),
-            alerts=tuple(_alert_from_json(a) for a in data["alerts"]),
+            alerts=tuple(decode_alert(a) for a in data["alerts"]),
             created_at=float(data["created_at"]),
             receiver=str(data.get("receiver", "")),
             test=bool(data.get("test", False)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from actors.configtypes import ConfigModel, Duration, Secret
 
@@ -30,6 +30,37 @@ _URL = re.compile(r"^https?://[^/\s]+")
 
 def _empty(secret: SecretStr | None) -> bool:
     return secret is None or not secret.get_secret_value().strip()
+
+
+def _check_url(text: str, *, shown: bool) -> None:
+    if not _URL.match(text):
+        got = f", got {text!r}" if shown else ""  # a secret URL is never echoed
+        raise ValueError(f"expected an http:// or https:// URL{got}")
+
+
+def _url(value: str) -> str:
+    _check_url(value, shown=True)
+    return value
+
+
+def _optional_url(value: str) -> str:
+    if value:
+        _check_url(value, shown=True)
+    return value
+
+
+def _optional_secret_url(value: SecretStr) -> SecretStr:
+    if value.get_secret_value():
+        _check_url(value.get_secret_value(), shown=False)
+    return value
+
+
+_Url = Annotated[str, AfterValidator(_url)]
+"""An http(s) URL."""
+_OptionalUrl = Annotated[str, AfterValidator(_optional_url)]
+"""An http(s) URL, or empty (the channel is disabled)."""
+_SecretUrl = Annotated[Secret, AfterValidator(_optional_secret_url)]
+"""An http(s) URL that is a secret (webhooks: the URL is the credential), or empty."""
 
 
 class ChannelBase(ConfigModel):
@@ -88,15 +119,7 @@ class SlackChannelConfig(ChannelBase):
     """kind = "slack": a Slack incoming webhook."""
 
     kind: Literal["slack"]
-    webhook_url: Secret = SecretStr("")
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _url(cls, value: SecretStr) -> SecretStr:
-        text = value.get_secret_value()
-        if text and not _URL.match(text):
-            raise ValueError("expected an http:// or https:// URL")
-        return value
+    webhook_url: _SecretUrl = SecretStr("")
 
     def disabled_reason(self) -> str | None:
         return "webhook_url is empty" if _empty(self.webhook_url) else None
@@ -107,14 +130,7 @@ class PagerDutyChannelConfig(ChannelBase):
 
     kind: Literal["pagerduty"]
     routing_key: Secret = SecretStr("")
-    url: str = "https://events.pagerduty.com/v2/enqueue"
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not _URL.match(value):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-        return value
+    url: _Url = "https://events.pagerduty.com/v2/enqueue"
 
     def disabled_reason(self) -> str | None:
         return "routing_key is empty" if _empty(self.routing_key) else None
@@ -124,17 +140,9 @@ class WebhookChannelConfig(ChannelBase):
     """kind = "webhook": Alertmanager v4 JSON payload, HMAC-signed when `secret` is set."""
 
     kind: Literal["webhook"]
-    url: Secret = SecretStr("")
+    url: _SecretUrl = SecretStr("")
     secret: Secret = SecretStr("")
     headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: SecretStr) -> SecretStr:
-        text = value.get_secret_value()
-        if text and not _URL.match(text):
-            raise ValueError("expected an http:// or https:// URL")
-        return value
 
     def disabled_reason(self) -> str | None:
         return "url is empty" if _empty(self.url) else None
@@ -144,15 +152,8 @@ class AlertmanagerChannelConfig(ChannelBase):
     """kind = "alertmanager": POST /api/v2/alerts of an Alertmanager."""
 
     kind: Literal["alertmanager"]
-    url: str = ""
+    url: _OptionalUrl = ""
     resend_interval: Duration = 60.0
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if value and not _URL.match(value):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-        return value
 
     def disabled_reason(self) -> str | None:
         return "url is empty" if not self.url.strip() else None

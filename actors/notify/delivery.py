@@ -43,11 +43,11 @@ import trio
 from actors.clock import Clock
 from actors.models import AlertStatus, Notification
 from actors.notify.breaker import CircuitBreaker
-from actors.notify.channels.base import Channel, redact
+from actors.notify.channels.base import Channel, send_bounded
 from actors.notify.errors import PayloadError
 from actors.notify.metrics import DELIVERY_SECONDS, NOTIFICATIONS_TOTAL, Metrics
 from actors.notify.outbox import Outbox, OutboxEntry
-from actors.notify.outcome import Delivered, Outcome, Permanent, Retry
+from actors.notify.outcome import Delivered, Outcome, Permanent
 from actors.notify.ratelimit import TokenBucket
 from actors.notify.retry import RetryPolicy, next_attempt_at
 from actors.store import StoreError
@@ -337,23 +337,7 @@ class DeliveryActor:
             delay = min(delay * 2, 5.0)
 
     async def _send(self, notification: Notification) -> Outcome:
-        timeout = self.channel.timeout
-        outcome: Outcome | None = None
-        with trio.move_on_after(timeout + 1.0):
-            try:
-                outcome = await self.channel.send(notification)
-            except Exception as exc:  # a bug in a channel must not stop the channel's deliveries
-                message = redact(str(exc), self.channel.secrets())
-                self._logger.error(
-                    "%s: unexpected error: %s: %s",
-                    self.channel.describe(),
-                    type(exc).__name__,
-                    message,
-                )
-                outcome = Retry(f"internal error: {type(exc).__name__}")
-        if outcome is None:
-            return Retry(f"timeout after {timeout:g}s")
-        return outcome
+        return await send_bounded(self.channel, notification, logger=self._logger)
 
     @contextlib.contextmanager
     def _span(self, entry: OutboxEntry) -> Iterator[Any]:

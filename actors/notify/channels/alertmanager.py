@@ -12,6 +12,7 @@ the re-sending too, so Alertmanager expires the alert at its last `endsAt`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -25,7 +26,7 @@ from actors.clock import Clock
 from actors.models import Alert, AlertStatus, Notification
 from actors.notify.channels.base import HttpChannel
 from actors.notify.channels.render import with_held_annotations
-from actors.notify.codec import rfc3339
+from actors.notify.codec import decode_alert, encode_alert, rfc3339
 from actors.notify.outcome import Delivered, Outcome
 from actors.store import Database, StoreError
 
@@ -70,30 +71,13 @@ def build_alertmanager_alerts(
 
 
 def _alert_json(alert: Alert) -> str:
-    return json.dumps(
-        {
-            "fingerprint": alert.fingerprint,
-            "labels": dict(alert.labels),
-            "annotations": dict(alert.annotations),
-            "starts_at": alert.starts_at,
-            "value": alert.value,
-            "generator_url": alert.generator_url,
-        }
-    )
+    return json.dumps(encode_alert(alert))
 
 
 def _alert_from_json(text: str) -> Alert:
-    data = json.loads(text)
-    return Alert(
-        fingerprint=str(data["fingerprint"]),
-        labels=tuple(sorted((str(k), str(v)) for k, v in data["labels"].items())),
-        annotations=tuple(sorted((str(k), str(v)) for k, v in data["annotations"].items())),
-        status=AlertStatus.FIRING,
-        starts_at=float(data["starts_at"]),
-        ends_at=None,
-        value=None if data.get("value") is None else float(data["value"]),
-        generator_url=str(data.get("generator_url", "")),
-    )
+    """A stored firing alert (rows of older versions have no status: they are firing too)."""
+    alert = decode_alert({"status": AlertStatus.FIRING.value, **json.loads(text)})
+    return dataclasses.replace(alert, status=AlertStatus.FIRING, ends_at=None)
 
 
 class AlertmanagerChannel(HttpChannel):

@@ -27,7 +27,7 @@ from actors.notify.outcome import Delivered, Outcome, Permanent, Retry, classify
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["MAX_RESPONSE_BYTES", "Channel", "HttpChannel", "redact"]
+__all__ = ["MAX_RESPONSE_BYTES", "Channel", "HttpChannel", "redact", "send_bounded"]
 
 MAX_RESPONSE_BYTES = 64 * 1024
 """At most this much of a receiver's answer is read (the reason needs a few hundred bytes)."""
@@ -97,6 +97,38 @@ class Channel:
     def describe(self) -> str:
         """A log-safe description: kind and name only."""
         return f"{self.kind} channel {self.name!r}"
+
+
+async def send_bounded(
+    channel: Channel,
+    notification: Notification,
+    *,
+    logger: logging.Logger | None = None,
+    show_error: bool = False,
+) -> Outcome:
+    """`channel.send(notification)` bounded by the channel timeout; never raises but Cancelled.
+
+    The cancel scope allows one second more than `channel.timeout` (a channel bounds its own
+    requests by it; this catches one that does not). A timeout is a Retry; so is an exception
+    from the channel (a bug in one channel must not stop deliveries or hide other channels'
+    results): it is logged at ERROR on `logger` with secrets redacted, and the reason names its
+    type, plus its redacted message when `show_error` (test-alert shows it to a person; the
+    outbox keeps only the type).
+    """
+    timeout = channel.timeout
+    outcome: Outcome = Retry(f"timeout after {timeout:g}s")
+    with trio.move_on_after(timeout + 1.0):
+        try:
+            outcome = await channel.send(notification)
+        except Exception as exc:
+            message = redact(str(exc), channel.secrets())
+            if logger is not None:
+                logger.error(
+                    "%s: unexpected error: %s: %s", channel.describe(), type(exc).__name__, message
+                )
+            reason = f"internal error: {type(exc).__name__}"
+            outcome = Retry(f"{reason}: {message}" if show_error else reason)
+    return outcome
 
 
 class HttpChannel(Channel):

@@ -33,24 +33,24 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+def _common(pairs: Sequence[Labels]) -> Labels:
+    """The (name, value) pairs present in every one of `pairs`, sorted."""
+    if not pairs:
+        return ()
+    common = set(pairs[0])
+    for more in pairs[1:]:
+        common.intersection_update(more)
+    return tuple(sorted(common))
+
+
 def common_labels(alerts: Sequence[Alert]) -> Labels:
     """Labels with the same value in every alert (Alertmanager's commonLabels)."""
-    if not alerts:
-        return ()
-    common = set(alerts[0].labels)
-    for alert in alerts[1:]:
-        common &= set(alert.labels)
-    return tuple(sorted(common))
+    return _common([a.labels for a in alerts])
 
 
 def common_annotations(alerts: Sequence[Alert]) -> Labels:
-    """Annotations with the same value in every alert."""
-    if not alerts:
-        return ()
-    common = set(alerts[0].annotations)
-    for alert in alerts[1:]:
-        common &= set(alert.annotations)
-    return tuple(sorted(common))
+    """Annotations with the same value in every alert (Alertmanager's commonAnnotations)."""
+    return _common([a.annotations for a in alerts])
 
 
 def counts(notification: Notification) -> tuple[int, int]:

@@ -7,9 +7,24 @@ from typing import Literal
 
 from actors.models import Alert, AlertStatus, Notification, labels_of
 
-__all__ = ["Recorder", "make_alert", "make_notification"]
+__all__ = ["V4_KEYS", "Recorder", "make_alert", "make_notification"]
 
 T0 = 1_700_000_000.0
+V4_KEYS = frozenset(
+    {
+        "version",
+        "groupKey",
+        "truncatedAlerts",
+        "status",
+        "receiver",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "alerts",
+    }
+)
+"""The top-level keys of Alertmanager's webhook payload, version 4."""
 
 
 def make_alert(

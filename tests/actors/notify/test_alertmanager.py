@@ -242,3 +242,24 @@ async def test_real_alertmanager_accepts_the_held_annotation(alertmanager: str) 
     [alert] = await _alerts(alertmanager)
     assert alert["annotations"]["held_alerts"] == "API Down (check api), blocked by database"
     await channel.aclose()
+
+
+def test_stored_firing_alerts_of_the_older_row_format_still_load() -> None:
+    """Rows written before the alert JSON was shared with the outbox codec had no status."""
+    from actors.notify.channels.alertmanager import _alert_from_json, _alert_json
+
+    old = json.dumps(
+        {
+            "fingerprint": "fp9",
+            "labels": {"alertname": "A", "check": "db"},
+            "annotations": {"summary": "s"},
+            "starts_at": 1.5,
+            "value": None,
+            "generator_url": "",
+        }
+    )
+    alert = _alert_from_json(old)
+    assert (alert.fingerprint, alert.status, alert.ends_at) == ("fp9", AlertStatus.FIRING, None)
+    assert dict(alert.labels) == {"alertname": "A", "check": "db"}
+    current = make_alert(fingerprint="fp8", extra={"check": "db"})
+    assert _alert_from_json(_alert_json(current)) == current

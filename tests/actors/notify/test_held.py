@@ -21,21 +21,9 @@ from actors.notify.channels.webhook import build_webhook_payload
 from actors.notify.codec import decode_notification, encode_notification
 from actors.notify.outcome import Delivered
 from actors.routing.holds import held_for
-from tests.actors.notify.factories import T0, make_alert, make_notification
+from tests.actors.notify.factories import T0, V4_KEYS, make_alert, make_notification
 
 LOG = logging.getLogger("test.notify.held")
-V4_KEYS = {
-    "version",
-    "groupKey",
-    "truncatedAlerts",
-    "status",
-    "receiver",
-    "groupLabels",
-    "commonLabels",
-    "commonAnnotations",
-    "externalURL",
-    "alerts",
-}
 
 
 def _parent_notification() -> Notification:
