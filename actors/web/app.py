@@ -14,6 +14,7 @@ of probe requests per second stay cheap.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import metadata
@@ -288,6 +289,17 @@ def create_app(
             uptime=health.uptime(),
         )
         return Response(page, status=200, content_type="text/html; charset=utf-8")
+
+    @app.after_request
+    async def _drain_body(response: Response) -> Response:
+        # A view that answers without reading the request body (a 401 from a token check)
+        # leaves the body unread; Hypercorn then cannot recycle the keep-alive connection and
+        # the client's next request on it stalls. Reading it here (bounded by
+        # MAX_CONTENT_LENGTH) keeps the connection usable.
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            with contextlib.suppress(Exception):
+                await request.get_data()
+        return response
 
     @app.errorhandler(404)
     async def not_found(_error: Exception) -> Response:

@@ -115,3 +115,37 @@ async def test_database_outage_fails_readiness_never_liveness() -> None:
             assert health.json()["checks"]["database"]["status"] == "fail"
             assert (await client.get("/api/health/live")).status_code == 200
         nursery.cancel_scope.cancel()
+
+
+async def test_keep_alive_survives_an_answer_that_skips_the_body() -> None:
+    from quart import Blueprint, Response, jsonify
+
+    from actors.web.auth import require_token
+
+    blueprint = Blueprint("writes", __name__)
+
+    @blueprint.post("/api/v1/things")
+    @require_token("tok")
+    async def things() -> Response:
+        return jsonify({"ok": True})
+
+    app = create_app(health=HealthState(), blueprints=[blueprint], max_body_bytes=2048)
+    server = HttpServer(app=app, listen="127.0.0.1:0")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        base = f"http://127.0.0.1:{server.port}"
+
+        def client() -> list[str]:
+            stalls = []
+            for i in range(30):
+                with httpx.Client(base_url=base, timeout=2.0) as http:
+                    assert http.post("/api/v1/things", json={"events": []}).status_code == 401
+                    path = "/api/v1/checks" if i % 2 else "/api/health/live"
+                    try:
+                        assert http.get(path).status_code == 200
+                    except httpx.ReadTimeout:
+                        stalls.append(path)
+            return stalls
+
+        assert await trio.to_thread.run_sync(client) == []
+        server.stop()
