@@ -276,7 +276,8 @@ def create_app(
         snapshot = tree() if tree is not None else None
         if snapshot is None:
             return json_error(503, "the supervision tree is not running")
-        body = json.dumps(tree_document(snapshot)).encode()
+        document = tree_document(snapshot, loop_now=wall.monotonic(), wall_now=wall.now())
+        body = json.dumps(document).encode()
         return Response(body, status=200, content_type=JSON)
 
     @app.get("/")

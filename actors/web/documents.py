@@ -165,13 +165,21 @@ def check_document(snapshot: HealthSnapshot, name: str, *, history: bool) -> dic
     return out
 
 
-def tree_document(tree: object) -> Any:
-    """A runtime snapshot (frozen dataclasses, enums, tuples) as JSON-ready data."""
+def tree_document(tree: object, *, loop_now: float | None = None, wall_now: float = 0.0) -> Any:
+    """A runtime snapshot (frozen dataclasses, enums, tuples) as JSON-ready data.
+
+    Fields named `since` hold event-loop times; given `loop_now` (the loop's clock now) and
+    `wall_now`, they are shown as RFC 3339 wall times instead.
+    """
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
-        return {
-            field.name: tree_document(getattr(tree, field.name))
-            for field in dataclasses.fields(tree)
-        }
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(tree):
+            value = getattr(tree, field.name)
+            if field.name == "since" and loop_now is not None and isinstance(value, int | float):
+                out[field.name] = iso_time(wall_now - (loop_now - value))
+            else:
+                out[field.name] = tree_document(value, loop_now=loop_now, wall_now=wall_now)
+        return out
     if isinstance(tree, list | tuple):
-        return [tree_document(item) for item in tree]
+        return [tree_document(item, loop_now=loop_now, wall_now=wall_now) for item in tree]
     return _json_safe(tree)

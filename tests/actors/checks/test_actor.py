@@ -96,3 +96,28 @@ async def test_dependency_blocks(autojump_clock: trio.testing.MockClock) -> None
     free = await api.run_once()
     assert free.status is CheckStatus.PASS
     assert "blocked_by" not in free.details
+
+
+async def test_one_span_per_run() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    actor = CheckActor(
+        config=make_config(name="db", kind="self"),
+        probe=_Scripted([CheckStatus.PASS, CheckStatus.FAIL]),
+        health=HealthState(clock=VirtualClock()),
+        clock=VirtualClock(),
+        tracer=provider.get_tracer("test"),
+    )
+    await actor.run_once()
+    await actor.run_once()
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == ["check db", "check db"]
+    assert [s.attributes["check.status"] for s in spans if s.attributes] == ["pass", "fail"]
+    assert spans[0].attributes is not None
+    assert spans[0].attributes["check.kind"] == "self"
+    provider.shutdown()

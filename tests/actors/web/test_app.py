@@ -168,17 +168,21 @@ class _Info:
     id: str
     restarts: int
     children: tuple[Any, ...] = ()
+    since: float | None = None
 
 
 async def test_actors_route() -> None:
-    state = HealthState(clock=FixedClock())
-    tree = _Info("root", 0, (_Info("web", 2),))
-    client = create_app(health=state, tree=lambda: tree).test_client()
+    clock = FixedClock(1_752_580_800.0)
+    clock.advance(100)  # loop time 100 s, wall 2025-07-15T12:01:40Z
+    state = HealthState(clock=clock)
+    tree = _Info("root", 0, (_Info("web", 2, since=40.0),))
+    client = create_app(health=state, tree=lambda: tree, clock=clock).test_client()
     body = await (await client.get("/api/v1/actors")).get_json()
     assert body == {
         "id": "root",
         "restarts": 0,
-        "children": [{"id": "web", "restarts": 2, "children": []}],
+        "since": None,
+        "children": [{"id": "web", "restarts": 2, "children": [], "since": "2025-07-15T12:00:40Z"}],
     }
     client = create_app(health=state).test_client()
     assert (await client.get("/api/v1/actors")).status_code == 503
