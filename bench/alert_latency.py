@@ -12,6 +12,17 @@ python bench/alert_latency.py latency [--outages 20] [--interval 1]
     (`blipee-monitor run` with a generated config) and, side by side in the same run, for
     Prometheus + blackbox_exporter + Alertmanager (Debian binaries) at the same interval and
     group_wait 0.
+
+python bench/alert_latency.py defaults [--outages 20] [--spread 120] [--max-seconds 900]
+    The same comparison with each side at its documented defaults: the Prometheus stack with
+    every timing left unset (scrape and evaluation every 1 m, group_wait 30 s, group_interval
+    5 m, rule `for` 0 s) and blipee-monitor with its packaged defaults (check interval 10 s,
+    timeout 2 s, group_wait 0 s, group_interval 1 m). One outage of the stack takes minutes, so
+    the N outages run concurrently: N targets, both sides watch every one, each target flips to
+    failing once at a random moment within `--spread` seconds, and back to healthy once both
+    sides have paged (grouping is per target on both sides, so outages do not share a group).
+    Measures flip -> firing POST and healthy again -> resolved POST. The run stops waiting at
+    `--max-seconds` and stops every process it started.
 """
 
 from __future__ import annotations
@@ -29,13 +40,18 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import trio
 
+from actors.checks.config import HttpCheckConfig
 from actors.clock import SystemClock
+from actors.configtypes import format_duration
 from actors.models import AlertEvent, AlertStatus
+from actors.routing.config import RoutingConfig
 from actors.rules.actor import RulesActor
 from actors.rules.config import RuleConfig
 from actors.telemetry.store import MetricStore
@@ -200,9 +216,10 @@ def _free_port() -> int:
 
 class _Target(http.server.BaseHTTPRequestHandler):
     failing = False
+    failing_paths: ClassVar[set[str]] = set()
 
     def do_GET(self) -> None:
-        code = 500 if _Target.failing else 200
+        code = 500 if _Target.failing or self.path in _Target.failing_paths else 200
         body = b"down" if code == 500 else b"ok"
         self.send_response(code)
         self.send_header("Content-Length", str(len(body)))
@@ -216,17 +233,29 @@ class _Target(http.server.BaseHTTPRequestHandler):
 class _Receiver(http.server.BaseHTTPRequestHandler):
     lock = threading.Lock()
     arrivals: ClassVar[list[tuple[str, str, float]]] = []  # (path, status, perf_counter)
+    # One row per alert of a payload: (path, its `check` label, its status, perf_counter).
+    alerts: ClassVar[list[tuple[str, str, str, float]]] = []
 
     def do_POST(self) -> None:
         at = time.perf_counter()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        status = "?"
+        rows: list[tuple[str, str, str, float]] = []
         try:
-            status = str(json.loads(raw).get("status", ""))
+            data = json.loads(raw)
         except ValueError:
-            status = "?"
+            data = None
+        if isinstance(data, dict):
+            status = str(data.get("status", ""))
+            for alert in data.get("alerts") or ():
+                labels = alert.get("labels") if isinstance(alert, dict) else None
+                if isinstance(labels, dict):
+                    check = str(labels.get("check", ""))
+                    rows.append((self.path, check, str(alert.get("status", "")), at))
         with _Receiver.lock:
             _Receiver.arrivals.append((self.path, status, at))
+            _Receiver.alerts.extend(rows)
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -352,39 +381,7 @@ receivers:
 """,
         encoding="utf-8",
     )
-    quiet = subprocess.DEVNULL
-    return [
-        subprocess.Popen(
-            [
-                "/usr/bin/prometheus-blackbox-exporter",
-                f"--config.file={tmp / 'blackbox.yml'}",
-                f"--web.listen-address=127.0.0.1:{bb}",
-            ],
-            stdout=quiet,
-            stderr=quiet,
-        ),
-        subprocess.Popen(
-            [
-                "/usr/bin/prometheus-alertmanager",
-                f"--config.file={tmp / 'alertmanager.yml'}",
-                f"--storage.path={tmp / 'am'}",
-                f"--web.listen-address=127.0.0.1:{am}",
-                "--cluster.listen-address=",
-            ],
-            stdout=quiet,
-            stderr=quiet,
-        ),
-        subprocess.Popen(
-            [
-                "/usr/bin/prometheus",
-                f"--config.file={tmp / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp / 'prom'}",
-                f"--web.listen-address=127.0.0.1:{prom}",
-            ],
-            stdout=quiet,
-            stderr=quiet,
-        ),
-    ]
+    return _start_stack(tmp, bb, prom, am)
 
 
 def _summary(values: list[float]) -> str:
@@ -394,22 +391,6 @@ def _summary(values: list[float]) -> str:
         f"median {statistics.median(values):.3f} s, p95 {_percentile(values, 0.95):.3f} s, "
         f"min {min(values):.3f} s, max {max(values):.3f} s (n={len(values)})"
     )
-
-
-def _defaults_estimate(
-    rng: random.Random, scrape: float, evaluation: float, group_wait: float, overhead: float
-) -> list[float]:
-    """Latency samples of a scrape -> evaluate -> group_wait pipeline with random phases.
-
-    The outage starts at a uniformly random moment: it waits for the next probe (scrape), then
-    for the next rule evaluation, then group_wait, plus the pipeline's measured own overhead.
-    """
-    out = []
-    for _ in range(10_000):
-        to_probe = rng.uniform(0, scrape)
-        to_eval = rng.uniform(0, evaluation) if evaluation else 0.0
-        out.append(to_probe + to_eval + group_wait + overhead)
-    return out
 
 
 def latency(outages: int, interval: float) -> int:
@@ -456,13 +437,7 @@ def latency(outages: int, interval: float) -> int:
                     flush=True,
                 )
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            _stop(procs)
             target_server.shutdown()
             receiver_server.shutdown()
             if ours.returncode not in (0, -15):
@@ -481,14 +456,6 @@ def latency(outages: int, interval: float) -> int:
             f"{statistics.median(am_v) / statistics.median(ours_v):.2f}x, p95 "
             f"{_percentile(am_v, 0.95) / _percentile(ours_v, 0.95):.2f}x"
         )
-        # Own overhead beyond waiting for the next probe (the floor is U(0, interval)).
-        ours_over = max(statistics.median(ours_v) - interval / 2, 0.0)
-        am_over = max(statistics.median(am_v) - interval, 0.0)
-        stack = _defaults_estimate(rng, 60.0, 60.0, 30.0, am_over)
-        mine = _defaults_estimate(rng, 10.0, 0.0, 0.0, ours_over)
-        print("at documented defaults (estimated: random outage phase + overhead measured above):")
-        print(f"  prometheus stack (1m scrape, 1m evaluation, 30s group_wait): {_summary(stack)}")
-        print(f"  blipee-monitor (10s check interval, group_wait 0s):          {_summary(mine)}")
         target_ok = (
             statistics.median(ours_v) <= 0.55 * interval
             and _percentile(ours_v, 0.95) <= 1.1 * interval
@@ -496,7 +463,366 @@ def latency(outages: int, interval: float) -> int:
         print(
             f"  target (median <= 0.55 s, p95 <= 1.1 s at 1 s): {'met' if target_ok else 'NOT met'}"
         )
+    print("(each side at its documented defaults: `bench/alert_latency.py defaults`)")
     return 0
+
+
+# --- end to end at each side's documented defaults ---------------------------------------------
+
+SIDES = {"/ours": "blipee-monitor", "/am": "prometheus stack"}
+
+
+@dataclass
+class _Outage:
+    """One target's outage: when it flips, and when each side's POSTs arrive (perf_counter)."""
+
+    check: str
+    start_at: float
+    flipped: float | None = None
+    back: float | None = None
+    fired: dict[str, float] = field(default_factory=dict)
+    resolved: dict[str, float] = field(default_factory=dict)
+
+
+def _first_alert(path: str, check: str, status: str, since: float) -> float | None:
+    with _Receiver.lock:
+        for p, c, st, at in _Receiver.alerts:
+            if p == path and c == check and st == status and at >= since:
+                return at
+    return None
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status), bytes(response.read())
+    except OSError:
+        return 0, b""
+
+
+def _ours_defaults_config(tmp: Path, target: int, receiver: int, checks: list[str]) -> Path:
+    """Ours with every timing at its packaged default: no interval, timeout, group_* keys."""
+    api, metrics = _free_port(), _free_port()
+    check_text = "".join(
+        f'[[checks]]\nname = "{c}"\nkind = "http"\nurl = "http://127.0.0.1:{target}/{c}"\n\n'
+        for c in checks
+    )
+    text = f"""
+[server]
+listen = "127.0.0.1:{api}"
+metrics_listen = "127.0.0.1:{metrics}"
+
+[storage]
+path = "{tmp / "monitor.db"}"
+
+[log]
+level = "warning"
+
+{check_text}
+# The shape of the packaged "Database Connection Issues" rule, for every check.
+[[rules]]
+id = "target-down"
+name = "Target Down"
+severity = "critical"
+channels = ["hooks"]
+summary = "{{{{ labels.check }}}} is down"
+[rules.condition]
+metric = "health_check_up"
+aggregate = "last"
+window = "5m"
+operator = "=="
+threshold = 0
+
+# One group per target (the outages overlap in time); every timing at its default.
+[routing]
+group_by = ["alertname", "check"]
+
+[channels.hooks]
+kind = "webhook"
+url = "http://127.0.0.1:{receiver}/ours"
+"""
+    path = tmp / "blipee.toml"
+    path.write_text(text, encoding="utf-8")
+    (tmp / "ours.port").write_text(str(api), encoding="utf-8")
+    return path
+
+
+def _stack_defaults(
+    tmp: Path, target: int, receiver: int, checks: list[str]
+) -> tuple[list[subprocess.Popen[bytes]], int, int]:
+    """The Prometheus stack with every timing unset; returns (processes, prometheus, am ports)."""
+    bb, prom, am = _free_port(), _free_port(), _free_port()
+    (tmp / "blackbox.yml").write_text("modules:\n  http_2xx:\n    prober: http\n", "utf-8")
+    (tmp / "rules.yml").write_text(
+        "groups:\n- name: bench\n  rules:\n  - alert: TargetDown\n    expr: probe_success == 0\n",
+        encoding="utf-8",
+    )
+    static = "".join(
+        f'  - targets: ["http://127.0.0.1:{target}/{c}"]\n    labels: {{check: {c}}}\n'
+        for c in checks
+    )
+    (tmp / "prometheus.yml").write_text(
+        f"""# No `global:` section: scrape and evaluation timings at their defaults.
+rule_files: ["{tmp / "rules.yml"}"]
+alerting:
+  alertmanagers:
+  - static_configs:
+    - targets: ["127.0.0.1:{am}"]
+scrape_configs:
+- job_name: blackbox
+  metrics_path: /probe
+  params: {{module: [http_2xx]}}
+  static_configs:
+{static}  relabel_configs:
+  - source_labels: [__address__]
+    target_label: __param_target
+  - source_labels: [__param_target]
+    target_label: instance
+  - target_label: __address__
+    replacement: 127.0.0.1:{bb}
+""",
+        encoding="utf-8",
+    )
+    (tmp / "alertmanager.yml").write_text(
+        f"""# group_wait, group_interval, repeat_interval at their defaults; one group per target.
+route:
+  receiver: hook
+  group_by: [alertname, check]
+receivers:
+- name: hook
+  webhook_configs:
+  - url: http://127.0.0.1:{receiver}/am
+""",
+        encoding="utf-8",
+    )
+    return _start_stack(tmp, bb, prom, am), prom, am
+
+
+def _start_stack(tmp: Path, bb: int, prom: int, am: int) -> list[subprocess.Popen[bytes]]:
+    """Start blackbox_exporter, Alertmanager and Prometheus on their generated configs."""
+    commands = [
+        [
+            "/usr/bin/prometheus-blackbox-exporter",
+            f"--config.file={tmp / 'blackbox.yml'}",
+            f"--web.listen-address=127.0.0.1:{bb}",
+        ],
+        [
+            "/usr/bin/prometheus-alertmanager",
+            f"--config.file={tmp / 'alertmanager.yml'}",
+            f"--storage.path={tmp / 'am'}",
+            f"--web.listen-address=127.0.0.1:{am}",
+            "--cluster.listen-address=",
+        ],
+        [
+            "/usr/bin/prometheus",
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'prom'}",
+            f"--web.listen-address=127.0.0.1:{prom}",
+        ],
+    ]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for command in commands:
+            quiet = subprocess.DEVNULL
+            procs.append(subprocess.Popen(command, stdout=quiet, stderr=quiet))
+    except BaseException:
+        _stop(procs)
+        raise
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# Alertmanager's documented route defaults; its status API does not show unset route timings.
+_AM_DEFAULTS = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
+
+
+def _effective_timings(prom: int, am: int) -> str:
+    """The stack's timings: Prometheus's loaded configuration (defaults filled in) and the
+    Alertmanager route's keys (unset ones at their documented defaults)."""
+    found: list[str] = []
+    _, body = _get(f"http://127.0.0.1:{prom}/api/v1/status/config")
+    try:
+        yaml_text = str(json.loads(body)["data"]["yaml"])
+    except (ValueError, KeyError, TypeError):
+        yaml_text = ""
+    _, body = _get(f"http://127.0.0.1:{am}/api/v2/status")
+    try:
+        am_text = str(json.loads(body)["config"]["original"])
+    except (ValueError, KeyError, TypeError):
+        am_text = ""
+    keys = [
+        (k, yaml_text, "?") for k in ("scrape_interval", "scrape_timeout", "evaluation_interval")
+    ]
+    keys += [(k, am_text, f"unset (default {v})") for k, v in _AM_DEFAULTS.items()]
+    for key, text, missing in keys:
+        for line in text.splitlines():
+            if line.strip().startswith(f"{key}:"):
+                found.append(line.strip())
+                break
+        else:
+            found.append(f"{key}: {missing}")
+    return ", ".join(found)
+
+
+def _ours_timings() -> str:
+    """Our packaged defaults, read from the configuration models."""
+    check = HttpCheckConfig.model_fields
+    routing = RoutingConfig.model_fields
+    return ", ".join(
+        f"{name}: {format_duration(float(fields[key].default))}"
+        for name, fields, key in (
+            ("check interval", check, "interval"),
+            ("check timeout", check, "timeout"),
+            ("group_wait", routing, "group_wait"),
+            ("group_interval", routing, "group_interval"),
+            ("repeat_interval", routing, "repeat_interval"),
+        )
+    )
+
+
+def _ratio(stack: list[float], ours: list[float], q: float) -> str:
+    if not stack or not ours:
+        return "n/a"
+    a, b = _percentile(stack, q), _percentile(ours, q)
+    if q == 0.5:
+        a, b = statistics.median(stack), statistics.median(ours)
+    return f"{a / b:.1f}x" if b > 0 else "n/a"
+
+
+def defaults(outages: int, spread: float, max_seconds: float) -> int:
+    """Run the comparison at documented defaults; prints the figures. Returns an exit status."""
+    began = time.perf_counter()
+    deadline = began + max_seconds - 20  # leave time to stop the processes
+    rng = random.Random()
+    checks = [f"t{n}" for n in range(outages)]
+    target, target_server = _serve(_Target)
+    receiver, receiver_server = _serve(_Receiver)
+    procs: list[subprocess.Popen[bytes]] = []
+    plan: list[_Outage] = []
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        config = _ours_defaults_config(tmp, target, receiver, checks)
+        api = int((tmp / "ours.port").read_text(encoding="utf-8"))
+        log = (tmp / "blipee.log").open("wb")
+        try:
+            stack, prom, am = _stack_defaults(tmp, target, receiver, checks)
+            procs.extend(stack)
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "supervisor", "run", "-c", str(config)],
+                    env={**os.environ, "BLIPEE_LOG_LEVEL": "warning"},
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            )
+            # Warm up: the stack has probed every target once (its first scrape comes at a
+            # per-target offset within the 1 m interval) and ours answers its readiness probe.
+            ready = False
+            while time.perf_counter() < min(deadline, began + 150):
+                if any(p.poll() is not None for p in procs):
+                    break
+                _, body = _get(f"http://127.0.0.1:{prom}/api/v1/targets")
+                try:
+                    active = json.loads(body)["data"]["activeTargets"]
+                    up = sum(1 for t in active if t.get("health") == "up")
+                except (ValueError, KeyError, TypeError):
+                    up = 0
+                status, _ = _get(f"http://127.0.0.1:{api}/api/health/ready")
+                if up == outages and status == 200:
+                    ready = True
+                    break
+                time.sleep(0.5)
+            if not ready:
+                print("the stacks did not start (or see every target up) in time", flush=True)
+                return 1
+            print(f"stack timings in effect: {_effective_timings(prom, am)}", flush=True)
+            print(f"blipee-monitor timings in effect: {_ours_timings()}", flush=True)
+            print(
+                f"warm-up {time.perf_counter() - began:.0f} s; {outages} outages at random moments"
+                f" within {spread:g} s",
+                flush=True,
+            )
+            start = time.perf_counter()
+            plan = [_Outage(c, start + rng.uniform(0, spread)) for c in checks]
+            fire_timeout = 60 + 60 + 30 + 60.0  # scrape + evaluation + group_wait + margin
+            while time.perf_counter() < deadline:
+                now = time.perf_counter()
+                pending = False
+                for o in plan:
+                    path = f"/{o.check}"
+                    if o.flipped is None:
+                        pending = True
+                        if now >= o.start_at:
+                            _Target.failing_paths.add(path)
+                            o.flipped = time.perf_counter()
+                        continue
+                    if o.back is None:
+                        pending = True
+                        for side in SIDES:
+                            if side not in o.fired:
+                                at = _first_alert(side, o.check, "firing", o.flipped)
+                                if at is not None:
+                                    o.fired[side] = at - o.flipped
+                        if len(o.fired) == len(SIDES) or now - o.flipped > fire_timeout:
+                            _Target.failing_paths.discard(path)
+                            o.back = time.perf_counter()
+                            print(
+                                f"  {o.check:>3}: firing after "
+                                + ", ".join(
+                                    f"{name} {o.fired[s]:.3f} s" if s in o.fired else f"{name} -"
+                                    for s, name in SIDES.items()
+                                ),
+                                flush=True,
+                            )
+                        continue
+                    for side in o.fired:
+                        if side not in o.resolved:
+                            at = _first_alert(side, o.check, "resolved", o.back)
+                            if at is not None:
+                                o.resolved[side] = at - o.back
+                    if len(o.resolved) < len(o.fired):
+                        pending = True
+                if not pending:
+                    break
+                time.sleep(0.05)
+        finally:
+            _stop(procs)
+            log.close()
+            target_server.shutdown()
+            receiver_server.shutdown()
+            ours = procs[-1] if procs else None
+            if ours is not None and ours.returncode not in (0, -15):
+                sys.stderr.write((tmp / "blipee.log").read_text(errors="replace")[-3000:])
+    fired = {s: [o.fired[s] for o in plan if s in o.fired] for s in SIDES}
+    resolved = {s: [o.resolved[s] for o in plan if s in o.resolved] for s in SIDES}
+    width = max(len(n) for n in SIDES.values()) + 1
+    took = time.perf_counter() - began
+    print(f"end to end at documented defaults, {outages} outages, {took:.0f} s in all:")
+    print("firing (target fails -> firing POST):")
+    for side, name in SIDES.items():
+        print(f"  {name + ':':<{width}} {_summary(fired[side])}")
+    print(
+        f"  ratio (prometheus stack / ours): median {_ratio(fired['/am'], fired['/ours'], 0.5)}, "
+        f"p95 {_ratio(fired['/am'], fired['/ours'], 0.95)}"
+    )
+    print("resolution (target healthy again -> resolved POST):")
+    for side, name in SIDES.items():
+        print(f"  {name + ':':<{width}} {_summary(resolved[side])}")
+    missed = {name: outages - len(fired[s]) for s, name in SIDES.items()}
+    unresolved = {name: len(fired[s]) - len(resolved[s]) for s, name in SIDES.items()}
+    print(f"  missed firing: {missed}; resolution not seen by the deadline: {unresolved}")
+    return 0 if all(len(v) == outages for v in fired.values()) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -508,6 +834,10 @@ def main(argv: list[str] | None = None) -> int:
     lat = sub.add_parser("latency")
     lat.add_argument("--outages", type=int, default=20)
     lat.add_argument("--interval", type=float, default=1.0)
+    d = sub.add_parser("defaults")
+    d.add_argument("--outages", type=int, default=20)
+    d.add_argument("--spread", type=float, default=120.0)
+    d.add_argument("--max-seconds", type=float, default=900.0)
     args = parser.parse_args(argv)
     mode = args.mode or "throughput"
     print(f"machine: {machine()}")
@@ -528,6 +858,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if mode == "latency":
         return latency(args.outages, args.interval)
+    if mode == "defaults":
+        return defaults(args.outages, args.spread, args.max_seconds)
     return 2
 
 
