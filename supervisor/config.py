@@ -2,9 +2,11 @@
 
 `load_config(path)` parses with `tomllib`, expands `${VAR}` / `${VAR:-default}` in every string,
 validates the whole document with the models each package keeps next to its code (checks, rules,
-routing, channels, ...), then checks references between sections (a rule naming an unknown
-channel, `depends_on` an unknown or cyclic check, duplicate names). Every problem is reported at
-once as `PATH:LINE:COL: KEY.PATH: message` in one `ConfigError`; no message holds a secret.
+routing, channels, ...), and checks references between sections (a rule naming an unknown
+channel, `depends_on` an unknown or cyclic check, duplicate names) over every key that is
+well-typed, also when other parts of the file are invalid. Every problem is reported at once as
+`PATH:LINE:COL: KEY.PATH: message` in one `ConfigError`, sorted by line; no message holds a
+secret.
 
 A channel whose required secret is empty is not an error: `Config.disabled_channels()` names it
 with the reason; rules may still name it (that route is skipped).
@@ -20,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -129,6 +131,10 @@ class Config(ConfigModel):
 
 
 # -- reference checks ----------------------------------------------------------------------------
+# They read the raw (interpolated) tree, not the validated `Config`, so that they also run when
+# another part of the file is invalid: every key that is well-typed is checked, and the problems
+# are reported together with the schema's. A name is "defined" as soon as it is written (even in
+# an otherwise invalid check or channel), so one mistake never cascades into "unknown ..." errors.
 def _unknown(kind: str, name: str, names: Sequence[str]) -> str:
     known = sorted(set(names))
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
@@ -139,28 +145,67 @@ def _unknown(kind: str, name: str, names: Sequence[str]) -> str:
     return f"unknown {kind} '{name}' (no {kind}s are defined)"
 
 
+def _table(node: Any, *path: str) -> Mapping[str, Any] | None:
+    """The table at `path` below `node`, or None when it is absent or not a table."""
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node if isinstance(node, Mapping) else None
+
+
+def _elements(raw: Mapping[str, Any], *path: str) -> list[tuple[int, Mapping[str, Any]]]:
+    """The (index, table) elements of the array of tables at `path` (tables only)."""
+    parent = _table(raw, *path[:-1]) if len(path) > 1 else raw
+    items = parent.get(path[-1]) if parent is not None else None
+    if not isinstance(items, list):
+        return []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, Mapping)]
+
+
+def _name(table: Mapping[str, Any], key: str) -> str | None:
+    value = table.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _names(table: Mapping[str, Any] | None, key: str) -> list[tuple[int, str]]:
+    """The (position, string) items of the array at `key` (items of another type skipped)."""
+    values = table.get(key) if table is not None else None
+    if not isinstance(values, list):
+        return []
+    return [(position, value) for position, value in enumerate(values) if isinstance(value, str)]
+
+
 def _duplicates(
-    section: str, key: str, names: Sequence[str], document: Document, what: str
+    section: str, key: str, document: Document, what: str, *, where: tuple[str, ...] = ()
 ) -> list[Problem]:
     problems: list[Problem] = []
     first: dict[str, int] = {}
-    for index, name in enumerate(names):
+    for index, table in _elements(document.raw, *where, section):
+        name = _name(table, key)
+        if name is None:
+            continue
         if name in first:
-            where = document.positions.find((section, first[name], key))
-            at = f" (first at line {where.line})" if where else ""
-            problems.append(Problem((section, index, key), f"duplicate {what} '{name}'{at}"))
+            position = document.positions.find((*where, section, first[name], key))
+            at = f" (first at line {position.line})" if position else ""
+            problems.append(
+                Problem((*where, section, index, key), f"duplicate {what} '{name}'{at}")
+            )
         else:
             first[name] = index
     return problems
 
 
-def _cycles(config: Config) -> list[Problem]:
+def _cycles(checks: list[tuple[int, Mapping[str, Any]]]) -> list[Problem]:
     """One problem per dependency cycle, at the `depends_on` of its first check in file order."""
     graph: dict[str, tuple[str, ...]] = {}
     order: dict[str, int] = {}
-    for index, check in enumerate(config.checks):
-        graph.setdefault(check.name, check.depends_on)
-        order.setdefault(check.name, index)
+    for index, check in checks:
+        name = _name(check, "name")
+        if name is None:
+            continue
+        graph.setdefault(name, tuple(dep for _, dep in _names(check, "depends_on")))
+        order.setdefault(name, index)
     problems: list[Problem] = []
     reported: set[frozenset[str]] = set()
     for start in graph:
@@ -186,37 +231,44 @@ def _cycles(config: Config) -> list[Problem]:
     return problems
 
 
-def _references(config: Config, document: Document) -> list[Problem]:
+def _references(document: Document) -> list[Problem]:
+    """Names that must refer to something defined elsewhere in the file, and unique names."""
+    raw = document.raw
     problems: list[Problem] = []
-    check_names = [check.name for check in config.checks]
-    problems += _duplicates("checks", "name", check_names, document, "check name")
-    problems += _duplicates("rules", "id", [r.id for r in config.rules], document, "rule id")
-    problems += _duplicates(
-        "metrics", "name", [m.name for m in config.metrics], document, "metric name"
-    )
-    channels = list(config.channels)
+    problems += _duplicates("checks", "name", document, "check name")
+    problems += _duplicates("rules", "id", document, "rule id")
+    problems += _duplicates("metrics", "name", document, "metric name")
     path: KeyPath
-    for index, rule in enumerate(config.rules):
-        for position, name in enumerate(rule.channels):
-            if name not in config.channels:
-                path = ("rules", index, "channels", position)
+    # Channel references are checked only when [channels] is a table (else that is the error).
+    channels_table = raw.get("channels", {})
+    if isinstance(channels_table, Mapping):
+        channels = [str(name) for name in channels_table]
+        for index, rule in _elements(raw, "rules"):
+            for position, name in _names(rule, "channels"):
+                if name not in channels_table:
+                    path = ("rules", index, "channels", position)
+                    problems.append(Problem(path, _unknown("channel", name, channels)))
+        for index, route in _elements(raw, "routing", "routes"):
+            for position, name in _names(route, "channels"):
+                if name not in channels_table:
+                    path = ("routing", "routes", index, "channels", position)
+                    problems.append(Problem(path, _unknown("channel", name, channels)))
+        for position, name in _names(_table(raw, "routing"), "escalate_to"):
+            if name not in channels_table:
+                path = ("routing", "escalate_to", position)
                 problems.append(Problem(path, _unknown("channel", name, channels)))
-    for index, route in enumerate(config.routing.routes):
-        for position, name in enumerate(route.channels):
-            if name not in config.channels:
-                path = ("routing", "routes", index, "channels", position)
-                problems.append(Problem(path, _unknown("channel", name, channels)))
-    for position, name in enumerate(config.routing.escalate_to):
-        if name not in config.channels:
-            path = ("routing", "escalate_to", position)
-            problems.append(Problem(path, _unknown("channel", name, channels)))
-    known_checks = set(check_names)
-    for index, check in enumerate(config.checks):
-        for position, name in enumerate(check.depends_on):
-            if name not in known_checks:
-                path = ("checks", index, "depends_on", position)
-                problems.append(Problem(path, _unknown("check", name, check_names)))
-    problems += _cycles(config)
+    if isinstance(raw.get("checks", []), list):
+        checks = _elements(raw, "checks")
+        check_names = [
+            defined for _, check in checks if (defined := _name(check, "name")) is not None
+        ]
+        known_checks = set(check_names)
+        for index, check in checks:
+            for position, name in _names(check, "depends_on"):
+                if name not in known_checks:
+                    path = ("checks", index, "depends_on", position)
+                    problems.append(Problem(path, _unknown("check", name, check_names)))
+        problems += _cycles(checks)
     return problems
 
 

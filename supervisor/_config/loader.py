@@ -1,8 +1,9 @@
 """TOML text -> validated, frozen model, with every problem located in the source.
 
 Steps: `tomllib` parse (a syntax error is one issue at its line and column) -> `${VAR}`
-interpolation of every string -> pydantic validation -> the caller's reference checks. Every
-problem of the last three steps is collected; they are raised together as one `ConfigError`.
+interpolation of every string -> pydantic validation and the caller's reference checks (these
+read the raw tree, so they run even when validation fails). Every problem of the last three steps
+is collected; they are raised together as one `ConfigError`.
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ class Document:
         return ConfigIssue(self.file, message, key, self.positions.find(key))
 
 
-Checker = Callable[[M, Document], Sequence[Problem]]
+Checker = Callable[[Document], Sequence[Problem]]
+"""A check between parts of a document (references, unique names). It reads `document.raw`,
+which may be invalid elsewhere: it must check only the keys that are well-typed, and never
+raise for the others (the model's validation reports those)."""
 
 
 def load_model(
@@ -78,9 +82,12 @@ def load_model(
     *,
     file: str,
     env: Mapping[str, str],
-    checks: Sequence[Checker[M]] = (),
+    checks: Sequence[Checker] = (),
 ) -> tuple[M, Document]:
-    """Parse, interpolate and validate `text` into `model`, then run `checks` on the result.
+    """Parse, interpolate and validate `text` into `model`, and run `checks` on the document.
+
+    The checks run whether or not the model validated, so a file with a schema error and a
+    reference error reports both.
 
     Raises:
         ConfigError: with every syntax, interpolation, validation and reference problem found,
@@ -92,19 +99,20 @@ def load_model(
     issues = [document.issue(problem.path, problem.message) for problem in unresolved]
     broken = {problem.path for problem in unresolved}
     instance, problems = validate(model, raw)
+    # An unresolved ${VAR} became "": its own error says why, not the model's or a check's.
     for problem in problems:
-        # An unresolved ${VAR} became "": its own error says why, not the model's.
         if problem.path not in broken:
             issues.append(document.issue(problem.path, problem.message))
-    if instance is not None:
-        secrets = secret_values(model, raw)
-        for check in checks:
-            for problem in check(instance, document):
-                message = problem.message
-                for value in secrets:
-                    if len(value) >= 3:
-                        message = message.replace(value, "<redacted>")
-                issues.append(document.issue(problem.path, message))
+    secrets = secret_values(model, raw)
+    for check in checks:
+        for problem in check(document):
+            if problem.path in broken:
+                continue
+            message = problem.message
+            for value in secrets:
+                if len(value) >= 3:
+                    message = message.replace(value, "<redacted>")
+            issues.append(document.issue(problem.path, message))
     if issues:
         raise ConfigError(issues)
     assert instance is not None

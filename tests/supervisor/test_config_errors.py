@@ -483,6 +483,171 @@ CASES: list[tuple[str, str, list[str]]] = [
         """,
         ["c.toml:3:54: checks[1].port: must be greater than or equal to 1 (got 0)"],
     ),
+    # Schema and reference errors of one file are reported together.
+    (
+        "mixed-schema-and-unknown-channel",
+        """
+        [[rules]]
+        id = "r"
+        name = "R"
+        severity = "page"
+        channels = ["slak"]
+        condition = { metric = "up" }
+
+        [channels.slack]
+        kind = "slack"
+        """,
+        [
+            "c.toml:4:1: rules[0].severity: must be 'critical', 'warning' or 'info' (got \"page\")",
+            "c.toml:5:13: rules[0].channels[0]: unknown channel 'slak'; did you mean 'slack'?",
+        ],
+    ),
+    (
+        "mixed-invalid-check-still-defined",
+        """
+        [[checks]]
+        name = "database"
+        kind = "tcp"
+        host = "127.0.0.1"
+        port = 70000
+
+        [[checks]]
+        name = "api"
+        kind = "tcp"
+        host = "127.0.0.1"
+        port = 80
+        depends_on = ["database", "cache"]
+        """,
+        [
+            "c.toml:5:1: checks[0].port: must be less than or equal to 65535 (got 70000)",
+            "c.toml:12:27: checks[1].depends_on[1]: unknown check 'cache' (defined: api, database)",
+        ],
+    ),
+    (
+        "mixed-invalid-channel-still-defined",
+        """
+        [[rules]]
+        id = "r"
+        name = "R"
+        channels = ["hooks", "pager"]
+        condition = { metric = "up", aggregate = "average" }
+
+        [channels.hooks]
+        kind = "webhook"
+        url = "not-a-url"
+        """,
+        [
+            "c.toml:4:22: rules[0].channels[1]: unknown channel 'pager' (defined: hooks)",
+            "c.toml:5:30: rules[0].condition.aggregate: must be 'last', 'avg', 'min', 'max',"
+            " 'sum', 'count', 'rate', 'increase', 'p50', 'p90', 'p95', 'p99' or 'absent' (got"
+            ' "average")',
+            "c.toml:9:1: channels.hooks.url: expected an http:// or https:// URL",
+        ],
+    ),
+    (
+        "mixed-duplicate-rule-id-and-bad-window",
+        """
+        [[rules]]
+        id = "r"
+        name = "First"
+        condition = { metric = "up", window = "5" }
+
+        [[rules]]
+        id = "r"
+        name = "Second"
+        condition = { metric = "up" }
+        """,
+        [
+            "c.toml:4:30: rules[0].condition.window: invalid duration '5'; use a number with a"
+            " unit (ms, s, m, h, d, w), e.g. '250ms', '10s', '1h30m'",
+            "c.toml:7:1: rules[1].id: duplicate rule id 'r' (first at line 2)",
+        ],
+    ),
+    (
+        "mixed-routing-references-and-bad-duration",
+        """
+        [routing]
+        group_wait = "soon"
+        escalate_after = "30m"
+        escalate_to = ["oncall"]
+
+        [[routing.routes]]
+        matchers = ["severity=critical"]
+        channels = ["pager", 3]
+
+        [channels.console]
+        kind = "console"
+        """,
+        [
+            "c.toml:2:1: routing.group_wait: invalid duration 'soon'; use a number with a unit"
+            " (ms, s, m, h, d, w), e.g. '250ms', '10s', '1h30m'",
+            "c.toml:4:16: routing.escalate_to[0]: unknown channel 'oncall' (defined: console)",
+            "c.toml:8:13: routing.routes[0].channels[0]: unknown channel 'pager' (defined:"
+            " console)",
+            "c.toml:8:22: routing.routes[0].channels[1]: must be a valid string (got 3)",
+        ],
+    ),
+    (
+        "mixed-cycle-and-unknown-key",
+        """
+        [[checks]]
+        name = "a"
+        kind = "self"
+        depends_on = ["b"]
+        timout = "1s"
+
+        [[checks]]
+        name = "b"
+        kind = "self"
+        depends_on = ["a"]
+        """,
+        [
+            "c.toml:4:1: checks[0].depends_on: dependency cycle: a -> b -> a",
+            "c.toml:5:1: checks[0].timout: unknown key; did you mean 'timeout'?",
+        ],
+    ),
+    (
+        "mixed-duplicate-metric-and-check",
+        """
+        [[metrics]]
+        name = "jobs_total"
+        type = "counter"
+
+        [[metrics]]
+        name = "jobs_total"
+        type = "gauge"
+        labels = ["a", "a"]
+
+        [[checks]]
+        name = "self"
+        kind = "self"
+
+        [[checks]]
+        name = "self"
+        kind = "selfie"
+        """,
+        [
+            "c.toml:6:1: metrics[1].name: duplicate metric name 'jobs_total' (first at line 2)",
+            "c.toml:8:1: metrics[1].labels: label names must be unique",
+            "c.toml:15:1: checks[1].name: duplicate check name 'self' (first at line 11)",
+            "c.toml:16:1: checks[1].kind: unknown kind 'selfie' (expected one of: http, tcp,"
+            " postgres, redis, agents, metric, self); did you mean 'self'?",
+        ],
+    ),
+    (
+        "mixed-unresolved-env-channel",
+        """
+        [[rules]]
+        id = "r"
+        name = "R"
+        channels = ["${ALERT_CHANNEL}"]
+        condition = { metric = "up" }
+        """,
+        [
+            "c.toml:4:13: rules[0].channels[0]: environment variable ALERT_CHANNEL is not set"
+            " and ${ALERT_CHANNEL} has no default (set it, or write ${ALERT_CHANNEL:-default})",
+        ],
+    ),
 ]
 
 
