@@ -22,9 +22,9 @@ import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from actors.checks.config import CheckConfig
 from actors.configtypes import ConfigModel, Duration, format_duration
@@ -59,6 +59,41 @@ __all__ = [
 ]
 
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# Model-level errors (raised by a model validator, so pydantic places them at the table) and the
+# keys they are about, most likely first: the error is shown at the first of them the file sets.
+_ERROR_KEYS: dict[str, tuple[str, ...]] = {
+    # [[checks]]
+    "interval must be longer than 0s": ("interval",),
+    "timeout must be longer than 0s": ("timeout",),
+    "timeout must not be longer than interval": ("timeout", "interval"),
+    "a check cannot depend on itself": ("depends_on",),
+    "json_equals needs json_path": ("json_equals", "json_path"),
+    # [server], [channels.X] (email)
+    "tls_cert and tls_key must be set together": ("tls_cert", "tls_key"),
+    "choose one of tls (implicit TLS) and starttls": ("tls", "starttls"),
+    # [routing], [[silences]]
+    "escalate_after and escalate_to must be set together": ("escalate_after", "escalate_to"),
+    "starts must be before ends": ("starts", "ends"),
+    # [[rules]], [[metrics]]
+    "labels may not set": ("labels",),
+    "a counter's name must end in '_total'": ("name", "type"),
+    "buckets are only for histograms": ("buckets", "type"),
+    "buckets must be a non-empty": ("buckets",),
+    # [supervisor]
+    "period must be longer than 0s": ("period",),
+    "backoff_initial must not be longer than backoff_max": ("backoff_initial", "backoff_max"),
+}
+
+
+def _check_channel_name(name: str) -> str:
+    if not _CHANNEL_NAME.match(name):
+        raise ValueError(f"invalid channel name {name!r}; use letters, digits, '_', '.', '-'")
+    return name
+
+
+# A key validator: an invalid name is reported at its own [channels.NAME] table.
+ChannelName = Annotated[str, AfterValidator(_check_channel_name)]
 
 
 class SupervisorConfig(ConfigModel):
@@ -103,17 +138,7 @@ class Config(ConfigModel):
     inhibit: tuple[InhibitConfig, ...] = ()
     silences: tuple[SilenceConfig, ...] = ()
     maintenance: tuple[MaintenanceConfig, ...] = ()
-    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
-
-    @field_validator("channels")
-    @classmethod
-    def _channel_names(cls, value: dict[str, ChannelConfig]) -> dict[str, ChannelConfig]:
-        for name in value:
-            if not _CHANNEL_NAME.match(name):
-                raise ValueError(
-                    f"invalid channel name {name!r}; use letters, digits, '_', '.', '-'"
-                )
-        return value
+    channels: dict[ChannelName, ChannelConfig] = Field(default_factory=dict)
 
     def disabled_channels(self) -> dict[str, str]:
         """Channels that cannot send, by name, with the reason (a required secret is empty)."""
@@ -287,6 +312,7 @@ def parse_config(
         file=file,
         env=os.environ if env is None else env,
         checks=(_references,),
+        key_hints=_ERROR_KEYS,
     )
     return config
 

@@ -83,11 +83,13 @@ def load_model(
     file: str,
     env: Mapping[str, str],
     checks: Sequence[Checker] = (),
+    key_hints: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[M, Document]:
     """Parse, interpolate and validate `text` into `model`, and run `checks` on the document.
 
     The checks run whether or not the model validated, so a file with a schema error and a
-    reference error reports both.
+    reference error reports both. `key_hints` places model-level errors at the key they are
+    about (see `validation.subject_key`).
 
     Raises:
         ConfigError: with every syntax, interpolation, validation and reference problem found,
@@ -98,7 +100,7 @@ def load_model(
     document = Document(file, text, raw, index_positions(text))
     issues = [document.issue(problem.path, problem.message) for problem in unresolved]
     broken = {problem.path for problem in unresolved}
-    instance, problems = validate(model, raw)
+    instance, problems = validate(model, raw, key_hints=key_hints)
     # An unresolved ${VAR} became "": its own error says why, not the model's or a check's.
     for problem in problems:
         if problem.path not in broken:

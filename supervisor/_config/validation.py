@@ -22,7 +22,14 @@ from pydantic_core import ErrorDetails
 
 from supervisor._config.positions import KeyPath
 
-__all__ = ["Problem", "allowed_keys", "is_secret_path", "secret_values", "validate"]
+__all__ = [
+    "Problem",
+    "allowed_keys",
+    "is_secret_path",
+    "secret_values",
+    "subject_key",
+    "validate",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,6 +38,7 @@ _SECRET_NAME = re.compile(
     r"(^|_)(token|password|passwd|secret|key|dsn|webhook_url|routing_key|api_key)$"
 )
 _INTERNAL_LOC = re.compile(r"[\[\]()-]")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +238,11 @@ def _did_you_mean(word: str, choices: list[str]) -> str | None:
 
 
 def _message(
-    error: ErrorDetails, path: KeyPath, root: type[BaseModel], raw: Any
+    error: ErrorDetails,
+    path: KeyPath,
+    root: type[BaseModel],
+    raw: Any,
+    key_hints: Mapping[str, tuple[str, ...]],
 ) -> tuple[KeyPath, str]:
     kind = error["type"]
     ctx: Mapping[str, Any] = error.get("ctx") or {}
@@ -270,13 +282,33 @@ def _message(
             message += f" (got {shown})"
     elif message[:1].isupper() and not message[1:2].isupper():
         message = message[0].lower() + message[1:]
-    # A model-level error ("timeout must not be longer than interval") is about the first key it
-    # names: point there rather than at the table.
+    # A model-level error ("timeout must not be longer than interval") is raised at the table:
+    # point at the key it is about instead, so its line and column are that key's.
     node = _node_at(raw, path)
-    first = re.match(r"[a-z_]+", message)
-    if isinstance(node, Mapping) and first and first.group(0) in node:
-        path = (*path, first.group(0))
+    if isinstance(node, Mapping):
+        subject = subject_key(message, node, key_hints)
+        if subject is not None:
+            path = (*path, subject)
     return path, message
+
+
+def subject_key(
+    message: str, table: Mapping[str, Any], key_hints: Mapping[str, tuple[str, ...]]
+) -> str | None:
+    """The key of `table` a model-level error `message` is about, or None (the table itself).
+
+    `key_hints` maps the start of a message to the keys it is about, most likely first: the
+    first of them written in `table` wins (`"tls_cert and tls_key must be set together"` is
+    about whichever of the two is set). A message no hint matches is about the first key it
+    names that is written in `table`.
+    """
+    for prefix, keys in key_hints.items():
+        if message.startswith(prefix):
+            return next((key for key in keys if key in table), None)
+    for word in _WORD.findall(message):
+        if word in table:
+            return str(word)
+    return None
 
 
 def _scrub(message: str, secrets: set[str]) -> str:
@@ -286,8 +318,16 @@ def _scrub(message: str, secrets: set[str]) -> str:
     return message
 
 
-def validate(model: type[M], raw: Mapping[str, Any]) -> tuple[M | None, list[Problem]]:
+def validate(
+    model: type[M],
+    raw: Mapping[str, Any],
+    *,
+    key_hints: Mapping[str, tuple[str, ...]] | None = None,
+) -> tuple[M | None, list[Problem]]:
     """Validate `raw` with `model`; return the instance (None when invalid) and every problem.
+
+    A model-level error (a `model_validator` raising at a table) is placed at the key it is
+    about, found with `key_hints` (see `subject_key`).
 
     Never raises for invalid input; messages never hold the value of a secret key.
     """
@@ -299,7 +339,7 @@ def validate(model: type[M], raw: Mapping[str, Any]) -> tuple[M | None, list[Pro
         seen: set[tuple[KeyPath, str]] = set()
         for error in exc.errors(include_url=False):
             path = _clean_loc(tuple(error["loc"]), raw)
-            path, message = _message(error, path, model, raw)
+            path, message = _message(error, path, model, raw, key_hints or {})
             entry = (path, _scrub(message, secrets))
             if entry not in seen:
                 seen.add(entry)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from supervisor.config import ConfigError, parse_config
+import supervisor.config as supervisor_config
+from actors.checks import config as checks_config
+from actors.notify import config as notify_config
+from actors.routing import config as routing_config
+from actors.rules import config as rules_config
+from actors.telemetry import config as telemetry_config
+from actors.web import config as web_config
+from supervisor.config import _ERROR_KEYS, ConfigError, parse_config
 
 ENV = {"HOME": "/root", "SMTP_HOST": "mail.example.com"}
 
@@ -258,7 +266,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         kind = "self"
         depends_on = ["a"]
         """,
-        ["c.toml:1:1: checks[0]: a check cannot depend on itself"],
+        ["c.toml:4:1: checks[0].depends_on: a check cannot depend on itself"],
     ),
     (
         "duplicate-check-name",
@@ -400,7 +408,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         tls = true
         starttls = true
         """,
-        ["c.toml:1:1: channels.mail: choose one of tls (implicit TLS) and starttls"],
+        ["c.toml:5:1: channels.mail.tls: choose one of tls (implicit TLS) and starttls"],
     ),
     (
         "bad-matcher",
@@ -450,7 +458,8 @@ CASES: list[tuple[str, str, list[str]]] = [
         kind = "console"
         """,
         [
-            "c.toml:1:1: channels: invalid channel name 'my channel'; use letters, digits,"
+            "c.toml:1:1: channels.\"my channel\": invalid channel name 'my channel'; use letters,"
+            " digits,"
             " '_', '.', '-'"
         ],
     ),
@@ -482,6 +491,137 @@ CASES: list[tuple[str, str, list[str]]] = [
         ]
         """,
         ["c.toml:3:54: checks[1].port: must be greater than or equal to 1 (got 0)"],
+    ),
+    # Errors of a model validator are shown at the key they are about, not at its table.
+    (
+        "interval-shorter-than-default-timeout",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+        interval = "1s"
+        """,
+        [
+            "c.toml:4:1: checks[0].interval: timeout must not be longer than interval",
+        ],
+    ),
+    (
+        "interval-zero",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+        interval = "0s"
+        """,
+        [
+            "c.toml:4:1: checks[0].interval: interval must be longer than 0s",
+        ],
+    ),
+    (
+        "json-equals-without-json-path",
+        """
+        [[checks]]
+        name = "api"
+        kind = "http"
+        url = "http://127.0.0.1:8080/health"
+        json_equals = "ok"
+        """,
+        [
+            "c.toml:5:1: checks[0].json_equals: json_equals needs json_path",
+        ],
+    ),
+    (
+        "tls-key-without-cert",
+        """
+        [server]
+        listen = "0.0.0.0:3000"
+        tls_key = "key.pem"
+        """,
+        [
+            "c.toml:3:1: server.tls_key: tls_cert and tls_key must be set together",
+        ],
+    ),
+    (
+        "tls-cert-without-key",
+        """
+        [server]
+        tls_cert = "cert.pem"
+        """,
+        [
+            "c.toml:2:1: server.tls_cert: tls_cert and tls_key must be set together",
+        ],
+    ),
+    (
+        "escalate-to-without-escalate-after",
+        """
+        [routing]
+        group_wait = "0s"
+        escalate_to = ["console"]
+
+        [channels.console]
+        kind = "console"
+        """,
+        [
+            "c.toml:3:1: routing.escalate_to: escalate_after and escalate_to must be set together",
+        ],
+    ),
+    (
+        "silence-starts-after-ends",
+        """
+        [[silences]]
+        matchers = ["alertname=X"]
+        starts = "2030-02-01T00:00:00Z"
+        ends = "2030-01-01T00:00:00Z"
+        """,
+        [
+            "c.toml:3:1: silences[0].starts: starts must be before ends",
+        ],
+    ),
+    (
+        "counter-name-without-total",
+        """
+        [[metrics]]
+        type = "counter"
+        name = "jobs"
+        """,
+        [
+            "c.toml:3:1: metrics[0].name: a counter's name must end in '_total'"
+            " (e.g. 'jobs_total')",
+        ],
+    ),
+    (
+        "buckets-on-a-gauge",
+        """
+        [[metrics]]
+        name = "queue_depth"
+        type = "gauge"
+        buckets = [1.0, 2.0]
+        """,
+        [
+            "c.toml:4:1: metrics[0].buckets: buckets are only for histograms",
+        ],
+    ),
+    (
+        "period-zero",
+        """
+        [supervisor]
+        intensity = 3
+        period = "0s"
+        """,
+        [
+            "c.toml:3:1: supervisor.period: period must be longer than 0s",
+        ],
+    ),
+    (
+        "backoff-max-below-default-initial",
+        """
+        [supervisor]
+        backoff_max = "50ms"
+        """,
+        [
+            "c.toml:2:1: supervisor.backoff_max: backoff_initial must not be longer than"
+            " backoff_max",
+        ],
     ),
     # Schema and reference errors of one file are reported together.
     (
@@ -656,6 +796,23 @@ def test_broken_configuration_is_explained(source: str, expected: list[str]) -> 
     with pytest.raises(ConfigError) as caught:
         parse_config(textwrap.dedent(source).lstrip("\n"), file="c.toml", env=ENV)
     assert str(caught.value).splitlines() == expected
+
+
+def test_every_key_hint_matches_a_message_of_a_model() -> None:
+    # The hints place model-level errors by the start of their message: a reworded message
+    # would silently fall back to the table's position.
+    modules = (
+        checks_config,
+        notify_config,
+        routing_config,
+        rules_config,
+        telemetry_config,
+        web_config,
+        supervisor_config,
+    )
+    sources = "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in modules)
+    for prefix in _ERROR_KEYS:
+        assert prefix.split("'")[0] in sources, prefix
 
 
 def test_the_table_is_large_enough() -> None:
