@@ -94,7 +94,12 @@ from supervisor.config import (
     parse_config,
     resolve_config_path,
 )
-from supervisor.logging_setup import configure_logging, logger_for
+from supervisor.logging_setup import (
+    SecretRedactor,
+    configure_logging,
+    install_redaction,
+    logger_for,
+)
 from supervisor.runtime import (
     Backoff,
     ChildSpec,
@@ -295,8 +300,12 @@ class App:
         env: Mapping[str, str] | None = None,
         database: Database | None = None,
         serve_http: bool = True,
+        redactor: SecretRedactor | None = None,
     ) -> None:
         self.config = config
+        # The configured secrets, kept out of every log line (see `run`).
+        self.redactor = redactor if redactor is not None else SecretRedactor()
+        self.redactor.add(config.secret_values())
         self.path = path
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.clock: Clock = clock or SystemClock()
@@ -532,9 +541,15 @@ class App:
         Raises:
             supervisor.runtime.RestartIntensityExceeded: the root gave up.
         """
+        # The HTTP client libraries log each request's full URL (httpx at INFO); a channel's URL
+        # is a secret. A host that embeds the monitor keeps its logging configuration, so
+        # rather than changing levels, the configured secrets are cut out of those records,
+        # for as long as this monitor runs.
+        remove_redaction = install_redaction(self.redactor)
         try:
             await self.root.run(task_status=task_status)
         finally:
+            remove_redaction()
             if self.otel.enabled:
                 with trio.move_on_after(5, shield=True):
                     await trio.to_thread.run_sync(self.otel.shutdown, abandon_on_cancel=True)
@@ -598,6 +613,7 @@ class App:
 
     async def _apply(self, new: Config) -> ReloadReport:
         old = self.config
+        self.redactor.add(new.secret_values())
         errors: list[str] = []
         old_checks = {check.name: check for check in old.checks}
         new_checks = {check.name: check for check in new.checks}
@@ -681,7 +697,7 @@ class App:
             await self.root.restart_child("routing", spec)
 
         if new.log != old.log:
-            configure_logging(format=new.log.format, level=new.log.level)
+            configure_logging(format=new.log.format, level=new.log.level, redactor=self.redactor)
         needs_restart = tuple(
             name
             for name in Config.model_fields
@@ -770,14 +786,21 @@ async def serve(
     return status
 
 
-def run_app(config: Config, *, path: Path | None, env: Mapping[str, str] | None = None) -> int:
+def run_app(
+    config: Config,
+    *,
+    path: Path | None,
+    env: Mapping[str, str] | None = None,
+    redactor: SecretRedactor | None = None,
+) -> int:
     """Run the supervisor process on `config` until SIGTERM/SIGINT; return the exit status.
+    `redactor`: the one the log formatter uses (the app adds the secrets of each reload).
 
     Never raises: a failure is logged on one line and gives status 1.
     """
     log = logger_for("main")
     try:
-        app = App(config, path=path, env=env)
+        app = App(config, path=path, env=env, redactor=redactor)
         return trio.run(serve, app)
     except Exception as exc:
         for leaf in _leaves(exc):
@@ -955,8 +978,10 @@ async def initialize_monitoring(
     Enters once every actor has started (the API and /metrics listen unless `serve_http` is
     False). On exit the monitor stops gracefully (readiness fails, deliveries drain, within
     `[supervisor] shutdown_timeout`), then anything left is cancelled. No signal handler is
-    installed and logging is left as the host configured it. For asyncio and synchronous hosts,
-    see `start_monitoring_thread`.
+    installed and logging is left as the host configured it, except that while the monitor runs
+    the configured secrets (channel URLs, tokens) are cut out of the records of the HTTP client
+    loggers (httpx logs every request's URL at INFO). For asyncio and synchronous hosts, see
+    `start_monitoring_thread`.
 
     Raises:
         supervisor.config.ConfigError: the configuration is invalid.
@@ -1171,7 +1196,8 @@ def start_monitoring_thread(
     Returns once every actor has started. At most `max_pending` recording calls wait to be
     applied (beyond that they are dropped and counted). Call `stop()` (or use `with`) before the
     process exits: the thread is a daemon, so an interpreter that exits without it skips the
-    graceful stop. Logging is left as the host configured it.
+    graceful stop. Logging is left as the host configured it (secrets are kept out of the HTTP
+    client loggers' records, as in `initialize_monitoring`).
 
     Raises:
         supervisor.config.ConfigError: the configuration is invalid.

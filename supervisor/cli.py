@@ -24,7 +24,7 @@ from supervisor.config import (
     resolve_config_path,
     summarize,
 )
-from supervisor.logging_setup import configure_logging, logger_for
+from supervisor.logging_setup import SecretRedactor, configure_logging, logger_for
 
 __all__ = ["EXIT_CONFIG", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "main"]
 
@@ -78,13 +78,16 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     config = _load(path, err)
     if config is None:
         return EXIT_CONFIG
-    configure_logging(format=config.log.format, level=config.log.level, stream=err)
+    redactor = SecretRedactor(config.secret_values())
+    configure_logging(
+        format=config.log.format, level=config.log.level, stream=err, redactor=redactor
+    )
     log = logger_for("main")
     log.info("configuration loaded", extra={"path": str(path)})
     # Disabled channels are logged by the notify package as it builds the channels.
     from supervisor.app import run_app  # the actors are imported only to run them
 
-    return run_app(config, path=path, env=os.environ)
+    return run_app(config, path=path, env=os.environ, redactor=redactor)
 
 
 def _test_alert(args: argparse.Namespace, err: TextIO) -> int:
@@ -92,7 +95,12 @@ def _test_alert(args: argparse.Namespace, err: TextIO) -> int:
     config = _load(path, err)
     if config is None:
         return EXIT_CONFIG
-    configure_logging(format=config.log.format, level=config.log.level, stream=err)
+    configure_logging(
+        format=config.log.format,
+        level=config.log.level,
+        stream=err,
+        redactor=SecretRedactor(config.secret_values()),
+    )
     from supervisor.app import TestAlertError, send_test_alert
 
     try:

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 
 from actors.checks.config import CheckConfig
 from actors.configtypes import ConfigModel, Duration, format_duration
@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|cookie|password", re.IGNORECASE)
 
 # Model-level errors (raised by a model validator, so pydantic places them at the table) and the
 # keys they are about, most likely first: the error is shown at the first of them the file sets.
@@ -139,6 +140,33 @@ class Config(ConfigModel):
     silences: tuple[SilenceConfig, ...] = ()
     maintenance: tuple[MaintenanceConfig, ...] = ()
     channels: dict[ChannelName, ChannelConfig] = Field(default_factory=dict)
+
+    def secret_values(self) -> frozenset[str]:
+        """Every non-empty secret of the configuration: values typed as secrets (tokens,
+        passwords, keys, DSNs, Slack and webhook URLs) and credential headers of checks and
+        channels. The composition root keeps them out of the logs."""
+        found: set[str] = set()
+
+        def walk(node: object, name: str) -> None:
+            if isinstance(node, SecretStr):
+                if node.get_secret_value():
+                    found.add(node.get_secret_value())
+            elif isinstance(node, BaseModel):
+                for field, value in node:
+                    walk(value, field)
+            elif isinstance(node, Mapping):
+                for key, value in node.items():
+                    credential = name == "headers" and _CREDENTIAL_HEADER.search(str(key))
+                    if credential and isinstance(value, str) and value:
+                        found.add(value)
+                    else:
+                        walk(value, str(key))
+            elif isinstance(node, tuple | list):
+                for item in node:
+                    walk(item, name)
+
+        walk(self, "")
+        return frozenset(found)
 
     def disabled_channels(self) -> dict[str, str]:
         """Channels that cannot send, by name, with the reason (a required secret is empty)."""
