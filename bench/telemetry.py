@@ -9,10 +9,13 @@ Run: `.venv/bin/python bench/telemetry.py` (one process, one core; peers measure
    client: routing, auth, body reading, JSON, validation, recording) and the ingest function alone.
    Target >= 50,000 events/s on one core.
 3. Memory: bytes per series (tracemalloc) and process RSS after creating 100,000 series.
+   Plus one series fed every second for 24 h under a 24 h retention (points fold into ~8.6 s
+   slots so the default 10,000-point cap covers the day): points held and bytes, per kind.
 4. The store full: a store at a tenth of the default budgets (10,000 series, 400,000 points),
-   histogram series with three 256-character label values, offered 60 points per series (more
-   than the point budget); tracemalloc bytes and RSS growth, scaled to the default budgets
-   (`python bench/telemetry.py --worst` runs only this part).
+   histogram series with three 256-character label values, offered 60 one-second slots per
+   series (more than the point budget), one observation per slot (raw points) and then two
+   (folded slots with bucket counts); tracemalloc bytes and RSS growth, scaled to the default
+   budgets (`python bench/telemetry.py --worst` runs only this part).
 """
 
 from __future__ import annotations
@@ -235,8 +238,33 @@ def bench_memory() -> None:
     print(f"counter series, 1 point   {(after - before) / n:8.0f} B/series")
     print(f"gauge series, 1 point     {(after_gauge - after) / n:8.0f} B/series")
     print(f"gauge series, 100 points  {(after_100 - after) / n:8.0f} B/series")
+    bench_day()
     # RSS in a fresh process, so earlier parts do not blur it
     subprocess.run([sys.executable, __file__, "--rss"], check=True)
+
+
+def bench_day() -> None:
+    """One sample per second for 24 h under a 24 h retention, a few series per kind."""
+    day = 86_400
+    n = 5
+    for kind, name in (("counter", "day_total"), ("gauge", "day"), ("histogram", "day_seconds")):
+        store = MetricStore(clock=SystemClock(), retention=float(day))
+        store.declare(name, kind, "x", ("id",))
+        handle = store.handle(name)
+        keys = [(f"id-{i}",) for i in range(n)]
+        start = float(int(time.time()))
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for step in range(day):
+            for key in keys:
+                handle.record(key, float(step % 97), start + step)
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        points = len(handle.series[keys[0]].points)
+        print(
+            f"{kind} series, 1 sample/s for 24 h: {points:,} points (24 h covered), "
+            f"{used / n / 1024:6.0f} KiB/series ({used / n / points:.0f} B per point)"
+        )
 
 
 def bench_rss() -> None:
@@ -264,13 +292,14 @@ def bench_worst() -> None:
     budget = defaults.max_total_points // scale
     print(
         f"== the store full: {series:,} histogram series x 3 labels of 256 characters, "
-        f"point budget {budget:,}, 60 points offered per series"
+        f"point budget {budget:,}, 60 one-second slots offered per series"
     )
 
-    def fill() -> MetricStore:
+    def fill(per_slot: int) -> MetricStore:
         store = MetricStore(
             clock=SystemClock(),
-            retention=1e9,
+            # 1 s slots: a histogram's slot is retention / (max_points - 1)
+            retention=float(defaults.max_points - 1),
             counter_resolution=0.0,
             max_series=series,
             max_total_series=series,
@@ -281,34 +310,35 @@ def bench_worst() -> None:
         keys = [
             tuple((f"{i}-{label}-" + "x" * 256)[:256] for label in "abc") for i in range(series)
         ]
-        now = time.time()
+        start = float(int(time.time()))
         for step in range(60):
-            for key in keys:
-                handle.record(key, 0.1 * step, now + step)
+            for j in range(per_slot):
+                for key in keys:
+                    handle.record(key, 0.1 * step + 0.01 * j, start + step + 0.25 + 0.5 * j)
         return store
 
-    gc.collect()
-    rss0 = _rss()
-    store = fill()
-    rss = _rss() - rss0
-    stats = store.statistics()
-    del store
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    kept = fill()
-    used = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
-    del kept
-    print(
-        f"series {stats.series:,}, points {stats.points:,} (evicted {stats.points_evicted:,}): "
-        f"{used / 2**20:.0f} MiB traced, RSS +{rss / 2**20:.0f} MiB"
-    )
-    print(
-        f"scaled to the defaults ({defaults.max_total_series:,} series, "
-        f"{defaults.max_total_points:,} points): ~{used * scale / 2**30:.2f} GiB traced, "
-        f"~{rss * scale / 2**30:.2f} GiB RSS"
-    )
+    for per_slot, what in ((1, "raw points"), (2, "folded slots")):
+        gc.collect()
+        rss0 = _rss()
+        store = fill(per_slot)
+        rss = _rss() - rss0
+        stats = store.statistics()
+        del store
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        kept = fill(per_slot)
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        del kept
+        gc.collect()
+        print(
+            f"{what}: series {stats.series:,}, points {stats.points:,} "
+            f"(evicted {stats.points_evicted:,}): {used / 2**20:.0f} MiB traced, "
+            f"RSS +{rss / 2**20:.0f} MiB; scaled to the defaults "
+            f"({defaults.max_total_series:,} series, {defaults.max_total_points:,} points): "
+            f"~{used * scale / 2**30:.2f} GiB traced, ~{rss * scale / 2**30:.2f} GiB RSS"
+        )
 
 
 def main() -> None:

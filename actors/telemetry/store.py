@@ -2,15 +2,28 @@
 
 Each sample is recorded once, into one series (metric name + label values). A series keeps what
 `/metrics` and OTLP expose (a counter's running total, a gauge's value, a histogram's cumulative
-buckets, sum and count) and a bounded ring of recent points that the rule evaluator and the
-`metric` check aggregate over windows (`aggregate`, semantics in `windows`).
+buckets, sum and count) and a bounded ring of points over the whole `retention` that the rule
+evaluator and the `metric` check aggregate over windows (`aggregate`, semantics in `windows`).
+
+Time slots: a series holds at most one point per slot `(k * width, (k + 1) * width]`, with
+`width = max(resolution, retention / (max_points - 1))` (gauges `max_points - 2`: they also keep
+the point in force at the horizon; `resolution` is `counter_resolution` for counters, else 0).
+So `max_points` covers the whole retention whatever the sample rate (a gauge set every second
+for 24 h under a 24 h retention: 9,998 slots of ~8.6 s), and a busy series never silently cuts
+a long window short. A sample in the newest point's slot is folded into it: a counter's point
+sums the slot's increments (`increase`/`rate` stay exact at slot granularity); a gauge's or
+histogram's becomes `(t, last, first, min, max, sum, count[, bucket counts])`, so `last`, `min`,
+`max`, `sum`, `count`, `avg` and a gauge's `increase` stay exact; percentiles over slots holding
+three samples or more are approximated (error in `windows`). A point's time is its newest
+sample's, so `last` and `absent` are exact; a window's boundary is at slot granularity. Under
+`max_points - 1` samples per retention every sample has its own slot (nothing is folded) unless
+two fall within one `width`.
 
 Bounds (memory stays bounded whatever the application sends):
 - `retention` seconds: points older than that are dropped on the next record (a gauge keeps the
   one point that was in force when the retention horizon opened, so its value stays known);
-- `max_points` per series: the ring's capacity; beyond it the oldest points go first. Counter
-  increments recorded within `counter_resolution` seconds of the newest point are folded into it,
-  so a counter never needs more than `retention / counter_resolution` points whatever its rate;
+- `max_points` per series: the ring's capacity (the slot width keeps a series within it; were a
+  clock step to exceed it, the oldest points go first);
 - `max_series` per metric (cardinality guard) and `max_total_series` for the whole store (the
   number of metrics is not bounded: the catalogue, the monitor's own, every `[[metrics]]` entry):
   a sample for a new series beyond either is dropped and counted in
@@ -18,15 +31,18 @@ Bounds (memory stays bounded whatever the application sends):
 - `max_total_points` for the whole store: once the rings hold that many points, a ring no longer
   grows; a new point replaces its series' oldest (every series keeps at least its newest point,
   so `last` stays exact and a counter's total is never lost; windows get shorter under pressure).
-  Points given up that way are counted (`statistics().points_evicted`).
+  A folded gauge slot counts as 2 points and a folded histogram slot as 3 (their memory next to
+  a raw point's); folding over the budget also gives up the series' oldest points. Points given
+  up that way are counted (`statistics().points_evicted`).
 
 Worst-case memory, the store full (`bench/telemetry.py --worst`, see docs/benchmarks.md): about
-`max_total_series * 2.2 KB + (max_total_points + max_total_series) * 135 B` with label values up
-to 256 characters (the events API's limit) and three labels; with the defaults (100,000 series,
-4,000,000 points) about 0.75 GB (measured: 0.63 GiB traced, 0.72 GiB RSS), whatever the
-application sends. `max_points` (per series) caps how much of the point budget one series can
-take. Without the store-wide budgets each metric alone could hold 10,000 series x 10,000 points
-(over 10 GB), and the number of metrics is not bounded.
+`max_total_series * 2.2 KB + (max_total_points + 3 * max_total_series) * 135 B` with label
+values up to 256 characters (the events API's limit) and three labels; with the defaults
+(100,000 series, 4,000,000 points) about 0.75 GB, whatever the application sends (points are
+charged by their memory, so raw and folded points cost about the same per budget unit).
+`max_points` (per series) caps how much of the point budget one series can take. Without the
+store-wide budgets each metric alone could hold 10,000 series x 10,000 points (over 10 GB), and
+the number of metrics is not bounded.
 
 Counters are fed increments (`record`) or absolute totals (`set_counter_total`, for apps that push
 their own running totals). An absolute total lower than the previous one is a reset: the new total
@@ -49,7 +65,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from actors.models import Labels
 from actors.telemetry import windows
@@ -123,7 +139,8 @@ class StoreStatistics:
     """The store's use of its budgets (see `MetricStore.statistics`).
 
     `series` counts the series under the store-wide budget (all but
-    `metric_series_dropped_total`'s own), `points` every ring point; `series_dropped` counts
+    `metric_series_dropped_total`'s own), `points` every ring point (a folded gauge slot as 2, a
+    folded histogram slot as 3: their memory); `series_dropped` counts
     samples of new series dropped by a per-metric or the store-wide series limit,
     `points_evicted` ring points given up early because the store reached `max_total_points`.
     """
@@ -151,10 +168,27 @@ class _Budget:
 
 
 class _Series:
-    __slots__ = ("buckets", "count", "created", "max", "min", "points", "sum", "total", "updated")
+    __slots__ = (
+        "buckets",
+        "count",
+        "created",
+        "folded",
+        "max",
+        "min",
+        "points",
+        "slot_end",
+        "sum",
+        "total",
+        "updated",
+    )
 
     def __init__(self, t: float, max_points: int, n_buckets: int) -> None:
-        self.points: deque[tuple[float, float]] = deque(maxlen=max_points)
+        # A point is one time slot: (t, v) (a counter's summed increments, or one gauge value /
+        # observation), or a gauge's / histogram's folded (t, last, first, min, max, sum, count
+        # [, buckets]); t is the time of the slot's newest sample (see `windows`).
+        self.points: deque[tuple[Any, ...]] = deque(maxlen=max_points)
+        self.slot_end = -_INF  # the newest point's slot ends here (inclusive)
+        self.folded = 0  # folded points in the ring (0: every aggregate reads raw values)
         self.total = 0.0  # counter total / gauge value
         self.sum = 0.0
         self.count = 0
@@ -165,11 +199,26 @@ class _Series:
         self.updated = t
 
 
-def _time(point: tuple[float, float]) -> float:
-    return point[0]
+def _time(point: tuple[Any, ...]) -> float:
+    return float(point[0])
 
 
-def _values(points: deque[tuple[float, float]], i: int, j: int) -> list[float]:
+def _slice(points: deque[tuple[Any, ...]], i: int, j: int) -> list[tuple[Any, ...]]:
+    """points[i:j], read from the nearer end of the ring (windows end at now)."""
+    n = len(points)
+    if n - j < i:
+        out = list(itertools.islice(reversed(points), n - j, n - i))
+        out.reverse()
+        return out
+    return list(itertools.islice(points, i, j))
+
+
+def _first(point: tuple[Any, ...]) -> float:
+    """The first value of a slot (raw or folded)."""
+    return float(point[2] if len(point) > 2 else point[1])
+
+
+def _values(points: deque[tuple[Any, ...]], i: int, j: int) -> list[float]:
     """The values of points[i:j], read from the nearer end of the ring (windows end at now)."""
     n = len(points)
     if n - j < i:
@@ -179,7 +228,7 @@ def _values(points: deque[tuple[float, float]], i: int, j: int) -> list[float]:
     return [v for _, v in itertools.islice(points, i, j)]
 
 
-def _sum_after(points: deque[tuple[float, float]], j: int) -> float:
+def _sum_after(points: deque[tuple[Any, ...]], j: int) -> float:
     """The sum of the values of points[j:], added newest first (as the window walk did)."""
     after = 0.0
     for _, v in itertools.islice(reversed(points), len(points) - j):
@@ -199,12 +248,14 @@ class MetricHandle:
     __slots__ = (
         "_budget",
         "_exempt",
+        "_extra",
         "_listeners",
         "_max_points",
         "_max_series",
         "_on_drop",
         "_resolution",
         "_retention",
+        "_slot",
         "_sorted_index",
         "buckets",
         "dropped",
@@ -246,6 +297,14 @@ class MetricHandle:
         self._max_points = max_points
         self._max_series = max_series
         self._resolution = resolution
+        # One point per slot of this width, so `max_points` covers the whole retention: the
+        # points in force within it span at most retention / width + 1 slots, and a gauge also
+        # keeps the one in force at the horizon.
+        spare = 2 if kind == "gauge" else 1
+        self._slot = max(resolution, retention / max(1, max_points - spare))
+        # A folded slot takes about 2x (gauge) or 3x (histogram: its bucket counts) the memory
+        # of a raw point, so it counts that many points against the store-wide budget.
+        self._extra = 1 if kind == "gauge" else 2
         self._listeners = listeners
         self._on_drop = on_drop
         self._budget = budget
@@ -299,22 +358,40 @@ class MetricHandle:
             if series is None:
                 return
         points = series.points
+        # Same slot as the newest point (an older timestamp counts as the newest point's): fold.
+        fold = False
         if points:
             last_t = points[-1][0]
             if t < last_t:
                 t = last_t
-        append = True
+            fold = t <= series.slot_end
         if kind == "counter":
             total = series.total + value
             if total == _INF:
                 raise SampleError(self.name, value, "the counter's total would overflow")
             series.total = total
-            if points and t - points[-1][0] < self._resolution:
-                first_t, inc = points[-1]
-                points[-1] = (first_t, inc + value)
-                append = False
+            if fold:
+                points[-1] = (t, points[-1][1] + value)
         elif kind == "gauge":
             series.total = value
+            if fold:
+                p = points[-1]
+                if len(p) > 2:
+                    _, _, first, low, high, acc, n = p
+                    points[-1] = (
+                        t,
+                        value,
+                        first,
+                        value if value < low else low,
+                        value if value > high else high,
+                        acc + value,
+                        n + 1,
+                    )
+                else:
+                    v = p[1]
+                    low, high = (value, v) if value < v else (v, value)
+                    points[-1] = (t, value, v, low, high, v + value, 2)
+                    self._promoted(series)
         else:
             series.sum += value
             series.count += 1
@@ -322,29 +399,83 @@ class MetricHandle:
                 series.min = value
             if value > series.max:
                 series.max = value
-            series.buckets[bisect.bisect_left(self.buckets, value)] += 1  # type: ignore[index]
-        budget = self._budget
-        if append:
-            if len(points) < self._max_points:  # else the ring's maxlen drops its oldest
-                if budget.points >= budget.max_points and points:
-                    points.popleft()  # the store is full: replace this series' oldest point
-                    budget.evicted += 1
+            k = bisect.bisect_left(self.buckets, value)
+            series.buckets[k] += 1  # type: ignore[index]
+            if fold:
+                p = points[-1]
+                if len(p) > 2:
+                    _, _, first, low, high, acc, n, slot_buckets = p
+                    slot_buckets[k] += 1
+                    points[-1] = (
+                        t,
+                        value,
+                        first,
+                        value if value < low else low,
+                        value if value > high else high,
+                        acc + value,
+                        n + 1,
+                        slot_buckets,
+                    )
                 else:
-                    budget.points += 1
+                    v = p[1]
+                    slot_buckets = [0] * (len(self.buckets) + 1)
+                    slot_buckets[k] += 1
+                    slot_buckets[bisect.bisect_left(self.buckets, v)] += 1
+                    low, high = (value, v) if value < v else (v, value)
+                    points[-1] = (t, value, v, low, high, v + value, 2, slot_buckets)
+                    self._promoted(series)
+        budget = self._budget
+        if not fold:
+            if len(points) >= self._max_points:
+                # the series' cap: its oldest point goes (the slot width makes this rare)
+                if len(points.popleft()) > 2:
+                    series.folded -= 1
+                    budget.points -= self._extra
+            elif budget.points >= budget.max_points and points:
+                # the store is full: replace this series' oldest point
+                if len(points.popleft()) > 2:
+                    series.folded -= 1
+                    budget.points -= self._extra
+                budget.evicted += 1
+            else:
+                budget.points += 1
             points.append((t, value))
+            width = self._slot
+            end = math.ceil(t / width) * width
+            series.slot_end = end if end >= t else end + width
         cutoff = t - self._retention
         if kind == "gauge":
             # keep the one point in force at the retention horizon
             while len(points) > 1 and points[1][0] <= cutoff:
-                points.popleft()
+                if len(points.popleft()) > 2:
+                    series.folded -= 1
+                    budget.points -= self._extra
                 budget.points -= 1
         else:
             while points[0][0] <= cutoff:
-                points.popleft()
+                if len(points.popleft()) > 2:
+                    series.folded -= 1
+                    budget.points -= self._extra
                 budget.points -= 1
         series.updated = t
         for listener in self._listeners:
             listener(self.name)
+
+    def _promoted(self, series: _Series) -> None:
+        """The newest point was just folded: charge its extra weight, within the budget.
+
+        Over the store-wide budget, the series gives up its oldest points (never its newest).
+        """
+        series.folded += 1
+        budget = self._budget
+        budget.points += self._extra
+        points = series.points
+        while budget.points > budget.max_points and len(points) > 1:
+            if len(points.popleft()) > 2:
+                series.folded -= 1
+                budget.points -= self._extra
+            budget.points -= 1
+            budget.evicted += 1
 
     def set_total(self, label_values: tuple[str, ...], total: float, t: float) -> None:
         """Record a counter's absolute running total (as pushed by an app that keeps its own).
@@ -431,17 +562,21 @@ class MetricHandle:
             return 1.0 if j and points[j - 1][0] > start else None
         i = 0 if points[0][0] > start else bisect.bisect_right(points, start, key=_time, hi=j)
         if aggregate == "count" or (kind == "histogram" and aggregate in ("increase", "rate")):
+            if s.folded:
+                return windows.aggregate_slots(kind, aggregate, _slice(points, i, j), window)
             counted = float(j - i)
             return counted / window if aggregate == "rate" else counted
-        carried = points[i - 1][1] if i else None
+        carried: float | None = points[i - 1][1] if i else None
         if kind == "gauge" and aggregate in ("increase", "rate"):
             if i == j:
                 return None if carried is None else 0.0
-            first = points[i][1] if carried is None else carried
-            if carried is None and j - i < 2:
-                return 0.0
-            delta = points[j - 1][1] - first
+            first = _first(points[i]) if carried is None else carried
+            delta = float(points[j - 1][1]) - first
             return delta if aggregate == "increase" else delta / window
+        if s.folded:
+            return windows.aggregate_slots(
+                kind, aggregate, _slice(points, i, j), window, carried=carried, bounds=self.buckets
+            )
         return windows.aggregate_values(
             kind,
             aggregate,
@@ -472,12 +607,15 @@ class MetricStore:
     ) -> None:
         """Create an empty store holding `metric_series_dropped_total{metric}`.
 
-        `max_points` caps each series' ring, `max_series` each metric's series (a metric may
-        override it in `declare`); `max_total_series` and `max_total_points` bound the whole
-        store, which bounds its memory (see the module docstring for the worst case).
+        `max_points` caps each series' ring (points fold into time slots so that it covers the
+        whole `retention`), `max_series` each metric's series (a metric may override it in
+        `declare`); `max_total_series` and `max_total_points` bound the whole store, which
+        bounds its memory (see the module docstring for the worst case). `counter_resolution`
+        is a counter's smallest slot width.
 
         Raises:
-            ValueError: a bound is not positive (`counter_resolution` may be 0: no folding).
+            ValueError: a bound is not positive (`counter_resolution` may be 0: slots of
+                `retention / (max_points - 1)`).
         """
         if (
             retention <= 0

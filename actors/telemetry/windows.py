@@ -10,7 +10,8 @@ last       running total               latest value (even if older than   latest
                                        the window: a gauge holds its      the window
                                        value, as a scraped one would)
 sum        increase                    sum of samples in the window       sum of observations
-count      increments recorded         samples recorded                   observations
+count      points (slots) with         samples recorded                   observations
+           increments
 increase   sum of increments (exact;   last held - first held value       observations
            resets resolved on entry)
 rate       increase / window           (last - first held) / window       observations / window
@@ -25,14 +26,34 @@ between closest ranks (rank `q * (n - 1)` over the sorted values, like numpy's d
 with nothing to aggregate yields `None` (no value); counters and histograms yield 0 for
 `sum`/`count`/`increase`/`rate` when nothing happened in the window, since a known series that
 did not move is a fact, not a gap.
+
+Folded slots (see `store`): a series holds at most one point per time slot. A counter's point is
+the sum of the slot's increments (so `increase`/`rate`/`sum` stay exact at slot granularity and
+`count`/`avg`/`min`/`max`/`pNN` are over per-slot sums). A gauge's or histogram's point is either
+one raw `(t, v)` or, once a second sample falls into the slot, a folded
+`(t, last, first, min, max, sum, count[, buckets])` (`aggregate_slots`): `last`, `count`, `sum`,
+`avg`, `min`, `max` and a gauge's `increase`/`rate` stay exact over the slots in the window; so do
+percentiles while every slot in the window holds at most two samples (they are its min and max).
+Beyond that a percentile is approximated:
+
+- histogram: from the metric's buckets summed over the window (as Prometheus'
+  `histogram_quantile`), interpolated inside the bucket and clamped to the window's min and max:
+  off by at most the width of the bucket the quantile falls in (+Inf bucket: up to the max);
+- gauge: each slot's samples are taken as its min, its max and the mean of the others: off by at
+  most the widest (max - min) of a folded slot in the window.
+
+The window boundary is at slot granularity: a slot counts as in the window when its newest sample
+is (its time is its newest sample's time, so `last` and `absent` stay exact).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["AGGREGATES", "QUANTILES", "aggregate_values", "quantile"]
+__all__ = ["AGGREGATES", "QUANTILES", "aggregate_slots", "aggregate_values", "quantile"]
 
 QUANTILES: dict[str, float] = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 AGGREGATES: frozenset[str] = frozenset(
@@ -162,3 +183,142 @@ def _histogram(aggregate: str, values: Sequence[float], window: float) -> float 
     if aggregate == "rate":
         return len(values) / window
     return _spread(aggregate, values)
+
+
+# Folded point layout: (t, last, first, min, max, sum, count[, buckets]); a raw point is (t, v).
+_FOLDED = 3
+
+
+def aggregate_slots(
+    kind: str,
+    aggregate: str,
+    slots: Sequence[tuple[Any, ...]],
+    window: float,
+    *,
+    carried: float | None = None,
+    bounds: Sequence[float] = (),
+) -> float | None:
+    """Aggregate a gauge's or histogram's in-window points, raw or folded (time order).
+
+    `carried` is a gauge's value held when the window opened; `bounds` a histogram's bucket upper
+    bounds (+Inf implicit), used for percentiles once a slot holds three samples or more (see the
+    module docstring for the error). Same results as `aggregate_values` on raw points.
+
+    Raises:
+        ValueError: `aggregate` is unknown, a counter, or `rate` with a window not positive.
+    """
+    if aggregate == "rate" and window <= 0:
+        raise ValueError("rate needs a positive window")
+    if kind not in ("gauge", "histogram"):
+        raise ValueError(f"slots of a {kind} hold raw points: use aggregate_values")
+    gauge = kind == "gauge"
+    if aggregate == "last":
+        if slots:
+            return float(slots[-1][1])
+        return carried if gauge else None
+    n = 0
+    for p in slots:
+        n += p[6] if len(p) > _FOLDED else 1
+    if aggregate == "count" or (not gauge and aggregate in ("increase", "rate")):
+        return float(n) / window if aggregate == "rate" else float(n)
+    if aggregate == "sum":
+        if gauge and not slots:
+            return None
+        return _fsum([p[5] if len(p) > _FOLDED else p[1] for p in slots])
+    if gauge and aggregate in ("increase", "rate"):
+        if not slots:
+            return None if carried is None else 0.0
+        first = carried if carried is not None else _first(slots[0])
+        delta = float(slots[-1][1]) - first
+        return delta if aggregate == "increase" else delta / window
+    if gauge and carried is not None:
+        slots = [(0.0, carried), *slots]
+        n += 1
+    if not slots:
+        return None
+    if aggregate == "avg":
+        return _fsum([p[5] if len(p) > _FOLDED else p[1] for p in slots]) / n
+    if aggregate == "min":
+        return float(min(p[3] if len(p) > _FOLDED else p[1] for p in slots))
+    if aggregate == "max":
+        return float(max(p[4] if len(p) > _FOLDED else p[1] for p in slots))
+    q = QUANTILES.get(aggregate)
+    if q is None:
+        raise ValueError(f"unknown aggregate {aggregate!r}")
+    if all(len(p) <= _FOLDED or p[6] <= 2 for p in slots):
+        values: list[float] = []
+        for p in slots:
+            if len(p) > _FOLDED:
+                values.append(p[3])
+                values.append(p[4])
+            else:
+                values.append(p[1])
+        return quantile(sorted(values), q)
+    if gauge:
+        return _weighted_quantile(slots, n, q)
+    return _bucket_quantile(slots, n, q, bounds)
+
+
+def _first(p: tuple[Any, ...]) -> float:
+    return float(p[2] if len(p) > _FOLDED else p[1])
+
+
+def _weighted_quantile(slots: Sequence[tuple[Any, ...]], n: int, q: float) -> float:
+    """A gauge's quantile with each folded slot taken as min, max and the mean of the rest."""
+    pairs: list[tuple[float, int]] = []
+    for p in slots:
+        if len(p) <= _FOLDED:
+            pairs.append((p[1], 1))
+            continue
+        low, high, count = p[3], p[4], p[6]
+        pairs.append((low, 1))
+        pairs.append((high, 1))
+        if count > 2:
+            rest = (p[5] - low - high) / (count - 2)
+            pairs.append((min(max(rest, low), high), count - 2))
+    pairs.sort()
+    rank = q * (n - 1)
+    low_rank = math.floor(rank)
+    frac = rank - low_rank
+    below = _at_rank(pairs, low_rank)
+    above = _at_rank(pairs, min(low_rank + 1, n - 1))
+    return below + (above - below) * frac
+
+
+def _at_rank(pairs: Sequence[tuple[float, int]], rank: int) -> float:
+    seen = 0
+    for value, weight in pairs:
+        seen += weight
+        if rank < seen:
+            return value
+    return pairs[-1][0]
+
+
+def _bucket_quantile(
+    slots: Sequence[tuple[Any, ...]], n: int, q: float, bounds: Sequence[float]
+) -> float:
+    """A histogram's quantile from bucket counts (raw points counted into their bucket)."""
+    counts = [0] * (len(bounds) + 1)
+    low = math.inf
+    high = -math.inf
+    for p in slots:
+        if len(p) > _FOLDED:
+            for k, c in enumerate(p[7]):
+                counts[k] += c
+            low = min(low, p[3])
+            high = max(high, p[4])
+        else:
+            v = p[1]
+            counts[bisect.bisect_left(bounds, v)] += 1
+            low = min(low, v)
+            high = max(high, v)
+    rank = q * (n - 1)
+    seen = 0
+    for k, c in enumerate(counts):
+        if c and rank < seen + c:
+            lower = max(bounds[k - 1] if k else low, low)
+            upper = min(bounds[k] if k < len(bounds) else high, high)
+            estimate = lower + (upper - lower) * (rank - seen + 0.5) / c
+            return min(max(estimate, low), high)
+        seen += c
+    return high

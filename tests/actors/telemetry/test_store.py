@@ -92,12 +92,14 @@ def _brute(
     return _q(pool, QS[aggregate])
 
 
+# Distinct timestamps under a slot width of 0.05 s: no two samples share a slot (no folding).
 events_strategy = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=600),
         st.floats(min_value=0, max_value=1e6, allow_nan=False),
     ),
     max_size=60,
+    unique_by=lambda event: event[0],
 )
 
 
@@ -111,7 +113,7 @@ events_strategy = st.lists(
 def test_aggregates_match_brute_force(
     kind: str, raw: list[tuple[int, float]], window: int, now_offset: int
 ) -> None:
-    store = _store(retention=10_000.0, counter_resolution=0.0)
+    store = _store(retention=10_000.0, max_points=200_000, counter_resolution=0.0)
     name = "x_total" if kind == "counter" else "x"
     store.declare(name, kind, "x", ("k",))
     events = sorted((T0 + t, v) for t, v in raw)
@@ -277,7 +279,9 @@ def test_out_of_order_timestamps_keep_ring_ordered() -> None:
     h = store.handle("g")
     h.record((), 1.0, T0 + 10)
     h.record((), 2.0, T0 + 5)
-    assert [t for t, _ in h.series[()].points] == [T0 + 10, T0 + 10]
+    # taken as the newest point's time, so it folds into that point's slot
+    assert list(h.series[()].points) == [(T0 + 10, 2.0, 1.0, 1.0, 2.0, 3.0, 2)]
+    assert store.aggregate("g", {}, "count", 60.0, now=T0 + 10) == {(): 2.0}
 
 
 def test_histogram_snapshot_is_cumulative() -> None:
@@ -314,7 +318,7 @@ class _CountingRing(deque[tuple[float, float]]):
 
 @pytest.mark.parametrize("kind", ["counter", "gauge", "histogram"])
 def test_cheap_aggregates_do_not_read_every_point_of_the_window(kind: str) -> None:
-    store = _store(retention=100_000.0, max_points=20_000, counter_resolution=0.0)
+    store = _store(retention=10_000.0, max_points=20_000, counter_resolution=0.0)
     name = "busy_total" if kind == "counter" else "busy"
     store.declare(name, kind, "busy", ())
     h = store.handle(name)
@@ -339,7 +343,9 @@ def test_cheap_aggregates_do_not_read_every_point_of_the_window(kind: str) -> No
 
 
 def _ring_points(store: MetricStore) -> int:
-    return sum(len(s.points) for h in store.metrics() for s in h.series.values())
+    """Ring points as the budget counts them: a folded gauge slot 2, a histogram's 3."""
+    weight = {2: 1, 7: 2, 8: 3}
+    return sum(weight[len(p)] for h in store.metrics() for s in h.series.values() for p in s.points)
 
 
 def test_store_wide_series_budget_drops_and_counts_across_metrics() -> None:
@@ -411,5 +417,198 @@ def test_point_budget_count_matches_the_rings(ops: list[tuple[str, int, int]], b
         store.record(names[kind], 1.0, {"k": str(key)}, timestamp=T0 + t)
         stats = store.statistics()
         assert stats.points == _ring_points(store)
-        assert stats.points <= budget + stats.series
+        # every series keeps its newest point, folded or not
+        assert stats.points <= budget + 3 * stats.series
         assert stats.series <= 8
+
+
+# -- folded series: one point per time slot, the whole retention covered -----------------------
+
+DAY = 86_400
+
+
+def test_a_gauge_set_every_second_covers_a_day_under_the_point_cap() -> None:
+    # The default rule "Network Growth Stalled": increase of a gauge over 24 h. Before slots, the
+    # 10,000-point ring kept only the last ~2.8 h and the increase was computed over those.
+    store = _store(retention=float(DAY))
+    store.declare("network_connections_active", "gauge", "c", ("organization",))
+    h = store.handle("network_connections_active")
+    values = [float(1_000 + i // 100 + (i % 7) * 3) for i in range(DAY)]
+    for i, v in enumerate(values):
+        h.record(("o",), v, T0 + i)
+    series = h.series[("o",)]
+    assert len(series.points) <= store.max_points
+    assert store.statistics().points == _ring_points(store)
+    now = T0 + DAY - 1
+    labels = (("organization", "o"),)
+
+    def agg(aggregate: str, window: float = DAY) -> float:
+        return store.aggregate("network_connections_active", {}, aggregate, window, now=now)[labels]
+
+    assert agg("increase") == values[-1] - values[0]  # the whole day, exactly
+    assert agg("rate") == (values[-1] - values[0]) / DAY
+    assert agg("min") == min(values)
+    assert agg("max") == max(values)
+    assert agg("count") == DAY
+    assert agg("sum") == math.fsum(values)
+    assert math.isclose(agg("avg"), statistics.fmean(values), rel_tol=1e-12)
+    assert agg("last", 1.0) == values[-1]
+    assert store.aggregate("network_connections_active", {}, "absent", 1.0, now=now) == {}
+    # shorter windows: exact at slot granularity (a slot is ~8.6 s here)
+    slot = DAY / (store.max_points - 2)
+    for window in (3600.0, 6 * 3600.0):
+        got = agg("increase", window)
+        lo = min(values[DAY - 1 - int(window) - int(slot) - 1 :])
+        hi = max(values[DAY - 1 - int(window) - int(slot) - 1 :])
+        assert values[-1] - hi <= got <= values[-1] - lo
+    # p50 over folded slots: within the widest slot's spread of the exact value
+    spread = max(p[4] - p[3] for p in series.points if len(p) > 2)
+    assert abs(agg("p50") - statistics.median(values)) <= spread
+
+
+def test_a_counter_incremented_every_second_covers_a_day_exactly() -> None:
+    store = _store(retention=float(DAY))
+    store.declare("benchmarks_performed_total", "counter", "b", ())
+    h = store.handle("benchmarks_performed_total")
+    for i in range(DAY):
+        h.record((), float(i % 3), T0 + i)
+    assert len(h.series[()].points) <= store.max_points
+    now = T0 + DAY - 1
+    total = float(sum(i % 3 for i in range(DAY)))
+    assert store.aggregate("benchmarks_performed_total", {}, "increase", DAY, now=now) == {
+        (): total
+    }
+    assert store.aggregate("benchmarks_performed_total", {}, "rate", DAY, now=now) == {
+        (): total / DAY
+    }
+    assert store.aggregate("benchmarks_performed_total", {}, "last", 1.0, now=now) == {(): total}
+
+
+def test_a_histogram_observed_every_second_covers_a_day() -> None:
+    store = _store(retention=float(DAY))
+    bounds = (0.1, 0.5, 1.0, 5.0)
+    store.declare("d_seconds", "histogram", "d", (), buckets=bounds)
+    h = store.handle("d_seconds")
+    values = [0.05 + (i * 7919 % 1000) / 250.0 for i in range(DAY)]
+    for i, v in enumerate(values):
+        h.record((), v, T0 + i)
+    assert len(h.series[()].points) <= store.max_points
+    now = T0 + DAY - 1
+
+    def agg(aggregate: str) -> float:
+        return store.aggregate("d_seconds", {}, aggregate, DAY, now=now)[()]
+
+    assert agg("count") == agg("increase") == DAY
+    assert agg("sum") == math.fsum(values)
+    assert (agg("min"), agg("max"), agg("last")) == (min(values), max(values), values[-1])
+    ordered = sorted(values)
+    for name, q in QS.items():
+        exact = quantile(ordered, q)
+        got = agg(name)
+        # within the bucket the quantile falls in (the +Inf bucket ends at the max)
+        edges = (min(values), *bounds, max(values))
+        k = next(k for k in range(1, len(edges)) if exact <= edges[k])
+        assert edges[k - 1] <= got <= edges[k], (name, got, exact)
+
+
+def _slot_brute(
+    kind: str,
+    aggregate: str,
+    events: list[tuple[float, float]],
+    start: float,
+    end: float,
+    width: float,
+) -> float | None:
+    """The documented semantics at slot granularity, for windows on slot boundaries."""
+    if kind != "counter" or aggregate not in ("count", "avg", "min", "max", *QS):
+        return _brute(kind, aggregate, events, start, end)
+    sums: dict[int, float] = {}
+    for t, v in events:
+        if start < t <= end:
+            k = math.ceil(t / width)
+            sums[k] = sums.get(k, 0.0) + v
+    return _brute("histogram", aggregate, [(end, v) for v in sums.values()], start, end)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kind=st.sampled_from(["counter", "gauge", "histogram"]),
+    raw=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=300),
+            st.floats(min_value=0, max_value=1e6, allow_nan=False),
+        ),
+        max_size=80,
+    ),
+    bounds=st.tuples(st.integers(0, 30), st.integers(1, 35)),
+)
+def test_folded_aggregates_match_brute_force_at_slot_granularity(
+    kind: str, raw: list[tuple[int, float]], bounds: tuple[int, int]
+) -> None:
+    # slots of 10 s (retention 1000 s over 100 slots); windows on slot boundaries
+    width = 10.0
+    store = _store(
+        retention=1_000.0, max_points=102 if kind == "gauge" else 101, counter_resolution=0.0
+    )
+    name = "x_total" if kind == "counter" else "x"
+    buckets = (1.0, 100.0, 1e4, 1e5)
+    store.declare(name, kind, "x", (), buckets=buckets if kind == "histogram" else None)
+    events = sorted((T0 + t, v) for t, v in raw)
+    for t, v in events:
+        store.record(name, v, timestamp=t)
+    series = store.handle(name).series.get(())
+    assert series is None or len(series.points) <= 101
+    first, last = min(bounds), max(bounds)
+    start, end = T0 + width * first, T0 + width * (last if last > first else first + 1)
+    window = end - start
+    slot_samples: dict[int, list[float]] = {}
+    for t, v in events:
+        slot_samples.setdefault(math.ceil(t / width), []).append(v)
+    for aggregate in sorted(AGGREGATES):
+        got = store.aggregate(name, {}, aggregate, window, now=end).get(())
+        want = _slot_brute(kind, aggregate, events, start, end, width)
+        if aggregate == "absent":
+            assert (got is None) == (want is not None) or not events, aggregate
+            continue
+        if not events or want is None:
+            assert got is None, aggregate
+            continue
+        assert got is not None, aggregate
+        if aggregate not in QS or kind == "counter":
+            assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-6), (aggregate, got, want)
+            continue
+        held = [
+            values
+            for k, values in slot_samples.items()
+            if start < k * width <= end or (kind == "gauge" and k * width <= start)
+        ]
+        if all(len(values) <= 2 for values in held):
+            assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-6), (aggregate, got, want)
+        elif kind == "gauge":
+            spread = max(max(values) - min(values) for values in held)
+            assert abs(got - want) <= spread * (1 + 1e-9) + 1e-6, (aggregate, got, want)
+        else:
+            pool = sorted(v for t, v in events if start < t <= end)
+            rank = QS[aggregate] * (len(pool) - 1)
+            x_lo, x_hi = pool[math.floor(rank)], pool[math.ceil(rank)]
+            edges = (-math.inf, *buckets, math.inf)
+            lo = max(next(edges[k - 1] for k in range(1, 6) if x_lo <= edges[k]), pool[0])
+            hi = min(next(edges[k] for k in range(1, 6) if x_hi <= edges[k]), pool[-1])
+            assert lo - 1e-6 <= got <= hi + 1e-6, (aggregate, got, want, lo, hi)
+
+
+def test_folded_slots_count_their_weight_against_the_point_budget() -> None:
+    store = _store(retention=100.0, max_points=101, max_total_points=30)
+    store.declare("d_seconds", "histogram", "d", (), buckets=(1.0,))
+    h = store.handle("d_seconds")
+    for step in range(40):  # two observations per 1 s slot: every slot folds
+        h.record((), 0.5, T0 + step + 0.25)
+        h.record((), 2.0, T0 + step + 0.5)
+    stats = store.statistics()
+    assert stats.points == _ring_points(store) <= 30
+    assert len(h.series[()].points) == 10  # 10 folded slots of weight 3
+    assert stats.points_evicted == 30
+    now = T0 + 39.5
+    assert store.aggregate("d_seconds", {}, "count", 5.0, now=now) == {(): 10.0}
+    assert store.aggregate("d_seconds", {}, "last", 5.0, now=now) == {(): 2.0}
+    assert store.aggregate("d_seconds", {}, "max", 5.0, now=now) == {(): 2.0}
