@@ -310,7 +310,15 @@ class App:
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.clock: Clock = clock or SystemClock()
         self.log = logger_for("app")
-        self.metrics = MetricStore(clock=self.clock, retention=metric_retention(config))
+        limits = config.limits
+        self.metrics = MetricStore(
+            clock=self.clock,
+            retention=metric_retention(config),
+            max_points=limits.max_points_per_series,
+            max_series=limits.max_series_per_metric,
+            max_total_series=limits.max_series,
+            max_total_points=limits.max_points,
+        )
         declare_catalog(self.metrics, config.metrics)
         self.metrics.declare(
             RELOAD_METRIC,

@@ -48,6 +48,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "LimitsConfig",
     "LogConfig",
     "SupervisorConfig",
     "default_config_path",
@@ -116,6 +117,26 @@ class SupervisorConfig(ConfigModel):
         return self
 
 
+class LimitsConfig(ConfigModel):
+    """[limits]: memory budgets of the metric store (the windows rules and checks read).
+
+    The store-wide budgets bound its memory whatever the application sends: beyond `max_series`
+    new series are dropped (counted in `metric_series_dropped_total{metric}`); at `max_points`
+    a ring stops growing and a new point replaces its series' oldest. Worst case roughly
+    `max_series x 2.6 KB + max_points x 135 B` (~0.8 GB at the defaults; measured in
+    docs/benchmarks.md, Telemetry). Sized at start: a change takes a restart.
+    """
+
+    max_series: int = Field(default=100_000, ge=1)
+    """Series across all metrics."""
+    max_points: int = Field(default=4_000_000, ge=1)
+    """Points (time, value) across all series."""
+    max_series_per_metric: int = Field(default=10_000, ge=1)
+    """Series of one metric (its label sets): the cardinality guard."""
+    max_points_per_series: int = Field(default=10_000, ge=1)
+    """Points of one series (its ring)."""
+
+
 class LogConfig(ConfigModel):
     """[log]: structured logs on stderr, one line per event."""
 
@@ -131,6 +152,7 @@ class Config(ConfigModel):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     metrics: tuple[MetricDecl, ...] = ()
     checks: tuple[CheckConfig, ...] = ()
@@ -395,6 +417,12 @@ def summarize(config: Config, file: str) -> str:
     otlp = config.telemetry.otlp_endpoint or "off"
     lines.append(f"telemetry: service {config.telemetry.service_name}, OTLP {otlp}")
     lines.append(f"storage: {config.storage.path}")
+    limits = config.limits
+    lines.append(
+        f"limits: metric store {limits.max_series:,} series, {limits.max_points:,} points"
+        f" ({limits.max_series_per_metric:,} series per metric,"
+        f" {limits.max_points_per_series:,} points per series)"
+    )
     lines.append(f"log: {config.log.format}, level {config.log.level}")
     lines.append("")
     lines.append(f"checks ({len(config.checks)}):")

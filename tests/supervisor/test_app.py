@@ -316,3 +316,15 @@ async def test_otlp_export_runs_as_an_actor_when_configured(
         await nursery.start(app.run)
         assert app.root.which_children()[0].id == "otlp"
         await app.stop()
+
+
+async def test_limits_size_the_metric_store(tmp_path: Path) -> None:
+    source = BASE + "\n[limits]\nmax_series = 500\nmax_points = 9000\n"
+    source += "max_series_per_metric = 50\nmax_points_per_series = 600\n"
+    app = App(_config(source, tmp_path), clock=VirtualClock(), serve_http=False)
+    try:
+        store = app.metrics
+        assert (store.max_total_series, store.max_total_points) == (500, 9000)
+        assert (store.max_series, store.max_points) == (50, 600)
+    finally:
+        app.database.close()

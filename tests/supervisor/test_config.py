@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from actors.telemetry.store import MetricStore
 from supervisor._config.interpolate import interpolate
 from supervisor._config.positions import Position, index_positions
 from supervisor.config import (
     ConfigError,
+    LimitsConfig,
     default_config_path,
     load_config,
     parse_config,
@@ -207,3 +210,59 @@ def test_equal_configurations_compare_equal() -> None:
     assert parse_config(source, env={}) == parse_config(source, env={})
     changed = source.replace('timeout = "1s"', 'timeout = "2s"', 1)
     assert parse_config(source, env={}).checks[0] != parse_config(changed, env={}).checks[0]
+
+
+def test_limits_default_to_the_metric_store_budgets() -> None:
+    defaults = inspect.signature(MetricStore).parameters
+    limits = LimitsConfig()
+    assert limits.max_series == defaults["max_total_series"].default
+    assert limits.max_points == defaults["max_total_points"].default
+    assert limits.max_series_per_metric == defaults["max_series"].default
+    assert limits.max_points_per_series == defaults["max_points"].default
+
+
+def test_limits_are_configurable_and_summarised() -> None:
+    source = textwrap.dedent(
+        """\
+        [limits]
+        max_series = 20000
+        max_points = 500000
+        max_series_per_metric = 2000
+        max_points_per_series = 3600
+        """
+    )
+    config = parse_config(source, env={})
+    assert config.limits == LimitsConfig(
+        max_series=20_000,
+        max_points=500_000,
+        max_series_per_metric=2_000,
+        max_points_per_series=3_600,
+    )
+    assert (
+        "limits: metric store 20,000 series, 500,000 points (2,000 series per metric,"
+        " 3,600 points per series)"
+    ) in summarize(config, "c.toml")
+
+
+def test_secret_values_of_a_configuration() -> None:
+    source = textwrap.dedent(
+        """\
+        [security]
+        api_token = "tok-very-secret"
+        [[checks]]
+        name = "api"
+        kind = "http"
+        url = "http://127.0.0.1:8080/health"
+        headers = { Authorization = "Bearer check-token", Accept = "application/json" }
+        [channels.slack]
+        kind = "slack"
+        webhook_url = "https://hooks.slack.com/services/SECRETPATH"
+        [channels.pd]
+        kind = "pagerduty"
+        """
+    )
+    assert parse_config(source, env={}).secret_values() == {
+        "tok-very-secret",
+        "Bearer check-token",
+        "https://hooks.slack.com/services/SECRETPATH",
+    }

@@ -492,6 +492,19 @@ CASES: list[tuple[str, str, list[str]]] = [
         """,
         ["c.toml:3:54: checks[1].port: must be greater than or equal to 1 (got 0)"],
     ),
+    (
+        "limits-not-positive",
+        """
+        [limits]
+        max_series = 0
+        max_points = "lots"
+        """,
+        [
+            "c.toml:2:1: limits.max_series: must be greater than or equal to 1 (got 0)",
+            "c.toml:3:1: limits.max_points: must be a valid integer, unable to parse string as an"
+            ' integer (got "lots")',
+        ],
+    ),
     # Errors of a model validator are shown at the key they are about, not at its table.
     (
         "interval-shorter-than-default-timeout",
