@@ -34,7 +34,7 @@ from actors.web.documents import (
     ietf_document,
     tree_document,
 )
-from actors.web.statuspage import render_status_page
+from actors.web.statuspage import STATUS_PAGE_HEADERS, render_status_page
 
 __all__ = ["FigureReader", "create_app", "read_figures"]
 
@@ -289,7 +289,9 @@ def create_app(
             service=service,
             uptime=health.uptime(),
         )
-        return Response(page, status=200, content_type="text/html; charset=utf-8")
+        response = Response(page, status=200, content_type="text/html; charset=utf-8")
+        response.headers.update(STATUS_PAGE_HEADERS)
+        return response
 
     @app.after_request
     async def _drain_body(response: Response) -> Response:

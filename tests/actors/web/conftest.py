@@ -38,7 +38,7 @@ def require_binary(path: str) -> str:
     if found is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{path} is not installed (required under CI)")
-        pytest.skip(f"{path} is not installed")
+        pytest.skip(f"{path} is not installed (scripts/install-system-deps.sh installs it)")
     return found
 
 
