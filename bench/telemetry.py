@@ -260,9 +260,11 @@ def bench_day() -> None:
                 handle.record(key, float(step % 97), start + step)
         used = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
-        points = len(handle.series[keys[0]].points)
+        ring = handle.series[keys[0]].points
+        points = len(ring)
+        covered = (ring[-1][0] - ring[0][0]) / 3600
         print(
-            f"{kind} series, 1 sample/s for 24 h: {points:,} points (24 h covered), "
+            f"{kind} series, 1 sample/s for 24 h: {points:,} points over {covered:.2f} h, "
             f"{used / n / 1024:6.0f} KiB/series ({used / n / points:.0f} B per point)"
         )
 
