@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     log = logger_for("main")
     log.info("configuration loaded", extra={"path": str(path)})
     # Disabled channels are logged by the notify package as it builds the channels.
-    from supervisor.app import run_app  # the actors are imported only to run them
+    from supervisor.app.lifecycle import run_app  # the actors are imported only to run them
 
     return run_app(config, path=path, env=os.environ, redactor=redactor)
 
@@ -101,7 +101,7 @@ def _test_alert(args: argparse.Namespace, err: TextIO) -> int:
         stream=err,
         redactor=SecretRedactor(config.secret_values()),
     )
-    from supervisor.app import TestAlertError, send_test_alert
+    from supervisor.app.testalert import TestAlertError, send_test_alert
 
     try:
         sent = send_test_alert(config, channel=args.channel)

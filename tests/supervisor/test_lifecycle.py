@@ -8,7 +8,8 @@ from pathlib import Path
 
 import trio
 
-from supervisor.app import App, serve
+from supervisor.app import App
+from supervisor.app.lifecycle import serve
 from supervisor.config import parse_config
 from supervisor.runtime import ChildSpec, current_child
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import trio
 
 from actors.clock import VirtualClock
-from supervisor.app import MIN_RETENTION, App, metric_retention
+from supervisor.app import App, metric_retention
+from supervisor.app.root import MIN_RETENTION
 from supervisor.config import Config, default_config_path, load_config, parse_config
 
 HOUR = 3600.0

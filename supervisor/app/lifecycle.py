@@ -1,0 +1,104 @@
+"""The supervisor process: run an `App` under signals until it is told to stop.
+
+`run_app(config, path=...)` is the `blipee-monitor run` process: it builds the `App` and runs
+`serve` in `trio.run`. `serve` handles the signals: SIGTERM/SIGINT stop gracefully (readiness
+fails at once, children stop in reverse order within `[supervisor] shutdown_timeout`, exit 0; a
+second signal exits at once with status 130); SIGHUP reloads the configuration file (an invalid
+file is rejected, the running tree is left alone, and `config_reload_total{result="failure"}`
+counts it). An error that stops the process is logged on one line (status 1), never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import trio
+
+from supervisor.app.root import App
+from supervisor.config import Config
+from supervisor.logging_setup import SecretRedactor, logger_for
+
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "run_app", "serve"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+async def serve(
+    app: App,
+    *,
+    signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP),
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> int:
+    """Run `app` until a stop signal; returns the exit status (0 graceful, 130 forced).
+
+    Raises:
+        supervisor.runtime.RestartIntensityExceeded: the root supervisor gave up.
+    """
+    log = logger_for("main")
+    status = EXIT_OK
+    timeout = app.config.supervisor.shutdown_timeout
+
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(*signals) as received:
+            await nursery.start(app.run)
+            log.info("started", extra={"checks": len(app.config.checks)})
+            task_status.started()
+
+            async def graceful() -> None:
+                with trio.move_on_after(timeout) as scope:
+                    await app.stop()
+                if scope.cancelled_caught:
+                    log.warning("graceful stop took longer than %gs; cancelling", timeout)
+                nursery.cancel_scope.cancel()
+
+            stopping = False
+            async for signum in received:
+                if signum == signal.SIGHUP:
+                    log.info("SIGHUP: reloading the configuration")
+                    nursery.start_soon(app.reload)
+                elif not stopping:
+                    stopping = True
+                    app.health.begin_draining()
+                    log.info("%s: stopping gracefully", signal.Signals(signum).name)
+                    nursery.start_soon(graceful)
+                else:
+                    log.warning("%s again: stopping now", signal.Signals(signum).name)
+                    status = EXIT_INTERRUPTED
+                    nursery.cancel_scope.cancel()
+                    break
+    log.info("stopped", extra={"status": status})
+    return status
+
+
+def run_app(
+    config: Config,
+    *,
+    path: Path | None,
+    env: Mapping[str, str] | None = None,
+    redactor: SecretRedactor | None = None,
+) -> int:
+    """Run the supervisor process on `config` until SIGTERM/SIGINT; return the exit status.
+    `redactor`: the one the log formatter uses (the app adds the secrets of each reload).
+
+    Never raises: a failure is logged on one line and gives status 1.
+    """
+    log = logger_for("main")
+    try:
+        app = App(config, path=path, env=env, redactor=redactor)
+        return trio.run(serve, app)
+    except Exception as exc:
+        for leaf in _leaves(exc):
+            log.error("stopped by an error: %s: %s", type(leaf).__name__, leaf)
+        return EXIT_ERROR
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, or `exc` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
