@@ -175,7 +175,7 @@ async def throughput(seconds: float, rate: int) -> dict[str, float]:
     round_cpu = time.process_time()
     rounds = 5
     for _ in range(rounds):
-        actor._evaluate_rules(list(actor._rules))
+        actor._evaluate_rules(list(actor._rules), None)
     round_ms = (time.process_time() - round_cpu) / rounds * 1000
 
     cpu0 = time.process_time()

@@ -96,7 +96,7 @@ def bench_recording() -> None:
 
     telemetry = _telemetry()
     # a listener like the rules actor's mailbox send_nowait (cheap, non-raising)
-    telemetry.store.add_listener(lambda name: None)
+    telemetry.store.add_listener(lambda name, series: None)
 
     def ours_agent() -> None:
         record = telemetry.record_agent_execution

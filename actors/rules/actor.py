@@ -1,10 +1,13 @@
 """The rules actor: evaluates alert rules against the metric store and emits `AlertEvent`s.
 
-Event driven: the metric store calls `on_sample(name)` after every recorded sample (wire it with
-`store.add_listener(actor.on_sample)`, or let `run()` do it); names are coalesced into a set, so
-a burst of samples costs one evaluation of the rules that watch those metrics. A tick (1 s by
-default) re-evaluates every rule for what only time changes: `duration`, sliding windows,
-absence, `keep_firing_for`.
+Event driven and incremental: the metric store calls `on_sample(name, series)` after every
+recorded sample (wire it with `store.add_listener(actor.on_sample)`, or let `run()` do it); the
+changed series are coalesced per metric, so a burst of samples costs one round, and a round
+evaluates each rule watching those metrics over just the series that changed (`step` with a
+scope: the other instances of the rule are carried over untouched). A check result re-reads one
+series, not every series of `health_check_up`. `absent` rules, which are about every series,
+are evaluated whole. A tick (1 s by default) re-evaluates every rule over every series for what
+only time changes: `duration`, sliding windows, absence, `keep_firing_for`.
 
 Rules come from configuration and, at runtime, from `add_rule({...})` / `remove_rule(id)` (the
 seed's `alerting` API; this actor is that object). Transitions are persisted through an
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,7 +30,16 @@ import trio
 from actors.clock import Clock
 from actors.models import AlertEvent, AlertStatus, Labels
 from actors.rules.config import RuleConfig
-from actors.rules.evaluate import Condition, Instance, Phase, Rule, resolve_all, step
+from actors.rules.evaluate import (
+    Condition,
+    Instance,
+    Phase,
+    Rule,
+    alert_labels,
+    fingerprint,
+    resolve_all,
+    step,
+)
 from actors.rules.exceptions import RuleNotFound
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore
 from actors.rules.spec import rule_from_config, rule_from_spec
@@ -74,6 +86,19 @@ class MetricSource(Protocol):
         now: float | None = None,
     ) -> dict[Labels, float]:
         """One value per matching series."""
+        ...
+
+    def aggregate_series(
+        self,
+        name: str,
+        series: Iterable[tuple[str, ...]],
+        matchers: Mapping[str, str],
+        aggregate: str,
+        window: float,
+        *,
+        now: float | None = None,
+    ) -> dict[Labels, float | None]:
+        """`aggregate` over the given series only (None where a series has no value)."""
         ...
 
 
@@ -166,12 +191,15 @@ class RulesActor:
         self._rules: dict[str, Rule] = {}
         self._by_metric: dict[str, set[str]] = {}
         self._instances: dict[str, dict[str, Instance]] = {}
-        self._dirty: set[str] = set()
+        # changed series per watched metric, and rules to evaluate whole (added or replaced)
+        self._dirty: dict[str, set[tuple[str, ...]]] = {}
+        self._dirty_rules: set[str] = set()
         self._wake = trio.Event()
         self._outgoing: list[tuple[Rule, list[AlertEvent], list[Instance], list[str]]] = []
         self._firing_counts: dict[tuple[str, str], int] = {}
         self._warned: set[str] = set()
         self.evaluations = 0
+        self.series_evaluated = 0
         store.declare(
             ALERTS_FIRING,
             "gauge",
@@ -194,7 +222,7 @@ class RulesActor:
         if old is not None and old.condition.metric != rule.condition.metric:
             self._by_metric.get(old.condition.metric, set()).discard(rule.id)
         self._install(rule)
-        self._dirty.add(rule.condition.metric)
+        self._dirty_rules.add(rule.id)
         self._wake.set()
         return rule
 
@@ -235,10 +263,14 @@ class RulesActor:
 
     # -- the store listener ------------------------------------------------------------------
 
-    def on_sample(self, metric: str) -> None:
-        """Store listener: mark `metric`'s rules for evaluation (cheap, never raises)."""
+    def on_sample(self, metric: str, series: tuple[str, ...]) -> None:
+        """Store listener: mark `series` of `metric` for evaluation (cheap, never raises)."""
         if metric in self._by_metric:
-            self._dirty.add(metric)
+            changed = self._dirty.get(metric)
+            if changed is None:
+                self._dirty[metric] = {series}
+            else:
+                changed.add(series)
             self._wake.set()
 
     # -- the loop ----------------------------------------------------------------------------
@@ -260,11 +292,12 @@ class RulesActor:
                     continue
                 with trio.move_on_at(next_tick):
                     await self._wake.wait()
-                if self._dirty or self._outgoing:
+                if self._dirty or self._dirty_rules or self._outgoing:
                     self._wake = trio.Event()
-                    dirty, self._dirty = self._dirty, set()
+                    dirty, self._dirty = self._dirty, {}
+                    rules, self._dirty_rules = self._dirty_rules, set()
                     began = time.perf_counter()
-                    await self.evaluate(dirty)
+                    await self.evaluate_changed(dirty, rules)
                     busy = time.perf_counter() - began
                     if busy > 0.001:
                         # Under a flood of samples, leave the recorders their share of the
@@ -278,7 +311,8 @@ class RulesActor:
                 remove(self.on_sample)
 
     async def evaluate(self, metrics: Iterable[str] | None) -> None:
-        """Evaluate the rules watching `metrics` (all rules when None), then emit events."""
+        """Evaluate the rules watching `metrics` (all rules when None) over every series, then
+        emit events."""
         if metrics is None:
             rule_ids: Iterable[str] = list(self._rules)
         else:
@@ -286,13 +320,42 @@ class RulesActor:
             for metric in metrics:
                 ids.update(self._by_metric.get(metric, ()))
             rule_ids = sorted(ids)
+        await self._round(lambda: self._evaluate_rules(rule_ids, None))
+
+    async def evaluate_changed(
+        self, series: Mapping[str, AbstractSet[tuple[str, ...]]], rules: Iterable[str] = ()
+    ) -> None:
+        """Evaluate the rules watching each metric of `series` over just those series (label
+        values, as the store's listeners get them), and `rules` (ids) whole; then emit events.
+
+        For the instances of those series, the outcome is that of `evaluate` (see `step`).
+        """
+        whole = set(rules)
+        ids: set[str] = set()
+        for metric in series:
+            ids.update(self._by_metric.get(metric, ()))
+        ids -= whole
+        for rule_id in list(ids):
+            rule = self._rules.get(rule_id)
+            if rule is not None and rule.condition.aggregate == "absent":
+                ids.discard(rule_id)
+                whole.add(rule_id)
+
+        def both() -> int:
+            return self._evaluate_rules(sorted(whole), None) + self._evaluate_rules(
+                sorted(ids), series
+            )
+
+        await self._round(both)
+
+    async def _round(self, evaluate: Callable[[], int]) -> None:
         if self._tracer is not None:
             with self._tracer.start_as_current_span("rules.evaluate") as span:
-                count = self._evaluate_rules(rule_ids)
+                count = evaluate()
                 span.set_attribute("rules.count", count)
                 span.set_attribute("rules.events", sum(len(e) for _, e, _, _ in self._outgoing))
         else:
-            self._evaluate_rules(rule_ids)
+            evaluate()
         await self._flush_outgoing()
 
     # -- internals ---------------------------------------------------------------------------
@@ -313,10 +376,19 @@ class RulesActor:
         self._outgoing.append((rule, events, [], list(insts)))
         self._count(rule, {})
 
-    def _evaluate_rules(self, rule_ids: Iterable[str]) -> int:
+    def _evaluate_rules(
+        self, rule_ids: Iterable[str], changed: Mapping[str, AbstractSet[tuple[str, ...]]] | None
+    ) -> int:
+        """Step `rule_ids` over every series (`changed` None) or over the changed series only."""
         now = self._clock.now()
         rules = [r for r in (self._rules.get(i) for i in rule_ids) if r is not None and r.enabled]
-        values = self._batch_values(rules, now)
+        if not rules:
+            return 0
+        scopes: dict[str, set[str]] | None = None
+        if changed is None:
+            values = self._batch_values(rules, now)
+        else:
+            values, scopes = self._changed_values(rules, changed, now)
         for rule in rules:
             before = self._instances.get(rule.id, {})
             keep: AbstractSet[str] = frozenset()
@@ -325,7 +397,10 @@ class RulesActor:
                     keep = self._restored.get(rule.id, frozenset())
                 else:
                     self._restored = {}
-            result = step(rule, before, values[rule.id], now, keep_missing=keep)
+            scope = None if scopes is None else scopes[rule.id]
+            if scope is not None and not scope:
+                continue
+            result = step(rule, before, values[rule.id], now, keep_missing=keep, scope=scope)
             if result.instances:
                 self._instances[rule.id] = result.instances
             else:
@@ -345,17 +420,11 @@ class RulesActor:
         the rules whose exact-match label filter it satisfies (a dict lookup per series, not a
         scan per rule), so many rules over one metric cost about one read.
         """
-        shared: dict[tuple[str, str, float], list[Rule]] = {}
         out: dict[str, Mapping[Labels, float]] = {}
-        for rule in rules:
-            cond = rule.condition
-            if cond.aggregate == "absent":
-                out[rule.id] = self._values(rule, now)
-            else:
-                shared.setdefault((cond.metric, cond.aggregate, cond.window), []).append(rule)
-        for (metric, aggregate, window), group in shared.items():
-            if len(group) == 1:
-                out[group[0].id] = self._values(group[0], now)
+        for (metric, aggregate, window), group in _shared_reads(rules).items():
+            if aggregate == "absent" or len(group) == 1:
+                for rule in group:
+                    out[rule.id] = self._values(rule, now)
                 continue
             try:
                 everything = self._store.aggregate(metric, {}, aggregate, window, now=now)
@@ -363,21 +432,53 @@ class RulesActor:
                 for rule in group:
                     out[rule.id] = self._values(rule, now)
                 continue
-            indexes: dict[tuple[str, ...], dict[tuple[str, ...], list[dict[Labels, float]]]] = {}
-            for rule in group:
-                names = tuple(name for name, _ in rule.condition.labels)
-                wanted = tuple(value for _, value in rule.condition.labels)
-                bucket: dict[Labels, float] = {}
-                out[rule.id] = bucket
-                indexes.setdefault(names, {}).setdefault(wanted, []).append(bucket)
+            self.series_evaluated += len(everything)
+            index = _LabelIndex(group)
+            buckets: dict[str, dict[Labels, float]] = {rule.id: {} for rule in group}
             for series, value in everything.items():
-                labels = dict(series)
-                for names, index in indexes.items():
-                    targets = index.get(tuple(labels.get(n, "") for n in names))
-                    if targets:
-                        for bucket in targets:
-                            bucket[series] = value
+                for rule in index.rules_of(series):
+                    buckets[rule.id][series] = value
+            out.update(buckets)
         return out
+
+    def _changed_values(
+        self,
+        rules: Sequence[Rule],
+        changed: Mapping[str, AbstractSet[tuple[str, ...]]],
+        now: float,
+    ) -> tuple[dict[str, Mapping[Labels, float]], dict[str, set[str]]]:
+        """Values and scopes (fingerprints of the changed series) per rule, for `step(scope=)`.
+
+        Rules sharing (metric, aggregate, window) share one read of the changed series, handed
+        out by label filter as in `_batch_values`. A series that no longer has a value is in
+        the scope without a value (its instance resolves as in a full step). Not for `absent`.
+        """
+        values: dict[str, dict[Labels, float]] = {}
+        scopes: dict[str, set[str]] = {}
+        for (metric, aggregate, window), group in _shared_reads(rules).items():
+            for rule in group:
+                values[rule.id], scopes[rule.id] = {}, set()
+            try:
+                read = self._store.aggregate_series(
+                    metric, changed.get(metric, ()), {}, aggregate, window, now=now
+                )
+            except TelemetryError as exc:
+                for rule in group:
+                    self._warn(rule, exc)
+                continue
+            self.series_evaluated += len(read)
+            index = _LabelIndex(group)
+            for series, value in read.items():
+                for rule in index.rules_of(series):
+                    scopes[rule.id].add(fingerprint(alert_labels(rule, series)))
+                    if value is not None:
+                        values[rule.id][series] = value
+        return dict(values), scopes
+
+    def _warn(self, rule: Rule, exc: TelemetryError) -> None:
+        if rule.id not in self._warned:
+            self._warned.add(rule.id)
+            self._log.warning("rule %s: %s", rule.id, exc)
 
     def _values(self, rule: Rule, now: float) -> Mapping[Labels, float]:
         cond = rule.condition
@@ -386,9 +487,7 @@ class RulesActor:
                 cond.metric, dict(cond.labels), cond.aggregate, cond.window, now=now
             )
         except TelemetryError as exc:
-            if rule.id not in self._warned:
-                self._warned.add(rule.id)
-                self._log.warning("rule %s: %s", rule.id, exc)
+            self._warn(rule, exc)
             if cond.aggregate == "absent":
                 return {(): 1.0}
             return {}
@@ -434,3 +533,38 @@ class RulesActor:
             ]
             self._outgoing.append((rule, events, [], []))
             self._count(rule, insts)
+
+
+def _shared_reads(rules: Iterable[Rule]) -> dict[tuple[str, str, float], list[Rule]]:
+    """`rules` grouped by what they read: (metric, aggregate, window)."""
+    shared: dict[tuple[str, str, float], list[Rule]] = {}
+    for rule in rules:
+        cond = rule.condition
+        shared.setdefault((cond.metric, cond.aggregate, cond.window), []).append(rule)
+    return shared
+
+
+class _LabelIndex:
+    """The rules of one read, by their exact-match label filter: a dict lookup per series.
+
+    A filter on a label a series lacks matches only the empty value (as the store's matchers).
+    """
+
+    __slots__ = ("_indexes",)
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self._indexes: dict[tuple[str, ...], dict[tuple[str, ...], list[Rule]]] = {}
+        for rule in rules:
+            names = tuple(name for name, _ in rule.condition.labels)
+            wanted = tuple(value for _, value in rule.condition.labels)
+            self._indexes.setdefault(names, {}).setdefault(wanted, []).append(rule)
+
+    def rules_of(self, series: Labels) -> list[Rule]:
+        """The rules whose filter `series` satisfies."""
+        if len(self._indexes) == 1 and () in self._indexes:
+            return self._indexes[()][()]
+        labels = dict(series)
+        found: list[Rule] = []
+        for names, index in self._indexes.items():
+            found.extend(index.get(tuple([labels.get(n, "") for n in names]), ()))
+        return found

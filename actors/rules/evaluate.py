@@ -263,6 +263,7 @@ def step(
     now: float,
     *,
     keep_missing: AbstractSet[str] = frozenset(),
+    scope: AbstractSet[str] | None = None,
 ) -> StepResult:
     """Evaluate `rule` at `now` given the aggregated `values` per series; pure.
 
@@ -272,6 +273,12 @@ def step(
     emit nothing. Instances in `keep_missing` whose series has no value are kept as they are
     (after a restart, until the metric store has been fed again); a value that is present always
     counts.
+
+    `scope` makes the step incremental: when given, only the instances whose fingerprint is in
+    it are evaluated (every other one is carried over unchanged), and `values` holds the values
+    of just those series (a series of the scope missing from `values` has no value, as in a
+    full step). For the instances of the scope, the result (instances, events, `changed`) is
+    exactly that of a full step over every series' values.
     """
     out: dict[str, Instance] = {}
     events: list[AlertEvent] = []
@@ -307,6 +314,9 @@ def step(
     present: set[str] | None = None
     for fp, prev in instances.items():
         if fp in seen:
+            continue
+        if scope is not None and fp not in scope:
+            out[fp] = prev
             continue
         if fp in keep_missing:
             if present is None:

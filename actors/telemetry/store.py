@@ -63,7 +63,7 @@ import itertools
 import math
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -110,7 +110,8 @@ DROPPED_METRIC = "metric_series_dropped_total"
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _INF = math.inf
-Listener = Callable[[str], None]
+Listener = Callable[[str, tuple[str, ...]], None]
+"""A store listener: called with the metric name and the series' label values (declared order)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,7 +460,7 @@ class MetricHandle:
                 budget.points -= 1
         series.updated = t
         for listener in self._listeners:
-            listener(self.name)
+            listener(self.name, label_values)
 
     def _promoted(self, series: _Series) -> None:
         """The newest point was just folded: charge its extra weight, within the budget.
@@ -838,7 +839,10 @@ class MetricStore:
         )
 
     def add_listener(self, callback: Listener) -> None:
-        """Call `callback(metric_name)` synchronously after every recorded sample.
+        """Call `callback(metric_name, label_values)` synchronously after every recorded sample.
+
+        `label_values` are the series' label values in the metric's declared label order (what
+        `aggregate_series` takes back), so a listener can re-read just the series that changed.
 
         Keep it cheap and non-raising (e.g. a mailbox `send_nowait`): it runs on the hot path and
         an exception from it propagates to whoever recorded.
@@ -872,21 +876,9 @@ class MetricStore:
             AggregateError: unknown aggregate, negative window, or `rate` over a zero window.
         """
         handle = self.handle(name)
-        if aggregate not in windows.AGGREGATES:
-            raise AggregateError(aggregate, f"unknown; use one of {sorted(windows.AGGREGATES)}")
-        if not window >= 0:
-            raise AggregateError(aggregate, "the window must be >= 0")
-        if aggregate == "rate" and window == 0:
-            raise AggregateError(aggregate, "rate needs a positive window")
-        end = self._clock.now() if now is None else now
-        start = end - window
-        checks: list[tuple[int, str]] = []
-        for label, wanted in matchers.items():
-            try:
-                checks.append((handle.labelnames.index(label), wanted))
-            except ValueError:
-                if wanted != "":
-                    return {(): 1.0} if aggregate == "absent" else {}
+        start, end, checks = self._window_of(handle, matchers, aggregate, window, now)
+        if checks is None:
+            return {(): 1.0} if aggregate == "absent" else {}
         out: dict[Labels, float] = {}
         for label_values, series in list(handle.series.items()):
             if any(label_values[i] != wanted for i, wanted in checks):
@@ -899,6 +891,70 @@ class MetricStore:
         if aggregate == "absent":
             return {(): 1.0}
         return out
+
+    def aggregate_series(
+        self,
+        name: str,
+        series: Iterable[tuple[str, ...]],
+        matchers: Mapping[str, str],
+        aggregate: str,
+        window: float,
+        *,
+        now: float | None = None,
+    ) -> dict[Labels, float | None]:
+        """`aggregate` restricted to `series` (label values, as listeners receive them).
+
+        Every given series that exists and matches every matcher is in the answer, with None
+        where it has no value over the window (so a caller knows the series it asked about that
+        no longer hold a value); series that do not exist or do not match are left out. Not for
+        `absent`, which is about every series of the metric.
+
+        Raises:
+            UnknownMetricError: `name` was not declared.
+            AggregateError: unknown aggregate, `absent`, negative window, or `rate` over a zero
+                window.
+        """
+        handle = self.handle(name)
+        if aggregate == "absent":
+            raise AggregateError(aggregate, "absent is about every series; use aggregate")
+        start, end, checks = self._window_of(handle, matchers, aggregate, window, now)
+        out: dict[Labels, float | None] = {}
+        if checks is None:
+            return out
+        known = handle.series
+        for label_values in series:
+            found = known.get(label_values)
+            if found is None or any(label_values[i] != wanted for i, wanted in checks):
+                continue
+            out[handle.labels_of(label_values)] = handle._aggregate_series(
+                found, aggregate, start, end, window
+            )
+        return out
+
+    def _window_of(
+        self,
+        handle: MetricHandle,
+        matchers: Mapping[str, str],
+        aggregate: str,
+        window: float,
+        now: float | None,
+    ) -> tuple[float, float, list[tuple[int, str]] | None]:
+        """Validate a read; its `(start, end]` and matcher checks (None: nothing can match)."""
+        if aggregate not in windows.AGGREGATES:
+            raise AggregateError(aggregate, f"unknown; use one of {sorted(windows.AGGREGATES)}")
+        if not window >= 0:
+            raise AggregateError(aggregate, "the window must be >= 0")
+        if aggregate == "rate" and window == 0:
+            raise AggregateError(aggregate, "rate needs a positive window")
+        end = self._clock.now() if now is None else now
+        checks: list[tuple[int, str]] = []
+        for label, wanted in matchers.items():
+            try:
+                checks.append((handle.labelnames.index(label), wanted))
+            except ValueError:
+                if wanted != "":
+                    return end - window, end, None
+        return end - window, end, checks
 
     def collector(self) -> StoreCollector:
         """A prometheus_client collector exposing every declared metric (register it yourself)."""

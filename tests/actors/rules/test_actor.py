@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from trio.testing import MockClock
 
-from actors.clock import VirtualClock
+from actors.clock import FixedClock, VirtualClock
 from actors.models import AlertEvent, AlertStatus, Severity
 from actors.rules.actor import RulesActor
 from actors.rules.config import RuleConfig
@@ -298,3 +300,96 @@ async def test_restored_firing_alert_waits_for_data_then_resolves_after_grace(
         resolved = await h2.next(timeout=3)  # still no data after the grace: resolved
         assert resolved.alert.status is AlertStatus.RESOLVED
         nursery.cancel_scope.cancel()
+
+
+async def test_a_sample_rereads_only_its_own_series(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    every = {**_rule().condition.model_dump(), "labels": {}, "window": "1m", "duration": "0s"}
+    h = Harness([_rule(condition=every)])
+    for i in range(200):
+        h.store.record("health_check_up", 1, {"check": f"url-{i}"})
+    await nursery.start(h.actor.run)
+    await trio.sleep(0.3)  # the first tick read all 200; now between ticks
+    read = h.actor.series_evaluated
+    h.store.record("health_check_up", 0, {"check": "url-7"})
+    event = await h.next(timeout=0.001)
+    assert dict(event.alert.labels)["check"] == "url-7"
+    assert h.actor.series_evaluated - read == 1
+    h.store.record("health_check_up", 1, {"check": "url-7"})
+    assert (await h.next(timeout=0.001)).alert.status is AlertStatus.RESOLVED
+    assert h.actor.series_evaluated - read == 2
+
+
+_CHECKS = ("a", "b", "c", "d")
+
+
+def _filtered_rule(rule_id: str, labels: dict[str, str]) -> RuleConfig:
+    return RuleConfig.model_validate(
+        {
+            "id": rule_id,
+            "name": rule_id,
+            "summary": "{{ labels.check }} at {{ value }}",
+            "condition": {
+                "metric": "health_check_up",
+                "labels": labels,
+                "window": "1h",
+                "operator": "<",
+                "threshold": 1,
+            },
+        }
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(_CHECKS), st.sampled_from([0.0, 0.5, 1.0]), min_size=1),
+        max_size=12,
+    )
+)
+def test_incremental_rounds_alert_as_full_rounds(batches: list[dict[str, float]]) -> None:
+    """Fed the same samples, evaluating just the changed series emits the same events and holds
+    the same instances as evaluating every series (rules without `duration` or
+    `keep_firing_for`, so only samples move them; the tick covers time)."""
+    rules = [
+        _filtered_rule("all", {}),
+        _filtered_rule("a", {"check": "a"}),
+        _filtered_rule("b", {"check": "b"}),
+    ]
+
+    async def run() -> None:
+        clock = FixedClock()
+        sides = []
+        for _ in range(2):
+            store = MetricStore(clock=clock)
+            store.declare("health_check_up", "gauge", "Check up.", ("check",))
+            send, receive = trio.open_memory_channel[AlertEvent](1000)
+            actor = RulesActor(rules=rules, store=store, sink=send, clock=clock)
+            sides.append((store, actor, receive))
+        (inc_store, incremental, inc_events), (full_store, full, full_events) = sides
+        for batch in batches:
+            clock.advance(1.0)
+            for check, value in batch.items():
+                inc_store.record("health_check_up", value, {"check": check})
+                full_store.record("health_check_up", value, {"check": check})
+            await incremental.evaluate_changed({"health_check_up": {(c,) for c in batch}})
+            await full.evaluate(["health_check_up"])
+            assert sorted(_drain(inc_events)) == sorted(_drain(full_events))
+            assert _instances(incremental) == _instances(full)
+
+    trio.run(run)
+
+
+def _drain(receive: trio.MemoryReceiveChannel[AlertEvent]) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    while True:
+        try:
+            event = receive.receive_nowait()
+        except trio.WouldBlock:
+            return out
+        out.append((event.rule_id, event.alert.fingerprint, str(event.alert.status)))
+
+
+def _instances(actor: RulesActor) -> list[tuple[str, str, str, float, float]]:
+    return [(v.rule_id, v.fingerprint, v.state, v.active_since, v.value) for v in actor.alerts()]

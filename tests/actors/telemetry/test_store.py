@@ -261,16 +261,43 @@ def test_errors_are_specific() -> None:
     store.declare("c_total", "counter", "c", ("a",))  # identical: no-op
 
 
-def test_listeners_called_per_record() -> None:
+def test_listeners_called_per_record_with_the_series() -> None:
     store = _store()
-    store.declare("g", "gauge", "g")
-    seen: list[str] = []
-    store.add_listener(seen.append)
-    store.record("g", 1.0)
-    store.record("g", 2.0)
-    store.remove_listener(seen.append)
-    store.record("g", 3.0)
-    assert seen == ["g", "g"]
+    store.declare("g", "gauge", "g", ("a", "b"))
+    seen: list[tuple[str, tuple[str, ...]]] = []
+
+    def listener(name: str, series: tuple[str, ...]) -> None:
+        seen.append((name, series))
+
+    store.add_listener(listener)
+    store.record("g", 1.0, {"b": "2", "a": "1"})
+    store.record("g", 2.0, {"a": "x", "b": "y"})
+    store.remove_listener(listener)
+    store.record("g", 3.0, {"a": "1", "b": "2"})
+    assert seen == [("g", ("1", "2")), ("g", ("x", "y"))]
+
+
+def test_aggregate_series_reads_only_the_given_series() -> None:
+    store = _store()
+    store.declare("g", "gauge", "g", ("a", "b"))
+    store.record("g", 1.0, {"a": "1", "b": "k"}, timestamp=T0)
+    store.record("g", 2.0, {"a": "2", "b": "k"}, timestamp=T0 + 50)
+    store.record("g", 3.0, {"a": "3", "b": "j"}, timestamp=T0 + 50)
+    asked = [("1", "k"), ("3", "j"), ("9", "k")]
+    # unknown series left out; a series without a value (none yet at `now`) is there as None
+    got = store.aggregate_series("g", asked, {}, "last", 100.0, now=T0 + 30)
+    assert got == {(("a", "1"), ("b", "k")): 1.0, (("a", "3"), ("b", "j")): None}
+    # matchers apply as in `aggregate`; a label the metric lacks matches only ""
+    got = store.aggregate_series("g", asked, {"b": "k"}, "last", 100.0, now=T0 + 60)
+    assert got == {(("a", "1"), ("b", "k")): 1.0}
+    assert store.aggregate_series("g", asked, {"zone": "eu"}, "last", 100.0, now=T0 + 60) == {}
+    full = store.aggregate("g", {}, "max", 100.0, now=T0 + 60)
+    every = store.aggregate_series(
+        "g", list(store.handle("g").series), {}, "max", 100.0, now=T0 + 60
+    )
+    assert every == full
+    with pytest.raises(AggregateError):
+        store.aggregate_series("g", asked, {}, "absent", 10.0)
 
 
 def test_out_of_order_timestamps_keep_ring_ordered() -> None:
