@@ -41,8 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.trace import TracerProvider
 
 from actors.checks.config import CheckBase, MetricCheckConfig
@@ -83,6 +81,8 @@ from supervisor.logging_setup import (
 from supervisor.runtime import (
     Backoff,
     ChildSpec,
+    Mailbox,
+    Overflow,
     Strategy,
     Supervisor,
     SupervisorInfo,
@@ -121,7 +121,11 @@ _UNTRACED_ROUTES = "/api/health/live,/api/health/ready"
 
 def _traced_asgi(app: Any, tracer_provider: TracerProvider) -> Any:
     """`app` inside the OpenTelemetry ASGI middleware: one server span per request (probes
-    excluded), tracing with `tracer_provider` only (no global provider is read or set)."""
+    excluded), tracing with `tracer_provider` only (no global provider is read or set).
+    Imported here: the instrumentation costs an import only when tracing is configured."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.metrics import NoOpMeterProvider
+
     return OpenTelemetryMiddleware(
         app,
         excluded_urls=_UNTRACED_ROUTES,
@@ -208,13 +212,15 @@ class App:
         self.database = database if database is not None else Database(config.storage.path)
         self.outbox = Outbox(database=self.database, clock=self.clock, metrics=self.metrics)
         self._enabled_outbox = EnabledChannels(self)
-        self.alerts_send, self._alerts_receive = trio.open_memory_channel[AlertEvent](1000)
+        # rules -> routing; owned here, so it outlives restarts of either side. Alerts are never
+        # dropped: a full mailbox makes the evaluator wait.
+        self.alerts: Mailbox[AlertEvent] = Mailbox("alerts", capacity=1000, overflow=Overflow.BLOCK)
         self.routing_store = SqliteRoutingStore(database=self.database)
         self.routing = self._routing_actor(config)
         self.rules = RulesActor(
             rules=[rule for rule in config.rules if rule.enabled],
             store=self.metrics,
-            sink=self.alerts_send,
+            sink=self.alerts,
             clock=self.clock,
             state=SqliteAlertStateStore(database=self.database),
             tracer=self.tracer,
@@ -292,7 +298,7 @@ class App:
     def _routing_actor(self, config: Config) -> RoutingActor:
         return RoutingActor(
             config=config.routing,
-            events=self._alerts_receive,
+            events=self.alerts,
             outbox=self._enabled_outbox,
             clock=self.clock,
             inhibit=config.inhibit,
@@ -337,7 +343,11 @@ class App:
         )
         if self.otel.tracer_provider is not None:
             api = _traced_asgi(api, self.otel.tracer_provider)
-        registry = build_registry(collectors=[self.metrics.collector()], tree=self.tree)
+        registry = build_registry(
+            collectors=[self.metrics.collector()],
+            tree=self.tree,
+            mailboxes=lambda: {self.alerts.name: self.alerts.statistics().dropped},
+        )
         metrics_app = create_metrics_app(
             registry=registry, token=security.metrics_token, allow_from=security.allow_from
         )
