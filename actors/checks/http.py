@@ -22,6 +22,7 @@ import trio
 
 from actors.checks.http11 import Http11Client
 from actors.checks.logic import Observation, evaluate_http
+from actors.checks.tls import client_context
 from actors.models import CheckStatus
 
 if TYPE_CHECKING:
@@ -36,11 +37,8 @@ _USER_AGENT = "blipee-monitor"
 
 def _context(config: HttpCheckConfig, given: ssl.SSLContext | None) -> ssl.SSLContext:
     if not config.tls_verify:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    return given if given is not None else ssl.create_default_context()
+        return client_context(verify=False)
+    return given if given is not None else client_context()
 
 
 class HttpProbe:

@@ -8,7 +8,6 @@ password, from the URL) and SELECT (the database number in the URL path), then P
 
 from __future__ import annotations
 
-import ssl
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
@@ -16,6 +15,7 @@ import trio
 
 from actors.checks.errors import ProbeError
 from actors.checks.logic import Observation
+from actors.checks.tls import client_context
 
 if TYPE_CHECKING:
     from actors.checks.config import RedisCheckConfig
@@ -119,7 +119,7 @@ class RedisProbe:
         stream: trio.abc.Stream
         if target.tls:
             stream = await trio.open_ssl_over_tcp_stream(
-                target.host, target.port, ssl_context=ssl.create_default_context()
+                target.host, target.port, ssl_context=client_context()
             )
         else:
             stream = await trio.open_tcp_stream(target.host, target.port)
