@@ -11,6 +11,7 @@ traceback.
 
 from __future__ import annotations
 
+import gc
 import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,6 +47,10 @@ async def serve(
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(*signals) as received:
             await nursery.start(app.run)
+            # What start built lives as long as the process: move it out of the collector's
+            # generations, so collections stop walking it (shorter pauses in the checks' loops).
+            gc.collect()
+            gc.freeze()
             log.info("started", extra={"checks": len(app.config.checks)})
             task_status.started()
 

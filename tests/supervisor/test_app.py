@@ -148,6 +148,8 @@ async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
             ]
             metrics = await client.get(f"http://127.0.0.1:{app.metrics_server.port}/metrics")
             assert 'config_reload_total{result="failure"} 1.0' in metrics.text
+            # the rules -> routing mailbox is there (alerts are never dropped: it blocks)
+            assert 'mailbox_dropped_total{mailbox="alerts"} 0.0' in metrics.text
         assert [c.id for c in app.notify.which_children()] == ["deliver:console", "deliver:hooks"]
         assert _starts(app) == {"check:tree": 1, "check:latency": 1, "check:errors": 2}
         await app.stop()
