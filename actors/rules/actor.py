@@ -156,6 +156,10 @@ class RulesActor:
             no value yet (the metric store is in memory: it starts empty) keeps its state
             instead of resolving; a value that arrives is evaluated normally.
 
+    Attributes:
+        evaluations: rule steps taken so far (a rule over its changed series counts once).
+        series_evaluated: series values read from the store for evaluation so far.
+
     Raises:
         InvalidRule: never for `RuleConfig` (already validated); see `add_rule`.
         MetricDeclarationError: `alerts_firing` already declared differently.
@@ -385,10 +389,12 @@ class RulesActor:
         if not rules:
             return 0
         scopes: dict[str, set[str]] | None = None
+        values: Mapping[str, Mapping[Labels, float]]
         if changed is None:
             values = self._batch_values(rules, now)
         else:
             values, scopes = self._changed_values(rules, changed, now)
+        evaluated = 0
         for rule in rules:
             before = self._instances.get(rule.id, {})
             keep: AbstractSet[str] = frozenset()
@@ -401,6 +407,7 @@ class RulesActor:
             if scope is not None and not scope:
                 continue
             result = step(rule, before, values[rule.id], now, keep_missing=keep, scope=scope)
+            evaluated += 1
             if result.instances:
                 self._instances[rule.id] = result.instances
             else:
@@ -410,8 +417,8 @@ class RulesActor:
                 deletes = [fp for fp in result.changed if fp not in result.instances]
                 self._outgoing.append((rule, result.events, upserts, deletes))
                 self._count(rule, result.instances)
-        self.evaluations += len(rules)
-        return len(rules)
+        self.evaluations += evaluated
+        return evaluated
 
     def _batch_values(self, rules: Sequence[Rule], now: float) -> dict[str, Mapping[Labels, float]]:
         """Values per rule; rules sharing (metric, aggregate, window) share one store read.
@@ -446,7 +453,7 @@ class RulesActor:
         rules: Sequence[Rule],
         changed: Mapping[str, AbstractSet[tuple[str, ...]]],
         now: float,
-    ) -> tuple[dict[str, Mapping[Labels, float]], dict[str, set[str]]]:
+    ) -> tuple[dict[str, dict[Labels, float]], dict[str, set[str]]]:
         """Values and scopes (fingerprints of the changed series) per rule, for `step(scope=)`.
 
         Rules sharing (metric, aggregate, window) share one read of the changed series, handed
@@ -473,7 +480,7 @@ class RulesActor:
                     scopes[rule.id].add(fingerprint(alert_labels(rule, series)))
                     if value is not None:
                         values[rule.id][series] = value
-        return dict(values), scopes
+        return values, scopes
 
     def _warn(self, rule: Rule, exc: TelemetryError) -> None:
         if rule.id not in self._warned:
@@ -483,9 +490,11 @@ class RulesActor:
     def _values(self, rule: Rule, now: float) -> Mapping[Labels, float]:
         cond = rule.condition
         try:
-            return self._store.aggregate(
+            values = self._store.aggregate(
                 cond.metric, dict(cond.labels), cond.aggregate, cond.window, now=now
             )
+            self.series_evaluated += len(values)
+            return values
         except TelemetryError as exc:
             self._warn(rule, exc)
             if cond.aggregate == "absent":
