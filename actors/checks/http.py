@@ -2,11 +2,12 @@
 
 On the network the probe uses `Http11Client` (one kept-alive connection, h11; see `http11` for
 why not httpx on this path). `transport=` swaps in an httpx transport instead (tests without a
-network, e.g. `httpx.MockTransport`). At most `MAX_BODY` bytes of the body are read. For https
-URLs the expiry of the certificate the connection was made with is checked (read from the same
-handshake, parsed once per certificate): fewer than `cert_expiry_warn_days` days left gives warn,
-an expired certificate fails (with `tls_verify` on, the TLS handshake itself already fails with
-the TLS library's reason, e.g. "certificate has expired" or "self-signed certificate").
+network, e.g. `httpx.MockTransport`; only then is httpx imported). At most `MAX_BODY` bytes of
+the body are read. For https URLs the expiry of the certificate the connection was made with is
+checked (read from the same handshake, parsed once per certificate): fewer than
+`cert_expiry_warn_days` days left gives warn, an expired certificate fails (with `tls_verify`
+on, the TLS handshake itself already fails with the TLS library's reason, e.g. "certificate has
+expired" or "self-signed certificate").
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING
 
-import httpx
 import trio
 
 from actors.checks.http11 import Http11Client
@@ -26,6 +26,8 @@ from actors.checks.tls import client_context
 from actors.models import CheckStatus
 
 if TYPE_CHECKING:
+    import httpx
+
     from actors.checks.config import HttpCheckConfig
     from actors.clock import Clock
 
@@ -67,6 +69,8 @@ class HttpProbe:
         self._client: httpx.AsyncClient | None = None
         self._fast: Http11Client | None = None
         if transport is not None:
+            import httpx  # only for a test transport: the network path never loads httpx
+
             self._client = httpx.AsyncClient(
                 transport=transport,
                 follow_redirects=config.follow_redirects,

@@ -13,8 +13,8 @@ import ssl
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
 import trio
 
 from actors.clock import Clock, SystemClock
@@ -26,6 +26,9 @@ from actors.notify.errors import UnknownChannelError
 from actors.notify.outbox import EntryState, Outbox
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry
 from actors.store import StoreError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["TestResult", "send_test_alert", "run_test_alert", "build_test_notification"]
 

@@ -4,25 +4,26 @@
 the whole [channels] table and leaves out (with a warning) the channels whose required secret is
 empty, so the default configuration runs without any secret. Given a `tracer_provider`, HTTP
 channels make one client span per request (see `HttpChannel.tracer_provider`).
+
+The HTTP channel kinds (slack, pagerduty, webhook, alertmanager) and `HttpChannel` are imported
+on first use: by `build_channel()` when such a channel is built, or when one of their names is
+read from this package (`from actors.notify.channels import SlackChannel` still works). A process
+whose channels are only console and email never imports httpx.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import ssl
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import httpx
-
 from actors.clock import Clock
-from actors.notify.channels.alertmanager import AlertmanagerChannel
-from actors.notify.channels.base import Channel, HttpChannel
+from actors.notify.channels.base import Channel
 from actors.notify.channels.console import ConsoleChannel
 from actors.notify.channels.email import EmailChannel
-from actors.notify.channels.pagerduty import PagerDutyChannel
-from actors.notify.channels.slack import SlackChannel
-from actors.notify.channels.webhook import WebhookChannel
 from actors.notify.config import (
     AlertmanagerChannelConfig,
     ChannelConfig,
@@ -36,7 +37,14 @@ from actors.notify.errors import ChannelSetupError
 from actors.store import Database
 
 if TYPE_CHECKING:
+    import httpx
     from opentelemetry.trace import TracerProvider
+
+    from actors.notify.channels.alertmanager import AlertmanagerChannel
+    from actors.notify.channels.http import HttpChannel
+    from actors.notify.channels.pagerduty import PagerDutyChannel
+    from actors.notify.channels.slack import SlackChannel
+    from actors.notify.channels.webhook import WebhookChannel
 
 __all__ = [
     "AlertmanagerChannel",
@@ -50,6 +58,33 @@ __all__ = [
     "build_channel",
     "build_channels",
 ]
+
+_LAZY = {
+    "AlertmanagerChannel": "actors.notify.channels.alertmanager",
+    "HttpChannel": "actors.notify.channels.http",
+    "PagerDutyChannel": "actors.notify.channels.pagerduty",
+    "SlackChannel": "actors.notify.channels.slack",
+    "WebhookChannel": "actors.notify.channels.webhook",
+}
+"""Public names whose modules import httpx: loaded by `__getattr__` when first read."""
+
+
+def __getattr__(name: str) -> object:
+    """PEP 562: import an HTTP channel class on first access (it imports httpx).
+
+    Raises:
+        AttributeError: `name` is not a name of this package.
+    """
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later reads skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def build_channel(
@@ -84,8 +119,13 @@ def build_channel(
         external_url=external_url,
         database=database,
     )
-    if isinstance(channel, HttpChannel):
-        channel.tracer_provider = tracer_provider
+    # Until an HTTP channel kind is built its module is not loaded (no channel can be one), and
+    # a console or email channel must not load it (httpx).
+    if "actors.notify.channels.http" in sys.modules:
+        from actors.notify.channels.http import HttpChannel
+
+        if isinstance(channel, HttpChannel):
+            channel.tracer_provider = tracer_provider
     return channel
 
 
@@ -130,6 +170,8 @@ def _build_channel(
             logger=logger,
         )
     if isinstance(config, SlackChannelConfig):
+        from actors.notify.channels.slack import SlackChannel
+
         return SlackChannel(
             name,
             webhook_url=config.webhook_url.get_secret_value(),
@@ -141,6 +183,8 @@ def _build_channel(
             transport=transport,
         )
     if isinstance(config, PagerDutyChannelConfig):
+        from actors.notify.channels.pagerduty import PagerDutyChannel
+
         return PagerDutyChannel(
             name,
             routing_key=config.routing_key.get_secret_value(),
@@ -153,6 +197,8 @@ def _build_channel(
             transport=transport,
         )
     if isinstance(config, WebhookChannelConfig):
+        from actors.notify.channels.webhook import WebhookChannel
+
         return WebhookChannel(
             name,
             url=config.url.get_secret_value(),
@@ -166,6 +212,8 @@ def _build_channel(
             transport=transport,
         )
     if isinstance(config, AlertmanagerChannelConfig):
+        from actors.notify.channels.alertmanager import AlertmanagerChannel
+
         return AlertmanagerChannel(
             name,
             url=config.url,

@@ -17,18 +17,20 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import trio
 
 from actors.clock import Clock
 from actors.models import Alert, AlertStatus, Notification
-from actors.notify.channels.base import HttpChannel
+from actors.notify.channels.http import HttpChannel
 from actors.notify.channels.render import with_held_annotations
 from actors.notify.codec import decode_alert, encode_alert, rfc3339
 from actors.notify.outcome import Delivered, Outcome
 from actors.store import Database, StoreError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["AlertmanagerChannel", "build_alertmanager_alerts"]
 

@@ -13,17 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from actors.clock import Clock
 from actors.models import AlertStatus, Notification
-from actors.notify.channels.base import HttpChannel
+from actors.notify.channels.http import HttpChannel
 from actors.notify.channels.render import alert_summary, group_name, held_alerts, title, truncate
 from actors.notify.codec import rfc3339
 from actors.notify.outcome import Outcome
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["PagerDutyChannel", "build_pagerduty_event", "dedup_key", "enqueue_url", "severity"]
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from actors.clock import Clock
 from actors.models import AlertStatus, Notification
-from actors.notify.channels.base import HttpChannel
+from actors.notify.channels.http import HttpChannel
 from actors.notify.channels.render import alert_summary, held_alerts, held_line, title, truncate
 from actors.notify.outcome import Outcome
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["SlackChannel", "build_slack_payload"]
 

@@ -13,13 +13,11 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from actors.clock import Clock
 from actors.models import Alert, Notification
-from actors.notify.channels.base import HttpChannel
+from actors.notify.channels.http import HttpChannel
 from actors.notify.channels.render import (
     common_annotations,
     common_labels,
@@ -28,6 +26,9 @@ from actors.notify.channels.render import (
 )
 from actors.notify.codec import rfc3339
 from actors.notify.outcome import Outcome
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["WebhookChannel", "alert_v4", "build_webhook_payload", "sign"]
 
