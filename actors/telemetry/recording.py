@@ -47,7 +47,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
 
 from opentelemetry.trace import NoOpTracer, Span, Tracer
 
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from actors.telemetry.agents import AgentRegistry
     from actors.telemetry.store import MetricHandle, MetricStore
 
-__all__ = ["BUSINESS_METRICS", "CustomMetric", "Telemetry"]
+__all__ = ["BUSINESS_METRICS", "CustomMetric", "Recorder", "Telemetry"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -80,26 +80,39 @@ BUSINESS_METRICS: dict[str, str] = {
 """Seed business-metric names (and aliases) -> catalogue metric."""
 
 
+class Recorder(Protocol):
+    """What records a sample by metric name: `Telemetry`, or a thread-safe queue in front of it."""
+
+    def record(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
+        """Record one sample of the metric `name`."""
+        ...
+
+
 class CustomMetric:
-    """A declared metric recorded through `Telemetry` (labels anonymised like every other)."""
+    """A declared metric, recorded through `recorder` (labels anonymised like every other).
 
-    __slots__ = ("_telemetry", "name")
+    Errors are the recorder's: through `Telemetry` a bad value raises `SampleError` or
+    `LabelError` at once; through the embedding API's thread-safe recorder the call is queued
+    and a bad value is logged and counted instead.
+    """
 
-    def __init__(self, telemetry: Telemetry, name: str) -> None:
-        self._telemetry = telemetry
+    __slots__ = ("_recorder", "name")
+
+    def __init__(self, recorder: Recorder, name: str) -> None:
+        self._recorder = recorder
         self.name = name
 
     def add(self, value: float = 1.0, labels: Mapping[str, str] | None = None) -> None:
-        """Counter: add `value` (>= 0). Raises: SampleError, LabelError."""
-        self._telemetry.record(self.name, value, labels)
+        """Counter: add `value` (>= 0)."""
+        self._recorder.record(self.name, value, labels)
 
     def set(self, value: float, labels: Mapping[str, str] | None = None) -> None:
-        """Gauge: set `value`. Raises: SampleError, LabelError."""
-        self._telemetry.record(self.name, value, labels)
+        """Gauge: set `value`."""
+        self._recorder.record(self.name, value, labels)
 
     def observe(self, value: float, labels: Mapping[str, str] | None = None) -> None:
-        """Histogram: observe `value`. Raises: SampleError, LabelError."""
-        self._telemetry.record(self.name, value, labels)
+        """Histogram: observe `value`."""
+        self._recorder.record(self.name, value, labels)
 
 
 class Telemetry:

@@ -25,7 +25,7 @@ import trio
 
 from actors.rules.evaluate import Rule
 from actors.telemetry.embed import MonitoringThread, ThreadSafeRecorder
-from actors.telemetry.recording import Telemetry
+from actors.telemetry.recording import CustomMetric, Telemetry
 from supervisor.app.root import App, format_seconds
 from supervisor.app.source import ConfigSource, resolve_config
 
@@ -140,26 +140,8 @@ async def initialize_monitoring(
             nursery.cancel_scope.cancel()
 
 
-class ThreadMetric:
-    """A custom metric recorded from any thread (fire-and-forget, like `ThreadTelemetry`)."""
-
-    __slots__ = ("_recorder", "name")
-
-    def __init__(self, recorder: ThreadSafeRecorder, name: str) -> None:
-        self._recorder = recorder
-        self.name = name
-
-    def add(self, value: float = 1.0, labels: Mapping[str, str] | None = None) -> None:
-        """Counter: add `value`."""
-        self._recorder.record(self.name, value, labels)
-
-    def set(self, value: float, labels: Mapping[str, str] | None = None) -> None:
-        """Gauge: set `value`."""
-        self._recorder.record(self.name, value, labels)
-
-    def observe(self, value: float, labels: Mapping[str, str] | None = None) -> None:
-        """Histogram: observe `value`."""
-        self._recorder.record(self.name, value, labels)
+ThreadMetric = CustomMetric
+"""A custom metric recorded from any thread: queued, fire-and-forget (see `ThreadTelemetry`)."""
 
 
 class ThreadTelemetry:
