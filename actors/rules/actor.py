@@ -388,12 +388,12 @@ class RulesActor:
         rules = [r for r in (self._rules.get(i) for i in rule_ids) if r is not None and r.enabled]
         if not rules:
             return 0
-        scopes: dict[str, set[str]] | None = None
+        touched: dict[str, list[Labels]] | None = None
         values: Mapping[str, Mapping[Labels, float]]
         if changed is None:
             values = self._batch_values(rules, now)
         else:
-            values, scopes = self._changed_values(rules, changed, now)
+            values, touched = self._changed_values(rules, changed, now)
         evaluated = 0
         for rule in rules:
             before = self._instances.get(rule.id, {})
@@ -403,9 +403,12 @@ class RulesActor:
                     keep = self._restored.get(rule.id, frozenset())
                 else:
                     self._restored = {}
-            scope = None if scopes is None else scopes[rule.id]
-            if scope is not None and not scope:
-                continue
+            scope: AbstractSet[str] | None = None
+            if touched is not None:
+                if not touched[rule.id]:
+                    continue
+                # Only instances outside the scope need it: none, no fingerprints to compute.
+                scope = _scope(rule, touched[rule.id]) if before else frozenset()
             result = step(rule, before, values[rule.id], now, keep_missing=keep, scope=scope)
             evaluated += 1
             if result.instances:
@@ -453,18 +456,18 @@ class RulesActor:
         rules: Sequence[Rule],
         changed: Mapping[str, AbstractSet[tuple[str, ...]]],
         now: float,
-    ) -> tuple[dict[str, dict[Labels, float]], dict[str, set[str]]]:
-        """Values and scopes (fingerprints of the changed series) per rule, for `step(scope=)`.
+    ) -> tuple[dict[str, dict[Labels, float]], dict[str, list[Labels]]]:
+        """Values and the changed series read (the scope of `step`) per rule.
 
         Rules sharing (metric, aggregate, window) share one read of the changed series, handed
-        out by label filter as in `_batch_values`. A series that no longer has a value is in
-        the scope without a value (its instance resolves as in a full step). Not for `absent`.
+        out by label filter as in `_batch_values`. A series that no longer has a value is read
+        without a value (its instance resolves as in a full step). Not for `absent`.
         """
         values: dict[str, dict[Labels, float]] = {}
-        scopes: dict[str, set[str]] = {}
+        touched: dict[str, list[Labels]] = {}
         for (metric, aggregate, window), group in _shared_reads(rules).items():
             for rule in group:
-                values[rule.id], scopes[rule.id] = {}, set()
+                values[rule.id], touched[rule.id] = {}, []
             try:
                 read = self._store.aggregate_series(
                     metric, changed.get(metric, ()), {}, aggregate, window, now=now
@@ -477,10 +480,10 @@ class RulesActor:
             index = _LabelIndex(group)
             for series, value in read.items():
                 for rule in index.rules_of(series):
-                    scopes[rule.id].add(fingerprint(alert_labels(rule, series)))
+                    touched[rule.id].append(series)
                     if value is not None:
                         values[rule.id][series] = value
-        return values, scopes
+        return values, touched
 
     def _warn(self, rule: Rule, exc: TelemetryError) -> None:
         if rule.id not in self._warned:
@@ -542,6 +545,11 @@ class RulesActor:
             ]
             self._outgoing.append((rule, events, [], []))
             self._count(rule, insts)
+
+
+def _scope(rule: Rule, series: Iterable[Labels]) -> frozenset[str]:
+    """The fingerprints of `rule`'s instances for `series`."""
+    return frozenset(fingerprint(alert_labels(rule, labels)) for labels in series)
 
 
 def _shared_reads(rules: Iterable[Rule]) -> dict[tuple[str, str, float], list[Rule]]:
