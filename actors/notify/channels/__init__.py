@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import logging
 import ssl
-import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -119,13 +118,7 @@ def build_channel(
         external_url=external_url,
         database=database,
     )
-    # Until an HTTP channel kind is built its module is not loaded (no channel can be one), and
-    # a console or email channel must not load it (httpx).
-    if "actors.notify.channels.http" in sys.modules:
-        from actors.notify.channels.http import HttpChannel
-
-        if isinstance(channel, HttpChannel):
-            channel.tracer_provider = tracer_provider
+    channel.tracer_provider = tracer_provider
     return channel
 
 

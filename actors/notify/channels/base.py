@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import trio
 
 from actors.clock import Clock
 from actors.models import Notification
 from actors.notify.outcome import Outcome, Retry
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["MAX_RESPONSE_BYTES", "Channel", "redact", "send_bounded"]
 
@@ -43,10 +47,13 @@ class Channel:
         send_resolved: whether resolved notifications are sent.
         timeout: seconds one attempt may take.
         rate: (tokens per second, burst) of the channel's rate limit.
+        tracer_provider: set by `build_channel`; HTTP channels make one client span per request
+            with it (None: no spans), the others ignore it.
     """
 
     kind = "channel"
     rate: tuple[float, int] = (5.0, 20)
+    tracer_provider: TracerProvider | None = None
 
     def __init__(
         self,
