@@ -10,6 +10,7 @@ state, agent registry, telemetry, SQLite database) and the root `Supervisor`:
       notify      nested supervisor, one child `deliver:<name>` per enabled channel
       routing     groups, silences, inhibits; writes Notifications to the durable outbox
       rules       the rule evaluator (every enabled [[rules]] entry) -> AlertEvents -> routing
+                  (through the `alerts` Mailbox: blocking, never drops, outlives restarts)
       checks      nested supervisor, one child `check:<name>` per [[checks]] entry
 
 `App.run` runs the tree until `App.stop` (graceful: readiness fails at once, then children stop
