@@ -11,7 +11,9 @@ python bench/alert_latency.py latency [--outages 20] [--interval 1]
     a local webhook receiver gets the POST is measured over N outages, for blipee-monitor
     (`blipee-monitor run` with a generated config) and, side by side in the same run, for
     Prometheus + blackbox_exporter + Alertmanager (Debian binaries) at the same interval and
-    group_wait 0.
+    group_wait 0. Also reports each side's pipeline: from the moment the target answered that
+    side's probe with the failure to the POST (the end-to-end figure less the wait for the next
+    probe, which is uniform over the interval whatever the monitor).
 
 python bench/alert_latency.py defaults [--outages 20] [--spread 120] [--max-seconds 900]
     The same comparison with each side at its documented defaults: the Prometheus stack with
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import json
+import math
 import os
 import platform
 import random
@@ -217,9 +220,15 @@ def _free_port() -> int:
 class _Target(http.server.BaseHTTPRequestHandler):
     failing = False
     failing_paths: ClassVar[set[str]] = set()
+    # (User-Agent, perf_counter) of every failing answer: when each side's probe saw the outage
+    failed: ClassVar[list[tuple[str, float]]] = []
+    lock = threading.Lock()
 
     def do_GET(self) -> None:
         code = 500 if _Target.failing or self.path in _Target.failing_paths else 200
+        if code == 500:
+            with _Target.lock:
+                _Target.failed.append((self.headers.get("User-Agent", ""), time.perf_counter()))
         body = b"down" if code == 500 else b"ok"
         self.send_response(code)
         self.send_header("Content-Length", str(len(body)))
@@ -278,6 +287,16 @@ def _wait_for(path: str, status: str, since: float, timeout: float) -> float | N
                 if p == path and st == status and at >= since:
                     return at
         time.sleep(0.005)
+    return None
+
+
+def _first_failing_probe(path: str, since: float) -> float | None:
+    """When the target first answered the side `path`'s probe with a failure, at or after `since`
+    (ours sends User-Agent blipee-monitor; blackbox_exporter its own)."""
+    with _Target.lock:
+        for agent, at in _Target.failed:
+            if at >= since and agent.startswith("blipee-monitor") == (path == "/ours"):
+                return at
     return None
 
 
@@ -413,6 +432,9 @@ def latency(outages: int, interval: float) -> int:
         results: dict[str, list[float]] = {"/ours": [], "/am": []}
         missed = {"/ours": 0, "/am": 0}
         resolutions: dict[str, list[float]] = {"/ours": [], "/am": []}
+        # from the probe that saw the outage to the POST: the pipeline, without the wait for
+        # the next probe (uniform over the interval whatever the monitor)
+        pipeline: dict[str, list[float]] = {"/ours": [], "/am": []}
         try:
             time.sleep(5)  # both stacks start and see the target healthy
             for n in range(outages):
@@ -425,6 +447,9 @@ def latency(outages: int, interval: float) -> int:
                         missed[path] += 1
                     else:
                         results[path].append(at - t0)
+                        probed = _first_failing_probe(path, t0)
+                        if probed is not None:
+                            pipeline[path].append(at - probed)
                 _Target.failing = False
                 t1 = time.perf_counter()
                 for path in results:
@@ -447,6 +472,19 @@ def latency(outages: int, interval: float) -> int:
     print(f"  blipee-monitor:                                  {_summary(ours_v)}")
     print(f"  prometheus + blackbox_exporter + alertmanager:   {_summary(am_v)}")
     print(f"  missed: {missed}")
+    print("pipeline (target answers a probe with the failure -> firing POST):")
+    print(f"  blipee-monitor:                                  {_summary(pipeline['/ours'])}")
+    print(f"  prometheus + blackbox_exporter + alertmanager:   {_summary(pipeline['/am'])}")
+    if ours_v:
+        mean = statistics.fmean(ours_v)
+        spread = statistics.stdev(ours_v) / len(ours_v) ** 0.5 if len(ours_v) > 1 else math.nan
+        # the median of n waits uniform over the interval: standard error ~ interval / 2 / sqrt(n)
+        noise = interval / 2 / len(ours_v) ** 0.5
+        print(
+            f"  ours, mean end to end {mean:.3f} s +- {spread:.3f} (standard error); the wait "
+            f"for the next probe is uniform over the interval (mean {interval / 2:g} s), so the "
+            f"median of {len(ours_v)} outages moves by about +-{noise:.2f} s between runs"
+        )
     print("resolution (target healthy again -> resolved POST, group_interval = interval):")
     print(f"  blipee-monitor:                                  {_summary(resolutions['/ours'])}")
     print(f"  prometheus + blackbox_exporter + alertmanager:   {_summary(resolutions['/am'])}")
