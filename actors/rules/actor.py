@@ -6,8 +6,9 @@ changed series are coalesced per metric, so a burst of samples costs one round, 
 evaluates each rule watching those metrics over just the series that changed (`step` with a
 scope: the other instances of the rule are carried over untouched). A check result re-reads one
 series, not every series of `health_check_up`. `absent` rules, which are about every series,
-are evaluated whole. A tick (1 s by default) re-evaluates every rule over every series for what
-only time changes: `duration`, sliding windows, absence, `keep_firing_for`.
+and rules whose labels merge several series into one alert, are evaluated whole. A tick (1 s
+by default) re-evaluates every rule over every series for what only time changes: `duration`,
+sliding windows, absence, `keep_firing_for`.
 
 Rules come from configuration and, at runtime, from `add_rule({...})` / `remove_rule(id)` (the
 seed's `alerting` API; this actor is that object). Transitions are persisted through an
@@ -333,6 +334,8 @@ class RulesActor:
         values, as the store's listeners get them), and `rules` (ids) whole; then emit events.
 
         For the instances of those series, the outcome is that of `evaluate` (see `step`).
+        `absent` rules and rules whose alert labels merge series (`_merges_series`) are
+        evaluated over every series.
         """
         whole = set(rules)
         ids: set[str] = set()
@@ -388,7 +391,7 @@ class RulesActor:
         rules = [r for r in (self._rules.get(i) for i in rule_ids) if r is not None and r.enabled]
         if not rules:
             return 0
-        touched: dict[str, list[Labels]] | None = None
+        touched: dict[str, list[Labels] | None] | None = None
         values: Mapping[str, Mapping[Labels, float]]
         if changed is None:
             values = self._batch_values(rules, now)
@@ -404,11 +407,11 @@ class RulesActor:
                 else:
                     self._restored = {}
             scope: AbstractSet[str] | None = None
-            if touched is not None:
-                if not touched[rule.id]:
+            if touched is not None and (series := touched[rule.id]) is not None:
+                if not series:
                     continue
                 # Only instances outside the scope need it: none, no fingerprints to compute.
-                scope = _scope(rule, touched[rule.id]) if before else frozenset()
+                scope = _scope(rule, series) if before else frozenset()
             result = step(rule, before, values[rule.id], now, keep_missing=keep, scope=scope)
             evaluated += 1
             if result.instances:
@@ -456,33 +459,44 @@ class RulesActor:
         rules: Sequence[Rule],
         changed: Mapping[str, AbstractSet[tuple[str, ...]]],
         now: float,
-    ) -> tuple[dict[str, dict[Labels, float]], dict[str, list[Labels]]]:
+    ) -> tuple[dict[str, Mapping[Labels, float]], dict[str, list[Labels] | None]]:
         """Values and the changed series read (the scope of `step`) per rule.
 
         Rules sharing (metric, aggregate, window) share one read of the changed series, handed
         out by label filter as in `_batch_values`. A series that no longer has a value is read
         without a value (its instance resolves as in a full step). Not for `absent`.
+
+        A rule whose alert labels may merge series (see `_merges_series`) is read whole: its
+        values are every series' and its entry in the second mapping is None (no scope).
         """
-        values: dict[str, dict[Labels, float]] = {}
-        touched: dict[str, list[Labels]] = {}
+        values: dict[str, Mapping[Labels, float]] = {}
+        touched: dict[str, list[Labels] | None] = {}
         for (metric, aggregate, window), group in _shared_reads(rules).items():
-            for rule in group:
-                values[rule.id], touched[rule.id] = {}, []
             try:
                 read = self._store.aggregate_series(
                     metric, changed.get(metric, ()), {}, aggregate, window, now=now
                 )
-            except TelemetryError as exc:
-                for rule in group:
-                    self._warn(rule, exc)
-                continue
-            self.series_evaluated += len(read)
-            index = _LabelIndex(group)
-            for series, value in read.items():
-                for rule in index.rules_of(series):
-                    touched[rule.id].append(series)
-                    if value is not None:
-                        values[rule.id][series] = value
+            except TelemetryError:
+                read = None
+            if read is None:  # as a full round would: `_values` warns and reads nothing
+                whole = list(group)
+            else:
+                self.series_evaluated += len(read)
+                buckets: dict[str, dict[Labels, float]] = {rule.id: {} for rule in group}
+                series_of: dict[str, list[Labels]] = {rule.id: [] for rule in group}
+                index = _LabelIndex(group)
+                for series, value in read.items():
+                    for rule in index.rules_of(series):
+                        series_of[rule.id].append(series)
+                        if value is not None:
+                            buckets[rule.id][series] = value
+                values.update(buckets)
+                touched.update(series_of)
+                names = {name for name, _ in next(iter(read))} if read else set()
+                whole = [r for r in group if series_of[r.id] and _merges_series(r, names)]
+            for rule in whole:
+                touched[rule.id] = None
+                values[rule.id] = self._values(rule, now)
         return values, touched
 
     def _warn(self, rule: Rule, exc: TelemetryError) -> None:
@@ -545,6 +559,22 @@ class RulesActor:
             ]
             self._outgoing.append((rule, events, [], []))
             self._count(rule, insts)
+
+
+_ALERT_LABELS = frozenset({"alertname", "rule", "severity"})
+
+
+def _merges_series(rule: Rule, labelnames: AbstractSet[str]) -> bool:
+    """Whether two series of a metric with `labelnames` may be the same alert of `rule`.
+
+    An alert's labels are the series' with the rule's `labels`, alertname, rule and severity set
+    over them (`alert_labels`): a series label of one of those names is overwritten, so series
+    that differ only there share one instance, and a change of one of them says nothing about
+    the instance without the others. Such a rule is evaluated over every series.
+    """
+    return not labelnames.isdisjoint(_ALERT_LABELS) or any(
+        name in labelnames for name, _ in rule.labels
+    )
 
 
 def _scope(rule: Rule, series: Iterable[Labels]) -> frozenset[str]:

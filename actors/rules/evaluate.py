@@ -278,7 +278,9 @@ def step(
     it are evaluated (every other one is carried over unchanged), and `values` holds the values
     of just those series (a series of the scope missing from `values` has no value, as in a
     full step). For the instances of the scope, the result (instances, events, `changed`) is
-    exactly that of a full step over every series' values.
+    exactly that of a full step over every series' values, provided no series left out of
+    `values` has a fingerprint in the scope: rule labels overriding series labels can merge
+    series into one instance, and the rules actor evaluates such rules whole.
     """
     out: dict[str, Instance] = {}
     events: list[AlertEvent] = []

@@ -324,11 +324,14 @@ async def test_a_sample_rereads_only_its_own_series(
 _CHECKS = ("a", "b", "c", "d")
 
 
-def _filtered_rule(rule_id: str, labels: dict[str, str]) -> RuleConfig:
+def _filtered_rule(
+    rule_id: str, labels: dict[str, str], alert_labels: dict[str, str] | None = None
+) -> RuleConfig:
     return RuleConfig.model_validate(
         {
             "id": rule_id,
             "name": rule_id,
+            "labels": alert_labels or {},
             "summary": "{{ labels.check }} at {{ value }}",
             "condition": {
                 "metric": "health_check_up",
@@ -351,11 +354,14 @@ def _filtered_rule(rule_id: str, labels: dict[str, str]) -> RuleConfig:
 def test_incremental_rounds_alert_as_full_rounds(batches: list[dict[str, float]]) -> None:
     """Fed the same samples, evaluating just the changed series emits the same events and holds
     the same instances as evaluating every series (rules without `duration` or
-    `keep_firing_for`, so only samples move them; the tick covers time)."""
+    `keep_firing_for`, so only samples move them; the tick covers time), also for a rule whose
+    labels merge every series into one alert."""
     rules = [
         _filtered_rule("all", {}),
         _filtered_rule("a", {"check": "a"}),
         _filtered_rule("b", {"check": "b"}),
+        # its `check` label overrides the series': every series is one alert
+        _filtered_rule("fleet", {}, {"check": "fleet"}),
     ]
 
     async def run() -> None:
