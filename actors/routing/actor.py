@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import anyio
 import trio
 
 from actors.clock import Clock
@@ -250,7 +251,8 @@ class RoutingActor:
             with trio.move_on_after(max(timeout, 0.0)):
                 try:
                     event = await self._events.receive()
-                except (trio.EndOfChannel, trio.ClosedResourceError):
+                except (trio.EndOfChannel, trio.ClosedResourceError, anyio.EndOfStream):
+                    # a memory channel or a runtime Mailbox closed and drained: no more events
                     closed = True
                     continue
                 self.handle(event)

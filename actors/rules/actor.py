@@ -526,13 +526,24 @@ class RulesActor:
             self._store.record(ALERTS_FIRING, firing, {"rule": key[0], "severity": key[1]})
 
     async def _flush_outgoing(self) -> None:
-        while self._outgoing:
-            rule, events, upserts, deletes = self._outgoing.pop(0)
+        """Persist, then send, every pending transition, in order.
+
+        Cancellation-safe: a batch leaves `_outgoing` only once it is saved and all its events
+        are sent (an event leaves it once sent), so when a full sink keeps this waiting and the
+        actor is cancelled (a restart, or a stop while routing lags) the rest is sent by the
+        next `run()` of this actor object, not lost.
+        """
+        outgoing = self._outgoing
+        while outgoing:
+            rule, events, upserts, deletes = outgoing[0]
             if upserts or deletes:
                 # Durable before anyone hears of it: see the module docstring.
                 await self._state.save(rule.id, upserts, deletes)
-            for event in events:
-                await self._sink.send(event)
+                outgoing[0] = (rule, events, [], [])
+            while events:
+                await self._sink.send(events[0])
+                events.pop(0)
+            outgoing.pop(0)
 
     async def _restore(self) -> None:
         stored = await self._state.load()

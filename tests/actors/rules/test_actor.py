@@ -399,3 +399,36 @@ def _drain(receive: trio.MemoryReceiveChannel[AlertEvent]) -> list[tuple[str, st
 
 def _instances(actor: RulesActor) -> list[tuple[str, str, str, float, float]]:
     return [(v.rule_id, v.fingerprint, v.state, v.active_since, v.value) for v in actor.alerts()]
+
+
+async def test_events_waiting_on_a_full_sink_survive_a_restart(autojump_clock: MockClock) -> None:
+    """Resolutions pending while routing lags are sent by the next run, not lost with the
+    cancelled one (their instances are already deleted from the state store)."""
+    clock = VirtualClock()
+    store = _store(clock)
+    send, receive = trio.open_memory_channel[AlertEvent](1)
+    rules = [_filtered_rule(name, {"check": name}) for name in ("a", "b", "c")]
+    actor = RulesActor(rules=rules, store=store, sink=send, clock=clock)
+    statuses: list[tuple[str, AlertStatus]] = []
+
+    async def take(count: int) -> None:
+        for _ in range(count):
+            event = await receive.receive()
+            statuses.append((event.rule_id, event.alert.status))
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        for name in ("a", "b", "c"):
+            store.record("health_check_up", 0, {"check": name})
+        await take(3)
+        for name in ("a", "b", "c"):
+            store.record("health_check_up", 1, {"check": name})
+        await trio.sleep(0.5)  # one resolution fits in the sink, the actor waits on the next
+        nursery.cancel_scope.cancel()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await take(3)
+        nursery.cancel_scope.cancel()
+    assert sorted(statuses) == sorted(
+        [(n, AlertStatus.FIRING) for n in "abc"] + [(n, AlertStatus.RESOLVED) for n in "abc"]
+    )
