@@ -26,6 +26,7 @@ from actors.checks.probe import Probe
 from actors.checks.redis import RedisProbe
 from actors.checks.selfcheck import SelfProbe, TreeView
 from actors.checks.tcp import TcpProbe
+from actors.checks.tls import ClientContexts
 from actors.clock import Clock
 from actors.state import HealthState
 
@@ -40,18 +41,27 @@ def build_probe(
     agents: AgentsView | None = None,
     tree: Callable[[], TreeView | None] | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    tls: ClientContexts | None = None,
 ) -> Probe:
     """The probe for `config`'s kind.
 
     `store` (the MetricStore) is needed by `metric` checks, `agents` (the AgentRegistry) by
     `agents` checks, `tree` (returns the root supervisor's snapshot, or None before it runs) by
-    `self` checks; `ssl_context` replaces the default certificate verification of `http` checks.
+    `self` checks. `tls` gives the TLS client contexts of `http` and `redis` checks: pass the same
+    `ClientContexts` to every check, so they share one context per verification mode (the
+    composition root does). Without `tls` the probe gets a `ClientContexts` of its own, whose
+    verifying context is `ssl_context` when given (e.g. one trusting a private CA).
 
     Raises:
         CheckError: the kind needs a collaborator that was not given, or is unknown.
+        ValueError: both `tls` and `ssl_context` were given.
     """
+    if tls is None:
+        tls = ClientContexts(ssl_context)
+    elif ssl_context is not None:
+        raise ValueError("pass tls or ssl_context, not both")
     if isinstance(config, HttpCheckConfig):
-        return HttpProbe(config=config, clock=clock, ssl_context=ssl_context)
+        return HttpProbe(config=config, clock=clock, tls=tls)
     if isinstance(config, TcpCheckConfig):
         return TcpProbe(config=config)
     if isinstance(config, PostgresCheckConfig):
@@ -61,7 +71,7 @@ def build_probe(
 
         return PostgresProbe(config=config)
     if isinstance(config, RedisCheckConfig):
-        return RedisProbe(config=config)
+        return RedisProbe(config=config, tls=tls)
     if isinstance(config, AgentsCheckConfig):
         if agents is None:
             raise CheckError(f"check {config.name}: an agents check needs the agent registry")
@@ -87,15 +97,22 @@ def build_check_actor(
     agents: AgentsView | None = None,
     tree: Callable[[], TreeView | None] | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    tls: ClientContexts | None = None,
     rng: random.Random | None = None,
 ) -> CheckActor:
     """A `CheckActor` running `config` with the probe of its kind (see `build_probe`).
 
     Raises:
-        CheckError: as `build_probe`.
+        CheckError, ValueError: as `build_probe`.
     """
     probe = build_probe(
-        config, clock=clock, store=store, agents=agents, tree=tree, ssl_context=ssl_context
+        config,
+        clock=clock,
+        store=store,
+        agents=agents,
+        tree=tree,
+        ssl_context=ssl_context,
+        tls=tls,
     )
     return CheckActor(
         config=config, probe=probe, health=health, clock=clock, tracer=tracer, rng=rng

@@ -22,7 +22,7 @@ import trio
 
 from actors.checks.http11 import Http11Client
 from actors.checks.logic import Observation, evaluate_http
-from actors.checks.tls import client_context
+from actors.checks.tls import ClientContexts
 from actors.models import CheckStatus
 
 if TYPE_CHECKING:
@@ -37,19 +37,17 @@ MAX_BODY = 1024 * 1024
 _USER_AGENT = "blipee-monitor"
 
 
-def _context(config: HttpCheckConfig, given: ssl.SSLContext | None) -> ssl.SSLContext:
-    if not config.tls_verify:
-        return client_context(verify=False)
-    return given if given is not None else client_context()
-
-
 class HttpProbe:
     """Sends the configured request; see the module docstring.
 
-    `transport` replaces the network with an httpx transport (tests); `ssl_context` replaces
-    the default verification context (e.g. to trust a private CA). Without one, a default
-    context (system CA store) is built on the first https connection: pass one shared context
-    when many https checks run, each default context holds its own copy of the CA store.
+    `transport` replaces the network with an httpx transport (tests). `tls` gives the TLS client
+    contexts: pass the one `ClientContexts` every check shares (the composition root does), each
+    context holds its own copy of the CA store. Without `tls` the probe has a `ClientContexts` of
+    its own, whose verifying context is `ssl_context` when given (e.g. to trust a private CA). The
+    context is taken on the first https connection: plain-http checks never build one.
+
+    Raises:
+        ValueError: both `tls` and `ssl_context` were given.
     """
 
     def __init__(
@@ -58,8 +56,11 @@ class HttpProbe:
         config: HttpCheckConfig,
         transport: httpx.AsyncBaseTransport | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        tls: ClientContexts | None = None,
         clock: Clock | None = None,
     ) -> None:
+        if tls is not None and ssl_context is not None:
+            raise ValueError("pass tls or ssl_context, not both")
         self._config = config
         self._clock = clock
         self._headers = list(config.headers.items())
@@ -78,8 +79,9 @@ class HttpProbe:
                 trust_env=False,
             )
         else:
+            contexts = tls if tls is not None else ClientContexts(ssl_context)
             self._fast = Http11Client(
-                ssl_context=partial(_context, config, ssl_context), max_body=MAX_BODY
+                ssl_context=partial(contexts.get, verify=config.tls_verify), max_body=MAX_BODY
             )
         self._check_cert = config.url.startswith("https://") and config.cert_expiry_warn_days > 0
         self._cert_der: bytes | None = None

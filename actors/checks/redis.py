@@ -15,7 +15,7 @@ import trio
 
 from actors.checks.errors import ProbeError
 from actors.checks.logic import Observation
-from actors.checks.tls import client_context
+from actors.checks.tls import ClientContexts
 
 if TYPE_CHECKING:
     from actors.checks.config import RedisCheckConfig
@@ -108,10 +108,16 @@ def _check_reply(line: bytes, command: str) -> None:
 
 
 class RedisProbe:
-    """PING over one kept connection, reconnecting after any error."""
+    """PING over one kept connection, reconnecting after any error.
 
-    def __init__(self, *, config: RedisCheckConfig) -> None:
+    `tls` gives the TLS client contexts of `rediss://` URLs (the verifying one is used): pass the
+    one `ClientContexts` every check shares (the composition root does). Without it the probe has
+    a private `ClientContexts`.
+    """
+
+    def __init__(self, *, config: RedisCheckConfig, tls: ClientContexts | None = None) -> None:
         self._target = parse_redis_url(config.url.get_secret_value())
+        self._tls = tls if tls is not None else ClientContexts()
         self._conn: _Connection | None = None
 
     async def _connect(self) -> _Connection:
@@ -119,7 +125,7 @@ class RedisProbe:
         stream: trio.abc.Stream
         if target.tls:
             stream = await trio.open_ssl_over_tcp_stream(
-                target.host, target.port, ssl_context=client_context()
+                target.host, target.port, ssl_context=self._tls.get()
             )
         else:
             stream = await trio.open_tcp_stream(target.host, target.port)

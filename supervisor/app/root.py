@@ -1,7 +1,8 @@
 """The composition root: a validated `Config` -> shared objects + the supervision tree.
 
 `App(config)` creates what actors share (clock, metric store with the seed catalogue, health
-state, agent registry, telemetry, SQLite database) and the root `Supervisor`:
+state, agent registry, telemetry, SQLite database, the checks' TLS client contexts) and the root
+`Supervisor`:
 
     root (one_for_one; intensity, period and backoff from [supervisor]; started top-down,
           stopped bottom-up, so deliveries drain while the listeners still answer)
@@ -46,6 +47,7 @@ from opentelemetry.trace import TracerProvider
 
 from actors.checks.config import CheckBase, MetricCheckConfig
 from actors.checks.factory import build_check_actor
+from actors.checks.tls import ClientContexts
 from actors.clock import Clock, SystemClock
 from actors.models import AlertEvent
 from actors.notify.api import create_blueprint as notify_blueprint
@@ -159,6 +161,9 @@ class App:
         env: the environment used to expand `${VAR}` on reload (default: `os.environ`).
         database: an open database (default: opened at `[storage] path`).
         serve_http: run the API and /metrics listeners (tests of the tree may leave them out).
+        redactor: collects the configured secrets to cut out of log records (default: a new one).
+        tls: the TLS client contexts every check shares, also those a reload starts (default:
+            a new `ClientContexts`, system CA store; one context per verification mode).
 
     Raises:
         actors.store.errors.DatabaseOpenError: the database cannot be opened.
@@ -174,6 +179,7 @@ class App:
         database: Database | None = None,
         serve_http: bool = True,
         redactor: SecretRedactor | None = None,
+        tls: ClientContexts | None = None,
     ) -> None:
         self.config = config
         # The configured secrets, kept out of every log line (see `run`).
@@ -182,6 +188,8 @@ class App:
         self.path = path
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.clock: Clock = clock or SystemClock()
+        # One context per verification mode for every check (each holds a copy of the CA store).
+        self.tls = tls if tls is not None else ClientContexts()
         self.log = logger_for("app")
         limits = config.limits
         self.metrics = MetricStore(
@@ -293,6 +301,7 @@ class App:
             agents=self.agents,
             tree=self.tree,
             tracer=self.tracer,
+            tls=self.tls,
         )
         return ChildSpec(_check_id(check.name), actor.run, shutdown=self._worker_shutdown)
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
+import trustme
 
+from actors.checks.tls import ClientContexts
 from actors.clock import VirtualClock
+from actors.models import CheckStatus
 from supervisor.app import RELOAD_METRIC, App
 from supervisor.config import Config, parse_config
 from supervisor.runtime import ChildSpec, current_child
@@ -330,3 +335,86 @@ async def test_limits_size_the_metric_store(tmp_path: Path) -> None:
         assert (store.max_series, store.max_points) == (50, 600)
     finally:
         app.database.close()
+
+
+HTTPS_CHECKS = """
+[storage]
+path = "{db}"
+
+[supervisor]
+shutdown_timeout = "5s"
+{checks}
+"""
+
+HTTPS_CHECK = """
+[[checks]]
+name = "{name}"
+kind = "http"
+url = "https://127.0.0.1:{port}/ok"
+interval = "2s"
+timeout = "2s"
+"""
+
+
+class _Recording(ClientContexts):
+    """Remembers every context it hands out."""
+
+    def __init__(self, verifying: ssl.SSLContext | None = None) -> None:
+        super().__init__(verifying)
+        self.handed: list[ssl.SSLContext] = []
+
+    def get(self, *, verify: bool = True) -> ssl.SSLContext:
+        context = super().get(verify=verify)
+        self.handed.append(context)
+        return context
+
+
+async def _answer_ok(stream: trio.abc.Stream) -> None:
+    try:
+        while request := await stream.receive_some(65536):
+            if request.endswith(b"\r\n\r\n"):
+                await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    except (trio.BrokenResourceError, ssl.SSLError):
+        return
+
+
+def _https_config(tmp_path: Path, port: int, *names: str) -> Config:
+    checks = "".join(HTTPS_CHECK.format(name=name, port=port) for name in names)
+    return parse_config(HTTPS_CHECKS.format(db=tmp_path / "m.db", checks=checks), env={})
+
+
+async def test_every_check_connects_with_the_apps_one_tls_context(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    trusted = ssl.create_default_context()
+    ca.configure_trust(trusted)
+    tls = _Recording(trusted)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                partial(trio.serve_ssl_over_tcp, _answer_ok, 0, server, host="127.0.0.1")
+            )
+            port = listeners[0].transport_listener.socket.getsockname()[1]
+            app = App(_https_config(tmp_path, port, "a", "b"), env={}, serve_http=False, tls=tls)
+            assert app.tls is tls
+            await nursery.start(app.run)
+
+            async def passed(*names: str) -> None:
+                results = app.health.snapshot.results
+                while any(results.get(name) is None for name in names):
+                    await trio.sleep(0.02)
+                    results = app.health.snapshot.results
+                for name in names:
+                    assert results[name].status is CheckStatus.PASS, results[name].message
+
+            # Only `trusted` knows this CA: passing means the check connected with it.
+            await passed("a", "b")
+            # A check a reload starts gets the same contexts.
+            report = await app.apply(_https_config(tmp_path, port, "a", "b", "c"))
+            assert report.started == ("check:c",)
+            await passed("c")
+            await app.stop()
+            nursery.cancel_scope.cancel()
+    assert len(tls.handed) == 3  # one per check: each keeps its connection
+    assert all(context is trusted for context in tls.handed)

@@ -3,7 +3,7 @@
 `build_channel()` turns a channel's configuration into a channel; `build_channels()` does it for
 the whole [channels] table and leaves out (with a warning) the channels whose required secret is
 empty, so the default configuration runs without any secret. Given a `tracer_provider`, HTTP
-channels make one client span per request (see `HttpChannel.tracer_provider`).
+channels make one client span per request (see `Channel.tracer_provider`).
 
 The HTTP channel kinds (slack, pagerduty, webhook, alertmanager) and `HttpChannel` are imported
 on first use: by `build_channel()` when such a channel is built, or when one of their names is

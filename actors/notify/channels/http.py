@@ -47,7 +47,6 @@ class HttpChannel(Channel):
         )
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        """Instrument the client with this provider's tracer (None: no spans, no cost)."""
 
     def _http(self) -> httpx.AsyncClient:
         # Built on first use and again after aclose(), so a restarted delivery actor can reuse
