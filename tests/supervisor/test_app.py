@@ -13,12 +13,12 @@ import pytest
 import trio
 import trustme
 
-from actors.checks.tls import ClientContexts
 from actors.clock import VirtualClock
 from actors.models import CheckStatus
 from supervisor.app import RELOAD_METRIC, App
 from supervisor.config import Config, parse_config
 from supervisor.runtime import ChildSpec, current_child
+from tests.actors.checks.conftest import RecordingContexts
 
 BASE = """
 [server]
@@ -356,19 +356,6 @@ timeout = "2s"
 """
 
 
-class _Recording(ClientContexts):
-    """Remembers every context it hands out."""
-
-    def __init__(self, verifying: ssl.SSLContext | None = None) -> None:
-        super().__init__(verifying)
-        self.handed: list[ssl.SSLContext] = []
-
-    def get(self, *, verify: bool = True) -> ssl.SSLContext:
-        context = super().get(verify=verify)
-        self.handed.append(context)
-        return context
-
-
 async def _answer_ok(stream: trio.abc.Stream) -> None:
     try:
         while request := await stream.receive_some(65536):
@@ -389,7 +376,7 @@ async def test_every_check_connects_with_the_apps_one_tls_context(tmp_path: Path
     ca.issue_cert("127.0.0.1").configure_cert(server)
     trusted = ssl.create_default_context()
     ca.configure_trust(trusted)
-    tls = _Recording(trusted)
+    tls = RecordingContexts(trusted)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(

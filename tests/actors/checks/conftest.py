@@ -16,8 +16,22 @@ import trustme
 from pydantic import TypeAdapter
 
 from actors.checks.config import CheckConfig
+from actors.checks.tls import ClientContexts
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(CheckConfig)
+
+
+class RecordingContexts(ClientContexts):
+    """Remembers every context it hands out."""
+
+    def __init__(self, verifying: ssl.SSLContext | None = None) -> None:
+        super().__init__(verifying)
+        self.handed: list[ssl.SSLContext] = []
+
+    def get(self, *, verify: bool = True) -> ssl.SSLContext:
+        context = super().get(verify=verify)
+        self.handed.append(context)
+        return context
 
 
 def make_config(**values: Any) -> Any:

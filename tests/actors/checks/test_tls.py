@@ -14,20 +14,7 @@ from actors.checks.tls import ClientContexts
 from actors.models import CheckStatus
 from actors.state import HealthState
 
-from .conftest import make_config, start_tls_server
-
-
-class _Recording(ClientContexts):
-    """Remembers every context it hands out."""
-
-    def __init__(self, verifying: ssl.SSLContext | None = None) -> None:
-        super().__init__(verifying)
-        self.handed: list[ssl.SSLContext] = []
-
-    def get(self, *, verify: bool = True) -> ssl.SSLContext:
-        context = super().get(verify=verify)
-        self.handed.append(context)
-        return context
+from .conftest import RecordingContexts, make_config, start_tls_server
 
 
 def _trusting(ca: trustme.CA) -> ssl.SSLContext:
@@ -68,7 +55,7 @@ async def test_checks_built_with_one_object_share_its_contexts(
     _, port = await start_tls_server(nursery, ca.issue_cert("127.0.0.1"))
     url = f"https://127.0.0.1:{port}/ok"
     trusted = _trusting(ca)
-    tls = _Recording(trusted)
+    tls = RecordingContexts(trusted)
     configs = [
         make_config(name="a", kind="http", url=url, timeout="2s"),
         make_config(name="b", kind="http", url=url, timeout="2s"),
@@ -107,7 +94,7 @@ async def test_rediss_checks_use_the_given_contexts(nursery: trio.Nursery, ca: t
     )
     port = listeners[0].transport_listener.socket.getsockname()[1]
     trusted = _trusting(ca)
-    tls = _Recording(trusted)
+    tls = RecordingContexts(trusted)
     config = make_config(name="cache", kind="redis", url=f"rediss://127.0.0.1:{port}", timeout="2s")
     actor = build_check_actor(config, health=HealthState(), tls=tls)
     try:
