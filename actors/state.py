@@ -17,6 +17,11 @@ Each publish records, when a metric recorder is given:
 - ``health_check_up{check}``: 1 for pass/warn, 0 for fail (gauge; rules alert on it);
 - ``health_check_duration_seconds{check}``: run latency (histogram);
 - ``health_check_runs_total{check,result}``: runs by observed outcome (counter).
+
+They are declared with a `HEALTH_METRICS_RESOLUTION` slot: a check faster than that folds its
+runs into one point per slot (the store keeps a slot's last, min, max, sum and count, so `last`,
+`absent`, `min`, `max`, `avg`, `count` and `increase` stay exact; percentiles are approximated),
+so 200 checks every second hold a tenth of the points over the store's retention.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from actors.models import CheckResult, CheckStatus
 
 __all__ = [
     "CHECK_DURATION_BUCKETS",
+    "HEALTH_METRICS_RESOLUTION",
     "HealthSnapshot",
     "HealthState",
     "MetricRecorder",
@@ -40,6 +46,9 @@ __all__ = [
     "TransitionListener",
     "overall_status",
 ]
+
+HEALTH_METRICS_RESOLUTION = 10.0
+"""Seconds per slot of the health_check_* series (the default check interval: one point a run)."""
 
 CHECK_DURATION_BUCKETS: tuple[float, ...] = (
     0.001,
@@ -71,8 +80,10 @@ class MetricRecorder(Protocol):
         help: str,
         labelnames: Sequence[str],
         buckets: Sequence[float] | None = None,
+        *,
+        resolution: float = 0.0,
     ) -> None:
-        """Declare a metric before recording it."""
+        """Declare a metric before recording it; `resolution`: its smallest slot, in seconds."""
         ...
 
     def record(
@@ -198,6 +209,7 @@ class HealthState:
                 "gauge",
                 "1 when the check passes or warns, 0 when it fails.",
                 ("check",),
+                resolution=HEALTH_METRICS_RESOLUTION,
             )
             recorder.declare(
                 "health_check_duration_seconds",
@@ -205,12 +217,14 @@ class HealthState:
                 "Duration of health check runs in seconds.",
                 ("check",),
                 CHECK_DURATION_BUCKETS,
+                resolution=HEALTH_METRICS_RESOLUTION,
             )
             recorder.declare(
                 "health_check_runs_total",
                 "counter",
                 "Health check runs by observed result (pass, warn, fail).",
                 ("check", "result"),
+                resolution=HEALTH_METRICS_RESOLUTION,
             )
 
     # -- writers -------------------------------------------------------------------------------

@@ -663,8 +663,14 @@ class MetricStore:
         *,
         max_series: int | None = None,
         external: bool = False,
+        resolution: float = 0.0,
     ) -> None:
         """Declare a metric (get its handle with `handle`); re-declaring identically is a no-op.
+
+        `resolution` is the smallest slot width of the metric's series in seconds (a counter's is
+        at least the store's `counter_resolution`): a series keeps at most one point per slot,
+        samples within one fold into it (see the module docstring for what stays exact), so a
+        metric sampled every second costs 1 / resolution of the points over its retention.
 
         `external=True` lets applications write it by name (`business_metric` events); the
         monitor's own metrics keep the default, so an API client cannot forge them. A metric
@@ -689,6 +695,8 @@ class MetricStore:
             raise MetricDeclarationError(name, "only counters may end in _total")
         if not help.strip():
             raise MetricDeclarationError(name, "help text is required")
+        if not 0.0 <= resolution < _INF:
+            raise MetricDeclarationError(name, "the resolution must be finite and >= 0")
         for label in labels:
             if not _LABEL.match(label) or label.startswith("__"):
                 raise MetricDeclarationError(name, f"invalid label name {label!r}")
@@ -727,7 +735,7 @@ class MetricStore:
             retention=self.retention,
             max_points=self.max_points,
             max_series=self.max_series if max_series is None else max_series,
-            resolution=self.counter_resolution if kind == "counter" else 0.0,
+            resolution=max(resolution, self.counter_resolution if kind == "counter" else 0.0),
             listeners=self._listeners,
             on_drop=self._count_drop,
             budget=self._budget,

@@ -37,6 +37,8 @@ class _Recorder:
         help: str,
         labelnames: Sequence[str],
         buckets: Sequence[float] | None = None,
+        *,
+        resolution: float = 0.0,
     ) -> None:
         self.declared[name] = kind
 

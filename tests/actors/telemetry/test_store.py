@@ -639,3 +639,24 @@ def test_folded_slots_count_their_weight_against_the_point_budget() -> None:
     assert store.aggregate("d_seconds", {}, "count", 5.0, now=now) == {(): 10.0}
     assert store.aggregate("d_seconds", {}, "last", 5.0, now=now) == {(): 2.0}
     assert store.aggregate("d_seconds", {}, "max", 5.0, now=now) == {(): 2.0}
+
+
+def test_a_metric_resolution_folds_its_samples_into_slots_of_that_width() -> None:
+    store = _store()
+    store.declare("fast", "gauge", "fast", ("k",), resolution=10.0)
+    store.declare("plain", "gauge", "plain", ("k",))
+    for i in range(60):  # one sample a second for a minute
+        value = float(i % 7)
+        store.record("fast", value, {"k": "a"}, timestamp=T0 + i)
+        store.record("plain", value, {"k": "a"}, timestamp=T0 + i)
+    fast = store.handle("fast").series[("a",)].points
+    plain = store.handle("plain").series[("a",)].points
+    assert len(plain) == 60
+    assert len(fast) <= 7  # 60 s in 10 s slots (plus the slot the first sample opened)
+    now = T0 + 59
+    for aggregate in ("last", "min", "max", "avg", "count", "sum"):
+        assert store.aggregate("fast", {}, aggregate, 120.0, now=now) == store.aggregate(
+            "plain", {}, aggregate, 120.0, now=now
+        ), aggregate
+    with pytest.raises(MetricDeclarationError):
+        store.declare("bad", "gauge", "bad", resolution=-1.0)
