@@ -7,7 +7,8 @@ evaluator and the `metric` check aggregate over windows (`aggregate`, semantics 
 
 Time slots: a series holds at most one point per slot `(k * width, (k + 1) * width]`, with
 `width = max(resolution, retention / (max_points - 1))` (gauges `max_points - 2`: they also keep
-the point in force at the horizon; `resolution` is `counter_resolution` for counters, else 0).
+the point in force at the horizon; `resolution` is the one the metric was declared with, at
+least `counter_resolution` for counters, 0 by default).
 So `max_points` covers the whole retention whatever the sample rate (a gauge set every second
 for 24 h under a 24 h retention: 9,998 slots of ~8.6 s), and a busy series never silently cuts
 a long window short. A sample in the newest point's slot is folded into it: a counter's point
