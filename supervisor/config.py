@@ -73,6 +73,7 @@ _ERROR_KEYS: dict[str, tuple[str, ...]] = {
     "json_equals needs json_path": ("json_equals", "json_path"),
     # [server], [channels.X] (email)
     "tls_cert and tls_key must be set together": ("tls_cert", "tls_key"),
+    "metrics_listen ": ("metrics_listen", "listen"),
     "choose one of tls (implicit TLS) and starttls": ("tls", "starttls"),
     # [routing], [[silences]]
     "escalate_after and escalate_to must be set together": ("escalate_after", "escalate_to"),

@@ -154,6 +154,131 @@ CASES: list[tuple[str, str, list[str]]] = [
             "c.toml:2:1: server.listen: expected 'host:port', e.g. '0.0.0.0:3000', got '3000'",
         ],
     ),
+    # A model-level error is reported with the key errors of the same table, in one pass.
+    (
+        "timeout-longer-than-interval-besides-a-key-error",
+        """
+        [[checks]]
+        name = "port"
+        kind = "tcp"
+        host = "127.0.0.1"
+        port = 70000
+        interval = "1s"
+        timeout = "5s"
+        """,
+        [
+            "c.toml:5:1: checks[0].port: must be less than or equal to 65535 (got 70000)",
+            "c.toml:7:1: checks[0].timeout: timeout must not be longer than interval",
+        ],
+    ),
+    (
+        "model-errors-besides-key-errors-in-several-tables",
+        """
+        [server]
+        listen = "127.0.0.1:3000"
+        metrics_listen = "127.0.0.1:3000"
+        external_url = 5
+
+        [supervisor]
+        intensity = -1
+        backoff_initial = "1m"
+        backoff_max = "1s"
+        """,
+        [
+            "c.toml:3:1: server.metrics_listen: metrics_listen 127.0.0.1:3000 and listen"
+            " 127.0.0.1:3000 bind the same address and port; give /metrics its own port",
+            "c.toml:4:1: server.external_url: must be a valid string (got 5)",
+            "c.toml:7:1: supervisor.intensity: must be greater than or equal to 0 (got -1)",
+            "c.toml:8:1: supervisor.backoff_initial: backoff_initial must not be longer than"
+            " backoff_max",
+        ],
+    ),
+    (
+        "model-error-about-an-invalid-key-is-not-reported",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+        interval = "1"
+        timeout = "5s"
+        """,
+        [
+            "c.toml:4:1: checks[0].interval: invalid duration '1'; use a number with a unit"
+            " (ms, s, m, h, d, w), e.g. '250ms', '10s', '1h30m'",
+        ],
+    ),
+    (
+        "listen-equals-metrics-listen",
+        """
+        [server]
+        listen = "127.0.0.1:9000"
+        metrics_listen = "127.0.0.1:9000"
+        """,
+        [
+            "c.toml:3:1: server.metrics_listen: metrics_listen 127.0.0.1:9000 and listen"
+            " 127.0.0.1:9000 bind the same address and port; give /metrics its own port",
+        ],
+    ),
+    (
+        "listen-covers-metrics-listen",
+        """
+        [server]
+        listen = "0.0.0.0:9000"
+        metrics_listen = "localhost:9000"
+        """,
+        [
+            "c.toml:3:1: server.metrics_listen: metrics_listen localhost:9000 and listen"
+            " 0.0.0.0:9000 bind the same address and port; give /metrics its own port",
+        ],
+    ),
+    (
+        "default-metrics-listen-taken-by-listen",
+        """
+        [server]
+        listen = "[::]:9464"
+        """,
+        [
+            "c.toml:2:1: server.listen: metrics_listen 0.0.0.0:9464 and listen"
+            " [::]:9464 bind the same address and port; give /metrics its own port",
+        ],
+    ),
+    (
+        "malformed-ipv6-listen",
+        """
+        [server]
+        listen = "127.0.0.1:3000"
+        metrics_listen = "[::1:9464"
+        """,
+        [
+            "c.toml:3:1: server.metrics_listen: invalid IPv6 address in '[::1:9464';"
+            " expected '[ADDRESS]:PORT', e.g. '[::1]:3000'",
+        ],
+    ),
+    (
+        "unbracketed-ipv6-listen",
+        """
+        [server]
+        listen = "::1:3000"
+        """,
+        [
+            "c.toml:2:1: server.listen: write an IPv6 address in brackets, e.g. '[::1]:3000',"
+            " got '::1:3000'",
+        ],
+    ),
+    (
+        "invalid-listen-host",
+        """
+        [server]
+        listen = "300.1.2.3:3000"
+        metrics_listen = "my host:9464"
+        """,
+        [
+            "c.toml:2:1: server.listen: invalid host '300.1.2.3' in '300.1.2.3:3000';"
+            " expected an IP address or a name",
+            "c.toml:3:1: server.metrics_listen: invalid host 'my host' in 'my host:9464';"
+            " expected an IP address or a name",
+        ],
+    ),
     (
         "wrong-type-bool",
         """
@@ -507,15 +632,15 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     # Errors of a model validator are shown at the key they are about, not at its table.
     (
-        "interval-shorter-than-default-timeout",
+        "timeout-longer-than-default-interval",
         """
         [[checks]]
         name = "self"
         kind = "self"
-        interval = "1s"
+        timeout = "20s"
         """,
         [
-            "c.toml:4:1: checks[0].interval: timeout must not be longer than interval",
+            "c.toml:4:1: checks[0].timeout: timeout must not be longer than interval",
         ],
     ),
     (
