@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, JsonValue, SecretStr, field_validator, model_validator
 
@@ -93,6 +94,12 @@ class HttpCheckConfig(CheckBase):
     def _url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        try:
+            valid_port = urlsplit(value).port != 0
+        except ValueError:
+            valid_port = False
+        if not valid_port:
+            raise ValueError(f"invalid port in {value!r}; expected 1-65535")
         return value
 
     @field_validator("method")

@@ -279,6 +279,53 @@ CASES: list[tuple[str, str, list[str]]] = [
             " expected an IP address or a name",
         ],
     ),
+    # What `run` reads besides the file, and values its actors parse again at start.
+    (
+        "tls-files-missing",
+        """
+        [server]
+        tls_cert = "/nonexistent/cert.pem"
+        tls_key = "/nonexistent/key.pem"
+        """,
+        [
+            "c.toml:2:1: server.tls_cert: no such file /nonexistent/cert.pem",
+            "c.toml:3:1: server.tls_key: no such file",
+        ],
+    ),
+    (
+        "maintenance-unknown-time-zone-and-cron-out-of-range",
+        """
+        [[maintenance]]
+        cron = "99 2 * * *"
+        duration = "1h"
+        timezone = "Mars/Olympus"
+        """,
+        [
+            "c.toml:2:1: maintenance[0].cron: invalid cron expression '99 2 * * *':"
+            " '99' is out of range 0-59",
+            "c.toml:4:1: maintenance[0].timezone: unknown time zone 'Mars/Olympus';"
+            " use an IANA name such as 'Europe/Lisbon'",
+        ],
+    ),
+    (
+        "url-port-out-of-range",
+        """
+        [[checks]]
+        name = "api"
+        kind = "http"
+        url = "http://127.0.0.1:99999/health"
+
+        [channels.alertmanager]
+        kind = "alertmanager"
+        url = "http://127.0.0.1:0"
+        """,
+        [
+            "c.toml:4:1: checks[0].url: invalid port in 'http://127.0.0.1:99999/health';"
+            " expected 1-65535",
+            "c.toml:8:1: channels.alertmanager.url: invalid port in 'http://127.0.0.1:0';"
+            " expected 1-65535",
+        ],
+    ),
     (
         "wrong-type-bool",
         """
