@@ -20,7 +20,8 @@ from supervisor import __version__
 from supervisor.config import (
     Config,
     ConfigError,
-    load_config,
+    ConfigIssue,
+    load_config_and_warnings,
     resolve_config_path,
     summarize,
 )
@@ -54,9 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path, err: TextIO) -> Config | None:
+def _load(path: Path, err: TextIO) -> tuple[Config, tuple[ConfigIssue, ...]] | None:
     try:
-        return load_config(path)
+        return load_config_and_warnings(path)
     except ConfigError as exc:
         print(str(exc), file=err)
         count = len(exc.issues)
@@ -66,24 +67,31 @@ def _load(path: Path, err: TextIO) -> Config | None:
 
 def _check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     path = resolve_config_path(args.config)
-    config = _load(path, err)
-    if config is None:
+    loaded = _load(path, err)
+    if loaded is None:
         return EXIT_CONFIG
+    config, warnings = loaded
     out.write(summarize(config, str(path)))
+    # Warnings do not change the exit status: the configuration is used as it is.
+    for warning in warnings:
+        print(f"warning: {warning}", file=err)
     return EXIT_OK
 
 
 def _run(args: argparse.Namespace, err: TextIO) -> int:
     path = resolve_config_path(args.config)
-    config = _load(path, err)
-    if config is None:
+    loaded = _load(path, err)
+    if loaded is None:
         return EXIT_CONFIG
+    config, warnings = loaded
     redactor = SecretRedactor(config.secret_values())
     configure_logging(
         format=config.log.format, level=config.log.level, stream=err, redactor=redactor
     )
     log = logger_for("main")
     log.info("configuration loaded", extra={"path": str(path)})
+    for warning in warnings:
+        log.warning("configuration warning: %s", warning)
     # Disabled channels are logged by the notify package as it builds the channels.
     from supervisor.app.lifecycle import run_app  # the actors are imported only to run them
 
@@ -92,9 +100,10 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
 
 def _test_alert(args: argparse.Namespace, err: TextIO) -> int:
     path = resolve_config_path(args.config)
-    config = _load(path, err)
-    if config is None:
+    loaded = _load(path, err)
+    if loaded is None:
         return EXIT_CONFIG
+    config = loaded[0]
     configure_logging(
         format=config.log.format,
         level=config.log.level,

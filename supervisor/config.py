@@ -4,9 +4,13 @@
 validates the whole document with the models each package keeps next to its code (checks, rules,
 routing, channels, ...), and checks references between sections (a rule naming an unknown
 channel, `depends_on` an unknown or cyclic check, duplicate names) over every key that is
-well-typed, also when other parts of the file are invalid. Every problem is reported at once as
+well-typed, also when other parts of the file are invalid. What `run` reads besides the file is
+checked too: the TLS certificate and key can be loaded. Every problem is reported at once as
 `PATH:LINE:COL: KEY.PATH: message` in one `ConfigError`, sorted by line; no message holds a
 secret.
+
+`load_config_and_warnings` also returns what is legal but almost surely a mistake (a rule whose
+`check` label names no check), for check-config to print and `run` to log.
 
 A channel whose required secret is empty is not an error: `Config.disabled_channels()` names it
 with the reason; rules may still name it (that route is skipped).
@@ -19,6 +23,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -54,7 +59,9 @@ __all__ = [
     "default_config_path",
     "format_key_path",
     "load_config",
+    "load_config_and_warnings",
     "parse_config",
+    "parse_config_and_warnings",
     "resolve_config_path",
     "summarize",
 ]
@@ -73,6 +80,7 @@ _ERROR_KEYS: dict[str, tuple[str, ...]] = {
     "json_equals needs json_path": ("json_equals", "json_path"),
     # [server], [channels.X] (email)
     "tls_cert and tls_key must be set together": ("tls_cert", "tls_key"),
+    "metrics_listen ": ("metrics_listen", "listen"),
     "choose one of tls (implicit TLS) and starttls": ("tls", "starttls"),
     # [routing], [[silences]]
     "escalate_after and escalate_to must be set together": ("escalate_after", "escalate_to"),
@@ -347,28 +355,118 @@ def _references(document: Document) -> list[Problem]:
     return problems
 
 
+def _tls_files(document: Document) -> list[Problem]:
+    """[server] tls_cert and tls_key name a readable certificate and its key.
+
+    The listeners load them as they start: a missing file made `run` restart them forever.
+    Relative paths are read from the working directory, as the listeners do.
+    """
+    server = _table(document.raw, "server")
+    cert, key = (_name(server, "tls_cert"), _name(server, "tls_key")) if server else (None, None)
+    if not cert or not key:
+        return []  # absent, or not both set: the schema's error
+    problems: list[Problem] = []
+    for field, file in (("tls_cert", cert), ("tls_key", key)):
+        # The key's path is not shown: messages never show the value of a key named like a secret.
+        shown = f" {file}" if field == "tls_cert" else ""
+        if not Path(file).is_file():
+            problems.append(Problem(("server", field), f"no such file{shown}"))
+        elif not os.access(file, os.R_OK):
+            problems.append(Problem(("server", field), f"cannot read{shown}: permission denied"))
+    if problems:
+        return problems
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            reason = "tls_key is not the key of this certificate"
+        else:
+            reason = "not a PEM certificate with a PEM private key in tls_key"
+        problems.append(Problem(("server", "tls_cert"), f"cannot load {cert}: {reason}"))
+    except OSError as exc:
+        problems.append(Problem(("server", "tls_cert"), f"cannot load {cert}: {exc.strerror}"))
+    return problems
+
+
+# -- warnings ------------------------------------------------------------------------------------
+# What is legal but almost surely a mistake: the file is used, and each is printed by check-config
+# and logged when `run` starts.
+def _conditions(raw: Mapping[str, Any]) -> list[tuple[KeyPath, Mapping[str, Any], str]]:
+    """(path of the condition, condition, what watches) for rules and metric checks."""
+    found: list[tuple[KeyPath, Mapping[str, Any], str]] = []
+    for index, rule in _elements(raw, "rules"):
+        condition = _table(rule, "condition")
+        if condition is not None:
+            found.append((("rules", index, "condition"), condition, "rule"))
+    for index, check in _elements(raw, "checks"):
+        condition = _table(check, "condition")
+        if condition is not None and check.get("kind") == "metric":
+            found.append((("checks", index, "condition"), condition, "check"))
+    return found
+
+
+def _unknown_watched_checks(document: Document) -> list[Problem]:
+    """A condition's `check` label names no check: its samples never come (a rule on
+    `health_check_up{check="database"}` without a "database" check never fires)."""
+    raw = document.raw
+    names = [name for _, check in _elements(raw, "checks") if (name := _name(check, "name"))]
+    problems: list[Problem] = []
+    for path, condition, what in _conditions(raw):
+        watched = _name(_table(condition, "labels") or {}, "check")
+        if watched is None or watched in names:
+            continue
+        close = difflib.get_close_matches(watched, sorted(set(names)), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        defined = f" (defined: {', '.join(sorted(set(names)))})" if names and not close else ""
+        problems.append(
+            Problem(
+                (*path, "labels", "check"),
+                f"no check named '{watched}' is defined{defined}{hint}: this {what} watches"
+                " samples that nothing records",
+            )
+        )
+    return problems
+
+
 # -- loading -------------------------------------------------------------------------------------
-def parse_config(
+def parse_config_and_warnings(
     text: str, *, file: str = "<config>", env: Mapping[str, str] | None = None
-) -> Config:
+) -> tuple[Config, tuple[ConfigIssue, ...]]:
     """Validate the TOML `text` (named `file` in messages); `env` defaults to `os.environ`.
+
+    Returns the configuration and its warnings (legal but almost surely a mistake, e.g. a rule
+    watching a check that is not defined), sorted by line.
 
     Raises:
         ConfigError: every problem found, sorted by line.
     """
-    config, _ = load_model(
+    config, document = load_model(
         Config,
         text,
         file=file,
         env=os.environ if env is None else env,
-        checks=(_references,),
+        checks=(_references, _tls_files),
         key_hints=_ERROR_KEYS,
     )
-    return config
+    warnings = [document.issue(p.path, p.message) for p in _unknown_watched_checks(document)]
+    return config, tuple(sorted(warnings, key=ConfigIssue.sort_key))
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate the configuration file at `path`.
+def parse_config(
+    text: str, *, file: str = "<config>", env: Mapping[str, str] | None = None
+) -> Config:
+    """`parse_config_and_warnings` without the warnings.
+
+    Raises:
+        ConfigError: every problem found, sorted by line.
+    """
+    return parse_config_and_warnings(text, file=file, env=env)[0]
+
+
+def load_config_and_warnings(
+    path: str | Path, *, env: Mapping[str, str] | None = None
+) -> tuple[Config, tuple[ConfigIssue, ...]]:
+    """Read and validate the configuration file at `path`; return it and its warnings.
 
     Raises:
         ConfigError: the file cannot be read or decoded, or any problem of `parse_config`.
@@ -382,7 +480,17 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
         raise ConfigError([ConfigIssue(file, f"not UTF-8 text ({exc.reason})")]) from None
     except OSError as exc:
         raise ConfigError([ConfigIssue(file, f"cannot read: {exc.strerror or exc}")]) from None
-    return parse_config(text, file=file, env=env)
+    return parse_config_and_warnings(text, file=file, env=env)
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the configuration file at `path` (`load_config_and_warnings` without
+    the warnings).
+
+    Raises:
+        ConfigError: the file cannot be read or decoded, or any problem of `parse_config`.
+    """
+    return load_config_and_warnings(path, env=env)[0]
 
 
 def default_config_path() -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, JsonValue, SecretStr, field_validator, model_validator
 
@@ -14,6 +15,7 @@ from actors.configtypes import ConfigModel, Duration, Secret
 from actors.rules.config import ConditionConfig
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "AgentsCheckConfig",
     "CheckBase",
     "CheckConfig",
@@ -27,14 +29,20 @@ __all__ = [
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+DEFAULT_TIMEOUT = 2.0
+"""A check's timeout when it sets none, capped at its interval."""
 
 
 class CheckBase(ConfigModel):
-    """Keys every check kind has."""
+    """Keys every check kind has.
+
+    `timeout` defaults to `DEFAULT_TIMEOUT` or the interval, whichever is shorter (a "1s" check
+    times out after 1s); a timeout written longer than the interval is an error.
+    """
 
     name: str
     interval: Duration = 10.0
-    timeout: Duration = 2.0
+    timeout: Duration = DEFAULT_TIMEOUT
     critical: bool = False
     warn_latency: Duration | None = None
     failure_threshold: int = Field(default=1, ge=1)
@@ -52,6 +60,9 @@ class CheckBase(ConfigModel):
     def _timing(self) -> Any:
         if self.interval <= 0:
             raise ValueError("interval must be longer than 0s")
+        if "timeout" not in self.model_fields_set:
+            # The model is frozen: set the derived default the way pydantic sets fields.
+            object.__setattr__(self, "timeout", min(DEFAULT_TIMEOUT, self.interval))
         if self.timeout <= 0:
             raise ValueError("timeout must be longer than 0s")
         if self.timeout > self.interval:
@@ -83,6 +94,12 @@ class HttpCheckConfig(CheckBase):
     def _url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        try:
+            valid_port = urlsplit(value).port != 0
+        except ValueError:
+            valid_port = False
+        if not valid_port:
+            raise ValueError(f"invalid port in {value!r}; expected 1-65535")
         return value
 
     @field_validator("method")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
@@ -36,6 +37,13 @@ def _check_url(text: str, *, shown: bool) -> None:
     if not _URL.match(text):
         got = f", got {text!r}" if shown else ""  # a secret URL is never echoed
         raise ValueError(f"expected an http:// or https:// URL{got}")
+    try:
+        valid_port = urlsplit(text).port != 0
+    except ValueError:
+        valid_port = False
+    if not valid_port:
+        got = f" in {text!r}" if shown else ""
+        raise ValueError(f"invalid port{got}; expected 1-65535")
 
 
 def _url(value: str) -> str:

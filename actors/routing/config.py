@@ -8,11 +8,14 @@ Matchers are written as strings, Alertmanager style: `name=value`, `name!=value`
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from actors.configtypes import ConfigModel, Duration
+from actors.routing.cron import parse_cron
+from actors.routing.exceptions import InvalidCron
 
 __all__ = [
     "InhibitConfig",
@@ -65,6 +68,22 @@ def _check_cron(text: str) -> str:
         raise ValueError(
             f"invalid cron expression {text!r}; expected 5 fields: minute hour day month weekday"
         )
+    try:
+        parse_cron(text)  # what the routing actor parses at start: a bad value, range or step
+    except InvalidCron as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+def _check_timezone(text: str) -> str:
+    if text in ("UTC", ""):
+        return text
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {text!r}; use an IANA name such as 'Europe/Lisbon'"
+        ) from None
     return text
 
 
@@ -126,5 +145,5 @@ class MaintenanceConfig(ConfigModel):
     matchers: tuple[MatcherText, ...] = ()
     cron: Annotated[str, AfterValidator(_check_cron)]
     duration: Duration
-    timezone: str = "UTC"
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
     comment: str = ""

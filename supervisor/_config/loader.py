@@ -1,9 +1,10 @@
 """TOML text -> validated, frozen model, with every problem located in the source.
 
 Steps: `tomllib` parse (a syntax error is one issue at its line and column) -> `${VAR}`
-interpolation of every string -> pydantic validation and the caller's reference checks (these
-read the raw tree, so they run even when validation fails). Every problem of the last three steps
-is collected; they are raised together as one `ConfigError`.
+interpolation of every string -> pydantic validation (and, for a table with an invalid key, its
+model-level checks over the keys that are valid: `crosskeys`) and the caller's reference checks
+(these read the raw tree, so they run even when validation fails). Every problem of the last
+three steps is collected; they are raised together as one `ConfigError`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from supervisor._config.crosskeys import cross_key_problems
 from supervisor._config.interpolate import interpolate
 from supervisor._config.issues import ConfigError, ConfigIssue
 from supervisor._config.positions import KeyPath, Position, PositionIndex, index_positions
@@ -101,6 +103,8 @@ def load_model(
     issues = [document.issue(problem.path, problem.message) for problem in unresolved]
     broken = {problem.path for problem in unresolved}
     instance, problems = validate(model, raw, key_hints=key_hints)
+    # A table with an invalid key still has its keys checked against each other.
+    problems += cross_key_problems(model, raw, problems, key_hints=key_hints)
     # An unresolved ${VAR} became "": its own error says why, not the model's or a check's.
     for problem in problems:
         if problem.path not in broken:

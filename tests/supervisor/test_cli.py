@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -164,3 +167,87 @@ def test_run_stops_on_sigterm_with_status_0(tmp_path: Path) -> None:
     assert status == 0, "".join(lines) + rest
     assert "Traceback" not in "".join(lines) + rest
     assert '"msg": "stopped"' in rest
+
+
+def test_check_config_prints_warnings_and_exits_0(tmp_path: Path) -> None:
+    # The packaged default's "Database Connection Issues" rule watches a check it only ships
+    # commented out.
+    result = _cli("check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "default_config.toml: configuration is valid" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, result.stderr
+    assert "rules[3].condition.labels.check: no check named 'database' is defined" in warnings[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/ready", timeout=2) as r:
+            return bool(r.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.mark.slow
+def test_run_starts_on_what_check_config_accepts(tmp_path: Path) -> None:
+    port = _free_port()
+    # A 1s check without a timeout, a rule watching a check that is not defined (a warning).
+    rule = """
+        [[rules]]
+        id = "db"
+        name = "DB"
+        channels = ["console"]
+        [rules.condition]
+        metric = "health_check_up"
+        labels = { check = "database" }
+        """
+    path = _run_config(tmp_path, textwrap.dedent(rule))
+    text = path.read_text().replace('timeout = "1s"\n', "")
+    assert 'timeout = "1s"' not in text
+    # The same address for both listeners is rejected before anything starts, by both commands.
+    path.write_text(text.replace('"127.0.0.1:0"', f'"127.0.0.1:{port}"'))
+    checked = _cli("check-config", "-c", str(path))
+    assert checked.returncode == 2, checked.stdout
+    assert "server.metrics_listen: metrics_listen 127.0.0.1:" in checked.stderr
+    refused = _cli("run", "-c", str(path), timeout=20)
+    assert refused.returncode == 2
+    assert "restarting" not in refused.stderr
+    # With its own /metrics port, what check-config accepts runs and becomes ready.
+    path.write_text(text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"', 1))
+    checked = _cli("check-config", "-c", str(path))
+    assert checked.returncode == 0, checked.stderr
+    assert "self: self every 1s, timeout 1s critical" in checked.stdout
+    lines: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "run", "-c", str(path)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            _wait_for(proc, '"msg": "started"', lines, 20)
+            deadline = time.monotonic() + 15
+            while not _ready(port) and time.monotonic() < deadline:
+                time.sleep(0.1)  # polling a condition with a deadline
+            ready = _ready(port)
+            proc.send_signal(signal.SIGTERM)
+            status = proc.wait(timeout=10)
+            rest = proc.stderr.read() if proc.stderr else ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    log = "".join(lines) + rest
+    assert ready, log
+    assert status == 0, log
+    assert "crashed" not in log
+    assert "restarting" not in log
+    # The warning check-config prints is logged when run starts.
+    assert "configuration warning:" in "".join(lines), log
+    assert "no check named 'database' is defined" in "".join(lines)

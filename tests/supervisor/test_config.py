@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import trustme
 
 from actors.telemetry.store import MetricStore
 from supervisor._config.interpolate import interpolate
@@ -16,7 +17,9 @@ from supervisor.config import (
     LimitsConfig,
     default_config_path,
     load_config,
+    load_config_and_warnings,
     parse_config,
+    parse_config_and_warnings,
     resolve_config_path,
     summarize,
 )
@@ -71,6 +74,144 @@ def test_repository_example_validates_without_any_environment() -> None:
     assert "console" in config.enabled_channels()
     kinds = {check.kind for check in config.checks}
     assert kinds == {"self", "http", "tcp", "postgres", "redis", "agents", "metric"}
+
+
+def test_repository_example_has_no_warnings() -> None:
+    _, warnings = load_config_and_warnings(ROOT / "config.toml", env={})
+    assert warnings == ()
+
+
+def test_packaged_default_warns_until_its_database_check_is_enabled(tmp_path: Path) -> None:
+    path = default_config_path()
+    _, warnings = load_config_and_warnings(path, env={})
+    line = _line_of(path, 'labels = { check = "database" }')
+    assert [str(w) for w in warnings] == [
+        f"{path}:{line}:12:"
+        " rules[3].condition.labels.check: no check named 'database' is defined"
+        " (defined: self): this rule watches samples that nothing records"
+    ]
+    # The commented check next to it is valid, and enabling it silences the warning.
+    text = path.read_text(encoding="utf-8")
+    block = text[text.index("# [[checks]]") : text.index("# The seed's five")]
+    enabled = text.replace(block, "".join(line[2:] + "\n" for line in block.splitlines()))
+    env = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"}
+    config, warnings = parse_config_and_warnings(enabled, env=env)
+    assert warnings == ()
+    database = next(check for check in config.checks if check.name == "database")
+    assert (database.kind, database.critical) == ("postgres", True)
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if needle in line:
+            return number
+    raise AssertionError(needle)
+
+
+def test_a_condition_on_an_undefined_check_is_a_warning_not_an_error() -> None:
+    source = textwrap.dedent(
+        """\
+        [[checks]]
+        name = "database"
+        kind = "self"
+
+        [[checks]]
+        name = "cache-errors"
+        kind = "metric"
+        condition = { metric = "health_check_up", labels = { check = "cache" } }
+
+        [[rules]]
+        id = "db"
+        name = "DB"
+        condition = { metric = "health_check_up", labels = { check = "databse" } }
+
+        [[rules]]
+        id = "ok"
+        name = "OK"
+        condition = { metric = "health_check_up", labels = { check = "database" } }
+
+        [[rules]]
+        id = "other-label"
+        name = "Other"
+        condition = { metric = "api_errors_total", labels = { route = "database" } }
+        """
+    )
+    config, warnings = parse_config_and_warnings(source, file="c.toml", env={})
+    assert len(config.rules) == 3
+    assert [str(w) for w in warnings] == [
+        "c.toml:8:54: checks[1].condition.labels.check: no check named 'cache' is defined"
+        " (defined: cache-errors, database): this check watches samples that nothing records",
+        "c.toml:13:54: rules[0].condition.labels.check: no check named 'databse' is defined;"
+        " did you mean 'database'?: this rule watches samples that nothing records",
+    ]
+    assert parse_config(source, env={}) == config
+
+
+def test_check_timeout_defaults_to_the_interval_when_shorter() -> None:
+    config = parse_config(
+        textwrap.dedent(
+            """\
+            [[checks]]
+            name = "fast"
+            kind = "self"
+            interval = "1s"
+
+            [[checks]]
+            name = "faster"
+            kind = "self"
+            interval = "500ms"
+
+            [[checks]]
+            name = "slow"
+            kind = "self"
+            interval = "1m"
+
+            [[checks]]
+            name = "explicit"
+            kind = "self"
+            interval = "1s"
+            timeout = "250ms"
+            """
+        ),
+        env={},
+    )
+    assert [(c.name, c.timeout) for c in config.checks] == [
+        ("fast", 1.0),
+        ("faster", 0.5),
+        ("slow", 2.0),
+        ("explicit", 0.25),
+    ]
+    assert "fast: self every 1s, timeout 1s" in summarize(config, "c.toml")
+
+
+def test_tls_certificate_and_key_are_loaded(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    other_key = tmp_path / "other.pem"
+    ca.issue_cert("other").private_key_pem.write_to_path(str(other_key))
+
+    def server(cert_path: Path, key_path: Path) -> str:
+        return f'[server]\ntls_cert = "{cert_path}"\ntls_key = "{key_path}"\n'
+
+    config = parse_config(server(cert_file, key_file), env={})
+    assert config.server.tls_cert == str(cert_file)
+    with pytest.raises(ConfigError) as mismatch:
+        parse_config(server(cert_file, other_key), file="c.toml", env={})
+    assert str(mismatch.value) == (
+        f"c.toml:2:1: server.tls_cert: cannot load {cert_file}:"
+        " tls_key is not the key of this certificate"
+    )
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    with pytest.raises(ConfigError) as garbage:
+        parse_config(server(not_pem, key_file), file="c.toml", env={})
+    assert str(garbage.value) == (
+        f"c.toml:2:1: server.tls_cert: cannot load {not_pem}:"
+        " not a PEM certificate with a PEM private key in tls_key"
+    )
 
 
 def test_resolve_config_path(tmp_path: Path) -> None:

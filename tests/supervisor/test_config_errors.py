@@ -154,6 +154,178 @@ CASES: list[tuple[str, str, list[str]]] = [
             "c.toml:2:1: server.listen: expected 'host:port', e.g. '0.0.0.0:3000', got '3000'",
         ],
     ),
+    # A model-level error is reported with the key errors of the same table, in one pass.
+    (
+        "timeout-longer-than-interval-besides-a-key-error",
+        """
+        [[checks]]
+        name = "port"
+        kind = "tcp"
+        host = "127.0.0.1"
+        port = 70000
+        interval = "1s"
+        timeout = "5s"
+        """,
+        [
+            "c.toml:5:1: checks[0].port: must be less than or equal to 65535 (got 70000)",
+            "c.toml:7:1: checks[0].timeout: timeout must not be longer than interval",
+        ],
+    ),
+    (
+        "model-errors-besides-key-errors-in-several-tables",
+        """
+        [server]
+        listen = "127.0.0.1:3000"
+        metrics_listen = "127.0.0.1:3000"
+        external_url = 5
+
+        [supervisor]
+        intensity = -1
+        backoff_initial = "1m"
+        backoff_max = "1s"
+        """,
+        [
+            "c.toml:3:1: server.metrics_listen: metrics_listen 127.0.0.1:3000 and listen"
+            " 127.0.0.1:3000 bind the same address and port; give /metrics its own port",
+            "c.toml:4:1: server.external_url: must be a valid string (got 5)",
+            "c.toml:7:1: supervisor.intensity: must be greater than or equal to 0 (got -1)",
+            "c.toml:8:1: supervisor.backoff_initial: backoff_initial must not be longer than"
+            " backoff_max",
+        ],
+    ),
+    (
+        "model-error-about-an-invalid-key-is-not-reported",
+        """
+        [[checks]]
+        name = "self"
+        kind = "self"
+        interval = "1"
+        timeout = "5s"
+        """,
+        [
+            "c.toml:4:1: checks[0].interval: invalid duration '1'; use a number with a unit"
+            " (ms, s, m, h, d, w), e.g. '250ms', '10s', '1h30m'",
+        ],
+    ),
+    (
+        "listen-equals-metrics-listen",
+        """
+        [server]
+        listen = "127.0.0.1:9000"
+        metrics_listen = "127.0.0.1:9000"
+        """,
+        [
+            "c.toml:3:1: server.metrics_listen: metrics_listen 127.0.0.1:9000 and listen"
+            " 127.0.0.1:9000 bind the same address and port; give /metrics its own port",
+        ],
+    ),
+    (
+        "listen-covers-metrics-listen",
+        """
+        [server]
+        listen = "0.0.0.0:9000"
+        metrics_listen = "localhost:9000"
+        """,
+        [
+            "c.toml:3:1: server.metrics_listen: metrics_listen localhost:9000 and listen"
+            " 0.0.0.0:9000 bind the same address and port; give /metrics its own port",
+        ],
+    ),
+    (
+        "default-metrics-listen-taken-by-listen",
+        """
+        [server]
+        listen = "[::]:9464"
+        """,
+        [
+            "c.toml:2:1: server.listen: metrics_listen 0.0.0.0:9464 and listen"
+            " [::]:9464 bind the same address and port; give /metrics its own port",
+        ],
+    ),
+    (
+        "malformed-ipv6-listen",
+        """
+        [server]
+        listen = "127.0.0.1:3000"
+        metrics_listen = "[::1:9464"
+        """,
+        [
+            "c.toml:3:1: server.metrics_listen: invalid IPv6 address in '[::1:9464';"
+            " expected '[ADDRESS]:PORT', e.g. '[::1]:3000'",
+        ],
+    ),
+    (
+        "unbracketed-ipv6-listen",
+        """
+        [server]
+        listen = "::1:3000"
+        """,
+        [
+            "c.toml:2:1: server.listen: write an IPv6 address in brackets, e.g. '[::1]:3000',"
+            " got '::1:3000'",
+        ],
+    ),
+    (
+        "invalid-listen-host",
+        """
+        [server]
+        listen = "300.1.2.3:3000"
+        metrics_listen = "my host:9464"
+        """,
+        [
+            "c.toml:2:1: server.listen: invalid host '300.1.2.3' in '300.1.2.3:3000';"
+            " expected an IP address or a name",
+            "c.toml:3:1: server.metrics_listen: invalid host 'my host' in 'my host:9464';"
+            " expected an IP address or a name",
+        ],
+    ),
+    # What `run` reads besides the file, and values its actors parse again at start.
+    (
+        "tls-files-missing",
+        """
+        [server]
+        tls_cert = "/nonexistent/cert.pem"
+        tls_key = "/nonexistent/key.pem"
+        """,
+        [
+            "c.toml:2:1: server.tls_cert: no such file /nonexistent/cert.pem",
+            "c.toml:3:1: server.tls_key: no such file",
+        ],
+    ),
+    (
+        "maintenance-unknown-time-zone-and-cron-out-of-range",
+        """
+        [[maintenance]]
+        cron = "99 2 * * *"
+        duration = "1h"
+        timezone = "Mars/Olympus"
+        """,
+        [
+            "c.toml:2:1: maintenance[0].cron: invalid cron expression '99 2 * * *':"
+            " '99' is out of range 0-59",
+            "c.toml:4:1: maintenance[0].timezone: unknown time zone 'Mars/Olympus';"
+            " use an IANA name such as 'Europe/Lisbon'",
+        ],
+    ),
+    (
+        "url-port-out-of-range",
+        """
+        [[checks]]
+        name = "api"
+        kind = "http"
+        url = "http://127.0.0.1:99999/health"
+
+        [channels.alertmanager]
+        kind = "alertmanager"
+        url = "http://127.0.0.1:0"
+        """,
+        [
+            "c.toml:4:1: checks[0].url: invalid port in 'http://127.0.0.1:99999/health';"
+            " expected 1-65535",
+            "c.toml:8:1: channels.alertmanager.url: invalid port in 'http://127.0.0.1:0';"
+            " expected 1-65535",
+        ],
+    ),
     (
         "wrong-type-bool",
         """
@@ -507,15 +679,15 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     # Errors of a model validator are shown at the key they are about, not at its table.
     (
-        "interval-shorter-than-default-timeout",
+        "timeout-longer-than-default-interval",
         """
         [[checks]]
         name = "self"
         kind = "self"
-        interval = "1s"
+        timeout = "20s"
         """,
         [
-            "c.toml:4:1: checks[0].interval: timeout must not be longer than interval",
+            "c.toml:4:1: checks[0].timeout: timeout must not be longer than interval",
         ],
     ),
     (
