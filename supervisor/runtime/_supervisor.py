@@ -1,4 +1,14 @@
-"""`Supervisor`: OTP-style supervision of child tasks on anyio (trio and asyncio)."""
+"""`Supervisor`: OTP-style supervision of child tasks on anyio (trio and asyncio).
+
+Start contract (as OTP's ``start_link`` of a supervisor): ``await nursery.start(sup.run)``
+returns once every child has called ``task_status.started()`` once in this run. What a child
+does after that is supervision, not start: a child that crashes right after started() (even in
+the same step) is restarted by the strategy like any later crash, and the children after it are
+started at once, without waiting for it to come up again. A child that fails *before* its first
+started() is a start failure: it is retried with backoff (counted against the intensity) and the
+children after it wait; if the intensity is exceeded first, `run` raises
+`RestartIntensityExceeded` and so does ``nursery.start``.
+"""
 
 from __future__ import annotations
 
@@ -192,6 +202,7 @@ class _Child:
         "restarts",
         "since",
         "spec",
+        "started_in_run",
         "starts",
         "state",
     )
@@ -208,10 +219,21 @@ class _Child:
         self.failures = 0
         self.starts = 0
         self.last_error: str | None = None
+        self.started_in_run = False  # called started() at least once during the current run
 
     @property
     def active(self) -> bool:
         return self.attempt is not None or self.pending is not None
+
+    @property
+    def holds_start(self) -> bool:
+        """Whether this child keeps its supervisor from reporting started.
+
+        It does while it is still to come up for the first time in this run; once it called
+        started(), or once it is no longer going to run (not restarted, stopped, deleted), it
+        does not, whatever happens to it afterwards.
+        """
+        return self.active and not self.started_in_run
 
 
 class _Sequence:
@@ -260,14 +282,22 @@ class Supervisor:
     """Runs children, restarts them by policy, stops them in order.
 
     Children start in list order, each once the previous one called ``task_status.started()``;
-    ``await nursery.start(sup.run)`` returns when all have. They stop in reverse order. A child
-    that exits is handled by its `Restart` type; a restart applies the `Strategy` and waits the
-    child's `Backoff` delay (``rng`` draws the jitter: pass a seeded ``random.Random`` for
-    deterministic tests). More than `intensity` restarts within `period` seconds stop every
-    child and make `run` raise `RestartIntensityExceeded`; a parent supervisor treats that as a
-    failure of that child (escalation). A child that exits before it called started() during
-    `run` counts as a failure like any other (it is retried with backoff, and the children after
-    it wait).
+    ``await nursery.start(sup.run)`` returns as soon as each has called it once, whatever the
+    children did since: one that crashed right after started() is being restarted by policy,
+    and that restart (and any later one, under every strategy) never holds the start again. They
+    stop in reverse order. A child that exits is handled by its `Restart` type; a restart
+    applies the `Strategy` and waits the child's `Backoff` delay (``rng`` draws the jitter: pass
+    a seeded ``random.Random`` for deterministic tests). More than `intensity` restarts within
+    `period` seconds stop every child and make `run` raise `RestartIntensityExceeded`; a parent
+    supervisor treats that as a failure of that child (escalation).
+
+    A child that exits before it called started() is a start failure. It counts as a failure
+    like any other (retried with backoff, counted against the intensity) and the children after
+    it in that start sequence wait for it; if it is the child's first start in this `run`, the
+    supervisor is not started until it comes up, so exceeding the intensity meanwhile makes
+    ``nursery.start`` raise `RestartIntensityExceeded` (OTP: the supervisor fails to start).
+    A child that is not restarted after such an exit (TEMPORARY, or TRANSIENT returning
+    normally) no longer holds the start.
 
     Stopping a child: brutal (``shutdown`` None or 0) cancels it at once; graceful
     (``shutdown`` > 0) sets its stop request (see `ChildContext`) if the child trapped it and
@@ -476,6 +506,7 @@ class Supervisor:
                 attempt.outcome = StartTimeoutError(self._name, child.spec.id, timeout)
         if attempt.started:
             child.starts += 1
+            child.started_in_run = True
             self._set_state(child, ChildState.RUNNING)
             self._emit(EventKind.CHILD_STARTED, child.spec.id)
         else:
@@ -728,16 +759,20 @@ class Supervisor:
         reported = False
         inbox = self._inbox
         while True:
+            # Report as soon as every child came up once, before any further step: a child that
+            # crashed right after started() is then restarted as after the start (OTP), and a
+            # crash loop (even one without backoff, which never lets the queues drain) does not
+            # hold the caller of `nursery.start`, nor the siblings after us in a parent.
+            if not reported and not any(c.holds_start for c in self._children):
+                reported = True
+                task_status.started()
+                self._emit(EventKind.SUPERVISOR_STARTED)
             # One step at a time, messages first, so that a stop request or a call is served
             # even while some child is in a tight crash loop.
             if inbox:
                 await self._handle(inbox.popleft())
             elif await self._run_due():
                 pass
-            elif not reported and not self._sequences:
-                reported = True
-                task_status.started()
-                self._emit(EventKind.SUPERVISOR_STARTED)
             else:
                 deadline = min((s.due for s in self._sequences), default=math.inf)
                 wakeup = self._wakeup = anyio.Event()
@@ -750,12 +785,16 @@ class Supervisor:
     ) -> None:
         """Start the children in order, report started, supervise until stopped.
 
+        Reports started once every child has called ``task_status.started()`` once in this run
+        (or will not run: not restarted, terminated or deleted); later restarts never delay it.
         Returns after `stop()`, a parent's stop request, or an auto-shutdown, once every child
         has stopped. Can be run again after it returned or failed (counters keep growing; the
         children are the current list, including dynamic changes).
 
         Raises:
-            RestartIntensityExceeded: too many restarts; every child has been stopped.
+            RestartIntensityExceeded: too many restarts; every child has been stopped. Before
+                started was reported (a child kept failing before its first started()) this is
+                what ``nursery.start`` raises.
             SupervisorStateError: already running.
         """
         if self._running:
@@ -770,6 +809,7 @@ class Supervisor:
             child.pending = None
             child.consecutive = 0
             child.is_restart = False
+            child.started_in_run = False
         error: RestartIntensityExceeded | None = None
         try:
             parent = _current_child.get(None)

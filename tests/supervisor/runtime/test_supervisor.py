@@ -8,6 +8,7 @@ import math
 import random
 
 import anyio
+import anyio.abc
 import pytest
 import trio
 import trio.testing
@@ -320,6 +321,201 @@ async def test_states_during_start_and_backoff(autojump_clock: object) -> None:
         assert states(sup) == {"slow": ChildState.RUNNING}
         await sup.stop()
     assert states(sup) == {"slow": ChildState.STOPPED}
+
+
+class CrashRightAfterStarted:
+    """Calls ``task_status.started()`` and raises in the same step (no checkpoint between).
+
+    It does so on its first `crashes` incarnations, then runs until cancelled; `running` is set
+    when the incarnation that stays up has started. Log entries: ``name:up``, ``name:crash``,
+    ``name:cancelled``.
+    """
+
+    def __init__(self, name: str, log: list[str], crashes: int) -> None:
+        self.name = name
+        self.log = log
+        self.crashes = crashes
+        self.incarnations = 0
+        self.up_times: list[float] = []
+        self.running = trio.Event()
+
+    async def __call__(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        self.incarnations += 1
+        task_status.started()
+        self.up_times.append(trio.current_time())
+        self.log.append(f"{self.name}:up")
+        if self.incarnations <= self.crashes:
+            self.log.append(f"{self.name}:crash")
+            raise Boom(f"{self.name} crashed right after it started")
+        self.running.set()
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            self.log.append(f"{self.name}:cancelled")
+            raise
+
+
+ONE_SECOND = Backoff(initial=1.0, base=1.0, factor=1.0, maximum=1.0, jitter=0.0)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "restarted_with_b"),
+    [
+        (Strategy.ONE_FOR_ONE, ""),
+        (Strategy.ONE_FOR_ALL, "ac"),
+        (Strategy.REST_FOR_ONE, "c"),
+    ],
+)
+async def test_start_returns_once_each_child_started_although_one_crashes_right_after(
+    autojump_clock: object, strategy: Strategy, restarted_with_b: str
+) -> None:
+    log: list[str] = []
+    a, c = Actor("a", log), Actor("c", log)
+    b = CrashRightAfterStarted("b", log, crashes=3)
+    # The first start of each, then b's three restarts, each with the siblings it restarts.
+    expected_starts = 3 + 3 * (1 + len(restarted_with_b))
+    starts: list[tuple[str | None, float]] = []
+    all_started = trio.Event()
+
+    def listener(event: SupervisorEvent) -> None:
+        if event.kind is EventKind.CHILD_STARTED:
+            starts.append((event.child, event.time))
+            if len(starts) == expected_starts:
+                all_started.set()
+
+    sup = Supervisor(
+        [ChildSpec("a", a), ChildSpec("b", b), ChildSpec("c", c)],
+        strategy=strategy,
+        intensity=10,
+        period=100.0,
+        backoff=ONE_SECOND,
+        listener=listener,
+    )
+    assert set(Strategy) == {Strategy.ONE_FOR_ONE, Strategy.ONE_FOR_ALL, Strategy.REST_FOR_ONE}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        # Every child called started() once: start returns at once, c was not held back by b.
+        assert trio.current_time() == 0.0
+        assert log[:6] == ["a:begin", "a:up", "b:up", "b:crash", "c:begin", "c:up"]
+        assert c.up_times == [0.0]
+        # b is restarted by policy (1 s backoff each time), with the siblings its strategy says.
+        with trio.fail_after(10):
+            await all_started.wait()
+        assert b.running.is_set()
+        assert b.up_times == [0.0, 1.0, 2.0, 3.0]
+        assert trio.current_time() == 3.0
+        expected = {name: 4 if name in restarted_with_b else 1 for name in "ac"}
+        assert {"a": a.incarnations, "c": c.incarnations} == expected
+        assert states(sup) == dict.fromkeys("abc", ChildState.RUNNING)
+        assert {i.id: i.failures for i in sup.which_children()} == {"a": 0, "b": 3, "c": 0}
+        await sup.stop()
+
+
+async def test_crash_loop_in_a_nested_supervisor_does_not_hold_back_its_parents_children(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    b = CrashRightAfterStarted("b", log, crashes=3)
+    late = Actor("late", log)
+    events: list[EventKind] = []
+    inner = Supervisor(
+        [ChildSpec("a", Actor("a", log)), ChildSpec("b", b)],
+        name="inner",
+        listener=lambda event: events.append(event.kind),
+        intensity=10,
+        period=100.0,
+        backoff=ONE_SECOND,
+    )
+    root = Supervisor([ChildSpec.supervisor(inner), ChildSpec("late", late)], name="root")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(root.run)
+        assert trio.current_time() == 0.0
+        assert late.up_times == [0.0]
+        assert events.count(EventKind.SUPERVISOR_STARTED) == 1
+        with trio.fail_after(10):
+            await b.running.wait()
+        # inner's restarts of b after its start are ordinary restarts: root saw no failure.
+        assert events.count(EventKind.SUPERVISOR_STARTED) == 1
+        assert {i.id: i.restarts for i in root.which_children()} == {"inner": 0, "late": 0}
+        assert states(root) == {"inner": ChildState.RUNNING, "late": ChildState.RUNNING}
+        await root.stop()
+
+
+async def test_tight_crash_loop_right_after_started_does_not_hold_start(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    looper = CrashRightAfterStarted("loop", log, crashes=10**9)
+    sup = Supervisor(
+        [ChildSpec("loop", looper), ChildSpec("after", Actor("after", log))],
+        intensity=500,
+        period=100.0,
+        backoff=NO_BACKOFF,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        assert "after:up" in log
+        await sup.stop()
+    assert trio.current_time() == 0.0
+    assert looper.incarnations < 500
+    assert states(sup) == {"loop": ChildState.STOPPED, "after": ChildState.STOPPED}
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+async def test_child_that_never_starts_fails_the_supervisor_start(
+    autojump_clock: object, strategy: Strategy
+) -> None:
+    log: list[str] = []
+    a, c = Actor("a", log), Actor("c", log)
+    b = Actor("b", log, ["crash_before_start"] * 10)
+    sup = Supervisor(
+        [ChildSpec("a", a), ChildSpec("b", b), ChildSpec("c", c)],
+        strategy=strategy,
+        intensity=2,
+        period=100.0,
+        backoff=ONE_SECOND,
+    )
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(RestartIntensityExceeded) as caught:
+            await nursery.start(sup.run)
+    assert caught.value.child == "b"
+    assert trio.current_time() == 2.0  # retried twice, 1 s apart, then intensity exceeded
+    assert b.incarnations == 3
+    assert c.incarnations == 0  # the children after a start failure wait for it
+    assert states(sup) == {"a": ChildState.STOPPED, "b": ChildState.FAILED, "c": ChildState.STOPPED}
+
+
+async def test_restart_that_fails_before_started_after_the_start_holds_only_its_followers(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    a = Actor("a", log, [("crash", 1.0), "crash_before_start", "crash_before_start"])
+    b = Actor("b", log)
+    b_restarted = trio.Event()
+
+    def listener(event: SupervisorEvent) -> None:
+        if event.kind is EventKind.CHILD_STARTED and event.child == "b" and b.incarnations == 2:
+            b_restarted.set()
+
+    sup = Supervisor(
+        [ChildSpec("a", a), ChildSpec("b", b)],
+        strategy=Strategy.REST_FOR_ONE,
+        intensity=10,
+        period=100.0,
+        backoff=ONE_SECOND,
+        listener=listener,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        assert trio.current_time() == 0.0
+        with trio.fail_after(10):
+            await b_restarted.wait()
+        # a crashed at 1, failed to start at 2 and 3 (b waits, restarted with it), up at 4.
+        assert a.up_times == [0.0, 4.0]
+        assert b.up_times == [0.0, 4.0]
+        await sup.stop()
 
 
 async def test_child_that_fails_before_started_is_retried_and_blocks_later_children(
