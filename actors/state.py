@@ -5,13 +5,25 @@ Checks `publish()` their results here; readers take `HealthState.snapshot`, an i
 updates private per-check entries and drops the cached snapshot in one assignment; the next read
 builds a new frozen snapshot (so a burst of publishes costs one rebuild, not one per publish).
 
+Every configured check is listed from the first second: one that has not reported yet is
+*pending* (`HealthSnapshot.pending`; shown as `PENDING` with the message `NOT_RUN_YET`). A
+pending check counts for nothing in the overall status.
+
 Overall status (`HealthSnapshot.status`), in the order an operator reads it:
 - ``unhealthy``: at least one *critical* check reports fail;
 - ``degraded``: a non-critical check reports fail, or any check reports warn;
-- ``healthy``: otherwise (including when no check is configured).
+- ``healthy``: otherwise (including when no check is configured or none has run yet).
 
 Readiness (`HealthSnapshot.readiness()`): started (every critical check has reported at least once,
-or `mark_started()` was called), no critical check fails, and not draining.
+or `mark_started()` was called), no critical check fails, and not draining. So a pending critical
+check holds readiness only during start-up ("starting: waiting for the first run of ..."); once
+started, a critical check that a reload adds is pending without failing readiness (every replica
+reloads the same file at once: failing them all until the new check's first run would take the
+whole service out of traffic for no observed failure). A pending non-critical check never counts.
+
+On `configure()` (reload) a new check is pending at once and a removed one disappears; a result
+that a removed check's actor still publishes while it is being stopped is ignored (until a later
+configuration names the check again), so the removed check does not come back.
 
 Each publish records, when a metric recorder is given:
 - ``health_check_up{check}``: 1 for pass/warn, 0 for fail (gauge; rules alert on it);
@@ -38,6 +50,8 @@ from actors.models import CheckResult, CheckStatus
 __all__ = [
     "CHECK_DURATION_BUCKETS",
     "HEALTH_METRICS_RESOLUTION",
+    "NOT_RUN_YET",
+    "PENDING",
     "HealthSnapshot",
     "HealthState",
     "MetricRecorder",
@@ -65,6 +79,12 @@ CHECK_DURATION_BUCKETS: tuple[float, ...] = (
     5.0,
     10.0,
 )
+
+PENDING = "pending"
+"""The status shown for a configured check that has not reported yet (never counted as failing)."""
+
+NOT_RUN_YET = "not run yet"
+"""The message shown for a pending check."""
 
 TransitionListener = Callable[[CheckResult, CheckResult | None], None]
 """Called with (new result, previous result or None) when a check's reported status changes."""
@@ -149,6 +169,17 @@ class HealthSnapshot:
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", overall_status(self.results.values()))
 
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Configured checks that have not reported yet, in configuration order."""
+        return tuple(name for name in self.configured if name not in self.results)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every check to list: the configured ones in order, then any other that reported."""
+        others = [name for name in self.results if name not in self.configured]
+        return (*self.configured, *others)
+
     def readiness(self) -> Readiness:
         """Ready when started, no critical check fails and not draining; else the reasons."""
         reasons: list[str] = []
@@ -192,6 +223,7 @@ class HealthState:
             raise ValueError("history_size must be at least 1")
         self._clock: Clock = clock or SystemClock()
         self._configured: dict[str, bool] = dict(checks or {})
+        self._removed: set[str] = set()
         self._recorder = recorder
         self._history_size = history_size
         self._results: dict[str, CheckResult] = {}
@@ -230,7 +262,14 @@ class HealthState:
     # -- writers -------------------------------------------------------------------------------
 
     def configure(self, checks: Mapping[str, bool]) -> None:
-        """Replace the set of configured checks (on reload); results of removed checks go."""
+        """Replace the set of configured checks (on reload).
+
+        New checks are pending at once; removed checks go with their results and history, and
+        later results published under their names are ignored until a configuration names them
+        again (their actors may still publish while being stopped).
+        """
+        removed = set(self._configured) - set(checks)
+        self._removed = (self._removed | removed) - set(checks)
         self._configured = dict(checks)
         for name in list(self._results):
             if name not in self._configured:
@@ -242,9 +281,13 @@ class HealthState:
     def publish(self, result: CheckResult) -> None:
         """Make `result` the current one for its check, append it to the history, record metrics.
 
+        A result of a check removed by `configure()` is ignored (see there).
+
         Raises whatever a transition listener or the recorder raises (programming errors).
         """
         name = result.check
+        if name in self._removed:
+            return
         previous = self._results.get(name)
         self._results[name] = result
         history = self._history.get(name, ())

@@ -9,27 +9,38 @@ times, and per-`slot` second counts over the last `window` seconds for the recen
 
 - ``silent``: not seen (execution or heartbeat) for more than `max_silence`;
 - ``failing``: recent error ratio above `max_error_ratio` (with at least one recent execution);
-- ``healthy``: otherwise.
+- ``healthy``: otherwise;
+- ``missing``: `expected` (the configured `agents` checks' `expected` lists, set with `expect()`)
+  but never reported; listed only when a reader asks for it (`snapshot(include_missing=True)`, as
+  `GET /api/v1/agents/status` does), with no times and zero counts.
 
 At most `max_agents` agents are tracked; reports from further unknown agents are counted in
-`dropped` and ignored (agent names come from outside).
+`dropped` and ignored (agent names come from outside). Expected agents are always tracked (their
+number is bounded by the configuration).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["AgentRegistry", "AgentStatus"]
+__all__ = ["MISSING", "AgentRegistry", "AgentStatus"]
+
+MISSING = "missing"
+"""The status of an expected agent that never reported."""
 
 
 @dataclass(frozen=True, slots=True)
 class AgentStatus:
-    """One agent as readers see it. Times are wall seconds; None when it never happened."""
+    """One agent as readers see it. Times are wall seconds; None when it never happened.
+
+    `last_seen` is None only for a ``missing`` agent (expected, never reported).
+    """
 
     agent: str
     status: str
-    last_seen: float
+    last_seen: float | None
     last_execution: float | None
     last_error: float | None
     executions: int
@@ -78,8 +89,12 @@ class AgentRegistry:
         max_agents: int = 1000,
         max_silence: float = 300.0,
         max_error_ratio: float = 0.1,
+        expected: Iterable[str] = (),
     ) -> None:
-        """Raises: ValueError: a non-positive window, slot or max_agents."""
+        """`expected`: the agents that should report (see `expect`).
+
+        Raises: ValueError: a non-positive window, slot or max_agents.
+        """
         if window <= 0 or slot <= 0 or max_agents < 1:
             raise ValueError("window, slot and max_agents must be positive")
         self.window = window
@@ -89,11 +104,27 @@ class AgentRegistry:
         self.max_error_ratio = max_error_ratio
         self.dropped = 0
         self._agents: dict[str, _Agent] = {}
+        self._expected: tuple[str, ...] = ()
+        self.expect(expected)
+
+    @property
+    def expected(self) -> tuple[str, ...]:
+        """The agents that should report, in the order given, without duplicates."""
+        return self._expected
+
+    def expect(self, agents: Iterable[str]) -> None:
+        """Replace the set of expected agents (at start and on reload).
+
+        An expected agent that never reported is listed as ``missing`` by
+        `snapshot(include_missing=True)`; one no longer expected and never seen disappears.
+        What reported agents did is kept either way.
+        """
+        self._expected = tuple(dict.fromkeys(agents))
 
     def _get(self, agent: str, t: float) -> _Agent | None:
         entry = self._agents.get(agent)
         if entry is None:
-            if len(self._agents) >= self.max_agents:
+            if len(self._agents) >= self.max_agents and agent not in self._expected:
                 self.dropped += 1
                 return None
             entry = self._agents[agent] = _Agent(t)
@@ -181,11 +212,33 @@ class AgentRegistry:
         *,
         max_silence: float | None = None,
         max_error_ratio: float | None = None,
+        include_missing: bool = False,
     ) -> dict[str, AgentStatus]:
-        """Every agent's status at wall time `now`, by name (sorted)."""
+        """Every agent's status at wall time `now`, by name (sorted).
+
+        With `include_missing`, expected agents that never reported are included as ``missing``
+        (the agents check leaves them out: it judges its own `expected` list).
+        """
+        names = set(self._agents)
+        if include_missing:
+            names.update(self._expected)
         out: dict[str, AgentStatus] = {}
-        for agent in sorted(self._agents):
+        for agent in sorted(names):
             st = self.status(agent, now, max_silence=max_silence, max_error_ratio=max_error_ratio)
-            if st is not None:
-                out[agent] = st
+            out[agent] = st if st is not None else _missing(agent)
         return out
+
+
+def _missing(agent: str) -> AgentStatus:
+    return AgentStatus(
+        agent=agent,
+        status=MISSING,
+        last_seen=None,
+        last_execution=None,
+        last_error=None,
+        executions=0,
+        errors=0,
+        recent_executions=0,
+        recent_errors=0,
+        recent_error_ratio=0.0,
+    )

@@ -10,7 +10,8 @@
 - 202 `{"accepted": n, "rejected": [{"index": i, "error": "..."}]}` otherwise: each item is
   validated and recorded on its own, so a bad item never costs the good ones.
 
-`GET /api/v1/agents/status`: `{"agents": [...], "timestamp": ...}` (CIDR allow-list only).
+`GET /api/v1/agents/status`: `{"agents": [...], "timestamp": ...}` (CIDR allow-list only); expected
+agents that never reported are listed with status `missing`.
 
 Authorisation is two small injectable functions (`authorize_write`, `authorize_read`) that return
 None to let a request through or a response to answer instead; the defaults implement the rules
@@ -125,7 +126,7 @@ def create_blueprint(
         if denied is not None:
             return denied
         t = now()
-        statuses = registry.snapshot(t) if registry is not None else {}
+        statuses = registry.snapshot(t, include_missing=True) if registry is not None else {}
         return jsonify(
             {"timestamp": t, "agents": [status.to_json() for status in statuses.values()]}
         )

@@ -2,7 +2,8 @@
 
 Every answer is read from the `HealthState` snapshot and the metric store; no request runs a
 check. Routes (see CONTRACT.md): `/api/health` (seed document, or the IETF draft format for
-`Accept: application/health+json`; 503 when unhealthy), `/api/health/live` (never depends on
+`Accept: application/health+json`; 503 when unhealthy; every configured check is listed, those
+not run yet as pending, see `actors.web.documents`), `/api/health/live` (never depends on
 checks), `/api/health/ready` (503 with reasons), `/api/v1/checks`, `/api/v1/checks/<name>`
 (404 JSON when unknown), `/api/v1/actors` (the supervision tree), `GET /` (status page). Other
 packages' blueprints are registered as given. The CIDR allow-list guards `/api/v1/*`.
@@ -254,12 +255,9 @@ def create_app(
     @app.get("/api/v1/checks")
     async def api_checks() -> Response:
         snapshot = health.snapshot
-        names = list(snapshot.configured) + [
-            n for n in snapshot.results if n not in snapshot.configured
-        ]
         body = {
             "status": snapshot.status,
-            "checks": [check_document(snapshot, name, history=False) for name in names],
+            "checks": [check_document(snapshot, name, history=False) for name in snapshot.names],
         }
         return Response(json.dumps(body).encode(), status=200, content_type=JSON)
 

@@ -4,6 +4,12 @@
 - `ietf_document`: the same state in the IETF "Health Check Response Format for HTTP APIs" draft
   (application/health+json): status pass/warn/fail, checks keyed "name:responseTime".
 - `check_document`: one check with its recent history (`/api/v1/checks/{name}`).
+
+Every configured check is listed in each of them from the start. One that has not run yet is
+`{"status": "pending", "message": "not run yet", "details": {}}` in the seed document (no
+`latency`: nothing was measured; the seed's own `agents` entry has none either), `status: warn`
+with `output: "not run yet"` (and no observed value or time) in the draft's format, `pending` in
+`check_document`; it never makes the overall status degraded or unhealthy.
 - `tree_document`: a supervision tree snapshot (any nesting of dataclasses and enums) as JSON.
 """
 
@@ -16,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from actors.models import CheckResult
-from actors.state import HealthSnapshot, OverallStatus
+from actors.state import NOT_RUN_YET, PENDING, HealthSnapshot, OverallStatus
 
 __all__ = [
     "AppFigures",
@@ -25,6 +31,7 @@ __all__ = [
     "health_document",
     "ietf_document",
     "iso_time",
+    "pending_entry",
     "tree_document",
 ]
 
@@ -78,17 +85,25 @@ def check_entry(result: CheckResult) -> dict[str, Any]:
     }
 
 
+def pending_entry() -> dict[str, Any]:
+    """A configured check that has not run yet, as the seed document shows it."""
+    return {"status": PENDING, "message": NOT_RUN_YET, "details": {}}
+
+
 def health_document(
     snapshot: HealthSnapshot, *, now: float, version: str, figures: AppFigures
 ) -> dict[str, Any]:
-    """The seed's document (checks in configuration order, then any others)."""
-    ordered = [name for name in snapshot.configured if name in snapshot.results]
-    ordered += [name for name in snapshot.results if name not in snapshot.configured]
+    """The seed's document (checks in configuration order, then any others; pending included)."""
+    results = snapshot.results
+    checks = {
+        name: check_entry(results[name]) if name in results else pending_entry()
+        for name in snapshot.names
+    }
     return {
         "status": snapshot.status,
         "timestamp": iso_time(now),
         "version": version,
-        "checks": {name: check_entry(snapshot.results[name]) for name in ordered},
+        "checks": checks,
         "metrics": {
             "uptime": int(figures.uptime),
             "requestsPerMinute": _number(figures.requests_per_minute),
@@ -101,9 +116,20 @@ def health_document(
 def ietf_document(
     snapshot: HealthSnapshot, *, now: float, version: str, service: str, uptime: float
 ) -> dict[str, Any]:
-    """The IETF health draft document for the same snapshot."""
+    """The IETF health draft document for the same snapshot (pending checks: warn, not run yet)."""
     checks: dict[str, list[dict[str, Any]]] = {}
-    for name, result in snapshot.results.items():
+    for name in snapshot.names:
+        result = snapshot.results.get(name)
+        if result is None:
+            checks[f"{name}:responseTime"] = [
+                {
+                    "componentId": name,
+                    "componentType": "component",
+                    "status": "warn",
+                    "output": NOT_RUN_YET,
+                }
+            ]
+            continue
         entry: dict[str, Any] = {
             "componentId": name,
             "componentType": "component",
@@ -157,7 +183,7 @@ def check_document(snapshot: HealthSnapshot, name: str, *, history: bool) -> dic
         "critical": snapshot.configured.get(name, result.critical if result else False),
     }
     if result is None:
-        out.update({"status": "pending", "message": "waiting for the first run"})
+        out.update({"status": PENDING, "message": NOT_RUN_YET})
     else:
         out.update(_result_json(result))
     if history:

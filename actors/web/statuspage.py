@@ -7,7 +7,10 @@ would not run). It refreshes itself every `REFRESH_SECONDS` with a meta refresh.
 What a person sees: the overall status, readiness (with the reasons when not ready), a count of
 checks by status, then one row per check in configuration order: name (and whether it is
 critical), status, message, what it is blocked by (`details["blocked_by"]`, with the check's own
-result), latency and last run. A failing critical check's row is highlighted.
+result), latency and last run. A failing critical check's row is highlighted. A configured check
+that has not run yet is listed from the start with a neutral grey "pending" badge, the message
+"not run yet" in grey italics, and empty latency and last run; it is counted as pending, never as
+failing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from html import escape
 
 from actors.configtypes import format_duration
 from actors.models import CheckResult
-from actors.state import HealthSnapshot
+from actors.state import NOT_RUN_YET, PENDING, HealthSnapshot
 from actors.web.documents import iso_time
 
 __all__ = [
@@ -51,6 +54,7 @@ td.name,td.latency,td.when{white-space:nowrap}
 td.latency{text-align:right}
 tr.fail.critical td{background:#ffebe9}
 tr.fail.critical td.name{box-shadow:inset 4px 0 0 #cf222e;font-weight:600}
+tr.pending td.message{color:#57606a;font-style:italic}
 .badge{display:inline-block;padding:.1rem .55rem;border-radius:1rem;color:#fff;
 font-size:.85rem;font-weight:600;line-height:1.5}
 .s-healthy,.s-pass{background:#1a7f37}.s-degraded,.s-warn{background:#9a6700}
@@ -120,7 +124,7 @@ def _blocked_by(result: CheckResult) -> str:
 def _row(name: str, critical: bool, result: CheckResult | None) -> tuple[str, str]:
     """(status, row HTML) of one check."""
     if result is None:
-        status, message, latency, when, blocked = "pending", "waiting for the first run", "", "", ""
+        status, message, latency, when, blocked = PENDING, NOT_RUN_YET, "", "", ""
     else:
         status = result.status.value
         message = result.message
@@ -146,10 +150,7 @@ def render_status_page(
     """The whole page for `snapshot` (refreshes itself every `REFRESH_SECONDS`)."""
     rows: list[str] = []
     counts: dict[str, int] = {}
-    names = list(snapshot.configured) + [
-        n for n in snapshot.results if n not in snapshot.configured
-    ]
-    for name in names:
+    for name in snapshot.names:
         result = snapshot.results.get(name)
         critical = snapshot.configured.get(name, result.critical if result else False)
         status, row = _row(name, critical, result)

@@ -45,7 +45,7 @@ from typing import Any
 import trio
 from opentelemetry.trace import TracerProvider
 
-from actors.checks.config import CheckBase, MetricCheckConfig
+from actors.checks.config import AgentsCheckConfig, CheckBase, MetricCheckConfig
 from actors.checks.factory import build_check_actor
 from actors.checks.tls import ClientContexts
 from actors.clock import Clock, SystemClock
@@ -142,6 +142,16 @@ def _check_id(name: str) -> str:
     return f"check:{name}"
 
 
+def _expected_agents(config: Config) -> list[str]:
+    """Every agent an `agents` check expects (listed as missing until it reports)."""
+    return [
+        agent
+        for check in config.checks
+        if isinstance(check, AgentsCheckConfig)
+        for agent in check.expected
+    ]
+
+
 def _deliver_id(name: str) -> str:
     return f"deliver:{name}"
 
@@ -213,6 +223,7 @@ class App:
             clock=self.clock,
         )
         self.agents = AgentRegistry()
+        self.agents.expect(_expected_agents(config))
         self.otel = build_otel(
             config.telemetry, store=self.metrics, environ=self.env, logger=logger_for("otel")
         )
@@ -489,6 +500,7 @@ class App:
         errors: list[str] = []
         new_checks = {check.name: check for check in new.checks}
         self.health.configure({check.name: check.critical for check in new.checks})
+        self.agents.expect(_expected_agents(new))
         for name in diff.checks_stopped:
             await self.checks.delete_child(_check_id(name))
         for name in diff.checks_restarted:

@@ -162,3 +162,52 @@ def test_uptime_and_configure() -> None:
     assert set(state.snapshot.results) == {"a"}
     assert state.current("a") is not None
     assert state.current("b") is None
+
+
+def test_pending_checks_are_listed_and_never_count_as_failing() -> None:
+    state = HealthState(checks={"db": True, "api": False, "cache": False}, clock=FixedClock())
+    snap = state.snapshot
+    assert snap.pending == ("db", "api", "cache")
+    assert snap.names == ("db", "api", "cache")
+    assert snap.status == OverallStatus.HEALTHY
+    state.publish(_result("db", P, critical=True))
+    snap = state.snapshot
+    assert snap.pending == ("api", "cache")
+    assert snap.status == OverallStatus.HEALTHY
+    # Started once every critical check ran: non-critical pending checks do not hold readiness.
+    assert snap.readiness().ready
+
+
+def test_readiness_waits_for_pending_critical_checks_only_at_start() -> None:
+    state = HealthState(checks={"db": True, "api": False}, clock=FixedClock())
+    assert state.snapshot.readiness().reasons == ("starting: waiting for the first run of db",)
+    state.publish(_result("db", P, critical=True))
+    # A reload adds a critical check: it is pending, and readiness stays (nothing failed).
+    state.configure({"db": True, "api": False, "payments": True})
+    snap = state.snapshot
+    assert snap.pending == ("api", "payments")
+    assert snap.readiness().ready
+    state.publish(_result("payments", F, critical=True))
+    assert not state.snapshot.readiness().ready
+
+
+def test_reload_adds_pending_checks_and_removed_checks_stay_gone() -> None:
+    state = HealthState(checks={"a": False, "b": False}, clock=FixedClock())
+    state.publish(_result("a", F))
+    state.publish(_result("b", P))
+    state.configure({"a": False, "c": False})
+    snap = state.snapshot
+    assert snap.names == ("a", "c")
+    assert snap.pending == ("c",)
+    # The removed check's actor may still publish while it is being stopped: ignored.
+    state.publish(_result("b", F))
+    snap = state.snapshot
+    assert snap.names == ("a", "c")
+    assert "b" not in snap.results
+    assert "b" not in snap.history
+    assert snap.status == OverallStatus.DEGRADED  # a fails; c pending counts for nothing
+    # Configured again later: back, pending until it reports.
+    state.configure({"a": False, "b": False})
+    assert state.snapshot.pending == ("b",)
+    state.publish(_result("b", P))
+    assert state.snapshot.results["b"].status is P

@@ -1,9 +1,10 @@
 """Every route of the contract, against one running monitor shared by the module.
 
 The process runs a critical `self` check, a non-critical tcp check on a closed port (so the
-overall status is `degraded`: still 200), an `agents` check, a rule on `ml_model_accuracy` that
-the posted events make fire, and a console channel. Writes need the API token; /metrics needs
-the metrics token.
+overall status is `degraded`: still 200), an `agents` check (expecting an agent that never
+reports), a rule on `ml_model_accuracy` that the posted events make fire, and a console channel.
+Writes need the API token; /metrics needs the metrics token. A second, short-lived monitor shows
+checks that have not run yet listed as pending from the start.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.harness import Monitor, require_binary, wait_until
+from tests.e2e.harness import HttpPeer, Monitor, require_binary, wait_until
 
 API_TOKEN = "e2e-api-token-0123456789"
 METRICS_TOKEN = "e2e-metrics-token-9876543210"
@@ -63,7 +64,7 @@ critical = false
 [[checks]]
 name = "agents"
 kind = "agents"
-expected = []
+expected = ["compliance-guardian"]
 interval = "200ms"
 timeout = "200ms"
 
@@ -202,11 +203,14 @@ def monitor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitor]:
 @pytest.fixture(scope="module")
 def api(monitor: Monitor) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=monitor.api, timeout=5.0) as client:
-        # Wait for the first round: ready, and the tcp check has reported.
+        # Wait for the first round: ready, and every check has reported (none pending).
         wait_until(
             lambda: (
                 client.get("/api/health/ready").status_code == 200
-                and "closed-port" in client.get("/api/health").json()["checks"]
+                and all(
+                    check["status"] != "pending"
+                    for check in client.get("/api/health").json()["checks"].values()
+                )
             ),
             "the first round of checks",
         )
@@ -248,7 +252,7 @@ def test_health_document_has_the_seed_shape(api: httpx.Client) -> None:
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", doc["timestamp"])
     assert isinstance(doc["version"], str)
     assert doc["version"]
-    assert set(doc["checks"]) >= {"self", "closed-port"}
+    assert list(doc["checks"]) == ["self", "closed-port", "agents"]
     for check in doc["checks"].values():
         assert set(check) >= {"status", "message", "latency", "details"}
         assert check["status"] in ("pass", "warn", "fail")
@@ -329,6 +333,9 @@ def test_agents_status_lists_reporting_agents(api: httpx.Client, ingested: httpx
     assert response.status_code == 200
     agents = {a["agent"] if "agent" in a else a["name"]: a for a in response.json()["agents"]}
     assert {"carbon-hunter", "esg-chief-of-staff"} <= set(agents)
+    # Expected by the agents check, never reported.
+    assert agents["compliance-guardian"]["status"] == "missing"
+    assert agents["compliance-guardian"]["lastSeen"] is None
     hunter = agents["carbon-hunter"]
     text = str(hunter)
     for word in ("executions", "errors", "status"):
@@ -579,3 +586,90 @@ def test_keep_alive_connection_survives_a_401(monitor: Monitor) -> None:
                 except httpx.ReadTimeout:
                     pytest.fail(f"the connection stalled after a 401 on {path}")
                 assert after == 200
+
+
+# -- checks that have not run yet ------------------------------------------------------------------
+PENDING_CONFIG = """\
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+
+[storage]
+path = "{db}"
+
+[supervisor]
+shutdown_timeout = "5s"
+
+[log]
+format = "json"
+
+[[checks]]
+name = "self"
+kind = "self"
+interval = "200ms"
+timeout = "200ms"
+critical = true
+
+[[checks]]
+name = "slow-api"
+kind = "http"
+url = "{url}/health"
+interval = "1h"
+timeout = "20s"
+critical = false
+"""
+
+
+def test_a_check_not_run_yet_is_listed_as_pending_from_the_start(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """`slow-api` (interval 1h) answers only when the test lets it: until then it is pending in
+    every document, and neither degrades the overall status nor holds readiness."""
+    tmp = tmp_path_factory.mktemp("pending")
+    config = tmp / "pending.toml"
+    with HttpPeer() as peer:
+        peer.hold()
+        config.write_text(PENDING_CONFIG.format(db=tmp / "monitor.db", url=peer.url))
+        proc = Monitor(config)
+        try:
+            proc.start()
+            with httpx.Client(base_url=proc.api, timeout=5.0) as client:
+                # Listed at once, before any run (the first request of the process).
+                first = client.get("/api/health").json()
+                assert "slow-api" in first["checks"]
+                wait_until(lambda: client.get("/api/health/ready").status_code == 200, "readiness")
+                wait_until(lambda: peer.received("/health"), "the first run of slow-api to start")
+
+                def settled() -> dict[str, Any] | None:
+                    doc: dict[str, Any] = client.get("/api/health").json()
+                    return doc if doc["checks"]["self"]["status"] == "pass" else None
+
+                doc = wait_until(settled, "the self check's first result")
+                assert doc["status"] == "healthy"
+                assert list(doc["checks"]) == ["self", "slow-api"]
+                assert doc["checks"]["slow-api"] == {
+                    "status": "pending",
+                    "message": "not run yet",
+                    "details": {},
+                }
+                ietf = client.get("/api/health", headers={"Accept": "application/health+json"})
+                assert ietf.status_code == 200
+                assert ietf.json()["status"] == "pass"
+                entry = ietf.json()["checks"]["slow-api:responseTime"][0]
+                assert (entry["status"], entry["output"]) == ("warn", "not run yet")
+                one = client.get("/api/v1/checks/slow-api").json()
+                assert (one["status"], one["message"]) == ("pending", "not run yet")
+                page = client.get("/").text
+                assert '<tr class="check pending"><td class="name">slow-api</td>' in page
+
+                # Its first result replaces the pending entry.
+                peer.release()
+
+                def ran() -> dict[str, Any] | None:
+                    check: dict[str, Any] = client.get("/api/health").json()["checks"]["slow-api"]
+                    return check if check["status"] != "pending" else None
+
+                assert wait_until(ran, "slow-api's first result")["status"] == "pass"
+        finally:
+            status = proc.stop()
+        assert status == 0, proc.log()[-4000:]

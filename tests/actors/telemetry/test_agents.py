@@ -43,3 +43,51 @@ def test_thresholds_from_reader_and_bounds() -> None:
     snap = reg.snapshot(T0 + 100, max_silence=50.0)
     assert [s.status for s in snap.values()] == ["silent", "silent"]
     assert reg.status("zzz", T0) is None
+
+
+def test_expected_agents_that_never_reported_are_missing() -> None:
+    reg = AgentRegistry(expected=["carbon-hunter", "esg-chief-of-staff", "carbon-hunter"])
+    assert reg.expected == ("carbon-hunter", "esg-chief-of-staff")
+    reg.heartbeat("esg-chief-of-staff", T0)
+    reg.heartbeat("other", T0)
+    listed = reg.snapshot(T0 + 1, include_missing=True)
+    assert list(listed) == ["carbon-hunter", "esg-chief-of-staff", "other"]
+    missing = listed["carbon-hunter"]
+    assert missing.status == "missing"
+    assert missing.to_json() == {
+        "agent": "carbon-hunter",
+        "status": "missing",
+        "lastSeen": None,
+        "lastExecution": None,
+        "lastError": None,
+        "executions": 0,
+        "errors": 0,
+        "recentExecutions": 0,
+        "recentErrors": 0,
+        "recentErrorRatio": 0.0,
+    }
+    assert listed["esg-chief-of-staff"].status == "healthy"
+    # Without asking for them (the agents check judges its own `expected`): reported ones only.
+    assert list(reg.snapshot(T0 + 1)) == ["esg-chief-of-staff", "other"]
+    assert "carbon-hunter" not in reg
+    # Once it reports it is judged like any other.
+    reg.execution("carbon-hunter", success=True, t=T0 + 2)
+    assert reg.snapshot(T0 + 3, include_missing=True)["carbon-hunter"].status == "healthy"
+
+
+def test_expect_replaces_the_expected_agents_on_reload() -> None:
+    reg = AgentRegistry(expected=["a", "b"])
+    reg.heartbeat("a", T0)
+    reg.expect(["c"])
+    listed = reg.snapshot(T0 + 1, include_missing=True)
+    assert {name: st.status for name, st in listed.items()} == {"a": "healthy", "c": "missing"}
+
+
+def test_expected_agents_are_tracked_beyond_max_agents() -> None:
+    reg = AgentRegistry(max_agents=1, expected=["wanted"])
+    reg.heartbeat("stranger", T0)
+    reg.heartbeat("another", T0)
+    reg.heartbeat("wanted", T0)
+    assert reg.dropped == 1
+    assert "wanted" in reg
+    assert reg.snapshot(T0 + 1, include_missing=True)["wanted"].status == "healthy"

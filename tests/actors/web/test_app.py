@@ -163,6 +163,96 @@ async def test_checks_routes() -> None:
     assert "error" in (await response.get_json())
 
 
+PENDING_ENTRY = {"status": "pending", "message": "not run yet", "details": {}}
+
+
+async def test_checks_not_run_yet_are_listed_as_pending_from_the_start() -> None:
+    clock = FixedClock(1_752_580_800.0)
+    state = HealthState(checks={"database": True, "api": False, "mlModels": False}, clock=clock)
+    client = create_app(health=state, clock=clock, version="1.0.0", render_interval=0).test_client()
+
+    # Nothing has run: every check is listed, the overall status is not degraded by them.
+    response = await client.get("/api/health")
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["status"] == "healthy"
+    assert body["checks"] == dict.fromkeys(("database", "api", "mlModels"), PENDING_ENTRY)
+    response = await client.get("/api/health/ready")
+    assert response.status_code == 503
+    assert (await response.get_json())["reasons"] == [
+        "starting: waiting for the first run of database"
+    ]
+
+    state.publish(result("database", critical=True, message="Database healthy"))
+    body = await (await client.get("/api/health")).get_json()
+    assert body["status"] == "healthy"
+    assert list(body["checks"]) == ["database", "api", "mlModels"]
+    assert body["checks"]["database"]["status"] == "pass"
+    assert body["checks"]["api"] == PENDING_ENTRY
+    assert (await client.get("/api/health/ready")).status_code == 200
+
+    response = await client.get("/api/health", headers={"Accept": "application/health+json"})
+    assert response.status_code == 200
+    ietf = await response.get_json()
+    assert ietf["status"] == "pass"
+    assert "output" not in ietf
+    assert ietf["checks"]["api:responseTime"] == [
+        {
+            "componentId": "api",
+            "componentType": "component",
+            "status": "warn",
+            "output": "not run yet",
+        }
+    ]
+    assert ietf["checks"]["database:responseTime"][0]["status"] == "pass"
+    assert list(ietf["checks"]) == [
+        "database:responseTime",
+        "api:responseTime",
+        "mlModels:responseTime",
+        "uptime",
+    ]
+
+    listing = await (await client.get("/api/v1/checks")).get_json()
+    assert [(c["name"], c["status"]) for c in listing["checks"]] == [
+        ("database", "pass"),
+        ("api", "pending"),
+        ("mlModels", "pending"),
+    ]
+    assert listing["checks"][1]["message"] == "not run yet"
+
+    page = await (await client.get("/")).get_data(as_text=True)
+    assert '<tr class="check pending"><td class="name">api</td>' in page
+    assert "not run yet" in page
+
+
+async def test_reload_lists_a_new_check_as_pending_and_drops_a_removed_one() -> None:
+    clock = FixedClock()
+    state = HealthState(checks={"database": True, "api": False}, clock=clock)
+    state.publish(result("database", critical=True))
+    state.publish(result("api", F))
+    client = create_app(health=state, clock=clock, render_interval=0).test_client()
+    body = await (await client.get("/api/health")).get_json()
+    assert body["status"] == "degraded"
+
+    state.configure({"database": True, "payments": False})
+    state.publish(result("api", F))  # the removed check's actor, still stopping
+    body = await (await client.get("/api/health")).get_json()
+    assert body["checks"] == {
+        "database": body["checks"]["database"],
+        "payments": PENDING_ENTRY,
+    }
+    assert body["status"] == "healthy"
+    ietf = await (
+        await client.get("/api/health", headers={"Accept": "application/health+json"})
+    ).get_json()
+    assert "api:responseTime" not in ietf["checks"]
+    assert ietf["checks"]["payments:responseTime"][0]["output"] == "not run yet"
+    assert (await client.get("/api/v1/checks/api")).status_code == 404
+    page = await (await client.get("/")).get_data(as_text=True)
+    assert ">api<" not in page
+    assert ">payments<" in page
+
+
 @dataclass(frozen=True)
 class _Info:
     id: str

@@ -318,10 +318,12 @@ async def test_status_page_in_a_browser(chromium: str, tmp_path: Path) -> None:
     assert cells["mlModels"] == {
         "name": "mlModels",
         "status": "pending",
-        "message": "waiting for the first run",
+        "message": "not run yet",
         "latency": "",
         "when": "",
     }
+    assert "s-pending" in rows["mlModels"].iter("span")[-1].classes()
+    assert "pending" in rows["mlModels"].classes()
     for name, status in [("database", "fail"), ("api", "fail"), ("cache", "warn")]:
         badge = rows[name].iter("span")[-1]
         assert f"s-{status}" in badge.classes(), name
@@ -339,6 +341,34 @@ async def test_status_page_in_a_browser(chromium: str, tmp_path: Path) -> None:
     assert payments.iter("img") == []
     assert dom.iter("img") == []
     assert "data-pwned" not in dom.iter("body")[0].attrs
+
+
+async def test_checks_not_run_yet_look_neutral_in_a_browser(chromium: str, tmp_path: Path) -> None:
+    """Right after the start: every configured check is listed; those not run yet are pending
+    (grey badge, "not run yet"), count as pending only, and leave the page healthy and ready."""
+    clock = FixedClock(1_752_580_800.0)
+    state = HealthState(checks={"database": True, "api": False, "cache": False}, clock=clock)
+    state.publish(result("database", P, critical=True, message="Database healthy"))
+    rendered = await _serve_and_render(chromium, state, clock, tmp_path)
+    dom = rendered.dom
+    assert dom.iter("h1")[0].text() == "blipee-os healthy"
+    banner = next(d for d in dom.iter("div") if "banner" in d.classes())
+    assert "ready" in banner.classes()
+    summary = next(p for p in dom.iter("p") if "summary" in p.classes())
+    assert summary.text() == "pass 1 pending 2"
+    rows = _rows(dom)
+    assert list(rows) == ["database", "api", "cache"]
+    for name in ("api", "cache"):
+        assert _cells(rows[name]) == {
+            "name": name,
+            "status": "pending",
+            "message": "not run yet",
+            "latency": "",
+            "when": "",
+        }
+        assert rows[name].classes() == {"check", "pending"}
+        assert "s-pending" in rows[name].iter("span")[-1].classes()
+    assert not any("fail" in row.classes() or "warn" in row.classes() for row in rows.values())
 
 
 async def test_empty_status_page_in_a_browser(chromium: str, tmp_path: Path) -> None:
