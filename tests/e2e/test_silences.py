@@ -10,6 +10,8 @@ driven both as documented (v1) and by Alertmanager's own CLI, `amtool`, pointed 
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.harness import Monitor, cli, require_binary, wait_until
+from actors.telemetry.config import TelemetryConfig
+from tests.e2e.harness import ROOT, Monitor, cli, require_binary, wait_until
 
 API_TOKEN = "e2e-silences-token-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -235,3 +238,31 @@ def test_amtool_without_the_token_is_refused(monitor: Monitor, tmp_path: Path) -
     refused = _amtool(monitor, tmp_path, "silence", "add", "--comment=x", "alertname=NoToken")
     assert refused.returncode != 0
     assert "401" in refused.stderr or "nauthorized" in refused.stderr
+
+
+DOCS = ROOT / "docs" / "configuration.md"
+
+
+def _section(heading: str) -> str:
+    text = DOCS.read_text()
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_the_documented_silence_example_is_accepted(api: httpx.Client) -> None:
+    section = _section("## `[[silences]]`")
+    example = re.search(r"-d '(\{.*?\})'", section, re.DOTALL)
+    assert example is not None, "no curl example in the silences section"
+    body = json.loads(example.group(1))
+    assert set(body) >= {"matchers", "startsAt", "endsAt", "createdBy", "comment"}
+    body["endsAt"] = "2999-01-01T00:00:00Z"  # the example's own times are in the past by now
+    response = api.post("/api/v2/silences", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"silenceID"}
+
+
+def test_every_telemetry_key_is_documented() -> None:
+    section = _section("## `[telemetry]`")
+    for name in TelemetryConfig.model_fields:
+        assert f"| `{name}` |" in section, name
