@@ -109,3 +109,9 @@ def test_invalid_regex_message_names_the_matcher() -> None:
         parse_matcher('level=~"x(?i)y"')
     with pytest.raises(ValueError, match="unsupported inline flag 'U'"):
         compile_matcher_regex("(?U)a")
+
+
+def test_a_syntax_error_names_the_matcher_once() -> None:
+    with pytest.raises(InvalidMatcher) as caught:
+        parse_matcher("severity critical")
+    assert str(caught.value).count("severity critical") == 1
