@@ -10,6 +10,19 @@
   "createdBy"?, "comment"?}` -> 201 with the silence.
 - `DELETE /api/v1/silences/<id>` (token): expires it -> 200 with the silence; 404 if unknown.
 
+Alertmanager's API v2 for silences, enough for `amtool silence add|query|expire` (see
+docs/configuration.md, "[[silences]]"):
+
+- `GET /api/v2/status`: `{cluster: {status: "disabled", peers: []}, versionInfo, config,
+  uptime}`; amtool reads it before every command.
+- `POST /api/v2/silences` (token): a `postableSilence`, `{"matchers": [{"name", "value",
+  "isRegex", "isEqual"?}], "startsAt"?, "endsAt", "createdBy"?, "comment"?, "id"?}` -> 200
+  `{"silenceID": "..."}`. With the `id` of an existing silence the new one replaces it (it is
+  created first, then the old one expired); an unknown `id` is 404.
+- `GET /api/v2/silences` (`[gettableSilence]`, matchers as objects), with repeatable
+  `?filter=<matcher>` applied to the silences' own matchers as Alertmanager does;
+  `GET /api/v2/silence/<id>`; `DELETE /api/v2/silence/<id>` (token) -> 200, 404 if unknown.
+
 Errors are `{"error": "..."}`: 400 bad body, 401 missing/wrong bearer token, 403 address not
 allowed, 404 unknown silence, 413 body too large. Reads are answered from the actors' state;
 nothing is evaluated.
@@ -17,10 +30,12 @@ nothing is evaluated.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import importlib.metadata
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pydantic
 from quart import Blueprint, Response, jsonify, request
@@ -29,7 +44,7 @@ from actors.configtypes import parse_duration
 from actors.models import Alert, AlertStatus
 from actors.routing.actor import MuteStatus
 from actors.routing.exceptions import RoutingError, SilenceNotFound
-from actors.routing.matchers import matches_all, parse_matchers
+from actors.routing.matchers import Matcher, matches_all, parse_matchers, split_matcher
 from actors.routing.silences import Silence
 from actors.web.auth import AllowList, json_error, secret_value, token_matches
 
@@ -38,7 +53,14 @@ if TYPE_CHECKING:
     from actors.rules.actor import AlertView
     from actors.web.config import SecurityConfig
 
-__all__ = ["AlertsProvider", "Authorize", "SilenceService", "create_blueprint", "silence_json"]
+__all__ = [
+    "AlertsProvider",
+    "Authorize",
+    "SilenceService",
+    "create_blueprint",
+    "gettable_silence",
+    "silence_json",
+]
 
 Authorize = Callable[[], Awaitable[Response | None]]
 """Checks the current request; returns None to proceed or the response to answer with."""
@@ -128,6 +150,49 @@ class _SilenceBody(pydantic.BaseModel):
     duration: str | None = None
     createdBy: str = pydantic.Field(default="", max_length=200)
     comment: str = pydantic.Field(default="", max_length=2000)
+
+
+class _PostableSilence(_SilenceBody):
+    """Alertmanager's v2 `postableSilence` (plus our `duration` and string matchers)."""
+
+    id: str | None = pydantic.Field(default=None, max_length=200)
+
+
+def _matcher_object(text: str) -> dict[str, object]:
+    name, op, value = split_matcher(text)
+    return {"name": name, "value": value, "isRegex": "~" in op, "isEqual": op[0] == "="}
+
+
+def gettable_silence(silence: Silence, now: float) -> dict[str, object]:
+    """Alertmanager's v2 view of a silence (`gettableSilence`: matchers as objects)."""
+    return {
+        **silence_json(silence, now),
+        "matchers": [_matcher_object(m) for m in silence.matchers],
+    }
+
+
+def _filter_matches(filters: Sequence[Matcher], silence: Silence) -> bool:
+    """Alertmanager's `CheckSilenceMatchesFilterLabels`: each filter matcher is applied to the
+    silence's matchers seen as labels (name -> value or pattern); an empty filter value only
+    asks that the name is absent (`=`, `=~`) or present (`!=`, `!~`)."""
+    own = {name: value for name, _, value in (split_matcher(m) for m in silence.matchers)}
+    for matcher in filters:
+        present = matcher.name in own
+        if matcher.value == "" and present == (matcher.op in ("!=", "!~")):
+            continue
+        if not matcher.matches_value(own.get(matcher.name, "")):
+            return False
+    return True
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("blipee-monitor")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+_Body = TypeVar("_Body", bound=pydantic.BaseModel)
 
 
 def _describe(exc: pydantic.ValidationError) -> str:
@@ -251,11 +316,8 @@ def create_blueprint(
             return json_error(404, str(exc))
         return jsonify(silence_json(silence, clock.now()))
 
-    @bp.post("/api/v1/silences")
-    async def post_silence() -> Response:
-        denied = await write_ok()
-        if denied is not None:
-            return denied
+    async def _read_body(model: type[_Body]) -> _Body | Response:
+        """The request body as `model`, or the error answer (400 bad, 413 too large)."""
         if (request.content_length or 0) > max_body:
             return json_error(413, f"body larger than {max_body} bytes")
         raw = await request.get_data(as_text=False)
@@ -266,9 +328,12 @@ def create_blueprint(
         except (ValueError, UnicodeDecodeError):
             return json_error(400, "the body is not valid JSON")
         try:
-            body = _SilenceBody.model_validate(data)
+            return model.model_validate(data)
         except pydantic.ValidationError as exc:
             return json_error(400, _describe(exc))
+
+    async def _create(body: _SilenceBody) -> Silence | Response:
+        """Create the silence `body` describes, or the error answer (400)."""
         now = clock.now()
         starts = body.startsAt.timestamp() if body.startsAt else None
         if body.endsAt is not None:
@@ -282,7 +347,7 @@ def create_blueprint(
             return json_error(400, "endsAt or duration is required")
         matchers = [m if isinstance(m, str) else m.text() for m in body.matchers]
         try:
-            silence = await routing.add_silence(
+            return await routing.add_silence(
                 matchers=matchers,
                 starts_at=starts,
                 ends_at=ends,
@@ -291,9 +356,21 @@ def create_blueprint(
             )
         except RoutingError as exc:
             return json_error(400, str(exc))
-        # The state as of the answer, never earlier than the silence's creation: `now` above
-        # was read before the routing actor read its own clock, and a silence starting "now"
-        # (or in the past) is active at once, as the next GET shows.
+
+    @bp.post("/api/v1/silences")
+    async def post_silence() -> Response:
+        denied = await write_ok()
+        if denied is not None:
+            return denied
+        body = await _read_body(_SilenceBody)
+        if isinstance(body, Response):
+            return body
+        silence = await _create(body)
+        if isinstance(silence, Response):
+            return silence
+        # The state as of the answer, never earlier than the silence's creation: the clock
+        # was read before the routing actor read its own, and a silence starting "now" (or in
+        # the past) is active at once, as the next GET shows.
         response = jsonify({"silenceID": silence.id, **silence_json(silence, _after(silence))})
         response.status_code = 201
         return response
@@ -308,5 +385,88 @@ def create_blueprint(
         except SilenceNotFound as exc:
             return json_error(404, str(exc))
         return jsonify(silence_json(silence, _after(silence)))
+
+    started = clock.now()
+    version = _version()
+
+    @bp.get("/api/v2/status")
+    async def v2_status() -> Response:
+        denied = await read_ok()
+        if denied is not None:
+            return denied
+        return jsonify(
+            {
+                "cluster": {"status": "disabled", "peers": []},
+                "versionInfo": {
+                    "version": version,
+                    "revision": "",
+                    "branch": "",
+                    "buildUser": "",
+                    "buildDate": "",
+                    "goVersion": "",
+                },
+                "config": {"original": ""},
+                "uptime": _rfc3339(started),
+            }
+        )
+
+    @bp.get("/api/v2/silences")
+    async def v2_list_silences() -> Response:
+        denied = await read_ok()
+        if denied is not None:
+            return denied
+        try:
+            filters = parse_matchers(request.args.getlist("filter"))
+        except RoutingError as exc:
+            return json_error(400, str(exc))
+        now = clock.now()
+        return jsonify(
+            [gettable_silence(s, now) for s in routing.silences() if _filter_matches(filters, s)]
+        )
+
+    @bp.get("/api/v2/silence/<silence_id>")
+    async def v2_get_silence(silence_id: str) -> Response:
+        denied = await read_ok()
+        if denied is not None:
+            return denied
+        try:
+            silence = routing.get_silence(silence_id)
+        except SilenceNotFound as exc:
+            return json_error(404, str(exc))
+        return jsonify(gettable_silence(silence, clock.now()))
+
+    @bp.post("/api/v2/silences")
+    async def v2_post_silence() -> Response:
+        denied = await write_ok()
+        if denied is not None:
+            return denied
+        body = await _read_body(_PostableSilence)
+        if isinstance(body, Response):
+            return body
+        if body.id:
+            try:
+                routing.get_silence(body.id)
+            except SilenceNotFound as exc:
+                return json_error(404, str(exc))
+        silence = await _create(body)
+        if isinstance(silence, Response):
+            return silence
+        if body.id and body.id != silence.id:
+            # Replaced: the new silence exists before the old one ends, so a failure here
+            # leaves both rather than neither.
+            with contextlib.suppress(SilenceNotFound):  # gone meanwhile: nothing to replace
+                await routing.expire_silence(body.id)
+        return jsonify({"silenceID": silence.id})
+
+    @bp.delete("/api/v2/silence/<silence_id>")
+    async def v2_delete_silence(silence_id: str) -> Response:
+        denied = await write_ok()
+        if denied is not None:
+            return denied
+        try:
+            await routing.expire_silence(silence_id)
+        except SilenceNotFound as exc:
+            return json_error(404, str(exc))
+        return Response("", status=200)
 
     return bp

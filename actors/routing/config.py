@@ -15,7 +15,8 @@ from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from actors.configtypes import ConfigModel, Duration
 from actors.routing.cron import parse_cron
-from actors.routing.exceptions import InvalidCron
+from actors.routing.exceptions import InvalidCron, InvalidMatcher
+from actors.routing.matchers import parse_matcher, split_matcher
 
 __all__ = [
     "InhibitConfig",
@@ -27,35 +28,15 @@ __all__ = [
     "split_matcher",
 ]
 
-_MATCHER = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 _CRON_FIELD = re.compile(r"^[\d*/,A-Za-z-]+$")
 
 
-def split_matcher(text: str) -> tuple[str, str, str]:
-    """Split a matcher string into (label, operator, value); regexes are checked to compile.
-
-    Raises:
-        ValueError: not `label OP value`, or a bad regular expression.
-    """
-    match = _MATCHER.match(text)
-    if match is None:
-        raise ValueError(
-            f"invalid matcher {text!r}; expected label=value, label!=value, label=~regex "
-            "or label!~regex"
-        )
-    name, op, value = match.groups()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1]
-    if op in ("=~", "!~"):
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression in matcher {text!r}: {exc}") from exc
-    return name, op, value
-
-
 def _check_matcher(text: str) -> str:
-    split_matcher(text)
+    # The same parse and compile the routing actor does at run time (one path, see matchers).
+    try:
+        parse_matcher(text)
+    except InvalidMatcher as exc:
+        raise ValueError(str(exc)) from exc
     return text
 
 

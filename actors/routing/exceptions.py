@@ -22,7 +22,9 @@ class InvalidMatcher(RoutingError):
     def __init__(self, text: str, reason: str) -> None:
         self.text = text
         self.reason = reason
-        super().__init__(f"invalid matcher {text!r}: {reason}")
+        prefix = f"invalid matcher {text!r}"
+        # A reason that already names the matcher (split_matcher's syntax error) is the message.
+        super().__init__(reason if reason.startswith(prefix) else f"{prefix}: {reason}")
 
 
 class InvalidSilence(RoutingError):

@@ -1,4 +1,10 @@
-"""Label matchers, Alertmanager style: `=`, `!=`, `=~` and `!~` (regexes fully anchored)."""
+"""Label matchers, Alertmanager style: `=`, `!=`, `=~` and `!~` (regexes fully anchored).
+
+This module is the one place a matcher is parsed and its regex compiled: the config models
+(`actors.routing.config.MatcherText`, read by check-config) validate a matcher by building a
+`Matcher` here, and routes, inhibit rules, silences (config and API), maintenance windows and API
+filters build the same object at run time. So whatever check-config accepts also runs.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,91 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from actors.routing.config import split_matcher
 from actors.routing.exceptions import InvalidMatcher
 
-__all__ = ["Matcher", "matches_all", "parse_matcher", "parse_matchers"]
+__all__ = [
+    "Matcher",
+    "compile_matcher_regex",
+    "matches_all",
+    "parse_matcher",
+    "parse_matchers",
+    "split_matcher",
+]
+
+_MATCHER = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
+# A leading inline flag group such as `(?i)`, `(?is)` or `(?i-s)`.
+_LEADING_FLAGS = re.compile(r"\(\?([A-Za-z]*)(?:-([A-Za-z]*))?\)")
+# The flags RE2 (Alertmanager's engine) knows that Python's `re` has with the same meaning; RE2's
+# `U` (ungreedy) has no Python equivalent.
+_SUPPORTED_FLAGS = frozenset("ims")
+
+
+def compile_matcher_regex(pattern: str) -> re.Pattern[str]:
+    """Compile the regex of a `=~`/`!~` matcher; match it with `fullmatch` (anchored).
+
+    Alertmanager anchors a matcher's regex as `^(?:pattern)$`. RE2 accepts an inline flag
+    group such as `(?i)` inside that group, where Python rejects global flags that are not at
+    the very start; so leading flag groups (`(?i)`, `(?is)`, `(?i-s)`, several in a row) become
+    one scoped group around the rest, `(?i:rest)`, which means the same. Only the flags `i`, `m`
+    and `s` are accepted there.
+
+    Raises:
+        ValueError: the pattern does not compile or uses an unsupported leading flag; the
+            message says why.
+    """
+    flags: dict[str, bool] = {}
+    rest = pattern
+    while (found := _LEADING_FLAGS.match(rest)) is not None:
+        on, off = found.group(1), found.group(2) or ""
+        if not on and not off:
+            break  # `(?)` or `(?-)`: left to the compiler, which rejects it
+        unsupported = sorted(set(on + off) - _SUPPORTED_FLAGS)
+        if unsupported:
+            raise ValueError(
+                f"unsupported inline flag {''.join(unsupported)!r} in {pattern!r} "
+                "(supported: i, m, s)"
+            )
+        flags.update(dict.fromkeys(on, True))
+        flags.update(dict.fromkeys(off, False))
+        rest = rest[found.end() :]
+    if flags:
+        on = "".join(sorted(f for f, v in flags.items() if v))
+        off = "".join(sorted(f for f, v in flags.items() if not v))
+        rest = f"(?{on}{'-' + off if off else ''}:{rest})"
+    try:
+        return re.compile(rest)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+
+
+def split_matcher(text: str) -> tuple[str, str, str]:
+    """Split a matcher string into (label, operator, value); the value may be double-quoted.
+
+    Only the syntax is checked here; `parse_matcher` also compiles a regex.
+
+    Raises:
+        ValueError: not `label OP value`.
+    """
+    match = _MATCHER.match(text)
+    if match is None:
+        raise ValueError(
+            f"invalid matcher {text!r}; expected label=value, label!=value, label=~regex "
+            "or label!~regex"
+        )
+    name, op, value = match.groups()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return name, op, value
 
 
 @dataclass(frozen=True, slots=True)
 class Matcher:
-    """One label condition; a missing label matches as the empty string (as in Alertmanager)."""
+    """One label condition; a missing label matches as the empty string (as in Alertmanager).
+
+    Raises:
+        InvalidMatcher: unknown operator, or the regex does not compile
+            (see `compile_matcher_regex`).
+    """
 
     name: str
     op: str
@@ -24,8 +106,8 @@ class Matcher:
     def __post_init__(self) -> None:
         if self.op in ("=~", "!~") and self._regex is None:
             try:
-                pattern = re.compile(f"(?:{self.value})")
-            except re.error as exc:
+                pattern = compile_matcher_regex(self.value)
+            except ValueError as exc:
                 raise InvalidMatcher(str(self), str(exc)) from exc
             object.__setattr__(self, "_regex", pattern)
         elif self.op not in ("=", "!=", "=~", "!~"):

@@ -7,6 +7,7 @@ string, so a silence can never mute every alert by accident.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,6 +53,15 @@ class Silence:
         return self.state(now) is SilenceState.ACTIVE and matches_all(self.parsed, labels)
 
 
+def _representable(ts: float) -> bool:
+    """Whether `ts` is a finite time that RFC 3339 (and so the API's answer) can show."""
+    try:
+        dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return False
+    return True
+
+
 def make_silence(
     *,
     matchers: Sequence[str],
@@ -65,7 +75,8 @@ def make_silence(
     """Validate and build a silence; `starts_at` None means now. The id is derived if not given.
 
     Raises:
-        InvalidSilence: no matcher, only matchers that match the empty string, or ends <= starts.
+        InvalidSilence: no matcher, only matchers that match the empty string, a time that is
+            not finite or outside the years 1..9999, or ends <= starts.
         InvalidMatcher: a matcher string is invalid.
     """
     if not matchers:
@@ -74,6 +85,9 @@ def make_silence(
     if all(m.matches_value("") for m in parsed):
         raise InvalidSilence("at least one matcher must not match the empty string")
     start = now if starts_at is None else starts_at
+    for what, when in (("starts", start), ("ends", ends_at)):
+        if not _representable(when):
+            raise InvalidSilence(f"{what} is not a time between the years 1 and 9999")
     if ends_at <= start:
         raise InvalidSilence("ends must be after starts")
     if silence_id is None:

@@ -241,3 +241,144 @@ async def test_a_silence_starting_now_or_before_is_active_at_once() -> None:
     future = {"matchers": ["check=db"], "startsAt": "2030-01-01T00:00:00Z", "duration": "1h"}
     resp = await client.post("/api/v1/silences", json=future)
     assert (await resp.get_json())["status"] == {"state": "pending"}
+
+
+# -- Alertmanager API v2 (what amtool speaks) ---------------------------------------------------
+def _matcher(name: str, value: str, *, regex: bool = False, equal: bool = True) -> dict[str, Any]:
+    return {"name": name, "value": value, "isRegex": regex, "isEqual": equal}
+
+
+async def test_v2_status_has_what_amtool_reads(autojump_clock: MockClock) -> None:
+    app, _, _, _ = _setup()
+    resp = await app.test_client().get("/api/v2/status")
+    assert resp.status_code == 200
+    body = await resp.get_json()
+    assert body["cluster"]["status"] in ("ready", "settling", "disabled")
+    assert body["versionInfo"]["version"]
+    assert set(body["versionInfo"]) == {
+        "version",
+        "revision",
+        "branch",
+        "buildUser",
+        "buildDate",
+        "goVersion",
+    }
+    assert body["uptime"].endswith("Z")
+
+
+async def test_v2_silence_lifecycle(autojump_clock: MockClock) -> None:
+    app, _, routing, _ = _setup()
+    client = app.test_client()
+    body = {
+        "matchers": [_matcher("alertname", "Down"), _matcher("level", "(?i)crit.*", regex=True)],
+        "startsAt": "2026-09-21T00:00:00Z",
+        "endsAt": "2030-01-01T00:00:00Z",
+        "createdBy": "ops",
+        "comment": "deploy",
+    }
+    resp = await client.post("/api/v2/silences", json=body)
+    assert resp.status_code == 401
+    resp = await client.post("/api/v2/silences", json=body, headers=AUTH)
+    assert resp.status_code == 200
+    created = await resp.get_json()
+    assert set(created) == {"silenceID"}
+    sid = created["silenceID"]
+    assert routing.get_silence(sid).matchers == ('alertname="Down"', 'level=~"(?i)crit.*"')
+
+    resp = await client.get("/api/v2/silences")
+    [listed] = await resp.get_json()
+    assert listed["id"] == sid
+    assert listed["matchers"] == body["matchers"]
+    assert listed["createdBy"] == "ops"
+    assert listed["status"] == {"state": "active"}
+    resp = await client.get(f"/api/v2/silence/{sid}")
+    assert (await resp.get_json())["comment"] == "deploy"
+
+    # Alertmanager's filter: matchers over the silence's own matchers as labels.
+    for query, found in [
+        ("filter=alertname=Down", True),
+        ("filter=alertname=Up", False),
+        ("filter=alertname=~Do.*", True),
+        ("filter=other=", True),  # an empty value asks that the name is absent
+        ("filter=alertname!=", True),  # ... or present
+        ("filter=alertname=", False),
+    ]:
+        resp = await client.get(f"/api/v2/silences?{query}")
+        assert [s["id"] for s in await resp.get_json()] == ([sid] if found else []), query
+    resp = await client.get("/api/v2/silences?filter=bad")
+    assert resp.status_code == 400
+    assert "error" in await resp.get_json()
+
+    # Posting with the id replaces it: a new silence, the old one expired.
+    resp = await client.post(
+        "/api/v2/silences", json={**body, "id": sid, "comment": "longer"}, headers=AUTH
+    )
+    assert resp.status_code == 200
+    new_id = (await resp.get_json())["silenceID"]
+    assert new_id != sid
+    states = {s.id: s.state(START) for s in routing.silences()}
+    assert states[sid] == "expired"
+    assert states[new_id] == "active"
+    resp = await client.post("/api/v2/silences", json={**body, "id": "nope"}, headers=AUTH)
+    assert resp.status_code == 404
+    assert "error" in await resp.get_json()
+
+    resp = await client.delete(f"/api/v2/silence/{new_id}")
+    assert resp.status_code == 401
+    resp = await client.delete(f"/api/v2/silence/{new_id}", headers=AUTH)
+    assert resp.status_code == 200
+    assert routing.get_silence(new_id).state(START) == "expired"
+    resp = await client.delete("/api/v2/silence/nope", headers=AUTH)
+    assert resp.status_code == 404
+    resp = await client.get("/api/v2/silence/nope")
+    assert resp.status_code == 404
+
+
+BAD_BODIES: list[tuple[Any, str]] = [
+    ([], "body"),
+    ("text", "body"),
+    (3, "body"),
+    ({"matchers": "alertname=X", "endsAt": "2030-01-01T00:00:00Z"}, "matchers"),
+    ({"matchers": [{"name": "a"}], "endsAt": "2030-01-01T00:00:00Z"}, "value"),
+    ({"matchers": [_matcher("a", "b")], "endsAt": "2030-01-01T00:00:00"}, "endsAt"),
+    ({"matchers": [_matcher("a", "b")], "endsAt": 5}, "ends"),  # a Unix time, in 1970
+    ({"matchers": [_matcher("a", "b")]}, "endsAt or duration"),
+    ({"matchers": [_matcher("1a", "b")], "endsAt": "2030-01-01T00:00:00Z"}, "matcher"),
+    ({"matchers": [_matcher("a", "(", regex=True)], "endsAt": "2030-01-01T00:00:00Z"}, "regular"),
+    ({"matchers": [_matcher("a", ".*", regex=True)], "endsAt": "2030-01-01T00:00:00Z"}, "empty"),
+    ({"matchers": [_matcher("a", "b")], "endsAt": "2020-01-01T00:00:00Z"}, "ends"),
+    ({"matchers": [_matcher("a", "b")], "endsAt": "9999-12-31T23:59:59-01:00"}, "9999"),
+    (
+        {
+            "matchers": [_matcher("a", "b")],
+            "startsAt": "0001-01-01T00:00:00+01:00",
+            "endsAt": "2030-01-01T00:00:00Z",
+        },
+        "9999",
+    ),
+    ({"matchers": [_matcher("a", "b")], "duration": "99999999999999999999h"}, "9999"),
+    ({"matchers": [_matcher("a", "b")], "endsAt": "2030-01-01T00:00:00Z", "id": 5}, "id"),
+    ({"matchers": [_matcher("a", "b")], "endsAt": "2030-01-01T00:00:00Z", "x": 1}, "x"),
+]
+
+
+async def test_bad_bodies_are_400_with_a_json_error_on_both_versions(
+    autojump_clock: MockClock,
+) -> None:
+    app, _, routing, _ = _setup()
+    client = app.test_client()
+    for path in ("/api/v1/silences", "/api/v2/silences"):
+        for body, fragment in BAD_BODIES:
+            if path.startswith("/api/v1") and isinstance(body, dict) and "id" in body:
+                fragment = "id"  # v1 has no id: an extra field
+            resp = await client.post(path, json=body, headers=AUTH)
+            assert resp.status_code == 400, (path, body, resp.status_code)
+            error = (await resp.get_json())["error"]
+            assert fragment in error, (path, body, error)
+        for raw, fragment in [(b"\xff{", "JSON"), (b"", "JSON"), (b"null", "body")]:
+            resp = await client.post(
+                path, data=raw, headers={**AUTH, "Content-Type": "application/json"}
+            )
+            assert resp.status_code == 400, (path, raw)
+            assert fragment in (await resp.get_json())["error"], (path, raw)
+    assert routing.silences() == []
