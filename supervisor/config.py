@@ -33,7 +33,7 @@ from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validato
 
 from actors.checks.config import CheckConfig
 from actors.configtypes import ConfigModel, Duration, format_duration
-from actors.notify.config import ChannelConfig
+from actors.notify.channels.kinds import ChannelConfig
 from actors.routing.config import (
     InhibitConfig,
     MaintenanceConfig,

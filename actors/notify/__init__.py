@@ -10,8 +10,9 @@
 
 Public surface (the composition root uses these):
 - `Outbox(database=, clock=, metrics=None, retention=7d)`
-- `build_channels(configs, clock=, logger=, transport=None, ssl_context=None, external_url="",
-  database=None) -> dict[name, Channel]` (disabled channels skipped with a warning)
+- `build_channels(configs, ChannelContext(clock=, logger=, transport=None, ssl_context=None,
+  external_url="", database=None, tracer_provider=None)) -> dict[name, Channel]` (disabled
+  channels skipped with a warning); `build_channel(name, config, context)`
 - `DeliveryActor(channel=, outbox=, clock=, logger=, metrics=None, tracer=None, ...)` with
   `run(*, task_status)`
 - `create_blueprint(channels=, outbox=, clock=, api_token=None, logger=None)` (actors.notify.api)

@@ -19,9 +19,8 @@ import trio
 
 from actors.clock import Clock, SystemClock
 from actors.models import Alert, AlertStatus, Notification, labels_of
-from actors.notify.channels import Channel, build_channels
+from actors.notify.channels import Channel, ChannelConfig, ChannelContext, build_channels
 from actors.notify.channels.base import send_bounded
-from actors.notify.config import ChannelConfig
 from actors.notify.errors import UnknownChannelError
 from actors.notify.outbox import EntryState, Outbox
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry
@@ -147,14 +146,14 @@ async def run_test_alert(
     Raises:
         UnknownChannelError: `channel` is not configured or is disabled.
     """
-    channels = build_channels(
-        configs,
+    context = ChannelContext(
         clock=clock or SystemClock(),
         logger=logger,
         transport=transport,
         ssl_context=ssl_context,
         external_url=external_url,
     )
+    channels = build_channels(configs, context)
     try:
         return await send_test_alert(
             channels, clock=clock or SystemClock(), channel=channel, logger=logger

@@ -51,8 +51,13 @@ from actors.checks.tls import ClientContexts
 from actors.clock import Clock, SystemClock
 from actors.models import AlertEvent
 from actors.notify.api import create_blueprint as notify_blueprint
-from actors.notify.channels import Channel, build_channel, build_channels
-from actors.notify.config import ChannelConfig
+from actors.notify.channels import (
+    Channel,
+    ChannelConfig,
+    ChannelContext,
+    build_channel,
+    build_channels,
+)
 from actors.notify.delivery import DeliveryActor
 from actors.notify.errors import ChannelSetupError
 from actors.notify.outbox import Outbox
@@ -258,10 +263,12 @@ class App:
         )
         self.api_channels: dict[str, Channel] = build_channels(
             config.channels,
-            clock=self.clock,
-            logger=logger_for("notify"),
-            external_url=config.server.external_url,
-            tracer_provider=self.otel.tracer_provider,
+            ChannelContext(
+                clock=self.clock,
+                logger=logger_for("notify"),
+                external_url=config.server.external_url,
+                tracer_provider=self.otel.tracer_provider,
+            ),
         )
         self.last_reload_errors: tuple[str, ...] = ()
         # Children stop in reverse order. The listeners start first and stop last: while the
@@ -402,11 +409,13 @@ class App:
             channel=build_channel(
                 name,
                 channel,
-                clock=self.clock,
-                logger=logger_for(f"notify.{name}"),
-                external_url=self.config.server.external_url,
-                database=self.database,
-                tracer_provider=self.otel.tracer_provider,
+                ChannelContext(
+                    clock=self.clock,
+                    logger=logger_for(f"notify.{name}"),
+                    external_url=self.config.server.external_url,
+                    database=self.database,
+                    tracer_provider=self.otel.tracer_provider,
+                ),
             ),
             outbox=self.outbox,
             clock=self.clock,
@@ -532,10 +541,12 @@ class App:
                 self.api_channels[name] = build_channel(
                     name,
                     new_channels[name],
-                    clock=self.clock,
-                    logger=logger_for("notify"),
-                    external_url=new.server.external_url,
-                    tracer_provider=self.otel.tracer_provider,
+                    ChannelContext(
+                        clock=self.clock,
+                        logger=logger_for("notify"),
+                        external_url=new.server.external_url,
+                        tracer_provider=self.otel.tracer_provider,
+                    ),
                 )
             except ChannelSetupError as exc:
                 errors.append(f"channel {name}: {exc}")

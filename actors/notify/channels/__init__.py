@@ -1,56 +1,50 @@
 """Notification channels, one module per kind, behind one interface (`Channel`).
 
-`build_channel()` turns a channel's configuration into a channel; `build_channels()` does it for
-the whole [channels] table and leaves out (with a warning) the channels whose required secret is
-empty, so the default configuration runs without any secret. Given a `tracer_provider`, HTTP
-channels make one client span per request (see `Channel.tracer_provider`).
+A channel kind is one file, `actors.notify.channels.<kind>`, holding its config model
+(`<Kind>ChannelConfig`, a `ChannelBase`) and its channel (`<Kind>Channel(name, config, context)`,
+a `KindChannel` that keeps the model as `self.config`), plus one line in the registry
+`actors.notify.channels.kinds.KINDS`. The registry gives the [channels.NAME] union
+(`ChannelConfig`), the factory below, and the docs checks; see docs/extending-channels.md.
 
-The HTTP channel kinds (slack, pagerduty, webhook, alertmanager) and `HttpChannel` are imported
-on first use: by `build_channel()` when such a channel is built, or when one of their names is
-read from this package (`from actors.notify.channels import SlackChannel` still works). A process
-whose channels are only console and email never imports httpx.
+`build_channel()` turns a channel's configuration into a channel, lending it a `ChannelContext`
+(clock, logger, transport, TLS context, external URL, database, tracer provider);
+`build_channels()` does it for the whole [channels] table and leaves out (with a warning) the
+channels whose required secret is empty, so the default configuration runs without any secret.
+
+Lazy httpx: every kind module is imported with the configuration (its config model is needed to
+parse it), so no kind module imports httpx at module level. The HTTP kinds (slack, pagerduty,
+webhook, alertmanager) subclass `HttpChannel`, which imports httpx when the first HTTP channel is
+built, and name httpx only under TYPE_CHECKING. A process whose channels are only console and
+email never imports httpx (tests/actors/notify/test_lazy_imports.py).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import ssl
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from actors.clock import Clock
-from actors.notify.channels.base import Channel
+from actors.notify.channels.alertmanager import AlertmanagerChannel
+from actors.notify.channels.base import Channel, ChannelContext, KindChannel
 from actors.notify.channels.console import ConsoleChannel
 from actors.notify.channels.email import EmailChannel
-from actors.notify.config import (
-    AlertmanagerChannelConfig,
-    ChannelConfig,
-    ConsoleChannelConfig,
-    EmailChannelConfig,
-    PagerDutyChannelConfig,
-    SlackChannelConfig,
-    WebhookChannelConfig,
-)
+from actors.notify.channels.http import HttpChannel
+from actors.notify.channels.kinds import KINDS, ChannelConfig, ChannelKind, kind_of
+from actors.notify.channels.pagerduty import PagerDutyChannel
+from actors.notify.channels.slack import SlackChannel
+from actors.notify.channels.webhook import WebhookChannel
+from actors.notify.config import ChannelBase
 from actors.notify.errors import ChannelSetupError
-from actors.store import Database
-
-if TYPE_CHECKING:
-    import httpx
-    from opentelemetry.trace import TracerProvider
-
-    from actors.notify.channels.alertmanager import AlertmanagerChannel
-    from actors.notify.channels.http import HttpChannel
-    from actors.notify.channels.pagerduty import PagerDutyChannel
-    from actors.notify.channels.slack import SlackChannel
-    from actors.notify.channels.webhook import WebhookChannel
 
 __all__ = [
+    "KINDS",
     "AlertmanagerChannel",
     "Channel",
+    "ChannelConfig",
+    "ChannelContext",
+    "ChannelKind",
     "ConsoleChannel",
     "EmailChannel",
     "HttpChannel",
+    "KindChannel",
     "PagerDutyChannel",
     "SlackChannel",
     "WebhookChannel",
@@ -58,196 +52,38 @@ __all__ = [
     "build_channels",
 ]
 
-_LAZY = {
-    "AlertmanagerChannel": "actors.notify.channels.alertmanager",
-    "HttpChannel": "actors.notify.channels.http",
-    "PagerDutyChannel": "actors.notify.channels.pagerduty",
-    "SlackChannel": "actors.notify.channels.slack",
-    "WebhookChannel": "actors.notify.channels.webhook",
-}
-"""Public names whose modules import httpx: loaded by `__getattr__` when first read."""
 
-
-def __getattr__(name: str) -> object:
-    """PEP 562: import an HTTP channel class on first access (it imports httpx).
+def build_channel(name: str, config: ChannelBase, context: ChannelContext) -> Channel:
+    """Build the channel `name` from its configuration with the kind registered for it.
 
     Raises:
-        AttributeError: `name` is not a name of this package.
+        ChannelSetupError: the configuration is disabled (a required secret is empty), or its
+            model is not one of a registered kind.
     """
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later reads skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
-
-def build_channel(
-    name: str,
-    config: ChannelConfig,
-    *,
-    clock: Clock,
-    logger: logging.Logger,
-    transport: httpx.AsyncBaseTransport | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    external_url: str = "",
-    database: Database | None = None,
-    tracer_provider: TracerProvider | None = None,
-) -> Channel:
-    """Build the channel `name` from its configuration.
-
-    `transport` is the httpx transport of HTTP channels (None: real network); `ssl_context` the
-    TLS context of the email channel (None: system trust store); `database` keeps the
-    alertmanager channel's firing alerts across restarts; `tracer_provider` (None: no spans)
-    instruments HTTP channels' requests.
-
-    Raises:
-        ChannelSetupError: the configuration is disabled (a required secret is empty) or unknown.
-    """
-    channel = _build_channel(
-        name,
-        config,
-        clock=clock,
-        logger=logger,
-        transport=transport,
-        ssl_context=ssl_context,
-        external_url=external_url,
-        database=database,
-    )
-    channel.tracer_provider = tracer_provider
-    return channel
-
-
-def _build_channel(
-    name: str,
-    config: ChannelConfig,
-    *,
-    clock: Clock,
-    logger: logging.Logger,
-    transport: httpx.AsyncBaseTransport | None,
-    ssl_context: ssl.SSLContext | None,
-    external_url: str,
-    database: Database | None,
-) -> Channel:
     reason = config.disabled_reason()
     if reason is not None:
         raise ChannelSetupError(name, f"disabled: {reason}")
-    if isinstance(config, ConsoleChannelConfig):
-        return ConsoleChannel(
-            name,
-            send_resolved=config.send_resolved,
-            timeout=config.timeout,
-            clock=clock,
-            logger=logger,
-        )
-    if isinstance(config, EmailChannelConfig):
-        return EmailChannel(
-            name,
-            smtp_host=config.smtp_host,
-            smtp_port=config.smtp_port,
-            sender=config.from_,
-            recipients=config.to,
-            username=config.username,
-            password=config.password.get_secret_value(),
-            starttls=config.starttls,
-            tls=config.tls,
-            ssl_context=ssl_context,
-            external_url=external_url,
-            send_resolved=config.send_resolved,
-            timeout=config.timeout,
-            clock=clock,
-            logger=logger,
-        )
-    if isinstance(config, SlackChannelConfig):
-        from actors.notify.channels.slack import SlackChannel
-
-        return SlackChannel(
-            name,
-            webhook_url=config.webhook_url.get_secret_value(),
-            external_url=external_url,
-            send_resolved=config.send_resolved,
-            timeout=config.timeout,
-            clock=clock,
-            logger=logger,
-            transport=transport,
-        )
-    if isinstance(config, PagerDutyChannelConfig):
-        from actors.notify.channels.pagerduty import PagerDutyChannel
-
-        return PagerDutyChannel(
-            name,
-            routing_key=config.routing_key.get_secret_value(),
-            url=config.url,
-            source=external_url or "blipee-monitor",
-            send_resolved=config.send_resolved,
-            timeout=config.timeout,
-            clock=clock,
-            logger=logger,
-            transport=transport,
-        )
-    if isinstance(config, WebhookChannelConfig):
-        from actors.notify.channels.webhook import WebhookChannel
-
-        return WebhookChannel(
-            name,
-            url=config.url.get_secret_value(),
-            secret=config.secret.get_secret_value(),
-            headers=config.headers,
-            external_url=external_url,
-            send_resolved=config.send_resolved,
-            timeout=config.timeout,
-            clock=clock,
-            logger=logger,
-            transport=transport,
-        )
-    if isinstance(config, AlertmanagerChannelConfig):
-        from actors.notify.channels.alertmanager import AlertmanagerChannel
-
-        return AlertmanagerChannel(
-            name,
-            url=config.url,
-            resend_interval=config.resend_interval,
-            database=database,
-            send_resolved=config.send_resolved,
-            timeout=config.timeout,
-            clock=clock,
-            logger=logger,
-            transport=transport,
-        )
-    raise ChannelSetupError(name, f"unknown channel kind {type(config).__name__}")
+    try:
+        kind = kind_of(config)
+    except LookupError as exc:
+        raise ChannelSetupError(name, str(exc)) from None
+    return kind.channel(name, config, context)
 
 
 def build_channels(
-    configs: Mapping[str, ChannelConfig],
-    *,
-    clock: Clock,
-    logger: logging.Logger,
-    transport: httpx.AsyncBaseTransport | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    external_url: str = "",
-    database: Database | None = None,
-    tracer_provider: TracerProvider | None = None,
+    configs: Mapping[str, ChannelConfig], context: ChannelContext
 ) -> dict[str, Channel]:
-    """Build every enabled channel; a disabled one is logged (WARNING, no secret) and skipped."""
+    """Build every enabled channel; a disabled one is logged (WARNING on the context's logger,
+    no secret) and skipped.
+
+    Raises:
+        ChannelSetupError: a configuration's model is not one of a registered kind.
+    """
     channels: dict[str, Channel] = {}
     for name, config in configs.items():
         reason = config.disabled_reason()
         if reason is not None:
-            logger.warning("channel %r (%s) is disabled: %s", name, config.kind, reason)
+            context.logger.warning("channel %r (%s) is disabled: %s", name, config.kind, reason)
             continue
-        channels[name] = build_channel(
-            name,
-            config,
-            clock=clock,
-            logger=logger,
-            transport=transport,
-            ssl_context=ssl_context,
-            external_url=external_url,
-            database=database,
-            tracer_provider=tracer_provider,
-        )
+        channels[name] = build_channel(name, config, context)
     return channels

@@ -14,25 +14,35 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import sqlite3
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import trio
 
-from actors.clock import Clock
+from actors.configtypes import Duration
 from actors.models import Alert, AlertStatus, Notification
+from actors.notify.channels.base import ChannelContext
 from actors.notify.channels.http import HttpChannel
 from actors.notify.channels.render import with_held_annotations
 from actors.notify.codec import decode_alert, encode_alert, rfc3339
+from actors.notify.config import ChannelBase, OptionalUrl
 from actors.notify.outcome import Delivered, Outcome
-from actors.store import Database, StoreError
+from actors.store import StoreError
 
-if TYPE_CHECKING:
-    import httpx
+__all__ = ["AlertmanagerChannel", "AlertmanagerChannelConfig", "build_alertmanager_alerts"]
 
-__all__ = ["AlertmanagerChannel", "build_alertmanager_alerts"]
+
+class AlertmanagerChannelConfig(ChannelBase):
+    """kind = "alertmanager": POST /api/v2/alerts of an Alertmanager."""
+
+    kind: Literal["alertmanager"]
+    url: OptionalUrl = ""
+    resend_interval: Duration = 60.0
+
+    def disabled_reason(self) -> str | None:
+        return "url is empty" if not self.url.strip() else None
+
 
 MIGRATIONS = [
     """
@@ -82,35 +92,19 @@ def _alert_from_json(text: str) -> Alert:
     return dataclasses.replace(alert, status=AlertStatus.FIRING, ends_at=None)
 
 
-class AlertmanagerChannel(HttpChannel):
-    """Posts alerts to an Alertmanager and re-sends the firing ones periodically."""
+class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
+    """Posts alerts to an Alertmanager and re-sends the firing ones periodically; keeps them in
+    the context's `database` (None: in memory only)."""
 
     kind = "alertmanager"
     rate = (10.0, 50)
 
     def __init__(
-        self,
-        name: str,
-        *,
-        url: str,
-        resend_interval: float = 60.0,
-        database: Database | None = None,
-        send_resolved: bool = True,
-        timeout: float = 10.0,
-        clock: Clock,
-        logger: logging.Logger,
-        transport: httpx.AsyncBaseTransport | None = None,
+        self, name: str, config: AlertmanagerChannelConfig, context: ChannelContext
     ) -> None:
-        super().__init__(
-            name,
-            send_resolved=send_resolved,
-            timeout=timeout,
-            clock=clock,
-            logger=logger,
-            transport=transport,
-        )
-        self._url = url.rstrip("/") + "/api/v2/alerts"
-        self.resend_interval = resend_interval
+        super().__init__(name, config, context)
+        self._url = config.url.rstrip("/") + "/api/v2/alerts"
+        database = context.database
         self._db = database
         self._firing: dict[str, Alert] = {}
         self._loaded = database is None
@@ -144,7 +138,7 @@ class AlertmanagerChannel(HttpChannel):
         """Re-send the firing alerts every `resend_interval` until cancelled."""
         await self._load()
         while True:
-            await trio.sleep(self.resend_interval)
+            await trio.sleep(self.config.resend_interval)
             if not self._firing:
                 continue
             outcome = await self._post(self._firing.values())
@@ -158,7 +152,7 @@ class AlertmanagerChannel(HttpChannel):
 
     async def _post(self, alerts: Iterable[Alert]) -> Outcome:
         body = build_alertmanager_alerts(
-            alerts, now=self.clock.now(), resend_interval=self.resend_interval
+            alerts, now=self.clock.now(), resend_interval=self.config.resend_interval
         )
         return await self.post(self._url, json.dumps(body).encode("utf-8"))
 

@@ -5,26 +5,43 @@ A channel turns a `Notification` into one request to its receiver and says how i
 raises for a delivery failure and never logs or returns its secrets (URLs with tokens, routing
 keys, passwords): every reason passes through `redact()`.
 
-This module does not import httpx: the HTTP channels' plumbing (`HttpChannel`) lives in
-`actors.notify.channels.http`, imported only by a process that configures an HTTP channel.
+`ChannelContext` is what the process gives every channel it builds (clock, logger, transport,
+...); a channel kind's constructor is `KindChannel(name, config, context)` and the channel keeps
+its config model as `self.config`.
+
+This module does not import httpx (see `actors.notify.channels.http`).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import trio
 
 from actors.clock import Clock
 from actors.models import Notification
+from actors.notify.config import ChannelBase
 from actors.notify.outcome import Outcome, Retry
 
 if TYPE_CHECKING:
+    import httpx
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["MAX_RESPONSE_BYTES", "Channel", "redact", "send_bounded"]
+    from actors.store import Database
+
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "Channel",
+    "ChannelContext",
+    "ConfigT",
+    "KindChannel",
+    "redact",
+    "send_bounded",
+]
 
 MAX_RESPONSE_BYTES = 64 * 1024
 """At most this much of a receiver's answer is read (the reason needs a few hundred bytes)."""
@@ -38,6 +55,32 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+@dataclass(frozen=True, kw_only=True)
+class ChannelContext:
+    """What the process lends every channel it builds; each kind uses the parts it needs.
+
+    Attributes:
+        clock: the time source (retry-after, timestamps).
+        logger: where the channel logs (never a secret).
+        transport: the httpx transport of HTTP channels (None: the real network;
+            `httpx.MockTransport` in tests).
+        ssl_context: the TLS context of the email channel (None: the system trust store).
+        external_url: the monitor's public URL, linked from messages ("" : no link).
+        database: where the alertmanager channel keeps its firing alerts across restarts
+            (None: in memory only).
+        tracer_provider: HTTP channels make one client span per request with it (None: no
+            spans).
+    """
+
+    clock: Clock
+    logger: logging.Logger
+    transport: httpx.AsyncBaseTransport | None = None
+    ssl_context: ssl.SSLContext | None = None
+    external_url: str = ""
+    database: Database | None = None
+    tracer_provider: TracerProvider | None = None
+
+
 class Channel:
     """Base of every channel.
 
@@ -47,8 +90,8 @@ class Channel:
         send_resolved: whether resolved notifications are sent.
         timeout: seconds one attempt may take.
         rate: (tokens per second, burst) of the channel's rate limit.
-        tracer_provider: set by `build_channel`; HTTP channels make one client span per request
-            with it (None: no spans), the others ignore it.
+        tracer_provider: HTTP channels take it from their `ChannelContext` and make one client
+            span per request with it (None: no spans); the others ignore it.
     """
 
     kind = "channel"
@@ -97,6 +140,34 @@ class Channel:
     def describe(self) -> str:
         """A log-safe description: kind and name only."""
         return f"{self.kind} channel {self.name!r}"
+
+
+ConfigT = TypeVar("ConfigT", bound=ChannelBase)
+"""The config model of a channel kind."""
+
+
+class KindChannel(Channel, Generic[ConfigT]):
+    """Base of the channel kinds: built as `KindChannel(name, config, context)`.
+
+    The channel keeps its config model (`self.config`) and reads its keys from it, rather than
+    taking a copy of each as a keyword argument; `send_resolved` and `timeout` come from it, the
+    clock and the logger from the context.
+
+    Attributes:
+        config: the channel's [channels.NAME] table, validated.
+        context: what the process lends the channel (`ChannelContext`).
+    """
+
+    def __init__(self, name: str, config: ConfigT, context: ChannelContext) -> None:
+        super().__init__(
+            name,
+            send_resolved=config.send_resolved,
+            timeout=config.timeout,
+            clock=context.clock,
+            logger=context.logger,
+        )
+        self.config = config
+        self.context = context
 
 
 async def send_bounded(

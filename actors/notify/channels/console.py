@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from actors.models import Notification
-from actors.notify.channels.base import Channel
+from actors.notify.channels.base import KindChannel
 from actors.notify.channels.render import alert_summary, held_alerts, held_line, title
+from actors.notify.config import ChannelBase
 from actors.notify.outcome import Delivered, Outcome
 
-__all__ = ["ConsoleChannel", "console_line"]
+__all__ = ["ConsoleChannel", "ConsoleChannelConfig", "console_line"]
+
+
+class ConsoleChannelConfig(ChannelBase):
+    """kind = "console": one log line per notification."""
+
+    kind: Literal["console"]
 
 
 def console_line(notification: Notification) -> str:
@@ -18,8 +27,8 @@ def console_line(notification: Notification) -> str:
     return " | ".join(parts) + f" (key={notification.key})"
 
 
-class ConsoleChannel(Channel):
-    """Logs each notification at WARNING (firing) or INFO (resolved) on the given logger."""
+class ConsoleChannel(KindChannel[ConsoleChannelConfig]):
+    """Logs each notification at WARNING on the context's logger."""
 
     kind = "console"
     rate = (100.0, 100)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import html
-import logging
 import smtplib
 import socket
 import ssl
@@ -31,16 +30,54 @@ import threading
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Literal
 
 import trio
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from actors.clock import Clock
+from actors.configtypes import Secret
 from actors.models import AlertStatus, Notification
-from actors.notify.channels.base import Channel, redact
+from actors.notify.channels.base import ChannelContext, KindChannel, redact
 from actors.notify.channels.render import alert_summary, held_alerts, held_line, title
+from actors.notify.config import ChannelBase
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry, classify_smtp_code
 
-__all__ = ["EmailChannel", "build_email"]
+__all__ = ["EmailChannel", "EmailChannelConfig", "build_email"]
+
+
+class EmailChannelConfig(ChannelBase):
+    """kind = "email": SMTP, plain text + HTML."""
+
+    kind: Literal["email"]
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    username: str = ""
+    password: Secret = SecretStr("")
+    starttls: bool = False
+    tls: bool = False
+    from_: str = Field(default="blipee-monitor@localhost", alias="from")
+    to: tuple[str, ...] = ()
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if address and "@" not in address:
+                raise ValueError(f"not an email address: {address!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_modes(self) -> EmailChannelConfig:
+        if self.tls and self.starttls:
+            raise ValueError("choose one of tls (implicit TLS) and starttls")
+        return self
+
+    def disabled_reason(self) -> str | None:
+        if not self.smtp_host.strip():
+            return "smtp_host is empty"
+        if not any(address.strip() for address in self.to):
+            return "no recipient in 'to'"
+        return None
 
 
 class _Conversation:
@@ -191,55 +228,27 @@ def build_email(
     return message
 
 
-class EmailChannel(Channel):
-    """Sends notifications by SMTP."""
+class EmailChannel(KindChannel[EmailChannelConfig]):
+    """Sends notifications by SMTP (TLS with the context's `ssl_context`, None: the system trust
+    store)."""
 
     kind = "email"
     rate = (2.0, 10)
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        smtp_host: str,
-        smtp_port: int = 25,
-        sender: str,
-        recipients: Sequence[str],
-        username: str = "",
-        password: str = "",
-        starttls: bool = False,
-        tls: bool = False,
-        ssl_context: ssl.SSLContext | None = None,
-        external_url: str = "",
-        send_resolved: bool = True,
-        timeout: float = 10.0,
-        clock: Clock,
-        logger: logging.Logger,
-    ) -> None:
-        super().__init__(
-            name, send_resolved=send_resolved, timeout=timeout, clock=clock, logger=logger
-        )
-        self._host = smtp_host
-        self._port = smtp_port
-        self._sender = sender
-        self._recipients = [r for r in recipients if r.strip()]
-        self._username = username
-        self._password = password
-        self._starttls = starttls
-        self._tls = tls
-        self._ssl_context = ssl_context
-        self._external_url = external_url
+    def __init__(self, name: str, config: EmailChannelConfig, context: ChannelContext) -> None:
+        super().__init__(name, config, context)
+        self._recipients = [r for r in config.to if r.strip()]
 
     def secrets(self) -> tuple[str, ...]:
-        return (self._password,)
+        return (self.config.password.get_secret_value(),)
 
     async def send(self, notification: Notification) -> Outcome:
         message = build_email(
             notification,
-            sender=self._sender,
+            sender=self.config.from_,
             recipients=self._recipients,
             now=self.clock.now(),
-            external_url=self._external_url,
+            external_url=self.context.external_url,
         )
         conversation = _Conversation()
         outcome: Outcome = Retry(f"timeout after {self.timeout:g}s (SMTP conversation)")
@@ -260,7 +269,7 @@ class EmailChannel(Channel):
         return outcome
 
     def _context(self) -> ssl.SSLContext:
-        return self._ssl_context or ssl.create_default_context()
+        return self.context.ssl_context or ssl.create_default_context()
 
     def _deliver(self, message: EmailMessage, conversation: _Conversation) -> Outcome:
         """Blocking SMTP conversation (runs in a worker thread)."""
@@ -270,22 +279,24 @@ class EmailChannel(Channel):
             conversation.close()
 
     def _converse(self, message: EmailMessage, conversation: _Conversation) -> Outcome:
+        config = self.config
+        host, port = config.smtp_host, config.smtp_port
         try:
             smtp: _SMTP
-            if self._tls:
-                smtp = _SMTPSSL(conversation, self._host, self._port, self.timeout, self._context())
+            if config.tls:
+                smtp = _SMTPSSL(conversation, host, port, self.timeout, self._context())
             else:
-                smtp = _SMTP(conversation, self._host, self._port, self.timeout)
+                smtp = _SMTP(conversation, host, port, self.timeout)
             with smtp:
                 refusal = _greet(smtp)
-                if refusal is None and self._starttls:
+                if refusal is None and config.starttls:
                     smtp.starttls(context=self._context())
                     refusal = _greet(smtp)
                 if refusal is not None:
                     return refusal
-                if self._username:
-                    smtp.login(self._username, self._password)
-                refused = smtp.send_message(message, self._sender, self._recipients)
+                if config.username:
+                    smtp.login(config.username, config.password.get_secret_value())
+                refused = smtp.send_message(message, config.from_, self._recipients)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             reason = "all recipients refused: " + "; ".join(

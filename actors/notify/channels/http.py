@@ -5,50 +5,52 @@ HTTP channels share one `httpx.AsyncClient` per channel, built over an injectabl
 OpenTelemetry SDK provider: the composition root sets it when OTLP export is configured) the
 client is instrumented: one client span per request, trace context propagated.
 
-This is the one module of the channels that imports httpx at module level: the package imports it
-(through the HTTP channel kinds) only when such a channel is built or one of their names is asked
-for, so a process with only console and email channels never loads httpx.
+httpx is imported when an `HttpChannel` is built (and by the methods that use it), never at
+module level: every channel kind's module, with its config model, is imported when the
+configuration is parsed, and a process whose channels are only console and email never loads
+httpx. The HTTP channel kinds name httpx only in annotations (under TYPE_CHECKING).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
-import httpx
 import trio
 
-from actors.clock import Clock
-from actors.notify.channels.base import MAX_RESPONSE_BYTES, Channel, redact
+from actors.notify.channels.base import (
+    MAX_RESPONSE_BYTES,
+    ChannelContext,
+    ConfigT,
+    KindChannel,
+    redact,
+)
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry, classify_http
 
 if TYPE_CHECKING:
+    import httpx
     from opentelemetry.trace import TracerProvider
 
 __all__ = ["HttpChannel"]
 
 
-class HttpChannel(Channel):
-    """A channel that POSTs JSON to a receiver through one httpx client."""
+class HttpChannel(KindChannel[ConfigT]):
+    """A channel kind that POSTs JSON to a receiver through one httpx client.
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        send_resolved: bool,
-        timeout: float,
-        clock: Clock,
-        logger: logging.Logger,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            name, send_resolved=send_resolved, timeout=timeout, clock=clock, logger=logger
-        )
-        self._transport = transport
+    Takes the context's `transport` and `tracer_provider`; building one imports httpx.
+    """
+
+    def __init__(self, name: str, config: ConfigT, context: ChannelContext) -> None:
+        import httpx  # noqa: F401  (the first HTTP channel built loads it, not the config)
+
+        super().__init__(name, config, context)
+        self.tracer_provider = context.tracer_provider
+        self._transport = context.transport
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         # Built on first use and again after aclose(), so a restarted delivery actor can reuse
         # the channel object.
         if self._client is None:
@@ -81,6 +83,8 @@ class HttpChannel(Channel):
         `accept_body`: when set, a status in `ok` is a success only if the body (stripped) equals
         it (Slack's "ok"); anything else is retried as an unexpected answer.
         """
+        import httpx
+
         merged = {"Content-Type": "application/json"}
         merged.update(headers or {})
         content = b""
@@ -138,6 +142,8 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     transport's read and unwinds httpx's chain of stream generators, which a `break` would leave
     unfinished.
     """
+    import httpx
+
     try:
         return response.content[:limit]  # already in memory (a transport that reads eagerly)
     except httpx.ResponseNotRead:

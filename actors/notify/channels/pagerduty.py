@@ -12,21 +12,40 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from actors.clock import Clock
+from pydantic import SecretStr
+
+from actors.configtypes import Secret
 from actors.models import AlertStatus, Notification
+from actors.notify.channels.base import ChannelContext
 from actors.notify.channels.http import HttpChannel
 from actors.notify.channels.render import alert_summary, group_name, held_alerts, title, truncate
 from actors.notify.codec import rfc3339
+from actors.notify.config import ChannelBase, Url, is_empty
 from actors.notify.outcome import Outcome
 
-if TYPE_CHECKING:
-    import httpx
+__all__ = [
+    "PagerDutyChannel",
+    "PagerDutyChannelConfig",
+    "build_pagerduty_event",
+    "dedup_key",
+    "enqueue_url",
+    "severity",
+]
 
-__all__ = ["PagerDutyChannel", "build_pagerduty_event", "dedup_key", "enqueue_url", "severity"]
+
+class PagerDutyChannelConfig(ChannelBase):
+    """kind = "pagerduty": PagerDuty Events API v2."""
+
+    kind: Literal["pagerduty"]
+    routing_key: Secret = SecretStr("")
+    url: Url = "https://events.pagerduty.com/v2/enqueue"
+
+    def disabled_reason(self) -> str | None:
+        return "routing_key is empty" if is_empty(self.routing_key) else None
+
 
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 _DEDUP_MAX = 255
@@ -113,43 +132,25 @@ def build_pagerduty_event(
     return event
 
 
-class PagerDutyChannel(HttpChannel):
-    """Sends trigger/resolve events to the Events API v2."""
+class PagerDutyChannel(HttpChannel[PagerDutyChannelConfig]):
+    """Sends trigger/resolve events to the Events API v2; the event source is the context's
+    `external_url` ("blipee-monitor" when empty)."""
 
     kind = "pagerduty"
     rate = (2.0, 10)  # PagerDuty: about 120 events per minute per routing key
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        routing_key: str,
-        url: str = "https://events.pagerduty.com/v2/enqueue",
-        source: str = "blipee-monitor",
-        send_resolved: bool = True,
-        timeout: float = 10.0,
-        clock: Clock,
-        logger: logging.Logger,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            name,
-            send_resolved=send_resolved,
-            timeout=timeout,
-            clock=clock,
-            logger=logger,
-            transport=transport,
-        )
-        self._routing_key = routing_key
-        self._url = enqueue_url(url)
-        self._source = source
+    def __init__(self, name: str, config: PagerDutyChannelConfig, context: ChannelContext) -> None:
+        super().__init__(name, config, context)
+        self._url = enqueue_url(config.url)
 
     def secrets(self) -> tuple[str, ...]:
-        return (self._routing_key,)
+        return (self.config.routing_key.get_secret_value(),)
 
     async def send(self, notification: Notification) -> Outcome:
         event = build_pagerduty_event(
-            notification, routing_key=self._routing_key, source=self._source
+            notification,
+            routing_key=self.config.routing_key.get_secret_value(),
+            source=self.context.external_url or "blipee-monitor",
         )
         body = json.dumps(event).encode("utf-8")
         return await self.post(self._url, body)

@@ -8,22 +8,30 @@ honoured) and 5xx are retried. The webhook URL is the secret and is never logged
 from __future__ import annotations
 
 import json
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from actors.clock import Clock
+from pydantic import SecretStr
+
 from actors.models import AlertStatus, Notification
 from actors.notify.channels.http import HttpChannel
 from actors.notify.channels.render import alert_summary, held_alerts, held_line, title, truncate
+from actors.notify.config import ChannelBase, SecretUrl, is_empty
 from actors.notify.outcome import Outcome
 
-if TYPE_CHECKING:
-    import httpx
-
-__all__ = ["SlackChannel", "build_slack_payload"]
+__all__ = ["SlackChannel", "SlackChannelConfig", "build_slack_payload"]
 
 _MAX_ALERTS = 10  # Slack allows 50 blocks; keep messages readable
 _TEXT_MAX = 2900  # section text limit is 3000
+
+
+class SlackChannelConfig(ChannelBase):
+    """kind = "slack": a Slack incoming webhook."""
+
+    kind: Literal["slack"]
+    webhook_url: SecretUrl = SecretStr("")
+
+    def disabled_reason(self) -> str | None:
+        return "webhook_url is empty" if is_empty(self.webhook_url) else None
 
 
 def build_slack_payload(notification: Notification, *, external_url: str = "") -> dict[str, Any]:
@@ -65,39 +73,17 @@ def build_slack_payload(notification: Notification, *, external_url: str = "") -
     return {"text": fallback, "blocks": blocks}
 
 
-class SlackChannel(HttpChannel):
+class SlackChannel(HttpChannel[SlackChannelConfig]):
     """POSTs to a Slack incoming webhook URL."""
 
     kind = "slack"
     rate = (1.0, 5)  # Slack: about one message per second per webhook
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        webhook_url: str,
-        external_url: str = "",
-        send_resolved: bool = True,
-        timeout: float = 10.0,
-        clock: Clock,
-        logger: logging.Logger,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            name,
-            send_resolved=send_resolved,
-            timeout=timeout,
-            clock=clock,
-            logger=logger,
-            transport=transport,
-        )
-        self._url = webhook_url
-        self._external_url = external_url
-
     def secrets(self) -> tuple[str, ...]:
-        return (self._url,)
+        return (self.config.webhook_url.get_secret_value(),)
 
     async def send(self, notification: Notification) -> Outcome:
-        payload = build_slack_payload(notification, external_url=self._external_url)
+        payload = build_slack_payload(notification, external_url=self.context.external_url)
         body = json.dumps(payload).encode("utf-8")
-        return await self.post(self._url, body, ok={200}, accept_body="ok")
+        url = self.config.webhook_url.get_secret_value()
+        return await self.post(url, body, ok={200}, accept_body="ok")

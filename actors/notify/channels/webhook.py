@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from actors.clock import Clock
+from pydantic import Field, SecretStr
+
+from actors.configtypes import Secret
 from actors.models import Alert, Notification
 from actors.notify.channels.http import HttpChannel
 from actors.notify.channels.render import (
@@ -25,12 +25,23 @@ from actors.notify.channels.render import (
     with_held_annotations,
 )
 from actors.notify.codec import rfc3339
+from actors.notify.config import ChannelBase, SecretUrl, is_empty
 from actors.notify.outcome import Outcome
 
-if TYPE_CHECKING:
-    import httpx
+__all__ = ["WebhookChannel", "WebhookChannelConfig", "alert_v4", "build_webhook_payload", "sign"]
 
-__all__ = ["WebhookChannel", "alert_v4", "build_webhook_payload", "sign"]
+
+class WebhookChannelConfig(ChannelBase):
+    """kind = "webhook": Alertmanager v4 JSON payload, HMAC-signed when `secret` is set."""
+
+    kind: Literal["webhook"]
+    url: SecretUrl = SecretStr("")
+    secret: Secret = SecretStr("")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    def disabled_reason(self) -> str | None:
+        return "url is empty" if is_empty(self.url) else None
+
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager sends as endsAt of a firing alert
 
@@ -91,54 +102,29 @@ def sign(body: bytes, secret: str) -> str:
     return f"sha256={digest}"
 
 
-class WebhookChannel(HttpChannel):
+class WebhookChannel(HttpChannel[WebhookChannelConfig]):
     """POSTs the version 4 payload to `url`."""
 
     kind = "webhook"
     rate = (10.0, 50)
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        url: str,
-        secret: str = "",
-        headers: Mapping[str, str] | None = None,
-        external_url: str = "",
-        send_resolved: bool = True,
-        timeout: float = 10.0,
-        clock: Clock,
-        logger: logging.Logger,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            name,
-            send_resolved=send_resolved,
-            timeout=timeout,
-            clock=clock,
-            logger=logger,
-            transport=transport,
-        )
-        self._url = url
-        self._secret = secret
-        self._headers = dict(headers or {})
-        self._external_url = external_url
-
     def secrets(self) -> tuple[str, ...]:
-        return (self._url, self._secret)
+        return (self.config.url.get_secret_value(), self.config.secret.get_secret_value())
 
     def request_headers(self, notification: Notification, body: bytes) -> dict[str, str]:
         """Headers of the POST for `notification` with `body` (custom headers first)."""
-        headers = dict(self._headers)
+        headers = dict(self.config.headers)
         headers["Content-Type"] = "application/json"
         headers["Idempotency-Key"] = notification.key
-        if self._secret:
-            headers["X-Signature"] = sign(body, self._secret)
+        secret = self.config.secret.get_secret_value()
+        if secret:
+            headers["X-Signature"] = sign(body, secret)
         return headers
 
     async def send(self, notification: Notification) -> Outcome:
         payload = build_webhook_payload(
-            notification, receiver=self.name, external_url=self._external_url
+            notification, receiver=self.name, external_url=self.context.external_url
         )
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        return await self.post(self._url, body, headers=self.request_headers(notification, body))
+        url = self.config.url.get_secret_value()
+        return await self.post(url, body, headers=self.request_headers(notification, body))

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import typing
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
+from actors.clock import Clock, FixedClock
 from actors.models import Alert, AlertStatus, Notification, labels_of
+from actors.notify.channels import ChannelContext
+from actors.notify.config import ChannelBase
 
-__all__ = ["V4_KEYS", "Recorder", "make_alert", "make_notification"]
+__all__ = [
+    "V4_KEYS",
+    "Recorder",
+    "channel_config",
+    "channel_context",
+    "make_alert",
+    "make_notification",
+]
+
+_Config = TypeVar("_Config", bound=ChannelBase)
 
 T0 = 1_700_000_000.0
 V4_KEYS = frozenset(
@@ -25,6 +39,21 @@ V4_KEYS = frozenset(
     }
 )
 """The top-level keys of Alertmanager's webhook payload, version 4."""
+
+
+def channel_config(model: type[_Config], **keys: Any) -> _Config:
+    """`model` validated from `keys` as a [channels.NAME] table (its `kind` filled in)."""
+    (kind,) = typing.get_args(model.model_fields["kind"].annotation)
+    return model.model_validate({"kind": kind, **keys})
+
+
+def channel_context(
+    *, clock: Clock | None = None, logger: logging.Logger | None = None, **parts: Any
+) -> ChannelContext:
+    """A `ChannelContext` for tests: a `FixedClock` and the "test.notify" logger by default."""
+    return ChannelContext(
+        clock=clock or FixedClock(), logger=logger or logging.getLogger("test.notify"), **parts
+    )
 
 
 def make_alert(

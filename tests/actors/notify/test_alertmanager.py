@@ -18,11 +18,17 @@ import trio.testing
 from actors.clock import SystemClock, VirtualClock
 from actors.models import AlertStatus
 from actors.notify.channels import AlertmanagerChannel
+from actors.notify.channels.alertmanager import AlertmanagerChannelConfig
 from actors.notify.delivery import DeliveryActor
 from actors.notify.outbox import EntryState, Outbox
 from actors.notify.outcome import Delivered, Permanent
 from actors.store import Database
-from tests.actors.notify.factories import make_alert, make_notification
+from tests.actors.notify.factories import (
+    channel_config,
+    channel_context,
+    make_alert,
+    make_notification,
+)
 from tests.actors.notify.servers import free_port, require_binary
 
 LOG = logging.getLogger("test.notify.alertmanager")
@@ -91,9 +97,10 @@ async def _alerts(url: str) -> list[dict[str, Any]]:
 async def test_real_alertmanager_receives_and_resolves(alertmanager: str) -> None:
     clock = SystemClock()
     now = clock.now()
-    channel = AlertmanagerChannel(
-        "am", url=alertmanager, clock=clock, logger=LOG, timeout=5, resend_interval=60
+    config = channel_config(
+        AlertmanagerChannelConfig, url=alertmanager, timeout="5s", resend_interval="60s"
     )
+    channel = AlertmanagerChannel("am", config, channel_context(clock=clock, logger=LOG))
     firing = make_alert(
         "Database Connection Issues",
         severity="critical",
@@ -146,12 +153,10 @@ async def test_resends_firing_alerts_and_survives_restart(
     def channel() -> AlertmanagerChannel:
         return AlertmanagerChannel(
             "am",
-            url="http://am.test/",
-            clock=clock,
-            logger=LOG,
-            database=db,
-            resend_interval=60,
-            transport=httpx.MockTransport(handler),
+            channel_config(AlertmanagerChannelConfig, url="http://am.test/", resend_interval="60s"),
+            channel_context(
+                clock=clock, logger=LOG, database=db, transport=httpx.MockTransport(handler)
+            ),
         )
 
     first = channel()
@@ -193,16 +198,16 @@ async def test_an_unsent_resolution_stops_the_resending(
     clock = VirtualClock()
     db = Database(":memory:", offload=False)
     outbox = Outbox(database=db, clock=clock)
-    channel = AlertmanagerChannel(
-        "am",
+    config = channel_config(
+        AlertmanagerChannelConfig,
         url="http://am.test/",
-        clock=clock,
-        logger=LOG,
-        database=db,
-        resend_interval=60,
+        resend_interval="60s",
         send_resolved=resolution != "skipped",
-        transport=httpx.MockTransport(handler),
     )
+    context = channel_context(
+        clock=clock, logger=LOG, database=db, transport=httpx.MockTransport(handler)
+    )
+    channel = AlertmanagerChannel("am", config, context)
     actor = DeliveryActor(channel=channel, outbox=outbox, clock=clock, logger=LOG)
     async with trio.open_nursery() as nursery:
         await nursery.start(actor.run)
@@ -227,7 +232,8 @@ async def test_an_unsent_resolution_stops_the_resending(
 async def test_real_alertmanager_accepts_the_held_annotation(alertmanager: str) -> None:
     clock = SystemClock()
     now = clock.now()
-    channel = AlertmanagerChannel("am", url=alertmanager, clock=clock, logger=LOG, timeout=5)
+    config = channel_config(AlertmanagerChannelConfig, url=alertmanager, timeout="5s")
+    channel = AlertmanagerChannel("am", config, channel_context(clock=clock, logger=LOG))
     parent = make_alert(
         "Database Connection Issues",
         severity="critical",

@@ -9,13 +9,15 @@ from quart_trio import QuartTrio
 
 from actors.clock import FixedClock
 from actors.notify.api import create_blueprint
-from actors.notify.channels import Channel, ConsoleChannel, WebhookChannel
-from actors.notify.config import ChannelConfig, ConsoleChannelConfig, SlackChannelConfig
+from actors.notify.channels import Channel, ChannelConfig, ConsoleChannel, WebhookChannel
+from actors.notify.channels.console import ConsoleChannelConfig
+from actors.notify.channels.slack import SlackChannelConfig
+from actors.notify.channels.webhook import WebhookChannelConfig
 from actors.notify.errors import UnknownChannelError
 from actors.notify.outbox import EntryState, Outbox
 from actors.notify.testalert import run_test_alert, send_test_alert
 from actors.store import Database
-from tests.actors.notify.factories import make_notification
+from tests.actors.notify.factories import channel_config, channel_context, make_notification
 
 LOG = logging.getLogger("test.notify.api")
 TOKEN = "tok"
@@ -28,14 +30,14 @@ def _channels(status: int = 200) -> dict[str, Channel]:
     clock = FixedClock()
     return {
         "console": ConsoleChannel(
-            "console", send_resolved=True, timeout=1, clock=clock, logger=LOG
+            "console",
+            channel_config(ConsoleChannelConfig, timeout="1s"),
+            channel_context(clock=clock, logger=LOG),
         ),
         "hooks": WebhookChannel(
             "hooks",
-            url="http://r.test/",
-            clock=clock,
-            logger=LOG,
-            transport=httpx.MockTransport(handler),
+            channel_config(WebhookChannelConfig, url="http://r.test/"),
+            channel_context(clock=clock, logger=LOG, transport=httpx.MockTransport(handler)),
         ),
     }
 

@@ -11,7 +11,6 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from actors.clock import FixedClock
 from actors.models import AlertStatus
 from actors.notify.channels import (
     ConsoleChannel,
@@ -22,27 +21,29 @@ from actors.notify.channels import (
     build_channels,
 )
 from actors.notify.channels.alertmanager import build_alertmanager_alerts
-from actors.notify.channels.console import console_line
-from actors.notify.channels.email import build_email
+from actors.notify.channels.console import ConsoleChannelConfig, console_line
+from actors.notify.channels.email import EmailChannelConfig, build_email
+from actors.notify.channels.kinds import ChannelConfig
 from actors.notify.channels.pagerduty import (
+    PagerDutyChannelConfig,
     build_pagerduty_event,
     dedup_key,
     enqueue_url,
     severity,
 )
 from actors.notify.channels.render import common_labels, title, truncate
-from actors.notify.channels.slack import build_slack_payload
-from actors.notify.channels.webhook import build_webhook_payload, sign
-from actors.notify.config import (
-    ChannelConfig,
-    ConsoleChannelConfig,
-    EmailChannelConfig,
-    SlackChannelConfig,
-    WebhookChannelConfig,
-)
+from actors.notify.channels.slack import SlackChannelConfig, build_slack_payload
+from actors.notify.channels.webhook import WebhookChannelConfig, build_webhook_payload, sign
 from actors.notify.errors import ChannelSetupError
 from actors.notify.outcome import Delivered, Permanent, Retry
-from tests.actors.notify.factories import T0, V4_KEYS, make_alert, make_notification
+from tests.actors.notify.factories import (
+    T0,
+    V4_KEYS,
+    channel_config,
+    channel_context,
+    make_alert,
+    make_notification,
+)
 
 LOG = logging.getLogger("test.notify")
 SECRET_URL = "https://hooks.slack.test/services/T000/B000/SECRETTOKEN"
@@ -115,15 +116,13 @@ def test_webhook_payload_is_alertmanager_v4() -> None:
 
 async def test_webhook_signs_and_sends_idempotency_key() -> None:
     transport, seen = _transport(200)
-    channel = WebhookChannel(
-        "hooks",
+    config = channel_config(
+        WebhookChannelConfig,
         url="http://receiver.test/alerts",
         secret="s3cret",
         headers={"X-Team": "ops"},
-        clock=FixedClock(),
-        logger=LOG,
-        transport=transport,
     )
+    channel = WebhookChannel("hooks", config, channel_context(transport=transport))
     outcome = await channel.send(make_notification("key-123"))
     assert isinstance(outcome, Delivered)
     [request] = seen
@@ -138,9 +137,8 @@ async def test_webhook_signs_and_sends_idempotency_key() -> None:
 
 async def test_webhook_without_secret_has_no_signature() -> None:
     transport, seen = _transport(204)
-    channel = WebhookChannel(
-        "hooks", url="http://r.test/", clock=FixedClock(), logger=LOG, transport=transport
-    )
+    config = channel_config(WebhookChannelConfig, url="http://r.test/")
+    channel = WebhookChannel("hooks", config, channel_context(transport=transport))
     assert isinstance(await channel.send(make_notification()), Delivered)
     assert "X-Signature" not in seen[0].headers
     await channel.aclose()
@@ -160,9 +158,8 @@ async def test_webhook_error_answers(
     status: int, headers: dict[str, str], kind: type, retry_after: float | None
 ) -> None:
     transport, _ = _transport(status, b"nope", headers)
-    channel = WebhookChannel(
-        "hooks", url="http://r.test/x", clock=FixedClock(), logger=LOG, transport=transport
-    )
+    config = channel_config(WebhookChannelConfig, url="http://r.test/x")
+    channel = WebhookChannel("hooks", config, channel_context(transport=transport))
     outcome = await channel.send(make_notification())
     assert isinstance(outcome, kind)
     if isinstance(outcome, Retry):
@@ -177,7 +174,9 @@ async def test_transport_errors_are_retried_and_secrets_redacted() -> None:
         lambda r: httpx.ReadTimeout("slow", request=r),
     ):
         channel = WebhookChannel(
-            "hooks", url=url, clock=FixedClock(), logger=LOG, transport=_raising(exc)
+            "hooks",
+            channel_config(WebhookChannelConfig, url=url),
+            channel_context(transport=_raising(exc)),
         )
         outcome = await channel.send(make_notification())
         assert isinstance(outcome, Retry)
@@ -214,9 +213,8 @@ def test_slack_payload_has_blocks_and_fallback() -> None:
 )
 async def test_slack_answers(status: int, body: bytes, kind: type) -> None:
     transport, seen = _transport(status, body)
-    channel = SlackChannel(
-        "slack", webhook_url=SECRET_URL, clock=FixedClock(), logger=LOG, transport=transport
-    )
+    config = channel_config(SlackChannelConfig, webhook_url=SECRET_URL)
+    channel = SlackChannel("slack", config, channel_context(transport=transport))
     outcome = await channel.send(make_notification())
     assert isinstance(outcome, kind)
     assert "SECRETTOKEN" not in repr(outcome)
@@ -266,14 +264,8 @@ def test_pagerduty_limits_and_severity() -> None:
 )
 async def test_pagerduty_answers(status: int, kind: type) -> None:
     transport, seen = _transport(status, b'{"status":"x","message":"m","errors":["e"]}')
-    channel = PagerDutyChannel(
-        "pd",
-        routing_key="ROUTINGKEY",
-        url="http://pd.test",
-        clock=FixedClock(),
-        logger=LOG,
-        transport=transport,
-    )
+    config = channel_config(PagerDutyChannelConfig, routing_key="ROUTINGKEY", url="http://pd.test")
+    channel = PagerDutyChannel("pd", config, channel_context(transport=transport))
     outcome = await channel.send(make_notification())
     assert isinstance(outcome, kind)
     assert seen[0].url.path == "/v2/enqueue"
@@ -325,21 +317,20 @@ async def test_build_channels_skips_disabled(caplog: pytest.LogCaptureFixture) -
         ),
     }
     with caplog.at_level(logging.WARNING):
-        channels = build_channels(configs, clock=FixedClock(), logger=LOG)
+        channels = build_channels(configs, channel_context(logger=LOG))
     assert sorted(channels) == ["console", "email", "hooks"]
     assert isinstance(channels["console"], ConsoleChannel)
     assert "webhook_url is empty" in caplog.text
     assert "topsecret" not in caplog.text
     with pytest.raises(ChannelSetupError, match="disabled"):
-        build_channel("slack", SlackChannelConfig(kind="slack"), clock=FixedClock(), logger=LOG)
+        build_channel("slack", SlackChannelConfig(kind="slack"), channel_context())
     for channel in channels.values():
         await channel.aclose()
 
 
 async def test_console_logs(caplog: pytest.LogCaptureFixture) -> None:
-    channel = ConsoleChannel(
-        "console", send_resolved=True, timeout=1, clock=FixedClock(), logger=LOG
-    )
+    config = channel_config(ConsoleChannelConfig, timeout="1s")
+    channel = ConsoleChannel("console", config, channel_context(logger=LOG))
     with caplog.at_level(logging.INFO):
         assert await channel.send(make_notification()) == Delivered("logged")
     assert "[FIRING:1] High API Latency" in caplog.text

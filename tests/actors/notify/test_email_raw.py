@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+import ssl
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +15,9 @@ import trio
 
 from actors.clock import SystemClock
 from actors.notify.channels import EmailChannel
+from actors.notify.channels.email import EmailChannelConfig
 from actors.notify.outcome import Delivered, Permanent, Retry
-from tests.actors.notify.factories import make_notification
+from tests.actors.notify.factories import channel_config, channel_context, make_notification
 
 LOG = logging.getLogger("test.notify.email.raw")
 
@@ -89,18 +91,26 @@ async def _serve(nursery: trio.Nursery, server: FakeSMTP) -> int:
     return port
 
 
-def _channel(port: int, **kwargs: Any) -> EmailChannel:
-    options: dict[str, Any] = {
-        "smtp_host": "127.0.0.1",
-        "smtp_port": port,
-        "sender": "monitor@example.test",
-        "recipients": ["ops@example.test"],
-        "timeout": 1.0,
-        "clock": SystemClock(),
-        "logger": LOG,
-    }
-    options.update(kwargs)
-    return EmailChannel("email", **options)
+def _channel(
+    port: int,
+    *,
+    timeout: float = 1.0,
+    ssl_context: ssl.SSLContext | None = None,
+    to: Sequence[str] = ("ops@example.test",),
+    **keys: Any,
+) -> EmailChannel:
+    """An email channel to 127.0.0.1:`port`; `keys` are more keys of its [channels.NAME] table."""
+    config = channel_config(
+        EmailChannelConfig,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        to=list(to),
+        timeout=f"{timeout:g}s",
+        **{"from": "monitor@example.test"},
+        **keys,
+    )
+    context = channel_context(clock=SystemClock(), logger=LOG, ssl_context=ssl_context)
+    return EmailChannel("email", config, context)
 
 
 @pytest.mark.parametrize("drip", ["greeting", "EHLO", "MAIL"])

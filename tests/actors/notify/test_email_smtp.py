@@ -7,7 +7,7 @@ import email
 import email.policy
 import logging
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +18,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from actors.clock import SystemClock
 from actors.notify.channels import EmailChannel
+from actors.notify.channels.email import EmailChannelConfig
 from actors.notify.outcome import Delivered, Permanent, Retry
-from tests.actors.notify.factories import make_notification
+from tests.actors.notify.factories import channel_config, channel_context, make_notification
 from tests.actors.notify.servers import free_port
 
 LOG = logging.getLogger("test.notify.email")
@@ -96,18 +97,26 @@ def plain() -> Iterator[tuple[Handler, int]]:
         yield handler, port
 
 
-def _channel(port: int, **kwargs: Any) -> EmailChannel:
-    options: dict[str, Any] = {
-        "smtp_host": "127.0.0.1",
-        "smtp_port": port,
-        "sender": "monitor@example.test",
-        "recipients": ["ops@example.test"],
-        "timeout": 5.0,
-        "clock": SystemClock(),
-        "logger": LOG,
-    }
-    options.update(kwargs)
-    return EmailChannel("email", **options)
+def _channel(
+    port: int,
+    *,
+    timeout: float = 5.0,
+    ssl_context: ssl.SSLContext | None = None,
+    to: Sequence[str] = ("ops@example.test",),
+    **keys: Any,
+) -> EmailChannel:
+    """An email channel to 127.0.0.1:`port`; `keys` are more keys of its [channels.NAME] table."""
+    config = channel_config(
+        EmailChannelConfig,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        to=list(to),
+        timeout=f"{timeout:g}s",
+        **{"from": "monitor@example.test"},
+        **keys,
+    )
+    context = channel_context(clock=SystemClock(), logger=LOG, ssl_context=ssl_context)
+    return EmailChannel("email", config, context)
 
 
 async def test_plain_smtp_delivers_multipart(plain: tuple[Handler, int]) -> None:
@@ -198,7 +207,7 @@ async def test_reply_codes(
     handler, port = plain
     handler.rcpt_answer = rcpt
     handler.data_answer = data
-    outcome = await _channel(port, recipients=recipients).send(make_notification())
+    outcome = await _channel(port, to=recipients).send(make_notification())
     assert isinstance(outcome, kind)
     text = outcome.detail if isinstance(outcome, Delivered) else outcome.reason
     assert code in text

@@ -13,8 +13,10 @@ import trio.testing
 from actors.clock import FixedClock
 from actors.notify.channels import SlackChannel, WebhookChannel
 from actors.notify.channels.base import MAX_RESPONSE_BYTES
+from actors.notify.channels.slack import SlackChannelConfig
+from actors.notify.channels.webhook import WebhookChannelConfig
 from actors.notify.outcome import Permanent, Retry, parse_retry_after
-from tests.actors.notify.factories import make_notification
+from tests.actors.notify.factories import channel_config, channel_context, make_notification
 
 LOG = logging.getLogger("test.notify.hardening")
 NOW = 1_700_000_000.0
@@ -23,11 +25,14 @@ NOW = 1_700_000_000.0
 def _webhook(handler: object, *, timeout: float = 10.0) -> WebhookChannel:
     return WebhookChannel(
         "hooks",
-        url="http://r.test/hook/SECRET",
-        clock=FixedClock(),
-        logger=LOG,
-        timeout=timeout,
-        transport=httpx.MockTransport(handler),  # type: ignore[arg-type]
+        channel_config(
+            WebhookChannelConfig, url="http://r.test/hook/SECRET", timeout=f"{timeout:g}s"
+        ),
+        channel_context(
+            clock=FixedClock(),
+            logger=LOG,
+            transport=httpx.MockTransport(handler),  # type: ignore[arg-type]
+        ),
     )
 
 
@@ -64,13 +69,11 @@ async def test_a_dripping_receiver_is_cut_at_the_channel_timeout(
     async def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=drip())
 
+    config = channel_config(
+        SlackChannelConfig, webhook_url="https://hooks.slack.test/services/T/B/SECRET", timeout="5s"
+    )
     channel = SlackChannel(
-        "slack",
-        webhook_url="https://hooks.slack.test/services/T/B/SECRET",
-        clock=FixedClock(),
-        logger=LOG,
-        timeout=5.0,
-        transport=httpx.MockTransport(handler),
+        "slack", config, channel_context(logger=LOG, transport=httpx.MockTransport(handler))
     )
     started = trio.current_time()
     outcome = await channel.send(make_notification(channel="slack"))

@@ -12,6 +12,7 @@ import httpx
 from actors.clock import FixedClock
 from actors.models import AlertStatus, Notification
 from actors.notify.channels import AlertmanagerChannel
+from actors.notify.channels.alertmanager import AlertmanagerChannelConfig
 from actors.notify.channels.console import console_line
 from actors.notify.channels.email import build_email
 from actors.notify.channels.pagerduty import build_pagerduty_event
@@ -21,7 +22,14 @@ from actors.notify.channels.webhook import build_webhook_payload
 from actors.notify.codec import decode_notification, encode_notification
 from actors.notify.outcome import Delivered
 from actors.routing.holds import held_for
-from tests.actors.notify.factories import T0, V4_KEYS, make_alert, make_notification
+from tests.actors.notify.factories import (
+    T0,
+    V4_KEYS,
+    channel_config,
+    channel_context,
+    make_alert,
+    make_notification,
+)
 
 LOG = logging.getLogger("test.notify.held")
 
@@ -128,10 +136,10 @@ async def test_alertmanager_channel_posts_the_held_annotation_and_resends_it() -
 
     channel = AlertmanagerChannel(
         "am",
-        url="http://am.local",
-        clock=FixedClock(T0 + 5),
-        logger=LOG,
-        transport=httpx.MockTransport(handler),
+        channel_config(AlertmanagerChannelConfig, url="http://am.local"),
+        channel_context(
+            clock=FixedClock(T0 + 5), logger=LOG, transport=httpx.MockTransport(handler)
+        ),
     )
     outcome = await channel.send(_parent_notification())
     assert isinstance(outcome, Delivered)

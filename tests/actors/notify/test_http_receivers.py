@@ -9,12 +9,24 @@ import trio
 
 from actors.clock import SystemClock
 from actors.models import AlertStatus
-from actors.notify.channels import PagerDutyChannel, SlackChannel, WebhookChannel
+from actors.notify.channels import ChannelContext, PagerDutyChannel, SlackChannel, WebhookChannel
+from actors.notify.channels.pagerduty import PagerDutyChannelConfig
+from actors.notify.channels.slack import SlackChannelConfig
+from actors.notify.channels.webhook import WebhookChannelConfig
 from actors.notify.outcome import Delivered, Permanent, Retry
-from tests.actors.notify.factories import make_alert, make_notification
+from tests.actors.notify.factories import (
+    channel_config,
+    channel_context,
+    make_alert,
+    make_notification,
+)
 from tests.actors.notify.servers import Answer, ScriptedReceiver, serve_receiver
 
 LOG = logging.getLogger("test.notify.http")
+
+
+def _context() -> ChannelContext:
+    return channel_context(clock=SystemClock(), logger=LOG)
 
 
 async def test_slack_over_a_real_socket(nursery: trio.Nursery) -> None:
@@ -28,7 +40,8 @@ async def test_slack_over_a_real_socket(nursery: trio.Nursery) -> None:
     )
     base = await serve_receiver(nursery, app)
     url = f"{base}/services/T1/B1/XYZSECRET"
-    channel = SlackChannel("slack", webhook_url=url, clock=SystemClock(), logger=LOG, timeout=5)
+    config = channel_config(SlackChannelConfig, webhook_url=url, timeout="5s")
+    channel = SlackChannel("slack", config, _context())
     outcomes = [await channel.send(make_notification(f"k{i}")) for i in range(4)]
     assert outcomes[0] == Retry("HTTP 429: rate_limited", 2.0)
     assert outcomes[1] == Retry("HTTP 500: internal_error")
@@ -59,9 +72,8 @@ async def test_pagerduty_over_a_real_socket(nursery: trio.Nursery) -> None:
         ]
     )
     base = await serve_receiver(nursery, app)
-    channel = PagerDutyChannel(
-        "pd", routing_key="K" * 32, url=base, clock=SystemClock(), logger=LOG, timeout=5
-    )
+    config = channel_config(PagerDutyChannelConfig, routing_key="K" * 32, url=base, timeout="5s")
+    channel = PagerDutyChannel("pd", config, _context())
     firing = make_notification("t", alerts=[make_alert(severity="critical")])
     first = await channel.send(firing)
     assert isinstance(first, Permanent)
@@ -85,9 +97,8 @@ async def test_pagerduty_over_a_real_socket(nursery: trio.Nursery) -> None:
 async def test_webhook_over_a_real_socket(nursery: trio.Nursery) -> None:
     app = ScriptedReceiver(default=Answer(200, b""))
     base = await serve_receiver(nursery, app)
-    channel = WebhookChannel(
-        "hooks", url=f"{base}/alerts", secret="k", clock=SystemClock(), logger=LOG
-    )
+    config = channel_config(WebhookChannelConfig, url=f"{base}/alerts", secret="k")
+    channel = WebhookChannel("hooks", config, _context())
     assert isinstance(await channel.send(make_notification("idem-1")), Delivered)
     [request] = app.received
     assert request.headers["idempotency-key"] == "idem-1"
@@ -98,9 +109,8 @@ async def test_webhook_over_a_real_socket(nursery: trio.Nursery) -> None:
 async def test_connection_refused_is_retried() -> None:
     from tests.actors.notify.servers import free_port
 
-    channel = WebhookChannel(
-        "hooks", url=f"http://127.0.0.1:{free_port()}/", clock=SystemClock(), logger=LOG
-    )
+    config = channel_config(WebhookChannelConfig, url=f"http://127.0.0.1:{free_port()}/")
+    channel = WebhookChannel("hooks", config, _context())
     outcome = await channel.send(make_notification())
     assert isinstance(outcome, Retry)
     assert "ConnectError" in outcome.reason

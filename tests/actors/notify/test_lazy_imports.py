@@ -2,6 +2,8 @@
 
 Each scenario runs in a fresh interpreter (`sys.executable -c`): in this process other tests have
 imported httpx long ago. The HTTP channel classes stay importable from `actors.notify.channels`.
+Every channel kind's module is imported with the configuration (its config model parses its
+table): what must stay unloaded is httpx itself (and its OpenTelemetry instrumentation).
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ BUILD_APP = """
 import json, sys
 from pathlib import Path
 from supervisor.app import App
+HTTPX_MODULES = ("httpx", "opentelemetry.instrumentation.httpx")
 from supervisor.config import parse_config
 
 app = App(parse_config(Path(sys.argv[1]).read_text(), env={}), env={}, serve_http=False)
 print(json.dumps({
     "channels": {name: type(ch).__name__ for name, ch in sorted(app.api_channels.items())},
-    "loaded": sorted(m for m in ("httpx", "actors.notify.channels.http") if m in sys.modules),
+    "loaded": sorted(m for m in HTTPX_MODULES if m in sys.modules),
 }))
 """
 
@@ -39,17 +42,30 @@ BUILD_TRACED_WEBHOOK = """
 import json, logging, sys
 from opentelemetry.trace import NoOpTracerProvider
 from actors.clock import SystemClock
-from actors.notify.channels import build_channel
-from actors.notify.config import WebhookChannelConfig
+from actors.notify.channels import ChannelContext, build_channel
+from actors.notify.channels.webhook import WebhookChannelConfig
 
 provider = NoOpTracerProvider()
 config = WebhookChannelConfig(kind="webhook", url="http://127.0.0.1:9/hook")
-channel = build_channel(
-    "hooks", config, clock=SystemClock(), logger=logging.getLogger("t"), tracer_provider=provider
-)
+log = logging.getLogger("t")
+context = ChannelContext(clock=SystemClock(), logger=log, tracer_provider=provider)
+channel = build_channel("hooks", config, context)
 print(json.dumps({
     "type": type(channel).__name__,
     "traced": getattr(channel, "tracer_provider", None) is provider,
+}))
+"""
+
+
+PARSE_CONFIG = """
+import json, sys
+from pathlib import Path
+from supervisor.config import parse_config
+
+config = parse_config(Path(sys.argv[1]).read_text(), env={})
+print(json.dumps({
+    "kinds": sorted(c.kind for c in config.channels.values()),
+    "httpx": "httpx" in sys.modules,
 }))
 """
 
@@ -126,7 +142,7 @@ def test_a_webhook_channel_builds_and_imports_httpx(tmp_path: Path) -> None:
     )
     result = _run(BUILD_APP, str(path))
     assert result["channels"] == {"console": "ConsoleChannel", "hooks": "WebhookChannel"}
-    assert result["loaded"] == ["actors.notify.channels.http", "httpx"]
+    assert result["loaded"] == ["httpx"]
 
 
 def test_the_first_http_channel_built_gets_the_tracer_provider() -> None:
@@ -143,6 +159,31 @@ def test_http_channel_names_stay_importable_from_the_package() -> None:
         assert name in dir(channels_package)
 
 
+def test_parsing_http_channels_does_not_import_httpx(tmp_path: Path) -> None:
+    # Their config models live in their modules, next to channels that need httpx to send.
+    path = _config(
+        tmp_path,
+        """
+        [channels.s]
+        kind = "slack"
+        webhook_url = "https://hooks.slack.test/x"
+        [channels.p]
+        kind = "pagerduty"
+        routing_key = "k"
+        [channels.w]
+        kind = "webhook"
+        url = "http://127.0.0.1:9/"
+        [channels.a]
+        kind = "alertmanager"
+        url = "http://127.0.0.1:9/"
+        """,
+    )
+    assert _run(PARSE_CONFIG, str(path)) == {
+        "kinds": ["alertmanager", "console", "pagerduty", "slack", "webhook"],
+        "httpx": False,
+    }
+
+
 def test_an_unknown_package_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="NoSuchChannel"):
-        _ = channels_package.NoSuchChannel
+        _ = channels_package.NoSuchChannel  # type: ignore[attr-defined]
