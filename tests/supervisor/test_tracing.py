@@ -136,3 +136,99 @@ async def test_requests_served_checks_and_outgoing_calls_make_spans(
     # The webhook call is a child of the test-alert request span: one trace.
     parent = by_name["POST /api/test-alert"]
     assert outgoing[0].trace_id == parent.trace_id
+
+
+ANONYMISED = """
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+
+[security]
+anonymize_labels = ["organization"]
+anonymize_key = "${{LABEL_HMAC_KEY}}"
+
+[storage]
+path = "{db}"
+
+[telemetry]
+otlp_endpoint = "{otlp}"
+metrics_export_interval = "1h"
+
+[[rules]]
+id = "busy-org"
+name = "Busy organisation"
+[rules.condition]
+metric = "network_connections_active"
+aggregate = "last"
+window = "5m"
+operator = ">"
+threshold = 100
+"""
+
+
+def _expected_token(key: str, value: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+async def test_anonymised_labels_never_leave_the_monitor_in_clear(
+    tmp_path: Path, receiver: _Receiver
+) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    env = {"LABEL_HMAC_KEY": "s3cret-key"}
+    source = ANONYMISED.format(db=tmp_path / "m.db", otlp=receiver.url)
+    app = App(parse_config(source, env=env), env=env)
+    token = _expected_token("s3cret-key", "org-123")
+    events = {
+        "events": [
+            {
+                "type": "business_metric",
+                "name": "network_connections",
+                "value": 120,
+                "labels": {"organization": "org-123"},
+            },
+            {"type": "user_message", "intent": "esg_analysis", "organization": "org-123"},
+        ]
+    }
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        base = f"http://127.0.0.1:{app.api_server.port}"
+        async with httpx.AsyncClient() as client:
+            posted = await client.post(f"{base}/api/v1/events", json=events)
+            assert posted.status_code < 300, posted.text
+            # The embedded Python API takes the same path.
+            app.telemetry.record_user_message("reporting", "org-123")
+            with trio.fail_after(10):
+                while True:
+                    alerts = (await client.get(f"{base}/api/v1/alerts")).json()["alerts"]
+                    if alerts:
+                        break
+                    await trio.sleep(0.05)
+            metrics = (await client.get(f"http://127.0.0.1:{app.metrics_server.port}/metrics")).text
+        assert app.otel.metrics is not None
+        assert await app.otel.metrics.export_once()
+        await app.stop()
+
+    assert [alert["labels"]["organization"] for alert in alerts] == [token]
+    assert "org-123" not in str(alerts)
+    assert f'network_connections_active{{organization="{token}"}} 120.0' in metrics
+    assert f'user_messages_total{{intent="reporting",organization="{token}"}} 1.0' in metrics
+    assert "org-123" not in metrics
+    otlp_orgs: set[str] = set()
+    for _, body in [r for r in receiver.requests if r[0] == "/v1/metrics"]:
+        assert b"org-123" not in body
+        request = ExportMetricsServiceRequest.FromString(body)
+        for rm in request.resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    points = [*metric.gauge.data_points, *metric.sum.data_points]
+                    for point in points:
+                        for attr in point.attributes:
+                            if attr.key == "organization":
+                                otlp_orgs.add(attr.value.string_value)
+    assert otlp_orgs == {token}
