@@ -47,6 +47,7 @@ class _Receiver(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[tuple[str, bytes]] = []
+        self.headers: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
 
     @property
@@ -75,6 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = gzip.decompress(body)
         with self.server.lock:
             self.server.requests.append((self.path, body))
+            self.server.headers.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -232,3 +234,51 @@ async def test_anonymised_labels_never_leave_the_monitor_in_clear(
                             if attr.key == "organization":
                                 otlp_orgs.add(attr.value.string_value)
     assert otlp_orgs == {token}
+
+
+FROM_ENV = """
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+
+[storage]
+path = "{db}"
+"""
+
+
+async def test_otel_variables_reach_a_real_receiver(tmp_path: Path, receiver: _Receiver) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_EXPORTER_OTLP_HEADERS": "X-Team=ops,authorization=Bearer%20t0k",
+        "OTEL_SERVICE_NAME": "env-service",
+        "OTEL_RESOURCE_ATTRIBUTES": "team=esg%20ops,deployment.environment=staging",
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_METRIC_EXPORT_INTERVAL": "3600000",
+    }
+    app = App(parse_config(FROM_ENV.format(db=tmp_path / "m.db"), env=env), env=env)
+    assert app.otel.metrics is not None
+    assert app.otel.metrics.interval == 3600.0
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        with app.tracer.start_as_current_span("from-env"):
+            app.telemetry.record_business_metric("organizations", 3)
+        assert await app.otel.metrics.export_once()
+        await app.stop()
+    with receiver.lock:
+        seen = dict(receiver.headers)  # the last request of each path
+        bodies = [body for path, body in receiver.requests if path == "/v1/metrics"]
+    for path in ("/v1/traces", "/v1/metrics"):
+        assert seen[path]["x-team"] == "ops"
+        assert seen[path]["authorization"] == "Bearer t0k"
+    resource, spans = receiver.spans()
+    assert "from-env" in {span.name for span in spans}
+    metrics = ExportMetricsServiceRequest.FromString(bodies[0]).resource_metrics[0]
+    metric_resource = {a.key: a.value.string_value for a in metrics.resource.attributes}
+    for attrs in (resource, metric_resource):
+        assert attrs["service.name"] == "env-service"
+        assert attrs["team"] == "esg ops"
+        assert attrs["deployment.environment"] == "staging"
