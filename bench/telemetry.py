@@ -61,11 +61,13 @@ def _best(fn: Callable[[], None], repeat: int = 5) -> float:
 
 
 def _telemetry(**store_kw: float) -> Telemetry:
-    store = MetricStore(clock=SystemClock(), **store_kw)  # type: ignore[arg-type]
-    declare_catalog(store)
-    return Telemetry(
-        store=store, agents=AgentRegistry(), anonymizer=Anonymizer(["organization"], "k")
+    store = MetricStore(
+        clock=SystemClock(),
+        anonymizer=Anonymizer(["organization"], "k"),
+        **store_kw,  # type: ignore[arg-type]
     )
+    declare_catalog(store)
+    return Telemetry(store=store, agents=AgentRegistry())
 
 
 def bench_recording() -> None:

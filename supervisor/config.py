@@ -43,6 +43,8 @@ from actors.routing.config import (
 from actors.rules.config import RuleConfig
 from actors.store.config import StorageConfig
 from actors.telemetry.config import MetricDecl, TelemetryConfig
+from actors.telemetry.exceptions import OtelEnvError
+from actors.telemetry.otel import resolve_otel
 from actors.web.config import SecurityConfig, ServerConfig
 from supervisor._config.issues import ConfigError, ConfigIssue, format_key_path
 from supervisor._config.loader import Document, load_model
@@ -440,14 +442,20 @@ def parse_config_and_warnings(
     Raises:
         ConfigError: every problem found, sorted by line.
     """
+    environ = os.environ if env is None else env
     config, document = load_model(
         Config,
         text,
         file=file,
-        env=os.environ if env is None else env,
+        env=environ,
         checks=(_references, _tls_files),
         key_hints=_ERROR_KEYS,
     )
+    # The OTEL_* variables [telemetry] falls back to: a bad one fails here, before anything runs.
+    try:
+        resolve_otel(config.telemetry, environ)
+    except OtelEnvError as exc:
+        raise ConfigError([ConfigIssue(file, str(exc), ("telemetry",))]) from None
     warnings = [document.issue(p.path, p.message) for p in _unknown_watched_checks(document)]
     return config, tuple(sorted(warnings, key=ConfigIssue.sort_key))
 
@@ -522,8 +530,10 @@ def summarize(config: Config, file: str) -> str:
         f"metrics_token {_secret_state(security.metrics_token)}, "
         f"allow_from {', '.join(security.allow_from) or 'all'}"
     )
-    otlp = config.telemetry.otlp_endpoint or "off"
-    lines.append(f"telemetry: service {config.telemetry.service_name}, OTLP {otlp}")
+    telemetry = config.telemetry
+    otlp = telemetry.otlp_endpoint or "from OTEL_EXPORTER_OTLP_ENDPOINT (off when unset)"
+    service = telemetry.service_name or "from OTEL_SERVICE_NAME (else blipee-os)"
+    lines.append(f"telemetry: service {service}, OTLP {otlp}")
     lines.append(f"storage: {config.storage.path}")
     limits = config.limits
     lines.append(

@@ -16,17 +16,42 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class TelemetryConfig(ConfigModel):
-    """[telemetry]: OTLP export of traces and metrics; an empty endpoint disables export."""
+    """[telemetry]: OTLP export of traces and metrics.
 
-    service_name: str = "blipee-os"
-    environment: str = "production"
+    Every key is optional: an unset key (empty string, or absent) falls back to the standard
+    OpenTelemetry environment variable (`actors.telemetry.otel.resolve_otel` has the table), so
+    an operator's OTEL_* settings work as they do for any SDK, and a key set here wins. Export
+    is off when neither `otlp_endpoint` nor an OTEL_EXPORTER_OTLP_*ENDPOINT variable is set.
+    """
+
+    service_name: str = ""
+    """`service.name`; unset: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, else "blipee-os"."""
+    environment: str = ""
+    """`deployment.environment`; unset: OTEL_ENVIRONMENT, OTEL_RESOURCE_ATTRIBUTES, else
+    "production"."""
     otlp_endpoint: str = ""
+    """Base URL (`/v1/traces`, `/v1/metrics` appended); unset: OTEL_EXPORTER_OTLP_*ENDPOINT."""
     otlp_api_key: Secret = SecretStr("")
-    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     otlp_api_key_header: str = Field(default="api-key", min_length=1)
     """Header that carries `otlp_api_key` (e.g. "api-key", "x-honeycomb-team")."""
-    metrics_export_interval: Duration = 60.0
-    """How often the metric store is exported over OTLP."""
+    otlp_protocol: Literal["http/protobuf"] | None = None
+    """The only protocol supported; unset: OTEL_EXPORTER_OTLP_PROTOCOL (which must say the same)."""
+    otlp_timeout: Duration | None = None
+    """Per export request; unset: OTEL_EXPORTER_OTLP_TIMEOUT (seconds), else 10 s."""
+    resource_attributes: dict[str, str] = Field(default_factory=dict)
+    """Extra resource attributes, over those of OTEL_RESOURCE_ATTRIBUTES."""
+    trace_sample_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Set: `parentbased_traceidratio` with this ratio; unset: OTEL_TRACES_SAMPLER and
+    OTEL_TRACES_SAMPLER_ARG, else `parentbased_always_on`."""
+    metrics_export_interval: Duration | None = None
+    """How often the store is exported; unset: OTEL_METRIC_EXPORT_INTERVAL (ms), else 60 s."""
+
+    @field_validator("otlp_timeout", "metrics_export_interval")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value < float("inf"):
+            raise ValueError("must be longer than 0s")
+        return value
 
 
 class MetricDecl(ConfigModel):

@@ -8,7 +8,8 @@ Exception tree::
     ├── MetricDeclarationError    a declaration that is invalid or conflicts with an earlier one
     ├── LabelError                labels that do not match the metric's label names
     ├── SampleError               a value the metric cannot take (negative counter step, NaN)
-    └── AggregateError            an unknown aggregate name or a negative window
+    ├── AggregateError            an unknown aggregate name or a negative window
+    └── OtelEnvError              an OTEL_* environment variable with a value that cannot be used
 
 Every error builds its own message from the context it carries.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "AggregateError",
     "LabelError",
     "MetricDeclarationError",
+    "OtelEnvError",
     "ProtectedMetricError",
     "SampleError",
     "TelemetryError",
@@ -89,3 +91,17 @@ class SampleError(TelemetryError):
         self.value = value
         self.reason = reason
         super().__init__(f"metric {name!r}: value {value!r} rejected: {reason}")
+
+
+class OtelEnvError(TelemetryError):
+    """An OpenTelemetry environment variable in use has a value that cannot be used.
+
+    `value` is None when it must not be shown (OTEL_EXPORTER_OTLP_HEADERS carries credentials).
+    """
+
+    def __init__(self, variable: str, value: str | None, reason: str) -> None:
+        self.variable = variable
+        self.value = value
+        self.reason = reason
+        shown = f"={value!r}" if value is not None else ""
+        super().__init__(f"environment variable {variable}{shown}: {reason}")

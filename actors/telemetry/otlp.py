@@ -3,12 +3,15 @@
 Imported only when an OTLP endpoint is configured (`otel.build_otel` imports it then), so a
 monitor that exports nothing never loads the SDK and its exporters.
 
-- `make_provider(...)`: the SDK `TracerProvider`: resource `service.name`,
-  `deployment.environment` (and `deployment.environment.name`, the newer key), sampler
-  `ParentBased(TraceIdRatioBased(ratio))`, a `BatchSpanProcessor` over an `OTLPSpanExporter` to
-  `<endpoint>/v1/traces`.
+- `make_resource(attributes)`: the SDK's `telemetry.sdk.*` attributes plus `attributes`
+  (resolved by `otel.resolve_otel`: service.name, deployment.environment, OTEL_RESOURCE_ATTRIBUTES).
+  Built without `Resource.create`, whose detectors read the process environment: the environment
+  is the one the composition root passed in.
+- `make_sampler(name, ratio)`: a sampler of the SDK's OTEL_TRACES_SAMPLER table.
+- `make_provider(...)`: the SDK `TracerProvider` with that resource and sampler, a
+  `BatchSpanProcessor` over an `OTLPSpanExporter` to the traces endpoint.
 - `OtlpMetricsExporter`: an actor that reads the store every `interval` seconds and exports every
-  series to `<endpoint>/v1/metrics`: counters as monotonic cumulative sums, gauges as gauges,
+  series to the metrics endpoint: counters as monotonic cumulative sums, gauges as gauges,
   histograms as explicit-bucket histograms (`collect_metrics`). The store is the only source (one
   metrics path); there is no MeterProvider, since OTel observable instruments cannot express
   histograms and the SDK's readers take no external producer.
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -37,11 +41,16 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
     Sum,
 )
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.resources import (
+    TELEMETRY_SDK_LANGUAGE,
+    TELEMETRY_SDK_NAME,
+    TELEMETRY_SDK_VERSION,
+    Resource,
+)
+from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.sdk.version import __version__ as sdk_version
 
 if TYPE_CHECKING:
     from actors.telemetry.store import MetricStore
@@ -52,21 +61,36 @@ __all__ = [
     "make_metrics_exporter",
     "make_provider",
     "make_resource",
+    "make_sampler",
 ]
 
 _SCOPE = InstrumentationScope("blipee-monitor")
 _log = logging.getLogger("actors.telemetry.otel")
 
 
-def make_resource(service_name: str, environment: str) -> Resource:
-    """The resource every span and metric carries."""
-    return Resource.create(
+def make_resource(attributes: Mapping[str, str]) -> Resource:
+    """The resource every span and metric carries: the SDK's own attributes, then `attributes`."""
+    return Resource(
         {
-            "service.name": service_name,
-            "deployment.environment": environment,
-            "deployment.environment.name": environment,
+            TELEMETRY_SDK_LANGUAGE: "python",
+            TELEMETRY_SDK_NAME: "opentelemetry",
+            TELEMETRY_SDK_VERSION: sdk_version,
+            **attributes,
         }
     )
+
+
+def make_sampler(name: str, ratio: float | None) -> sampling.Sampler:
+    """The SDK's sampler `name` (an OTEL_TRACES_SAMPLER value), with `ratio` for ratio samplers.
+
+    Raises:
+        KeyError: `name` is not in the SDK's table (`otel.resolve_otel` checked it).
+        ValueError: `ratio` outside 0..1 (the SDK's check).
+    """
+    factory: Any = sampling._KNOWN_SAMPLERS[name]
+    if ratio is None:
+        return cast("sampling.Sampler", factory)
+    return cast("sampling.Sampler", factory(ratio))
 
 
 def _unit(name: str) -> str:
@@ -177,17 +201,17 @@ class OtlpMetricsExporter:
 
 
 def make_provider(
-    resource: Resource, *, sample_ratio: float, endpoint: str, headers: dict[str, str]
+    resource: Resource,
+    *,
+    sampler: sampling.Sampler,
+    endpoint: str,
+    headers: dict[str, str],
+    timeout: float,
 ) -> TracerProvider:
-    """The SDK tracer provider exporting spans to `<endpoint>/v1/traces` (see the docstring)."""
-    provider = TracerProvider(
-        resource=resource,
-        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
-        shutdown_on_exit=False,
-    )
-    provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", headers=headers))
-    )
+    """The SDK tracer provider exporting spans to `endpoint` (the full URL; see the docstring)."""
+    provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+    exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=timeout)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
 
@@ -198,12 +222,13 @@ def make_metrics_exporter(
     endpoint: str,
     headers: dict[str, str],
     interval: float,
+    timeout: float = 10.0,
     logger: logging.Logger | None = None,
 ) -> OtlpMetricsExporter:
-    """The metrics actor exporting `store` to `<endpoint>/v1/metrics` every `interval` s."""
+    """The metrics actor exporting `store` to `endpoint` (the full URL) every `interval` s."""
     return OtlpMetricsExporter(
         store=store,
-        exporter=OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", headers=headers),
+        exporter=OTLPMetricExporter(endpoint=endpoint, headers=headers, timeout=timeout),
         resource=resource,
         interval=interval,
         logger=logger,

@@ -2,7 +2,10 @@
 
 `Telemetry` turns domain events into samples of the catalogue (`catalog`) in the one metric store,
 feeds the agent registry, and makes spans. Label values of `security.anonymize_labels` are hashed
-(`anonymize`) before anything is kept, logged or put on a span.
+(`anonymize`) before anything is kept, logged or put on a span: the metric store hashes every
+sample's labels itself (its `anonymizer`, the one point where samples enter), and `Telemetry`
+uses the same anonymiser for what does not go through the store (span attributes, the agent
+registry's names).
 
 Event -> metrics:
 - `record_agent_execution(agent, duration_seconds, success)`: agent_executions_total{agent,
@@ -118,8 +121,9 @@ class CustomMetric:
 class Telemetry:
     """The recording API over one `MetricStore` (which must hold the seed catalogue).
 
-    `agents` (optional) is fed by agent executions and heartbeats; `anonymizer` hashes label
-    values (default: none); `tracer` makes spans (default: a no-op tracer, no cost).
+    `agents` (optional) is fed by agent executions and heartbeats; `tracer` makes spans (default:
+    a no-op tracer, no cost). Label values are anonymised by the store (`MetricStore(anonymizer=
+    ...)`); `Telemetry` applies the store's anonymiser to span attributes and agent names.
 
     Every `record_*` raises `SampleError` for values the metric cannot take (negative durations,
     NaN, confidence or accuracy outside 0..1) before recording anything.
@@ -130,13 +134,12 @@ class Telemetry:
         *,
         store: MetricStore,
         agents: AgentRegistry | None = None,
-        anonymizer: Anonymizer | None = None,
         tracer: Tracer | None = None,
     ) -> None:
         """Raises: UnknownMetricError: the store lacks the seed catalogue (`declare_catalog`)."""
         self.store = store
         self.agents = agents
-        self.anonymizer = anonymizer or Anonymizer()
+        self.anonymizer: Anonymizer = store.anonymizer or Anonymizer()
         self.tracer: Tracer = tracer or NoOpTracer()
         self._now = store.now
         h = store.handle
@@ -151,12 +154,8 @@ class Telemetry:
         self._api_err = h("api_errors_total")
         self._api_dur = h("api_request_duration_seconds")
         self._user_msg = h("user_messages_total")
-        anon = self.anonymizer.labels
-        self._anon_agent = "agent" in anon
-        self._anon_model = "model" in anon
-        self._anon_api = bool({"endpoint", "method", "status"} & anon)
-        self._anon_msg = bool({"intent", "organization"} & anon)
-        self._anon_index: dict[str, tuple[int, ...]] = {}
+        # The registry is not the store: it gets the agent's token from here.
+        self._anon_agent = "agent" in self.anonymizer.labels
 
     # -- generic -----------------------------------------------------------------------------
 
@@ -164,20 +163,7 @@ class Telemetry:
         names = handle.labelnames
         if not names and not labels:
             return ()
-        values = self.store.label_values(handle, labels)
-        if self.anonymizer:
-            idx = self._anon_index.get(handle.name)
-            if idx is None:
-                anon = self.anonymizer.labels
-                idx = self._anon_index[handle.name] = tuple(
-                    i for i, n in enumerate(names) if n in anon
-                )
-            if idx:
-                as_list = list(values)
-                for i in idx:
-                    as_list[i] = self.anonymizer.hash(as_list[i])
-                values = tuple(as_list)
-        return values
+        return self.store.label_values(handle, labels)
 
     def record(
         self,
@@ -206,14 +192,14 @@ class Telemetry:
                 "agent_execution_duration_seconds", duration_seconds, "must be finite and >= 0"
             )
         t = self._now()
-        if self._anon_agent:
-            agent = self.anonymizer.hash(agent)
         key = (agent,)
         self._agent_exec.record((agent, "success" if success else "error"), 1.0, t)
         self._agent_dur.record(key, duration_seconds, t)
         if not success:
             self._agent_err.record(key, 1.0, t)
         if self.agents is not None:
+            if self._anon_agent:
+                agent = self.anonymizer.hash(agent)
             self.agents.execution(agent, success, t)
 
     def record_heartbeat(self, agent: str) -> None:
@@ -234,8 +220,6 @@ class Telemetry:
         if confidence is not None and not 0.0 <= confidence <= 1.0:
             raise SampleError("ml_prediction_confidence", confidence, "must be within 0..1")
         t = self._now()
-        if self._anon_model:
-            model = self.anonymizer.hash(model)
         key = (model,)
         self._ml_pred.record(key, 1.0, t)
         self._ml_lat.record(key, latency_seconds, t)
@@ -246,8 +230,6 @@ class Telemetry:
         """Latest accuracy of `model`. Raises: SampleError: outside 0..1."""
         if not 0.0 <= accuracy <= 1.0:
             raise SampleError("ml_model_accuracy", accuracy, "must be within 0..1")
-        if self._anon_model:
-            model = self.anonymizer.hash(model)
         self._ml_acc.record((model,), accuracy, self._now())
 
     def record_api_request(
@@ -267,11 +249,6 @@ class Telemetry:
         t = self._now()
         method = method.upper()
         status_text = str(status)
-        if self._anon_api:
-            a = self.anonymizer
-            endpoint = a.value("endpoint", endpoint)
-            method = a.value("method", method)
-            status_text = a.value("status", status_text)
         key = (endpoint, method)
         self._api_req.record((endpoint, method, status_text), 1.0, t)
         self._api_dur.record(key, duration_seconds, t)
@@ -280,9 +257,6 @@ class Telemetry:
 
     def record_user_message(self, intent: str, organization: str) -> None:
         """One user message processed."""
-        if self._anon_msg:
-            intent = self.anonymizer.value("intent", intent)
-            organization = self.anonymizer.value("organization", organization)
         self._user_msg.record((intent, organization), 1.0, self._now())
 
     def record_business_metric(

@@ -50,6 +50,15 @@ their own running totals). An absolute total lower than the previous one is a re
 counts as the increment, as Prometheus' `increase()` does. The ring holds increments, so `increase`
 and `rate` are exact sums with resets already resolved.
 
+Anonymisation happens here and only here: a store built with an `Anonymizer` replaces the value
+of every anonymised label (`[security] anonymize_labels`) by its keyed hash in
+`MetricHandle.record` / `set_total`, the one door every sample comes through (the events API, the
+Python API and its thread recorder, the checks' health metrics, the monitor's own metrics). So the
+series, `/metrics`, OTLP, the rules (and the alerts' labels), the metric checks and the API only
+ever see the token. Readers pass label values as stored: a matcher on an anonymised label
+compares with the token (as it would in Prometheus over `/metrics`); listeners receive the
+stored (hashed) values, which `aggregate_series` takes back.
+
 Time is wall-clock seconds (`Clock.now()`); a sample may carry its own timestamp. Points of a
 series stay in time order: a timestamp older than the series' newest point is taken as that point's
 time.
@@ -80,6 +89,7 @@ from actors.telemetry.exceptions import (
 
 if TYPE_CHECKING:
     from actors.clock import Clock
+    from actors.telemetry.anonymize import Anonymizer
     from actors.telemetry.exposition import StoreCollector
 
 __all__ = [
@@ -248,6 +258,8 @@ class MetricHandle:
     """
 
     __slots__ = (
+        "_anon_index",
+        "_anonymizer",
         "_budget",
         "_exempt",
         "_extra",
@@ -286,6 +298,7 @@ class MetricHandle:
         budget: _Budget,
         external: bool = False,
         exempt: bool = False,
+        anonymizer: Anonymizer | None = None,
     ) -> None:
         self.name = name
         self.external = external
@@ -312,6 +325,23 @@ class MetricHandle:
         self._budget = budget
         self._exempt = exempt
         self._sorted_index = tuple(sorted(range(len(labelnames)), key=labelnames.__getitem__))
+        # Positions of the anonymised labels; empty (the common case) costs one test per sample.
+        self._anonymizer = anonymizer
+        self._anon_index: tuple[int, ...] = (
+            tuple(i for i, n in enumerate(labelnames) if n in anonymizer.labels)
+            if anonymizer is not None
+            else ()
+        )
+
+    def _anonymize(self, label_values: tuple[str, ...]) -> tuple[str, ...]:
+        """`label_values` with the anonymised positions replaced by their tokens."""
+        anonymizer = self._anonymizer
+        if anonymizer is None or len(label_values) != len(self.labelnames):
+            return label_values  # (a wrong count: `_new_series` raises LabelError)
+        out = list(label_values)
+        for i in self._anon_index:
+            out[i] = anonymizer.hash(out[i])
+        return tuple(out)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -337,7 +367,9 @@ class MetricHandle:
         """Record `value` at wall time `t` into the series `label_values` and notify listeners.
 
         Counter: add the increment; gauge: set; histogram: observe. A new series beyond the
-        metric's series limit is dropped and counted (no error).
+        metric's series limit is dropped and counted (no error). `label_values` are clear
+        values: the anonymised ones are hashed here, before anything is kept or any listener
+        hears of the series (see the module docstring).
 
         Raises:
             SampleError: NaN or infinite value or timestamp, a negative counter increment, or
@@ -354,6 +386,8 @@ class MetricHandle:
             raise SampleError(self.name, value, f"a {kind} value must be finite")
         if not -_INF < t < _INF:
             raise SampleError(self.name, t, "the timestamp must be finite")
+        if self._anon_index:
+            label_values = self._anonymize(label_values)
         series = self.series.get(label_values)
         if series is None:
             series = self._new_series(label_values, t)
@@ -483,7 +517,8 @@ class MetricHandle:
         """Record a counter's absolute running total (as pushed by an app that keeps its own).
 
         The first total of a series is its baseline (no increase, as in Prometheus); a total lower
-        than the previous one is a reset and counts entirely as the increment.
+        than the previous one is a reset and counts entirely as the increment. `label_values`
+        are clear values, anonymised as in `record`.
 
         Raises:
             MetricDeclarationError: the metric is not a counter.
@@ -495,9 +530,11 @@ class MetricHandle:
             raise SampleError(self.name, total, "a counter total must be finite and >= 0")
         if not -_INF < t < _INF:
             raise SampleError(self.name, t, "the timestamp must be finite")
-        series = self.series.get(label_values)
+        # `record` hashes the clear values again (cached): pass it the clear ones.
+        key = self._anonymize(label_values) if self._anon_index else label_values
+        series = self.series.get(key)
         if series is None:
-            series = self._new_series(label_values, t)
+            series = self._new_series(key, t)
             if series is None:
                 return
             series.total = total
@@ -606,8 +643,12 @@ class MetricStore:
         counter_resolution: float = 1.0,
         max_total_series: int = 100_000,
         max_total_points: int = 4_000_000,
+        anonymizer: Anonymizer | None = None,
     ) -> None:
         """Create an empty store holding `metric_series_dropped_total{metric}`.
+
+        `anonymizer` (default: none) hashes the values of its labels in every sample recorded
+        (see the module docstring); it applies to every metric, declared before or after.
 
         `max_points` caps each series' ring (points fold into time slots so that it covers the
         whole `retention`), `max_series` each metric's series (a metric may override it in
@@ -638,6 +679,7 @@ class MetricStore:
         self.counter_resolution = counter_resolution
         self.max_total_series = max_total_series
         self.max_total_points = max_total_points
+        self.anonymizer = anonymizer if anonymizer else None
         self._budget = _Budget(max_total_series, max_total_points)
         self._metrics: dict[str, MetricHandle] = {}
         self._listeners: list[Listener] = []
@@ -741,6 +783,7 @@ class MetricStore:
             on_drop=self._count_drop,
             budget=self._budget,
             external=external,
+            anonymizer=self.anonymizer,
         )
         self._metrics[name] = handle
 

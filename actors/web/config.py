@@ -18,6 +18,8 @@ _HOSTNAME = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
 
 def parse_listen(text: str) -> tuple[str, int]:
     """Split "host:port" (IPv6 as "[::1]:port") into host and port.
@@ -131,12 +133,43 @@ class ServerConfig(ConfigModel):
 
 
 class SecurityConfig(ConfigModel):
-    """[security]: tokens, the CIDR allow-list and label anonymisation."""
+    """[security]: tokens, the CIDR allow-list and label anonymisation.
+
+    `anonymize_labels` names the labels whose values the metric store replaces by
+    HMAC-SHA256(`anonymize_key`, value) (16 hex digits) before anything is kept, so `/metrics`,
+    OTLP, alerts and the API never carry them in clear. It is empty by default: a hash is only
+    useful with a key that is stable across restarts and replicas and kept secret, and no
+    default can be that, so anonymisation is something a deployment turns on together with its
+    key (the packaged configurations carry a commented example reading the key from
+    `${LABEL_HMAC_KEY}`).
+
+    Raises (as a validation error, so `check-config` and `run` report it alike):
+        ValueError: `anonymize_labels` is set but `anonymize_key` is empty (hashing with a
+            random per-process key would change every token at each restart, and passing the
+            values through in clear would defeat the setting); a label name is invalid or
+            repeated.
+    """
 
     api_token: Secret = SecretStr("")
     metrics_token: Secret = SecretStr("")
     allow_from: tuple[Annotated[str, AfterValidator(_check_network)], ...] = ()
-    anonymize_labels: tuple[str, ...] = ("organization",)
+    anonymize_labels: tuple[str, ...] = ()
     anonymize_key: Secret = SecretStr("")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest request body accepted by the API (413 above)."""
+
+    @model_validator(mode="after")
+    def _anonymisation(self) -> SecurityConfig:
+        for label in self.anonymize_labels:
+            if not _LABEL_NAME.match(label) or label.startswith("__"):
+                raise ValueError(f"anonymize_labels: invalid label name {label!r}")
+        if len(set(self.anonymize_labels)) != len(self.anonymize_labels):
+            raise ValueError("anonymize_labels: label names must be unique")
+        if self.anonymize_labels and not self.anonymize_key.get_secret_value():
+            raise ValueError(
+                f"{list(self.anonymize_labels)} are to be anonymised but anonymize_key is"
+                ' empty: set anonymize_key (e.g. anonymize_key = "${LABEL_HMAC_KEY}" and export'
+                " LABEL_HMAC_KEY, a long random secret shared by every replica), or set"
+                " anonymize_labels = [] to keep label values in clear"
+            )
+        return self

@@ -69,6 +69,7 @@ from actors.rules.persist import SqliteAlertStateStore
 from actors.state import HealthState
 from actors.store import Database
 from actors.telemetry.agents import AgentRegistry
+from actors.telemetry.anonymize import Anonymizer
 from actors.telemetry.api import create_blueprint as telemetry_blueprint
 from actors.telemetry.catalog import declare_catalog
 from actors.telemetry.otel import build_otel
@@ -214,6 +215,11 @@ class App:
             max_series=limits.max_series_per_metric,
             max_total_series=limits.max_series,
             max_total_points=limits.max_points,
+            # [security] anonymize_labels: hashed where every sample enters the store.
+            anonymizer=Anonymizer(
+                config.security.anonymize_labels,
+                config.security.anonymize_key.get_secret_value(),
+            ),
         )
         declare_catalog(self.metrics, config.metrics)
         self.metrics.declare(

@@ -194,3 +194,46 @@ async def test_a_failing_start_is_reported(tmp_path: Path) -> None:
             async with initialize_monitoring(source, env={}):
                 pass
     assert caught.group_contains(RestartIntensityExceeded)
+
+
+ANONYMISE = """
+[security]
+anonymize_labels = ["organization"]
+anonymize_key = "embed-key"
+"""
+
+
+def _token(value: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(b"embed-key", value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+async def test_the_trio_api_records_anonymised_labels(tmp_path: Path) -> None:
+    async with initialize_monitoring(_source(tmp_path) + ANONYMISE, env={}) as monitoring:
+        telemetry = monitoring.telemetry
+        telemetry.record_business_metric("network_connections", 120, {"organization": "org-123"})
+        telemetry.record_user_message("esg_analysis", "org-123")
+        port = monitoring.app.metrics_server.port
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    token = _token("org-123")
+    assert f'network_connections_active{{organization="{token}"}} 120.0' in text
+    assert f'user_messages_total{{intent="esg_analysis",organization="{token}"}} 1.0' in text
+    assert "org-123" not in text
+
+
+def test_the_thread_recorder_records_anonymised_labels(tmp_path: Path) -> None:
+    with start_monitoring_thread(_source(tmp_path) + ANONYMISE, env={}) as monitoring:
+        telemetry = monitoring.telemetry
+        telemetry.record_business_metric("network_connections", 5, {"organization": "org-123"})
+        reports = telemetry.counter("reports_total", "Reports.", ["organization"])
+        reports.add(2, {"organization": "org-123"})
+        telemetry.flush()
+        text = _metrics_text(monitoring.app.metrics_server.port)
+        assert telemetry.errors == telemetry.dropped == 0
+    token = _token("org-123")
+    assert f'network_connections_active{{organization="{token}"}} 5.0' in text
+    assert f'reports_total{{organization="{token}"}} 2.0' in text
+    assert "org-123" not in text

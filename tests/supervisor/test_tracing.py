@@ -47,6 +47,7 @@ class _Receiver(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[tuple[str, bytes]] = []
+        self.headers: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
 
     @property
@@ -75,6 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = gzip.decompress(body)
         with self.server.lock:
             self.server.requests.append((self.path, body))
+            self.server.headers.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -136,3 +138,147 @@ async def test_requests_served_checks_and_outgoing_calls_make_spans(
     # The webhook call is a child of the test-alert request span: one trace.
     parent = by_name["POST /api/test-alert"]
     assert outgoing[0].trace_id == parent.trace_id
+
+
+ANONYMISED = """
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+
+[security]
+anonymize_labels = ["organization"]
+anonymize_key = "${{LABEL_HMAC_KEY}}"
+
+[storage]
+path = "{db}"
+
+[telemetry]
+otlp_endpoint = "{otlp}"
+metrics_export_interval = "1h"
+
+[[rules]]
+id = "busy-org"
+name = "Busy organisation"
+[rules.condition]
+metric = "network_connections_active"
+aggregate = "last"
+window = "5m"
+operator = ">"
+threshold = 100
+"""
+
+
+def _expected_token(key: str, value: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+async def test_anonymised_labels_never_leave_the_monitor_in_clear(
+    tmp_path: Path, receiver: _Receiver
+) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    env = {"LABEL_HMAC_KEY": "s3cret-key"}
+    source = ANONYMISED.format(db=tmp_path / "m.db", otlp=receiver.url)
+    app = App(parse_config(source, env=env), env=env)
+    token = _expected_token("s3cret-key", "org-123")
+    events = {
+        "events": [
+            {
+                "type": "business_metric",
+                "name": "network_connections",
+                "value": 120,
+                "labels": {"organization": "org-123"},
+            },
+            {"type": "user_message", "intent": "esg_analysis", "organization": "org-123"},
+        ]
+    }
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        base = f"http://127.0.0.1:{app.api_server.port}"
+        async with httpx.AsyncClient() as client:
+            posted = await client.post(f"{base}/api/v1/events", json=events)
+            assert posted.status_code < 300, posted.text
+            # The embedded Python API takes the same path.
+            app.telemetry.record_user_message("reporting", "org-123")
+            with trio.fail_after(10):
+                while True:
+                    alerts = (await client.get(f"{base}/api/v1/alerts")).json()["alerts"]
+                    if alerts:
+                        break
+                    await trio.sleep(0.05)
+            metrics = (await client.get(f"http://127.0.0.1:{app.metrics_server.port}/metrics")).text
+        assert app.otel.metrics is not None
+        assert await app.otel.metrics.export_once()
+        await app.stop()
+
+    assert [alert["labels"]["organization"] for alert in alerts] == [token]
+    assert "org-123" not in str(alerts)
+    assert f'network_connections_active{{organization="{token}"}} 120.0' in metrics
+    assert f'user_messages_total{{intent="reporting",organization="{token}"}} 1.0' in metrics
+    assert "org-123" not in metrics
+    otlp_orgs: set[str] = set()
+    for _, body in [r for r in receiver.requests if r[0] == "/v1/metrics"]:
+        assert b"org-123" not in body
+        request = ExportMetricsServiceRequest.FromString(body)
+        for rm in request.resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    points = [*metric.gauge.data_points, *metric.sum.data_points]
+                    for point in points:
+                        for attr in point.attributes:
+                            if attr.key == "organization":
+                                otlp_orgs.add(attr.value.string_value)
+    assert otlp_orgs == {token}
+
+
+FROM_ENV = """
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+
+[storage]
+path = "{db}"
+"""
+
+
+async def test_otel_variables_reach_a_real_receiver(tmp_path: Path, receiver: _Receiver) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_EXPORTER_OTLP_HEADERS": "X-Team=ops,authorization=Bearer%20t0k",
+        "OTEL_SERVICE_NAME": "env-service",
+        "OTEL_RESOURCE_ATTRIBUTES": "team=esg%20ops,deployment.environment=staging",
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_METRIC_EXPORT_INTERVAL": "3600000",
+    }
+    app = App(parse_config(FROM_ENV.format(db=tmp_path / "m.db"), env=env), env=env)
+    assert app.otel.metrics is not None
+    assert app.otel.metrics.interval == 3600.0
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        with app.tracer.start_as_current_span("from-env"):
+            app.telemetry.record_business_metric("organizations", 3)
+        assert await app.otel.metrics.export_once()
+        await app.stop()
+    with receiver.lock:
+        seen = dict(receiver.headers)  # the last request of each path
+        bodies = [body for path, body in receiver.requests if path == "/v1/metrics"]
+    for path in ("/v1/traces", "/v1/metrics"):
+        assert seen[path]["x-team"] == "ops"
+        assert seen[path]["authorization"] == "Bearer t0k"
+    resource, spans = receiver.spans()
+    assert "from-env" in {span.name for span in spans}
+    metrics = ExportMetricsServiceRequest.FromString(bodies[0]).resource_metrics[0]
+    metric_resource = {a.key: a.value.string_value for a in metrics.resource.attributes}
+    for attrs in (resource, metric_resource):
+        assert attrs["service.name"] == "env-service"
+        assert attrs["team"] == "esg ops"
+        assert attrs["deployment.environment"] == "staging"

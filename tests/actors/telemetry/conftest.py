@@ -21,15 +21,11 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def store(clock: FixedClock) -> MetricStore:
-    s = MetricStore(clock=clock)
+    s = MetricStore(clock=clock, anonymizer=Anonymizer(["organization"], "test-key"))
     declare_catalog(s)
     return s
 
 
 @pytest.fixture
 def telemetry(store: MetricStore) -> Telemetry:
-    return Telemetry(
-        store=store,
-        agents=AgentRegistry(),
-        anonymizer=Anonymizer(["organization"], "test-key"),
-    )
+    return Telemetry(store=store, agents=AgentRegistry())

@@ -170,11 +170,7 @@ def _tracer() -> tuple[TracerProvider, InMemorySpanExporter]:
 
 async def test_trace_async_and_decorator_make_spans(store: MetricStore) -> None:
     provider, exporter = _tracer()
-    telemetry = Telemetry(
-        store=store,
-        tracer=provider.get_tracer("test"),
-        anonymizer=Anonymizer(["organization"], "test-key"),
-    )
+    telemetry = Telemetry(store=store, tracer=provider.get_tracer("test"))
 
     async def work() -> int:
         return 41
