@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.toml
 
-.PHONY: run test lint typecheck pytest system-deps bench clean
+.PHONY: run test lint typecheck pytest system-deps bench clean image
 
 # The virtual environment is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -39,3 +39,10 @@ bench: system-deps $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The container image (Dockerfile), with whichever of podman, buildah or docker is installed.
+IMAGE ?= blipee-monitor:0.1.0
+image:
+	@tool=$$(command -v podman || command -v buildah || command -v docker); \
+	if [ -z "$$tool" ]; then echo "make image: install podman or buildah (Debian packages)" >&2; exit 1; fi; \
+	case "$$tool" in *buildah) $$tool bud -t $(IMAGE) . ;; *) $$tool build -t $(IMAGE) . ;; esac
