@@ -20,6 +20,7 @@ from actors.notify.channels.alertmanager import AlertmanagerChannel, Alertmanage
 from actors.notify.channels.base import Channel, ChannelContext, ConfigT
 from actors.notify.channels.console import ConsoleChannel, ConsoleChannelConfig
 from actors.notify.channels.email import EmailChannel, EmailChannelConfig
+from actors.notify.channels.opsgenie import OpsgenieChannel, OpsgenieChannelConfig
 from actors.notify.channels.pagerduty import PagerDutyChannel, PagerDutyChannelConfig
 from actors.notify.channels.slack import SlackChannel, SlackChannelConfig
 from actors.notify.channels.webhook import WebhookChannel, WebhookChannelConfig
@@ -73,6 +74,7 @@ KINDS: tuple[ChannelKind[Any], ...] = (
     ChannelKind("pagerduty", PagerDutyChannelConfig, PagerDutyChannel, "PagerDuty Events API v2"),
     ChannelKind("webhook", WebhookChannelConfig, WebhookChannel, "Alertmanager's webhook JSON"),
     ChannelKind("alertmanager", AlertmanagerChannelConfig, AlertmanagerChannel, "Alertmanager API"),
+    ChannelKind("opsgenie", OpsgenieChannelConfig, OpsgenieChannel, "Opsgenie Alert API v2"),
 )
 """Every channel kind, in the order error messages and docs list them. Adding a kind: one line."""
 

@@ -37,6 +37,7 @@ ENABLED: dict[str, dict[str, Any]] = {
     "pagerduty": {"routing_key": "R" * 32},
     "webhook": {"url": "http://127.0.0.1:9/hook"},
     "alertmanager": {"url": "http://127.0.0.1:9"},
+    "opsgenie": {"api_key": "k" * 36},
 }
 """The keys that enable a channel of each kind (a test fails when a kind is missing here)."""
 
