@@ -23,6 +23,7 @@ from actors.notify.channels.email import EmailChannel, EmailChannelConfig
 from actors.notify.channels.opsgenie import OpsgenieChannel, OpsgenieChannelConfig
 from actors.notify.channels.pagerduty import PagerDutyChannel, PagerDutyChannelConfig
 from actors.notify.channels.slack import SlackChannel, SlackChannelConfig
+from actors.notify.channels.teams import TeamsChannel, TeamsChannelConfig
 from actors.notify.channels.webhook import WebhookChannel, WebhookChannelConfig
 from actors.notify.config import ChannelBase
 
@@ -75,6 +76,7 @@ KINDS: tuple[ChannelKind[Any], ...] = (
     ChannelKind("webhook", WebhookChannelConfig, WebhookChannel, "Alertmanager's webhook JSON"),
     ChannelKind("alertmanager", AlertmanagerChannelConfig, AlertmanagerChannel, "Alertmanager API"),
     ChannelKind("opsgenie", OpsgenieChannelConfig, OpsgenieChannel, "Opsgenie Alert API v2"),
+    ChannelKind("teams", TeamsChannelConfig, TeamsChannel, "a Microsoft Teams Adaptive Card"),
 )
 """Every channel kind, in the order error messages and docs list them. Adding a kind: one line."""
 
