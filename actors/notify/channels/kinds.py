@@ -19,6 +19,7 @@ from pydantic import Field
 from actors.notify.channels.alertmanager import AlertmanagerChannel, AlertmanagerChannelConfig
 from actors.notify.channels.base import Channel, ChannelContext, ConfigT
 from actors.notify.channels.console import ConsoleChannel, ConsoleChannelConfig
+from actors.notify.channels.discord import DiscordChannel, DiscordChannelConfig
 from actors.notify.channels.email import EmailChannel, EmailChannelConfig
 from actors.notify.channels.opsgenie import OpsgenieChannel, OpsgenieChannelConfig
 from actors.notify.channels.pagerduty import PagerDutyChannel, PagerDutyChannelConfig
@@ -77,6 +78,7 @@ KINDS: tuple[ChannelKind[Any], ...] = (
     ChannelKind("alertmanager", AlertmanagerChannelConfig, AlertmanagerChannel, "Alertmanager API"),
     ChannelKind("opsgenie", OpsgenieChannelConfig, OpsgenieChannel, "Opsgenie Alert API v2"),
     ChannelKind("teams", TeamsChannelConfig, TeamsChannel, "a Microsoft Teams Adaptive Card"),
+    ChannelKind("discord", DiscordChannelConfig, DiscordChannel, "a Discord webhook message"),
 )
 """Every channel kind, in the order error messages and docs list them. Adding a kind: one line."""
 

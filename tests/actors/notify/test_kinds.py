@@ -39,6 +39,7 @@ ENABLED: dict[str, dict[str, Any]] = {
     "alertmanager": {"url": "http://127.0.0.1:9"},
     "opsgenie": {"api_key": "k" * 36},
     "teams": {"webhook_url": "https://example.webhook.office.com/webhookb2/T/IncomingWebhook/X"},
+    "discord": {"webhook_url": "https://discord.test/api/webhooks/1/T"},
 }
 """The keys that enable a channel of each kind (a test fails when a kind is missing here)."""
 
