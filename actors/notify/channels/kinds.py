@@ -25,6 +25,7 @@ from actors.notify.channels.opsgenie import OpsgenieChannel, OpsgenieChannelConf
 from actors.notify.channels.pagerduty import PagerDutyChannel, PagerDutyChannelConfig
 from actors.notify.channels.slack import SlackChannel, SlackChannelConfig
 from actors.notify.channels.teams import TeamsChannel, TeamsChannelConfig
+from actors.notify.channels.telegram import TelegramChannel, TelegramChannelConfig
 from actors.notify.channels.webhook import WebhookChannel, WebhookChannelConfig
 from actors.notify.config import ChannelBase
 
@@ -79,6 +80,7 @@ KINDS: tuple[ChannelKind[Any], ...] = (
     ChannelKind("opsgenie", OpsgenieChannelConfig, OpsgenieChannel, "Opsgenie Alert API v2"),
     ChannelKind("teams", TeamsChannelConfig, TeamsChannel, "a Microsoft Teams Adaptive Card"),
     ChannelKind("discord", DiscordChannelConfig, DiscordChannel, "a Discord webhook message"),
+    ChannelKind("telegram", TelegramChannelConfig, TelegramChannel, "a Telegram bot message"),
 )
 """Every channel kind, in the order error messages and docs list them. Adding a kind: one line."""
 
