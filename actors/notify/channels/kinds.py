@@ -21,6 +21,7 @@ from actors.notify.channels.base import Channel, ChannelContext, ConfigT
 from actors.notify.channels.console import ConsoleChannel, ConsoleChannelConfig
 from actors.notify.channels.discord import DiscordChannel, DiscordChannelConfig
 from actors.notify.channels.email import EmailChannel, EmailChannelConfig
+from actors.notify.channels.ntfy import NtfyChannel, NtfyChannelConfig
 from actors.notify.channels.opsgenie import OpsgenieChannel, OpsgenieChannelConfig
 from actors.notify.channels.pagerduty import PagerDutyChannel, PagerDutyChannelConfig
 from actors.notify.channels.slack import SlackChannel, SlackChannelConfig
@@ -81,6 +82,7 @@ KINDS: tuple[ChannelKind[Any], ...] = (
     ChannelKind("teams", TeamsChannelConfig, TeamsChannel, "a Microsoft Teams Adaptive Card"),
     ChannelKind("discord", DiscordChannelConfig, DiscordChannel, "a Discord webhook message"),
     ChannelKind("telegram", TelegramChannelConfig, TelegramChannel, "a Telegram bot message"),
+    ChannelKind("ntfy", NtfyChannelConfig, NtfyChannel, "an ntfy push message"),
 )
 """Every channel kind, in the order error messages and docs list them. Adding a kind: one line."""
 

@@ -41,6 +41,7 @@ ENABLED: dict[str, dict[str, Any]] = {
     "teams": {"webhook_url": "https://example.webhook.office.com/webhookb2/T/IncomingWebhook/X"},
     "discord": {"webhook_url": "https://discord.test/api/webhooks/1/T"},
     "telegram": {"bot_token": "123456:ABC-DEF1234ghIkl", "chat_id": "-1001234"},
+    "ntfy": {"topic": "ops-alerts"},
 }
 """The keys that enable a channel of each kind (a test fails when a kind is missing here)."""
 
