@@ -1,4 +1,4 @@
-"""The HTTP plumbing the HTTP channels (slack, pagerduty, webhook, alertmanager) share.
+"""The HTTP plumbing every HTTP channel kind (all but console and email) shares.
 
 HTTP channels share one `httpx.AsyncClient` per channel, built over an injectable transport
 (`httpx.MockTransport` in tests); `aclose()` releases it. When `tracer_provider` is set (an
