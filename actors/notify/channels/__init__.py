@@ -12,8 +12,8 @@ a `KindChannel` that keeps the model as `self.config`), plus one line in the reg
 channels whose required secret is empty, so the default configuration runs without any secret.
 
 Lazy httpx: every kind module is imported with the configuration (its config model is needed to
-parse it), so no kind module imports httpx at module level. The HTTP kinds (slack, pagerduty,
-webhook, alertmanager) subclass `HttpChannel`, which imports httpx when the first HTTP channel is
+parse it), so no kind module imports httpx at module level. The HTTP kinds (every kind but
+console and email) subclass `HttpChannel`, which imports httpx when the first HTTP channel is
 built, and name httpx only under TYPE_CHECKING. A process whose channels are only console and
 email never imports httpx (tests/actors/notify/test_lazy_imports.py).
 """

@@ -86,7 +86,7 @@ class Channel:
 
     Attributes:
         name: the channel's name in the configuration ([channels.NAME]).
-        kind: console, email, slack, pagerduty, webhook or alertmanager.
+        kind: the channel kind (a name of `actors.notify.channels.kinds.KINDS`).
         send_resolved: whether resolved notifications are sent.
         timeout: seconds one attempt may take.
         rate: (tokens per second, burst) of the channel's rate limit.

@@ -1,4 +1,4 @@
-"""The HTTP plumbing the HTTP channels (slack, pagerduty, webhook, alertmanager) share.
+"""The HTTP plumbing every HTTP channel kind (all but console and email) shares.
 
 HTTP channels share one `httpx.AsyncClient` per channel, built over an injectable transport
 (`httpx.MockTransport` in tests); `aclose()` releases it. When `tracer_provider` is set (an
@@ -13,8 +13,8 @@ httpx. The HTTP channel kinds name httpx only in annotations (under TYPE_CHECKIN
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, TypeAlias
 
 import trio
 
@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     import httpx
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["HttpChannel"]
+__all__ = ["HttpChannel", "Judge"]
+
+Judge: TypeAlias = Callable[[int, bytes, Outcome], Outcome]
+"""A kind's reading of an answer: (status, body, the shared classification) -> the outcome.
+
+For receivers that say more in the body than in the status line (Telegram's `{"ok": false}`,
+a `retry_after` in Discord's or Telegram's JSON). The body is at most `MAX_RESPONSE_BYTES`; a
+judge is pure and never raises (a reason it writes is redacted like the others)."""
 
 
 class HttpChannel(KindChannel[ConfigT]):
@@ -77,11 +84,14 @@ class HttpChannel(KindChannel[ConfigT]):
         headers: Mapping[str, str] | None = None,
         ok: Collection[int] = range(200, 300),
         accept_body: str | None = None,
+        judge: Judge | None = None,
     ) -> Outcome:
-        """POST `body` (JSON) to `url` and classify the answer.
+        """POST `body` (JSON unless `headers` say otherwise) to `url` and classify the answer.
 
         `accept_body`: when set, a status in `ok` is a success only if the body (stripped) equals
-        it (Slack's "ok"); anything else is retried as an unexpected answer.
+        it (Slack's "ok"); anything else is retried as an unexpected answer. `judge`: when set,
+        it has the last word on an answer (not on a transport failure), given the status, the
+        body read and the classification above.
         """
         import httpx
 
@@ -109,9 +119,9 @@ class HttpChannel(KindChannel[ConfigT]):
             text = content.decode("utf-8", "replace")
             if text.strip() != accept_body:
                 snippet = " ".join(text.split())[:100]
-                return Retry(
-                    self._reason(f"unexpected answer HTTP {response.status_code}: {snippet}")
-                )
+                outcome = Retry(f"unexpected answer HTTP {response.status_code}: {snippet}")
+        if judge is not None:
+            outcome = judge(response.status_code, content, outcome)
         if isinstance(outcome, Retry):
             return Retry(self._reason(outcome.reason), outcome.retry_after)
         if isinstance(outcome, Permanent):

@@ -19,9 +19,14 @@ from pydantic import Field
 from actors.notify.channels.alertmanager import AlertmanagerChannel, AlertmanagerChannelConfig
 from actors.notify.channels.base import Channel, ChannelContext, ConfigT
 from actors.notify.channels.console import ConsoleChannel, ConsoleChannelConfig
+from actors.notify.channels.discord import DiscordChannel, DiscordChannelConfig
 from actors.notify.channels.email import EmailChannel, EmailChannelConfig
+from actors.notify.channels.ntfy import NtfyChannel, NtfyChannelConfig
+from actors.notify.channels.opsgenie import OpsgenieChannel, OpsgenieChannelConfig
 from actors.notify.channels.pagerduty import PagerDutyChannel, PagerDutyChannelConfig
 from actors.notify.channels.slack import SlackChannel, SlackChannelConfig
+from actors.notify.channels.teams import TeamsChannel, TeamsChannelConfig
+from actors.notify.channels.telegram import TelegramChannel, TelegramChannelConfig
 from actors.notify.channels.webhook import WebhookChannel, WebhookChannelConfig
 from actors.notify.config import ChannelBase
 
@@ -73,6 +78,11 @@ KINDS: tuple[ChannelKind[Any], ...] = (
     ChannelKind("pagerduty", PagerDutyChannelConfig, PagerDutyChannel, "PagerDuty Events API v2"),
     ChannelKind("webhook", WebhookChannelConfig, WebhookChannel, "Alertmanager's webhook JSON"),
     ChannelKind("alertmanager", AlertmanagerChannelConfig, AlertmanagerChannel, "Alertmanager API"),
+    ChannelKind("opsgenie", OpsgenieChannelConfig, OpsgenieChannel, "Opsgenie Alert API v2"),
+    ChannelKind("teams", TeamsChannelConfig, TeamsChannel, "a Microsoft Teams Adaptive Card"),
+    ChannelKind("discord", DiscordChannelConfig, DiscordChannel, "a Discord webhook message"),
+    ChannelKind("telegram", TelegramChannelConfig, TelegramChannel, "a Telegram bot message"),
+    ChannelKind("ntfy", NtfyChannelConfig, NtfyChannel, "an ntfy push message"),
 )
 """Every channel kind, in the order error messages and docs list them. Adding a kind: one line."""
 

@@ -1,4 +1,4 @@
-"""Text shared by the human-facing channels (console, email, slack, pagerduty): pure functions."""
+"""Text shared by the channels that write for people (chat, paging, mail): pure functions."""
 
 from __future__ import annotations
 

@@ -1,9 +1,19 @@
-"""webhook channel: Alertmanager's webhook payload (version 4), HMAC-signed, idempotent.
+"""webhook channel: Alertmanager's webhook payload (version 4), or a body from a Jinja template.
 
-Headers: `Content-Type: application/json`, `Idempotency-Key: <notification key>` (stable across
-retries and restarts, so a receiver can drop duplicates), `X-Signature: sha256=<hex>` (HMAC-SHA256
-of the exact body bytes with the channel secret) when a secret is set, plus the configured custom
-headers. 2xx delivered; 408, 429 (Retry-After honoured) and 5xx retried; other 4xx dead-lettered.
+Without `template` the body is Alertmanager's webhook JSON. With it, the body is the template
+rendered (jinja2's sandbox, StrictUndefined, no autoescaping: a JSON template escapes values with
+`|tojson`) over the version 4 payload's fields plus `title`, sent as `content_type`, for any other
+receiver. A template that does not compile is a configuration error; one that fails while
+rendering (an undefined name, a sandbox violation, a filter's error) makes the notification a
+permanent failure whose reason is the error's one-line message.
+
+Headers: `Content-Type` (`application/json`, or `content_type` with a template),
+`Idempotency-Key: <notification key>` (stable across retries and restarts, so a receiver can drop
+duplicates), `X-Signature: sha256=<hex>` (HMAC-SHA256 of the exact body bytes with the channel
+secret) when a secret is set, plus the configured custom headers. 2xx delivered; 408, 429
+(Retry-After honoured) and 5xx retried; other 4xx dead-lettered.
+
+This module imports jinja2 only for a channel that has a template (when its table is validated).
 """
 
 from __future__ import annotations
@@ -11,24 +21,37 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from actors.configtypes import Secret
 from actors.models import Alert, Notification
+from actors.notify.channels.base import ChannelContext, redact
 from actors.notify.channels.http import HttpChannel
 from actors.notify.channels.render import (
     common_annotations,
     common_labels,
     held_alerts,
+    title,
     with_held_annotations,
 )
 from actors.notify.codec import rfc3339
 from actors.notify.config import ChannelBase, SecretUrl, is_empty
-from actors.notify.outcome import Outcome
+from actors.notify.outcome import Outcome, Permanent
 
-__all__ = ["WebhookChannel", "WebhookChannelConfig", "alert_v4", "build_webhook_payload", "sign"]
+if TYPE_CHECKING:
+    from jinja2 import Template
+
+__all__ = [
+    "WebhookChannel",
+    "WebhookChannelConfig",
+    "alert_v4",
+    "build_webhook_payload",
+    "compile_template",
+    "render_template",
+    "sign",
+]
 
 
 class WebhookChannelConfig(ChannelBase):
@@ -38,9 +61,56 @@ class WebhookChannelConfig(ChannelBase):
     url: SecretUrl = SecretStr("")
     secret: Secret = SecretStr("")
     headers: dict[str, str] = Field(default_factory=dict)
+    template: str = ""
+    content_type: str = "application/json"
+
+    @field_validator("template")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        if value:
+            compile_template(value)
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def _media_type(cls, value: str) -> str:
+        if not value.strip() or not value.isprintable():
+            raise ValueError(f"invalid content_type {value!r}; expected e.g. 'text/plain'")
+        return value
 
     def disabled_reason(self) -> str | None:
         return "url is empty" if is_empty(self.url) else None
+
+
+def compile_template(source: str) -> Template:
+    """`source` compiled in a sandboxed environment (StrictUndefined, no autoescaping).
+
+    Raises:
+        ValueError: it does not compile ("does not compile: template line N: <jinja's message>").
+    """
+    from jinja2 import StrictUndefined, TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    try:
+        return environment.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"does not compile: template line {exc.lineno}: {exc.message}") from None
+
+
+def render_template(template: Template, payload: dict[str, Any], *, title: str) -> str:
+    """`template` rendered over `payload`'s fields, `heldAlerts` (always, maybe empty) and
+    `title`.
+
+    Raises:
+        ValueError: rendering failed; the message is one line ("template failed: <type>: <why>").
+    """
+    variables = {"heldAlerts": [], **payload, "title": title}
+    try:
+        return template.render(variables)
+    except Exception as exc:  # the template is the user's code: any error of it is theirs
+        detail = " ".join(str(exc).split())[:300]
+        raise ValueError(f"template failed: {type(exc).__name__}: {detail}") from None
 
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager sends as endsAt of a firing alert
@@ -108,13 +178,18 @@ class WebhookChannel(HttpChannel[WebhookChannelConfig]):
     kind = "webhook"
     rate = (10.0, 50)
 
+    def __init__(self, name: str, config: WebhookChannelConfig, context: ChannelContext) -> None:
+        super().__init__(name, config, context)
+        self._template = compile_template(config.template) if config.template else None
+
     def secrets(self) -> tuple[str, ...]:
         return (self.config.url.get_secret_value(), self.config.secret.get_secret_value())
 
     def request_headers(self, notification: Notification, body: bytes) -> dict[str, str]:
         """Headers of the POST for `notification` with `body` (custom headers first)."""
         headers = dict(self.config.headers)
-        headers["Content-Type"] = "application/json"
+        templated = self._template is not None
+        headers["Content-Type"] = self.config.content_type if templated else "application/json"
         headers["Idempotency-Key"] = notification.key
         secret = self.config.secret.get_secret_value()
         if secret:
@@ -125,6 +200,13 @@ class WebhookChannel(HttpChannel[WebhookChannelConfig]):
         payload = build_webhook_payload(
             notification, receiver=self.name, external_url=self.context.external_url
         )
-        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        if self._template is None:
+            body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        else:
+            try:
+                text = render_template(self._template, payload, title=title(notification))
+            except ValueError as exc:
+                return Permanent(redact(str(exc), self.secrets()))
+            body = text.encode("utf-8")
         url = self.config.url.get_secret_value()
         return await self.post(url, body, headers=self.request_headers(notification, body))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -24,7 +25,7 @@ from actors.notify.channels.kinds import channel_union, kind_of
 from actors.notify.config import ChannelBase
 from actors.notify.errors import ChannelSetupError
 from actors.notify.outcome import Delivered, Outcome
-from supervisor.config import ConfigError, parse_config
+from supervisor.config import ConfigError, parse_config, summarize
 from tests.actors.notify.factories import channel_context, make_notification
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
@@ -36,6 +37,11 @@ ENABLED: dict[str, dict[str, Any]] = {
     "pagerduty": {"routing_key": "R" * 32},
     "webhook": {"url": "http://127.0.0.1:9/hook"},
     "alertmanager": {"url": "http://127.0.0.1:9"},
+    "opsgenie": {"api_key": "k" * 36},
+    "teams": {"webhook_url": "https://example.webhook.office.com/webhookb2/T/IncomingWebhook/X"},
+    "discord": {"webhook_url": "https://discord.test/api/webhooks/1/T"},
+    "telegram": {"bot_token": "123456:ABC-DEF1234ghIkl", "chat_id": "-1001234"},
+    "ntfy": {"topic": "ops-alerts"},
 }
 """The keys that enable a channel of each kind (a test fails when a kind is missing here)."""
 
@@ -94,6 +100,19 @@ async def test_each_kind_parses_and_builds_a_channel_that_keeps_its_config(
     assert channel.kind == kind.name
     assert channel.config is table
     await channel.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[kind.name for kind in KINDS])
+def test_check_config_shows_each_kind_with_its_secrets_hidden(kind: ChannelKind[Any]) -> None:
+    keys = "".join(f"{key} = {json.dumps(value)}\n" for key, value in ENABLED[kind.name].items())
+    source = f'[channels.c]\nkind = "{kind.name}"\n{keys}'
+    summary = summarize(parse_config(source, file="c.toml", env={}), "c.toml")
+    [line] = [line for line in summary.splitlines() if line.startswith("  c: ")]
+    assert line.startswith(f"  c: {kind.name}")
+    assert line.endswith(" enabled")
+    for value in ENABLED[kind.name].values():
+        if isinstance(value, str) and len(value) > 3:
+            assert value not in summary
 
 
 def test_an_unknown_kind_lists_the_registered_ones() -> None:
