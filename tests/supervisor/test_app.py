@@ -15,6 +15,7 @@ import trustme
 
 from actors.clock import VirtualClock
 from actors.models import CheckStatus
+from actors.telemetry.agents import MISSING
 from supervisor.app import RELOAD_METRIC, App
 from supervisor.config import Config, parse_config
 from supervisor.runtime import ChildSpec, current_child
@@ -310,6 +311,34 @@ async def test_routing_change_restarts_only_routing(
         assert (report.started, report.stopped) == ((), ())
         assert _starts(app) == {"check:tree": 1, "check:errors": 1, "check:agents": 1}
         assert {c.id: c.starts for c in app.root.which_children()}["routing"] == 2
+        await app.stop()
+
+
+def _expecting(*agents: str) -> str:
+    """BASE with its agents check expecting `agents`."""
+    listed = ", ".join(f'"{agent}"' for agent in agents)
+    plain = 'kind = "agents"\ninterval = "5s"\n'
+    assert plain in BASE
+    return BASE.replace(plain, f"{plain}expected = [{listed}]\n")
+
+
+async def test_reload_lists_the_newly_expected_agents_as_missing(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    clock = VirtualClock()
+    app = App(_config(_expecting("planner"), tmp_path), clock=clock, serve_http=False)
+
+    def missing() -> list[str]:
+        agents = app.agents.snapshot(clock.now(), include_missing=True)
+        return [name for name, agent in agents.items() if agent.status == MISSING]
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        assert missing() == ["planner"]
+        await app.apply(_config(_expecting("auditor", "planner"), tmp_path))
+        assert missing() == ["auditor", "planner"]
+        await app.apply(_config(_expecting("auditor"), tmp_path))
+        assert missing() == ["auditor"]
         await app.stop()
 
 

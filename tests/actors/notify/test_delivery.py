@@ -47,7 +47,7 @@ class FakeChannel(Channel):
         self.script = list(script)
         self.hang = hang
         self.sent: list[tuple[float, str]] = []
-        self.received: set[str] = set()  # what a receiver deduplicating on the key keeps
+        self.received: list[str] = []  # keys of the sends that were delivered, in order
 
     async def send(self, notification: Notification) -> Outcome:
         self.sent.append((trio.current_time(), notification.key))
@@ -55,7 +55,7 @@ class FakeChannel(Channel):
             await trio.sleep_forever()
         outcome = self.script.pop(0) if self.script else Delivered("ok")
         if isinstance(outcome, Delivered):
-            self.received.add(notification.key)
+            self.received.append(notification.key)
         return outcome
 
 
@@ -142,7 +142,7 @@ async def test_permanent_failure_dead_letters(autojump_clock: trio.testing.MockC
     [dead] = await outbox.recent(EntryState.DEAD)
     assert (dead.key, dead.last_error) == ("bad", "HTTP 400: bad payload")
     assert metrics.get("notifications_total", channel="hooks", result="dead_letter") == 1
-    assert channel.received == {"good"}
+    assert channel.received == ["good"]
     db.close()
 
 
@@ -234,7 +234,7 @@ async def test_crash_before_mark_redelivers_once(
 ) -> None:
     path = tmp_path / "crash.db"
     db, outbox, clock, metrics = _setup(path)
-    receiver: set[str] = set()
+    delivered: list[str] = []  # every delivery across the restarts, duplicates included
     hanging = FakeChannel("hooks", clock, hang=True)
     async with trio.open_nursery() as nursery:
         await nursery.start(_actor(hanging, outbox, clock, metrics).run)
@@ -246,18 +246,19 @@ async def test_crash_before_mark_redelivers_once(
     assert hanging.sent[0][1] == "k1"
     db.close()
 
-    for _ in range(2):  # restart twice: the second start must not deliver anything again
+    for restart in range(2):  # restart twice: the second start must not deliver anything again
         db, outbox, clock, metrics = _setup(path)
         channel = FakeChannel("hooks", clock)
         async with trio.open_nursery() as nursery:
             await nursery.start(_actor(channel, outbox, clock, metrics).run)
             await trio.sleep(1)
             nursery.cancel_scope.cancel()
-        receiver |= channel.received
-        if _ == 1:
+        delivered += channel.received
+        if restart == 1:
             assert channel.sent == []
         db.close()
-    assert receiver == {"k1", "k2"}
+    # Each key reached the receiver exactly once, k1 (in flight at the crash) first.
+    assert delivered == ["k1", "k2"]
 
 
 async def test_bad_payload_is_dead_lettered(autojump_clock: trio.testing.MockClock) -> None:
@@ -316,7 +317,7 @@ class SlowChannel(FakeChannel):
     async def send(self, notification: Notification) -> Outcome:
         self.sent.append((trio.current_time(), notification.key))
         await trio.sleep(3)
-        self.received.add(notification.key)
+        self.received.append(notification.key)
         return Delivered("ok")
 
 
@@ -338,7 +339,7 @@ async def test_graceful_stop_finishes_the_attempt_in_flight(
         await supervisor.stop()
         assert 1.9 < trio.current_time() - start < 2.1  # waited for k1 only
         nursery.cancel_scope.cancel()
-    assert channel.received == {"k1"}
+    assert channel.received == ["k1"]
     assert [e.key for e in await outbox.pending("hooks")] == ["k2"]
     assert [e.key for e in await outbox.recent(EntryState.DELIVERED)] == ["k1"]
     db.close()

@@ -11,9 +11,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 
@@ -91,6 +93,23 @@ async def _until(predicate: Callable[[], bool], what: str, timeout: float = 20) 
     pytest.fail(f"timed out waiting for {what}")
 
 
+async def _check_passes(
+    web_port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20
+) -> None:
+    """Wait until the process serves its API and reports the target check passing."""
+    url = f"http://127.0.0.1:{web_port}/api/v1/checks/target"
+    async with httpx.AsyncClient(timeout=5) as client:
+        with trio.move_on_after(timeout):
+            while proc.poll() is None:
+                try:
+                    if (await client.get(url)).json().get("status") == "pass":
+                        return
+                except httpx.TransportError:  # not listening yet
+                    pass
+                await trio.sleep(0.05)
+    pytest.fail(f"the process never reported the check passing:\n{log.read_text()[-3000:]}")
+
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -124,10 +143,11 @@ async def test_sigkill_while_receiver_down_delivers_each_notification_once(
     log = tmp_path / "monitor.log"
     receiver_port = free_port()
     target_port = free_port()
+    web_port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(
         CONFIG.format(
-            web=free_port(),
+            web=web_port,
             metrics=free_port(),
             db=db,
             target=target_port,
@@ -160,19 +180,31 @@ async def test_sigkill_while_receiver_down_delivers_each_notification_once(
             lambda: _rows(db) == [("firing", "delivered"), ("resolved", "delivered")],
             "both deliveries",
         )
-        await trio.sleep(1.0)  # room for a duplicate to show up
         _stop(procs[1])
         assert procs[1].returncode == 0
 
-        # 5. Another restart sends nothing again.
+        # 5. Another restart sends nothing again. Its notify pipeline is proven live by a new
+        #    outage: that trigger is queued behind anything the restart could have re-sent, so
+        #    once it is delivered any duplicate would have reached the receiver already.
         procs.append(_start(config, log))
-        await trio.sleep(2.5)
+        await _check_passes(web_port, procs[2], log)
+        assert len(receiver.received) == 2, log.read_text()[-3000:]
+        target.close()
+        await _until(
+            lambda: (
+                _rows(db)
+                == [("firing", "delivered"), ("resolved", "delivered"), ("firing", "delivered")]
+            ),
+            "the new trigger's delivery",
+        )
         _stop(procs[2])
+        assert procs[2].returncode == 0
 
         bodies = [json.loads(r.body) for r in receiver.received]
         keys = [r.headers["idempotency-key"] for r in receiver.received]
-        assert [b["status"] for b in bodies] == ["firing", "resolved"], log.read_text()[-3000:]
-        assert len(set(keys)) == 2
+        statuses = [b["status"] for b in bodies]
+        assert statuses == ["firing", "resolved", "firing"], log.read_text()[-3000:]
+        assert Counter(keys) == Counter(set(keys)), keys  # every key exactly once
         assert all(b["alerts"][0]["labels"]["alertname"] == "Target Down" for b in bodies)
         assert bodies[1]["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
         assert all(r.headers["x-signature"].startswith("sha256=") for r in receiver.received)

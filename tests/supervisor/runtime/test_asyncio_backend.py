@@ -250,7 +250,9 @@ def test_mailbox_survives_consumer_restart_and_overflow_policies() -> None:
         await full.send(1)
         async with anyio.create_task_group() as tg:
             tg.start_soon(full.send, 2)
-            await anyio.sleep(TICK)
+            with anyio.fail_after(5):
+                while full.statistics().tasks_waiting_send < 1:
+                    await anyio.sleep(TICK / 5)
             assert full.statistics().tasks_waiting_send == 1
             assert await full.receive() == 1
         assert full.receive_nowait() == 2
