@@ -6,7 +6,7 @@ each module has one concern:
 - `root`: `App`, a validated `Config` -> shared objects + the supervision tree; the metric
   store's retention (`metric_retention`).
 - `reload`: hot reload: the configuration diff (pure), `ReloadReport`, `POST /api/v1/reload`.
-- `views`: live views of the `App` for objects built once (current routing, enabled channels).
+- `views`: a live view of the `App` for objects built once (the enabled channels).
 - `lifecycle`: the process: `run_app`, `serve` (signals, graceful stop, SIGHUP reload).
 - `testalert`: `blipee-monitor test-alert` (`send_test_alert`, `TestAlertError`).
 - `source`: `resolve_config` (a `Config`, a path, a TOML string or the default).

@@ -49,7 +49,7 @@ from actors.checks.config import AgentsCheckConfig, CheckBase, MetricCheckConfig
 from actors.checks.factory import build_check_actor
 from actors.checks.tls import ClientContexts
 from actors.clock import Clock, SystemClock
-from actors.models import AlertEvent
+from actors.models import Alert, AlertEvent
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.notify.channels import (
     Channel,
@@ -61,9 +61,10 @@ from actors.notify.channels import (
 from actors.notify.delivery import DeliveryActor
 from actors.notify.errors import ChannelSetupError
 from actors.notify.outbox import Outbox
-from actors.routing.actor import RoutingActor
+from actors.routing.actor import MuteStatus, RoutingActor
 from actors.routing.api import create_blueprint as alerting_blueprint
 from actors.routing.persist import SqliteRoutingStore
+from actors.routing.silencing import Silences
 from actors.rules.actor import RulesActor
 from actors.rules.persist import SqliteAlertStateStore
 from actors.state import HealthState
@@ -79,7 +80,7 @@ from actors.web.app import create_app
 from actors.web.metrics import build_registry, create_metrics_app
 from actors.web.server import HttpServer
 from supervisor.app.reload import RELOAD_METRIC, ReloadReport, diff_configs, reload_blueprint
-from supervisor.app.views import CurrentRouting, EnabledChannels
+from supervisor.app.views import EnabledChannels
 from supervisor.config import Config, ConfigError, load_config
 from supervisor.logging_setup import (
     SecretRedactor,
@@ -247,6 +248,11 @@ class App:
         # dropped: a full mailbox makes the evaluator wait.
         self.alerts: Mailbox[AlertEvent] = Mailbox("alerts", capacity=1000, overflow=Overflow.BLOCK)
         self.routing_store = SqliteRoutingStore(database=self.database)
+        # One set of silences for the process: the routing actor mutes with it, the API edits
+        # it; it outlives the routing actor's restarts and reloads.
+        self.silences = Silences(
+            store=self.routing_store, clock=self.clock, configured=config.silences
+        )
         self.routing = self._routing_actor(config)
         self.rules = RulesActor(
             rules=[rule for rule in config.rules if rule.enabled],
@@ -336,7 +342,7 @@ class App:
             outbox=self._enabled_outbox,
             clock=self.clock,
             inhibit=config.inhibit,
-            silences=config.silences,
+            silences=self.silences,
             maintenance=config.maintenance,
             store=self.routing_store,
             health=self.health,
@@ -352,7 +358,8 @@ class App:
                 telemetry_blueprint(telemetry=self.telemetry, security=security, clock=self.clock),
                 alerting_blueprint(
                     rules=self.rules,
-                    routing=CurrentRouting(self),
+                    routing=self,
+                    silences=self.silences,
                     clock=self.clock,
                     security=security,
                 ),
@@ -430,6 +437,10 @@ class App:
             tracer=self.tracer,
         )
         return ChildSpec(_deliver_id(name), actor.run, shutdown=self._worker_shutdown)
+
+    def mute_status(self, alert: Alert) -> MuteStatus:
+        """Why `alert` is muted, as the routing actor running now sees it."""
+        return self.routing.mute_status(alert)
 
     # -- running -------------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -570,6 +581,7 @@ class App:
             except Exception as exc:
                 errors.append(f"channel {name}: {exc}")
         if diff.routing_changed:
+            self.silences.configure(new.silences)
             self.routing = self._routing_actor(new)
             spec = ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown)
             await self.root.restart_child("routing", spec)

@@ -1,10 +1,8 @@
-"""Live views of the composition for objects built once, while what they see may be replaced.
+"""A live view of the composition for objects built once, while what they see may change.
 
-A reload can replace the routing actor and the configuration; the API blueprints and the routing
-actor are built once. They are given these views, which read the `App`'s current attributes at
-each call:
+A reload can replace the configuration; the routing actor is given this view, which reads the
+`App`'s current configuration at each call:
 
-- `CurrentRouting`: the silence and mute API of whichever routing actor runs now.
 - `EnabledChannels`: the outbox as routing sees it: a notification for a channel without a
   delivery actor (disabled by an empty secret, or removed by a reload) is counted in
   `notifications_total{result="skipped"}` and dropped instead of queued forever.
@@ -12,55 +10,13 @@ each call:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from actors.models import Alert, Notification
-    from actors.routing.actor import MuteStatus
-    from actors.routing.silences import Silence
+    from actors.models import Notification
     from supervisor.app.root import App
 
-__all__ = ["CurrentRouting", "EnabledChannels"]
-
-
-class CurrentRouting:
-    """The silence API of whichever routing actor runs now (a reload may replace it).
-
-    Each method is the routing actor's method of the same name (same raises).
-    """
-
-    def __init__(self, app: App) -> None:
-        self._app = app
-
-    def silences(self) -> list[Silence]:
-        return self._app.routing.silences()
-
-    def get_silence(self, silence_id: str) -> Silence:
-        return self._app.routing.get_silence(silence_id)
-
-    async def add_silence(
-        self,
-        *,
-        matchers: Sequence[str],
-        ends_at: float,
-        starts_at: float | None = None,
-        created_by: str = "",
-        comment: str = "",
-    ) -> Silence:
-        return await self._app.routing.add_silence(
-            matchers=matchers,
-            ends_at=ends_at,
-            starts_at=starts_at,
-            created_by=created_by,
-            comment=comment,
-        )
-
-    async def expire_silence(self, silence_id: str) -> Silence:
-        return await self._app.routing.expire_silence(silence_id)
-
-    def mute_status(self, alert: Alert) -> MuteStatus:
-        return self._app.routing.mute_status(alert)
+__all__ = ["EnabledChannels"]
 
 
 class EnabledChannels:
