@@ -56,10 +56,8 @@ from actors.notify.channels import (
     ChannelConfig,
     ChannelContext,
     build_channel,
-    build_channels,
 )
 from actors.notify.delivery import DeliveryActor
-from actors.notify.errors import ChannelSetupError
 from actors.notify.outbox import Outbox
 from actors.routing.actor import MuteStatus, RoutingActor
 from actors.routing.api import create_blueprint as alerting_blueprint
@@ -266,21 +264,20 @@ class App:
         self._reload_lock = trio.Lock()
         settings = config.supervisor
         self._worker_shutdown = min(5.0, settings.shutdown_timeout)
+        # Each enabled channel is built once: its delivery actor and POST /api/test-alert share it.
+        for name, reason in config.disabled_channels().items():
+            self.log.warning(
+                "channel %r (%s) is disabled: %s", name, config.channels[name].kind, reason
+            )
+        self.channels: dict[str, Channel] = {
+            name: self._build_channel(name, channel, config)
+            for name, channel in config.enabled_channels().items()
+        }
         self.notify = self._supervisor(
-            "notify",
-            [self._delivery_spec(name, ch) for name, ch in config.enabled_channels().items()],
+            "notify", [self._delivery_spec(name) for name in self.channels]
         )
         self.checks = self._supervisor(
             "checks", [self._check_spec(check) for check in config.checks]
-        )
-        self.api_channels: dict[str, Channel] = build_channels(
-            config.channels,
-            ChannelContext(
-                clock=self.clock,
-                logger=logger_for("notify"),
-                external_url=config.server.external_url,
-                tracer_provider=self.otel.tracer_provider,
-            ),
         )
         self.last_reload_errors: tuple[str, ...] = ()
         # Children stop in reverse order. The listeners start first and stop last: while the
@@ -364,7 +361,7 @@ class App:
                     security=security,
                 ),
                 notify_blueprint(
-                    channels=self.api_channels,
+                    channels=self.channels,
                     outbox=self.outbox,
                     clock=self.clock,
                     api_token=security.api_token,
@@ -417,19 +414,20 @@ class App:
             ChildSpec("web", self.api_server.run, shutdown=self._worker_shutdown),
         ]
 
-    def _delivery_spec(self, name: str, channel: ChannelConfig) -> ChildSpec:
+    def _build_channel(self, name: str, channel: ChannelConfig, config: Config) -> Channel:
+        """Raises: ChannelSetupError (see `build_channel`)."""
+        context = ChannelContext(
+            clock=self.clock,
+            logger=logger_for(f"notify.{name}"),
+            external_url=config.server.external_url,
+            database=self.database,
+            tracer_provider=self.otel.tracer_provider,
+        )
+        return build_channel(name, channel, context)
+
+    def _delivery_spec(self, name: str) -> ChildSpec:
         actor = DeliveryActor(
-            channel=build_channel(
-                name,
-                channel,
-                ChannelContext(
-                    clock=self.clock,
-                    logger=logger_for(f"notify.{name}"),
-                    external_url=self.config.server.external_url,
-                    database=self.database,
-                    tracer_provider=self.otel.tracer_provider,
-                ),
-            ),
+            channel=self.channels[name],
             outbox=self.outbox,
             clock=self.clock,
             logger=logger_for(f"notify.{name}"),
@@ -549,35 +547,29 @@ class App:
         new_channels = new.enabled_channels()
         # Routing reads `self.config` to skip disabled channels: switch before stopping them.
         self.config = new
-        for name in (*diff.channels_removed, *diff.channels_changed):
-            old_channel = self.api_channels.pop(name, None)
-            if old_channel is not None:
-                await old_channel.aclose()
-        for name in (*diff.channels_added, *diff.channels_changed):
-            try:
-                self.api_channels[name] = build_channel(
-                    name,
-                    new_channels[name],
-                    ChannelContext(
-                        clock=self.clock,
-                        logger=logger_for("notify"),
-                        external_url=new.server.external_url,
-                        tracer_provider=self.otel.tracer_provider,
-                    ),
-                )
-            except ChannelSetupError as exc:
-                errors.append(f"channel {name}: {exc}")
         for name in diff.channels_removed:
             await self.notify.delete_child(_deliver_id(name))
+            removed = self.channels.pop(name, None)
+            if removed is not None:
+                await removed.aclose()
         for name in diff.channels_changed:
             try:
-                spec = self._delivery_spec(name, new_channels[name])
-                await self.notify.restart_child(_deliver_id(name), spec)
+                # Built once: the restarted delivery actor and the test-alert route share it.
+                channel = self._build_channel(name, new_channels[name], new)
+            except Exception as exc:  # e.g. ChannelSetupError: the old channel keeps running
+                errors.append(f"channel {name}: {exc}")
+                continue
+            old_channel, self.channels[name] = self.channels.get(name), channel
+            try:
+                await self.notify.restart_child(_deliver_id(name), self._delivery_spec(name))
             except Exception as exc:
                 errors.append(f"channel {name}: {exc}")
+            if old_channel is not None:
+                await old_channel.aclose()
         for name in diff.channels_added:
             try:
-                await self.notify.start_child(self._delivery_spec(name, new_channels[name]))
+                self.channels[name] = self._build_channel(name, new_channels[name], new)
+                await self.notify.start_child(self._delivery_spec(name))
             except Exception as exc:
                 errors.append(f"channel {name}: {exc}")
         if diff.routing_changed:
