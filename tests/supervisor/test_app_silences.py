@@ -68,7 +68,7 @@ async def test_an_api_silence_mutes_across_a_routing_crash_and_a_reload(tmp_path
                 assert (await _firing(client))["silencedBy"] == [sid]
 
                 # The routing actor crashes on a malformed event; its supervisor restarts it.
-                await app.alerts.send(cast("AlertEvent", None))
+                await app.routing.alerts.send(cast("AlertEvent", None))
                 while _routing_starts(app) < 2:
                     await trio.sleep(0.02)
                 assert (await _firing(client))["silencedBy"] == [sid]
