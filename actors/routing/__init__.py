@@ -3,8 +3,9 @@ holds, maintenance windows and escalation; one concern per module, pure logic ap
 `actor` (the loop) and `api` (the HTTP blueprint, imported on its own: `actors.routing.api`).
 
 Public surface:
-- `RoutingActor` (`run`, `handle`, silences: `silences`, `get_silence`, `add_silence`,
-  `expire_silence`; `mute_status`, `groups`);
+- `RoutingActor` (`run`, `handle`, `mute_status`, `groups`);
+- `Silences` (`all`, `get`, `add`, `expire`, `load`): the process's silences, one object shared
+  by the routing actor and the API, outliving the actor's restarts;
 - `RoutingStore`, `MemoryRoutingStore`, `SqliteRoutingStore` (notification log and silences);
 - the pure parts: `Matcher`/`parse_matcher`, `Route`/`route_alert`, `Group`/`add_alert`/`flush`,
   `Silence`/`make_silence`, `InhibitRule`/`inhibited`, `Cron`/`parse_cron`, `MaintenanceWindow`;
@@ -43,6 +44,7 @@ from actors.routing.matchers import Matcher, matches_all, parse_matcher, parse_m
 from actors.routing.persist import MemoryRoutingStore, RoutingStore, SqliteRoutingStore
 from actors.routing.routes import Destination, Route, parse_route, route_alert
 from actors.routing.silences import Silence, SilenceState, expire, make_silence
+from actors.routing.silencing import Silences
 
 __all__ = [
     "AlertSource",
@@ -68,6 +70,7 @@ __all__ = [
     "Silence",
     "SilenceNotFound",
     "SilenceState",
+    "Silences",
     "SqliteRoutingStore",
     "add_alert",
     "expire",

@@ -2,7 +2,7 @@
 
 A thin loop around the pure modules of this package: each event is routed (`routes`), added to
 its groups (`grouping`); the actor owns the group timers and flushes due groups, leaving out
-muted alerts (`silences`, `inhibit`, `maintenance`, dependency `holds`), and hands every
+muted alerts (the shared `Silences`, `inhibit`, `maintenance`, dependency `holds`), and hands every
 notification to the outbox, whose `enqueue` is durable before it returns. Only then is the
 group's notification log persisted, so a crash in between re-sends the same notification with
 the same idempotency key, which the outbox ignores.
@@ -17,7 +17,6 @@ autojump clock (with `VirtualClock`) every timer is deterministic.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,8 +27,7 @@ import trio
 
 from actors.clock import Clock
 from actors.models import Alert, AlertEvent, AlertStatus, CheckResult, Notification, Severity
-from actors.routing.config import InhibitConfig, MaintenanceConfig, RoutingConfig, SilenceConfig
-from actors.routing.exceptions import SilenceNotFound
+from actors.routing.config import InhibitConfig, MaintenanceConfig, RoutingConfig
 from actors.routing.grouping import (
     Group,
     GroupTiming,
@@ -44,7 +42,7 @@ from actors.routing.inhibit import InhibitRule, inhibited, parse_inhibit_rule
 from actors.routing.maintenance import MaintenanceWindow, parse_window
 from actors.routing.persist import MemoryRoutingStore, RoutingStore
 from actors.routing.routes import Destination, Route, parse_route, route_alert
-from actors.routing.silences import Silence, expire, make_silence, silenced_by
+from actors.routing.silencing import Silences
 
 __all__ = ["AlertSource", "HealthView", "MuteStatus", "NotificationSink", "RoutingActor"]
 
@@ -88,11 +86,6 @@ class MuteStatus:
         return bool(self.silenced_by or self.inhibited or self.held_by or self.maintenance)
 
 
-def _config_silence_id(cfg: SilenceConfig) -> str:
-    text = "\x00".join([*cfg.matchers, str(cfg.starts), str(cfg.ends), cfg.created_by, cfg.comment])
-    return "cfg-" + hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 class RoutingActor:
     """Routes, groups, mutes and notifies. See the module docstring.
 
@@ -101,8 +94,10 @@ class RoutingActor:
         events: where AlertEvents come from (the rules actor's sink).
         outbox: notify's Outbox.
         clock: wall time.
-        inhibit, silences, maintenance: [[inhibit]], [[silences]], [[maintenance]].
-        store: persisted notification logs and silences (default in-memory).
+        inhibit, maintenance: [[inhibit]], [[maintenance]].
+        silences: the process's silences, which outlive this actor (default: a new set kept
+            in `store`, with no configured silence); the actor loads them when it starts.
+        store: persisted notification logs (default in-memory).
         health: the health state, for dependency holds (none: no holds).
         logger: where enqueue failures are logged.
         tick: longest sleep between timer checks, seconds.
@@ -119,7 +114,7 @@ class RoutingActor:
         outbox: NotificationSink,
         clock: Clock,
         inhibit: Sequence[InhibitConfig] = (),
-        silences: Sequence[SilenceConfig] = (),
+        silences: Silences | None = None,
         maintenance: Sequence[MaintenanceConfig] = (),
         store: RoutingStore | None = None,
         health: HealthView | None = None,
@@ -144,8 +139,9 @@ class RoutingActor:
         self._windows: tuple[MaintenanceWindow, ...] = tuple(
             parse_window(m.matchers, m.cron, m.duration, m.comment, m.timezone) for m in maintenance
         )
-        self._config_silences = tuple(silences)
-        self._silences: dict[str, Silence] = {}
+        self._silences = (
+            silences if silences is not None else Silences(store=self._store, clock=clock)
+        )
         self._groups: dict[str, Group] = {}
         self._logs: dict[str, NotifyLog] = {}
         self._active: dict[str, AlertEvent] = {}
@@ -153,63 +149,6 @@ class RoutingActor:
         self._firing_cache: list[tuple[str, Mapping[str, str]]] = []
         self._wake = trio.Event()
         self.sent = 0
-
-    # -- silences API ------------------------------------------------------------------------
-
-    def silences(self) -> list[Silence]:
-        """Every silence (pending, active and expired), newest first."""
-        return sorted(self._silences.values(), key=lambda s: (-s.updated_at, s.id))
-
-    def get_silence(self, silence_id: str) -> Silence:
-        """One silence.
-
-        Raises:
-            SilenceNotFound: no silence has this id.
-        """
-        try:
-            return self._silences[silence_id]
-        except KeyError:
-            raise SilenceNotFound(silence_id) from None
-
-    async def add_silence(
-        self,
-        *,
-        matchers: Sequence[str],
-        ends_at: float,
-        starts_at: float | None = None,
-        created_by: str = "",
-        comment: str = "",
-    ) -> Silence:
-        """Create and persist a silence.
-
-        Raises:
-            InvalidSilence, InvalidMatcher: the silence is malformed.
-            QueryError: it could not be persisted.
-        """
-        silence = make_silence(
-            matchers=matchers,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            created_by=created_by,
-            comment=comment,
-            now=self._clock.now(),
-        )
-        await self._store.save_silence(silence)
-        self._silences[silence.id] = silence
-        return silence
-
-    async def expire_silence(self, silence_id: str) -> Silence:
-        """Expire a silence now (it stays listed as expired); muted alerts show again at the
-        next tick of their group.
-
-        Raises:
-            SilenceNotFound: no silence has this id.
-            QueryError: the change could not be persisted.
-        """
-        silence = expire(self.get_silence(silence_id), self._clock.now())
-        await self._store.save_silence(silence)
-        self._silences[silence.id] = silence
-        return silence
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -223,7 +162,7 @@ class RoutingActor:
             if e.alert.status is AlertStatus.FIRING
         ]
         return MuteStatus(
-            silenced_by=silenced_by(self._silences.values(), labels, now),
+            silenced_by=self._silences.silenced_by(labels, now),
             inhibited=bool(self._inhibit)
             and inhibited(self._inhibit, labels, alert.fingerprint, firing),
             held_by=self._blocked(labels),
@@ -287,24 +226,7 @@ class RoutingActor:
 
     async def _load(self) -> None:
         self._logs = await self._store.load_logs()
-        for silence in await self._store.load_silences():
-            self._silences[silence.id] = silence
-        now = self._clock.now()
-        for cfg in self._config_silences:
-            sid = _config_silence_id(cfg)
-            if sid in self._silences:
-                continue  # already known (maybe expired through the API): keep its state
-            silence = make_silence(
-                matchers=cfg.matchers,
-                starts_at=cfg.starts.timestamp() if cfg.starts else now,
-                ends_at=cfg.ends.timestamp(),
-                created_by=cfg.created_by,
-                comment=cfg.comment,
-                now=now,
-                silence_id=sid,
-            )
-            self._silences[sid] = silence
-            await self._store.save_silence(silence)
+        await self._silences.load()
 
     def _escalation_due(self, alert: Alert, now: float) -> bool:
         after = self._config.escalate_after
@@ -368,7 +290,7 @@ class RoutingActor:
     def _muted(self, alert: Alert) -> bool:
         now = self._clock.now()
         labels = dict(alert.labels)
-        if any(s.mutes(labels, now) for s in self._silences.values()):
+        if self._silences.mutes(labels, now):
             return True
         if self._blocked(labels):
             return True

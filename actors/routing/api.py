@@ -46,6 +46,7 @@ from actors.routing.actor import MuteStatus
 from actors.routing.exceptions import RoutingError, SilenceNotFound
 from actors.routing.matchers import Matcher, matches_all, parse_matchers, split_matcher
 from actors.routing.silences import Silence
+from actors.routing.silencing import Silences
 from actors.web.auth import AllowList, json_error, secret_value, token_matches
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AlertsProvider",
     "Authorize",
-    "SilenceService",
+    "MuteView",
     "create_blueprint",
     "gettable_silence",
     "silence_json",
@@ -74,35 +75,11 @@ class AlertsProvider(Protocol):
         ...
 
 
-class SilenceService(Protocol):
-    """The routing actor's silence and mute API."""
-
-    def silences(self) -> list[Silence]:
-        """Every silence."""
-        ...
-
-    def get_silence(self, silence_id: str) -> Silence:
-        """One silence; raises SilenceNotFound."""
-        ...
-
-    async def add_silence(
-        self,
-        *,
-        matchers: Sequence[str],
-        ends_at: float,
-        starts_at: float | None = None,
-        created_by: str = "",
-        comment: str = "",
-    ) -> Silence:
-        """Create a silence; raises InvalidSilence/InvalidMatcher."""
-        ...
-
-    async def expire_silence(self, silence_id: str) -> Silence:
-        """Expire a silence; raises SilenceNotFound."""
-        ...
+class MuteView(Protocol):
+    """Why an alert is muted now (the routing actor that runs now answers)."""
 
     def mute_status(self, alert: Alert) -> MuteStatus:
-        """Why an alert is muted."""
+        """Why `alert` is muted, if it is."""
         ...
 
 
@@ -228,13 +205,17 @@ def _default_authorizers(security: SecurityConfig) -> tuple[Authorize, Authorize
 def create_blueprint(
     *,
     rules: AlertsProvider,
-    routing: SilenceService,
+    routing: MuteView,
+    silences: Silences,
     clock: Clock,
     security: SecurityConfig | None = None,
     authorize_write: Authorize | None = None,
     authorize_read: Authorize | None = None,
 ) -> Blueprint:
     """The alerting blueprint (routes in the module docstring); register it on the web app.
+
+    Silences are created, listed and expired through `silences` (the object the routing actor
+    mutes with); `routing` says why each listed alert is muted.
 
     Authorisation follows `security` (token for writes, CIDR allow-list) unless explicit
     `authorize_write`/`authorize_read` are given.
@@ -254,7 +235,7 @@ def create_blueprint(
     bp = Blueprint("alerting", __name__)
 
     def _after(silence: Silence) -> float:
-        """Now, but not before the silence was last written (by the routing actor's clock)."""
+        """Now, but not before the silence was last written (by the silences' clock)."""
         return max(clock.now(), silence.updated_at)
 
     @bp.get("/api/v1/alerts")
@@ -303,7 +284,7 @@ def create_blueprint(
         if denied is not None:
             return denied
         now = clock.now()
-        return jsonify({"silences": [silence_json(s, now) for s in routing.silences()]})
+        return jsonify({"silences": [silence_json(s, now) for s in silences.all()]})
 
     @bp.get("/api/v1/silences/<silence_id>")
     async def get_silence(silence_id: str) -> Response:
@@ -311,7 +292,7 @@ def create_blueprint(
         if denied is not None:
             return denied
         try:
-            silence = routing.get_silence(silence_id)
+            silence = silences.get(silence_id)
         except SilenceNotFound as exc:
             return json_error(404, str(exc))
         return jsonify(silence_json(silence, clock.now()))
@@ -347,7 +328,7 @@ def create_blueprint(
             return json_error(400, "endsAt or duration is required")
         matchers = [m if isinstance(m, str) else m.text() for m in body.matchers]
         try:
-            return await routing.add_silence(
+            return await silences.add(
                 matchers=matchers,
                 starts_at=starts,
                 ends_at=ends,
@@ -369,7 +350,7 @@ def create_blueprint(
         if isinstance(silence, Response):
             return silence
         # The state as of the answer, never earlier than the silence's creation: the clock
-        # was read before the routing actor read its own, and a silence starting "now" (or in
+        # was read before the silences read theirs, and a silence starting "now" (or in
         # the past) is active at once, as the next GET shows.
         response = jsonify({"silenceID": silence.id, **silence_json(silence, _after(silence))})
         response.status_code = 201
@@ -381,7 +362,7 @@ def create_blueprint(
         if denied is not None:
             return denied
         try:
-            silence = await routing.expire_silence(silence_id)
+            silence = await silences.expire(silence_id)
         except SilenceNotFound as exc:
             return json_error(404, str(exc))
         return jsonify(silence_json(silence, _after(silence)))
@@ -421,7 +402,7 @@ def create_blueprint(
             return json_error(400, str(exc))
         now = clock.now()
         return jsonify(
-            [gettable_silence(s, now) for s in routing.silences() if _filter_matches(filters, s)]
+            [gettable_silence(s, now) for s in silences.all() if _filter_matches(filters, s)]
         )
 
     @bp.get("/api/v2/silence/<silence_id>")
@@ -430,7 +411,7 @@ def create_blueprint(
         if denied is not None:
             return denied
         try:
-            silence = routing.get_silence(silence_id)
+            silence = silences.get(silence_id)
         except SilenceNotFound as exc:
             return json_error(404, str(exc))
         return jsonify(gettable_silence(silence, clock.now()))
@@ -445,7 +426,7 @@ def create_blueprint(
             return body
         if body.id:
             try:
-                routing.get_silence(body.id)
+                silences.get(body.id)
             except SilenceNotFound as exc:
                 return json_error(404, str(exc))
         silence = await _create(body)
@@ -455,7 +436,7 @@ def create_blueprint(
             # Replaced: the new silence exists before the old one ends, so a failure here
             # leaves both rather than neither.
             with contextlib.suppress(SilenceNotFound):  # gone meanwhile: nothing to replace
-                await routing.expire_silence(body.id)
+                await silences.expire(body.id)
         return jsonify({"silenceID": silence.id})
 
     @bp.delete("/api/v2/silence/<silence_id>")
@@ -464,7 +445,7 @@ def create_blueprint(
         if denied is not None:
             return denied
         try:
-            await routing.expire_silence(silence_id)
+            await silences.expire(silence_id)
         except SilenceNotFound as exc:
             return json_error(404, str(exc))
         return Response("", status=200)

@@ -3,10 +3,14 @@
 The public names are re-exported here (`from supervisor.app import App, initialize_monitoring`);
 each module has one concern:
 
-- `root`: `App`, a validated `Config` -> shared objects + the supervision tree; the metric
-  store's retention (`metric_retention`).
-- `reload`: hot reload: the configuration diff (pure), `ReloadReport`, `POST /api/v1/reload`.
-- `views`: live views of the `App` for objects built once (current routing, enabled channels).
+- `root`: `App`, a validated `Config` -> the subsystems, wired into one supervision tree.
+- `subsystem`: what a subsystem is (`specs()`, `apply(old, new, report)`) and what the root
+  lends each (`Wiring`); the subsystems, one module each: `telemetry` (metric store, recording
+  API, OTLP; the store's retention, `metric_retention`), `checks` (check actors, health state),
+  `notify` (outbox, channels built once, deliveries), `routing` (rules, routing, silences) and
+  `web` (the API and /metrics listeners).
+- `reload`: hot reload: the configuration diff by part (pure), `ReloadReport`,
+  `POST /api/v1/reload`.
 - `lifecycle`: the process: `run_app`, `serve` (signals, graceful stop, SIGHUP reload).
 - `testalert`: `blipee-monitor test-alert` (`send_test_alert`, `TestAlertError`).
 - `source`: `resolve_config` (a `Config`, a path, a TOML string or the default).

@@ -1,10 +1,12 @@
 """Hot reload: what differs between two configurations, what applying it did, and the endpoint.
 
 `diff_configs(old, new)` is pure (no I/O, no event loop): it compares the frozen models of every
-check, rule and channel by name and lists the sections that changed. `App.apply`
-(`supervisor.app.root`) carries a `ConfigDiff` out on the running tree and answers with a
-`ReloadReport`. `reload_blueprint` serves `POST /api/v1/reload` (bearer token) with that report,
-or 422 with the errors when the file was rejected.
+check, rule and channel by name and lists the sections that changed; it is made of one function
+per part (`check_diff`, `rule_diff`, `channel_diff`, `routing_changed`, `restart_sections`),
+which the subsystems call for their own part when `App.apply` (`supervisor.app.root`) hands them
+the old and the new configuration and a `ReportBuilder`. The answer is a `ReloadReport`.
+`reload_blueprint` serves `POST /api/v1/reload` (bearer token) with that report, or 422 with
+the errors when the file was rejected.
 
 Sections in `LIVE_SECTIONS` are applied while running; a change to any of `ROUTING_SECTIONS`
 restarts the routing actor; any other section that changed is reported in `needs_restart`.
@@ -12,8 +14,8 @@ restarts the routing actor; any other section that changed is reported in `needs
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, jsonify
@@ -29,9 +31,17 @@ __all__ = [
     "RELOAD_METRIC",
     "ROUTING_SECTIONS",
     "ConfigDiff",
+    "NameDiff",
     "ReloadReport",
+    "ReportBuilder",
+    "channel_diff",
+    "check_diff",
     "diff_configs",
+    "diff_names",
     "reload_blueprint",
+    "restart_sections",
+    "routing_changed",
+    "rule_diff",
 ]
 
 RELOAD_METRIC = "config_reload_total"
@@ -40,7 +50,7 @@ RELOAD_METRIC = "config_reload_total"
 LIVE_SECTIONS = frozenset(
     {"checks", "rules", "log", "channels", "routing", "inhibit", "silences", "maintenance"}
 )
-"""Sections applied live by `App.apply` (the rest need a process restart)."""
+"""Sections applied live by the subsystems on reload (the rest need a process restart)."""
 
 ROUTING_SECTIONS = ("routing", "inhibit", "silences", "maintenance")
 """Sections the routing actor is built from: a change to any of them restarts it."""
@@ -98,41 +108,95 @@ class ConfigDiff:
     """Top-level sections outside `LIVE_SECTIONS` that changed."""
 
 
+@dataclass(slots=True)
+class ReportBuilder:
+    """A `ReloadReport` being filled in by the subsystems as each applies its part."""
+
+    started: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    rules_added: list[str] = field(default_factory=list)
+    rules_removed: list[str] = field(default_factory=list)
+    rules_changed: list[str] = field(default_factory=list)
+    needs_restart: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def build(self) -> ReloadReport:
+        """The frozen report of what was filled in."""
+        return ReloadReport(**{f.name: tuple(getattr(self, f.name)) for f in fields(self)})
+
+
+@dataclass(frozen=True, slots=True)
+class NameDiff:
+    """What changed among named things (checks, rules, channels); names in configuration order
+    (removed ones: the old configuration's; the others: the new one's)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+
+
+def diff_names(old: Mapping[str, object], new: Mapping[str, object]) -> NameDiff:
+    """Names added, removed, and present in both with a different value."""
+    return NameDiff(
+        added=tuple(name for name in new if name not in old),
+        removed=tuple(name for name in old if name not in new),
+        changed=tuple(name for name in new if name in old and old[name] != new[name]),
+    )
+
+
+def check_diff(old: Config, new: Config) -> NameDiff:
+    """The checks, by name (any key of a check changes it)."""
+    return diff_names(
+        {check.name: check for check in old.checks}, {check.name: check for check in new.checks}
+    )
+
+
+def rule_diff(old: Config, new: Config) -> NameDiff:
+    """The enabled rules, by id (disabling one removes it, enabling one adds it)."""
+    return diff_names(
+        {rule.id: rule for rule in old.rules if rule.enabled},
+        {rule.id: rule for rule in new.rules if rule.enabled},
+    )
+
+
+def channel_diff(old: Config, new: Config) -> NameDiff:
+    """The enabled channels, by name (a channel whose secret becomes empty is removed)."""
+    return diff_names(old.enabled_channels(), new.enabled_channels())
+
+
+def routing_changed(old: Config, new: Config) -> bool:
+    """Whether any of `ROUTING_SECTIONS` changed."""
+    return any(getattr(old, section) != getattr(new, section) for section in ROUTING_SECTIONS)
+
+
+def restart_sections(old: Config, new: Config) -> tuple[str, ...]:
+    """Top-level sections outside `LIVE_SECTIONS` that changed (they need a process restart)."""
+    return tuple(
+        name
+        for name in Config.model_fields
+        if name not in LIVE_SECTIONS and getattr(old, name) != getattr(new, name)
+    )
+
+
 def diff_configs(old: Config, new: Config) -> ConfigDiff:
     """What changed from `old` to `new` (any key of a check, rule or channel changes it)."""
-    old_checks = {check.name: check for check in old.checks}
-    new_checks = {check.name: check for check in new.checks}
-    old_rules = {rule.id: rule for rule in old.rules if rule.enabled}
-    new_rules = {rule.id: rule for rule in new.rules if rule.enabled}
-    old_channels = old.enabled_channels()
-    new_channels = new.enabled_channels()
+    checks = check_diff(old, new)
+    rules = rule_diff(old, new)
+    channels = channel_diff(old, new)
     return ConfigDiff(
-        checks_started=tuple(name for name in new_checks if name not in old_checks),
-        checks_stopped=tuple(name for name in old_checks if name not in new_checks),
-        checks_restarted=tuple(
-            name
-            for name in new_checks
-            if name in old_checks and old_checks[name] != new_checks[name]
-        ),
-        rules_added=tuple(rid for rid in new_rules if rid not in old_rules),
-        rules_removed=tuple(rid for rid in old_rules if rid not in new_rules),
-        rules_changed=tuple(
-            rid for rid in new_rules if rid in old_rules and old_rules[rid] != new_rules[rid]
-        ),
-        channels_added=tuple(n for n in new_channels if n not in old_channels),
-        channels_removed=tuple(n for n in old_channels if n not in new_channels),
-        channels_changed=tuple(
-            n for n in new_channels if old_channels.get(n, new_channels[n]) != new_channels[n]
-        ),
-        routing_changed=any(
-            getattr(old, section) != getattr(new, section) for section in ROUTING_SECTIONS
-        ),
+        checks_started=checks.added,
+        checks_stopped=checks.removed,
+        checks_restarted=checks.changed,
+        rules_added=rules.added,
+        rules_removed=rules.removed,
+        rules_changed=rules.changed,
+        channels_added=channels.added,
+        channels_removed=channels.removed,
+        channels_changed=channels.changed,
+        routing_changed=routing_changed(old, new),
         log_changed=new.log != old.log,
-        needs_restart=tuple(
-            name
-            for name in Config.model_fields
-            if name not in LIVE_SECTIONS and getattr(old, name) != getattr(new, name)
-        ),
+        needs_restart=restart_sections(old, new),
     )
 
 

@@ -1,85 +1,60 @@
-"""The composition root: a validated `Config` -> shared objects + the supervision tree.
+"""The composition root: a validated `Config` -> the subsystems, wired into one supervision tree.
 
-`App(config)` creates what actors share (clock, metric store with the seed catalogue, health
-state, agent registry, telemetry, SQLite database, the checks' TLS client contexts) and the root
-`Supervisor`:
+`App(config)` builds what every subsystem shares (clock, SQLite database, the checks' TLS client
+contexts, the secret redactor) and the subsystems, each of which builds its own objects once
+(`supervisor.app.subsystem`): telemetry (metric store, recording API, OTLP), checks (check
+actors, health state), notify (outbox, channels, deliveries), routing (rules, routing, silences)
+and web (the listeners). Their child specs go under the root `Supervisor`:
 
     root (one_for_one; intensity, period and backoff from [supervisor]; started top-down,
           stopped bottom-up, so deliveries drain while the listeners still answer)
-      metrics     the /metrics listener ([server] metrics_listen)
-      web         the API, probes and status page ([server] listen), incl. POST /api/v1/reload
-      notify      nested supervisor, one child `deliver:<name>` per enabled channel
+      otlp        the OTLP metric exporter, when configured              (telemetry)
+      metrics     the /metrics listener ([server] metrics_listen)        (web)
+      web         the API, probes and status page ([server] listen)      (web)
+      notify      nested supervisor, one child `deliver:<name>` per enabled channel (notify)
       routing     groups, silences, inhibits; writes Notifications to the durable outbox
-      rules       the rule evaluator (every enabled [[rules]] entry) -> AlertEvents -> routing
-                  (through the `alerts` Mailbox: blocking, never drops, outlives restarts)
-      checks      nested supervisor, one child `check:<name>` per [[checks]] entry
+      rules       the rule evaluator -> AlertEvents -> routing (the `alerts` Mailbox) (routing)
+      checks      nested supervisor, one child `check:<name>` per [[checks]] entry  (checks)
+
+The checks start last and stop first: a check of the monitor's own API finds it up, and has
+closed its kept-alive connection before the server stops.
 
 `App.run` runs the tree until `App.stop` (graceful: readiness fails at once, then children stop
-in reverse order). `App.reload` / `App.apply` are the hot reload: `supervisor.app.reload` works
-out what changed (checks, rules and channels compared by name) and `apply` starts, stops or
-restarts only that; unchanged actors keep running with their state (their start counters do
-not move). A change of [routing], [[inhibit]], [[silences]] or [[maintenance]] restarts the
-routing actor (its notification log and silences are persisted, so nothing is sent twice).
-
-A channel whose required secret is empty gets no delivery actor; notifications routed to it are
-skipped (not queued), as are those routed to a channel removed by a reload
-(`supervisor.app.views`).
-
-Tracing: when `[telemetry] otlp_endpoint` is set, the OpenTelemetry tracer goes to every actor
-that makes spans (checks, rules, deliveries, the recording API), the API app runs inside the ASGI
-instrumentation (one server span per request, probes excluded) and the HTTP notification channels'
-clients are instrumented (one client span per request), all with the setup's own
-`TracerProvider` (no global provider). Without an endpoint none of this is installed.
-
-The metric store keeps `metric_retention(config)` seconds of samples: the longest rule or metric
-check window, and at least `MIN_RETENTION`.
+in reverse order). `App.reload` / `App.apply` are the hot reload: each subsystem in turn (checks,
+notify, routing, telemetry) applies its part of the change (`Subsystem.apply`), starting,
+stopping or restarting only what changed; unchanged actors keep running with their state (their
+start counters do not move). `[log]` applies at once; any other section that changed is
+reported in `needs_restart`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import trio
-from opentelemetry.trace import TracerProvider
 
-from actors.checks.config import AgentsCheckConfig, CheckBase, MetricCheckConfig
-from actors.checks.factory import build_check_actor
 from actors.checks.tls import ClientContexts
 from actors.clock import Clock, SystemClock
-from actors.models import AlertEvent
-from actors.notify.api import create_blueprint as notify_blueprint
-from actors.notify.channels import (
-    Channel,
-    ChannelConfig,
-    ChannelContext,
-    build_channel,
-    build_channels,
-)
-from actors.notify.delivery import DeliveryActor
-from actors.notify.errors import ChannelSetupError
-from actors.notify.outbox import Outbox
-from actors.routing.actor import RoutingActor
-from actors.routing.api import create_blueprint as alerting_blueprint
-from actors.routing.persist import SqliteRoutingStore
-from actors.rules.actor import RulesActor
-from actors.rules.persist import SqliteAlertStateStore
-from actors.state import HealthState
 from actors.store import Database
-from actors.telemetry.agents import AgentRegistry
-from actors.telemetry.anonymize import Anonymizer
-from actors.telemetry.api import create_blueprint as telemetry_blueprint
-from actors.telemetry.catalog import declare_catalog
-from actors.telemetry.otel import build_otel
-from actors.telemetry.recording import Telemetry
-from actors.telemetry.store import MetricStore
-from actors.web.app import create_app
-from actors.web.metrics import build_registry, create_metrics_app
-from actors.web.server import HttpServer
-from supervisor.app.reload import RELOAD_METRIC, ReloadReport, diff_configs, reload_blueprint
-from supervisor.app.views import CurrentRouting, EnabledChannels
+from supervisor.app.checks import ChecksSubsystem
+from supervisor.app.notify import NotifySubsystem
+from supervisor.app.reload import (
+    RELOAD_METRIC,
+    ReloadReport,
+    ReportBuilder,
+    restart_sections,
+)
+from supervisor.app.routing import RoutingSubsystem
+from supervisor.app.subsystem import Subsystem, Wiring
+from supervisor.app.telemetry import (
+    MIN_RETENTION,
+    TelemetrySubsystem,
+    format_seconds,
+    metric_retention,
+)
+from supervisor.app.web import WebSubsystem
 from supervisor.config import Config, ConfigError, load_config
 from supervisor.logging_setup import (
     SecretRedactor,
@@ -87,84 +62,12 @@ from supervisor.logging_setup import (
     install_redaction,
     logger_for,
 )
-from supervisor.runtime import (
-    Backoff,
-    ChildSpec,
-    Mailbox,
-    Overflow,
-    Strategy,
-    Supervisor,
-    SupervisorInfo,
-    current_child,
-)
+from supervisor.runtime import SupervisorInfo
 
 __all__ = ["MIN_RETENTION", "App", "format_seconds", "metric_retention"]
 
-MIN_RETENTION = 3600.0
-"""The metric store keeps at least this much history (seconds): the health document reads the
-last minute, and a rule added at runtime with a window up to an hour finds its samples."""
-
-
-def metric_retention(config: Config) -> float:
-    """Seconds of samples the metric store must keep for `config`: the longest window of any
-    rule (enabled or not: a reload may enable it) or `metric` check, and at least
-    `MIN_RETENTION`."""
-    windows = [rule.condition.window for rule in config.rules]
-    windows += [
-        check.condition.window for check in config.checks if isinstance(check, MetricCheckConfig)
-    ]
-    return max([MIN_RETENTION, *windows])
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds % 3600 == 0:
-        return f"{seconds / 3600:g}h"
-    if seconds % 60 == 0:
-        return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"
-
-
-# Kubernetes probes hit these every few seconds: a span each would drown the useful ones.
-_UNTRACED_ROUTES = "/api/health/live,/api/health/ready"
-
-
-def _traced_asgi(app: Any, tracer_provider: TracerProvider) -> Any:
-    """`app` inside the OpenTelemetry ASGI middleware: one server span per request (probes
-    excluded), tracing with `tracer_provider` only (no global provider is read or set).
-    Imported here: the instrumentation costs an import only when tracing is configured."""
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-    from opentelemetry.metrics import NoOpMeterProvider
-
-    return OpenTelemetryMiddleware(
-        app,
-        excluded_urls=_UNTRACED_ROUTES,
-        tracer_provider=tracer_provider,
-        meter_provider=NoOpMeterProvider(),
-        exclude_spans=["receive", "send"],
-    )
-
-
-def _check_id(name: str) -> str:
-    return f"check:{name}"
-
-
-def _expected_agents(config: Config) -> list[str]:
-    """Every agent an `agents` check expects (listed as missing until it reports)."""
-    return [
-        agent
-        for check in config.checks
-        if isinstance(check, AgentsCheckConfig)
-        for agent in check.expected
-    ]
-
-
-def _deliver_id(name: str) -> str:
-    return f"deliver:{name}"
-
-
-async def _stop_requested() -> None:
-    """Shutdown trigger of the HTTP servers: their supervisor asked them to stop."""
-    await current_child().wait_stop_requested()
+# What the "configuration reloaded" log line lists.
+_LOGGED = ("started", "stopped", "restarted", "rules_added", "rules_removed", "rules_changed")
 
 
 class App:
@@ -181,8 +84,16 @@ class App:
         tls: the TLS client contexts every check shares, also those a reload starts (default:
             a new `ClientContexts`, system CA store; one context per verification mode).
 
+    Attributes:
+        checks, notify, routing: the subsystems (`web` too, None without `serve_http`).
+        metrics, telemetry, otel, tracer: the metric store, the recording API, the
+            OpenTelemetry setup and its tracer (of the telemetry subsystem).
+        health, rules: the health state and the rule evaluator.
+        api_server, metrics_server: the listeners (with `serve_http`).
+
     Raises:
         actors.store.errors.DatabaseOpenError: the database cannot be opened.
+        actors.notify.errors.ChannelSetupError: an enabled channel cannot be built.
     """
 
     def __init__(
@@ -207,229 +118,58 @@ class App:
         # One context per verification mode for every check (each holds a copy of the CA store).
         self.tls = tls if tls is not None else ClientContexts()
         self.log = logger_for("app")
-        limits = config.limits
-        self.metrics = MetricStore(
-            clock=self.clock,
-            retention=metric_retention(config),
-            max_points=limits.max_points_per_series,
-            max_series=limits.max_series_per_metric,
-            max_total_series=limits.max_series,
-            max_total_points=limits.max_points,
-            # [security] anonymize_labels: hashed where every sample enters the store.
-            anonymizer=Anonymizer(
-                config.security.anonymize_labels,
-                config.security.anonymize_key.get_secret_value(),
-            ),
+        self.database = database if database is not None else Database(config.storage.path)
+        self.last_reload_errors: tuple[str, ...] = ()
+        self._reload_lock = trio.Lock()
+        wiring = Wiring(
+            clock=self.clock, settings=config.supervisor, root=lambda: self.root, tree=self.tree
         )
-        declare_catalog(self.metrics, config.metrics)
+        self._telemetry = TelemetrySubsystem(config, wiring, env=self.env)
+        self.metrics, self.otel = self._telemetry.store, self._telemetry.otel
+        self.telemetry, self.tracer = self._telemetry.api, self.otel.tracer
         self.metrics.declare(
             RELOAD_METRIC,
             "counter",
             "Configuration reloads by result (success, failure).",
             ("result",),
         )
-        self.health = HealthState(
-            checks={check.name: check.critical for check in config.checks},
-            recorder=self.metrics,
-            clock=self.clock,
+        self.checks = ChecksSubsystem(config, wiring, telemetry=self._telemetry, tls=self.tls)
+        self.health = self.checks.health
+        self.notify = NotifySubsystem(
+            config, wiring, database=self.database, telemetry=self._telemetry
         )
-        self.agents = AgentRegistry()
-        self.agents.expect(_expected_agents(config))
-        self.otel = build_otel(
-            config.telemetry, store=self.metrics, environ=self.env, logger=logger_for("otel")
+        self.routing = RoutingSubsystem(
+            config,
+            wiring,
+            database=self.database,
+            telemetry=self._telemetry,
+            health=self.health,
+            outbox=self.notify,
         )
-        self.tracer = self.otel.tracer
-        self.telemetry = Telemetry(store=self.metrics, agents=self.agents, tracer=self.tracer)
-        self.database = database if database is not None else Database(config.storage.path)
-        self.outbox = Outbox(database=self.database, clock=self.clock, metrics=self.metrics)
-        self._enabled_outbox = EnabledChannels(self)
-        # rules -> routing; owned here, so it outlives restarts of either side. Alerts are never
-        # dropped: a full mailbox makes the evaluator wait.
-        self.alerts: Mailbox[AlertEvent] = Mailbox("alerts", capacity=1000, overflow=Overflow.BLOCK)
-        self.routing_store = SqliteRoutingStore(database=self.database)
-        self.routing = self._routing_actor(config)
-        self.rules = RulesActor(
-            rules=[rule for rule in config.rules if rule.enabled],
-            store=self.metrics,
-            sink=self.alerts,
-            clock=self.clock,
-            state=SqliteAlertStateStore(database=self.database),
-            tracer=self.tracer,
-            logger=logger_for("rules"),
-        )
-        self._reload_lock = trio.Lock()
-        settings = config.supervisor
-        self._worker_shutdown = min(5.0, settings.shutdown_timeout)
-        self.notify = self._supervisor(
-            "notify",
-            [self._delivery_spec(name, ch) for name, ch in config.enabled_channels().items()],
-        )
-        self.checks = self._supervisor(
-            "checks", [self._check_spec(check) for check in config.checks]
-        )
-        self.api_channels: dict[str, Channel] = build_channels(
-            config.channels,
-            ChannelContext(
-                clock=self.clock,
-                logger=logger_for("notify"),
-                external_url=config.server.external_url,
-                tracer_provider=self.otel.tracer_provider,
-            ),
-        )
-        self.last_reload_errors: tuple[str, ...] = ()
-        # Children stop in reverse order. The listeners start first and stop last: while the
-        # deliveries drain, /api/health/ready still answers (503: draining) and /metrics is
-        # still scraped, instead of refusing connections. The checks start last and stop
-        # first: a check of the monitor's own API finds it up, and has closed its kept-alive
-        # connection before the server stops (the server also closes idle connections at once).
-        children = [
-            *(
-                [ChildSpec("otlp", self.otel.metrics.run, shutdown=self._worker_shutdown)]
-                if self.otel.metrics is not None
-                else []
-            ),
-            *(self._web_specs() if serve_http else []),
-            ChildSpec.supervisor(self.notify),
-            ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown),
-            ChildSpec("rules", self.rules.run, shutdown=self._worker_shutdown),
-            ChildSpec.supervisor(self.checks),
-        ]
-        self.root = self._supervisor("root", children)
-
-    # -- building ------------------------------------------------------------------------------
-    def _supervisor(self, name: str, children: Sequence[ChildSpec]) -> Supervisor:
-        settings = self.config.supervisor
-        return Supervisor(
-            children,
-            name=name,
-            strategy=Strategy.ONE_FOR_ONE,
-            intensity=settings.intensity,
-            period=settings.period,
-            backoff=Backoff(
-                initial=settings.backoff_initial,
-                base=settings.backoff_initial,
-                maximum=settings.backoff_max,
-            ),
-        )
+        self.rules = self.routing.rules
+        self.web: WebSubsystem | None = None
+        if serve_http:
+            self.web = WebSubsystem(
+                config,
+                wiring,
+                telemetry=self._telemetry,
+                checks=self.checks,
+                notify=self.notify,
+                routing=self.routing,
+                reload_config=self.reload,
+                rejected=lambda: self.last_reload_errors,
+            )
+            self.api_server, self.metrics_server = self.web.api_server, self.web.metrics_server
+        # Start order (stop order reversed): see the module docstring.
+        started: list[Subsystem] = [self._telemetry, *([self.web] if self.web else [])]
+        started += [self.notify, self.routing, self.checks]
+        self.root = wiring.supervisor("root", [spec for sub in started for spec in sub.specs()])
+        # Reload order: a new rule finds its new channel already there.
+        self._reloaded: list[Subsystem] = [self.checks, self.notify, self.routing, self._telemetry]
 
     def tree(self) -> SupervisorInfo | None:
         """The root supervisor's snapshot (None before it runs)."""
         return self.root.tree() if self.root.running else None
-
-    def _check_spec(self, check: CheckBase) -> ChildSpec:
-        actor = build_check_actor(
-            check,
-            health=self.health,
-            clock=self.clock,
-            store=self.metrics,
-            agents=self.agents,
-            tree=self.tree,
-            tracer=self.tracer,
-            tls=self.tls,
-        )
-        return ChildSpec(_check_id(check.name), actor.run, shutdown=self._worker_shutdown)
-
-    def _routing_actor(self, config: Config) -> RoutingActor:
-        return RoutingActor(
-            config=config.routing,
-            events=self.alerts,
-            outbox=self._enabled_outbox,
-            clock=self.clock,
-            inhibit=config.inhibit,
-            silences=config.silences,
-            maintenance=config.maintenance,
-            store=self.routing_store,
-            health=self.health,
-            logger=logger_for("routing"),
-        )
-
-    def _web_specs(self) -> list[ChildSpec]:
-        config = self.config
-        security = config.security
-        api = create_app(
-            health=self.health,
-            blueprints=[
-                telemetry_blueprint(telemetry=self.telemetry, security=security, clock=self.clock),
-                alerting_blueprint(
-                    rules=self.rules,
-                    routing=CurrentRouting(self),
-                    clock=self.clock,
-                    security=security,
-                ),
-                notify_blueprint(
-                    channels=self.api_channels,
-                    outbox=self.outbox,
-                    clock=self.clock,
-                    api_token=security.api_token,
-                    logger=logger_for("notify.api"),
-                ),
-                reload_blueprint(
-                    reload_config=self.reload,
-                    rejected=lambda: self.last_reload_errors,
-                    api_token=security.api_token,
-                ),
-            ],
-            store=self.metrics,
-            tree=self.tree,
-            allow_from=security.allow_from,
-            clock=self.clock,
-            max_body_bytes=security.max_body_bytes,
-        )
-        if self.otel.tracer_provider is not None:
-            api = _traced_asgi(api, self.otel.tracer_provider)
-        registry = build_registry(
-            collectors=[self.metrics.collector()],
-            tree=self.tree,
-            mailboxes=lambda: {self.alerts.name: self.alerts.statistics().dropped},
-        )
-        metrics_app = create_metrics_app(
-            registry=registry, token=security.metrics_token, allow_from=security.allow_from
-        )
-        self.api_server = HttpServer(
-            app=api,
-            listen=config.server.listen,
-            tls_cert=config.server.tls_cert,
-            tls_key=config.server.tls_key,
-            shutdown_trigger=_stop_requested,
-            graceful_timeout=self._worker_shutdown,
-            name="api",
-            logger=logger_for("web"),
-        )
-        self.metrics_server = HttpServer(
-            app=metrics_app,
-            listen=config.server.metrics_listen,
-            tls_cert=config.server.tls_cert,
-            tls_key=config.server.tls_key,
-            shutdown_trigger=_stop_requested,
-            graceful_timeout=self._worker_shutdown,
-            name="metrics",
-            logger=logger_for("metrics"),
-        )
-        return [
-            ChildSpec("metrics", self.metrics_server.run, shutdown=self._worker_shutdown),
-            ChildSpec("web", self.api_server.run, shutdown=self._worker_shutdown),
-        ]
-
-    def _delivery_spec(self, name: str, channel: ChannelConfig) -> ChildSpec:
-        actor = DeliveryActor(
-            channel=build_channel(
-                name,
-                channel,
-                ChannelContext(
-                    clock=self.clock,
-                    logger=logger_for(f"notify.{name}"),
-                    external_url=self.config.server.external_url,
-                    database=self.database,
-                    tracer_provider=self.otel.tracer_provider,
-                ),
-            ),
-            outbox=self.outbox,
-            clock=self.clock,
-            logger=logger_for(f"notify.{name}"),
-            metrics=self.metrics,
-            tracer=self.tracer,
-        )
-        return ChildSpec(_deliver_id(name), actor.run, shutdown=self._worker_shutdown)
 
     # -- running -------------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -447,9 +187,7 @@ class App:
             await self.root.run(task_status=task_status)
         finally:
             remove_redaction()
-            if self.otel.enabled:
-                with trio.move_on_after(5, shield=True):
-                    await trio.to_thread.run_sync(self.otel.shutdown, abandon_on_cancel=True)
+            await self._telemetry.aclose()
             self.database.close()
 
     async def stop(self) -> None:
@@ -483,130 +221,28 @@ class App:
     async def apply(self, new: Config) -> ReloadReport:
         """Apply the difference between the running configuration and `new`.
 
-        Checks: added ones start, removed ones stop, changed ones (any key) restart; unchanged
-        ones are not touched. Rules: added/changed ones are (re)installed in the rule evaluator,
-        removed ones retired; unchanged ones keep their alert state. `[log]` applies at once;
-        other sections that changed are reported in `needs_restart` (and logged).
+        Each subsystem applies its part (see theirs); `[log]` applies at once; other sections
+        that changed are reported in `needs_restart` (and logged).
         """
         async with self._reload_lock:
             report = await self._apply(new)
         result = "failure" if report.errors else "success"
         self.metrics.record(RELOAD_METRIC, 1, {"result": result})
-        self.log.info(
-            "configuration reloaded",
-            extra={
-                "started": list(report.started),
-                "stopped": list(report.stopped),
-                "restarted": list(report.restarted),
-                "rules_added": list(report.rules_added),
-                "rules_removed": list(report.rules_removed),
-                "rules_changed": list(report.rules_changed),
-            },
-        )
+        logged = {name: list(getattr(report, name)) for name in _LOGGED}
+        self.log.info("configuration reloaded", extra=logged)
         for section in report.needs_restart:
             if section in Config.model_fields:  # the others were explained when found
                 self.log.warning("[%s] changed: it takes effect after a restart", section)
         return report
 
     async def _apply(self, new: Config) -> ReloadReport:
-        old = self.config
-        diff = diff_configs(old, new)
+        old, self.config = self.config, new
         self.redactor.add(new.secret_values())
-        errors: list[str] = []
-        new_checks = {check.name: check for check in new.checks}
-        self.health.configure({check.name: check.critical for check in new.checks})
-        self.agents.expect(_expected_agents(new))
-        for name in diff.checks_stopped:
-            await self.checks.delete_child(_check_id(name))
-        for name in diff.checks_restarted:
-            try:
-                await self.checks.restart_child(_check_id(name), self._check_spec(new_checks[name]))
-            except Exception as exc:  # a probe that cannot start: reported, tree keeps running
-                errors.append(f"check {name}: {exc}")
-        for name in diff.checks_started:
-            try:
-                await self.checks.start_child(self._check_spec(new_checks[name]))
-            except Exception as exc:
-                errors.append(f"check {name}: {exc}")
-
-        new_rules = {rule.id: rule for rule in new.rules if rule.enabled}
-        for rid in diff.rules_removed:
-            self.rules.remove_rule(rid)
-        for rid in (*diff.rules_added, *diff.rules_changed):
-            self.rules.add_rule(new_rules[rid])
-
-        new_channels = new.enabled_channels()
-        # Routing reads `self.config` to skip disabled channels: switch before stopping them.
-        self.config = new
-        for name in (*diff.channels_removed, *diff.channels_changed):
-            old_channel = self.api_channels.pop(name, None)
-            if old_channel is not None:
-                await old_channel.aclose()
-        for name in (*diff.channels_added, *diff.channels_changed):
-            try:
-                self.api_channels[name] = build_channel(
-                    name,
-                    new_channels[name],
-                    ChannelContext(
-                        clock=self.clock,
-                        logger=logger_for("notify"),
-                        external_url=new.server.external_url,
-                        tracer_provider=self.otel.tracer_provider,
-                    ),
-                )
-            except ChannelSetupError as exc:
-                errors.append(f"channel {name}: {exc}")
-        for name in diff.channels_removed:
-            await self.notify.delete_child(_deliver_id(name))
-        for name in diff.channels_changed:
-            try:
-                spec = self._delivery_spec(name, new_channels[name])
-                await self.notify.restart_child(_deliver_id(name), spec)
-            except Exception as exc:
-                errors.append(f"channel {name}: {exc}")
-        for name in diff.channels_added:
-            try:
-                await self.notify.start_child(self._delivery_spec(name, new_channels[name]))
-            except Exception as exc:
-                errors.append(f"channel {name}: {exc}")
-        if diff.routing_changed:
-            self.routing = self._routing_actor(new)
-            spec = ChildSpec("routing", self.routing.run, shutdown=self._worker_shutdown)
-            await self.root.restart_child("routing", spec)
-
-        if diff.log_changed:
+        report = ReportBuilder(needs_restart=list(restart_sections(old, new)))
+        for subsystem in self._reloaded:
+            await subsystem.apply(old, new, report)
+        if new.log != old.log:
             configure_logging(format=new.log.format, level=new.log.level, redactor=self.redactor)
-        needs_restart = diff.needs_restart
-        # The store sizes its rings when a metric is declared: a longer window takes a restart.
-        retention = metric_retention(new)
-        if retention > self.metrics.retention:
-            needs_restart += ("metric retention",)
-            self.log.warning(
-                "a rule or metric check window of %s is longer than the metric store keeps (%s):"
-                " it reads at most %s of samples until the process restarts",
-                format_seconds(retention),
-                format_seconds(self.metrics.retention),
-                format_seconds(self.metrics.retention),
-            )
-        for error in errors:
+        for error in report.errors:
             self.log.error("reload: %s", error)
-        return ReloadReport(
-            started=(
-                *(_check_id(name) for name in diff.checks_started),
-                *(_deliver_id(name) for name in diff.channels_added),
-            ),
-            stopped=(
-                *(_check_id(name) for name in diff.checks_stopped),
-                *(_deliver_id(name) for name in diff.channels_removed),
-            ),
-            restarted=(
-                *(_check_id(name) for name in diff.checks_restarted),
-                *(_deliver_id(name) for name in diff.channels_changed),
-                *(("routing",) if diff.routing_changed else ()),
-            ),
-            rules_added=diff.rules_added,
-            rules_removed=diff.rules_removed,
-            rules_changed=diff.rules_changed,
-            needs_restart=needs_restart,
-            errors=tuple(errors),
-        )
+        return report.build()

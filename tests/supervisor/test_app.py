@@ -122,7 +122,7 @@ def _config(template: str, tmp_path: Path) -> Config:
 
 
 def _starts(app: App) -> dict[str, int]:
-    return {info.id: info.starts for info in app.checks.which_children()}
+    return {info.id: info.starts for info in app.checks.supervisor.which_children()}
 
 
 def _reloads(app: App, result: str) -> float:
@@ -156,7 +156,10 @@ async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
             assert 'config_reload_total{result="failure"} 1.0' in metrics.text
             # the rules -> routing mailbox is there (alerts are never dropped: it blocks)
             assert 'mailbox_dropped_total{mailbox="alerts"} 0.0' in metrics.text
-        assert [c.id for c in app.notify.which_children()] == ["deliver:console", "deliver:hooks"]
+        assert [c.id for c in app.notify.supervisor.which_children()] == [
+            "deliver:console",
+            "deliver:hooks",
+        ]
         assert _starts(app) == {"check:tree": 1, "check:latency": 1, "check:errors": 2}
         await app.stop()
     assert app.health.draining
@@ -214,7 +217,9 @@ async def test_listeners_answer_while_deliveries_drain_and_stop_without_waiting(
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             await nursery.start(app.run)
-            await app.notify.start_child(ChildSpec("held", delivery_in_flight, shutdown=5.0))
+            await app.notify.supervisor.start_child(
+                ChildSpec("held", delivery_in_flight, shutdown=5.0)
+            )
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base) as client:
                 # The check of the monitor's own API holds a kept-alive connection to it.
@@ -230,7 +235,7 @@ async def test_listeners_answer_while_deliveries_drain_and_stop_without_waiting(
                 assert (await client.get("/api/health/live")).status_code == 200
                 metrics = f"http://127.0.0.1:{app.metrics_server.port}/metrics"
                 assert (await client.get(metrics)).status_code == 200
-                assert not app.checks.running
+                assert not app.checks.supervisor.running
                 release.set()
                 # Then the listeners stop promptly: no kept-alive connection (the client's
                 # here, the check's before) holds them for the graceful timeout (5 s).

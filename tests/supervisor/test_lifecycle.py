@@ -90,6 +90,6 @@ async def test_sighup_reloads_the_file(tmp_path: Path) -> None:
         with trio.fail_after(5):
             while app.config.checks[0].interval != 2.0:
                 await trio.sleep(0.01)
-        assert {c.id: c.starts for c in app.checks.which_children()} == {"check:tree": 2}
+        assert {c.id: c.starts for c in app.checks.supervisor.which_children()} == {"check:tree": 2}
         os.kill(os.getpid(), signal.SIGTERM)
     assert status == [0]

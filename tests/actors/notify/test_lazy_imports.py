@@ -33,7 +33,7 @@ from supervisor.config import parse_config
 
 app = App(parse_config(Path(sys.argv[1]).read_text(), env={}), env={}, serve_http=False)
 print(json.dumps({
-    "channels": {name: type(ch).__name__ for name, ch in sorted(app.api_channels.items())},
+    "channels": {name: type(ch).__name__ for name, ch in sorted(app.notify.channels.items())},
     "loaded": sorted(m for m in HTTPX_MODULES if m in sys.modules),
 }))
 """

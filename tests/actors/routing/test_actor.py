@@ -28,6 +28,7 @@ from actors.routing.config import (
     SilenceConfig,
 )
 from actors.routing.persist import MemoryRoutingStore, RoutingStore, SqliteRoutingStore
+from actors.routing.silencing import Silences
 from actors.rules.evaluate import fingerprint
 from actors.store import Database
 
@@ -82,14 +83,20 @@ class Harness:
         self.clock = clock or VirtualClock(START)
         self.outbox = FakeOutbox()
         self.send, receive = trio.open_memory_channel[AlertEvent](100)
+        store = store or MemoryRoutingStore()
+        self.silences = Silences(
+            store=store,
+            clock=self.clock,
+            configured=[SilenceConfig.model_validate(s) for s in config.get("silences", [])],
+        )
         self.actor = RoutingActor(
             config=RoutingConfig.model_validate(routing),
             events=receive,
             outbox=self.outbox,
             clock=self.clock,
-            store=store or MemoryRoutingStore(),
+            store=store,
             inhibit=[InhibitConfig.model_validate(i) for i in config.get("inhibit", [])],
-            silences=[SilenceConfig.model_validate(s) for s in config.get("silences", [])],
+            silences=self.silences,
             maintenance=[
                 MaintenanceConfig.model_validate(m) for m in config.get("maintenance", [])
             ],
@@ -182,16 +189,16 @@ async def test_silence_from_config_and_api(
     await nursery.start(h.actor.run)
     await h.fire("Quiet")
     assert h.outbox.take() == []
-    silence = await h.actor.add_silence(
+    silence = await h.silences.add(
         matchers=["alertname=Loud"], ends_at=h.clock.now() + 3600, created_by="ops"
     )
     await h.fire("Loud")
     assert h.outbox.take() == []
     assert h.actor.mute_status(await h.fire("Loud")).silenced_by == (silence.id,)
-    await h.actor.expire_silence(silence.id)
+    await h.silences.expire(silence.id)
     await trio.sleep(60)
     assert _names(h.outbox.take()) == [("hooks", "firing", ["Loud"])]
-    assert [s.state(h.clock.now()).value for s in h.actor.silences()] == ["expired", "active"]
+    assert [s.state(h.clock.now()).value for s in h.silences.all()] == ["expired", "active"]
 
 
 async def test_inhibition(nursery: trio.Nursery, autojump_clock: MockClock) -> None:
@@ -293,13 +300,13 @@ async def test_silences_persist(tmp_path: Path, autojump_clock: MockClock) -> No
     h = Harness(store=SqliteRoutingStore(database=db))
     async with trio.open_nursery() as nursery:
         await nursery.start(h.actor.run)
-        s = await h.actor.add_silence(matchers=["a=b"], ends_at=START + 3600, comment="c")
+        s = await h.silences.add(matchers=["a=b"], ends_at=START + 3600, comment="c")
         nursery.cancel_scope.cancel()
     h2 = Harness(store=SqliteRoutingStore(database=db))
     async with trio.open_nursery() as nursery:
         await nursery.start(h2.actor.run)
-        assert [x.id for x in h2.actor.silences()] == [s.id]
-        assert h2.actor.silences()[0].comment == "c"
+        assert [x.id for x in h2.silences.all()] == [s.id]
+        assert h2.silences.all()[0].comment == "c"
         nursery.cancel_scope.cancel()
     db.close()
 

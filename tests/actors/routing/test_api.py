@@ -15,6 +15,8 @@ from actors.models import AlertEvent
 from actors.routing.actor import RoutingActor
 from actors.routing.api import create_blueprint
 from actors.routing.config import RoutingConfig
+from actors.routing.persist import MemoryRoutingStore
+from actors.routing.silencing import Silences
 from actors.rules.actor import RulesActor
 from actors.rules.config import RuleConfig
 from actors.telemetry.store import MetricStore
@@ -30,7 +32,7 @@ class Outbox:
         return True
 
 
-def _setup() -> tuple[QuartTrio, RulesActor, RoutingActor, MetricStore]:
+def _setup() -> tuple[QuartTrio, RulesActor, RoutingActor, Silences, MetricStore]:
     clock = VirtualClock(START)
     store = MetricStore(clock=clock)
     store.declare("health_check_up", "gauge", "Up.", ("check",))
@@ -63,21 +65,25 @@ def _setup() -> tuple[QuartTrio, RulesActor, RoutingActor, MetricStore]:
         sink=send,
         clock=clock,
     )
-    routing = RoutingActor(config=RoutingConfig(), events=receive, outbox=Outbox(), clock=clock)
+    silences = Silences(store=MemoryRoutingStore(), clock=clock)
+    routing = RoutingActor(
+        config=RoutingConfig(), events=receive, outbox=Outbox(), clock=clock, silences=silences
+    )
     app = QuartTrio(__name__)
     app.register_blueprint(
         create_blueprint(
             rules=rules,
             routing=routing,
+            silences=silences,
             clock=clock,
             security=SecurityConfig(api_token=SecretStr(TOKEN)),
         )
     )
-    return app, rules, routing, store
+    return app, rules, routing, silences, store
 
 
 async def test_alerts_and_silences(nursery: trio.Nursery, autojump_clock: MockClock) -> None:
-    app, rules, routing, store = _setup()
+    app, rules, routing, _, store = _setup()
     await nursery.start(rules.run)
     await nursery.start(routing.run)
     store.record("health_check_up", 0, {"check": "db"})
@@ -129,7 +135,7 @@ async def test_alerts_and_silences(nursery: trio.Nursery, autojump_clock: MockCl
 
 
 async def test_bad_silence_bodies(autojump_clock: MockClock) -> None:
-    app, _, _, _ = _setup()
+    app, *_ = _setup()
     client = app.test_client()
     cases: list[tuple[Any, str]] = [
         ({"matchers": [], "duration": "1h"}, "matchers"),
@@ -155,7 +161,7 @@ async def test_bad_silence_bodies(autojump_clock: MockClock) -> None:
 
 
 async def test_matcher_objects_alertmanager_style(autojump_clock: MockClock) -> None:
-    app, _, routing, _ = _setup()
+    app, _, _, silences, _ = _setup()
     client = app.test_client()
     body = {
         "matchers": [{"name": "check", "value": "db.*", "isRegex": True, "isEqual": True}],
@@ -167,17 +173,18 @@ async def test_matcher_objects_alertmanager_style(autojump_clock: MockClock) -> 
     data = await resp.get_json()
     assert data["matchers"] == ['check=~"db.*"']
     assert data["status"] == {"state": "pending"}
-    assert len(routing.silences()) == 1
+    assert len(silences.all()) == 1
 
 
 async def test_allow_list_and_open_writes_without_a_token(autojump_clock: MockClock) -> None:
-    _, rules, routing, _ = _setup()
+    _, rules, routing, silences, _ = _setup()
     clock = VirtualClock(START)
     closed = QuartTrio(__name__)
     closed.register_blueprint(
         create_blueprint(
             rules=rules,
             routing=routing,
+            silences=silences,
             clock=clock,
             security=SecurityConfig(allow_from=("10.0.0.0/8",)),
         )
@@ -187,7 +194,13 @@ async def test_allow_list_and_open_writes_without_a_token(autojump_clock: MockCl
     assert (await resp.get_json()) == {"error": "client address not allowed"}
     open_app = QuartTrio(__name__)
     open_app.register_blueprint(
-        create_blueprint(rules=rules, routing=routing, clock=clock, security=SecurityConfig())
+        create_blueprint(
+            rules=rules,
+            routing=routing,
+            silences=silences,
+            clock=clock,
+            security=SecurityConfig(),
+        )
     )
     resp = await open_app.test_client().post(
         "/api/v1/silences", json={"matchers": ["a=b"], "duration": "1h"}
@@ -216,11 +229,20 @@ class TickingClock:
 async def test_a_silence_starting_now_or_before_is_active_at_once() -> None:
     clock = TickingClock(START)
     send, receive = trio.open_memory_channel[AlertEvent](1)
-    routing = RoutingActor(config=RoutingConfig(), events=receive, outbox=Outbox(), clock=clock)
+    silences = Silences(store=MemoryRoutingStore(), clock=clock)
+    routing = RoutingActor(
+        config=RoutingConfig(), events=receive, outbox=Outbox(), clock=clock, silences=silences
+    )
     rules = RulesActor(rules=[], store=MetricStore(clock=clock), sink=send, clock=clock)
     app = QuartTrio(__name__)
     app.register_blueprint(
-        create_blueprint(rules=rules, routing=routing, clock=clock, security=SecurityConfig())
+        create_blueprint(
+            rules=rules,
+            routing=routing,
+            silences=silences,
+            clock=clock,
+            security=SecurityConfig(),
+        )
     )
     client = app.test_client()
     ago = _rfc3339(START - 600)
@@ -249,7 +271,7 @@ def _matcher(name: str, value: str, *, regex: bool = False, equal: bool = True) 
 
 
 async def test_v2_status_has_what_amtool_reads(autojump_clock: MockClock) -> None:
-    app, _, _, _ = _setup()
+    app, *_ = _setup()
     resp = await app.test_client().get("/api/v2/status")
     assert resp.status_code == 200
     body = await resp.get_json()
@@ -267,7 +289,7 @@ async def test_v2_status_has_what_amtool_reads(autojump_clock: MockClock) -> Non
 
 
 async def test_v2_silence_lifecycle(autojump_clock: MockClock) -> None:
-    app, _, routing, _ = _setup()
+    app, _, _, silences, _ = _setup()
     client = app.test_client()
     body = {
         "matchers": [_matcher("alertname", "Down"), _matcher("level", "(?i)crit.*", regex=True)],
@@ -283,7 +305,7 @@ async def test_v2_silence_lifecycle(autojump_clock: MockClock) -> None:
     created = await resp.get_json()
     assert set(created) == {"silenceID"}
     sid = created["silenceID"]
-    assert routing.get_silence(sid).matchers == ('alertname="Down"', 'level=~"(?i)crit.*"')
+    assert silences.get(sid).matchers == ('alertname="Down"', 'level=~"(?i)crit.*"')
 
     resp = await client.get("/api/v2/silences")
     [listed] = await resp.get_json()
@@ -316,7 +338,7 @@ async def test_v2_silence_lifecycle(autojump_clock: MockClock) -> None:
     assert resp.status_code == 200
     new_id = (await resp.get_json())["silenceID"]
     assert new_id != sid
-    states = {s.id: s.state(START) for s in routing.silences()}
+    states = {s.id: s.state(START) for s in silences.all()}
     assert states[sid] == "expired"
     assert states[new_id] == "active"
     resp = await client.post("/api/v2/silences", json={**body, "id": "nope"}, headers=AUTH)
@@ -327,7 +349,7 @@ async def test_v2_silence_lifecycle(autojump_clock: MockClock) -> None:
     assert resp.status_code == 401
     resp = await client.delete(f"/api/v2/silence/{new_id}", headers=AUTH)
     assert resp.status_code == 200
-    assert routing.get_silence(new_id).state(START) == "expired"
+    assert silences.get(new_id).state(START) == "expired"
     resp = await client.delete("/api/v2/silence/nope", headers=AUTH)
     assert resp.status_code == 404
     resp = await client.get("/api/v2/silence/nope")
@@ -365,7 +387,7 @@ BAD_BODIES: list[tuple[Any, str]] = [
 async def test_bad_bodies_are_400_with_a_json_error_on_both_versions(
     autojump_clock: MockClock,
 ) -> None:
-    app, _, routing, _ = _setup()
+    app, _, _, silences, _ = _setup()
     client = app.test_client()
     for path in ("/api/v1/silences", "/api/v2/silences"):
         for body, fragment in BAD_BODIES:
@@ -381,4 +403,4 @@ async def test_bad_bodies_are_400_with_a_json_error_on_both_versions(
             )
             assert resp.status_code == 400, (path, raw)
             assert fragment in (await resp.get_json())["error"], (path, raw)
-    assert routing.silences() == []
+    assert silences.all() == []

@@ -1,0 +1,119 @@
+"""The checks subsystem: one supervised check actor per [[checks]] entry, and the health state.
+
+`ChecksSubsystem` runs the nested `checks` supervisor, with one child `check:<name>` per check
+(built by the check kind's factory, `actors.checks.factory.build_check_actor`, in `_spec` only),
+and owns the `HealthState` the checks publish to (read by the web API and routing's holds). On
+reload, added checks start, removed ones stop, changed ones (any key) restart, unchanged ones are
+not touched; the health state and the agents `agents` checks expect follow the new list.
+"""
+
+from __future__ import annotations
+
+from actors.checks.config import AgentsCheckConfig, CheckBase
+from actors.checks.factory import build_check_actor
+from actors.checks.tls import ClientContexts
+from actors.state import HealthState
+from supervisor.app.reload import ReportBuilder, check_diff
+from supervisor.app.subsystem import Wiring
+from supervisor.app.telemetry import TelemetrySubsystem
+from supervisor.config import Config
+from supervisor.runtime import ChildSpec
+
+__all__ = ["ChecksSubsystem", "check_id"]
+
+
+def check_id(name: str) -> str:
+    """The child id of check `name`."""
+    return f"check:{name}"
+
+
+def _expected_agents(config: Config) -> list[str]:
+    """Every agent an `agents` check expects (listed as missing until it reports)."""
+    return [
+        agent
+        for check in config.checks
+        if isinstance(check, AgentsCheckConfig)
+        for agent in check.expected
+    ]
+
+
+def _criticality(config: Config) -> dict[str, bool]:
+    return {check.name: check.critical for check in config.checks}
+
+
+class ChecksSubsystem:
+    """The checks and the health state. See the module docstring.
+
+    Args:
+        config: the configuration ([[checks]]).
+        wiring: clock, supervisor settings, the tree (for `self` checks).
+        telemetry: the metric store (results are recorded there; `metric` checks read it), the
+            agent registry (`agents` checks read it) and the tracer (a span per check run).
+        tls: the TLS client contexts every check shares, also those a reload starts.
+
+    Attributes:
+        health: the health state the checks publish to.
+        supervisor: the nested `checks` supervisor.
+
+    Raises:
+        actors.checks.errors.CheckError, ValueError: a check cannot be built.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        wiring: Wiring,
+        *,
+        telemetry: TelemetrySubsystem,
+        tls: ClientContexts,
+    ) -> None:
+        self._wiring = wiring
+        self._telemetry = telemetry
+        self._tls = tls
+        self.health = HealthState(
+            checks=_criticality(config), recorder=telemetry.store, clock=wiring.clock
+        )
+        telemetry.agents.expect(_expected_agents(config))
+        self.supervisor = wiring.supervisor(
+            "checks", [self._spec(check) for check in config.checks]
+        )
+
+    def specs(self) -> list[ChildSpec]:
+        """The nested `checks` supervisor."""
+        return [ChildSpec.supervisor(self.supervisor)]
+
+    def _spec(self, check: CheckBase) -> ChildSpec:
+        actor = build_check_actor(
+            check,
+            health=self.health,
+            clock=self._wiring.clock,
+            store=self._telemetry.store,
+            agents=self._telemetry.agents,
+            tree=self._wiring.tree,
+            tracer=self._telemetry.otel.tracer,
+            tls=self._tls,
+        )
+        return self._wiring.child(check_id(check.name), actor.run)
+
+    async def apply(self, old: Config, new: Config, report: ReportBuilder) -> None:
+        """Start, stop and restart the checks that changed (a check that cannot start is
+        reported; the tree keeps running)."""
+        diff = check_diff(old, new)
+        checks = {check.name: check for check in new.checks}
+        self.health.configure(_criticality(new))
+        self._telemetry.agents.expect(_expected_agents(new))
+        for name in diff.removed:
+            await self.supervisor.delete_child(check_id(name))
+        for name in diff.changed:
+            try:
+                await self.supervisor.restart_child(check_id(name), self._spec(checks[name]))
+            except Exception as exc:  # a probe that cannot start: reported, tree keeps running
+                report.errors.append(f"check {name}: {exc}")
+        for name in diff.added:
+            try:
+                await self.supervisor.start_child(self._spec(checks[name]))
+            except Exception as exc:
+                report.errors.append(f"check {name}: {exc}")
+        report.started.extend(check_id(name) for name in diff.added)
+        report.stopped.extend(check_id(name) for name in diff.removed)
+        report.restarted.extend(check_id(name) for name in diff.changed)

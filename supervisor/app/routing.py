@@ -1,0 +1,128 @@
+"""The routing subsystem: rules -> the `alerts` mailbox -> routing -> notify, and the silences.
+
+`RoutingSubsystem` owns the alerting path: the rule evaluator (`rules`, every enabled [[rules]]
+entry), the `alerts` Mailbox between it and the routing actor (owned here, so it outlives either
+side's restart; it blocks, never drops), the routing actor (`routing`: groups, inhibits, holds,
+maintenance windows; writes notifications through notify's `enqueue`) and the process's
+`Silences`, which the routing actor mutes with and the silences API edits. The silences are their
+own object, as in Alertmanager: they live as long as the process, so a silence added through the
+API keeps muting when the routing actor crashes and is restarted, and when a reload replaces it.
+
+On reload: added and changed rules are (re)installed in the evaluator, removed ones retired,
+unchanged ones keep their alert state. A change of [routing], [[inhibit]], [[silences]] or
+[[maintenance]] replaces the routing actor (its notification logs and the silences are
+persisted, so nothing is sent twice).
+"""
+
+from __future__ import annotations
+
+from actors.models import Alert, AlertEvent
+from actors.routing.actor import HealthView, MuteStatus, NotificationSink, RoutingActor
+from actors.routing.persist import SqliteRoutingStore
+from actors.routing.silencing import Silences
+from actors.rules.actor import RulesActor
+from actors.rules.persist import SqliteAlertStateStore
+from actors.store import Database
+from supervisor.app.reload import ReportBuilder, routing_changed, rule_diff
+from supervisor.app.subsystem import Wiring
+from supervisor.app.telemetry import TelemetrySubsystem
+from supervisor.config import Config
+from supervisor.logging_setup import logger_for
+from supervisor.runtime import ChildSpec, Mailbox, Overflow
+
+__all__ = ["RoutingSubsystem"]
+
+
+class RoutingSubsystem:
+    """Rules, routing and silences. See the module docstring.
+
+    Args:
+        config: the configuration ([[rules]], [routing], [[inhibit]], [[silences]],
+            [[maintenance]]).
+        wiring: clock, supervisor settings, the root supervisor (`routing` is its child).
+        database: where alert state, notification logs and silences are kept.
+        telemetry: the metric store the rules evaluate, the tracer (a span per evaluation).
+        health: the health state (dependency holds).
+        outbox: where notifications go (notify's `enqueue`).
+
+    Attributes:
+        alerts: the rules -> routing mailbox.
+        rules: the rule evaluator.
+        silences: the process's silences.
+        actor: the routing actor running now (a reload may replace it).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        wiring: Wiring,
+        *,
+        database: Database,
+        telemetry: TelemetrySubsystem,
+        health: HealthView,
+        outbox: NotificationSink,
+    ) -> None:
+        self._wiring = wiring
+        self._health = health
+        self._outbox = outbox
+        # Alerts are never dropped: a full mailbox makes the evaluator wait.
+        self.alerts: Mailbox[AlertEvent] = Mailbox("alerts", capacity=1000, overflow=Overflow.BLOCK)
+        self._store = SqliteRoutingStore(database=database)
+        self.silences = Silences(store=self._store, clock=wiring.clock, configured=config.silences)
+        self.rules = RulesActor(
+            rules=[rule for rule in config.rules if rule.enabled],
+            store=telemetry.store,
+            sink=self.alerts,
+            clock=wiring.clock,
+            state=SqliteAlertStateStore(database=database),
+            tracer=telemetry.otel.tracer,
+            logger=logger_for("rules"),
+        )
+        self.actor = self._actor(config)
+
+    def _actor(self, config: Config) -> RoutingActor:
+        return RoutingActor(
+            config=config.routing,
+            events=self.alerts,
+            outbox=self._outbox,
+            clock=self._wiring.clock,
+            inhibit=config.inhibit,
+            silences=self.silences,
+            maintenance=config.maintenance,
+            store=self._store,
+            health=self._health,
+            logger=logger_for("routing"),
+        )
+
+    def _routing_spec(self) -> ChildSpec:
+        return self._wiring.child("routing", self.actor.run)
+
+    def specs(self) -> list[ChildSpec]:
+        """`routing`, then `rules` (routing is ready before the first alert)."""
+        return [self._routing_spec(), self._wiring.child("rules", self.rules.run)]
+
+    def mute_status(self, alert: Alert) -> MuteStatus:
+        """Why `alert` is muted now, as the routing actor running now sees it."""
+        return self.actor.mute_status(alert)
+
+    async def apply(self, old: Config, new: Config, report: ReportBuilder) -> None:
+        """Install added and changed rules, retire removed ones; replace the routing actor when
+        a routing section changed.
+
+        Raises:
+            supervisor.runtime errors of `restart_child`: the new routing actor did not start.
+        """
+        diff = rule_diff(old, new)
+        rules = {rule.id: rule for rule in new.rules if rule.enabled}
+        for rid in diff.removed:
+            self.rules.remove_rule(rid)
+        for rid in (*diff.added, *diff.changed):
+            self.rules.add_rule(rules[rid])
+        report.rules_added.extend(diff.added)
+        report.rules_removed.extend(diff.removed)
+        report.rules_changed.extend(diff.changed)
+        if routing_changed(old, new):
+            self.silences.configure(new.silences)
+            self.actor = self._actor(new)
+            await self._wiring.root().restart_child("routing", self._routing_spec())
+            report.restarted.append("routing")

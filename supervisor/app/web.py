@@ -1,0 +1,164 @@
+"""The web subsystem: the API listener and the /metrics listener.
+
+`WebSubsystem` builds the API app (probes, status page and health documents from `actors.web`,
+plus the blueprints of the other subsystems: the recording API, alerts and silences, test
+notifications and the notification log, and `POST /api/v1/reload`) and the /metrics app, each
+served by an `HttpServer` child (`metrics` on `[server] metrics_listen`, `web` on `[server]
+listen`). The servers stop when their supervisor asks them to.
+
+Tracing: when OTLP export is configured the API app runs inside the OpenTelemetry ASGI
+instrumentation (one server span per request, probes excluded), with the setup's own
+`TracerProvider` (no global provider). Nothing here changes on reload: [server] and [security]
+take a restart (the reload reports them in `needs_restart`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from opentelemetry.trace import TracerProvider
+
+from actors.notify.api import create_blueprint as notify_blueprint
+from actors.routing.api import create_blueprint as alerting_blueprint
+from actors.telemetry.api import create_blueprint as telemetry_blueprint
+from actors.web.app import create_app
+from actors.web.metrics import build_registry, create_metrics_app
+from actors.web.server import HttpServer
+from supervisor.app.checks import ChecksSubsystem
+from supervisor.app.notify import NotifySubsystem
+from supervisor.app.reload import ReloadReport, ReportBuilder, reload_blueprint
+from supervisor.app.routing import RoutingSubsystem
+from supervisor.app.subsystem import Wiring
+from supervisor.app.telemetry import TelemetrySubsystem
+from supervisor.config import Config
+from supervisor.logging_setup import logger_for
+from supervisor.runtime import ChildSpec, current_child
+
+__all__ = ["WebSubsystem"]
+
+# Kubernetes probes hit these every few seconds: a span each would drown the useful ones.
+_UNTRACED_ROUTES = "/api/health/live,/api/health/ready"
+
+
+def _traced_asgi(app: Any, tracer_provider: TracerProvider) -> Any:
+    """`app` inside the OpenTelemetry ASGI middleware: one server span per request (probes
+    excluded), tracing with `tracer_provider` only (no global provider is read or set).
+    Imported here: the instrumentation costs an import only when tracing is configured."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    return OpenTelemetryMiddleware(
+        app,
+        excluded_urls=_UNTRACED_ROUTES,
+        tracer_provider=tracer_provider,
+        meter_provider=NoOpMeterProvider(),
+        exclude_spans=["receive", "send"],
+    )
+
+
+async def _stop_requested() -> None:
+    """Shutdown trigger of the HTTP servers: their supervisor asked them to stop."""
+    await current_child().wait_stop_requested()
+
+
+class WebSubsystem:
+    """The two HTTP listeners. See the module docstring.
+
+    Args:
+        config: the configuration ([server], [security]).
+        wiring: clock, supervisor settings, the tree (health documents, /metrics).
+        telemetry, checks, notify, routing: the subsystems whose objects the API serves.
+        reload_config: reads and applies the configuration file (None: rejected).
+        rejected: the errors of the last rejected file.
+
+    Attributes:
+        api_server: the API listener (`port` once it runs).
+        metrics_server: the /metrics listener.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        wiring: Wiring,
+        *,
+        telemetry: TelemetrySubsystem,
+        checks: ChecksSubsystem,
+        notify: NotifySubsystem,
+        routing: RoutingSubsystem,
+        reload_config: Callable[[], Awaitable[ReloadReport | None]],
+        rejected: Callable[[], Sequence[str]],
+    ) -> None:
+        self._wiring = wiring
+        security = config.security
+        clock = wiring.clock
+        api = create_app(
+            health=checks.health,
+            blueprints=[
+                telemetry_blueprint(telemetry=telemetry.api, security=security, clock=clock),
+                alerting_blueprint(
+                    rules=routing.rules,
+                    routing=routing,
+                    silences=routing.silences,
+                    clock=clock,
+                    security=security,
+                ),
+                notify_blueprint(
+                    channels=notify.channels,
+                    outbox=notify.outbox,
+                    clock=clock,
+                    api_token=security.api_token,
+                    logger=logger_for("notify.api"),
+                ),
+                reload_blueprint(
+                    reload_config=reload_config, rejected=rejected, api_token=security.api_token
+                ),
+            ],
+            store=telemetry.store,
+            tree=wiring.tree,
+            allow_from=security.allow_from,
+            clock=clock,
+            max_body_bytes=security.max_body_bytes,
+        )
+        if telemetry.otel.tracer_provider is not None:
+            api = _traced_asgi(api, telemetry.otel.tracer_provider)
+        alerts = routing.alerts
+        registry = build_registry(
+            collectors=[telemetry.store.collector()],
+            tree=wiring.tree,
+            mailboxes=lambda: {alerts.name: alerts.statistics().dropped},
+        )
+        metrics_app = create_metrics_app(
+            registry=registry, token=security.metrics_token, allow_from=security.allow_from
+        )
+        server = config.server
+        self.api_server = self._server(config, api, server.listen, name="api", logger="web")
+        self.metrics_server = self._server(
+            config, metrics_app, server.metrics_listen, name="metrics", logger="metrics"
+        )
+
+    def _server(
+        self, config: Config, app: Any, listen: str, *, name: str, logger: str
+    ) -> HttpServer:
+        server = config.server
+        return HttpServer(
+            app=app,
+            listen=listen,
+            tls_cert=server.tls_cert,
+            tls_key=server.tls_key,
+            shutdown_trigger=_stop_requested,
+            graceful_timeout=self._wiring.shutdown,
+            name=name,
+            logger=logger_for(logger),
+        )
+
+    def specs(self) -> list[ChildSpec]:
+        """`metrics`, then `web`: both start before the rest and stop after it, so /metrics is
+        scraped and readiness answers (503: draining) while the deliveries drain."""
+        return [
+            self._wiring.child("metrics", self.metrics_server.run),
+            self._wiring.child("web", self.api_server.run),
+        ]
+
+    async def apply(self, old: Config, new: Config, report: ReportBuilder) -> None:
+        """Nothing: [server] and [security] take a restart (reported by the reload)."""
