@@ -35,7 +35,7 @@ from pathlib import Path
 
 import trio
 
-from actors.checks.tls import ClientContexts
+from actors.checks.tlscontext import ClientContexts
 from actors.clock import Clock, SystemClock
 from actors.store import Database
 from supervisor.app.checks import ChecksSubsystem
