@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from actors.checks.agents import AgentsCheckConfig, AgentsProbe
 from actors.checks.config import CheckBase
+from actors.checks.dns import DnsCheckConfig, DnsProbe
 from actors.checks.http import HttpCheckConfig, HttpProbe
 from actors.checks.metric import MetricCheckConfig, MetricProbe
 from actors.checks.postgres import PostgresCheckConfig, PostgresProbe
@@ -92,6 +93,13 @@ KINDS: tuple[CheckKind[Any], ...] = (
         SelfProbe,
         "the supervision tree: no actor failed or crash-looping",
         {},
+    ),
+    CheckKind(
+        "dns",
+        DnsCheckConfig,
+        DnsProbe,
+        "a DNS name resolves to the expected records",
+        {"query_name": "example.com"},
     ),
 )
 """Every check kind, in the order error messages and docs list them. Adding a kind: one line."""
