@@ -1,4 +1,5 @@
-"""The docs check of a registry of kinds: docs/configuration.md documents every kind and key."""
+"""The docs checks of the registries of kinds: docs/configuration.md documents every kind and
+key, and the extension guides quote the real files."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DOCS", "assert_kinds_documented"]
+__all__ = ["DOCS", "assert_kinds_documented", "fenced_blocks"]
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
@@ -54,3 +55,18 @@ def assert_kinds_documented(heading: str, kinds: Sequence[Any]) -> None:
         current = _code(row[0])[0] if row[0] else current
         documented.setdefault(current, []).extend(_code(row[1]))
     assert documented == {kind.name: list(kind.keys()) for kind in kinds}
+
+
+def fenced_blocks(text: str, language: str) -> list[str]:
+    """The fenced code blocks of the markdown `text` whose info string is `language`."""
+    blocks: list[tuple[str, list[str]]] = []
+    current: list[str] | None = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("```") and current is None:
+            current = []
+            blocks.append((line[3:].strip(), current))
+        elif line.startswith("```"):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return ["".join(lines) for info, lines in blocks if info == language]

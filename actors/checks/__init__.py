@@ -3,7 +3,7 @@
 A check kind is one file, `actors.checks.<kind>`, holding its config model (`<Kind>CheckConfig`, a
 `CheckBase`) and its probe (`<Kind>Probe(config, context)`, a `KindProbe` that keeps the model as
 `self.config`), plus one line in the registry `actors.checks.kinds.KINDS`. The registry gives the
-[[checks]] union (`CheckConfig`), the factory and the docs checks.
+[[checks]] union (`CheckConfig`), the factory and the docs checks; see docs/extending-checks.md.
 
     config.py      CheckBase: the keys every kind has
     kinds.py       the registry of kinds: KINDS, CheckConfig, kind_of

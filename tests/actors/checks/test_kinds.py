@@ -27,7 +27,7 @@ from actors.clock import FixedClock
 from actors.state import HealthState
 from actors.telemetry.store import MetricStore
 from supervisor.config import ConfigError, parse_config, summarize
-from tests.kinds_docs import assert_kinds_documented
+from tests.kinds_docs import DOCS, assert_kinds_documented, fenced_blocks
 
 from .conftest import loaded_when
 
@@ -185,3 +185,24 @@ def test_every_check_kind_is_a_kind_probe() -> None:
 def test_parsing_a_postgres_check_does_not_import_psycopg() -> None:
     source = '[[checks]]\nname = "db"\nkind = "postgres"\ndsn = "postgresql://127.0.0.1:9/db"\n'
     assert loaded_when(source, "psycopg") == (False, True)
+
+
+# -- docs/extending-checks.md walks the real dns files -----------------------------------------
+
+
+def test_the_extension_guide_quotes_the_real_dns_files() -> None:
+    guide = (DOCS.parent / "extending-checks.md").read_text(encoding="utf-8")
+    root = DOCS.parent.parent
+    config_model, probe, registry, server, lazy = fenced_blocks(guide, "python")
+    module = (root / "actors/checks/dns.py").read_text(encoding="utf-8")
+    assert config_model in module
+    assert probe in module
+    kinds = (root / "actors/checks/kinds.py").read_text(encoding="utf-8")
+    for line in registry.splitlines():
+        if line.strip() not in ("...", "", ")") and not line.startswith("KINDS"):
+            assert line in kinds
+    tests = (root / "tests/actors/checks/test_dns.py").read_text(encoding="utf-8")
+    assert server in tests
+    assert lazy in tests
+    [rows] = fenced_blocks(guide, "")
+    assert rows in DOCS.read_text(encoding="utf-8")
