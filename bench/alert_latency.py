@@ -50,7 +50,7 @@ from typing import Any, ClassVar
 
 import trio
 
-from actors.checks.config import HttpCheckConfig
+from actors.checks.http import HttpCheckConfig
 from actors.clock import SystemClock
 from actors.configtypes import format_duration
 from actors.models import AlertEvent, AlertStatus

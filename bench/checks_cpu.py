@@ -22,8 +22,8 @@ import httpx
 import trio
 
 from actors.checks.actor import CheckActor
-from actors.checks.config import HttpCheckConfig
-from actors.checks.http import HttpProbe
+from actors.checks.http import HttpCheckConfig, HttpProbe
+from actors.checks.probe import CheckContext
 from actors.clock import SystemClock
 from actors.state import HealthState
 from actors.telemetry.store import MetricStore
@@ -47,7 +47,7 @@ async def ours(url: str, n: int) -> float:
     store = MetricStore(clock=SystemClock())
     health = HealthState(checks={"nginx": True}, recorder=store)
     config = HttpCheckConfig.model_validate({"name": "nginx", "kind": "http", "url": url})
-    probe = HttpProbe(config=config)
+    probe = HttpProbe(config, CheckContext())
     actor = CheckActor(config=config, probe=probe, health=health)
     try:
         for _ in range(200):

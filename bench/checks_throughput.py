@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import trio
 
 from actors.checks.actor import CheckActor
-from actors.checks.config import HttpCheckConfig
-from actors.checks.http import HttpProbe
+from actors.checks.http import HttpCheckConfig, HttpProbe
+from actors.checks.probe import CheckContext
 from actors.clock import SystemClock
 from actors.state import HealthState
 from actors.telemetry.store import MetricStore
@@ -72,7 +72,7 @@ async def run_rate(url: str, rate: int) -> dict[str, float]:
         actors.append(
             CheckActor(
                 config=config,
-                probe=HttpProbe(config=config),
+                probe=HttpProbe(config, CheckContext()),
                 health=health,
                 on_lateness=observe,
             )

@@ -32,8 +32,8 @@ import trio
 from quart_trio import QuartTrio
 
 from actors.checks.actor import CheckActor
-from actors.checks.config import HttpCheckConfig
-from actors.checks.http import HttpProbe
+from actors.checks.http import HttpCheckConfig, HttpProbe
+from actors.checks.probe import CheckContext
 from actors.clock import SystemClock
 from actors.state import HealthState
 from actors.telemetry.store import MetricStore
@@ -62,7 +62,9 @@ async def serve(api_port: int, hello_port: int, target: str) -> None:
             config = HttpCheckConfig.model_validate(
                 {"name": name, "kind": "http", "url": target, "interval": "10s"}
             )
-            actor = CheckActor(config=config, probe=HttpProbe(config=config), health=health)
+            actor = CheckActor(
+                config=config, probe=HttpProbe(config, CheckContext()), health=health
+            )
             nursery.start_soon(actor.run)
         api = HttpServer(app=create_app(health=health, store=store), listen=f"127.0.0.1:{api_port}")
         bare = HttpServer(app=hello, listen=f"127.0.0.1:{hello_port}", name="hello")

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 
-from actors.checks.config import CheckConfig
+from actors.checks.kinds import CheckConfig
 from actors.configtypes import ConfigModel, Duration, format_duration
 from actors.notify.channels.kinds import ChannelConfig
 from actors.routing.config import (

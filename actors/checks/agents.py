@@ -10,15 +10,25 @@ Details: activeAgents, totalAgents and, when some are not healthy, `unhealthy` {
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import Literal, Protocol
 
+from pydantic import Field
+
+from actors.checks.config import CheckBase
 from actors.checks.logic import Observation
-from actors.clock import Clock, SystemClock
+from actors.checks.probe import CheckContext, KindProbe, lent
+from actors.configtypes import Duration
 
-if TYPE_CHECKING:
-    from actors.checks.config import AgentsCheckConfig
+__all__ = ["AgentStatusView", "AgentsCheckConfig", "AgentsProbe", "AgentsView"]
 
-__all__ = ["AgentStatusView", "AgentsProbe", "AgentsView"]
+
+class AgentsCheckConfig(CheckBase):
+    """kind = "agents": the agents that report in are alive and mostly succeed."""
+
+    kind: Literal["agents"]
+    expected: tuple[str, ...] = ()
+    max_silence: Duration = 300.0
+    max_error_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
 
 
 class AgentStatusView(Protocol):
@@ -53,21 +63,22 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-class AgentsProbe:
-    """Judges the agents from the registry; never does I/O."""
+class AgentsProbe(KindProbe[AgentsCheckConfig]):
+    """Judges the agents from the registry (the `CheckContext`'s `agents`); never does I/O.
 
-    def __init__(
-        self, *, config: AgentsCheckConfig, registry: AgentsView, clock: Clock | None = None
-    ) -> None:
-        self._config = config
-        self._registry = registry
-        self._clock: Clock = clock or SystemClock()
+    Raises:
+        CheckError: (at construction) the context lends no agent registry.
+    """
+
+    def __init__(self, config: AgentsCheckConfig, context: CheckContext) -> None:
+        super().__init__(config, context)
+        self._registry: AgentsView = lent(context.agents, config, "the agent registry")
 
     async def probe(self) -> Observation:
         """Read the registry and judge it (see the module docstring)."""
-        config = self._config
+        config = self.config
         statuses = self._registry.snapshot(
-            self._clock.now(),
+            self.context.clock.now(),
             max_silence=config.max_silence,
             max_error_ratio=config.max_error_ratio,
         )
@@ -95,6 +106,3 @@ class AgentsProbe:
         return Observation.fail(
             f"{len(unhealthy)} of {_plural(total, 'agent')} unhealthy: {listed}{more}", details
         )
-
-    async def aclose(self) -> None:
-        """Nothing to release."""

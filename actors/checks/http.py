@@ -1,10 +1,10 @@
 """kind = "http": one request whose answer must meet the check's expectations.
 
 On the network the probe uses `Http11Client` (one kept-alive connection, h11; see `http11` for
-why not httpx on this path). `transport=` swaps in an httpx transport instead (tests without a
-network, e.g. `httpx.MockTransport`; only then is httpx imported). At most `MAX_BODY` bytes of
-the body are read. For https URLs the expiry of the certificate the connection was made with is
-checked (read from the same handshake, parsed once per certificate): fewer than
+why not httpx on this path). The `CheckContext`'s `transport` swaps in an httpx transport instead
+(tests without a network, e.g. `httpx.MockTransport`; only then is httpx imported). At most
+`MAX_BODY` bytes of the body are read. For https URLs the expiry of the certificate the connection
+was made with is checked (read from the same handshake, parsed once per certificate): fewer than
 `cert_expiry_warn_days` days left gives warn, an expired certificate fails (with `tls_verify`
 on, the TLS handshake itself already fails with the TLS library's reason, e.g. "certificate has
 expired" or "self-signed certificate").
@@ -13,56 +13,95 @@ expired" or "self-signed certificate").
 from __future__ import annotations
 
 import datetime as dt
-import ssl
-import time
+import re
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 import trio
+from pydantic import Field, JsonValue, field_validator, model_validator
 
+from actors.checks.config import CheckBase
 from actors.checks.http11 import Http11Client
 from actors.checks.logic import Observation, evaluate_http
-from actors.checks.tls import ClientContexts
+from actors.checks.probe import CheckContext, KindProbe
 from actors.models import CheckStatus
 
 if TYPE_CHECKING:
     import httpx
 
-    from actors.checks.config import HttpCheckConfig
-    from actors.clock import Clock
-
-__all__ = ["MAX_BODY", "HttpProbe", "cert_not_after"]
+__all__ = ["MAX_BODY", "HttpCheckConfig", "HttpProbe", "cert_not_after"]
 
 MAX_BODY = 1024 * 1024
 _USER_AGENT = "blipee-monitor"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-class HttpProbe:
+class HttpCheckConfig(CheckBase):
+    """kind = "http": a request whose answer must meet the expectations."""
+
+    kind: Literal["http"]
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    expect_status: tuple[int, ...] = ()
+    """Accepted status codes; empty = any 2xx."""
+    body_contains: str | None = None
+    json_path: str | None = None
+    json_equals: JsonValue = None
+    tls_verify: bool = True
+    cert_expiry_warn_days: int = Field(default=14, ge=0)
+    follow_redirects: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        try:
+            valid_port = urlsplit(value).port != 0
+        except ValueError:
+            valid_port = False
+        if not valid_port:
+            raise ValueError(f"invalid port in {value!r}; expected 1-65535")
+        return value
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in _METHODS:
+            raise ValueError(f"method must be one of {', '.join(_METHODS)}")
+        return upper
+
+    @field_validator("expect_status")
+    @classmethod
+    def _statuses(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for code in value:
+            if not 100 <= code <= 599:
+                raise ValueError(f"{code} is not an HTTP status code (100-599)")
+        return value
+
+    @model_validator(mode="after")
+    def _json(self) -> HttpCheckConfig:
+        if self.json_equals is not None and self.json_path is None:
+            raise ValueError("json_equals needs json_path")
+        return self
+
+
+class HttpProbe(KindProbe[HttpCheckConfig]):
     """Sends the configured request; see the module docstring.
 
-    `transport` replaces the network with an httpx transport (tests). `tls` gives the TLS client
-    contexts: pass the one `ClientContexts` every check shares (the composition root does), each
-    context holds its own copy of the CA store. Without `tls` the probe has a `ClientContexts` of
-    its own, whose verifying context is `ssl_context` when given (e.g. to trust a private CA). The
-    context is taken on the first https connection: plain-http checks never build one.
-
-    Raises:
-        ValueError: both `tls` and `ssl_context` were given.
+    From the context: `transport` replaces the network with an httpx transport (tests); `tls`
+    gives the TLS client contexts (the verifying one, or the lax one for `tls_verify = false`),
+    taken on the first https connection: plain-http checks never build one; `clock` dates the
+    certificate's expiry.
     """
 
-    def __init__(
-        self,
-        *,
-        config: HttpCheckConfig,
-        transport: httpx.AsyncBaseTransport | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        tls: ClientContexts | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        if tls is not None and ssl_context is not None:
-            raise ValueError("pass tls or ssl_context, not both")
-        self._config = config
-        self._clock = clock
+    def __init__(self, config: HttpCheckConfig, context: CheckContext) -> None:
+        super().__init__(config, context)
+        transport = context.transport
         self._headers = list(config.headers.items())
         if not any(name.lower() == "user-agent" for name, _ in self._headers):
             self._headers.insert(0, ("User-Agent", _USER_AGENT))
@@ -79,9 +118,8 @@ class HttpProbe:
                 trust_env=False,
             )
         else:
-            contexts = tls if tls is not None else ClientContexts(ssl_context)
             self._fast = Http11Client(
-                ssl_context=partial(contexts.get, verify=config.tls_verify), max_body=MAX_BODY
+                ssl_context=partial(context.tls.get, verify=config.tls_verify), max_body=MAX_BODY
             )
         self._check_cert = config.url.startswith("https://") and config.cert_expiry_warn_days > 0
         self._cert_der: bytes | None = None
@@ -89,7 +127,7 @@ class HttpProbe:
 
     async def probe(self) -> Observation:
         """Send the request; raises network/TLS/protocol errors to fail the run."""
-        config = self._config
+        config = self.config
         start = trio.current_time()
         der: bytes | None = None
         if self._fast is not None:
@@ -125,7 +163,7 @@ class HttpProbe:
 
     async def _via_httpx(self) -> tuple[int, str, bytes, bool]:
         assert self._client is not None
-        config = self._config
+        config = self.config
         request = self._client.build_request(
             config.method, config.url, headers=self._headers, content=self._body
         )
@@ -151,7 +189,7 @@ class HttpProbe:
                 self._cert_not_after = None
         if self._cert_not_after is None:
             return observation
-        now = self._clock.now() if self._clock is not None else time.time()
+        now = self.context.clock.now()
         days = (self._cert_not_after - now) / 86400.0
         details = {**observation.details, "cert_days_left": round(days, 1)}
         if days < 0:
@@ -161,7 +199,7 @@ class HttpProbe:
                 details,
                 observation.latency,
             )
-        if days < self._config.cert_expiry_warn_days:
+        if days < self.config.cert_expiry_warn_days:
             return Observation(
                 CheckStatus.WARN,
                 f"{observation.message}; certificate expires in {int(days)} days",

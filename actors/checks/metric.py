@@ -11,18 +11,24 @@ seconds) in the details.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import Literal, Protocol
 
+from actors.checks.config import CheckBase
 from actors.checks.errors import ProbeError
 from actors.checks.logic import Observation
-from actors.clock import Clock, SystemClock
+from actors.checks.probe import CheckContext, KindProbe, lent
 from actors.models import Labels
+from actors.rules.config import ConditionConfig
 from actors.rules.evaluate import compare
 
-if TYPE_CHECKING:
-    from actors.checks.config import MetricCheckConfig
+__all__ = ["MetricCheckConfig", "MetricProbe", "MetricReader"]
 
-__all__ = ["MetricProbe", "MetricReader"]
+
+class MetricCheckConfig(CheckBase):
+    """kind = "metric": fails while `condition` holds for any matching series."""
+
+    kind: Literal["metric"]
+    condition: ConditionConfig
 
 
 class MetricReader(Protocol):
@@ -45,22 +51,23 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-class MetricProbe:
-    """Evaluates the condition against the store; never does I/O."""
+class MetricProbe(KindProbe[MetricCheckConfig]):
+    """Evaluates the condition against the store (the `CheckContext`'s `store`); never does I/O.
 
-    def __init__(
-        self, *, config: MetricCheckConfig, store: MetricReader, clock: Clock | None = None
-    ) -> None:
-        self._condition = config.condition
-        self._store = store
-        self._clock: Clock = clock or SystemClock()
+    Raises:
+        CheckError: (at construction) the context lends no metric store.
+    """
+
+    def __init__(self, config: MetricCheckConfig, context: CheckContext) -> None:
+        super().__init__(config, context)
+        self._store: MetricReader = lent(context.store, config, "the metric store")
 
     async def probe(self) -> Observation:
         """Aggregate and compare; raises ProbeError when the store refuses the query."""
-        cond = self._condition
+        cond = self.config.condition
         try:
             values = self._store.aggregate(
-                cond.metric, cond.labels, cond.aggregate, cond.window, now=self._clock.now()
+                cond.metric, cond.labels, cond.aggregate, cond.window, now=self.context.clock.now()
             )
         except Exception as exc:  # the store's own errors: unknown metric, bad aggregate
             raise ProbeError(f"cannot evaluate {cond.metric}: {exc}") from None
@@ -93,6 +100,3 @@ class MetricProbe:
         return Observation.fail(
             f"{len(failing)} of {len(values)} series match {expr}: {shown}", details
         )
-
-    async def aclose(self) -> None:
-        """Nothing to release."""

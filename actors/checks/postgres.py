@@ -5,25 +5,48 @@ thread (`trio.to_thread.run_sync`), one run at a time. The connection is kept be
 replaced after any error. A run cut short by the timeout abandons its thread; that thread closes
 the connection itself when the driver returns, so a hung server never leaks it into a later run.
 The reported latency is the query's round trip (plus the connect when one was needed).
+
+psycopg and libpq cost about 8 MB of RSS that a configuration without a postgres check need not
+pay: this module is imported with the configuration (its config model parses the table), so it
+imports psycopg only when a probe is built.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-import psycopg
 import trio
+from pydantic import SecretStr, field_validator
 
+from actors.checks.config import CheckBase
 from actors.checks.errors import ProbeError
 from actors.checks.logic import Observation
+from actors.checks.probe import CheckContext, KindProbe
+from actors.configtypes import Secret
 
 if TYPE_CHECKING:
-    from actors.checks.config import PostgresCheckConfig
+    import psycopg
 
-__all__ = ["PostgresProbe"]
+__all__ = ["PostgresCheckConfig", "PostgresProbe"]
+
+
+class PostgresCheckConfig(CheckBase):
+    """kind = "postgres": connect and run `query`."""
+
+    kind: Literal["postgres"]
+    dsn: Secret
+    query: str = "SELECT 1"
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("dsn is empty")
+        return value
 
 
 class _Job:
@@ -36,12 +59,13 @@ class _Job:
         self.lock = threading.Lock()
 
 
-class PostgresProbe:
+class PostgresProbe(KindProbe[PostgresCheckConfig]):
     """Runs `query` over a kept connection; the DSN is never shown in messages."""
 
-    def __init__(self, *, config: PostgresCheckConfig) -> None:
-        self._dsn = config.dsn.get_secret_value()
-        self._query = config.query
+    def __init__(self, config: PostgresCheckConfig, context: CheckContext) -> None:
+        super().__init__(config, context)
+        # loaded with the first postgres probe, not with the config model (module docstring)
+        importlib.import_module("psycopg")
         self._connect_timeout = max(1, math.ceil(config.timeout))
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._limiter = trio.CapacityLimiter(1)
@@ -49,14 +73,18 @@ class PostgresProbe:
     def _work(
         self, job: _Job, conn: psycopg.Connection[tuple[object, ...]] | None
     ) -> tuple[psycopg.Connection[tuple[object, ...]], float, int]:
+        import psycopg  # loaded by __init__
+
         start = time.perf_counter()
         try:
             if conn is None or conn.closed or conn.broken:
                 conn = psycopg.connect(
-                    self._dsn, autocommit=True, connect_timeout=self._connect_timeout
+                    self.config.dsn.get_secret_value(),
+                    autocommit=True,
+                    connect_timeout=self._connect_timeout,
                 )
             with conn.cursor() as cur:
-                cur.execute(self._query.encode())
+                cur.execute(self.config.query.encode())
                 rows = len(cur.fetchall()) if cur.description is not None else cur.rowcount
         except psycopg.Error as exc:
             if conn is not None:

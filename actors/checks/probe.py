@@ -1,12 +1,32 @@
-"""The interface between the check actor and the kind-specific probes."""
+"""The interface between the check actor and the kind-specific probes, and what probes share.
+
+`Probe` is what the actor runs. A check kind's probe is a `KindProbe`, built as
+`KindProbe(config, context)`: it keeps its validated config model as `self.config` and reads its
+keys from it. `CheckContext` is what the process lends every probe it builds (clock, metric store,
+agent registry, supervision tree, TLS client contexts); a kind takes the parts it needs with
+`lent()`, which names the missing collaborator instead of failing later.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+from actors.checks.config import CheckBase
+from actors.checks.errors import CheckError
 from actors.checks.logic import Observation
+from actors.checks.tlscontext import ClientContexts
+from actors.clock import Clock, SystemClock
 
-__all__ = ["Probe"]
+if TYPE_CHECKING:
+    import httpx
+
+    from actors.checks.agents import AgentsView
+    from actors.checks.metric import MetricReader
+    from actors.checks.selfcheck import TreeView
+
+__all__ = ["CheckContext", "ConfigT", "KindProbe", "Probe", "lent"]
 
 
 class Probe(Protocol):
@@ -24,3 +44,75 @@ class Probe(Protocol):
     async def aclose(self) -> None:
         """Release connections; called once when the actor stops."""
         ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckContext:
+    """What the process lends every probe it builds; each kind uses the parts it needs.
+
+    The composition root builds one per check from the same collaborators, so every probe shares
+    them (one `ClientContexts` for all: each TLS context holds its own copy of the CA store).
+
+    Attributes:
+        clock: the time source (certificate expiry, agent silence, metric windows).
+        tls: the TLS client contexts, one per verification mode (default: a new
+            `ClientContexts`, system CA store, shared by the probes built with this context).
+        store: the metric store, read by `metric` checks (None: not lent).
+        agents: the agent registry, read by `agents` checks (None: not lent).
+        tree: returns the root supervisor's snapshot, or None before it runs; read by `self`
+            checks (None: not lent).
+        transport: an httpx transport that replaces the network of `http` checks (tests, e.g.
+            `httpx.MockTransport`; None: the network).
+    """
+
+    clock: Clock = field(default_factory=SystemClock)
+    tls: ClientContexts = field(default_factory=ClientContexts)
+    store: MetricReader | None = None
+    agents: AgentsView | None = None
+    tree: Callable[[], TreeView | None] | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+
+
+CollaboratorT = TypeVar("CollaboratorT")
+
+
+def lent(collaborator: CollaboratorT | None, config: CheckBase, what: str) -> CollaboratorT:
+    """`collaborator`, taken from a `CheckContext` by the probe of `config`, when it was lent.
+
+    Raises:
+        CheckError: `collaborator` is None: "check NAME (KIND) needs WHAT, which the process
+            did not lend it".
+    """
+    if collaborator is None:
+        raise CheckError(
+            f"check {config.name} ({config.kind}) needs {what}, which the process did not lend it"
+        )
+    return collaborator
+
+
+ConfigT = TypeVar("ConfigT", bound=CheckBase)
+"""The config model of a check kind."""
+
+
+class KindProbe(Generic[ConfigT]):
+    """Base of the check kinds' probes: built as `KindProbe(config, context)`.
+
+    The probe keeps its config model (`self.config`) and reads its keys from it, rather than
+    taking a copy of each as a keyword argument; what the process lends is `self.context`.
+    Subclasses implement `probe()` (see `Probe`) and, when they hold connections, `aclose()`.
+
+    Attributes:
+        config: the check's [[checks]] table, validated.
+        context: what the process lends the probe (`CheckContext`).
+    """
+
+    def __init__(self, config: ConfigT, context: CheckContext) -> None:
+        self.config = config
+        self.context = context
+
+    async def probe(self) -> Observation:
+        """Run the check once (see `Probe.probe`)."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release connections; nothing by default."""

@@ -8,21 +8,36 @@ password, from the URL) and SELECT (the database number in the URL path), then P
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import trio
+from pydantic import SecretStr, field_validator
 
+from actors.checks.config import CheckBase
 from actors.checks.errors import ProbeError
 from actors.checks.logic import Observation
-from actors.checks.tls import ClientContexts
+from actors.checks.probe import CheckContext, KindProbe
+from actors.configtypes import Secret
 
-if TYPE_CHECKING:
-    from actors.checks.config import RedisCheckConfig
-
-__all__ = ["RedisProbe", "RedisTarget", "parse_redis_url"]
+__all__ = ["RedisCheckConfig", "RedisProbe", "RedisTarget", "parse_redis_url"]
 
 _MAX_LINE = 64 * 1024
+
+
+class RedisCheckConfig(CheckBase):
+    """kind = "redis": PING answers PONG."""
+
+    kind: Literal["redis"]
+    url: Secret
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        if not re.match(r"^rediss?://", value.get_secret_value()):
+            raise ValueError("expected a redis:// or rediss:// URL")
+        return value
 
 
 class RedisTarget:
@@ -107,17 +122,18 @@ def _check_reply(line: bytes, command: str) -> None:
         raise ProbeError(f"redis answered {command} with {line[:40]!r}: not a Redis server?")
 
 
-class RedisProbe:
+class RedisProbe(KindProbe[RedisCheckConfig]):
     """PING over one kept connection, reconnecting after any error.
 
-    `tls` gives the TLS client contexts of `rediss://` URLs (the verifying one is used): pass the
-    one `ClientContexts` every check shares (the composition root does). Without it the probe has
-    a private `ClientContexts`.
+    A `rediss://` URL uses the verifying TLS client context of the `CheckContext`'s `tls`.
+
+    Raises:
+        ProbeError: (at construction) the URL is malformed (never showing the password).
     """
 
-    def __init__(self, *, config: RedisCheckConfig, tls: ClientContexts | None = None) -> None:
+    def __init__(self, config: RedisCheckConfig, context: CheckContext) -> None:
+        super().__init__(config, context)
         self._target = parse_redis_url(config.url.get_secret_value())
-        self._tls = tls if tls is not None else ClientContexts()
         self._conn: _Connection | None = None
 
     async def _connect(self) -> _Connection:
@@ -125,7 +141,7 @@ class RedisProbe:
         stream: trio.abc.Stream
         if target.tls:
             stream = await trio.open_ssl_over_tcp_stream(
-                target.host, target.port, ssl_context=self._tls.get()
+                target.host, target.port, ssl_context=self.context.tls.get()
             )
         else:
             stream = await trio.open_tcp_stream(target.host, target.port)

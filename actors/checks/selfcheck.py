@@ -1,8 +1,9 @@
 """kind = "self": the supervision tree itself.
 
-Reads a snapshot of the tree on every run (a callable the composition root passes, returning the
-runtime's `SupervisorInfo`). Per actor (path in the tree) it remembers the restart counter, so it
-can tell how many restarts happened within `RESTART_WINDOW`:
+Reads a snapshot of the tree on every run (the `CheckContext`'s `tree`, a callable the
+composition root lends, returning the runtime's `SupervisorInfo`). Per actor (path in the tree)
+it remembers the restart counter, so it can tell how many restarts happened within
+`RESTART_WINDOW`:
 - fail: an actor is in the "failed" state (crashed and not restarted), or restarted at least
   `FAIL_RESTARTS` times within the window (a crash loop);
 - warn: an actor restarted at least once within the window, or is waiting to be restarted;
@@ -13,18 +14,22 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Literal, Protocol
 
+from actors.checks.config import CheckBase
 from actors.checks.logic import Observation
-from actors.clock import Clock, SystemClock
+from actors.checks.probe import CheckContext, KindProbe, lent
 
-if TYPE_CHECKING:
-    from actors.checks.config import SelfCheckConfig
-
-__all__ = ["FAIL_RESTARTS", "RESTART_WINDOW", "SelfProbe", "TreeView"]
+__all__ = ["FAIL_RESTARTS", "RESTART_WINDOW", "SelfCheckConfig", "SelfProbe", "TreeView"]
 
 RESTART_WINDOW = 300.0
 FAIL_RESTARTS = 3
+
+
+class SelfCheckConfig(CheckBase):
+    """kind = "self": the supervision tree itself (actors failing or restarting repeatedly)."""
+
+    kind: Literal["self"]
 
 
 class TreeView(Protocol):
@@ -40,19 +45,18 @@ def _state(info: Any) -> str:
     return str(getattr(state, "value", state))
 
 
-class SelfProbe:
-    """Judges the supervision tree; never does I/O."""
+class SelfProbe(KindProbe[SelfCheckConfig]):
+    """Judges the supervision tree (the `CheckContext`'s `tree`); never does I/O.
 
-    def __init__(
-        self,
-        *,
-        config: SelfCheckConfig,
-        tree: Callable[[], TreeView | None],
-        clock: Clock | None = None,
-    ) -> None:
-        self._name = config.name
-        self._tree = tree
-        self._clock: Clock = clock or SystemClock()
+    Raises:
+        CheckError: (at construction) the context lends no supervision tree.
+    """
+
+    def __init__(self, config: SelfCheckConfig, context: CheckContext) -> None:
+        super().__init__(config, context)
+        self._tree: Callable[[], TreeView | None] = lent(
+            context.tree, config, "the supervision tree"
+        )
         self._history: dict[str, deque[tuple[float, int]]] = {}
 
     async def probe(self) -> Observation:
@@ -60,7 +64,7 @@ class SelfProbe:
         tree = self._tree()
         if tree is None:
             return Observation.ok("supervision tree not started yet", {"actors": 0})
-        now = self._clock.monotonic()
+        now = self.context.clock.monotonic()
         failed: list[str] = []
         looping: list[str] = []
         loops: dict[str, int] = {}
@@ -104,6 +108,3 @@ class SelfProbe:
                 details,
             )
         return Observation.ok(f"All {total} actors running", details)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""

@@ -9,9 +9,11 @@ not touched; the health state and the agents `agents` checks expect follow the n
 
 from __future__ import annotations
 
-from actors.checks.config import AgentsCheckConfig, CheckBase
+from actors.checks.agents import AgentsCheckConfig
+from actors.checks.config import CheckBase
 from actors.checks.factory import build_check_actor
-from actors.checks.tls import ClientContexts
+from actors.checks.probe import CheckContext
+from actors.checks.tlscontext import ClientContexts
 from actors.state import HealthState
 from supervisor.app.reload import ReportBuilder, check_diff
 from supervisor.app.subsystem import Wiring
@@ -69,7 +71,14 @@ class ChecksSubsystem:
     ) -> None:
         self._wiring = wiring
         self._telemetry = telemetry
-        self._tls = tls
+        # What every check's probe is lent, the same objects for all (and a reload's checks).
+        self._context = CheckContext(
+            clock=wiring.clock,
+            tls=tls,
+            store=telemetry.store,
+            agents=telemetry.agents,
+            tree=wiring.tree,
+        )
         self.health = HealthState(
             checks=_criticality(config), recorder=telemetry.store, clock=wiring.clock
         )
@@ -84,14 +93,7 @@ class ChecksSubsystem:
 
     def _spec(self, check: CheckBase) -> ChildSpec:
         actor = build_check_actor(
-            check,
-            health=self.health,
-            clock=self._wiring.clock,
-            store=self._telemetry.store,
-            agents=self._telemetry.agents,
-            tree=self._wiring.tree,
-            tracer=self._telemetry.otel.tracer,
-            tls=self._tls,
+            check, self._context, health=self.health, tracer=self._telemetry.otel.tracer
         )
         return self._wiring.child(check_id(check.name), actor.run)
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import trio
 
-from actors.checks.tls import ClientContexts
+from actors.checks.tlscontext import ClientContexts
 from actors.clock import Clock, SystemClock
 from actors.store import Database
 from supervisor.app.checks import ChecksSubsystem
@@ -86,8 +86,8 @@ class App:
 
     Attributes:
         checks, notify, routing: the subsystems (`web` too, None without `serve_http`).
-        metrics, telemetry, otel, tracer: the metric store, the recording API, the
-            OpenTelemetry setup and its tracer (of the telemetry subsystem).
+        metrics, telemetry, otel, tracer, agents: the metric store, the recording API, the
+            OpenTelemetry setup, its tracer and the agent registry (of the telemetry subsystem).
         health, rules: the health state and the rule evaluator.
         api_server, metrics_server: the listeners (with `serve_http`).
 
@@ -127,6 +127,7 @@ class App:
         self._telemetry = TelemetrySubsystem(config, wiring, env=self.env)
         self.metrics, self.otel = self._telemetry.store, self._telemetry.otel
         self.telemetry, self.tracer = self._telemetry.api, self.otel.tracer
+        self.agents = self._telemetry.agents
         self.metrics.declare(
             RELOAD_METRIC,
             "counter",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import trio
 
-from actors.checks.config import MetricCheckConfig
+from actors.checks.metric import MetricCheckConfig
 from actors.telemetry.agents import AgentRegistry
 from actors.telemetry.anonymize import Anonymizer
 from actors.telemetry.catalog import declare_catalog

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 import supervisor.config as supervisor_config
 from actors.checks import config as checks_config
+from actors.checks.kinds import KINDS as CHECK_KINDS
 from actors.notify import config as notify_config
 from actors.notify.channels.kinds import KINDS as CHANNEL_KINDS
 from actors.routing import config as routing_config
@@ -95,8 +97,9 @@ CASES: list[tuple[str, str, list[str]]] = [
         url = "http://127.0.0.1/"
         """,
         [
-            "c.toml:3:1: checks[0].kind: unknown kind 'htp' (expected one of: http, tcp,"
-            " postgres, redis, agents, metric, self); did you mean 'http'?"
+            "c.toml:3:1: checks[0].kind: unknown kind 'htp' (expected one of: "
+            + ", ".join(kind.name for kind in CHECK_KINDS)  # http, tcp, ... in order
+            + "); did you mean 'http'?"
         ],
     ),
     (
@@ -106,8 +109,9 @@ CASES: list[tuple[str, str, list[str]]] = [
         name = "api"
         """,
         [
-            "c.toml:1:1: checks[0].kind: required key is missing (one of: http, tcp, postgres,"
-            " redis, agents, metric, self)"
+            "c.toml:1:1: checks[0].kind: required key is missing (one of: "
+            + ", ".join(kind.name for kind in CHECK_KINDS)
+            + ")"
         ],
     ),
     (
@@ -957,8 +961,9 @@ CASES: list[tuple[str, str, list[str]]] = [
             "c.toml:6:1: metrics[1].name: duplicate metric name 'jobs_total' (first at line 2)",
             "c.toml:8:1: metrics[1].labels: label names must be unique",
             "c.toml:15:1: checks[1].name: duplicate check name 'self' (first at line 11)",
-            "c.toml:16:1: checks[1].kind: unknown kind 'selfie' (expected one of: http, tcp,"
-            " postgres, redis, agents, metric, self); did you mean 'self'?",
+            "c.toml:16:1: checks[1].kind: unknown kind 'selfie' (expected one of: "
+            + ", ".join(kind.name for kind in CHECK_KINDS)
+            + "); did you mean 'self'?",
         ],
     ),
     (
@@ -990,6 +995,7 @@ def test_every_key_hint_matches_a_message_of_a_model() -> None:
     # would silently fall back to the table's position.
     modules = (
         checks_config,
+        *(sys.modules[kind.config.__module__] for kind in CHECK_KINDS),
         notify_config,
         routing_config,
         rules_config,

@@ -9,13 +9,14 @@ test_kinds.py).
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from pydantic import Field
+from pydantic import BaseModel
 
+from actors.kinds import Kind, kind_union
+from actors.kinds import kind_of as find_kind
 from actors.notify.channels.alertmanager import AlertmanagerChannel, AlertmanagerChannelConfig
 from actors.notify.channels.base import Channel, ChannelContext, ConfigT
 from actors.notify.channels.console import ConsoleChannel, ConsoleChannelConfig
@@ -34,41 +35,30 @@ __all__ = ["KINDS", "ChannelConfig", "ChannelKind", "channel_union", "kind_of"]
 
 
 @dataclass(frozen=True)
-class ChannelKind(Generic[ConfigT]):
+class ChannelKind(Kind[ConfigT]):
     """One channel kind: its `kind` value, config model, channel and what it sends (for docs).
 
     `channel(name, config, context)` builds the channel; a `KindChannel` subclass is one.
+    `keys()` lists the kind's keys beyond `ChannelBase`'s.
 
     Raises:
         ValueError: (at construction) `name` is not the config model's `kind` literal, or not the
             channel class's `kind`.
     """
 
-    name: str
-    config: type[ConfigT]
+    family: ClassVar[str] = "channel"
+    common: ClassVar[type[BaseModel]] = ChannelBase
+
     channel: Callable[[str, ConfigT, ChannelContext], Channel]
     description: str
 
     def __post_init__(self) -> None:
-        literal = typing.get_args(self.config.model_fields["kind"].annotation)
-        if literal != (self.name,):
-            raise ValueError(
-                f"channel kind {self.name!r}: {self.config.__name__}.kind is Literal{list(literal)}"
-            )
+        super().__post_init__()
         declared = getattr(self.channel, "kind", self.name)
         if isinstance(self.channel, type) and declared != self.name:
             raise ValueError(
                 f"channel kind {self.name!r}: {self.channel.__name__}.kind is {declared!r}"
             )
-
-    def keys(self) -> tuple[str, ...]:
-        """The keys of this kind's table beyond those of every kind (`ChannelBase`), as written."""
-        common = set(ChannelBase.model_fields)
-        return tuple(
-            field.alias or name
-            for name, field in self.config.model_fields.items()
-            if name not in common
-        )
 
 
 KINDS: tuple[ChannelKind[Any], ...] = (
@@ -95,13 +85,7 @@ def channel_union(kinds: Sequence[ChannelKind[Any]]) -> Any:
     Raises:
         ValueError: `kinds` is empty or names a kind twice.
     """
-    names = [kind.name for kind in kinds]
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f"channel kinds must be distinct and at least one, got {names}")
-    models = tuple(kind.config for kind in kinds)
-    if len(models) == 1:  # pydantic discriminates unions only; one model checks `kind` itself
-        return models[0]
-    return Annotated[typing.Union[models], Field(discriminator="kind")]  # noqa: UP007
+    return kind_union(kinds, "channel")
 
 
 if TYPE_CHECKING:
@@ -117,7 +101,4 @@ def kind_of(config: ChannelBase, kinds: Sequence[ChannelKind[Any]] = KINDS) -> C
     Raises:
         LookupError: no kind of `kinds` has `type(config)` as its model.
     """
-    for kind in kinds:
-        if type(config) is kind.config:
-            return kind
-    raise LookupError(f"unknown channel kind {type(config).__name__}")
+    return find_kind(config, kinds, "channel")

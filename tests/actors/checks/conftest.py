@@ -7,7 +7,10 @@ import os
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +18,8 @@ import trio
 import trustme
 from pydantic import TypeAdapter
 
-from actors.checks.config import CheckConfig
-from actors.checks.tls import ClientContexts
+from actors.checks.kinds import CheckConfig
+from actors.checks.tlscontext import ClientContexts
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(CheckConfig)
 
@@ -37,6 +40,35 @@ class RecordingContexts(ClientContexts):
 def make_config(**values: Any) -> Any:
     """Validate a check configuration the way the config loader does."""
     return _ADAPTER.validate_python(values)
+
+
+_LOADED_WHEN = """
+import json, sys
+from supervisor.config import parse_config
+from actors.checks import CheckContext, build_probe
+
+config = parse_config(sys.argv[1], env={})
+parsed = sys.argv[2] in sys.modules
+build_probe(config.checks[0], CheckContext())
+print(json.dumps([parsed, sys.argv[2] in sys.modules]))
+"""
+
+
+def loaded_when(source: str, module: str) -> tuple[bool, bool]:
+    """Whether `module` is imported after parsing the TOML `source` (its first check), and after
+    building that check's probe, in a fresh interpreter (this one imported everything long ago).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED_WHEN, source, module],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    parsed, built = json.loads(done.stdout.splitlines()[-1])
+    return bool(parsed), bool(built)
 
 
 def require_service(host: str, port: int) -> None:

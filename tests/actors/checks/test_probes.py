@@ -16,9 +16,10 @@ from actors.checks.errors import ProbeError
 from actors.checks.http import HttpProbe, cert_not_after
 from actors.checks.logic import Observation
 from actors.checks.postgres import PostgresProbe
-from actors.checks.probe import Probe
+from actors.checks.probe import CheckContext, Probe
 from actors.checks.redis import RedisProbe, parse_redis_url
 from actors.checks.tcp import TcpProbe
+from actors.checks.tlscontext import ClientContexts
 from actors.models import CheckResult, CheckStatus
 from actors.state import HealthState
 
@@ -43,24 +44,24 @@ def _http(port: int, path: str, **extra: object) -> Any:
 async def test_http_pass_and_expectations(http_server: LocalServer) -> None:
     port = http_server.port
     config = _http(port, "/ok", body_contains="ok")
-    result = await _once(config, HttpProbe(config=config))
+    result = await _once(config, HttpProbe(config, CheckContext()))
     assert result.status is P, result.message
     assert result.details["status_code"] == 200
     config = _http(port, "/json", json_path="$.status", json_equals="up")
-    assert (await _once(config, HttpProbe(config=config))).status is P
+    assert (await _once(config, HttpProbe(config, CheckContext()))).status is P
     config = _http(port, "/status/503")
-    result = await _once(config, HttpProbe(config=config))
+    result = await _once(config, HttpProbe(config, CheckContext()))
     assert result.status is F
     assert "HTTP 503" in result.message
     config = _http(port, "/echo", method="POST", body="hello", body_contains='"body": "hello"')
-    assert (await _once(config, HttpProbe(config=config))).status is P
+    assert (await _once(config, HttpProbe(config, CheckContext()))).status is P
 
 
 async def test_http_keeps_the_connection_and_retries_a_stale_one(
     http_server: LocalServer,
 ) -> None:
     config = _http(http_server.port, "/ok")
-    probe = HttpProbe(config=config)
+    probe = HttpProbe(config, CheckContext())
     actor = CheckActor(config=config, probe=probe, health=HealthState())
     try:
         for _ in range(5):
@@ -69,7 +70,7 @@ async def test_http_keeps_the_connection_and_retries_a_stale_one(
     finally:
         await probe.aclose()
     config = _http(http_server.port, "/close")
-    probe = HttpProbe(config=config)
+    probe = HttpProbe(config, CheckContext())
     actor = CheckActor(config=config, probe=probe, health=HealthState())
     try:
         for _ in range(3):
@@ -81,9 +82,9 @@ async def test_http_keeps_the_connection_and_retries_a_stale_one(
 
 async def test_http_redirect_policy(http_server: LocalServer) -> None:
     config = _http(http_server.port, "/redirect")
-    assert (await _once(config, HttpProbe(config=config))).status is P
+    assert (await _once(config, HttpProbe(config, CheckContext()))).status is P
     config = _http(http_server.port, "/redirect", follow_redirects=False)
-    result = await _once(config, HttpProbe(config=config))
+    result = await _once(config, HttpProbe(config, CheckContext()))
     assert result.status is F
     assert "302" in result.message
 
@@ -91,22 +92,22 @@ async def test_http_redirect_policy(http_server: LocalServer) -> None:
 async def test_http_slow_reset_garbage_refused(http_server: LocalServer) -> None:
     port = http_server.port
     config = _http(port, "/slow", timeout="200ms", interval="1s")
-    result = await _once(config, HttpProbe(config=config))
+    result = await _once(config, HttpProbe(config, CheckContext()))
     assert result.status is F
     assert result.message == "timed out after 200ms"
     config = _http(port, "/reset")
-    result = await _once(config, HttpProbe(config=config))
+    result = await _once(config, HttpProbe(config, CheckContext()))
     assert result.status is F
     assert result.message
     config = _http(port, "/garbage")
-    result = await _once(config, HttpProbe(config=config))
+    result = await _once(config, HttpProbe(config, CheckContext()))
     assert result.status is F
     assert result.message
     with trio.socket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
     config = _http(closed, "/ok")
-    result = await _once(config, HttpProbe(config=config))
+    result = await _once(config, HttpProbe(config, CheckContext()))
     assert result.status is F
     assert "refused" in result.message.lower()
 
@@ -118,7 +119,7 @@ async def test_http_mock_transport() -> None:
     config = make_config(
         name="m", kind="http", url="https://example.invalid/x", json_path="a.b", json_equals=3
     )
-    probe = HttpProbe(config=config, transport=httpx.MockTransport(handler))
+    probe = HttpProbe(config, CheckContext(transport=httpx.MockTransport(handler)))
     assert (await _once(config, probe)).status is P
 
 
@@ -129,16 +130,16 @@ async def test_https_self_signed_fails_and_trusted_passes(
     _, port = await start_tls_server(nursery, cert)
     url = f"https://127.0.0.1:{port}/ok"
     config = make_config(name="tls", kind="http", url=url, timeout="2s", interval="10s")
-    result = await _once(config, HttpProbe(config=config))
+    result = await _once(config, HttpProbe(config, CheckContext()))
     assert result.status is F
     assert "certificate verify failed" in result.message
     trusted = ssl.create_default_context()
     ca.configure_trust(trusted)
-    result = await _once(config, HttpProbe(config=config, ssl_context=trusted))
+    result = await _once(config, HttpProbe(config, CheckContext(tls=ClientContexts(trusted))))
     assert result.status is P, result.message
     assert float(result.details["cert_days_left"]) > 14  # type: ignore[arg-type]
     insecure = make_config(name="tls", kind="http", url=url, tls_verify=False)
-    result = await _once(insecure, HttpProbe(config=insecure))
+    result = await _once(insecure, HttpProbe(insecure, CheckContext()))
     assert result.status is P, result.message
 
 
@@ -151,7 +152,7 @@ async def test_https_expiring_and_expired(nursery: trio.Nursery, ca: trustme.CA)
     )
     trusted = ssl.create_default_context()
     ca.configure_trust(trusted)
-    result = await _once(config, HttpProbe(config=config, ssl_context=trusted))
+    result = await _once(config, HttpProbe(config, CheckContext(tls=ClientContexts(trusted))))
     assert result.status is W, result.message
     assert "certificate expires in 2 days" in result.message
 
@@ -162,13 +163,13 @@ async def test_https_expiring_and_expired(nursery: trio.Nursery, ca: trustme.CA)
     )
     _, port = await start_tls_server(nursery, expired)
     config = make_config(name="tls", kind="http", url=f"https://127.0.0.1:{port}/ok")
-    result = await _once(config, HttpProbe(config=config, ssl_context=trusted))
+    result = await _once(config, HttpProbe(config, CheckContext(tls=ClientContexts(trusted))))
     assert result.status is F
     assert "expired" in result.message
     insecure = make_config(
         name="tls", kind="http", url=f"https://127.0.0.1:{port}/ok", tls_verify=False
     )
-    result = await _once(insecure, HttpProbe(config=insecure))
+    result = await _once(insecure, HttpProbe(insecure, CheckContext()))
     assert result.status is F
     assert "certificate expired 2 days ago" in result.message
 
@@ -185,14 +186,14 @@ def test_cert_not_after_parses_der(ca: trustme.CA) -> None:
 
 async def test_tcp(http_server: LocalServer) -> None:
     config = make_config(name="port", kind="tcp", host="127.0.0.1", port=http_server.port)
-    result = await _once(config, TcpProbe(config=config))
+    result = await _once(config, TcpProbe(config, CheckContext()))
     assert result.status is P
     assert result.latency_seconds < 1
     with trio.socket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
     config = make_config(name="port", kind="tcp", host="127.0.0.1", port=closed)
-    result = await _once(config, TcpProbe(config=config))
+    result = await _once(config, TcpProbe(config, CheckContext()))
     assert result.status is F
     assert result.message == "connection refused"
 
@@ -208,7 +209,7 @@ def test_parse_redis_url() -> None:
 async def test_redis_real_server() -> None:
     require_service("127.0.0.1", 6379)
     config = make_config(name="cache", kind="redis", url="redis://127.0.0.1:6379/1")
-    probe = RedisProbe(config=config)
+    probe = RedisProbe(config, CheckContext())
     actor = CheckActor(config=config, probe=probe, health=HealthState())
     try:
         for _ in range(3):  # the connection is reused
@@ -218,7 +219,7 @@ async def test_redis_real_server() -> None:
     finally:
         await probe.aclose()
     wrong = make_config(name="cache", kind="redis", url="redis://:wrong@127.0.0.1:6379/0")
-    result = await _once(wrong, RedisProbe(config=wrong))
+    result = await _once(wrong, RedisProbe(wrong, CheckContext()))
     assert result.status is F
     assert "AUTH" in result.message
     assert "wrong" not in result.message
@@ -226,7 +227,7 @@ async def test_redis_real_server() -> None:
 
 async def test_redis_against_http_server_is_garbage(http_server: LocalServer) -> None:
     config = make_config(name="cache", kind="redis", url=f"redis://127.0.0.1:{http_server.port}")
-    result = await _once(config, RedisProbe(config=config))
+    result = await _once(config, RedisProbe(config, CheckContext()))
     assert result.status is F
     assert result.message
 
@@ -239,7 +240,7 @@ async def test_postgres_real_server_and_outage() -> None:
         dsn="postgresql://postgres@127.0.0.1:5432/test",
         query="SELECT 1",
     )
-    probe = PostgresProbe(config=config)
+    probe = PostgresProbe(config, CheckContext())
     actor = CheckActor(config=config, probe=probe, health=HealthState())
     try:
         first = await actor.run_once()
@@ -256,7 +257,7 @@ async def test_postgres_real_server_and_outage() -> None:
         dsn="postgresql://postgres@127.0.0.1:5432/test",
         query="SELECT * FROM no_such_table",
     )
-    result = await _once(bad, PostgresProbe(config=bad))
+    result = await _once(bad, PostgresProbe(bad, CheckContext()))
     assert result.status is F
     assert "no_such_table" in result.message
     with trio.socket.socket() as sock:
@@ -267,7 +268,7 @@ async def test_postgres_real_server_and_outage() -> None:
         kind="postgres",
         dsn=f"postgresql://postgres:secretpw@127.0.0.1:{closed}/test",
     )
-    result = await _once(down, PostgresProbe(config=down))
+    result = await _once(down, PostgresProbe(down, CheckContext()))
     assert result.status is F
     assert result.message.startswith("postgres:")
     assert "secretpw" not in result.message

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from actors.checks import CheckError, build_check_actor, build_probe
+from actors.checks import CheckContext, CheckError, build_check_actor, build_probe
 from actors.checks.agents import AgentsProbe
 from actors.checks.metric import MetricProbe
 from actors.checks.selfcheck import SelfProbe
@@ -45,7 +45,7 @@ class _Registry:
 async def test_agents_all_healthy() -> None:
     registry = _Registry({n: _Agent("healthy") for n in ("a", "b", "c", "d")})
     config = make_config(name="agents", kind="agents", expected=["a", "b"], max_silence="1m")
-    obs = await AgentsProbe(config=config, registry=registry, clock=FixedClock()).probe()
+    obs = await AgentsProbe(config, CheckContext(agents=registry, clock=FixedClock())).probe()
     assert obs.status is CheckStatus.PASS
     assert obs.message == "All 4 agents healthy"
     assert obs.details == {"activeAgents": 4, "totalAgents": 4}
@@ -57,7 +57,7 @@ async def test_agents_missing_silent_failing() -> None:
         {"a": _Agent("silent"), "b": _Agent("failing", 0.5), "c": _Agent("healthy")}
     )
     config = make_config(name="agents", kind="agents", expected=["a", "b", "x"])
-    obs = await AgentsProbe(config=config, registry=registry, clock=FixedClock()).probe()
+    obs = await AgentsProbe(config, CheckContext(agents=registry, clock=FixedClock())).probe()
     assert obs.status is CheckStatus.FAIL
     assert obs.message == "3 of 4 agents unhealthy: a silent, b failing (50% errors), x missing"
     assert obs.details["activeAgents"] == 1
@@ -86,7 +86,7 @@ async def test_metric_ml_models() -> None:
             "threshold": 0.2,
         },
     )
-    probe = MetricProbe(config=config, store=store, clock=clock)
+    probe = MetricProbe(config, CheckContext(store=store, clock=clock))
     obs = await probe.probe()
     assert obs.status is CheckStatus.PASS, obs.message
     assert obs.message == "All 4 ML models healthy"
@@ -102,9 +102,8 @@ async def test_metric_ml_models() -> None:
 async def test_metric_unknown_metric_fails_clearly() -> None:
     clock = FixedClock()
     config = make_config(name="m", kind="metric", condition={"metric": "nope"})
-    actor = build_check_actor(
-        config, health=HealthState(clock=clock), clock=clock, store=_store(clock)
-    )
+    context = CheckContext(clock=clock, store=_store(clock))
+    actor = build_check_actor(config, context, health=HealthState(clock=clock))
     result = await actor.run_once()
     assert result.status is CheckStatus.FAIL
     assert "nope" in result.message
@@ -128,7 +127,9 @@ class _Tree:
 async def test_self_check_restarts_and_failures() -> None:
     clock = FixedClock()
     tree = _Tree({"root/a": _Child("running", 0), "root/b": _Child("running", 0)})
-    probe = SelfProbe(config=make_config(name="self", kind="self"), tree=lambda: tree, clock=clock)
+    probe = SelfProbe(
+        make_config(name="self", kind="self"), CheckContext(tree=lambda: tree, clock=clock)
+    )
     obs = await probe.probe()
     assert obs.status is CheckStatus.PASS
     assert obs.message == "All 2 actors running"
@@ -151,8 +152,8 @@ async def test_self_check_restarts_and_failures() -> None:
 
 def test_factory_needs_collaborators() -> None:
     with pytest.raises(CheckError, match="agent registry"):
-        build_probe(make_config(name="a", kind="agents"))
+        build_probe(make_config(name="a", kind="agents"), CheckContext())
     with pytest.raises(CheckError, match="metric store"):
-        build_probe(make_config(name="m", kind="metric", condition={"metric": "x"}))
+        build_probe(make_config(name="m", kind="metric", condition={"metric": "x"}), CheckContext())
     with pytest.raises(CheckError, match="supervision tree"):
-        build_probe(make_config(name="s", kind="self"))
+        build_probe(make_config(name="s", kind="self"), CheckContext())

@@ -5,12 +5,11 @@ from __future__ import annotations
 import ssl
 from functools import partial
 
-import pytest
 import trio
 import trustme
 
-from actors.checks import build_check_actor, build_probe
-from actors.checks.tls import ClientContexts
+from actors.checks import CheckContext, build_check_actor
+from actors.checks.tlscontext import ClientContexts
 from actors.models import CheckStatus
 from actors.state import HealthState
 
@@ -63,7 +62,7 @@ async def test_checks_built_with_one_object_share_its_contexts(
         make_config(name="d", kind="http", url=url, timeout="2s", tls_verify=False),
     ]
     health = HealthState()
-    actors = [build_check_actor(config, health=health, tls=tls) for config in configs]
+    actors = [build_check_actor(config, CheckContext(tls=tls), health=health) for config in configs]
     try:
         for actor in actors:
             result = await actor.run_once()
@@ -96,7 +95,7 @@ async def test_rediss_checks_use_the_given_contexts(nursery: trio.Nursery, ca: t
     trusted = _trusting(ca)
     tls = RecordingContexts(trusted)
     config = make_config(name="cache", kind="redis", url=f"rediss://127.0.0.1:{port}", timeout="2s")
-    actor = build_check_actor(config, health=HealthState(), tls=tls)
+    actor = build_check_actor(config, CheckContext(tls=tls), health=HealthState())
     try:
         result = await actor.run_once()
     finally:
@@ -105,20 +104,15 @@ async def test_rediss_checks_use_the_given_contexts(nursery: trio.Nursery, ca: t
     assert tls.handed == [trusted]
 
 
-async def test_an_ssl_context_alone_still_replaces_the_verification(
+async def test_a_given_verifying_context_replaces_the_verification(
     nursery: trio.Nursery, ca: trustme.CA
 ) -> None:
     _, port = await start_tls_server(nursery, ca.issue_cert("127.0.0.1"))
     config = make_config(name="a", kind="http", url=f"https://127.0.0.1:{port}/ok", timeout="2s")
-    actor = build_check_actor(config, health=HealthState(), ssl_context=_trusting(ca))
+    context = CheckContext(tls=ClientContexts(_trusting(ca)))
+    actor = build_check_actor(config, context, health=HealthState())
     try:
         result = await actor.run_once()
     finally:
         await actor.probe.aclose()
     assert result.status is CheckStatus.PASS, result.message
-
-
-def test_tls_and_ssl_context_together_are_refused(ca: trustme.CA) -> None:
-    config = make_config(name="a", kind="http", url="https://127.0.0.1:1/ok")
-    with pytest.raises(ValueError, match="not both"):
-        build_probe(config, tls=ClientContexts(), ssl_context=_trusting(ca))

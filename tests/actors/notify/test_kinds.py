@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
 import textwrap
-from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
@@ -27,8 +25,7 @@ from actors.notify.errors import ChannelSetupError
 from actors.notify.outcome import Delivered, Outcome
 from supervisor.config import ConfigError, parse_config, summarize
 from tests.actors.notify.factories import channel_context, make_notification
-
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+from tests.kinds_docs import assert_kinds_documented
 
 ENABLED: dict[str, dict[str, Any]] = {
     "console": {},
@@ -46,40 +43,8 @@ ENABLED: dict[str, dict[str, Any]] = {
 """The keys that enable a channel of each kind (a test fails when a kind is missing here)."""
 
 
-def _rows(table: str) -> list[list[str]]:
-    """The body rows of a markdown table, cells stripped (header and rule left out)."""
-    lines = [line for line in table.splitlines() if line.startswith("|")]
-    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
-
-
-def _channel_tables() -> list[list[list[str]]]:
-    text = DOCS.read_text(encoding="utf-8")
-    section = text.split("## `[channels.NAME]`", 1)[1].split("\n## ", 1)[0]
-    tables = re.findall(r"(?:^\|.*\n)+", section, flags=re.MULTILINE)
-    return [_rows(table) for table in tables]
-
-
-def _code(cell: str) -> list[str]:
-    return re.findall(r"`([^`]+)`", cell)
-
-
 def test_every_registered_kind_and_key_is_documented() -> None:
-    common, kinds, keys = _channel_tables()
-    # every kind takes the keys of ChannelBase; the `kind` row lists the registered kinds
-    assert {_code(row[0])[0] for row in common} == set(ChannelBase.model_fields)
-    [kind_row] = [row for row in common if row[0] == "`kind`"]
-    assert _code(kind_row[2]) == [kind.name for kind in KINDS]
-    # one line per kind with its description, in registry order
-    assert [(_code(row[0])[0], row[1]) for row in kinds] == [
-        (kind.name, kind.description) for kind in KINDS
-    ]
-    # and each kind's own keys, as written in TOML (`from`, not `from_`)
-    documented: dict[str, list[str]] = {}
-    current = ""
-    for row in keys:
-        current = _code(row[0])[0] if row[0] else current
-        documented.setdefault(current, []).extend(_code(row[1]))
-    assert documented == {kind.name: list(kind.keys()) for kind in KINDS}
+    assert_kinds_documented("`[channels.NAME]`", KINDS)
 
 
 def test_each_kind_has_an_enabled_example() -> None:

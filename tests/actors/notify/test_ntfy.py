@@ -29,6 +29,7 @@ from tests.actors.notify.factories import (
     make_notification,
 )
 from tests.actors.notify.servers import Answer, ScriptedReceiver, serve_receiver
+from tests.kinds_docs import fenced_blocks
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"
@@ -137,30 +138,15 @@ def test_an_empty_topic_disables_and_a_bad_one_is_a_config_error() -> None:
         parse_config(source, file="c.toml", env={})
 
 
-def _blocks(text: str, language: str) -> list[str]:
-    """The fenced code blocks of `text` whose info string is `language`."""
-    blocks: list[tuple[str, list[str]]] = []
-    current: list[str] | None = None
-    for line in text.splitlines(keepends=True):
-        if line.startswith("```") and current is None:
-            current = []
-            blocks.append((line[3:].strip(), current))
-        elif line.startswith("```"):
-            current = None
-        elif current is not None:
-            current.append(line)
-    return ["".join(lines) for info, lines in blocks if info == language]
-
-
 def test_the_extension_guide_walks_the_real_ntfy_files() -> None:
     guide = (ROOT / "docs" / "extending-channels.md").read_text(encoding="utf-8")
-    module, registry, test = _blocks(guide, "python")
+    module, registry, test = fenced_blocks(guide, "python")
     assert module == (ROOT / "actors/notify/channels/ntfy.py").read_text(encoding="utf-8")
     kinds = (ROOT / "actors/notify/channels/kinds.py").read_text(encoding="utf-8")
     for line in registry.splitlines():
         if line.strip() not in ("...", "", ")") and not line.startswith("KINDS"):
             assert line in kinds
-    [rows] = _blocks(guide, "")
+    [rows] = fenced_blocks(guide, "")
     configuration = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert rows in configuration
     tests = Path(__file__).read_text(encoding="utf-8")

@@ -12,6 +12,7 @@ import trustme
 
 from actors.checks.actor import CheckActor
 from actors.checks.postgres import PostgresProbe
+from actors.checks.probe import CheckContext
 from actors.models import CheckResult
 from actors.state import HealthState
 from actors.web.app import create_app
@@ -96,7 +97,7 @@ async def test_database_outage_fails_readiness_never_liveness() -> None:
         first.set()
 
     state.add_listener(on_change)
-    actor = CheckActor(config=config, probe=PostgresProbe(config=config), health=state)
+    actor = CheckActor(config=config, probe=PostgresProbe(config, CheckContext()), health=state)
     server = HttpServer(app=create_app(health=state, render_interval=0), listen="127.0.0.1:0")
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
