@@ -11,7 +11,8 @@ condition's label filter is evaluated on its own, as Prometheus does. An instanc
     firing   --(false for longer than `keep_firing_for`)--> resolved (emitted, then inactive)
 
 With `duration == 0` a true condition fires at once. `keep_firing_for` keeps a firing instance
-firing while the condition has been false for less than that long; it resets when the condition
+firing while the condition has been false for less than that long, counted from the first
+evaluation that found it false (as Prometheus' `KeepFiringSince`); it resets when the condition
 holds again. The `absent` aggregate yields one series (the condition's label filter) when no
 matching series has a sample in the window; that series is "true" whatever the operator.
 """
@@ -181,7 +182,10 @@ class Instance:
     """The live state of one (rule, label set).
 
     `active_since` is when the condition first held (Prometheus' activeAt; it becomes the
-    alert's `starts_at`); `last_true` when it last held (for `keep_firing_for`).
+    alert's `starts_at`); `last_true` when it last held; `false_since` the first evaluation that
+    found a firing instance's condition false, while `keep_firing_for` keeps it firing (None
+    while the condition holds; not persisted: after a restart the count starts again, as in
+    Prometheus).
     """
 
     fingerprint: str
@@ -192,6 +196,7 @@ class Instance:
     value: float
     annotations: Labels = ()
     fired_at: float | None = None
+    false_since: float | None = None
 
     def to_alert(
         self, *, status: AlertStatus = AlertStatus.FIRING, ends_at: float | None = None
@@ -302,7 +307,9 @@ def step(
             inst = Instance(fp, labels, Phase.PENDING, now, now, value, annotations)
             changed.add(fp)
         else:
-            inst = replace(prev, last_true=now, value=value, annotations=annotations)
+            inst = replace(
+                prev, last_true=now, value=value, annotations=annotations, false_since=None
+            )
         if inst.phase is Phase.PENDING and now - inst.active_since >= cond.duration:
             inst = replace(inst, phase=Phase.FIRING, fired_at=now)
             changed.add(fp)
@@ -329,9 +336,11 @@ def step(
         if prev.phase is Phase.PENDING:
             changed.add(fp)
             continue
-        if rule.keep_firing_for > 0 and now - prev.last_true < rule.keep_firing_for:
-            out[fp] = prev
-            continue
+        if rule.keep_firing_for > 0:
+            since = now if prev.false_since is None else prev.false_since
+            if now - since < rule.keep_firing_for:
+                out[fp] = prev if prev.false_since is not None else replace(prev, false_since=now)
+                continue
         changed.add(fp)
         events.append(_event(rule, prev.to_alert(status=AlertStatus.RESOLVED, ends_at=now), now))
 

@@ -95,7 +95,20 @@ CASES = [
             (4, 11, Phase.FIRING, ()),
             (8, 1, Phase.FIRING, ()),
             (8.5, None, Phase.FIRING, ()),
-            (9.5, 1, None, (AlertStatus.RESOLVED,)),
+            (9.5, 1, Phase.FIRING, ()),  # counted from the first false evaluation (8)
+            (12.9, 1, Phase.FIRING, ()),
+            (13, 1, None, (AlertStatus.RESOLVED,)),
+        ],
+    ),
+    Case(
+        "keep_firing_for counts from the first false evaluation, as Prometheus",
+        0,
+        120,
+        [
+            (0, 11, Phase.FIRING, (AlertStatus.FIRING,)),
+            (60, 1, Phase.FIRING, ()),  # first false: the 120 s start here
+            (120, 1, Phase.FIRING, ()),  # 60 s since then (120 s since it last held)
+            (180, 1, None, (AlertStatus.RESOLVED,)),
         ],
     ),
 ]
