@@ -578,6 +578,15 @@ class MetricHandle:
             )
         return out
 
+    def _visible(
+        self, s: _Series, aggregate: str, start: float, end: float, window: float
+    ) -> float | None:
+        """`_aggregate_series` as the series' history allows it (`windows.visible`)."""
+        value = self._aggregate_series(s, aggregate, start, end, window)
+        return windows.visible(
+            self.kind, aggregate, value, created=s.created, updated=s.updated, end=end
+        )
+
     def _aggregate_series(
         self, s: _Series, aggregate: str, start: float, end: float, window: float
     ) -> float | None:
@@ -935,7 +944,7 @@ class MetricStore:
         for label_values, series in list(handle.series.items()):
             if any(label_values[i] != wanted for i, wanted in checks):
                 continue
-            value = handle._aggregate_series(series, aggregate, start, end, window)
+            value = handle._visible(series, aggregate, start, end, window)
             if value is not None:
                 if aggregate == "absent":
                     return {}
@@ -978,7 +987,7 @@ class MetricStore:
             found = known.get(label_values)
             if found is None or any(label_values[i] != wanted for i, wanted in checks):
                 continue
-            out[handle.labels_of(label_values)] = handle._aggregate_series(
+            out[handle.labels_of(label_values)] = handle._visible(
                 found, aggregate, start, end, window
             )
         return out

@@ -44,6 +44,13 @@ Beyond that a percentile is approximated:
 
 The window boundary is at slot granularity: a slot counts as in the window when its newest sample
 is (its time is its newest sample's time, so `last` and `absent` stay exact).
+
+What a series' history says before any window is read (`visible`, applied by the store to every
+aggregate): a series has no value at a time before its first sample; `increase` and `rate` of
+a counter or gauge have no value until the series has a second sample (as Prometheus, which
+needs two samples): a gauge set once, or a counter whose first total (`set_counter_total`) is
+only its baseline, says nothing yet about change. A counter fed increments (`record`) starts
+from an implicit 0, so its first increment is already a change and counts.
 """
 
 from __future__ import annotations
@@ -53,7 +60,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["AGGREGATES", "QUANTILES", "aggregate_slots", "aggregate_values", "quantile"]
+__all__ = [
+    "AGGREGATES",
+    "QUANTILES",
+    "aggregate_slots",
+    "aggregate_values",
+    "quantile",
+    "visible",
+]
 
 QUANTILES: dict[str, float] = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 AGGREGATES: frozenset[str] = frozenset(
@@ -105,6 +119,33 @@ def aggregate_values(
     if kind == "gauge":
         return _gauge(aggregate, values, window, carried, latest)
     return _histogram(aggregate, values, window)
+
+
+def visible(
+    kind: str,
+    aggregate: str,
+    value: float | None,
+    *,
+    created: float,
+    updated: float,
+    end: float,
+) -> float | None:
+    """`value` (a series' aggregate over a window ending at `end`) as its history allows it.
+
+    `created` and `updated` are the times of the series' first and latest samples. None when the
+    series had no sample yet at `end`, or for a counter's or gauge's `increase`/`rate` before
+    its second sample (a counter's first increment, above an implicit 0, is one: a first
+    sample that adds nothing, such as a baseline total, is withheld, and so is a lone sample
+    once it left the window). A series read at a time between its first and latest samples
+    counts as having its second (the ring is not consulted).
+    """
+    if value is None or created > end:
+        return None
+    single = created >= min(updated, end)
+    change = aggregate in ("increase", "rate")
+    if single and change and (kind == "gauge" or (kind == "counter" and value == 0)):
+        return None
+    return value
 
 
 _SCALE = 2.0**-64

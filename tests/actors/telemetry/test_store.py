@@ -48,6 +48,15 @@ def _brute(
     before = [v for t, v in events if t <= start]
     if aggregate == "absent":
         return 1.0 if inside else None
+    if not upto:
+        return None  # no sample yet at `end`
+    # increase/rate need a second sample (a counter's nonzero first increment is one, above its
+    # implicit 0); read between the first and latest samples, the second counts as there.
+    created, updated = events[0][0], events[-1][0]
+    single = created >= min(updated, end)
+    change = aggregate in ("increase", "rate")
+    if single and change and (kind == "gauge" or (kind == "counter" and sum(inside) == 0)):
+        return None
     if kind == "counter":
         if aggregate == "last":
             return sum(upto)
@@ -554,6 +563,10 @@ def _slot_brute(
         if start < t <= end:
             k = math.ceil(t / width)
             sums[k] = sums.get(k, 0.0) + v
+    if not any(t <= end for t, _ in events):
+        return None
+    if not sums:
+        return 0.0 if aggregate == "count" else None
     return _brute("histogram", aggregate, [(end, v) for v in sums.values()], start, end)
 
 
@@ -660,3 +673,27 @@ def test_a_metric_resolution_folds_its_samples_into_slots_of_that_width() -> Non
         ), aggregate
     with pytest.raises(MetricDeclarationError):
         store.declare("bad", "gauge", "bad", resolution=-1.0)
+
+
+def test_increase_and_rate_need_a_second_sample() -> None:
+    # Prometheus has no increase()/rate()/delta() of a single sample; answering 0 made a
+    # `< 1` rule fire at start-up.
+    store = _store()
+    store.declare("g", "gauge", "g")
+    store.declare("c_total", "counter", "c")
+    store.declare("e_total", "counter", "e")
+    store.record("g", 5.0, timestamp=T0)
+    store.set_counter_total("c_total", 100.0, timestamp=T0)  # a baseline, not a change
+    for name in ("g", "c_total"):
+        for aggregate in ("increase", "rate"):
+            assert store.aggregate(name, {}, aggregate, 60.0, now=T0 + 1) == {}, (name, aggregate)
+            assert store.aggregate_series(name, [()], {}, aggregate, 60.0, now=T0 + 1) == {(): None}
+    store.record("g", 7.0, timestamp=T0 + 10)
+    store.set_counter_total("c_total", 103.0, timestamp=T0 + 10)
+    assert store.aggregate("g", {}, "increase", 60.0, now=T0 + 11) == {(): 2.0}
+    assert store.aggregate("c_total", {}, "increase", 60.0, now=T0 + 11) == {(): 3.0}
+    # Increments start from an implicit 0: the first one is already a change.
+    store.record("e_total", 2.0, timestamp=T0)
+    assert store.aggregate("e_total", {}, "increase", 60.0, now=T0 + 1) == {(): 2.0}
+    # Before its first sample a series has no value at all.
+    assert store.aggregate("g", {}, "last", 60.0, now=T0 - 1) == {}
