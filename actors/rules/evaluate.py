@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
-from actors.models import Alert, AlertEvent, AlertStatus, Labels, Severity, labels_of
+from actors.models import Alert, AlertEvent, AlertStatus, Labels, Severity
 
 __all__ = [
     "AGGREGATES",
@@ -227,13 +227,17 @@ class StepResult:
 
 
 def alert_labels(rule: Rule, series: Labels) -> Labels:
-    """Labels for `series`: series labels + rule labels + alertname, rule, severity."""
+    """Labels for `series`: series labels + rule labels + alertname, rule, severity.
+
+    A label whose value is empty is no label (as in Prometheus): a series' `cluster=""` is left
+    out, and a rule label set to `""` removes the series' label of that name.
+    """
     merged = dict(series)
     merged.update(rule.labels)
     merged["alertname"] = rule.name
     merged["rule"] = rule.id
     merged["severity"] = str(rule.severity)
-    return labels_of(merged)
+    return tuple(sorted((name, value) for name, value in merged.items() if value))
 
 
 def _annotations(rule: Rule, value: float, labels: Labels) -> Labels:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import given, settings
@@ -304,3 +304,21 @@ def test_an_incremental_step_equals_the_full_step_on_its_scope(
         if fp not in scope:
             assert partial.instances[fp] is inst
     assert set(partial.instances) - scope == set(before) - scope
+
+
+def test_an_empty_label_value_is_no_label() -> None:
+    # Prometheus: a label with an empty value does not exist, on a series or set by a rule.
+    rule = replace(_rule(), labels=(("team", ""), ("tier", "db")))
+    series: Labels = (("agent", "a"), ("cluster", ""), ("team", "ops"))
+    labels = dict(alert_labels(rule, series))
+    assert labels == {
+        "agent": "a",
+        "tier": "db",
+        "alertname": "High",
+        "rule": "r1",
+        "severity": "critical",
+    }
+    result = step(rule, {}, {series: 11.0}, 0.0)
+    (event,) = result.events
+    assert "cluster" not in dict(event.alert.labels)
+    assert "team" not in dict(event.alert.labels)
