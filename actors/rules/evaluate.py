@@ -29,6 +29,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
 from actors.models import Alert, AlertEvent, AlertStatus, Labels, Severity
+from actors.rules.exceptions import DuplicateLabelset
 
 __all__ = [
     "AGGREGATES",
@@ -290,6 +291,11 @@ def step(
     exactly that of a full step over every series' values, provided no series left out of
     `values` has a fingerprint in the scope: rule labels overriding series labels can merge
     series into one instance, and the rules actor evaluates such rules whole.
+
+    Raises:
+        DuplicateLabelset: two series whose condition holds have the same alert labels (rule
+            labels overriding the series' made them one); as Prometheus, the evaluation fails
+            and the caller keeps `instances` as they were.
     """
     out: dict[str, Instance] = {}
     events: list[AlertEvent] = []
@@ -304,6 +310,8 @@ def step(
             series = cond.labels  # as Prometheus' absent(): the filter's labels
         labels = alert_labels(rule, series)
         fp = fingerprint(labels)
+        if fp in seen:
+            raise DuplicateLabelset(rule.id, labels)
         seen.add(fp)
         annotations = _annotations(rule, value, labels)
         prev = instances.get(fp)

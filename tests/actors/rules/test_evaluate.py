@@ -22,6 +22,7 @@ from actors.rules.evaluate import (
     resolve_all,
     step,
 )
+from actors.rules.exceptions import DuplicateLabelset
 
 SERIES: Labels = (("agent", "a"),)
 
@@ -322,3 +323,16 @@ def test_an_empty_label_value_is_no_label() -> None:
     (event,) = result.events
     assert "cluster" not in dict(event.alert.labels)
     assert "team" not in dict(event.alert.labels)
+
+
+def test_series_merged_by_rule_labels_fail_the_evaluation() -> None:
+    # Prometheus refuses to merge: "vector contains metrics with the same labelset after
+    # applying alert labels", and the rule's alerts keep their state.
+    rule = replace(_rule(), labels=(("agent", "all"),))
+    a: Labels = (("agent", "a"),)
+    b: Labels = (("agent", "b"),)
+    instances = step(rule, {}, {a: 11.0}, 0.0).instances
+    with pytest.raises(DuplicateLabelset, match="same labelset after applying alert labels"):
+        step(rule, instances, {a: 11.0, b: 12.0}, 1.0)
+    # Only series whose condition holds are alerts: a false one does not collide.
+    assert step(rule, instances, {a: 11.0, b: 1.0}, 1.0).instances.keys() == instances.keys()
