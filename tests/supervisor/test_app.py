@@ -371,6 +371,20 @@ async def test_limits_size_the_metric_store(tmp_path: Path) -> None:
         app.database.close()
 
 
+async def test_staleness_is_configured_per_metric(tmp_path: Path) -> None:
+    source = BASE + '\n[limits]\nstaleness = "2m"\n'
+    source += '[limits.staleness_by_metric]\nagent_errors_total = "1h"\nhealth_check_up = "30s"\n'
+    app = App(_config(source, tmp_path), clock=VirtualClock(), serve_http=False)
+    try:
+        staleness = app.metrics.staleness
+        assert staleness.of("ml_model_accuracy", external=True) == 120.0
+        assert staleness.of("agent_errors_total", external=True) == 3600.0
+        assert staleness.of("health_check_up", external=False) == 30.0
+        assert staleness.of("alerts_firing", external=False) == 0.0
+    finally:
+        app.database.close()
+
+
 HTTPS_CHECKS = """
 [storage]
 path = "{db}"
