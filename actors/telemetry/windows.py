@@ -54,11 +54,12 @@ aggregate and to `/metrics`):
   it has only what its samples in the window say, so with none there it has no value at all
   (no 0 for a counter that did not move, no value carried into a gauge's window). A
   `count < 1` rule on a series that stopped reporting resolves, as in Prometheus.
-- a series has no value at a time before its first sample; `increase` and `rate` of
-a counter or gauge have no value until the series has a second sample (as Prometheus, which
-needs two samples): a gauge set once, or a counter whose first total (`set_counter_total`) is
-only its baseline, says nothing yet about change. A counter fed increments (`record`) starts
-from an implicit 0, so its first increment is already a change and counts.
+- a series has no value at a time before its first sample; `increase` and `rate` of a
+  counter or gauge (and a counter's `sum`, its increase) have no value until the series has a
+  second sample (as Prometheus, which needs two samples): a gauge set once, or a counter whose
+  first total (`set_counter_total`) is only its baseline, says nothing yet about change. A
+  counter fed increments (`record`) starts from an implicit 0, so its first increment is
+  already a change and counts.
 """
 
 from __future__ import annotations
@@ -179,10 +180,11 @@ def visible(
     `created` and `updated` are the times of the series' first and latest samples. None when the
     series is stale at `end` (see the module docstring: at an instant, or with no sample in the
     window), when it had no sample yet at `end`, or for a counter's or gauge's
-    `increase`/`rate` before its second sample (a counter's first increment, above an
-    implicit 0, is one: a first sample that adds nothing, such as a baseline total, is
-    withheld, and so is a lone sample once it left the window). A series read at a time
-    between its first and latest samples counts as having its second (the ring is not read).
+    `increase`/`rate` (and a counter's `sum`, its increase) before its second sample (a
+    counter's first increment, above an implicit 0, is one: a first sample that adds nothing,
+    such as a baseline total, is withheld, and so is a lone sample once it left the window).
+    A series read at a time between its first and latest samples counts as having its second
+    (the ring is not read).
     """
     if value is None or created > end:
         return None
@@ -191,7 +193,7 @@ def visible(
     ):
         return None
     single = created >= min(updated, end)
-    change = aggregate in ("increase", "rate")
+    change = aggregate in ("increase", "rate") or (kind == "counter" and aggregate == "sum")
     if single and change and (kind == "gauge" or (kind == "counter" and value == 0)):
         return None
     return value

@@ -56,7 +56,7 @@ def _brute(
     # implicit 0); read between the first and latest samples, the second counts as there.
     created, updated = events[0][0], events[-1][0]
     single = created >= min(updated, end)
-    change = aggregate in ("increase", "rate")
+    change = aggregate in ("increase", "rate") or (kind == "counter" and aggregate == "sum")
     if single and change and (kind == "gauge" or (kind == "counter" and sum(inside) == 0)):
         return None
     if kind == "counter":
