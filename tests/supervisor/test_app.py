@@ -334,7 +334,7 @@ async def test_reload_lists_the_newly_expected_agents_as_missing(
     app = App(_config(_expecting("planner"), tmp_path), clock=clock, serve_http=False)
 
     def missing() -> list[str]:
-        agents = app.agents.snapshot(clock.now(), include_missing=True)
+        agents = app._telemetry.agents.snapshot(clock.now(), include_missing=True)
         return [name for name, agent in agents.items() if agent.status == MISSING]
 
     async with trio.open_nursery() as nursery:
