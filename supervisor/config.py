@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator, model_validator
 
 from actors.checks.kinds import CheckConfig
 from actors.configtypes import ConfigModel, Duration, format_duration
@@ -45,6 +45,7 @@ from actors.store.config import StorageConfig
 from actors.telemetry.config import MetricDecl, TelemetryConfig
 from actors.telemetry.exceptions import OtelEnvError
 from actors.telemetry.otel import resolve_otel
+from actors.telemetry.windows import DEFAULT_STALENESS
 from actors.web.config import SecurityConfig, ServerConfig
 from supervisor._config.issues import ConfigError, ConfigIssue, format_key_path
 from supervisor._config.loader import Document, load_model
@@ -145,6 +146,26 @@ class LimitsConfig(ConfigModel):
     """Series of one metric (its label sets): the cardinality guard."""
     max_points_per_series: int = Field(default=10_000, ge=1)
     """Points of one series (its ring)."""
+    staleness: Duration = DEFAULT_STALENESS
+    """An application series not updated for this long is stale: absent for rules, metric
+    checks and /metrics (Prometheus' lookback); "0s" = never."""
+    staleness_by_metric: dict[str, Duration] = Field(default_factory=dict)
+    """`staleness` per metric name (any declared metric, the monitor's own included)."""
+
+    @field_validator("staleness")
+    @classmethod
+    def _staleness(cls, value: float) -> float:
+        if not 0 <= value < float("inf"):
+            raise ValueError("staleness must be 0s (never) or longer")
+        return value
+
+    @field_validator("staleness_by_metric")
+    @classmethod
+    def _staleness_by_metric(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, seconds in value.items():
+            if not 0 <= seconds < float("inf"):
+                raise ValueError(f"{name}: staleness must be 0s (never) or longer")
+        return value
 
 
 class LogConfig(ConfigModel):

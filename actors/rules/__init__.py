@@ -5,12 +5,19 @@ Public surface:
 - `Rule`, `Condition`, `Instance`, `Phase`, `step`, `render`, `fingerprint` (pure evaluation);
 - `AlertStateStore`, `MemoryAlertStateStore`, `SqliteAlertStateStore` (persisted alert state);
 - `RuleConfig`, `ConditionConfig` ([[rules]] configuration);
-- `RulesError`, `InvalidRule`, `RuleNotFound`.
+- `RulesError`, `InvalidRule`, `RuleNotFound`, `DuplicateLabelset`.
 """
 
 from __future__ import annotations
 
-from actors.rules.actor import ALERTS_FIRING, AlertSink, AlertView, MetricSource, RulesActor
+from actors.rules.actor import (
+    ALERTS_FIRING,
+    RULE_EVALUATION_FAILURES,
+    AlertSink,
+    AlertView,
+    MetricSource,
+    RulesActor,
+)
 from actors.rules.config import ConditionConfig, RuleConfig
 from actors.rules.evaluate import (
     Condition,
@@ -23,17 +30,19 @@ from actors.rules.evaluate import (
     render,
     step,
 )
-from actors.rules.exceptions import InvalidRule, RuleNotFound, RulesError
+from actors.rules.exceptions import DuplicateLabelset, InvalidRule, RuleNotFound, RulesError
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore, SqliteAlertStateStore
 from actors.rules.spec import rule_from_config, rule_from_spec
 
 __all__ = [
     "ALERTS_FIRING",
+    "RULE_EVALUATION_FAILURES",
     "AlertSink",
     "AlertStateStore",
     "AlertView",
     "Condition",
     "ConditionConfig",
+    "DuplicateLabelset",
     "Instance",
     "InvalidRule",
     "MemoryAlertStateStore",

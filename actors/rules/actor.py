@@ -41,14 +41,22 @@ from actors.rules.evaluate import (
     resolve_all,
     step,
 )
-from actors.rules.exceptions import RuleNotFound
+from actors.rules.exceptions import DuplicateLabelset, RuleNotFound
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore
 from actors.rules.spec import rule_from_config, rule_from_spec
 from actors.telemetry.exceptions import TelemetryError
 
-__all__ = ["ALERTS_FIRING", "AlertSink", "AlertView", "MetricSource", "RulesActor"]
+__all__ = [
+    "ALERTS_FIRING",
+    "RULE_EVALUATION_FAILURES",
+    "AlertSink",
+    "AlertView",
+    "MetricSource",
+    "RulesActor",
+]
 
 ALERTS_FIRING = "alerts_firing"
+RULE_EVALUATION_FAILURES = "rule_evaluation_failures_total"
 _NO_CONDITION = Condition(metric="")
 
 
@@ -160,6 +168,8 @@ class RulesActor:
     Attributes:
         evaluations: rule steps taken so far (a rule over its changed series counts once).
         series_evaluated: series values read from the store for evaluation so far.
+        evaluation_failures: rule evaluations that failed so far (also
+            `rule_evaluation_failures_total{rule}`; `errors()` has the current ones).
 
     Raises:
         InvalidRule: never for `RuleConfig` (already validated); see `add_rule`.
@@ -203,13 +213,21 @@ class RulesActor:
         self._outgoing: list[tuple[Rule, list[AlertEvent], list[Instance], list[str]]] = []
         self._firing_counts: dict[tuple[str, str], int] = {}
         self._warned: set[str] = set()
+        self._errors: dict[str, str] = {}
         self.evaluations = 0
         self.series_evaluated = 0
+        self.evaluation_failures = 0
         store.declare(
             ALERTS_FIRING,
             "gauge",
             "Alert instances currently firing, per rule and severity.",
             ("rule", "severity"),
+        )
+        store.declare(
+            RULE_EVALUATION_FAILURES,
+            "counter",
+            "Rule evaluations that failed (e.g. two series with the same alert labels).",
+            ("rule",),
         )
         for config in rules:
             self._install(rule_from_config(config))
@@ -265,6 +283,11 @@ class RulesActor:
         ]
         out.sort(key=lambda a: (a.state != "firing", a.rule_id, a.labels))
         return out
+
+    def errors(self) -> dict[str, str]:
+        """The rules whose latest evaluation failed, by id, with the error (cleared by the next
+        evaluation that succeeds)."""
+        return dict(self._errors)
 
     # -- the store listener ------------------------------------------------------------------
 
@@ -378,6 +401,7 @@ class RulesActor:
 
     def _retire(self, rule: Rule) -> None:
         insts = self._instances.pop(rule.id, {})
+        self._errors.pop(rule.id, None)
         now = self._clock.now()
         events = resolve_all(rule, insts.values(), now)
         self._outgoing.append((rule, events, [], list(insts)))
@@ -412,7 +436,13 @@ class RulesActor:
                     continue
                 # Only instances outside the scope need it: none, no fingerprints to compute.
                 scope = _scope(rule, series) if before else frozenset()
-            result = step(rule, before, values[rule.id], now, keep_missing=keep, scope=scope)
+            try:
+                result = step(rule, before, values[rule.id], now, keep_missing=keep, scope=scope)
+            except DuplicateLabelset as exc:
+                # As Prometheus: the evaluation fails, the rule's alerts keep their state.
+                self._failed(rule, exc)
+                continue
+            self._errors.pop(rule.id, None)
             evaluated += 1
             if result.instances:
                 self._instances[rule.id] = result.instances
@@ -503,6 +533,13 @@ class RulesActor:
         if rule.id not in self._warned:
             self._warned.add(rule.id)
             self._log.warning("rule %s: %s", rule.id, exc)
+
+    def _failed(self, rule: Rule, exc: DuplicateLabelset) -> None:
+        self.evaluation_failures += 1
+        self._store.record(RULE_EVALUATION_FAILURES, 1, {"rule": rule.id})
+        if self._errors.get(rule.id) != str(exc):
+            self._log.warning("rule %s: evaluation failed: %s", rule.id, exc)
+        self._errors[rule.id] = str(exc)
 
     def _values(self, rule: Rule, now: float) -> Mapping[Labels, float]:
         cond = rule.condition

@@ -11,7 +11,8 @@ condition's label filter is evaluated on its own, as Prometheus does. An instanc
     firing   --(false for longer than `keep_firing_for`)--> resolved (emitted, then inactive)
 
 With `duration == 0` a true condition fires at once. `keep_firing_for` keeps a firing instance
-firing while the condition has been false for less than that long; it resets when the condition
+firing while the condition has been false for less than that long, counted from the first
+evaluation that found it false (as Prometheus' `KeepFiringSince`); it resets when the condition
 holds again. The `absent` aggregate yields one series (the condition's label filter) when no
 matching series has a sample in the window; that series is "true" whatever the operator.
 """
@@ -27,7 +28,8 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
-from actors.models import Alert, AlertEvent, AlertStatus, Labels, Severity, labels_of
+from actors.models import Alert, AlertEvent, AlertStatus, Labels, Severity
+from actors.rules.exceptions import DuplicateLabelset
 
 __all__ = [
     "AGGREGATES",
@@ -181,7 +183,10 @@ class Instance:
     """The live state of one (rule, label set).
 
     `active_since` is when the condition first held (Prometheus' activeAt; it becomes the
-    alert's `starts_at`); `last_true` when it last held (for `keep_firing_for`).
+    alert's `starts_at`); `last_true` when it last held; `false_since` the first evaluation that
+    found a firing instance's condition false, while `keep_firing_for` keeps it firing (None
+    while the condition holds; not persisted: after a restart the count starts again, as in
+    Prometheus).
     """
 
     fingerprint: str
@@ -192,6 +197,7 @@ class Instance:
     value: float
     annotations: Labels = ()
     fired_at: float | None = None
+    false_since: float | None = None
 
     def to_alert(
         self, *, status: AlertStatus = AlertStatus.FIRING, ends_at: float | None = None
@@ -222,13 +228,17 @@ class StepResult:
 
 
 def alert_labels(rule: Rule, series: Labels) -> Labels:
-    """Labels for `series`: series labels + rule labels + alertname, rule, severity."""
+    """Labels for `series`: series labels + rule labels + alertname, rule, severity.
+
+    A label whose value is empty is no label (as in Prometheus): a series' `cluster=""` is left
+    out, and a rule label set to `""` removes the series' label of that name.
+    """
     merged = dict(series)
     merged.update(rule.labels)
     merged["alertname"] = rule.name
     merged["rule"] = rule.id
     merged["severity"] = str(rule.severity)
-    return labels_of(merged)
+    return tuple(sorted((name, value) for name, value in merged.items() if value))
 
 
 def _annotations(rule: Rule, value: float, labels: Labels) -> Labels:
@@ -281,6 +291,11 @@ def step(
     exactly that of a full step over every series' values, provided no series left out of
     `values` has a fingerprint in the scope: rule labels overriding series labels can merge
     series into one instance, and the rules actor evaluates such rules whole.
+
+    Raises:
+        DuplicateLabelset: two series whose condition holds have the same alert labels (rule
+            labels overriding the series' made them one); as Prometheus, the evaluation fails
+            and the caller keeps `instances` as they were.
     """
     out: dict[str, Instance] = {}
     events: list[AlertEvent] = []
@@ -295,6 +310,8 @@ def step(
             series = cond.labels  # as Prometheus' absent(): the filter's labels
         labels = alert_labels(rule, series)
         fp = fingerprint(labels)
+        if fp in seen:
+            raise DuplicateLabelset(rule.id, labels)
         seen.add(fp)
         annotations = _annotations(rule, value, labels)
         prev = instances.get(fp)
@@ -302,7 +319,9 @@ def step(
             inst = Instance(fp, labels, Phase.PENDING, now, now, value, annotations)
             changed.add(fp)
         else:
-            inst = replace(prev, last_true=now, value=value, annotations=annotations)
+            inst = replace(
+                prev, last_true=now, value=value, annotations=annotations, false_since=None
+            )
         if inst.phase is Phase.PENDING and now - inst.active_since >= cond.duration:
             inst = replace(inst, phase=Phase.FIRING, fired_at=now)
             changed.add(fp)
@@ -329,9 +348,11 @@ def step(
         if prev.phase is Phase.PENDING:
             changed.add(fp)
             continue
-        if rule.keep_firing_for > 0 and now - prev.last_true < rule.keep_firing_for:
-            out[fp] = prev
-            continue
+        if rule.keep_firing_for > 0:
+            since = now if prev.false_since is None else prev.false_since
+            if now - since < rule.keep_firing_for:
+                out[fp] = prev if prev.false_since is not None else replace(prev, false_since=now)
+                continue
         changed.add(fp)
         events.append(_event(rule, prev.to_alert(status=AlertStatus.RESOLVED, ends_at=now), now))
 

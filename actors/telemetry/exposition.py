@@ -1,7 +1,9 @@
 """`/metrics` view of the store: a prometheus_client custom collector.
 
 Every declared metric is yielded with its HELP and TYPE, even before its first sample, so a
-dashboard or `promtool check metrics` sees the full catalogue from the start. Register the
+dashboard or `promtool check metrics` sees the full catalogue from the start. A stale series
+(`windows.Staleness`: an application series not updated for 5 m by default) is left out, as a
+target that stopped reporting is in Prometheus. Register the
 collector in the web app's own `CollectorRegistry` (there is no global registry here).
 """
 
@@ -18,6 +20,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+from actors.telemetry.windows import live
 
 if TYPE_CHECKING:
     from actors.telemetry.store import MetricHandle, MetricStore
@@ -40,12 +44,16 @@ class StoreCollector(Collector):
                 yield _family(handle)
 
     def collect(self) -> Iterator[Metric]:
-        """Every declared metric with its current series."""
-        for handle in self._store.metrics():
+        """Every declared metric with its current series (stale ones left out)."""
+        store = self._store
+        now = store.now()
+        for handle in store.metrics():
+            staleness = store.staleness.of(handle.name, external=handle.external)
+            snapshots = [s for s in handle.snapshot() if live(s.updated, now, staleness)]
             if handle.kind == "histogram":
                 hist = HistogramMetricFamily(handle.name, handle.help, labels=handle.labelnames)
                 les = [_le(b) for b in handle.buckets] + ["+Inf"]
-                for snap in handle.snapshot():
+                for snap in snapshots:
                     hist.add_metric(
                         list(snap.label_values),
                         buckets=list(zip(les, snap.buckets, strict=True)),
@@ -54,7 +62,7 @@ class StoreCollector(Collector):
                 yield hist
             else:
                 family = _family(handle)
-                for snap in handle.snapshot():
+                for snap in snapshots:
                     family.add_metric(list(snap.label_values), snap.value)
                 yield family
 

@@ -578,6 +578,28 @@ class MetricHandle:
             )
         return out
 
+    def _visible(
+        self,
+        s: _Series,
+        aggregate: str,
+        start: float,
+        end: float,
+        window: float,
+        staleness: float,
+    ) -> float | None:
+        """`_aggregate_series` as the series' history allows it (`windows.visible`)."""
+        value = self._aggregate_series(s, aggregate, start, end, window)
+        return windows.visible(
+            self.kind,
+            aggregate,
+            value,
+            created=s.created,
+            updated=s.updated,
+            start=start,
+            end=end,
+            staleness=staleness,
+        )
+
     def _aggregate_series(
         self, s: _Series, aggregate: str, start: float, end: float, window: float
     ) -> float | None:
@@ -644,8 +666,13 @@ class MetricStore:
         max_total_series: int = 100_000,
         max_total_points: int = 4_000_000,
         anonymizer: Anonymizer | None = None,
+        staleness: windows.Staleness | None = None,
     ) -> None:
         """Create an empty store holding `metric_series_dropped_total{metric}`.
+
+        `staleness` (default `windows.Staleness()`: 5 m for the application's metrics) says when
+        a series' latest sample stops being in force for readers and `/metrics` (see
+        `windows.visible`); it is a public attribute, read at every read.
 
         `anonymizer` (default: none) hashes the values of its labels in every sample recorded
         (see the module docstring); it applies to every metric, declared before or after.
@@ -680,6 +707,9 @@ class MetricStore:
         self.max_total_series = max_total_series
         self.max_total_points = max_total_points
         self.anonymizer = anonymizer if anonymizer else None
+        # When a series' latest sample stops being in force (`windows.Staleness`): applied
+        # where series are read (`aggregate*`) and exposed, never to what the rings keep.
+        self.staleness = staleness if staleness is not None else windows.Staleness()
         self._budget = _Budget(max_total_series, max_total_points)
         self._metrics: dict[str, MetricHandle] = {}
         self._listeners: list[Listener] = []
@@ -920,8 +950,9 @@ class MetricStore:
         """One value per series of `name` matching every matcher, over `(now - window, now]`.
 
         A matcher on a label the metric does not have matches only the empty value (Prometheus
-        semantics). Series without a value (see `windows`) are left out. `absent` returns
-        `{(): 1.0}` when no matching series has a sample in the window, else `{}`.
+        semantics). Series without a value (see `windows`, stale ones included) are left out.
+        `absent` returns `{(): 1.0}` when no matching live series has a sample in the window,
+        else `{}`.
 
         Raises:
             UnknownMetricError: `name` was not declared.
@@ -931,11 +962,12 @@ class MetricStore:
         start, end, checks = self._window_of(handle, matchers, aggregate, window, now)
         if checks is None:
             return {(): 1.0} if aggregate == "absent" else {}
+        staleness = self.staleness.of(name, external=handle.external)
         out: dict[Labels, float] = {}
         for label_values, series in list(handle.series.items()):
             if any(label_values[i] != wanted for i, wanted in checks):
                 continue
-            value = handle._aggregate_series(series, aggregate, start, end, window)
+            value = handle._visible(series, aggregate, start, end, window, staleness)
             if value is not None:
                 if aggregate == "absent":
                     return {}
@@ -973,13 +1005,14 @@ class MetricStore:
         out: dict[Labels, float | None] = {}
         if checks is None:
             return out
+        staleness = self.staleness.of(name, external=handle.external)
         known = handle.series
         for label_values in series:
             found = known.get(label_values)
             if found is None or any(label_values[i] != wanted for i, wanted in checks):
                 continue
-            out[handle.labels_of(label_values)] = handle._aggregate_series(
-                found, aggregate, start, end, window
+            out[handle.labels_of(label_values)] = handle._visible(
+                found, aggregate, start, end, window, staleness
             )
         return out
 

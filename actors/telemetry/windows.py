@@ -44,16 +44,43 @@ Beyond that a percentile is approximated:
 
 The window boundary is at slot granularity: a slot counts as in the window when its newest sample
 is (its time is its newest sample's time, so `last` and `absent` stay exact).
+
+What a series' history says before any window is read (`visible`, applied by the store to every
+aggregate and to `/metrics`):
+
+- staleness (`Staleness`; Prometheus' lookback, 5 m by default): an application series whose
+  latest sample is `staleness` old or older is stale. A stale series has no value at an instant
+  (`last` of a counter or gauge, `/metrics`) and counts as absent for `absent`; over a window
+  it has only what its samples in the window say, so with none there it has no value at all
+  (no 0 for a counter that did not move, no value carried into a gauge's window). A
+  `count < 1` rule on a series that stopped reporting resolves, as in Prometheus.
+- a series has no value at a time before its first sample; `increase` and `rate` of a
+  counter or gauge (and a counter's `sum`, its increase) have no value until the series has a
+  second sample (as Prometheus, which needs two samples): a gauge set once, or a counter whose
+  first total (`set_counter_total`) is only its baseline, says nothing yet about change. A
+  counter fed increments (`record`) starts from an implicit 0, so its first increment is
+  already a change and counts.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AGGREGATES", "QUANTILES", "aggregate_slots", "aggregate_values", "quantile"]
+__all__ = [
+    "AGGREGATES",
+    "DEFAULT_STALENESS",
+    "QUANTILES",
+    "Staleness",
+    "aggregate_slots",
+    "aggregate_values",
+    "live",
+    "quantile",
+    "visible",
+]
 
 QUANTILES: dict[str, float] = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 AGGREGATES: frozenset[str] = frozenset(
@@ -105,6 +132,71 @@ def aggregate_values(
     if kind == "gauge":
         return _gauge(aggregate, values, window, carried, latest)
     return _histogram(aggregate, values, window)
+
+
+DEFAULT_STALENESS = 300.0
+"""Seconds after its latest sample an application series goes stale (Prometheus' lookback)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Staleness:
+    """How long the latest sample of each metric's series stays in force, in seconds.
+
+    `default` applies to the application's metrics (`external`: the seed catalogue and
+    `[[metrics]]`), `metrics` overrides it by metric name. The monitor's own metrics
+    (`health_check_up`, `alerts_firing`, ...) are state it keeps and records when it changes:
+    they never go stale unless listed. 0 means never stale.
+    """
+
+    default: float = DEFAULT_STALENESS
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, metric: str, *, external: bool) -> float:
+        """The staleness of `metric`'s series (0: never stale)."""
+        found = self.metrics.get(metric)
+        if found is not None:
+            return found
+        return self.default if external else 0.0
+
+
+def live(updated: float, now: float, staleness: float) -> bool:
+    """Whether a series whose latest sample is at `updated` is still in force at `now`."""
+    return staleness <= 0 or updated > now - staleness
+
+
+def visible(
+    kind: str,
+    aggregate: str,
+    value: float | None,
+    *,
+    created: float,
+    updated: float,
+    start: float,
+    end: float,
+    staleness: float = 0.0,
+) -> float | None:
+    """`value` (a series' aggregate over `(start, end]`) as its history allows it.
+
+    `created` and `updated` are the times of the series' first and latest samples. None when the
+    series is stale at `end` (see the module docstring: at an instant, or with no sample in the
+    window), when it had no sample yet at `end`, or for a counter's or gauge's
+    `increase`/`rate` (and a counter's `sum`, its increase) before its second sample (a
+    counter's first increment, above an implicit 0, is one: a first sample that adds nothing,
+    such as a baseline total, is withheld, and so is a lone sample once it left the window).
+    A series read at a time between its first and latest samples counts as having its second
+    (the ring is not read).
+    """
+    if value is None or created > end:
+        return None
+    if not live(updated, end, staleness) and (
+        updated <= start or aggregate == "absent" or (aggregate == "last" and kind != "histogram")
+    ):
+        return None
+    single = created >= min(updated, end)
+    change = aggregate in ("increase", "rate") or (kind == "counter" and aggregate == "sum")
+    if single and change and (kind == "gauge" or (kind == "counter" and value == 0)):
+        return None
+    return value
 
 
 _SCALE = 2.0**-64

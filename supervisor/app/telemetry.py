@@ -1,12 +1,12 @@
 """The telemetry subsystem: the metric store, the recording API, the agent registry, OTLP.
 
 `TelemetrySubsystem` builds the metric store (`metric_retention(config)` seconds of samples, the
-[limits] sizes, label anonymisation, the seed catalogue and the [[metrics]] declarations), the
-agent registry, the OpenTelemetry setup (tracer, OTLP metric export) and the recording API
-(`actors.telemetry.recording.Telemetry`). Its only child is `otlp`, the metric exporter, when
-`[telemetry] otlp_endpoint` is set. On reload it reports "metric retention" in `needs_restart`
-when a new rule or metric check window is longer than the store keeps (the store sizes its rings
-when a metric is declared).
+[limits] sizes and staleness, label anonymisation, the seed catalogue and the [[metrics]]
+declarations), the agent registry, the OpenTelemetry setup (tracer, OTLP metric export) and the
+recording API (`actors.telemetry.recording.Telemetry`). Its only child is `otlp`, the metric
+exporter, when `[telemetry] otlp_endpoint` is set. On reload it reports "metric retention" in
+`needs_restart` when a new rule or metric check window is longer than the store keeps (the store
+sizes its rings when a metric is declared).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from actors.telemetry.catalog import declare_catalog
 from actors.telemetry.otel import build_otel
 from actors.telemetry.recording import Telemetry
 from actors.telemetry.store import MetricStore
+from actors.telemetry.windows import Staleness
 from supervisor.app.reload import ReportBuilder
 from supervisor.app.subsystem import Wiring
 from supervisor.config import Config
@@ -80,6 +81,8 @@ class TelemetrySubsystem:
                 config.security.anonymize_labels,
                 config.security.anonymize_key.get_secret_value(),
             ),
+            # [limits] staleness: when a pushed series stops being in force for readers.
+            staleness=Staleness(limits.staleness, dict(limits.staleness_by_metric)),
         )
         declare_catalog(self.store, config.metrics)
         self.agents = AgentRegistry()

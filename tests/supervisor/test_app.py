@@ -334,7 +334,7 @@ async def test_reload_lists_the_newly_expected_agents_as_missing(
     app = App(_config(_expecting("planner"), tmp_path), clock=clock, serve_http=False)
 
     def missing() -> list[str]:
-        agents = app.agents.snapshot(clock.now(), include_missing=True)
+        agents = app._telemetry.agents.snapshot(clock.now(), include_missing=True)
         return [name for name, agent in agents.items() if agent.status == MISSING]
 
     async with trio.open_nursery() as nursery:
@@ -367,6 +367,20 @@ async def test_limits_size_the_metric_store(tmp_path: Path) -> None:
         store = app.metrics
         assert (store.max_total_series, store.max_total_points) == (500, 9000)
         assert (store.max_series, store.max_points) == (50, 600)
+    finally:
+        app.database.close()
+
+
+async def test_staleness_is_configured_per_metric(tmp_path: Path) -> None:
+    source = BASE + '\n[limits]\nstaleness = "2m"\n'
+    source += '[limits.staleness_by_metric]\nagent_errors_total = "1h"\nhealth_check_up = "30s"\n'
+    app = App(_config(source, tmp_path), clock=VirtualClock(), serve_http=False)
+    try:
+        staleness = app.metrics.staleness
+        assert staleness.of("ml_model_accuracy", external=True) == 120.0
+        assert staleness.of("agent_errors_total", external=True) == 3600.0
+        assert staleness.of("health_check_up", external=False) == 30.0
+        assert staleness.of("alerts_firing", external=False) == 0.0
     finally:
         app.database.close()
 

@@ -432,3 +432,52 @@ async def test_events_waiting_on_a_full_sink_survive_a_restart(autojump_clock: M
     assert sorted(statuses) == sorted(
         [(n, AlertStatus.FIRING) for n in "abc"] + [(n, AlertStatus.RESOLVED) for n in "abc"]
     )
+
+
+async def test_a_rule_that_merges_series_fails_its_evaluation_visibly() -> None:
+    condition = {"metric": "health_check_up", "aggregate": "last", "operator": "<", "threshold": 1}
+    rule = _rule(labels={"check": "all"}, condition=condition)
+    h = Harness([rule])
+    h.store.record("health_check_up", 0, {"check": "database"})
+    await h.actor.evaluate(None)
+    assert len(h.actor.alerts()) == 1
+    assert (await h.next()).alert.status is AlertStatus.FIRING
+    h.store.record("health_check_up", 0, {"check": "cache"})
+    await h.actor.evaluate(None)
+    # Not merged: the evaluation failed, the alert kept its state, the failure is on record.
+    assert "same labelset after applying alert labels" in h.actor.errors()["db-down"]
+    assert h.actor.evaluation_failures == 1
+    assert h.store.aggregate("rule_evaluation_failures_total", {}, "last", 60) == {
+        (("rule", "db-down"),): 1.0
+    }
+    assert len(h.actor.alerts()) == 1
+    assert h.nothing()
+    h.store.record("health_check_up", 1, {"check": "cache"})
+    await h.actor.evaluate(None)
+    assert h.actor.errors() == {}
+    assert len(h.actor.alerts()) == 1
+
+
+async def test_an_alert_on_a_series_that_stopped_reporting_resolves(
+    autojump_clock: MockClock,
+) -> None:
+    # "count < 1" on a counter: fires while the agent is idle, and resolves once the series
+    # is stale (5 m without a sample), as in Prometheus; it used to fire for ever.
+    condition = {
+        "metric": "agent_executions_total",
+        "aggregate": "count",
+        "window": "1m",
+        "operator": "<",
+        "threshold": 1,
+    }
+    h = Harness([_rule(id="idle", condition=condition)])
+    h.store.declare("agent_executions_total", "counter", "Executions.", ("agent",), external=True)
+    h.store.record("agent_executions_total", 1, {"agent": "a"})
+    await trio.sleep(61)
+    await h.actor.evaluate(None)
+    assert (await h.next()).alert.status is AlertStatus.FIRING
+    await trio.sleep(240)  # 301 s after the last sample
+    await h.actor.evaluate(None)
+    event = await h.next()
+    assert event.alert.status is AlertStatus.RESOLVED
+    assert h.actor.alerts() == []

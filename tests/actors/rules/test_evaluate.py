@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import given, settings
@@ -22,6 +22,7 @@ from actors.rules.evaluate import (
     resolve_all,
     step,
 )
+from actors.rules.exceptions import DuplicateLabelset
 
 SERIES: Labels = (("agent", "a"),)
 
@@ -95,7 +96,20 @@ CASES = [
             (4, 11, Phase.FIRING, ()),
             (8, 1, Phase.FIRING, ()),
             (8.5, None, Phase.FIRING, ()),
-            (9.5, 1, None, (AlertStatus.RESOLVED,)),
+            (9.5, 1, Phase.FIRING, ()),  # counted from the first false evaluation (8)
+            (12.9, 1, Phase.FIRING, ()),
+            (13, 1, None, (AlertStatus.RESOLVED,)),
+        ],
+    ),
+    Case(
+        "keep_firing_for counts from the first false evaluation, as Prometheus",
+        0,
+        120,
+        [
+            (0, 11, Phase.FIRING, (AlertStatus.FIRING,)),
+            (60, 1, Phase.FIRING, ()),  # first false: the 120 s start here
+            (120, 1, Phase.FIRING, ()),  # 60 s since then (120 s since it last held)
+            (180, 1, None, (AlertStatus.RESOLVED,)),
         ],
     ),
 ]
@@ -291,3 +305,34 @@ def test_an_incremental_step_equals_the_full_step_on_its_scope(
         if fp not in scope:
             assert partial.instances[fp] is inst
     assert set(partial.instances) - scope == set(before) - scope
+
+
+def test_an_empty_label_value_is_no_label() -> None:
+    # Prometheus: a label with an empty value does not exist, on a series or set by a rule.
+    rule = replace(_rule(), labels=(("team", ""), ("tier", "db")))
+    series: Labels = (("agent", "a"), ("cluster", ""), ("team", "ops"))
+    labels = dict(alert_labels(rule, series))
+    assert labels == {
+        "agent": "a",
+        "tier": "db",
+        "alertname": "High",
+        "rule": "r1",
+        "severity": "critical",
+    }
+    result = step(rule, {}, {series: 11.0}, 0.0)
+    (event,) = result.events
+    assert "cluster" not in dict(event.alert.labels)
+    assert "team" not in dict(event.alert.labels)
+
+
+def test_series_merged_by_rule_labels_fail_the_evaluation() -> None:
+    # Prometheus refuses to merge: "vector contains metrics with the same labelset after
+    # applying alert labels", and the rule's alerts keep their state.
+    rule = replace(_rule(), labels=(("agent", "all"),))
+    a: Labels = (("agent", "a"),)
+    b: Labels = (("agent", "b"),)
+    instances = step(rule, {}, {a: 11.0}, 0.0).instances
+    with pytest.raises(DuplicateLabelset, match="same labelset after applying alert labels"):
+        step(rule, instances, {a: 11.0, b: 12.0}, 1.0)
+    # Only series whose condition holds are alerts: a false one does not collide.
+    assert step(rule, instances, {a: 11.0, b: 1.0}, 1.0).instances.keys() == instances.keys()

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
 
 from actors.clock import FixedClock
+from actors.models import Labels
 from actors.telemetry.exceptions import (
     AggregateError,
     LabelError,
@@ -21,7 +23,7 @@ from actors.telemetry.exceptions import (
     UnknownMetricError,
 )
 from actors.telemetry.store import DROPPED_METRIC, MetricStore
-from actors.telemetry.windows import AGGREGATES, quantile
+from actors.telemetry.windows import AGGREGATES, Staleness, quantile
 
 T0 = 1_700_000_000.0
 QS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
@@ -48,6 +50,15 @@ def _brute(
     before = [v for t, v in events if t <= start]
     if aggregate == "absent":
         return 1.0 if inside else None
+    if not upto:
+        return None  # no sample yet at `end`
+    # increase/rate need a second sample (a counter's nonzero first increment is one, above its
+    # implicit 0); read between the first and latest samples, the second counts as there.
+    created, updated = events[0][0], events[-1][0]
+    single = created >= min(updated, end)
+    change = aggregate in ("increase", "rate") or (kind == "counter" and aggregate == "sum")
+    if single and change and (kind == "gauge" or (kind == "counter" and sum(inside) == 0)):
+        return None
     if kind == "counter":
         if aggregate == "last":
             return sum(upto)
@@ -554,6 +565,10 @@ def _slot_brute(
         if start < t <= end:
             k = math.ceil(t / width)
             sums[k] = sums.get(k, 0.0) + v
+    if not any(t <= end for t, _ in events):
+        return None
+    if not sums:
+        return 0.0 if aggregate == "count" else None
     return _brute("histogram", aggregate, [(end, v) for v in sums.values()], start, end)
 
 
@@ -660,3 +675,93 @@ def test_a_metric_resolution_folds_its_samples_into_slots_of_that_width() -> Non
         ), aggregate
     with pytest.raises(MetricDeclarationError):
         store.declare("bad", "gauge", "bad", resolution=-1.0)
+
+
+def test_increase_and_rate_need_a_second_sample() -> None:
+    # Prometheus has no increase()/rate()/delta() of a single sample; answering 0 made a
+    # `< 1` rule fire at start-up.
+    store = _store()
+    store.declare("g", "gauge", "g")
+    store.declare("c_total", "counter", "c")
+    store.declare("e_total", "counter", "e")
+    store.record("g", 5.0, timestamp=T0)
+    store.set_counter_total("c_total", 100.0, timestamp=T0)  # a baseline, not a change
+    for name in ("g", "c_total"):
+        for aggregate in ("increase", "rate"):
+            assert store.aggregate(name, {}, aggregate, 60.0, now=T0 + 1) == {}, (name, aggregate)
+            assert store.aggregate_series(name, [()], {}, aggregate, 60.0, now=T0 + 1) == {(): None}
+    store.record("g", 7.0, timestamp=T0 + 10)
+    store.set_counter_total("c_total", 103.0, timestamp=T0 + 10)
+    assert store.aggregate("g", {}, "increase", 60.0, now=T0 + 11) == {(): 2.0}
+    assert store.aggregate("c_total", {}, "increase", 60.0, now=T0 + 11) == {(): 3.0}
+    # Increments start from an implicit 0: the first one is already a change.
+    store.record("e_total", 2.0, timestamp=T0)
+    assert store.aggregate("e_total", {}, "increase", 60.0, now=T0 + 1) == {(): 2.0}
+    # Before its first sample a series has no value at all.
+    assert store.aggregate("g", {}, "last", 60.0, now=T0 - 1) == {}
+
+
+def test_a_stale_series_is_absent_at_an_instant_and_has_only_its_window_samples() -> None:
+    # Prometheus' lookback: a series not updated for `staleness` (5 m) is no longer there.
+    store = _store()
+    store.declare("g", "gauge", "g", ("k",), external=True)
+    store.declare("c_total", "counter", "c", ("k",), external=True)
+    store.declare("own", "gauge", "the monitor's own")  # not external: never stale
+    for t in (0.0, 10.0):
+        store.record("g", 3.0, {"k": "a"}, timestamp=T0 + t)
+        store.record("c_total", 1.0, {"k": "a"}, timestamp=T0 + t)
+    store.record("own", 1.0, timestamp=T0)
+    a = (("k", "a"),)
+
+    def read(name: str, aggregate: str, window: float, at: float) -> dict[Labels, float]:
+        return store.aggregate(name, {}, aggregate, window, now=T0 + at)
+
+    assert read("g", "last", 60, 309) == {a: 3.0}
+    assert read("g", "last", 60, 310) == {}  # 300 s after the latest sample
+    assert read("c_total", "last", 60, 310) == {}
+    assert read("own", "last", 60, 10_000) == {(): 1.0}
+    # Over a window: what its samples in it say; none there, no value (no 0, nothing carried).
+    assert read("c_total", "count", 60, 309) == {a: 0.0}  # live and idle: a fact
+    assert read("c_total", "count", 60, 310) == {}
+    assert read("g", "avg", 60, 310) == {}
+    assert read("c_total", "increase", 600, 400) == {a: 2.0}  # stale, but its samples are in
+    assert read("g", "max", 600, 400) == {a: 3.0}
+    assert read("c_total", "increase", 600, 611) == {}
+    # `absent` sees a stale series as absent, even when a longer window still holds samples.
+    assert read("g", "absent", 600, 309) == {}
+    assert read("g", "absent", 600, 310) == {(): 1.0}
+    assert store.aggregate_series("g", [("a",)], {}, "last", 60, now=T0 + 310) == {a: None}
+    # A new sample brings it back.
+    store.record("g", 4.0, {"k": "a"}, timestamp=T0 + 400)
+    assert read("g", "last", 60, 400) == {a: 4.0}
+
+
+def test_staleness_per_metric_and_never() -> None:
+    staleness = Staleness(default=60.0, metrics={"slow": 3600.0, "forever": 0.0})
+    store = MetricStore(clock=FixedClock(T0), staleness=staleness)
+    for name in ("fast", "slow", "forever"):
+        store.declare(name, "gauge", name, external=True)
+        store.record(name, 1.0, timestamp=T0)
+    at = T0 + 600
+    assert store.aggregate("fast", {}, "last", 60, now=at) == {}
+    assert store.aggregate("slow", {}, "last", 60, now=at) == {(): 1.0}
+    assert store.aggregate("forever", {}, "last", 60, now=T0 + 10**6) == {(): 1.0}
+
+
+def test_metrics_leaves_out_stale_series() -> None:
+    clock = FixedClock(T0)
+    store = MetricStore(clock=clock)
+    store.declare("g", "gauge", "g", ("k",), external=True)
+    store.declare("own", "gauge", "the monitor's own")
+    store.record("g", 1.0, {"k": "old"})
+    store.record("own", 1.0)
+    clock.advance(200)
+    store.record("g", 2.0, {"k": "new"})
+    clock.advance(150)  # "old" is 350 s old, "new" 150 s
+    registry = CollectorRegistry()
+    registry.register(store.collector())
+    text = generate_latest(registry).decode()
+    assert 'g{k="new"} 2.0' in text
+    assert 'k="old"' not in text
+    assert "own 1.0" in text
+    assert "# TYPE g gauge" in text  # the family stays declared
