@@ -31,6 +31,7 @@ import httpx
 import pytest
 import trio
 
+from actors.web.access import required_scope
 from supervisor.app import App
 from supervisor.config import load_config
 
@@ -290,3 +291,21 @@ async def test_access_matrix(
         assert set(response.json()) == {"error"}, response.text
     if expected == 401:
         assert response.headers["WWW-Authenticate"].startswith("Bearer realm="), response.headers
+
+
+def test_the_matrix_covers_every_route_and_every_route_declares_a_scope(
+    built: dict[str, App],
+) -> None:
+    api = built["A"].api_server.app
+    adapter = api.url_map.bind("monitor.test")
+    covered = {
+        adapter.match(route.path.partition("?")[0], route.method)[0]
+        for name, route in ROUTES.items()
+        if route.listener == "api" and name != "noroute"
+    }
+    endpoints = {rule.endpoint for rule in api.url_map.iter_rules() if rule.endpoint != "static"}
+    assert covered == endpoints
+    for endpoint in endpoints:
+        assert required_scope(api.view_functions[endpoint]) is not None, endpoint
+    rows = {row.split()[0] for row in MATRIX_A.strip().splitlines()[1:]}
+    assert rows == set(ROUTES)
