@@ -22,6 +22,7 @@ from supervisor.config import (
 )
 
 LOOPBACK = '[server]\nlisten = "127.0.0.1:3000"\n'
+ALL_SCOPES = "(scopes: read, events:write, silences:write, alerts:test, config:reload)"
 
 
 def _errors(text: str) -> list[str]:
@@ -39,98 +40,59 @@ def test_an_unknown_scope_is_an_error_listing_the_scopes() -> None:
         scopes = ["events:write", "silence:write", "admin"]
         """
     )
-    scopes = "(scopes: read, events:write, silences:write, alerts:test, config:reload)"
     assert errors == [
         "c.toml:4:27: security.tokens[0].scopes[1]: unknown scope 'silence:write'; did you"
-        f" mean 'silences:write'? {scopes}",
-        f"c.toml:4:44: security.tokens[0].scopes[2]: unknown scope 'admin' {scopes}",
+        f" mean 'silences:write'? {ALL_SCOPES}",
+        f"c.toml:4:44: security.tokens[0].scopes[2]: unknown scope 'admin' {ALL_SCOPES}",
     ]
 
 
-def test_tokens_are_named_once_valued_once_and_hold_a_scope() -> None:
-    errors = _errors(
-        """\
-        [security]
-        api_token = "t-same"
-
-        [[security.tokens]]
-        name = "api_token"
-        token = "t-other"
-        scopes = ["read"]
-
-        [[security.tokens]]
-        name = "empty"
-        token = "${UNSET:-}"
-        scopes = []
-        """
-    )
-    assert errors == [
-        "c.toml:11:1: security.tokens[1].token: the token is empty; give it a long random value"
-        " (e.g. from `openssl rand -hex 32`) or remove the entry",
-        "c.toml:12:1: security.tokens[1].scopes: give at least one scope (scopes: read,"
-        " events:write, silences:write, alerts:test, config:reload)",
-    ]
-    errors = _errors(
-        """\
-        [security]
-        api_token = "t-same"
-
-        [[security.tokens]]
-        name = "api_token"
-        token = "t-other"
-        scopes = ["read"]
-        """
-    )
-    assert errors == [
-        "c.toml:4:1: security.tokens: token names must be unique: api_token is used more than"
-        " once (api_token names the [security] api_token)"
-    ]
-    errors = _errors(
-        """\
-        [security]
-        api_token = "t-same"
-
-        [[security.tokens]]
-        name = "ci"
-        token = "t-same"
-        scopes = ["read", "read"]
-        """
-    )
-    assert errors == ["c.toml:7:1: security.tokens[0].scopes: a scope is listed twice"]
-    errors = _errors(
-        """\
-        [security]
-        api_token = "t-same"
-
-        [[security.tokens]]
-        name = "ci"
-        token = "t-same"
-        scopes = ["read"]
-        """
-    )
-    assert errors == [
-        "c.toml:4:1: security.tokens: token values must be unique: api_token, ci have the same"
-        " value"
-    ]
-    assert "t-same" not in "".join(errors)
+def _token(name: str, token: str, scopes: str) -> str:
+    return f'\n[[security.tokens]]\nname = "{name}"\ntoken = "{token}"\nscopes = {scopes}\n'
 
 
-def test_reads_can_require_a_token_only_when_one_can_read() -> None:
-    errors = _errors(
-        """\
-        [security]
-        read_requires_token = true
+SAME = '[security]\napi_token = "t-same"\n'
 
-        [[security.tokens]]
-        name = "ci"
-        token = "t-ci"
-        scopes = ["events:write"]
-        """
-    )
-    assert errors == [
-        "c.toml:2:1: security.read_requires_token: read_requires_token needs a token with the"
-        " 'read' scope: set api_token or add a [[security.tokens]] entry"
-    ]
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            SAME + _token("api_token", "t-other", '["read"]'),
+            "c.toml:4:1: security.tokens: token names must be unique: api_token is used more"
+            " than once (api_token names the [security] api_token)",
+        ),
+        (
+            SAME + _token("ci", "t-same", '["read"]'),
+            "c.toml:4:1: security.tokens: token values must be unique: api_token, ci have the"
+            " same value",
+        ),
+        (
+            _token("ci", "${UNSET:-}", '["read"]'),
+            "c.toml:4:1: security.tokens[0].token: the token is empty; give it a long random"
+            " value (e.g. from `openssl rand -hex 32`) or remove the entry",
+        ),
+        (
+            _token("ci", "t", "[]"),
+            f"c.toml:5:1: security.tokens[0].scopes: give at least one scope {ALL_SCOPES}",
+        ),
+        (
+            _token("ci", "t", '["read", "read"]'),
+            "c.toml:5:1: security.tokens[0].scopes: a scope is listed twice",
+        ),
+        (
+            "[security]\nread_requires_token = true\n" + _token("ci", "t", '["events:write"]'),
+            "c.toml:2:1: security.read_requires_token: read_requires_token needs a token with"
+            " the 'read' scope: set api_token or add a [[security.tokens]] entry",
+        ),
+    ],
+)
+def test_tokens_are_named_and_valued_once_and_hold_scopes(text: str, expected: str) -> None:
+    assert _errors(text) == [expected]
+    assert "t-same" not in expected
+
+
+def test_reads_can_require_a_token() -> None:
     config = parse_config('[security]\napi_token = "t"\nread_requires_token = true\n', env={})
     assert config.security.read_requires_token
 
