@@ -86,6 +86,7 @@ SAME = '[security]\napi_token = "t-same"\n'
             " the 'read' scope: set api_token or add a [[security.tokens]] entry",
         ),
     ],
+    ids=["name-twice", "value-twice", "empty", "no-scope", "scope-twice", "no-reader"],
 )
 def test_tokens_are_named_and_valued_once_and_hold_scopes(text: str, expected: str) -> None:
     assert _errors(text) == [expected]
