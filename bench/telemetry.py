@@ -33,15 +33,17 @@ from collections.abc import Callable
 import trio
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import SecretStr
-from quart_trio import QuartTrio
 
 from actors.clock import SystemClock
+from actors.state import HealthState
 from actors.telemetry.agents import AgentRegistry
 from actors.telemetry.anonymize import Anonymizer
 from actors.telemetry.api import create_blueprint, ingest
 from actors.telemetry.catalog import declare_catalog
 from actors.telemetry.recording import Telemetry
 from actors.telemetry.store import MetricStore
+from actors.web.access import AccessGuard
+from actors.web.app import create_app
 from actors.web.config import SecurityConfig
 
 AGENTS = ["esg-chief-of-staff", "carbon-hunter", "compliance-guardian", "supply-chain"]
@@ -189,9 +191,11 @@ def bench_ingestion() -> None:
     t = _best(direct, 3)
     print(f"ingest() alone            {batches * 500 / t:10,.0f} events/s")
 
-    app = QuartTrio(__name__)
     security = SecurityConfig(api_token=SecretStr("tok"))
-    app.register_blueprint(create_blueprint(telemetry=telemetry, security=security))
+    access = AccessGuard(security, listen="127.0.0.1:0")
+    app = create_app(
+        health=HealthState(), blueprints=[create_blueprint(telemetry=telemetry)], access=access
+    )
     headers = {"Authorization": "Bearer tok", "Content-Type": "application/json"}
 
     async def through_asgi() -> float:

@@ -10,7 +10,8 @@ checked too: the TLS certificate and key can be loaded. Every problem is reporte
 secret.
 
 `load_config_and_warnings` also returns what is legal but almost surely a mistake (a rule whose
-`check` label names no check), for check-config to print and `run` to log.
+`check` label names no check; no API token while the API listens beyond loopback, so its write
+routes are refused), for check-config to print and `run` to log.
 
 A channel whose required secret is empty is not an error: `Config.disabled_channels()` names it
 with the reason; rules may still name it (that route is skipped).
@@ -46,6 +47,7 @@ from actors.telemetry.config import MetricDecl, TelemetryConfig
 from actors.telemetry.exceptions import OtelEnvError
 from actors.telemetry.otel import resolve_otel
 from actors.telemetry.windows import DEFAULT_STALENESS
+from actors.web.access import unprotected_writes
 from actors.web.config import SecurityConfig, ServerConfig
 from supervisor._config.issues import ConfigError, ConfigIssue, format_key_path
 from supervisor._config.loader import Document, load_model
@@ -93,6 +95,10 @@ _ERROR_KEYS: dict[str, tuple[str, ...]] = {
     "a counter's name must end in '_total'": ("name", "type"),
     "buckets are only for histograms": ("buckets", "type"),
     "buckets must be a non-empty": ("buckets",),
+    # [security]
+    "token names must be unique": ("tokens",),
+    "token values must be unique": ("tokens",),
+    "read_requires_token needs": ("read_requires_token", "api_token", "tokens"),
     # [supervisor]
     "period must be longer than 0s": ("period",),
     "backoff_initial must not be longer than backoff_max": ("backoff_initial", "backoff_max"),
@@ -478,6 +484,9 @@ def parse_config_and_warnings(
     except OtelEnvError as exc:
         raise ConfigError([ConfigIssue(file, str(exc), ("telemetry",))]) from None
     warnings = [document.issue(p.path, p.message) for p in _unknown_watched_checks(document)]
+    unprotected = unprotected_writes(config.security, config.server.listen)
+    if unprotected is not None:
+        warnings.append(document.issue(("server", "listen"), unprotected))
     return config, tuple(sorted(warnings, key=ConfigIssue.sort_key))
 
 
@@ -549,8 +558,11 @@ def summarize(config: Config, file: str) -> str:
     lines.append(
         f"security: api_token {_secret_state(security.api_token)}, "
         f"metrics_token {_secret_state(security.metrics_token)}, "
-        f"allow_from {', '.join(security.allow_from) or 'all'}"
+        f"allow_from {', '.join(security.allow_from) or 'all'}, "
+        f"reads {'need a token' if security.read_requires_token else 'open'}"
     )
+    for token in security.tokens:
+        lines.append(f"  token {token.name}: {', '.join(token.scopes)}")
     telemetry = config.telemetry
     otlp = telemetry.otlp_endpoint or "from OTEL_EXPORTER_OTLP_ENDPOINT (off when unset)"
     service = telemetry.service_name or "from OTEL_SERVICE_NAME (else blipee-os)"

@@ -15,7 +15,8 @@ Public surface (the composition root uses these):
   channels skipped with a warning); `build_channel(name, config, context)`
 - `DeliveryActor(channel=, outbox=, clock=, logger=, metrics=None, tracer=None, ...)` with
   `run(*, task_status)`
-- `create_blueprint(channels=, outbox=, clock=, api_token=None, logger=None)` (actors.notify.api)
+- `create_blueprint(channels=, outbox=, clock=, logger=None)` (actors.notify.api; its routes
+  declare their scopes, the API app's access guard enforces them)
 - `run_test_alert(configs, channel=None, logger=, ...)` for the CLI; `send_test_alert(...)`.
 """
 

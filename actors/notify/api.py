@@ -1,13 +1,14 @@
 """The notify blueprint: `POST /api/test-alert` and `GET /api/v1/notifications`.
 
-- `POST /api/test-alert` (bearer token): sends a test notification on the channel named by
+- `POST /api/test-alert` (scope `alerts:test`): sends a test notification on the channel named by
   `?channel=NAME` or a JSON body `{"channel": "NAME"}`, or on every enabled channel when none is
   named. Answers `{"ok": bool, "results": [{channel, result, detail}]}`: 200 when every channel
   delivered, 502 when one did not, 404 for an unknown or disabled channel, 400 for a bad body.
-- `GET /api/v1/notifications?limit=N&channel=NAME`: recent deliveries, dead letters (with the
-  reason) and pending rows, newest first; `limit` 1..500 (default 50).
+- `GET /api/v1/notifications?limit=N&channel=NAME` (scope `read`): recent deliveries, dead
+  letters (with the reason) and pending rows, newest first; `limit` 1..500 (default 50).
 
-A request never waits on a delivery actor: test notifications are sent directly, listings are
+The access guard of the app (`actors.web.access`) enforces the scopes, `allow_from` and the body
+limit. A request never waits on a delivery actor: test notifications are sent directly, listings are
 read from the outbox.
 """
 
@@ -18,7 +19,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import SecretStr
 from quart import Blueprint, Response, jsonify, request
 
 from actors.clock import Clock
@@ -27,11 +27,10 @@ from actors.notify.errors import UnknownChannelError
 from actors.notify.outbox import EntryState, Outbox
 from actors.notify.testalert import send_test_alert
 from actors.store import StoreError
-from actors.web.auth import json_error, require_token
+from actors.web.access import Scope, requires
+from actors.web.responses import json_error
 
 __all__ = ["create_blueprint"]
-
-_MAX_BODY = 16 * 1024
 
 
 def create_blueprint(
@@ -39,27 +38,19 @@ def create_blueprint(
     channels: Mapping[str, Channel],
     outbox: Outbox,
     clock: Clock,
-    api_token: SecretStr | str | None = None,
     logger: logging.Logger | None = None,
 ) -> Blueprint:
-    """The notify blueprint over the enabled `channels` and the shared `outbox`.
-
-    `api_token` guards `POST /api/test-alert` (empty: open, as the default configuration).
-    """
+    """The notify blueprint over the enabled `channels` and the shared `outbox`; register it on
+    the web app, whose access guard enforces the scope each route declares."""
     bp = Blueprint("notify", __name__)
     log = logger or logging.getLogger("blipee.notify.api")
 
     @bp.post("/api/test-alert")
-    @require_token(api_token)
+    @requires(Scope.ALERTS_TEST)
     async def test_alert() -> Any:
         name = request.args.get("channel") or None
         if name is None:
-            length = request.content_length
-            if length is not None and length > _MAX_BODY:
-                return json_error(413, f"body larger than {_MAX_BODY} bytes")
             raw = await request.get_data(as_text=False)
-            if len(raw) > _MAX_BODY:
-                return json_error(413, f"body larger than {_MAX_BODY} bytes")
             if raw.strip():
                 try:
                     body = json.loads(raw)
@@ -85,6 +76,7 @@ def create_blueprint(
         return response
 
     @bp.get("/api/v1/notifications")
+    @requires(Scope.READ)
     async def notifications() -> Any:
         try:
             limit = int(request.args.get("limit", "50"))

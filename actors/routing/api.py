@@ -23,9 +23,10 @@ docs/configuration.md, "[[silences]]"):
   `?filter=<matcher>` applied to the silences' own matchers as Alertmanager does;
   `GET /api/v2/silence/<id>`; `DELETE /api/v2/silence/<id>` (token) -> 200, 404 if unknown.
 
-Errors are `{"error": "..."}`: 400 bad body, 401 missing/wrong bearer token, 403 address not
-allowed, 404 unknown silence, 413 body too large. Reads are answered from the actors' state;
-nothing is evaluated.
+Each route declares its scope (`read`, or `silences:write` for the writes); the access guard of
+the app (`actors.web.access`) decides tokens, `allow_from` and the body limit before the view
+runs. Errors are `{"error": "..."}`: 400 bad body, 404 unknown silence (401, 403, 413 and 415
+come from the guard). Reads are answered from the actors' state; nothing is evaluated.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import contextlib
 import datetime as dt
 import importlib.metadata
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pydantic
@@ -47,24 +48,20 @@ from actors.routing.exceptions import RoutingError, SilenceNotFound
 from actors.routing.matchers import Matcher, matches_all, parse_matchers, split_matcher
 from actors.routing.silences import Silence
 from actors.routing.silencing import Silences
-from actors.web.auth import AllowList, json_error, secret_value, token_matches
+from actors.web.access import Scope, requires
+from actors.web.responses import json_error
 
 if TYPE_CHECKING:
     from actors.clock import Clock
     from actors.rules.actor import AlertView
-    from actors.web.config import SecurityConfig
 
 __all__ = [
     "AlertsProvider",
-    "Authorize",
     "MuteView",
     "create_blueprint",
     "gettable_silence",
     "silence_json",
 ]
-
-Authorize = Callable[[], Awaitable[Response | None]]
-"""Checks the current request; returns None to proceed or the response to answer with."""
 
 
 class AlertsProvider(Protocol):
@@ -180,58 +177,15 @@ def _describe(exc: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _default_authorizers(security: SecurityConfig) -> tuple[Authorize, Authorize]:
-    allow = AllowList(security.allow_from)
-    token = secret_value(security.api_token)
-
-    async def read() -> Response | None:
-        if not allow.allows(request.remote_addr):
-            return json_error(403, "client address not allowed")
-        return None
-
-    async def write() -> Response | None:
-        denied = await read()
-        if denied is not None:
-            return denied
-        if not token_matches(request.headers.get("Authorization"), token):
-            response = json_error(401, "missing or invalid bearer token")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="blipee-monitor"'
-            return response
-        return None
-
-    return write, read
-
-
 def create_blueprint(
-    *,
-    rules: AlertsProvider,
-    routing: MuteView,
-    silences: Silences,
-    clock: Clock,
-    security: SecurityConfig | None = None,
-    authorize_write: Authorize | None = None,
-    authorize_read: Authorize | None = None,
+    *, rules: AlertsProvider, routing: MuteView, silences: Silences, clock: Clock
 ) -> Blueprint:
-    """The alerting blueprint (routes in the module docstring); register it on the web app.
+    """The alerting blueprint (routes in the module docstring); register it on the web app,
+    whose access guard enforces the scope each route declares.
 
     Silences are created, listed and expired through `silences` (the object the routing actor
     mutes with); `routing` says why each listed alert is muted.
-
-    Authorisation follows `security` (token for writes, CIDR allow-list) unless explicit
-    `authorize_write`/`authorize_read` are given.
-
-    Raises:
-        ValueError: neither `security` nor both authorizers are given.
     """
-    if security is not None:
-        default_write, default_read = _default_authorizers(security)
-        authorize_write = authorize_write or default_write
-        authorize_read = authorize_read or default_read
-    if authorize_write is None or authorize_read is None:
-        raise ValueError("give security or both authorize_write and authorize_read")
-    max_body = security.max_body_bytes if security is not None else 1_048_576
-    write_ok: Authorize = authorize_write
-    read_ok: Authorize = authorize_read
     bp = Blueprint("alerting", __name__)
 
     def _after(silence: Silence) -> float:
@@ -239,10 +193,8 @@ def create_blueprint(
         return max(clock.now(), silence.updated_at)
 
     @bp.get("/api/v1/alerts")
+    @requires(Scope.READ)
     async def list_alerts() -> Response:
-        denied = await read_ok()
-        if denied is not None:
-            return denied
         state = request.args.get("state")
         if state not in (None, "", "firing", "pending"):
             return json_error(400, "state must be firing or pending")
@@ -279,18 +231,14 @@ def create_blueprint(
         return jsonify({"alerts": out})
 
     @bp.get("/api/v1/silences")
+    @requires(Scope.READ)
     async def list_silences() -> Response:
-        denied = await read_ok()
-        if denied is not None:
-            return denied
         now = clock.now()
         return jsonify({"silences": [silence_json(s, now) for s in silences.all()]})
 
     @bp.get("/api/v1/silences/<silence_id>")
+    @requires(Scope.READ)
     async def get_silence(silence_id: str) -> Response:
-        denied = await read_ok()
-        if denied is not None:
-            return denied
         try:
             silence = silences.get(silence_id)
         except SilenceNotFound as exc:
@@ -298,12 +246,9 @@ def create_blueprint(
         return jsonify(silence_json(silence, clock.now()))
 
     async def _read_body(model: type[_Body]) -> _Body | Response:
-        """The request body as `model`, or the error answer (400 bad, 413 too large)."""
-        if (request.content_length or 0) > max_body:
-            return json_error(413, f"body larger than {max_body} bytes")
+        """The request body as `model`, or the error answer (400; the guard's 413 is raised
+        while reading a body over the limit)."""
         raw = await request.get_data(as_text=False)
-        if len(raw) > max_body:
-            return json_error(413, f"body larger than {max_body} bytes")
         try:
             data: Any = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -339,10 +284,8 @@ def create_blueprint(
             return json_error(400, str(exc))
 
     @bp.post("/api/v1/silences")
+    @requires(Scope.SILENCES_WRITE)
     async def post_silence() -> Response:
-        denied = await write_ok()
-        if denied is not None:
-            return denied
         body = await _read_body(_SilenceBody)
         if isinstance(body, Response):
             return body
@@ -357,10 +300,8 @@ def create_blueprint(
         return response
 
     @bp.delete("/api/v1/silences/<silence_id>")
+    @requires(Scope.SILENCES_WRITE)
     async def delete_silence(silence_id: str) -> Response:
-        denied = await write_ok()
-        if denied is not None:
-            return denied
         try:
             silence = await silences.expire(silence_id)
         except SilenceNotFound as exc:
@@ -371,10 +312,8 @@ def create_blueprint(
     version = _version()
 
     @bp.get("/api/v2/status")
+    @requires(Scope.READ)
     async def v2_status() -> Response:
-        denied = await read_ok()
-        if denied is not None:
-            return denied
         return jsonify(
             {
                 "cluster": {"status": "disabled", "peers": []},
@@ -392,10 +331,8 @@ def create_blueprint(
         )
 
     @bp.get("/api/v2/silences")
+    @requires(Scope.READ)
     async def v2_list_silences() -> Response:
-        denied = await read_ok()
-        if denied is not None:
-            return denied
         try:
             filters = parse_matchers(request.args.getlist("filter"))
         except RoutingError as exc:
@@ -406,10 +343,8 @@ def create_blueprint(
         )
 
     @bp.get("/api/v2/silence/<silence_id>")
+    @requires(Scope.READ)
     async def v2_get_silence(silence_id: str) -> Response:
-        denied = await read_ok()
-        if denied is not None:
-            return denied
         try:
             silence = silences.get(silence_id)
         except SilenceNotFound as exc:
@@ -417,10 +352,8 @@ def create_blueprint(
         return jsonify(gettable_silence(silence, clock.now()))
 
     @bp.post("/api/v2/silences")
+    @requires(Scope.SILENCES_WRITE)
     async def v2_post_silence() -> Response:
-        denied = await write_ok()
-        if denied is not None:
-            return denied
         body = await _read_body(_PostableSilence)
         if isinstance(body, Response):
             return body
@@ -440,10 +373,8 @@ def create_blueprint(
         return jsonify({"silenceID": silence.id})
 
     @bp.delete("/api/v2/silence/<silence_id>")
+    @requires(Scope.SILENCES_WRITE)
     async def v2_delete_silence(silence_id: str) -> Response:
-        denied = await write_ok()
-        if denied is not None:
-            return denied
         try:
             await silences.expire(silence_id)
         except SilenceNotFound as exc:

@@ -6,7 +6,9 @@ check. Routes (see CONTRACT.md): `/api/health` (seed document, or the IETF draft
 not run yet as pending, see `actors.web.documents`), `/api/health/live` (never depends on
 checks), `/api/health/ready` (503 with reasons), `/api/v1/checks`, `/api/v1/checks/<name>`
 (404 JSON when unknown), `/api/v1/actors` (the supervision tree), `GET /` (status page). Other
-packages' blueprints are registered as given. The CIDR allow-list guards `/api/v1/*`.
+packages' blueprints are registered as given. Every route declares its scope (`actors.web.access`):
+live and ready are public, the others `read`; the access guard decides every request, the probe
+fast path included.
 
 `/api/health` is rendered at most once per `render_interval` (100 ms) while checks keep
 publishing, and reused while nothing changed (for up to 1 s): thousands of checks and thousands
@@ -27,7 +29,8 @@ from quart_trio import QuartTrio
 from actors.clock import Clock, SystemClock
 from actors.models import Labels
 from actors.state import HealthState, OverallStatus
-from actors.web.auth import AllowList, install_allow_list, json_error
+from actors.web.access import AccessGuard, Scope, requires
+from actors.web.config import SecurityConfig, ServerConfig
 from actors.web.documents import (
     AppFigures,
     check_document,
@@ -35,6 +38,7 @@ from actors.web.documents import (
     ietf_document,
     tree_document,
 )
+from actors.web.responses import json_error
 from actors.web.statuspage import STATUS_PAGE_HEADERS, render_status_page
 
 __all__ = ["FigureReader", "create_app", "read_figures"]
@@ -160,12 +164,14 @@ class _ProbeFastPath:
     """ASGI middleware answering GET/HEAD on the three probe routes without the framework.
 
     Probes are the hot path (Kubernetes, load balancers, uptime monitors); the rest of the
-    routes go through Quart as usual.
+    routes go through Quart as usual. `/api/health` is decided by the access guard (`read`);
+    live and ready are public.
     """
 
-    def __init__(self, inner: _Asgi, documents: _Documents) -> None:
+    def __init__(self, inner: _Asgi, documents: _Documents, access: AccessGuard) -> None:
         self._inner = inner
         self._documents = documents
+        self._access = access
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path") if scope["type"] == "http" else None
@@ -173,6 +179,14 @@ class _ProbeFastPath:
             await self._inner(scope, receive, send)
             return
         kind = JSON
+        decision = None if path != "/api/health" else self._access.decide_asgi(Scope.READ, scope)
+        if decision is not None and not decision.allowed:
+            status, headers, body = decision.asgi()
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            body = b"" if scope["method"] == "HEAD" else body
+            await send({"type": "http.response.body", "body": body})
+            return
         if path == "/api/health/live":
             status, body = 200, _LIVE
         elif path == "/api/health/ready":
@@ -202,29 +216,25 @@ def create_app(
     blueprints: Sequence[Blueprint] = (),
     store: FigureReader | None = None,
     tree: Callable[[], object | None] | None = None,
-    allow_from: Sequence[str] = (),
+    access: AccessGuard | None = None,
     version: str | None = None,
     service: str = "blipee-monitor",
     clock: Clock | None = None,
     render_interval: float = 0.1,
-    max_body_bytes: int | None = None,
 ) -> QuartTrio:
     """Build the API application.
 
     `store` gives the document's request figures; `tree()` returns the supervision tree snapshot
-    (None before the tree runs); `allow_from` is `security.allow_from`; `version` defaults to the
-    installed package's version.
-
-    Raises:
-        ValueError: an `allow_from` entry is not a CIDR network.
+    (None before the tree runs); `access` decides every request (default: the defaults of
+    `[security]` and `[server]`: no token, listening on all addresses, so writes are refused);
+    `version` defaults to the installed package's version.
     """
     app = QuartTrio(__name__)
     app.config["JSON_SORT_KEYS"] = False
-    if max_body_bytes is not None:
-        app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     wall: Clock = clock or SystemClock()
     release = version or _package_version()
-    install_allow_list(app, AllowList(allow_from))
+    guard = access or AccessGuard(SecurityConfig(), listen=ServerConfig().listen)
+    guard.install(app)
     documents = _Documents(
         health=health,
         store=store,
@@ -233,26 +243,30 @@ def create_app(
         service=service,
         render_interval=render_interval,
     )
-    app.asgi_app = _ProbeFastPath(app.asgi_app, documents)  # type: ignore[method-assign]
+    app.asgi_app = _ProbeFastPath(app.asgi_app, documents, guard)  # type: ignore[method-assign]
 
     # The probe routes are answered by `_ProbeFastPath` before Quart sees the request; these
     # views serve the same documents when the app is driven without it (Quart's test client).
     @app.get("/api/health")
+    @requires(Scope.READ)
     async def api_health() -> Response:
         kind = _kind(request.headers.get("Accept", ""))
         status, body = documents.health(kind)
         return Response(body, status=status, content_type=kind)
 
     @app.get("/api/health/live")
+    @requires(Scope.PUBLIC)
     async def api_live() -> Response:
         return Response(_LIVE, status=200, content_type=JSON)
 
     @app.get("/api/health/ready")
+    @requires(Scope.PUBLIC)
     async def api_ready() -> Response:
         status, body = documents.ready()
         return Response(body, status=status, content_type=JSON)
 
     @app.get("/api/v1/checks")
+    @requires(Scope.READ)
     async def api_checks() -> Response:
         snapshot = health.snapshot
         body = {
@@ -262,6 +276,7 @@ def create_app(
         return Response(json.dumps(body).encode(), status=200, content_type=JSON)
 
     @app.get("/api/v1/checks/<name>")
+    @requires(Scope.READ)
     async def api_check(name: str) -> Response:
         snapshot = health.snapshot
         if name not in snapshot.configured and name not in snapshot.results:
@@ -270,6 +285,7 @@ def create_app(
         return Response(json.dumps(body).encode(), status=200, content_type=JSON)
 
     @app.get("/api/v1/actors")
+    @requires(Scope.READ)
     async def api_actors() -> Response:
         snapshot = tree() if tree is not None else None
         if snapshot is None:
@@ -279,6 +295,7 @@ def create_app(
         return Response(body, status=200, content_type=JSON)
 
     @app.get("/")
+    @requires(Scope.READ)
     async def status_page() -> Response:
         page = render_status_page(
             health.snapshot,
@@ -309,10 +326,6 @@ def create_app(
     @app.errorhandler(405)
     async def not_allowed(_error: Exception) -> Response:
         return json_error(405, f"method {request.method} not allowed on {request.path}")
-
-    @app.errorhandler(413)
-    async def too_large(_error: Exception) -> Response:
-        return json_error(413, "request body too large")
 
     @app.errorhandler(500)
     async def internal(_error: Exception) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from typing import Annotated
@@ -9,8 +10,16 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from actors.configtypes import ConfigModel, Secret
+from actors.web.access import TOKEN_SCOPES
 
-__all__ = ["Listen", "SecurityConfig", "ServerConfig", "listen_overlap", "parse_listen"]
+__all__ = [
+    "Listen",
+    "SecurityConfig",
+    "ServerConfig",
+    "TokenConfig",
+    "listen_overlap",
+    "parse_listen",
+]
 
 
 _HOSTNAME = re.compile(
@@ -132,8 +141,63 @@ class ServerConfig(ConfigModel):
         return self
 
 
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_SCOPE_NAMES = tuple(str(scope) for scope in TOKEN_SCOPES)
+
+
+def _check_scope(text: str) -> str:
+    if text not in _SCOPE_NAMES:
+        close = difflib.get_close_matches(text, _SCOPE_NAMES, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"unknown scope {text!r}{hint} (scopes: {', '.join(_SCOPE_NAMES)})")
+    return text
+
+
+def _check_token_name(text: str) -> str:
+    if not _TOKEN_NAME.match(text):
+        raise ValueError(
+            f"invalid token name {text!r}; use up to 64 letters, digits, '_', '.', '@', '-'"
+        )
+    return text
+
+
+def _check_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:
+    if not scopes:
+        raise ValueError(f"give at least one scope (scopes: {', '.join(_SCOPE_NAMES)})")
+    if len(set(scopes)) != len(scopes):
+        raise ValueError("a scope is listed twice")
+    return scopes
+
+
+def _check_token(token: SecretStr) -> SecretStr:
+    if not token.get_secret_value().strip():
+        raise ValueError(
+            "the token is empty; give it a long random value (e.g. from `openssl rand -hex 32`)"
+            " or remove the entry"
+        )
+    return token
+
+
+class TokenConfig(ConfigModel):
+    """One `[[security.tokens]]` entry: a named bearer token and the scopes it grants.
+
+    Raises (as a validation error): the token is empty, the name is invalid, a scope is unknown
+    (the message lists the scopes) or repeated, or no scope is given.
+    """
+
+    name: Annotated[str, AfterValidator(_check_token_name)]
+    token: Annotated[Secret, AfterValidator(_check_token)]
+    scopes: Annotated[
+        tuple[Annotated[str, AfterValidator(_check_scope)], ...], AfterValidator(_check_scopes)
+    ]
+
+
 class SecurityConfig(ConfigModel):
     """[security]: tokens, the CIDR allow-list and label anonymisation.
+
+    Tokens: `api_token` (every scope, named "api_token") and `tokens` (named, scoped); the
+    access guard (`actors.web.access`) applies them with `allow_from`, `read_requires_token`,
+    `metrics_token` and `max_body_bytes`, and takes a new `[security]` on reload.
 
     `anonymize_labels` names the labels whose values the metric store replaces by
     HMAC-SHA256(`anonymize_key`, value) (16 hex digits) before anything is kept, so `/metrics`,
@@ -147,16 +211,50 @@ class SecurityConfig(ConfigModel):
         ValueError: `anonymize_labels` is set but `anonymize_key` is empty (hashing with a
             random per-process key would change every token at each restart, and passing the
             values through in clear would defeat the setting); a label name is invalid or
-            repeated.
+            repeated; token names or token values repeat; `read_requires_token` without a
+            token holding `read`.
     """
 
     api_token: Secret = SecretStr("")
+    """A token with every scope, named "api_token"; empty: none."""
+    tokens: tuple[TokenConfig, ...] = ()
+    """Named tokens with their scopes ([[security.tokens]])."""
+    read_requires_token: bool = False
+    """Read routes need a token with the `read` scope (besides `allow_from`)."""
     metrics_token: Secret = SecretStr("")
     allow_from: tuple[Annotated[str, AfterValidator(_check_network)], ...] = ()
     anonymize_labels: tuple[str, ...] = ()
     anonymize_key: Secret = SecretStr("")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest request body accepted by the API (413 above)."""
+
+    @model_validator(mode="after")
+    def _tokens(self) -> SecurityConfig:
+        names = [token.name for token in self.tokens]
+        if self.api_token.get_secret_value():
+            names.insert(0, "api_token")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(
+                f"token names must be unique: {', '.join(repeated)} is used more than once"
+                + (" (api_token names the [security] api_token)" if "api_token" in repeated else "")
+            )
+        values = [token.token.get_secret_value() for token in self.tokens]
+        if self.api_token.get_secret_value():
+            values.insert(0, self.api_token.get_secret_value())
+        # One value, two names: the name the request is logged under would be a guess.
+        if len(set(values)) != len(values):
+            shared = [n for n, v in zip(names, values, strict=True) if values.count(v) > 1]
+            raise ValueError(
+                f"token values must be unique: {', '.join(shared)} have the same value"
+            )
+        readers = [token for token in self.tokens if "read" in token.scopes]
+        if self.read_requires_token and not (self.api_token.get_secret_value() or readers):
+            raise ValueError(
+                "read_requires_token needs a token with the 'read' scope: set api_token or add"
+                " a [[security.tokens]] entry"
+            )
+        return self
 
     @model_validator(mode="after")
     def _anonymisation(self) -> SecurityConfig:

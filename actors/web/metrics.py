@@ -4,8 +4,9 @@ The registry holds the metric store's collector (the one metrics path), a `Runti
 (actor_restarts_total{actor}, mailbox_dropped_total{mailbox}, read from the supervision tree and
 the mailboxes' statistics at scrape time) and the process collector. The app negotiates the
 Prometheus text / OpenMetrics format from `Accept` and gzips when the client accepts it (the
-prometheus_client exposition functions do both), checks the bearer token (`security.
-metrics_token`; empty = open) and the CIDR allow-list (`security.allow_from`).
+prometheus_client exposition functions do both), and asks the access guard (`actors.web.access`,
+scope `metrics`: the CIDR allow-list `security.allow_from`, then the bearer token
+`security.metrics_token`, empty = open) before anything is rendered.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import Collector
-from pydantic import SecretStr
 
-from actors.web.auth import AllowList, secret_value, token_matches
+from actors.web.access import AccessGuard, Scope
+from actors.web.config import SecurityConfig, ServerConfig
 
 __all__ = ["RuntimeCollector", "build_registry", "create_metrics_app"]
 
-Scope = MutableMapping[str, Any]
+AsgiScope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
@@ -94,33 +95,24 @@ def _json(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], by
 def create_metrics_app(
     *,
     registry: CollectorRegistry,
-    token: SecretStr | str | None = None,
-    allow_from: Sequence[str] = (),
+    access: AccessGuard | None = None,
     path: str = "/metrics",
-) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """The ASGI app serving `registry` on `path` (see the module docstring).
+) -> Callable[[AsgiScope, Receive, Send], Awaitable[None]]:
+    """The ASGI app serving `registry` on `path` (see the module docstring); `access` decides
+    who may scrape (default: the defaults of `[security]`, open to everyone)."""
+    guard = access or AccessGuard(SecurityConfig(), listen=ServerConfig().metrics_listen)
 
-    Raises:
-        ValueError: an `allow_from` entry is not a CIDR network.
-    """
-    expected = secret_value(token)
-    allow = AllowList(allow_from)
-
-    def answer(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def answer(scope: AsgiScope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        decision = guard.decide_asgi(Scope.METRICS, scope)
+        if not decision.allowed:
+            return decision.asgi()
         if scope["path"] != path:
             return _json(404, f"no route {scope['path']}; metrics are at {path}")
         if scope["method"] not in ("GET", "HEAD"):
             return _json(405, "use GET")
-        client = scope.get("client")
-        if not allow.allows(client[0] if client else None):
-            return _json(403, "client address not allowed")
         headers: dict[str, str] = {}
         for key, value in scope.get("headers", ()):
             headers[key.decode("latin-1").lower()] = value.decode("latin-1")
-        if not token_matches(headers.get("authorization"), expected):
-            status, head, body = _json(401, "missing or invalid bearer token")
-            head.append((b"www-authenticate", b'Bearer realm="metrics"'))
-            return status, head, body
         encoder, content_type = choose_encoder(headers.get("accept", ""))
         output: bytes = encoder(registry)
         head = [(b"content-type", content_type.encode())]
@@ -130,7 +122,7 @@ def create_metrics_app(
         head.append((b"vary", b"Accept, Accept-Encoding"))
         return 200, head, output
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    async def app(scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()

@@ -63,6 +63,11 @@ class HttpServer:
             config.certfile, config.keyfile = self._tls
         return config
 
+    @property
+    def app(self) -> Any:
+        """The ASGI app served."""
+        return self._app
+
     def stop(self) -> None:
         """Begin a graceful shutdown (idempotent)."""
         self._stop.set()

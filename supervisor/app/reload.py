@@ -5,30 +5,30 @@ check, rule and channel by name and lists the sections that changed; it is made 
 per part (`check_diff`, `rule_diff`, `channel_diff`, `routing_changed`, `restart_sections`),
 which the subsystems call for their own part when `App.apply` (`supervisor.app.root`) hands them
 the old and the new configuration and a `ReportBuilder`. The answer is a `ReloadReport`.
-`reload_blueprint` serves `POST /api/v1/reload` (bearer token) with that report, or 422 with
-the errors when the file was rejected.
+`reload_blueprint` serves `POST /api/v1/reload` (scope `config:reload`) with that report, or 422
+with the errors when the file was rejected.
 
 Sections in `LIVE_SECTIONS` are applied while running; a change to any of `ROUTING_SECTIONS`
-restarts the routing actor; any other section that changed is reported in `needs_restart`.
+restarts the routing actor; `[security]` applies at once (the access guard reads the new one),
+except the keys in `RESTART_KEYS`; any other section that changed is reported in `needs_restart`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from quart import Blueprint, jsonify
 
-from actors.web.auth import json_error, require_token
+from actors.web.access import Scope, requires
+from actors.web.responses import json_error
 from supervisor.config import Config
-
-if TYPE_CHECKING:
-    from pydantic import SecretStr
 
 __all__ = [
     "LIVE_SECTIONS",
     "RELOAD_METRIC",
+    "RESTART_KEYS",
     "ROUTING_SECTIONS",
     "ConfigDiff",
     "NameDiff",
@@ -54,6 +54,10 @@ LIVE_SECTIONS = frozenset(
 
 ROUTING_SECTIONS = ("routing", "inhibit", "silences", "maintenance")
 """Sections the routing actor is built from: a change to any of them restarts it."""
+
+RESTART_KEYS = {"security": ("anonymize_labels", "anonymize_key")}
+"""Sections applied live but for these keys, which take a restart (the metric store hashes
+labels with the key it started with)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +109,8 @@ class ConfigDiff:
     routing_changed: bool = False
     log_changed: bool = False
     needs_restart: tuple[str, ...] = ()
-    """Top-level sections outside `LIVE_SECTIONS` that changed."""
+    """Top-level sections outside `LIVE_SECTIONS` that changed (for those in `RESTART_KEYS`:
+    one of those keys changed)."""
 
 
 @dataclass(slots=True)
@@ -170,13 +175,17 @@ def routing_changed(old: Config, new: Config) -> bool:
     return any(getattr(old, section) != getattr(new, section) for section in ROUTING_SECTIONS)
 
 
+def _needs_restart(old: Config, new: Config, section: str) -> bool:
+    before, after = getattr(old, section), getattr(new, section)
+    if section in RESTART_KEYS:
+        return any(getattr(before, k) != getattr(after, k) for k in RESTART_KEYS[section])
+    return bool(section not in LIVE_SECTIONS and before != after)
+
+
 def restart_sections(old: Config, new: Config) -> tuple[str, ...]:
-    """Top-level sections outside `LIVE_SECTIONS` that changed (they need a process restart)."""
-    return tuple(
-        name
-        for name in Config.model_fields
-        if name not in LIVE_SECTIONS and getattr(old, name) != getattr(new, name)
-    )
+    """Top-level sections outside `LIVE_SECTIONS` that changed (they need a process restart);
+    for those in `RESTART_KEYS`, only when one of those keys changed."""
+    return tuple(name for name in Config.model_fields if _needs_restart(old, new, name))
 
 
 def diff_configs(old: Config, new: Config) -> ConfigDiff:
@@ -204,9 +213,8 @@ def reload_blueprint(
     *,
     reload_config: Callable[[], Awaitable[ReloadReport | None]],
     rejected: Callable[[], Sequence[str]],
-    api_token: SecretStr | str | None,
 ) -> Blueprint:
-    """`POST /api/v1/reload` behind `api_token` (see `actors.web.auth.require_token`).
+    """`POST /api/v1/reload`, scope `config:reload` (enforced by the app's access guard).
 
     `reload_config()` reads and applies the configuration file (None: rejected); `rejected()`
     gives the errors of the last rejected file. Answers 200 with the report, or 422 with those
@@ -215,7 +223,7 @@ def reload_blueprint(
     bp = Blueprint("reload", __name__)
 
     @bp.post("/api/v1/reload")
-    @require_token(api_token)
+    @requires(Scope.CONFIG_RELOAD)
     async def reload() -> Any:
         report = await reload_config()
         if report is None:

@@ -21,7 +21,7 @@ closed its kept-alive connection before the server stops.
 
 `App.run` runs the tree until `App.stop` (graceful: readiness fails at once, then children stop
 in reverse order). `App.reload` / `App.apply` are the hot reload: each subsystem in turn (checks,
-notify, routing, telemetry) applies its part of the change (`Subsystem.apply`), starting,
+notify, routing, telemetry, web) applies its part of the change (`Subsystem.apply`), starting,
 stopping or restarting only what changed; unchanged actors keep running with their state (their
 start counters do not move). `[log]` applies at once; any other section that changed is
 reported in `needs_restart`.
@@ -167,6 +167,7 @@ class App:
         self.root = wiring.supervisor("root", [spec for sub in started for spec in sub.specs()])
         # Reload order: a new rule finds its new channel already there.
         self._reloaded: list[Subsystem] = [self.checks, self.notify, self.routing, self._telemetry]
+        self._reloaded += [self.web] if self.web else []  # the new [security], last
 
     def tree(self) -> SupervisorInfo | None:
         """The root supervisor's snapshot (None before it runs)."""

@@ -6,10 +6,14 @@ notifications and the notification log, and `POST /api/v1/reload`) and the /metr
 served by an `HttpServer` child (`metrics` on `[server] metrics_listen`, `web` on `[server]
 listen`). The servers stop when their supervisor asks them to.
 
+Access: one `AccessGuard` (`actors.web.access`) decides every request of both listeners by the
+scope each route declares. On reload it takes the new [security] (tokens, scopes, `allow_from`,
+`read_requires_token`, `metrics_token`, `max_body_bytes`), from the next request on; [server]
+and `anonymize_*` take a restart (the reload reports them in `needs_restart`).
+
 Tracing: when OTLP export is configured the API app runs inside the OpenTelemetry ASGI
 instrumentation (one server span per request, probes excluded), with the setup's own
-`TracerProvider` (no global provider). Nothing here changes on reload: [server] and [security]
-take a restart (the reload reports them in `needs_restart`).
+`TracerProvider` (no global provider).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from opentelemetry.trace import TracerProvider
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.routing.api import create_blueprint as alerting_blueprint
 from actors.telemetry.api import create_blueprint as telemetry_blueprint
+from actors.web.access import AccessGuard
 from actors.web.app import create_app
 from actors.web.metrics import build_registry, create_metrics_app
 from actors.web.server import HttpServer
@@ -73,6 +78,7 @@ class WebSubsystem:
         rejected: the errors of the last rejected file.
 
     Attributes:
+        access: the access guard of both listeners.
         api_server: the API listener (`port` once it runs).
         metrics_server: the /metrics listener.
     """
@@ -90,35 +96,32 @@ class WebSubsystem:
         rejected: Callable[[], Sequence[str]],
     ) -> None:
         self._wiring = wiring
-        security = config.security
         clock = wiring.clock
+        self.access = AccessGuard(
+            config.security,
+            listen=config.server.listen,
+            external_url=config.server.external_url,
+            logger=logger_for("web"),
+        )
         api = create_app(
             health=checks.health,
             blueprints=[
-                telemetry_blueprint(telemetry=telemetry.api, security=security, clock=clock),
+                telemetry_blueprint(telemetry=telemetry.api, clock=clock),
                 alerting_blueprint(
-                    rules=routing.rules,
-                    routing=routing,
-                    silences=routing.silences,
-                    clock=clock,
-                    security=security,
+                    rules=routing.rules, routing=routing, silences=routing.silences, clock=clock
                 ),
                 notify_blueprint(
                     channels=notify.channels,
                     outbox=notify.outbox,
                     clock=clock,
-                    api_token=security.api_token,
                     logger=logger_for("notify.api"),
                 ),
-                reload_blueprint(
-                    reload_config=reload_config, rejected=rejected, api_token=security.api_token
-                ),
+                reload_blueprint(reload_config=reload_config, rejected=rejected),
             ],
             store=telemetry.store,
             tree=wiring.tree,
-            allow_from=security.allow_from,
+            access=self.access,
             clock=clock,
-            max_body_bytes=security.max_body_bytes,
         )
         if telemetry.otel.tracer_provider is not None:
             api = _traced_asgi(api, telemetry.otel.tracer_provider)
@@ -128,9 +131,7 @@ class WebSubsystem:
             tree=wiring.tree,
             mailboxes=lambda: {alerts.name: alerts.statistics().dropped},
         )
-        metrics_app = create_metrics_app(
-            registry=registry, token=security.metrics_token, allow_from=security.allow_from
-        )
+        metrics_app = create_metrics_app(registry=registry, access=self.access)
         server = config.server
         self.api_server = self._server(config, api, server.listen, name="api", logger="web")
         self.metrics_server = self._server(
@@ -161,4 +162,6 @@ class WebSubsystem:
         ]
 
     async def apply(self, old: Config, new: Config, report: ReportBuilder) -> None:
-        """Nothing: [server] and [security] take a restart (reported by the reload)."""
+        """The guard decides by the new [security] from the next request on; [server] and
+        `anonymize_*` take a restart (reported by the reload)."""
+        self.access.configure(new.security)

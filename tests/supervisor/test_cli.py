@@ -170,14 +170,20 @@ def test_run_stops_on_sigterm_with_status_0(tmp_path: Path) -> None:
 
 
 def test_check_config_prints_warnings_and_exits_0(tmp_path: Path) -> None:
-    # The packaged default's "Database Connection Issues" rule watches a check it only ships
-    # commented out.
+    # The packaged default listens on every address without a token (its writes are refused
+    # until one is set), and its "Database Connection Issues" rule watches a check it only
+    # ships commented out.
     result = _cli("check-config", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "default_config.toml: configuration is valid" in result.stdout
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 1, result.stderr
-    assert "rules[3].condition.labels.check: no check named 'database' is defined" in warnings[0]
+    assert len(warnings) == 2, result.stderr
+    assert (
+        "server.listen: no API token is configured and the API listens on 0.0.0.0:3000"
+        in (warnings[0])
+    )
+    assert "set [security] api_token" in warnings[0]
+    assert "rules[3].condition.labels.check: no check named 'database' is defined" in warnings[1]
 
 
 def _free_port() -> int:

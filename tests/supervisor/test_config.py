@@ -83,7 +83,8 @@ def test_repository_example_has_no_warnings() -> None:
 
 def test_packaged_default_warns_until_its_database_check_is_enabled(tmp_path: Path) -> None:
     path = default_config_path()
-    _, warnings = load_config_and_warnings(path, env={})
+    # With a token (without one, writes are refused and that is a warning too: test_security).
+    _, warnings = load_config_and_warnings(path, env={"BLIPEE_API_TOKEN": "t0ken"})
     line = _line_of(path, 'labels = { check = "database" }')
     assert [str(w) for w in warnings] == [
         f"{path}:{line}:12:"
@@ -94,7 +95,10 @@ def test_packaged_default_warns_until_its_database_check_is_enabled(tmp_path: Pa
     text = path.read_text(encoding="utf-8")
     block = text[text.index("# [[checks]]") : text.index("# The seed's five")]
     enabled = text.replace(block, "".join(line[2:] + "\n" for line in block.splitlines()))
-    env = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"}
+    env = {
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres",
+        "BLIPEE_API_TOKEN": "t0ken",
+    }
     config, warnings = parse_config_and_warnings(enabled, env=env)
     assert warnings == ()
     database = next(check for check in config.checks if check.name == "database")
@@ -134,6 +138,9 @@ def test_a_condition_on_an_undefined_check_is_a_warning_not_an_error() -> None:
         id = "other-label"
         name = "Other"
         condition = { metric = "api_errors_total", labels = { route = "database" } }
+
+        [server]
+        listen = "127.0.0.1:3000"  # writes without a token are open: no warning about that
         """
     )
     config, warnings = parse_config_and_warnings(source, file="c.toml", env={})

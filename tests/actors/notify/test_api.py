@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from quart_trio import QuartTrio
 
 from actors.clock import FixedClock
@@ -18,6 +19,7 @@ from actors.notify.outbox import EntryState, Outbox
 from actors.notify.testalert import run_test_alert, send_test_alert
 from actors.store import Database
 from tests.actors.notify.factories import channel_config, channel_context, make_notification
+from tests.actors.web.guarded import guarded_app
 
 LOG = logging.getLogger("test.notify.api")
 TOKEN = "tok"
@@ -49,11 +51,8 @@ async def outbox() -> AsyncIterator[Outbox]:
 
 
 def _app(outbox: Outbox, channels: dict[str, Channel]) -> QuartTrio:
-    app = QuartTrio(__name__)
-    app.register_blueprint(
-        create_blueprint(channels=channels, outbox=outbox, clock=FixedClock(), api_token=TOKEN)
-    )
-    return app
+    blueprint = create_blueprint(channels=channels, outbox=outbox, clock=FixedClock())
+    return guarded_app(blueprint, api_token=SecretStr(TOKEN))
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -20,7 +20,7 @@ from actors.routing.silencing import Silences
 from actors.rules.actor import RulesActor
 from actors.rules.config import RuleConfig
 from actors.telemetry.store import MetricStore
-from actors.web.config import SecurityConfig
+from tests.actors.web.guarded import guarded_app
 
 TOKEN = "t0ken"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -69,15 +69,9 @@ def _setup() -> tuple[QuartTrio, RulesActor, RoutingActor, Silences, MetricStore
     routing = RoutingActor(
         config=RoutingConfig(), events=receive, outbox=Outbox(), clock=clock, silences=silences
     )
-    app = QuartTrio(__name__)
-    app.register_blueprint(
-        create_blueprint(
-            rules=rules,
-            routing=routing,
-            silences=silences,
-            clock=clock,
-            security=SecurityConfig(api_token=SecretStr(TOKEN)),
-        )
+    app = guarded_app(
+        create_blueprint(rules=rules, routing=routing, silences=silences, clock=clock),
+        api_token=SecretStr(TOKEN),
     )
     return app, rules, routing, silences, store
 
@@ -179,28 +173,15 @@ async def test_matcher_objects_alertmanager_style(autojump_clock: MockClock) -> 
 async def test_allow_list_and_open_writes_without_a_token(autojump_clock: MockClock) -> None:
     _, rules, routing, silences, _ = _setup()
     clock = VirtualClock(START)
-    closed = QuartTrio(__name__)
-    closed.register_blueprint(
-        create_blueprint(
-            rules=rules,
-            routing=routing,
-            silences=silences,
-            clock=clock,
-            security=SecurityConfig(allow_from=("10.0.0.0/8",)),
-        )
+    closed = guarded_app(
+        create_blueprint(rules=rules, routing=routing, silences=silences, clock=clock),
+        allow_from=("10.0.0.0/8",),
     )
     resp = await closed.test_client().get("/api/v1/alerts")
     assert resp.status_code == 403
     assert (await resp.get_json()) == {"error": "client address not allowed"}
-    open_app = QuartTrio(__name__)
-    open_app.register_blueprint(
-        create_blueprint(
-            rules=rules,
-            routing=routing,
-            silences=silences,
-            clock=clock,
-            security=SecurityConfig(),
-        )
+    open_app = guarded_app(
+        create_blueprint(rules=rules, routing=routing, silences=silences, clock=clock)
     )
     resp = await open_app.test_client().post(
         "/api/v1/silences", json={"matchers": ["a=b"], "duration": "1h"}
@@ -234,15 +215,8 @@ async def test_a_silence_starting_now_or_before_is_active_at_once() -> None:
         config=RoutingConfig(), events=receive, outbox=Outbox(), clock=clock, silences=silences
     )
     rules = RulesActor(rules=[], store=MetricStore(clock=clock), sink=send, clock=clock)
-    app = QuartTrio(__name__)
-    app.register_blueprint(
-        create_blueprint(
-            rules=rules,
-            routing=routing,
-            silences=silences,
-            clock=clock,
-            security=SecurityConfig(),
-        )
+    app = guarded_app(
+        create_blueprint(rules=rules, routing=routing, silences=silences, clock=clock)
     )
     client = app.test_client()
     ago = _rfc3339(START - 600)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from quart_trio import QuartTrio
-
 from actors.telemetry.agents import AgentRegistry
 from actors.telemetry.api import create_blueprint
 from actors.telemetry.recording import Telemetry
 from actors.telemetry.store import MetricStore
-from actors.web.config import SecurityConfig
+from tests.actors.web.guarded import guarded_app
 
 
 async def test_expected_agents_never_reported_are_missing(store: MetricStore) -> None:
     agents = AgentRegistry(expected=["esg-chief-of-staff", "carbon-hunter"])
     telemetry = Telemetry(store=store, agents=agents)
-    app = QuartTrio(__name__)
-    app.register_blueprint(create_blueprint(telemetry=telemetry, security=SecurityConfig()))
-    client = app.test_client()
+    client = guarded_app(create_blueprint(telemetry=telemetry)).test_client()
 
     body = await (await client.get("/api/v1/agents/status")).get_json()
     assert {a["agent"]: (a["status"], a["lastSeen"]) for a in body["agents"]} == {

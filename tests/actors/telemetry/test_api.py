@@ -11,7 +11,7 @@ from quart_trio import QuartTrio
 
 from actors.telemetry.api import create_blueprint, ingest
 from actors.telemetry.recording import Telemetry
-from actors.web.config import SecurityConfig
+from tests.actors.web.guarded import guarded_app
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -19,11 +19,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 def _app(telemetry: Telemetry, **security: Any) -> QuartTrio:
     security.setdefault("api_token", SecretStr(TOKEN))
-    app = QuartTrio(__name__)
-    app.register_blueprint(
-        create_blueprint(telemetry=telemetry, security=SecurityConfig(**security))
-    )
-    return app
+    return guarded_app(create_blueprint(telemetry=telemetry), **security)
 
 
 GOOD = [

@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from quart_trio import QuartTrio
 
 from actors.telemetry.api import create_blueprint, ingest
 from actors.telemetry.recording import Telemetry
 from actors.telemetry.store import MetricStore
-from actors.web.config import SecurityConfig
+from tests.actors.web.guarded import guarded_app
 
 HEARTBEAT = {"type": "heartbeat", "agent": "carbon-hunter"}
 ORGS = {"type": "business_metric", "name": "organizations_active", "value": 3}
@@ -80,14 +79,7 @@ def test_a_batch_over_the_count_limit_is_413_and_records_nothing(
 
 
 async def test_the_count_limit_through_http(telemetry: Telemetry) -> None:
-    app = QuartTrio(__name__)
-    app.register_blueprint(
-        create_blueprint(
-            telemetry=telemetry,
-            security=SecurityConfig(api_token=SecretStr("t")),
-            max_events=3,
-        )
-    )
+    app = guarded_app(create_blueprint(telemetry=telemetry, max_events=3), api_token=SecretStr("t"))
     client = app.test_client()
     response = await client.post(
         "/api/v1/events", data=_body(*[HEARTBEAT] * 4), headers={"Authorization": "Bearer t"}

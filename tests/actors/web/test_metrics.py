@@ -10,11 +10,14 @@ from typing import Any
 
 import httpx
 import trio
+from pydantic import SecretStr
 
 from actors.clock import SystemClock
 from actors.models import CheckStatus
 from actors.state import HealthState
 from actors.telemetry.store import MetricStore
+from actors.web.access import AccessGuard
+from actors.web.config import SecurityConfig
 from actors.web.metrics import build_registry, create_metrics_app
 from actors.web.server import HttpServer
 
@@ -79,8 +82,14 @@ async def test_exposition_negotiation_and_gzip(nursery: trio.Nursery) -> None:
         assert missing.status_code == 404
 
 
+def _access(metrics_token: str | None = "tok", **security: Any) -> AccessGuard:
+    if metrics_token is not None:
+        security["metrics_token"] = SecretStr(metrics_token)
+    return AccessGuard(SecurityConfig(**security), listen="127.0.0.1:0")
+
+
 async def test_token_and_allow_list(nursery: trio.Nursery) -> None:
-    app = create_metrics_app(registry=_registry(), token="tok", allow_from=["127.0.0.0/8"])
+    app = create_metrics_app(registry=_registry(), access=_access(allow_from=("127.0.0.0/8",)))
     server = await _serve(nursery, app)
     url = f"http://127.0.0.1:{server.port}/metrics"
     async with httpx.AsyncClient() as client:
@@ -89,7 +98,9 @@ async def test_token_and_allow_list(nursery: trio.Nursery) -> None:
         assert response.json() == {"error": "missing or invalid bearer token"}
         response = await client.get(url, headers={"Authorization": "Bearer tok"})
         assert response.status_code == 200
-    denied = create_metrics_app(registry=_registry(), allow_from=["10.0.0.0/8"])
+    denied = create_metrics_app(
+        registry=_registry(), access=_access(metrics_token=None, allow_from=("10.0.0.0/8",))
+    )
     server = await _serve(nursery, denied)
     async with httpx.AsyncClient() as client:
         response = await client.get(f"http://127.0.0.1:{server.port}/metrics")
@@ -114,7 +125,7 @@ async def test_promtool_check_metrics_is_silent(nursery: trio.Nursery) -> None:
 
 async def test_real_prometheus_scrapes_us(nursery: trio.Nursery, tmp_path: Path) -> None:
     prometheus = require_binary("/usr/bin/prometheus")
-    server = await _serve(nursery, create_metrics_app(registry=_registry(), token="tok"))
+    server = await _serve(nursery, create_metrics_app(registry=_registry(), access=_access()))
     port = free_port()
     (tmp_path / "token").write_text("tok")
     (tmp_path / "prometheus.yml").write_text(

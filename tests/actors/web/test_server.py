@@ -119,18 +119,22 @@ async def test_database_outage_fails_readiness_never_liveness() -> None:
 
 
 async def test_keep_alive_survives_an_answer_that_skips_the_body() -> None:
+    from pydantic import SecretStr
     from quart import Blueprint, Response, jsonify
 
-    from actors.web.auth import require_token
+    from actors.web.access import AccessGuard, Scope, requires
+    from actors.web.config import SecurityConfig
 
     blueprint = Blueprint("writes", __name__)
 
     @blueprint.post("/api/v1/things")
-    @require_token("tok")
+    @requires(Scope.EVENTS_WRITE)
     async def things() -> Response:
         return jsonify({"ok": True})
 
-    app = create_app(health=HealthState(), blueprints=[blueprint], max_body_bytes=2048)
+    security = SecurityConfig(api_token=SecretStr("tok"), max_body_bytes=2048)
+    access = AccessGuard(security, listen="127.0.0.1:0")
+    app = create_app(health=HealthState(), blueprints=[blueprint], access=access)
     server = HttpServer(app=app, listen="127.0.0.1:0")
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
