@@ -1,14 +1,17 @@
 """Configuration of alert routing ([routing], [[routing.routes]]), inhibition ([[inhibit]]),
 silences ([[silences]]) and recurring maintenance windows ([[maintenance]]).
 
-Matchers are written as strings, Alertmanager style: `name=value`, `name!=value`, `name=~regex`,
-`name!~regex`; the value may be double-quoted.
+Matchers are written as strings in Alertmanager's grammar (see `actors.routing.matchers`):
+`name=value`, `name!=value`, `name=~regex`, `name!~regex`, the value optionally double-quoted
+with escapes; in `matchers` of routes, inhibit rules and maintenance windows a string may hold a
+list, `{a="b", c=~"d"}`.
 """
 
 from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
@@ -16,12 +19,13 @@ from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from actors.configtypes import ConfigModel, Duration
 from actors.routing.cron import parse_cron
 from actors.routing.exceptions import InvalidCron, InvalidMatcher
-from actors.routing.matchers import parse_matcher, split_matcher
+from actors.routing.matchers import parse_matcher, parse_matcher_list, split_matcher
 
 __all__ = [
     "InhibitConfig",
     "MaintenanceConfig",
     "MatcherText",
+    "SingleMatcherText",
     "RouteConfig",
     "RoutingConfig",
     "SilenceConfig",
@@ -31,16 +35,23 @@ __all__ = [
 _CRON_FIELD = re.compile(r"^[\d*/,A-Za-z-]+$")
 
 
-def _check_matcher(text: str) -> str:
+def _validator(parse: Callable[[str], object]) -> AfterValidator:
     # The same parse and compile the routing actor does at run time (one path, see matchers).
-    try:
-        parse_matcher(text)
-    except InvalidMatcher as exc:
-        raise ValueError(str(exc)) from exc
-    return text
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except InvalidMatcher as exc:
+            raise ValueError(str(exc)) from exc
+        return text
+
+    return AfterValidator(check)
 
 
-MatcherText = Annotated[str, AfterValidator(_check_matcher)]
+MatcherText = Annotated[str, _validator(parse_matcher_list)]
+"""A matcher list string, as in Alertmanager's `matchers`: `a="b"` or `{a="b", c=~"d"}`."""
+
+SingleMatcherText = Annotated[str, _validator(parse_matcher)]
+"""Exactly one matcher (a silence's matchers are one per string, as in Alertmanager's API)."""
 
 
 def _check_cron(text: str) -> str:
@@ -107,7 +118,7 @@ class InhibitConfig(ConfigModel):
 class SilenceConfig(ConfigModel):
     """[[silences]]: alerts matching every matcher are muted between `starts` and `ends`."""
 
-    matchers: tuple[MatcherText, ...] = Field(min_length=1)
+    matchers: tuple[SingleMatcherText, ...] = Field(min_length=1)
     starts: AwareDatetime | None = None
     ends: AwareDatetime
     comment: str = ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from actors.routing.matchers import Matcher, matches_all, parse_matchers
+from actors.routing.matchers import Matcher, matches_all, parse_matcher_lists
 
 __all__ = ["InhibitRule", "inhibited", "parse_inhibit_rule"]
 
@@ -30,7 +30,7 @@ def parse_inhibit_rule(
     Raises:
         InvalidMatcher: a matcher is invalid.
     """
-    return InhibitRule(parse_matchers(source), parse_matchers(target), tuple(equal))
+    return InhibitRule(parse_matcher_lists(source), parse_matcher_lists(target), tuple(equal))
 
 
 def inhibited(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from actors.routing.matchers import Matcher, matches_all, parse_matchers
+from actors.routing.matchers import Matcher, matches_all, parse_matcher_lists
 
 __all__ = ["Destination", "Route", "parse_route", "route_alert"]
 
@@ -49,7 +49,7 @@ def parse_route(
         InvalidMatcher: a matcher is invalid.
     """
     return Route(
-        parse_matchers(matchers),
+        parse_matcher_lists(matchers),
         tuple(channels),
         continue_,
         None if group_by is None else tuple(group_by),
