@@ -66,6 +66,10 @@ class Group:
     alerts: Mapping[str, Alert] = field(default_factory=dict)
     next_flush: float | None = None
     log: NotifyLog = NotifyLog()
+    timing: GroupTiming = GroupTiming()
+    """The timers of the route the group belongs to."""
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
 
 def group_labels(labels: Mapping[str, str], group_by: Sequence[str]) -> Labels:
