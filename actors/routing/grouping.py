@@ -73,10 +73,13 @@ class Group:
 
 
 def group_labels(labels: Mapping[str, str], group_by: Sequence[str]) -> Labels:
-    """The group's labels: the alert's values of `group_by` (`...` groups by every label)."""
+    """The group's labels: the alert's values of `group_by` (`...` groups by every label).
+
+    As in Alertmanager, a label the alert does not have (or has empty: the same thing for
+    Prometheus) is not a group label: no `cluster=""`."""
     if "..." in group_by:
-        return tuple(sorted(labels.items()))
-    return tuple(sorted((name, labels.get(name, "")) for name in group_by))
+        return tuple(sorted((name, value) for name, value in labels.items() if value))
+    return tuple(sorted((name, labels[name]) for name in set(group_by) if labels.get(name)))
 
 
 def group_key(channel: str, route: str, labels: Labels) -> str:
