@@ -11,6 +11,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
+from actors.models import AlertStatus
 from actors.routing.config import RouteConfig, TimeIntervalConfig
 from actors.routing.grouping import GroupTiming
 from actors.routing.routes import (
@@ -260,3 +261,24 @@ async def test_mute_and_active_time_intervals(
     await trio.sleep(START + 3600 + 1 - h.clock.now())  # 02:00:01, outside the interval
     await trio.sleep(5 * 60)
     assert ("muted", "firing", ["A"]) in _names(h.outbox.take())
+
+
+async def test_a_resolution_during_a_mute_is_sent_when_it_ends(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    """A deliberate difference (docs/configuration.md): Alertmanager drops it."""
+    times = [{"start_time": "02:00", "end_time": "03:00"}]
+    h = Harness(
+        group_interval="5m",
+        time_intervals=[{"name": "two", "time_intervals": [{"times": times}]}],
+        routes=[{"matchers": ["team=db"], "mute_time_intervals": ["two"]}],
+    )
+    await nursery.start(h.actor.run)
+    await h.fire("A", team="db")
+    assert _names(h.outbox.take()) == [("hooks", "firing", ["A"])]  # 01:00: not muted
+    await trio.sleep(START + 3600 + 600 - h.clock.now())  # 02:10
+    await h.fire("A", status=AlertStatus.RESOLVED, team="db")
+    await trio.sleep(40 * 60)  # 02:50
+    assert h.outbox.take() == []
+    await trio.sleep(15 * 60)  # past 03:00
+    assert _names(h.outbox.take()) == [("hooks", "resolved", ["A"])]
