@@ -66,14 +66,52 @@ def _re2_options() -> re2.Options:
     return options
 
 
+def _refuse_beyond_go(pattern: str) -> None:
+    """Refuse the two things RE2 (C++) takes that Alertmanager's Go regexp refuses: `\\C` (one
+    byte) and `(?<name>...)` groups (Go takes `(?P<name>...)`).
+
+    Raises:
+        ValueError: either is used (outside `\\Q...\\E`; `(?<` also outside a class).
+    """
+    i, end, in_class = 0, len(pattern), False
+    while i < end:
+        if pattern[i] == "\\" and i + 1 < end:
+            if pattern[i + 1] == "Q":  # quoted up to \E (or the end): nothing special inside
+                close = pattern.find("\\E", i + 2)
+                i = end if close < 0 else close + 2
+                continue
+            if pattern[i + 1] == "C":
+                raise ValueError(f"invalid regular expression {pattern!r}: \\C is not supported")
+            i += 2
+            continue
+        if in_class:
+            if pattern.startswith("[:", i) and (close := pattern.find(":]", i + 2)) >= 0:
+                i = close + 2  # [:alpha:]
+                continue
+            in_class = pattern[i] != "]"
+        elif pattern[i] == "[":
+            in_class = True
+            i += 1
+            i += pattern.startswith("^", i)
+            i += pattern.startswith("]", i)  # a leading ] is a literal member
+            continue
+        elif pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i):
+            raise ValueError(
+                f"invalid regular expression {pattern!r}: named groups are written (?P<name>...)"
+            )
+        i += 1
+
+
 def compile_matcher_regex(pattern: str) -> re2._Regexp[str]:
     """Compile the regex of a `=~`/`!~` matcher as Alertmanager does: RE2, `^(?:pattern)$`.
 
-    Match the result with `search` (it is anchored already).
+    Match the result with `search` (it is anchored already). What Go's regexp (Alertmanager's
+    RE2) refuses is refused, though RE2 in C++ takes it: `\\C` and `(?<name>...)`.
 
     Raises:
         ValueError: the pattern does not compile (RE2 syntax, or too large); the message says why.
     """
+    _refuse_beyond_go(pattern)
     try:
         return re2.compile(f"^(?:{pattern})$", _re2_options())
     except re2.error as exc:

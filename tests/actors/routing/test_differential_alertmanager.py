@@ -43,7 +43,7 @@ from actors.routing.config import TimeIntervalConfig
 from actors.routing.inhibit import inhibited, parse_inhibit_rule
 from actors.routing.matchers import format_matcher
 from actors.routing.routes import match_routes, route_alert, route_from_config
-from supervisor.config import parse_config
+from supervisor.config import ConfigError, parse_config
 from tests.actors.notify.servers import free_port
 from tests.e2e.harness import HttpPeer, require_binary, wait_until
 
@@ -332,6 +332,83 @@ def test_root_rule_is_the_one_difference(tmp_path: Path) -> None:
     assert _ours(_our_routes(tree), labels) == ["pager", DEFAULT]
     assert plain.receivers({"severity": "info"}) == [DEFAULT]
     assert _ours(_our_routes(tree), {"severity": "info"}) == [DEFAULT]
+
+
+# -- what each side accepts ---------------------------------------------------------------------
+
+ACCEPTANCE = [
+    # the grammar
+    'a="b',
+    'a=b"',
+    'a="b"c"',
+    'a="x\\"',
+    "a=x\\",
+    "{a=b",
+    "a=b}",
+    " {a=b}",
+    "a=b,,c=d",
+    "a=b, c=d ,",
+    "{}",
+    "",
+    "1a=b",
+    "a:b=c",
+    'a =~ "x"',
+    "a=~(",
+    "a==b",
+    "a!b",
+    'a="b",c',
+    # the regex syntax: RE2 as Go has it
+    'l=~"\\C"',
+    'l=~"\\\\C"',
+    'l=~"(?<n>x)"',
+    'l=~"(?P<n>x)"',
+    'l=~"[(?<]"',
+    'l=~"\\\\Q(?<\\\\E"',
+    'l=~"[[:word:]]"',
+    'l=~"[[:foo:]]"',
+    'l=~"\\\\pN"',
+    'l=~"\\\\p{Foo}"',
+    'l=~"\\\\z"',
+    'l=~"\\\\Z"',
+    'l=~"(?=x)"',
+    'l=~"\\\\1"',
+    'l=~"(?x)a"',
+    'l=~"(?U)a"',
+    'l=~"a{1000}"',
+    'l=~"a{1001}"',
+    'l=~"a**"',
+    'l=~"(?#c)"',
+    'l=~"\\\\x{110000}"',
+]
+
+
+def test_what_alertmanager_accepts_we_accept(tmp_path: Path) -> None:
+    binary = require_binary("/usr/bin/amtool")
+    failures = []
+    answers = set()
+    for text in ACCEPTANCE:
+        tree = [Node([text], "r", False, [])]
+        file = tmp_path / "alertmanager.yml"
+        file.write_text(json.dumps(_alertmanager_config(tree), ensure_ascii=False))
+        result = subprocess.run(
+            [binary, "check-config", str(file)],
+            capture_output=True,
+            timeout=20,
+            check=False,
+            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        )
+        theirs = result.returncode == 0
+        try:
+            _our_routes(tree)
+        except ConfigError:
+            ours = False
+        else:
+            ours = True
+        answers.add(theirs)
+        if theirs != ours:
+            failures.append(f"{text!r}: alertmanager accepts={theirs}, ours={ours}")
+    assert not failures, "\n".join(failures)
+    assert answers == {True, False}
 
 
 # -- a live Alertmanager: inhibition and time intervals ---------------------------------------

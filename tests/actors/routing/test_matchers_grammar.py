@@ -108,10 +108,19 @@ def test_re2_semantics(pattern: str, value: str, expected: bool) -> None:
     assert parse_matcher(format_matcher("l", "!~", pattern)).matches({"l": value}) is not expected
 
 
-@pytest.mark.parametrize("pattern", ["(?=a)", "(a)\\1", "\\Z", "a{1001}", "(", "(?x)a"])
+@pytest.mark.parametrize(
+    "pattern", ["(?=a)", "(a)\\1", "\\Z", "a{1001}", "(", "(?x)a", "\\C", "(?<n>a)", "[a]\\C"]
+)
 def test_regexes_re2_refuses(pattern: str) -> None:
     with pytest.raises(InvalidMatcher, match="invalid regular expression"):
         parse_matcher(format_matcher("l", "=~", pattern))
+
+
+@pytest.mark.parametrize(
+    "pattern", ["(?P<n>a)", "[(?<]", "\\Q(?<\\C\\E", "[[:alpha:](?<]", "\\\\C"]
+)
+def test_what_go_takes_is_taken(pattern: str) -> None:
+    parse_matcher(format_matcher("l", "=~", pattern))
 
 
 def test_length_is_bounded() -> None:
