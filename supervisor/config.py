@@ -40,6 +40,7 @@ from actors.routing.config import (
     MaintenanceConfig,
     RoutingConfig,
     SilenceConfig,
+    TimeIntervalConfig,
 )
 from actors.rules.config import RuleConfig
 from actors.store.config import StorageConfig
@@ -198,6 +199,7 @@ class Config(ConfigModel):
     inhibit: tuple[InhibitConfig, ...] = ()
     silences: tuple[SilenceConfig, ...] = ()
     maintenance: tuple[MaintenanceConfig, ...] = ()
+    time_intervals: tuple[TimeIntervalConfig, ...] = ()
     channels: dict[ChannelName, ChannelConfig] = Field(default_factory=dict)
 
     def secret_values(self) -> frozenset[str]:
@@ -288,6 +290,20 @@ def _names(table: Mapping[str, Any] | None, key: str) -> list[tuple[int, str]]:
     return [(position, value) for position, value in enumerate(values) if isinstance(value, str)]
 
 
+def _routes(raw: Mapping[str, Any]) -> list[tuple[KeyPath, Mapping[str, Any]]]:
+    """(path, table) of every route of the routing tree, nested ones included, in file order."""
+    found: list[tuple[KeyPath, Mapping[str, Any]]] = []
+
+    def walk(path: KeyPath, table: Mapping[str, Any] | None) -> None:
+        for index, route in _elements({"routes": (table or {}).get("routes")}, "routes"):
+            here: KeyPath = (*path, "routes", index)
+            found.append((here, route))
+            walk(here, route)
+
+    walk(("routing",), _table(raw, "routing"))
+    return found
+
+
 def _duplicates(
     section: str, key: str, document: Document, what: str, *, where: tuple[str, ...] = ()
 ) -> list[Problem]:
@@ -360,15 +376,23 @@ def _references(document: Document) -> list[Problem]:
                 if name not in channels_table:
                     path = ("rules", index, "channels", position)
                     problems.append(Problem(path, _unknown("channel", name, channels)))
-        for index, route in _elements(raw, "routing", "routes"):
+        for route_path, route in _routes(raw):
             for position, name in _names(route, "channels"):
                 if name not in channels_table:
-                    path = ("routing", "routes", index, "channels", position)
+                    path = (*route_path, "channels", position)
                     problems.append(Problem(path, _unknown("channel", name, channels)))
         for position, name in _names(_table(raw, "routing"), "escalate_to"):
             if name not in channels_table:
                 path = ("routing", "escalate_to", position)
                 problems.append(Problem(path, _unknown("channel", name, channels)))
+    problems += _duplicates("time_intervals", "name", document, "time interval name")
+    intervals = [n for _, t in _elements(raw, "time_intervals") if (n := _name(t, "name"))]
+    for route_path, route in _routes(raw):
+        for key in ("mute_time_intervals", "active_time_intervals"):
+            for position, name in _names(route, key):
+                if name not in intervals:
+                    path = (*route_path, key, position)
+                    problems.append(Problem(path, _unknown("time interval", name, intervals)))
     if isinstance(raw.get("checks", []), list):
         checks = _elements(raw, "checks")
         check_names = [

@@ -7,8 +7,9 @@ Public surface:
 - `Silences` (`all`, `get`, `add`, `expire`, `load`): the process's silences, one object shared
   by the routing actor and the API, outliving the actor's restarts;
 - `RoutingStore`, `MemoryRoutingStore`, `SqliteRoutingStore` (notification log and silences);
-- the pure parts: `Matcher`/`parse_matcher`, `Route`/`route_alert`, `Group`/`add_alert`/`flush`,
-  `Silence`/`make_silence`, `InhibitRule`/`inhibited`, `Cron`/`parse_cron`, `MaintenanceWindow`;
+- the pure parts: `Matcher`/`parse_matcher`/`parse_matcher_lists`, `Route`/`match_routes`/
+  `route_alert`, `Group`/`add_alert`/`flush`, `Silence`/`make_silence`, `InhibitRule`/`inhibited`,
+  `Cron`/`parse_cron`, `MaintenanceWindow`, `TimeInterval`;
 - `RoutingError` and its subclasses.
 """
 
@@ -40,11 +41,26 @@ from actors.routing.grouping import (
 )
 from actors.routing.inhibit import InhibitRule, inhibited, parse_inhibit_rule
 from actors.routing.maintenance import MaintenanceWindow, parse_window
-from actors.routing.matchers import Matcher, matches_all, parse_matcher, parse_matchers
+from actors.routing.matchers import (
+    Matcher,
+    matches_all,
+    parse_matcher,
+    parse_matcher_lists,
+    parse_matchers,
+)
 from actors.routing.persist import MemoryRoutingStore, RoutingStore, SqliteRoutingStore
-from actors.routing.routes import Destination, Route, parse_route, route_alert
+from actors.routing.routes import (
+    Destination,
+    MatchedRoute,
+    Route,
+    match_routes,
+    parse_route,
+    route_alert,
+    route_from_config,
+)
 from actors.routing.silences import Silence, SilenceState, expire, make_silence
 from actors.routing.silencing import Silences
+from actors.routing.timeintervals import TimeInterval
 
 __all__ = [
     "AlertSource",
@@ -58,6 +74,7 @@ __all__ = [
     "InvalidMatcher",
     "InvalidSilence",
     "MaintenanceWindow",
+    "MatchedRoute",
     "Matcher",
     "MemoryRoutingStore",
     "MuteStatus",
@@ -72,6 +89,7 @@ __all__ = [
     "SilenceState",
     "Silences",
     "SqliteRoutingStore",
+    "TimeInterval",
     "add_alert",
     "expire",
     "flush",
@@ -79,13 +97,16 @@ __all__ = [
     "in_window",
     "inhibited",
     "make_silence",
+    "match_routes",
     "matches_all",
     "notification_key",
     "parse_cron",
     "parse_inhibit_rule",
     "parse_matcher",
+    "parse_matcher_lists",
     "parse_matchers",
     "parse_route",
     "parse_window",
     "route_alert",
+    "route_from_config",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import anyio
@@ -27,7 +27,12 @@ import trio
 
 from actors.clock import Clock
 from actors.models import Alert, AlertEvent, AlertStatus, CheckResult, Notification, Severity
-from actors.routing.config import InhibitConfig, MaintenanceConfig, RoutingConfig
+from actors.routing.config import (
+    InhibitConfig,
+    MaintenanceConfig,
+    RoutingConfig,
+    TimeIntervalConfig,
+)
 from actors.routing.grouping import (
     Group,
     GroupTiming,
@@ -41,8 +46,9 @@ from actors.routing.holds import blocked_by_of, held_for
 from actors.routing.inhibit import InhibitRule, inhibited, parse_inhibit_rule
 from actors.routing.maintenance import MaintenanceWindow, parse_window
 from actors.routing.persist import MemoryRoutingStore, RoutingStore
-from actors.routing.routes import Destination, Route, parse_route, route_alert
+from actors.routing.routes import Destination, Route, route_alert, route_from_config
 from actors.routing.silencing import Silences
+from actors.routing.timeintervals import TimeInterval, any_contains
 
 __all__ = ["AlertSource", "HealthView", "MuteStatus", "NotificationSink", "RoutingActor"]
 
@@ -95,6 +101,7 @@ class RoutingActor:
         outbox: notify's Outbox.
         clock: wall time.
         inhibit, maintenance: [[inhibit]], [[maintenance]].
+        time_intervals: [[time_intervals]], named by routes' mute/active_time_intervals.
         silences: the process's silences, which outlive this actor (default: a new set kept
             in `store`, with no configured silence); the actor loads them when it starts.
         store: persisted notification logs (default in-memory).
@@ -116,6 +123,7 @@ class RoutingActor:
         inhibit: Sequence[InhibitConfig] = (),
         silences: Silences | None = None,
         maintenance: Sequence[MaintenanceConfig] = (),
+        time_intervals: Sequence[TimeIntervalConfig] = (),
         store: RoutingStore | None = None,
         health: HealthView | None = None,
         logger: logging.Logger | None = None,
@@ -130,9 +138,8 @@ class RoutingActor:
         self._log = logger or logging.getLogger("blipee.routing")
         self._tick = tick
         self._timing = GroupTiming(config.group_wait, config.group_interval, config.repeat_interval)
-        self._routes: tuple[Route, ...] = tuple(
-            parse_route(r.matchers, r.channels, r.continue_, r.group_by) for r in config.routes
-        )
+        self._routes: tuple[Route, ...] = tuple(route_from_config(r) for r in config.routes)
+        self._intervals: dict[str, TimeInterval] = {t.name: t.build() for t in time_intervals}
         self._inhibit: tuple[InhibitRule, ...] = tuple(
             parse_inhibit_rule(i.source, i.target, i.equal) for i in inhibit
         )
@@ -206,7 +213,9 @@ class RoutingActor:
             self._active[fp] = event
         else:
             self._active.pop(fp, None)
-        dests = route_alert(labels, event.channels, self._routes, self._config.group_by)
+        dests = route_alert(
+            labels, event.channels, self._routes, self._config.group_by, self._timing
+        )
         if fp in self._escalated or (firing and self._escalation_due(alert, self._clock.now())):
             dests += self._escalation_destinations()
             if firing:
@@ -220,7 +229,7 @@ class RoutingActor:
             now = self._clock.now()
             for key, group in list(self._groups.items()):
                 if key not in keys and fp in group.alerts:
-                    self._groups[key] = add_alert(group, alert, now, self._timing)
+                    self._groups[key] = add_alert(group, alert, now, group.timing)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -238,7 +247,7 @@ class RoutingActor:
 
     def _escalation_destinations(self) -> list[Destination]:
         return [
-            Destination(channel, "escalation", tuple(self._config.group_by))
+            Destination(channel, "escalation", tuple(self._config.group_by), self._timing)
             for channel in self._config.escalate_to
         ]
 
@@ -250,8 +259,16 @@ class RoutingActor:
             log = self._logs.get(key, NotifyLog())
             if alert.status is AlertStatus.RESOLVED and alert.fingerprint not in log.firing:
                 return key  # never announced on this destination: nothing to resolve
-            group = Group(key=key, channel=dest.channel, labels=glabels, log=log)
-        self._groups[key] = add_alert(group, alert, self._clock.now(), self._timing)
+            group = Group(
+                key=key,
+                channel=dest.channel,
+                labels=glabels,
+                log=log,
+                timing=dest.timing,
+                mute_time_intervals=dest.mute_time_intervals,
+                active_time_intervals=dest.active_time_intervals,
+            )
+        self._groups[key] = add_alert(group, alert, self._clock.now(), group.timing)
         return key
 
     def _next_deadline(self) -> float:
@@ -300,6 +317,15 @@ class RoutingActor:
             self._inhibit, labels, alert.fingerprint, self._firing_cache
         )
 
+    def _time_muted(self, group: Group, now: float) -> bool:
+        """Whether the group's route is muted at `now` by its time intervals: in one of its
+        `mute_time_intervals`, or outside every one of its `active_time_intervals`."""
+        mute = [self._intervals[n] for n in group.mute_time_intervals if n in self._intervals]
+        if any_contains(mute, now):
+            return True
+        active = [self._intervals[n] for n in group.active_time_intervals if n in self._intervals]
+        return bool(group.active_time_intervals) and not any_contains(active, now)
+
     def _context(self, alerts: Sequence[Alert]) -> Mapping[str, object]:
         if self._health is None:
             return {}
@@ -323,22 +349,22 @@ class RoutingActor:
             if e.alert.status is AlertStatus.FIRING
         ]
         for group in due:
+            if self._time_muted(group, now):
+                # Alertmanager's time mute/active stages: nothing is sent and the notification
+                # log is unchanged, so the group's alerts go out at a tick outside the interval.
+                self._groups[group.key] = replace(
+                    group, next_flush=now + group.timing.group_interval
+                )
+                continue
             after, notification = flush(
-                group, now, self._timing, self._muted, context=self._context
+                group, now, group.timing, self._muted, context=self._context
             )
             if notification is not None:
                 try:
                     await self._outbox.enqueue(notification)
                 except Exception as exc:  # the write failed: nothing is queued; retry soon
                     self._log.error("cannot queue notification for %s: %s", group.key, exc)
-                    self._groups[group.key] = Group(
-                        key=group.key,
-                        channel=group.channel,
-                        labels=group.labels,
-                        alerts=group.alerts,
-                        next_flush=now + self._tick,
-                        log=group.log,
-                    )
+                    self._groups[group.key] = replace(group, next_flush=now + self._tick)
                     continue
                 self.sent += 1
             if after is None:

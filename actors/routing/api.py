@@ -45,7 +45,13 @@ from actors.configtypes import parse_duration
 from actors.models import Alert, AlertStatus
 from actors.routing.actor import MuteStatus
 from actors.routing.exceptions import RoutingError, SilenceNotFound
-from actors.routing.matchers import Matcher, matches_all, parse_matchers, split_matcher
+from actors.routing.matchers import (
+    Matcher,
+    format_matcher,
+    matches_all,
+    parse_matchers,
+    split_matcher,
+)
 from actors.routing.silences import Silence
 from actors.routing.silencing import Silences
 from actors.web.access import Scope, requires
@@ -112,7 +118,7 @@ class _MatcherObject(pydantic.BaseModel):
             if not self.isRegex
             else ("=~" if self.isEqual else "!~")
         )
-        return f'{self.name}{op}"{self.value}"'
+        return format_matcher(self.name, op, self.value)
 
 
 class _SilenceBody(pydantic.BaseModel):

@@ -66,13 +66,20 @@ class Group:
     alerts: Mapping[str, Alert] = field(default_factory=dict)
     next_flush: float | None = None
     log: NotifyLog = NotifyLog()
+    timing: GroupTiming = GroupTiming()
+    """The timers of the route the group belongs to."""
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
 
 def group_labels(labels: Mapping[str, str], group_by: Sequence[str]) -> Labels:
-    """The group's labels: the alert's values of `group_by` (`...` groups by every label)."""
+    """The group's labels: the alert's values of `group_by` (`...` groups by every label).
+
+    As in Alertmanager, a label the alert does not have (or has empty: the same thing for
+    Prometheus) is not a group label: no `cluster=""`."""
     if "..." in group_by:
-        return tuple(sorted(labels.items()))
-    return tuple(sorted((name, labels.get(name, "")) for name in group_by))
+        return tuple(sorted((name, value) for name, value in labels.items() if value))
+    return tuple(sorted((name, labels[name]) for name in set(group_by) if labels.get(name)))
 
 
 def group_key(channel: str, route: str, labels: Labels) -> str:

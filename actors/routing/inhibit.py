@@ -1,6 +1,7 @@
-"""Inhibition: a firing alert matching `source` mutes alerts matching `target` that have the same
-values for every `equal` label (a missing label counts as empty, as in Alertmanager). An alert
-never inhibits itself.
+"""Inhibition, Alertmanager's: a firing alert matching `source` mutes alerts matching `target`
+that have the same values for every `equal` label (a missing label counts as empty). When the
+muted alert matches `source` as well, source alerts that also match `target` do not count: two
+alerts that each match both sides do not mute each other (and an alert never mutes itself).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from actors.routing.matchers import Matcher, matches_all, parse_matchers
+from actors.routing.matchers import Matcher, matches_all, parse_matcher_lists
 
 __all__ = ["InhibitRule", "inhibited", "parse_inhibit_rule"]
 
@@ -30,7 +31,7 @@ def parse_inhibit_rule(
     Raises:
         InvalidMatcher: a matcher is invalid.
     """
-    return InhibitRule(parse_matchers(source), parse_matchers(target), tuple(equal))
+    return InhibitRule(parse_matcher_lists(source), parse_matcher_lists(target), tuple(equal))
 
 
 def inhibited(
@@ -45,9 +46,13 @@ def inhibited(
         return False
     firing_list = list(firing)
     for rule in candidates:
+        two_sided = matches_all(rule.source, labels)
         for fp, src in firing_list:
             if fp == fingerprint or not matches_all(rule.source, src):
                 continue
-            if all(src.get(name, "") == labels.get(name, "") for name in rule.equal):
-                return True
+            if not all(src.get(name, "") == labels.get(name, "") for name in rule.equal):
+                continue
+            if two_sided and matches_all(rule.target, src):
+                continue  # Alertmanager's excludeTwoSidedMatch
+            return True
     return False

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from actors.routing.cron import Cron, in_window, parse_cron
 from actors.routing.exceptions import InvalidCron
-from actors.routing.matchers import Matcher, matches_all, parse_matchers
+from actors.routing.matchers import Matcher, matches_all, parse_matcher_lists
 
 __all__ = ["MaintenanceWindow", "in_maintenance", "parse_window"]
 
@@ -50,7 +50,7 @@ def parse_window(
         tz: dt.tzinfo = dt.UTC if timezone in ("UTC", "") else zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidCron(cron, f"unknown time zone {timezone!r}") from exc
-    return MaintenanceWindow(parse_matchers(matchers), parse_cron(cron), duration, comment, tz)
+    return MaintenanceWindow(parse_matcher_lists(matchers), parse_cron(cron), duration, comment, tz)
 
 
 def in_maintenance(

@@ -48,11 +48,21 @@ RELOAD_METRIC = "config_reload_total"
 """Counter of configuration reloads by result (success, failure)."""
 
 LIVE_SECTIONS = frozenset(
-    {"checks", "rules", "log", "channels", "routing", "inhibit", "silences", "maintenance"}
+    {
+        "checks",
+        "rules",
+        "log",
+        "channels",
+        "routing",
+        "inhibit",
+        "silences",
+        "maintenance",
+        "time_intervals",
+    }
 )
 """Sections applied live by the subsystems on reload (the rest need a process restart)."""
 
-ROUTING_SECTIONS = ("routing", "inhibit", "silences", "maintenance")
+ROUTING_SECTIONS = ("routing", "inhibit", "silences", "maintenance", "time_intervals")
 """Sections the routing actor is built from: a change to any of them restarts it."""
 
 RESTART_KEYS = {"security": ("anonymize_labels", "anonymize_key")}

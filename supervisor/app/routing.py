@@ -89,6 +89,7 @@ class RoutingSubsystem:
             inhibit=config.inhibit,
             silences=self.silences,
             maintenance=config.maintenance,
+            time_intervals=config.time_intervals,
             store=self._store,
             health=self._health,
             logger=logger_for("routing"),

@@ -41,7 +41,8 @@ def _channel(url: str, **keys: object) -> WebhookChannel:
 
 def _documented_example() -> str:
     text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    section = text.split("## `[channels.NAME]`", 1)[1]
+    # the channels section only, up to the next one
+    section = text.split("## `[channels.NAME]`", 1)[1].split("\n## ", 1)[0]
     [example] = re.findall(r"```toml\n(.*?)```", section, flags=re.DOTALL)
     return str(example)
 

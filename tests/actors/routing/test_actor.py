@@ -26,6 +26,7 @@ from actors.routing.config import (
     MaintenanceConfig,
     RoutingConfig,
     SilenceConfig,
+    TimeIntervalConfig,
 )
 from actors.routing.persist import MemoryRoutingStore, RoutingStore, SqliteRoutingStore
 from actors.routing.silencing import Silences
@@ -78,7 +79,7 @@ class Harness:
         routing = {
             k: config.pop(k)
             for k in list(config)
-            if k not in ("inhibit", "silences", "maintenance", "health")
+            if k not in ("inhibit", "silences", "maintenance", "time_intervals", "health")
         }
         self.clock = clock or VirtualClock(START)
         self.outbox = FakeOutbox()
@@ -99,6 +100,9 @@ class Harness:
             silences=self.silences,
             maintenance=[
                 MaintenanceConfig.model_validate(m) for m in config.get("maintenance", [])
+            ],
+            time_intervals=[
+                TimeIntervalConfig.model_validate(t) for t in config.get("time_intervals", [])
             ],
             health=config.get("health"),
         )

@@ -26,9 +26,10 @@ def _group() -> Group:
 
 def test_group_key_and_labels() -> None:
     labels = group_labels({"alertname": "A", "x": "1"}, ["alertname", "missing"])
-    assert labels == (("alertname", "A"), ("missing", ""))
-    assert group_key("c", "default", labels) == 'c/default:{alertname="A",missing=""}'
-    assert group_labels({"b": "1", "a": "2"}, ["..."]) == (("a", "2"), ("b", "1"))
+    assert labels == (("alertname", "A"),)  # no missing="" (Alertmanager leaves it out)
+    assert group_key("c", "default", labels) == 'c/default:{alertname="A"}'
+    assert group_labels({"b": "1", "a": "2", "c": ""}, ["..."]) == (("a", "2"), ("b", "1"))
+    assert group_labels({"a": "1", "c": ""}, ["a", "a", "c"]) == (("a", "1"),)
 
 
 def test_first_alert_pages_at_once_later_ones_wait_group_interval() -> None:

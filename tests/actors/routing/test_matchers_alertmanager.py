@@ -2,8 +2,7 @@
 
 Each case is a route `level=~"PATTERN"` to receiver `hit` under a default `miss`; amtool (the
 Alertmanager code, RE2) says which receiver a label set reaches, and our `Matcher` must agree.
-Only patterns we claim to treat as Alertmanager does are listed (a later change moves matchers to
-RE2 for the rest).
+The wider differential suite is test_differential_alertmanager.py.
 """
 
 from __future__ import annotations
@@ -30,6 +29,9 @@ CASES = [
     ("", ""),
     ("[a-c]+", "abcab"),
     ("[a-c]+", "abcd"),
+    ("\\d+", "١٢٣"),
+    ("[[:alpha:]]+", "abc"),
+    ("x(?i)y", "xY"),
 ]
 
 

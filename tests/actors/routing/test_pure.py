@@ -187,3 +187,21 @@ def test_maintenance_in_a_time_zone() -> None:
 def test_unknown_time_zone() -> None:
     with pytest.raises(InvalidCron):
         parse_window([], "0 2 * * SUN", 3600, timezone="Mars/Olympus")
+
+
+def test_alerts_matching_both_sides_do_not_inhibit_each_other() -> None:
+    # Alertmanager's excludeTwoSidedMatch: source and target both match `team=db`.
+    rule = parse_inhibit_rule(["team=db"], ["team=db", "severity=warning"], ["cluster"])
+    both_a = {"team": "db", "severity": "warning", "cluster": "c1", "alertname": "A"}
+    both_b = {"team": "db", "severity": "warning", "cluster": "c1", "alertname": "B"}
+    source_only = {"team": "db", "severity": "critical", "cluster": "c1", "alertname": "C"}
+    assert not inhibited([rule], both_a, "a", [("a", both_a), ("b", both_b)])
+    # a source that does not match the target side still mutes it
+    assert inhibited([rule], both_a, "a", [("b", both_b), ("c", source_only)])
+    # equal labels still apply
+    other = {**source_only, "cluster": "c2"}
+    assert not inhibited([rule], both_a, "a", [("c", other)])
+    # a target that does not match the source side is muted by a two-sided alert
+    target_only = {"team": "db", "severity": "warning", "cluster": "c1", "alertname": "T"}
+    rule2 = parse_inhibit_rule(["alertname=~A|B"], ["severity=warning"], [])
+    assert inhibited([rule2], target_only, "t", [("a", both_a)])
