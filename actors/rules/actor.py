@@ -45,70 +45,19 @@ from actors.rules.exceptions import DuplicateLabelset, RuleNotFound
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore
 from actors.rules.spec import rule_from_config, rule_from_spec
 from actors.telemetry.exceptions import TelemetryError
+from actors.telemetry.protocols import MetricStoreProtocol
 
 __all__ = [
     "ALERTS_FIRING",
     "RULE_EVALUATION_FAILURES",
     "AlertSink",
     "AlertView",
-    "MetricSource",
     "RulesActor",
 ]
 
 ALERTS_FIRING = "alerts_firing"
 RULE_EVALUATION_FAILURES = "rule_evaluation_failures_total"
 _NO_CONDITION = Condition(metric="")
-
-
-class MetricSource(Protocol):
-    """What the rules actor needs of the metric store (`MetricStore` satisfies it)."""
-
-    def declare(
-        self,
-        name: str,
-        kind: str,
-        help: str,
-        labelnames: Sequence[str] = (),
-        buckets: Sequence[float] | None = None,
-    ) -> None:
-        """Declare a metric."""
-        ...
-
-    def record(
-        self,
-        name: str,
-        value: float,
-        labels: Mapping[str, str] | None = None,
-        *,
-        timestamp: float | None = None,
-    ) -> None:
-        """Record a sample."""
-        ...
-
-    def aggregate(
-        self,
-        name: str,
-        matchers: Mapping[str, str],
-        aggregate: str,
-        window: float,
-        *,
-        now: float | None = None,
-    ) -> dict[Labels, float]:
-        """One value per matching series."""
-        ...
-
-    def aggregate_series(
-        self,
-        name: str,
-        series: Iterable[tuple[str, ...]],
-        matchers: Mapping[str, str],
-        aggregate: str,
-        window: float,
-        *,
-        now: float | None = None,
-    ) -> dict[Labels, float | None]:
-        """`aggregate` over the given series only (None where a series has no value)."""
-        ...
 
 
 class AlertSink(Protocol):
@@ -180,7 +129,7 @@ class RulesActor:
         self,
         *,
         rules: Sequence[RuleConfig] = (),
-        store: MetricSource,
+        store: MetricStoreProtocol,
         sink: AlertSink,
         clock: Clock,
         state: AlertStateStore | None = None,
@@ -306,7 +255,7 @@ class RulesActor:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore state, then evaluate until cancelled. Started once state is restored."""
         await self._restore()
-        if self._listen and hasattr(self._store, "add_listener"):
+        if self._listen:
             self._store.add_listener(self.on_sample)
         try:
             task_status.started()
@@ -334,9 +283,8 @@ class RulesActor:
                 else:
                     self._wake = trio.Event()
         finally:
-            remove = getattr(self._store, "remove_listener", None)
-            if self._listen and remove is not None:
-                remove(self.on_sample)
+            if self._listen:
+                self._store.remove_listener(self.on_sample)
 
     async def evaluate(self, metrics: Iterable[str] | None) -> None:
         """Evaluate the rules watching `metrics` (all rules when None) over every series, then
