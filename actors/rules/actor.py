@@ -21,11 +21,10 @@ notification log recognises them) and resolve normally when their condition no l
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -53,6 +52,9 @@ from actors.rules.plan import scope as scope_of
 from actors.rules.spec import rule_from_config, rule_from_spec
 from actors.telemetry.exceptions import TelemetryError
 from actors.telemetry.protocols import MetricStoreProtocol
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 __all__ = [
     "ALERTS_FIRING",
@@ -108,7 +110,8 @@ class RulesActor:
         store: the metric store (read with `aggregate`, `alerts_firing` recorded into it).
         sink: where AlertEvents go (routing's mailbox).
         state: persisted instance state (defaults to in-memory: no persistence).
-        clock: wall time for evaluation and alert times.
+        clock: wall time for evaluation and alert times; its monotonic time (the event loop's)
+            paces the tick and the rest after a busy round.
         tracer: an OpenTelemetry tracer; one span per evaluation cycle when given.
         logger: where evaluation problems are logged.
         tick: seconds between evaluations of every rule.
@@ -140,7 +143,7 @@ class RulesActor:
         sink: AlertSink,
         clock: Clock,
         state: AlertStateStore | None = None,
-        tracer: Any = None,
+        tracer: Tracer | None = None,
         logger: logging.Logger | None = None,
         tick: float = 1.0,
         listen: bool = True,
@@ -267,22 +270,23 @@ class RulesActor:
         try:
             task_status.started()
             await self._flush_outgoing()
-            next_tick = trio.current_time()
+            monotonic = self._clock.monotonic
+            next_tick = monotonic()
             while True:
-                now_mono = trio.current_time()
+                now_mono = monotonic()
                 if now_mono >= next_tick:
                     await self.evaluate(None)
                     next_tick = now_mono + self._tick
                     continue
-                with trio.move_on_at(next_tick):
+                with trio.move_on_after(next_tick - now_mono):
                     await self._wake.wait()
                 if self._dirty or self._dirty_rules or self._outgoing:
                     self._wake = trio.Event()
                     dirty, self._dirty = self._dirty, {}
                     rules, self._dirty_rules = self._dirty_rules, set()
-                    began = time.perf_counter()
+                    began = monotonic()
                     await self.evaluate_changed(dirty, rules)
-                    busy = time.perf_counter() - began
+                    busy = monotonic() - began
                     if busy > 0.001:
                         # Under a flood of samples, leave the recorders their share of the
                         # core: rest as long as the round took (evaluation <= ~max_busy).
