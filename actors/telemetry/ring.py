@@ -16,8 +16,12 @@ by position, and a tuple is the cheapest immutable object to build once per samp
 points against the store-wide `Budget`, about its memory next to a raw point's; a raw point
 weighs 1.
 
-`Ring` keeps the budget's `points` equal to the weight of every ring charged against it; its
-one eviction path is `evict_oldest`. Pure: no I/O, no clock; one thread (the store's).
+`Ring` keeps the budget's `points` equal to the weight of every ring charged against it:
+`append` (a sample in a new slot), `fold` (one more sample in the newest slot, same shape),
+`promote` (the newest raw point's slot takes a second sample) and `evict_oldest`, the one path
+by which a point leaves (the series cap, a full store, retention). Pure: no I/O, no clock; one
+thread (the store's). A method call per structural change is the cost of the class on the
+recording path, so the slot arithmetic stays with the store, which knows the metric's kind.
 """
 
 from __future__ import annotations
@@ -101,22 +105,27 @@ class Ring:
         points.append(point)
 
     def fold(self, point: Point) -> None:
-        """Replace the newest point by `point`, the same slot with one more sample in it.
+        """Replace the newest point by `point`: its slot took one more sample, same shape.
 
-        A raw point becoming a folded slot is charged the slot's extra weight; over the
-        store-wide budget the oldest points then go (counted in `Budget.evicted`), never the
-        newest. The ring must not be empty.
+        A counter's raw point stays raw; a folded slot stays folded (`promote` is for a raw
+        point becoming a slot). Nothing is charged. The ring must not be empty.
+        """
+        self.points[-1] = point
+
+    def promote(self, slot: GaugeSlot | HistogramSlot) -> None:
+        """Replace the newest point, a raw one, by `slot`: the slot's second sample arrived.
+
+        The slot is charged its extra weight; over the store-wide budget the oldest points then
+        go (counted in `Budget.evicted`), never the newest. The ring must not be empty.
         """
         points = self.points
-        raw = len(points[-1]) == 2
-        points[-1] = point
-        if raw and len(point) > 2:
-            self.folded += 1
-            budget = self.budget
-            budget.points += _WEIGHT[len(point)] - 1
-            while budget.points > budget.max_points and len(points) > 1:
-                self.evict_oldest()
-                budget.evicted += 1
+        points[-1] = slot
+        self.folded += 1
+        budget = self.budget
+        budget.points += _WEIGHT[len(slot)] - 1
+        while budget.points > budget.max_points and len(points) > 1:
+            self.evict_oldest()
+            budget.evicted += 1
 
     def evict_oldest(self) -> Point:
         """Remove and return the oldest point, giving its weight back to the budget.
@@ -131,17 +140,3 @@ class Ring:
             self.folded -= 1
             self.budget.points -= _WEIGHT[len(point)]
         return point
-
-    def expire(self, cutoff: float, *, keep_horizon: bool) -> None:
-        """Drop the points at or before `cutoff` (the retention horizon).
-
-        With `keep_horizon` (a gauge), the point in force at the horizon stays: the newest of
-        those at or before it.
-        """
-        points = self.points
-        if keep_horizon:
-            while len(points) > 1 and points[1][0] <= cutoff:
-                self.evict_oldest()
-        else:
-            while points and points[0][0] <= cutoff:
-                self.evict_oldest()

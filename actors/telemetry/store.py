@@ -402,7 +402,7 @@ class MetricHandle:
                 else:
                     v = p[1]
                     low, high = (value, v) if value < v else (v, value)
-                    series.fold((t, value, v, low, high, v + value, 2))
+                    series.promote((t, value, v, low, high, v + value, 2))
         else:
             series.sum += value
             series.count += 1
@@ -428,20 +428,20 @@ class MetricHandle:
                     slot_buckets[k] += 1
                     slot_buckets[bisect.bisect_left(self.buckets, v)] += 1
                     low, high = (value, v) if value < v else (v, value)
-                    series.fold((t, value, v, low, high, v + value, 2, slot_buckets))
+                    series.promote((t, value, v, low, high, v + value, 2, slot_buckets))
         if not fold:
             series.append((t, value))
             width = self._slot
             end = math.ceil(t / width) * width
             series.slot_end = end if end >= t else end + width
-        # Retention (a gauge keeps the one point in force at the horizon); most samples have
-        # nothing to drop, and the test here spares them a call.
+        # Retention: a gauge keeps the one point in force at the horizon.
         cutoff = t - self._retention
         if kind == "gauge":
-            if len(points) > 1 and points[1][0] <= cutoff:
-                series.expire(cutoff, keep_horizon=True)
-        elif points[0][0] <= cutoff:
-            series.expire(cutoff, keep_horizon=False)
+            while len(points) > 1 and points[1][0] <= cutoff:
+                series.evict_oldest()
+        else:
+            while points[0][0] <= cutoff:
+                series.evict_oldest()
         series.updated = t
         for listener in self._listeners:
             listener(self.name, label_values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.telemetry.ring import Budget, Point, Ring, is_folded
+from actors.telemetry.ring import Budget, GaugeSlot, HistogramSlot, Ring, is_folded
 
 _WEIGHT = {2: 1, 7: 2, 8: 3}
 
@@ -14,11 +14,11 @@ def _weight(*rings: Ring) -> int:
     return sum(_WEIGHT[len(p)] for ring in rings for p in ring.points)
 
 
-def _gauge_slot(t: float) -> Point:
+def _gauge_slot(t: float) -> GaugeSlot:
     return (t, 2.0, 1.0, 1.0, 2.0, 3.0, 2)
 
 
-def _histogram_slot(t: float) -> Point:
+def _histogram_slot(t: float) -> HistogramSlot:
     return (t, 2.0, 1.0, 1.0, 2.0, 3.0, 2, [1, 1])
 
 
@@ -36,9 +36,9 @@ def test_folding_charges_the_slot_weight_and_evicting_it_gives_it_back() -> None
     budget = Budget(max_series=10, max_points=100)
     gauge, histogram = Ring(10, budget), Ring(10, budget)
     gauge.append((1.0, 1.0))
-    gauge.fold(_gauge_slot(1.5))
+    gauge.promote(_gauge_slot(1.5))
     histogram.append((1.0, 1.0))
-    histogram.fold(_histogram_slot(1.5))
+    histogram.promote(_histogram_slot(1.5))
     histogram.fold(_histogram_slot(1.7))  # already folded: no further charge
     assert (gauge.folded, histogram.folded) == (1, 1)
     assert budget.points == 2 + 3 == _weight(gauge, histogram)
@@ -55,29 +55,15 @@ def test_a_full_store_replaces_the_oldest_and_never_the_newest() -> None:
     ring.append((3.0, 1.0))
     assert [p[0] for p in ring.points] == [1.0, 2.0, 3.0]
     assert (budget.points, budget.evicted) == (3, 1)
-    ring.fold(_histogram_slot(3.5))  # weighs 3: the two older points go
+    ring.promote(_histogram_slot(3.5))  # weighs 3: the two older points go
     assert [p[0] for p in ring.points] == [3.5]
     assert (budget.points, budget.evicted) == (3, 3)
-
-
-def test_expire_keeps_the_point_in_force_at_the_horizon_when_asked() -> None:
-    budget = Budget(max_series=10, max_points=100)
-    kept, dropped = Ring(10, budget), Ring(10, budget)
-    for t in (1.0, 2.0, 3.0, 4.0):
-        kept.append((t, t))
-        dropped.append((t, t))
-    kept.expire(2.5, keep_horizon=True)
-    dropped.expire(2.5, keep_horizon=False)
-    assert [p[0] for p in kept.points] == [2.0, 3.0, 4.0]
-    assert [p[0] for p in dropped.points] == [3.0, 4.0]
-    assert budget.points == 5 == _weight(kept, dropped)
 
 
 _op = st.one_of(
     st.tuples(st.just("append"), st.integers(0, 2)),
     st.tuples(st.just("fold"), st.integers(0, 2)),
     st.tuples(st.just("evict"), st.integers(0, 2)),
-    st.tuples(st.just("expire"), st.integers(0, 2)),
 )
 
 
@@ -99,12 +85,14 @@ def test_the_budget_always_weighs_what_the_rings_hold(
             ring.append((t, 1.0))
             assert ring.points[-1] == (t, 1.0)  # the newest is never what makes room
         elif op == "fold" and ring.points:
-            ring.fold(_gauge_slot(t) if which == 0 else _histogram_slot(t))
+            slot: GaugeSlot | HistogramSlot = _gauge_slot(t) if which == 0 else _histogram_slot(t)
+            if is_folded(ring.points[-1]):
+                ring.fold(slot)
+            else:
+                ring.promote(slot)
             assert ring.points[-1][0] == t
         elif op == "evict" and ring.points:
             ring.evict_oldest()
-        elif op == "expire":
-            ring.expire(t - 4.0, keep_horizon=which == 0)
         assert budget.points == _weight(*rings)
         assert all(r.folded == sum(1 for p in r.points if is_folded(p)) for r in rings)
         assert all(len(r.points) <= cap for r in rings)
