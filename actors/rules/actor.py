@@ -313,7 +313,7 @@ class RulesActor:
         values, as the store's listeners get them), and `rules` (ids) whole; then emit events.
 
         For the instances of those series, the outcome is that of `evaluate` (see `step`).
-        `absent` rules and rules whose alert labels merge series (`_merges_series`) are
+        `absent` rules and rules whose alert labels merge series (`plan.merges_series`) are
         evaluated over every series.
         """
         whole, scoped = split_changed(self._rules, self._by_metric, series, rules)
