@@ -39,13 +39,13 @@ so 200 checks every second hold a tenth of the points over the store's retention
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol
 
 from actors.clock import Clock, SystemClock
 from actors.models import CheckResult, CheckStatus
+from actors.telemetry.protocols import MetricWriter
 
 __all__ = [
     "CHECK_DURATION_BUCKETS",
@@ -54,7 +54,6 @@ __all__ = [
     "PENDING",
     "HealthSnapshot",
     "HealthState",
-    "MetricRecorder",
     "OverallStatus",
     "Readiness",
     "TransitionListener",
@@ -88,34 +87,6 @@ NOT_RUN_YET = "not run yet"
 
 TransitionListener = Callable[[CheckResult, CheckResult | None], None]
 """Called with (new result, previous result or None) when a check's reported status changes."""
-
-
-class MetricRecorder(Protocol):
-    """The part of the metric store the health state writes to (`MetricStore` satisfies it)."""
-
-    def declare(
-        self,
-        name: str,
-        kind: str,
-        help: str,
-        labelnames: Sequence[str],
-        buckets: Sequence[float] | None = None,
-        *,
-        resolution: float = 0.0,
-    ) -> None:
-        """Declare a metric before recording it; `resolution`: its smallest slot, in seconds."""
-        ...
-
-    def record(
-        self,
-        name: str,
-        value: float,
-        labels: Mapping[str, str] | None = None,
-        *,
-        timestamp: float | None = None,
-    ) -> None:
-        """Record one value (counter: add, gauge: set, histogram: observe)."""
-        ...
 
 
 class OverallStatus:
@@ -215,7 +186,7 @@ class HealthState:
         self,
         *,
         checks: Mapping[str, bool] | None = None,
-        recorder: MetricRecorder | None = None,
+        recorder: MetricWriter | None = None,
         clock: Clock | None = None,
         history_size: int = 20,
     ) -> None:

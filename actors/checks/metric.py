@@ -10,16 +10,15 @@ seconds) in the details.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal, Protocol
+from typing import Literal
 
 from actors.checks.config import CheckBase
 from actors.checks.errors import ProbeError
 from actors.checks.logic import Observation
 from actors.checks.probe import CheckContext, KindProbe, lent
-from actors.models import Labels
 from actors.rules.config import ConditionConfig
 from actors.rules.evaluate import compare
+from actors.telemetry.protocols import MetricReader
 
 __all__ = ["MetricCheckConfig", "MetricProbe", "MetricReader"]
 
@@ -29,22 +28,6 @@ class MetricCheckConfig(CheckBase):
 
     kind: Literal["metric"]
     condition: ConditionConfig
-
-
-class MetricReader(Protocol):
-    """What the probe reads of the metric store (`MetricStore.aggregate`)."""
-
-    def aggregate(
-        self,
-        name: str,
-        matchers: Mapping[str, str],
-        aggregate: str,
-        window: float,
-        *,
-        now: float | None = None,
-    ) -> dict[Labels, float]:
-        """One value per matching series over the window."""
-        ...
 
 
 def _fmt(value: float) -> str:

@@ -1,13 +1,13 @@
 """The notify package's metrics, and the small recording interface it needs.
 
-`Metrics` is structural: `actors.telemetry.store.MetricStore` satisfies it, and tests may pass a
-plain recorder. Declared once by the `Outbox` (declaring again identically is a no-op).
+`Metrics` is the metric store's write side (`actors.telemetry.protocols.MetricWriter`):
+`actors.telemetry.store.MetricStore` satisfies it, and tests may pass a plain recorder. Declared
+once by the `Outbox` (declaring again identically is a no-op).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol
+from actors.telemetry.protocols import MetricWriter as Metrics
 
 __all__ = [
     "DELIVERY_SECONDS",
@@ -22,32 +22,6 @@ DELIVERY_SECONDS = "notification_delivery_seconds"
 OUTBOX_PENDING = "outbox_pending"
 
 _DELIVERY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-
-class Metrics(Protocol):
-    """What notify needs of the metric store."""
-
-    def declare(
-        self,
-        name: str,
-        kind: Literal["counter", "gauge", "histogram"],
-        help: str,
-        labelnames: Sequence[str] = (),
-        buckets: Sequence[float] | None = None,
-    ) -> object:
-        """Declare a metric (identical re-declaration is a no-op)."""
-        ...
-
-    def record(
-        self,
-        name: str,
-        value: float,
-        labels: Mapping[str, str] | None = None,
-        *,
-        timestamp: float | None = None,
-    ) -> None:
-        """Counter: add; gauge: set; histogram: observe."""
-        ...
 
 
 def declare_notify_metrics(metrics: Metrics) -> None:

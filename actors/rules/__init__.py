@@ -15,7 +15,6 @@ from actors.rules.actor import (
     RULE_EVALUATION_FAILURES,
     AlertSink,
     AlertView,
-    MetricSource,
     RulesActor,
 )
 from actors.rules.config import ConditionConfig, RuleConfig
@@ -46,7 +45,6 @@ __all__ = [
     "Instance",
     "InvalidRule",
     "MemoryAlertStateStore",
-    "MetricSource",
     "Phase",
     "Rule",
     "RuleConfig",

@@ -8,7 +8,8 @@ scope: the other instances of the rule are carried over untouched). A check resu
 series, not every series of `health_check_up`. `absent` rules, which are about every series,
 and rules whose labels merge several series into one alert, are evaluated whole. A tick (1 s
 by default) re-evaluates every rule over every series for what only time changes: `duration`,
-sliding windows, absence, `keep_firing_for`.
+sliding windows, absence, `keep_firing_for`. Which store reads a round makes, and which rule
+gets which series of them, is planned by the pure functions of `actors.rules.plan`.
 
 Rules come from configuration and, at runtime, from `add_rule({...})` / `remove_rule(id)` (the
 seed's `alerting` API; this actor is that object). Transitions are persisted through an
@@ -20,11 +21,10 @@ notification log recognises them) and resolve normally when their condition no l
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -36,79 +36,37 @@ from actors.rules.evaluate import (
     Instance,
     Phase,
     Rule,
-    alert_labels,
-    fingerprint,
     resolve_all,
     step,
 )
 from actors.rules.exceptions import DuplicateLabelset, RuleNotFound
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore
+from actors.rules.plan import (
+    distribute,
+    distribute_changed,
+    plan_reads,
+    rules_watching,
+    split_changed,
+)
+from actors.rules.plan import scope as scope_of
 from actors.rules.spec import rule_from_config, rule_from_spec
 from actors.telemetry.exceptions import TelemetryError
+from actors.telemetry.protocols import MetricStoreProtocol
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 __all__ = [
     "ALERTS_FIRING",
     "RULE_EVALUATION_FAILURES",
     "AlertSink",
     "AlertView",
-    "MetricSource",
     "RulesActor",
 ]
 
 ALERTS_FIRING = "alerts_firing"
 RULE_EVALUATION_FAILURES = "rule_evaluation_failures_total"
 _NO_CONDITION = Condition(metric="")
-
-
-class MetricSource(Protocol):
-    """What the rules actor needs of the metric store (`MetricStore` satisfies it)."""
-
-    def declare(
-        self,
-        name: str,
-        kind: str,
-        help: str,
-        labelnames: Sequence[str] = (),
-        buckets: Sequence[float] | None = None,
-    ) -> None:
-        """Declare a metric."""
-        ...
-
-    def record(
-        self,
-        name: str,
-        value: float,
-        labels: Mapping[str, str] | None = None,
-        *,
-        timestamp: float | None = None,
-    ) -> None:
-        """Record a sample."""
-        ...
-
-    def aggregate(
-        self,
-        name: str,
-        matchers: Mapping[str, str],
-        aggregate: str,
-        window: float,
-        *,
-        now: float | None = None,
-    ) -> dict[Labels, float]:
-        """One value per matching series."""
-        ...
-
-    def aggregate_series(
-        self,
-        name: str,
-        series: Iterable[tuple[str, ...]],
-        matchers: Mapping[str, str],
-        aggregate: str,
-        window: float,
-        *,
-        now: float | None = None,
-    ) -> dict[Labels, float | None]:
-        """`aggregate` over the given series only (None where a series has no value)."""
-        ...
 
 
 class AlertSink(Protocol):
@@ -152,7 +110,8 @@ class RulesActor:
         store: the metric store (read with `aggregate`, `alerts_firing` recorded into it).
         sink: where AlertEvents go (routing's mailbox).
         state: persisted instance state (defaults to in-memory: no persistence).
-        clock: wall time for evaluation and alert times.
+        clock: wall time for evaluation and alert times; its monotonic time (the event loop's)
+            paces the tick and the rest after a busy round.
         tracer: an OpenTelemetry tracer; one span per evaluation cycle when given.
         logger: where evaluation problems are logged.
         tick: seconds between evaluations of every rule.
@@ -180,11 +139,11 @@ class RulesActor:
         self,
         *,
         rules: Sequence[RuleConfig] = (),
-        store: MetricSource,
+        store: MetricStoreProtocol,
         sink: AlertSink,
         clock: Clock,
         state: AlertStateStore | None = None,
-        tracer: Any = None,
+        tracer: Tracer | None = None,
         logger: logging.Logger | None = None,
         tick: float = 1.0,
         listen: bool = True,
@@ -306,27 +265,28 @@ class RulesActor:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore state, then evaluate until cancelled. Started once state is restored."""
         await self._restore()
-        if self._listen and hasattr(self._store, "add_listener"):
+        if self._listen:
             self._store.add_listener(self.on_sample)
         try:
             task_status.started()
             await self._flush_outgoing()
-            next_tick = trio.current_time()
+            monotonic = self._clock.monotonic
+            next_tick = monotonic()
             while True:
-                now_mono = trio.current_time()
+                now_mono = monotonic()
                 if now_mono >= next_tick:
                     await self.evaluate(None)
                     next_tick = now_mono + self._tick
                     continue
-                with trio.move_on_at(next_tick):
+                with trio.move_on_after(next_tick - now_mono):
                     await self._wake.wait()
                 if self._dirty or self._dirty_rules or self._outgoing:
                     self._wake = trio.Event()
                     dirty, self._dirty = self._dirty, {}
                     rules, self._dirty_rules = self._dirty_rules, set()
-                    began = time.perf_counter()
+                    began = monotonic()
                     await self.evaluate_changed(dirty, rules)
-                    busy = time.perf_counter() - began
+                    busy = monotonic() - began
                     if busy > 0.001:
                         # Under a flood of samples, leave the recorders their share of the
                         # core: rest as long as the round took (evaluation <= ~max_busy).
@@ -334,9 +294,8 @@ class RulesActor:
                 else:
                     self._wake = trio.Event()
         finally:
-            remove = getattr(self._store, "remove_listener", None)
-            if self._listen and remove is not None:
-                remove(self.on_sample)
+            if self._listen:
+                self._store.remove_listener(self.on_sample)
 
     async def evaluate(self, metrics: Iterable[str] | None) -> None:
         """Evaluate the rules watching `metrics` (all rules when None) over every series, then
@@ -344,10 +303,7 @@ class RulesActor:
         if metrics is None:
             rule_ids: Iterable[str] = list(self._rules)
         else:
-            ids: set[str] = set()
-            for metric in metrics:
-                ids.update(self._by_metric.get(metric, ()))
-            rule_ids = sorted(ids)
+            rule_ids = sorted(rules_watching(self._by_metric, metrics))
         await self._round(lambda: self._evaluate_rules(rule_ids, None))
 
     async def evaluate_changed(
@@ -357,24 +313,13 @@ class RulesActor:
         values, as the store's listeners get them), and `rules` (ids) whole; then emit events.
 
         For the instances of those series, the outcome is that of `evaluate` (see `step`).
-        `absent` rules and rules whose alert labels merge series (`_merges_series`) are
+        `absent` rules and rules whose alert labels merge series (`plan.merges_series`) are
         evaluated over every series.
         """
-        whole = set(rules)
-        ids: set[str] = set()
-        for metric in series:
-            ids.update(self._by_metric.get(metric, ()))
-        ids -= whole
-        for rule_id in list(ids):
-            rule = self._rules.get(rule_id)
-            if rule is not None and rule.condition.aggregate == "absent":
-                ids.discard(rule_id)
-                whole.add(rule_id)
+        whole, scoped = split_changed(self._rules, self._by_metric, series, rules)
 
         def both() -> int:
-            return self._evaluate_rules(sorted(whole), None) + self._evaluate_rules(
-                sorted(ids), series
-            )
+            return self._evaluate_rules(whole, None) + self._evaluate_rules(scoped, series)
 
         await self._round(both)
 
@@ -435,7 +380,7 @@ class RulesActor:
                 if not series:
                     continue
                 # Only instances outside the scope need it: none, no fingerprints to compute.
-                scope = _scope(rule, series) if before else frozenset()
+                scope = scope_of(rule, series) if before else frozenset()
             try:
                 result = step(rule, before, values[rule.id], now, keep_missing=keep, scope=scope)
             except DuplicateLabelset as exc:
@@ -457,31 +402,22 @@ class RulesActor:
         return evaluated
 
     def _batch_values(self, rules: Sequence[Rule], now: float) -> dict[str, Mapping[Labels, float]]:
-        """Values per rule; rules sharing (metric, aggregate, window) share one store read.
-
-        The shared read aggregates every series of the metric once, then hands each series to
-        the rules whose exact-match label filter it satisfies (a dict lookup per series, not a
-        scan per rule), so many rules over one metric cost about one read.
-        """
+        """Values per rule: one store read per `plan_reads` read, shared reads handed out."""
         out: dict[str, Mapping[Labels, float]] = {}
-        for (metric, aggregate, window), group in _shared_reads(rules).items():
-            if aggregate == "absent" or len(group) == 1:
-                for rule in group:
-                    out[rule.id] = self._values(rule, now)
-                continue
-            try:
-                everything = self._store.aggregate(metric, {}, aggregate, window, now=now)
-            except TelemetryError:
-                for rule in group:
-                    out[rule.id] = self._values(rule, now)
-                continue
-            self.series_evaluated += len(everything)
-            index = _LabelIndex(group)
-            buckets: dict[str, dict[Labels, float]] = {rule.id: {} for rule in group}
-            for series, value in everything.items():
-                for rule in index.rules_of(series):
-                    buckets[rule.id][series] = value
-            out.update(buckets)
+        for read in plan_reads(rules):
+            if read.shared:
+                try:
+                    everything = self._store.aggregate(
+                        read.metric, {}, read.aggregate, read.window, now=now
+                    )
+                except TelemetryError:
+                    pass  # as the rules' own reads would: `_values` warns and reads nothing
+                else:
+                    self.series_evaluated += len(everything)
+                    out.update(distribute(read, everything))
+                    continue
+            for rule in read.rules:
+                out[rule.id] = self._values(rule, now)
         return out
 
     def _changed_values(
@@ -492,38 +428,31 @@ class RulesActor:
     ) -> tuple[dict[str, Mapping[Labels, float]], dict[str, list[Labels] | None]]:
         """Values and the changed series read (the scope of `step`) per rule.
 
-        Rules sharing (metric, aggregate, window) share one read of the changed series, handed
-        out by label filter as in `_batch_values`. A series that no longer has a value is read
-        without a value (its instance resolves as in a full step). Not for `absent`.
-
-        A rule whose alert labels may merge series (see `_merges_series`) is read whole: its
-        values are every series' and its entry in the second mapping is None (no scope).
+        Rules sharing a read share one read of the changed series (`distribute_changed`). A
+        series that no longer has a value is read without a value (its instance resolves as
+        in a full step). Not for `absent`. A rule whose alert labels may merge series is read
+        whole: its entry in the second mapping is None (no scope).
         """
         values: dict[str, Mapping[Labels, float]] = {}
         touched: dict[str, list[Labels] | None] = {}
-        for (metric, aggregate, window), group in _shared_reads(rules).items():
+        for read in plan_reads(rules):
             try:
-                read = self._store.aggregate_series(
-                    metric, changed.get(metric, ()), {}, aggregate, window, now=now
+                found = self._store.aggregate_series(
+                    read.metric,
+                    changed.get(read.metric, ()),
+                    {},
+                    read.aggregate,
+                    read.window,
+                    now=now,
                 )
             except TelemetryError:
-                read = None
-            if read is None:  # as a full round would: `_values` warns and reads nothing
-                whole = list(group)
+                whole: Sequence[Rule] = read.rules  # as a full round: `_values` warns
             else:
-                self.series_evaluated += len(read)
-                buckets: dict[str, dict[Labels, float]] = {rule.id: {} for rule in group}
-                series_of: dict[str, list[Labels]] = {rule.id: [] for rule in group}
-                index = _LabelIndex(group)
-                for series, value in read.items():
-                    for rule in index.rules_of(series):
-                        series_of[rule.id].append(series)
-                        if value is not None:
-                            buckets[rule.id][series] = value
-                values.update(buckets)
-                touched.update(series_of)
-                names = {name for name, _ in next(iter(read))} if read else set()
-                whole = [r for r in group if series_of[r.id] and _merges_series(r, names)]
+                self.series_evaluated += len(found)
+                share = distribute_changed(read, found)
+                values.update(share.values)
+                touched.update(share.series)
+                whole = share.whole
             for rule in whole:
                 touched[rule.id] = None
                 values[rule.id] = self._values(rule, now)
@@ -607,59 +536,3 @@ class RulesActor:
             ]
             self._outgoing.append((rule, events, [], []))
             self._count(rule, insts)
-
-
-_ALERT_LABELS = frozenset({"alertname", "rule", "severity"})
-
-
-def _merges_series(rule: Rule, labelnames: AbstractSet[str]) -> bool:
-    """Whether two series of a metric with `labelnames` may be the same alert of `rule`.
-
-    An alert's labels are the series' with the rule's `labels`, alertname, rule and severity set
-    over them (`alert_labels`): a series label of one of those names is overwritten, so series
-    that differ only there share one instance, and a change of one of them says nothing about
-    the instance without the others. Such a rule is evaluated over every series.
-    """
-    return not labelnames.isdisjoint(_ALERT_LABELS) or any(
-        name in labelnames for name, _ in rule.labels
-    )
-
-
-def _scope(rule: Rule, series: Iterable[Labels]) -> frozenset[str]:
-    """The fingerprints of `rule`'s instances for `series`."""
-    return frozenset(fingerprint(alert_labels(rule, labels)) for labels in series)
-
-
-def _shared_reads(rules: Iterable[Rule]) -> dict[tuple[str, str, float], list[Rule]]:
-    """`rules` grouped by what they read: (metric, aggregate, window)."""
-    shared: dict[tuple[str, str, float], list[Rule]] = {}
-    for rule in rules:
-        cond = rule.condition
-        shared.setdefault((cond.metric, cond.aggregate, cond.window), []).append(rule)
-    return shared
-
-
-class _LabelIndex:
-    """The rules of one read, by their exact-match label filter: a dict lookup per series.
-
-    A filter on a label a series lacks matches only the empty value (as the store's matchers).
-    """
-
-    __slots__ = ("_indexes",)
-
-    def __init__(self, rules: Iterable[Rule]) -> None:
-        self._indexes: dict[tuple[str, ...], dict[tuple[str, ...], list[Rule]]] = {}
-        for rule in rules:
-            names = tuple(name for name, _ in rule.condition.labels)
-            wanted = tuple(value for _, value in rule.condition.labels)
-            self._indexes.setdefault(names, {}).setdefault(wanted, []).append(rule)
-
-    def rules_of(self, series: Labels) -> list[Rule]:
-        """The rules whose filter `series` satisfies."""
-        if len(self._indexes) == 1 and () in self._indexes:
-            return self._indexes[()][()]
-        labels = dict(series)
-        found: list[Rule] = []
-        for names, index in self._indexes.items():
-            found.extend(index.get(tuple([labels.get(n, "") for n in names]), ()))
-        return found

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from actors.clock import Clock, SystemClock
 from actors.store.errors import DatabaseClosedError, DatabaseOpenError, MigrationError, QueryError
 
 __all__ = ["Database", "DatabaseStatistics", "Params", "Row"]
@@ -63,6 +64,7 @@ class Database:
         synchronous: SQLite `synchronous` pragma (FULL by default; see the module docstring).
         offload: run statements in a worker thread (default) or inline on the trio thread.
         busy_timeout: seconds SQLite waits on a lock held by another process.
+        clock: the wall time recorded with each applied migration (default: the system's).
 
     Raises:
         DatabaseOpenError: the file cannot be opened, or is not a database.
@@ -75,8 +77,10 @@ class Database:
         synchronous: str = "FULL",
         offload: bool = True,
         busy_timeout: float = 5.0,
+        clock: Clock | None = None,
     ) -> None:
         self._path = str(path)
+        self._clock: Clock = clock if clock is not None else SystemClock()
         mode = synchronous.upper()
         if mode not in _SYNC_MODES:
             raise DatabaseOpenError(self._path, f"synchronous must be one of {_SYNC_MODES}")
@@ -144,7 +148,7 @@ class Database:
                         conn.execute(statement)
                     conn.execute(
                         "INSERT INTO schema_migrations (owner, version, applied_at) VALUES (?,?,?)",
-                        (owner, version, time.time()),
+                        (owner, version, self._clock.now()),
                     )
                     conn.execute("COMMIT")
                 except sqlite3.Error as exc:
@@ -240,6 +244,8 @@ class Database:
     def _call(self, work: Callable[[sqlite3.Connection], T], sql: str) -> T:
         with self._thread_lock:
             conn = self._connection()
+            # A cost figure, read in the worker thread the statement runs in (where the event
+            # loop's clock cannot be read), so the thread's own timer.
             started = time.perf_counter()
             try:
                 return work(conn)

@@ -18,7 +18,8 @@ histogram's becomes `(t, last, first, min, max, sum, count[, bucket counts])`, s
 three samples or more are approximated (error in `windows`). A point's time is its newest
 sample's, so `last` and `absent` are exact; a window's boundary is at slot granularity. Under
 `max_points - 1` samples per retention every sample has its own slot (nothing is folded) unless
-two fall within one `width`.
+two fall within one `width`. The ring itself (the points' shapes, what each weighs against the
+budget, the one eviction path) is `ring.Ring`.
 
 Bounds (memory stays bounded whatever the application sends):
 - `retention` seconds: points older than that are dropped on the next record (a gauge keeps the
@@ -75,7 +76,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from actors.models import Labels
 from actors.telemetry import windows
@@ -86,6 +87,7 @@ from actors.telemetry.exceptions import (
     SampleError,
     UnknownMetricError,
 )
+from actors.telemetry.ring import Budget, Point, Ring
 
 if TYPE_CHECKING:
     from actors.clock import Clock
@@ -165,42 +167,24 @@ class StoreStatistics:
     points_evicted: int
 
 
-class _Budget:
-    """The store-wide counts every handle updates (one object shared by a store's handles)."""
+class _Series(Ring):
+    """A series: its ring of points (see `ring`) and what `/metrics` and OTLP expose."""
 
-    __slots__ = ("dropped", "evicted", "max_points", "max_series", "points", "series")
-
-    def __init__(self, max_series: int, max_points: int) -> None:
-        self.max_series = max_series
-        self.max_points = max_points
-        self.series = 0
-        self.points = 0
-        self.dropped = 0
-        self.evicted = 0
-
-
-class _Series:
     __slots__ = (
         "buckets",
         "count",
         "created",
-        "folded",
         "max",
         "min",
-        "points",
         "slot_end",
         "sum",
         "total",
         "updated",
     )
 
-    def __init__(self, t: float, max_points: int, n_buckets: int) -> None:
-        # A point is one time slot: (t, v) (a counter's summed increments, or one gauge value /
-        # observation), or a gauge's / histogram's folded (t, last, first, min, max, sum, count
-        # [, buckets]); t is the time of the slot's newest sample (see `windows`).
-        self.points: deque[tuple[Any, ...]] = deque(maxlen=max_points)
+    def __init__(self, t: float, max_points: int, n_buckets: int, budget: Budget) -> None:
+        super().__init__(max_points, budget)
         self.slot_end = -_INF  # the newest point's slot ends here (inclusive)
-        self.folded = 0  # folded points in the ring (0: every aggregate reads raw values)
         self.total = 0.0  # counter total / gauge value
         self.sum = 0.0
         self.count = 0
@@ -211,11 +195,11 @@ class _Series:
         self.updated = t
 
 
-def _time(point: tuple[Any, ...]) -> float:
-    return float(point[0])
+def _time(point: Point) -> float:
+    return point[0]
 
 
-def _slice(points: deque[tuple[Any, ...]], i: int, j: int) -> list[tuple[Any, ...]]:
+def _slice(points: deque[Point], i: int, j: int) -> list[Point]:
     """points[i:j], read from the nearer end of the ring (windows end at now)."""
     n = len(points)
     if n - j < i:
@@ -225,26 +209,26 @@ def _slice(points: deque[tuple[Any, ...]], i: int, j: int) -> list[tuple[Any, ..
     return list(itertools.islice(points, i, j))
 
 
-def _first(point: tuple[Any, ...]) -> float:
+def _first(point: Point) -> float:
     """The first value of a slot (raw or folded)."""
-    return float(point[2] if len(point) > 2 else point[1])
+    return point[1] if len(point) == 2 else point[2]
 
 
-def _values(points: deque[tuple[Any, ...]], i: int, j: int) -> list[float]:
+def _values(points: deque[Point], i: int, j: int) -> list[float]:
     """The values of points[i:j], read from the nearer end of the ring (windows end at now)."""
     n = len(points)
     if n - j < i:
-        out = [v for _, v in itertools.islice(reversed(points), n - j, n - i)]
+        out = [p[1] for p in itertools.islice(reversed(points), n - j, n - i)]
         out.reverse()
         return out
-    return [v for _, v in itertools.islice(points, i, j)]
+    return [p[1] for p in itertools.islice(points, i, j)]
 
 
-def _sum_after(points: deque[tuple[Any, ...]], j: int) -> float:
+def _sum_after(points: deque[Point], j: int) -> float:
     """The sum of the values of points[j:], added newest first (as the window walk did)."""
     after = 0.0
-    for _, v in itertools.islice(reversed(points), len(points) - j):
-        after += v
+    for p in itertools.islice(reversed(points), len(points) - j):
+        after += p[1]
     return after
 
 
@@ -262,7 +246,6 @@ class MetricHandle:
         "_anonymizer",
         "_budget",
         "_exempt",
-        "_extra",
         "_listeners",
         "_max_points",
         "_max_series",
@@ -295,7 +278,7 @@ class MetricHandle:
         resolution: float,
         listeners: list[Listener],
         on_drop: Callable[[str], None],
-        budget: _Budget,
+        budget: Budget,
         external: bool = False,
         exempt: bool = False,
         anonymizer: Anonymizer | None = None,
@@ -317,9 +300,6 @@ class MetricHandle:
         # keeps the one in force at the horizon.
         spare = 2 if kind == "gauge" else 1
         self._slot = max(resolution, retention / max(1, max_points - spare))
-        # A folded slot takes about 2x (gauge) or 3x (histogram: its bucket counts) the memory
-        # of a raw point, so it counts that many points against the store-wide budget.
-        self._extra = 1 if kind == "gauge" else 2
         self._listeners = listeners
         self._on_drop = on_drop
         self._budget = budget
@@ -357,7 +337,7 @@ class MetricHandle:
         if len(label_values) != len(self.labelnames):
             raise LabelError(self.name, self.labelnames, [f"<{len(label_values)} values>"])
         n_buckets = len(self.buckets) + 1 if self.kind == "histogram" else 0
-        series = _Series(t, self._max_points, n_buckets)
+        series = _Series(t, self._max_points, n_buckets, budget)
         self.series[label_values] = series
         if not self._exempt:
             budget.series += 1
@@ -407,27 +387,22 @@ class MetricHandle:
                 raise SampleError(self.name, value, "the counter's total would overflow")
             series.total = total
             if fold:
-                points[-1] = (t, points[-1][1] + value)
+                series.fold((t, points[-1][1] + value))
         elif kind == "gauge":
             series.total = value
             if fold:
                 p = points[-1]
-                if len(p) > 2:
+                if len(p) == 7:
                     _, _, first, low, high, acc, n = p
-                    points[-1] = (
-                        t,
-                        value,
-                        first,
-                        value if value < low else low,
-                        value if value > high else high,
-                        acc + value,
-                        n + 1,
-                    )
+                    if value < low:
+                        low = value
+                    elif value > high:
+                        high = value
+                    series.fold((t, value, first, low, high, acc + value, n + 1))
                 else:
                     v = p[1]
                     low, high = (value, v) if value < v else (v, value)
-                    points[-1] = (t, value, v, low, high, v + value, 2)
-                    self._promoted(series)
+                    series.promote((t, value, v, low, high, v + value, 2))
         else:
             series.sum += value
             series.count += 1
@@ -439,79 +414,37 @@ class MetricHandle:
             series.buckets[k] += 1  # type: ignore[index]
             if fold:
                 p = points[-1]
-                if len(p) > 2:
+                if len(p) == 8:
                     _, _, first, low, high, acc, n, slot_buckets = p
                     slot_buckets[k] += 1
-                    points[-1] = (
-                        t,
-                        value,
-                        first,
-                        value if value < low else low,
-                        value if value > high else high,
-                        acc + value,
-                        n + 1,
-                        slot_buckets,
-                    )
+                    if value < low:
+                        low = value
+                    elif value > high:
+                        high = value
+                    series.fold((t, value, first, low, high, acc + value, n + 1, slot_buckets))
                 else:
                     v = p[1]
                     slot_buckets = [0] * (len(self.buckets) + 1)
                     slot_buckets[k] += 1
                     slot_buckets[bisect.bisect_left(self.buckets, v)] += 1
                     low, high = (value, v) if value < v else (v, value)
-                    points[-1] = (t, value, v, low, high, v + value, 2, slot_buckets)
-                    self._promoted(series)
-        budget = self._budget
+                    series.promote((t, value, v, low, high, v + value, 2, slot_buckets))
         if not fold:
-            if len(points) >= self._max_points:
-                # the series' cap: its oldest point goes (the slot width makes this rare)
-                if len(points.popleft()) > 2:
-                    series.folded -= 1
-                    budget.points -= self._extra
-            elif budget.points >= budget.max_points and points:
-                # the store is full: replace this series' oldest point
-                if len(points.popleft()) > 2:
-                    series.folded -= 1
-                    budget.points -= self._extra
-                budget.evicted += 1
-            else:
-                budget.points += 1
-            points.append((t, value))
+            series.append((t, value))
             width = self._slot
             end = math.ceil(t / width) * width
             series.slot_end = end if end >= t else end + width
+        # Retention: a gauge keeps the one point in force at the horizon.
         cutoff = t - self._retention
         if kind == "gauge":
-            # keep the one point in force at the retention horizon
             while len(points) > 1 and points[1][0] <= cutoff:
-                if len(points.popleft()) > 2:
-                    series.folded -= 1
-                    budget.points -= self._extra
-                budget.points -= 1
+                series.evict_oldest()
         else:
             while points[0][0] <= cutoff:
-                if len(points.popleft()) > 2:
-                    series.folded -= 1
-                    budget.points -= self._extra
-                budget.points -= 1
+                series.evict_oldest()
         series.updated = t
         for listener in self._listeners:
             listener(self.name, label_values)
-
-    def _promoted(self, series: _Series) -> None:
-        """The newest point was just folded: charge its extra weight, within the budget.
-
-        Over the store-wide budget, the series gives up its oldest points (never its newest).
-        """
-        series.folded += 1
-        budget = self._budget
-        budget.points += self._extra
-        points = series.points
-        while budget.points > budget.max_points and len(points) > 1:
-            if len(points.popleft()) > 2:
-                series.folded -= 1
-                budget.points -= self._extra
-            budget.points -= 1
-            budget.evicted += 1
 
     def set_total(self, label_values: tuple[str, ...], total: float, t: float) -> None:
         """Record a counter's absolute running total (as pushed by an app that keeps its own).
@@ -710,7 +643,7 @@ class MetricStore:
         # When a series' latest sample stops being in force (`windows.Staleness`): applied
         # where series are read (`aggregate*`) and exposed, never to what the rings keep.
         self.staleness = staleness if staleness is not None else windows.Staleness()
-        self._budget = _Budget(max_total_series, max_total_points)
+        self._budget = Budget(max_total_series, max_total_points)
         self._metrics: dict[str, MetricHandle] = {}
         self._listeners: list[Listener] = []
         self.declare(

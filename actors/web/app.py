@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
-from typing import Any, Protocol
+from typing import Any
 
 from quart import Blueprint, Response, request
 from quart_trio import QuartTrio
 
 from actors.clock import Clock, SystemClock
-from actors.models import Labels
 from actors.state import HealthState, OverallStatus
+from actors.telemetry.protocols import MetricReader
 from actors.web.access import AccessGuard, Scope, requires
 from actors.web.config import SecurityConfig, ServerConfig
 from actors.web.documents import (
@@ -41,7 +41,7 @@ from actors.web.documents import (
 from actors.web.responses import json_error
 from actors.web.statuspage import STATUS_PAGE_HEADERS, render_status_page
 
-__all__ = ["FigureReader", "create_app", "read_figures"]
+__all__ = ["create_app", "read_figures"]
 
 JSON = "application/json"
 HEALTH_JSON = "application/health+json"
@@ -50,30 +50,14 @@ _READY = json.dumps({"status": "ready"}).encode()
 _PROBES = frozenset(("/api/health", "/api/health/live", "/api/health/ready"))
 
 
-class FigureReader(Protocol):
-    """What the app reads of the metric store (`MetricStore.aggregate`)."""
-
-    def aggregate(
-        self,
-        name: str,
-        matchers: Mapping[str, str],
-        aggregate: str,
-        window: float,
-        *,
-        now: float | None = None,
-    ) -> dict[Labels, float]:
-        """One value per matching series over the window."""
-        ...
-
-
-def _total(store: FigureReader, name: str, aggregate: str, window: float, now: float) -> float:
+def _total(store: MetricReader, name: str, aggregate: str, window: float, now: float) -> float:
     try:
         return sum(store.aggregate(name, {}, aggregate, window, now=now).values())
     except Exception:  # not declared (yet): the figure is 0
         return 0.0
 
 
-def read_figures(store: FigureReader | None, *, now: float, uptime: float) -> AppFigures:
+def read_figures(store: MetricReader | None, *, now: float, uptime: float) -> AppFigures:
     """The `/api/health` metrics block from the application's metrics over the last minute.
 
     requestsPerMinute = increase of api_requests_total; averageResponseTime (ms) = sum / count of
@@ -110,7 +94,7 @@ class _Documents:
         self,
         *,
         health: HealthState,
-        store: FigureReader | None,
+        store: MetricReader | None,
         clock: Clock,
         release: str,
         service: str,
@@ -214,7 +198,7 @@ def create_app(
     *,
     health: HealthState,
     blueprints: Sequence[Blueprint] = (),
-    store: FigureReader | None = None,
+    store: MetricReader | None = None,
     tree: Callable[[], object | None] | None = None,
     access: AccessGuard | None = None,
     version: str | None = None,

@@ -105,7 +105,7 @@ def make_notification(
 
 
 class Recorder:
-    """A metrics sink satisfying actors.notify.metrics.Metrics."""
+    """A metrics sink satisfying actors.notify.metrics.Metrics (the store's write side)."""
 
     def __init__(self) -> None:
         self.declared: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -119,6 +119,8 @@ class Recorder:
         help: str,
         labelnames: Sequence[str] = (),
         buckets: Sequence[float] | None = None,
+        *,
+        resolution: float = 0.0,
     ) -> object:
         self.declared[name] = (kind, tuple(labelnames))
         return None

@@ -22,6 +22,7 @@ from actors.telemetry.exceptions import (
     SampleError,
     UnknownMetricError,
 )
+from actors.telemetry.ring import Point
 from actors.telemetry.store import DROPPED_METRIC, MetricStore
 from actors.telemetry.windows import AGGREGATES, Staleness, quantile
 
@@ -334,7 +335,7 @@ def test_histogram_snapshot_is_cumulative() -> None:
     assert snap.sum == pytest.approx(2.65)
 
 
-class _CountingRing(deque[tuple[float, float]]):
+class _CountingRing(deque[Point]):
     """A ring that counts the points read from it (item reads and iteration steps)."""
 
     reads = 0
@@ -343,12 +344,12 @@ class _CountingRing(deque[tuple[float, float]]):
         _CountingRing.reads += 1
         return super().__getitem__(index)
 
-    def __iter__(self) -> Iterator[tuple[float, float]]:
+    def __iter__(self) -> Iterator[Point]:
         for point in super().__iter__():
             _CountingRing.reads += 1
             yield point
 
-    def __reversed__(self) -> Iterator[tuple[float, float]]:
+    def __reversed__(self) -> Iterator[Point]:
         for point in super().__reversed__():
             _CountingRing.reads += 1
             yield point
