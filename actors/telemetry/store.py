@@ -522,6 +522,9 @@ class MetricHandle:
     ) -> float | None:
         """`_aggregate_series` as the series' history allows it (`windows.visible`)."""
         value = self._aggregate_series(s, aggregate, start, end, window)
+        added = None
+        if value == 0.0 and self.kind == "counter" and aggregate == "rate":
+            added = self._aggregate_series(s, "increase", start, end, window)
         return windows.visible(
             self.kind,
             aggregate,
@@ -531,6 +534,7 @@ class MetricHandle:
             start=start,
             end=end,
             staleness=staleness,
+            added=added,
         )
 
     def _aggregate_series(

@@ -174,6 +174,7 @@ def visible(
     start: float,
     end: float,
     staleness: float = 0.0,
+    added: float | None = None,
 ) -> float | None:
     """`value` (a series' aggregate over `(start, end]`) as its history allows it.
 
@@ -184,7 +185,9 @@ def visible(
     counter's first increment, above an implicit 0, is one: a first sample that adds nothing,
     such as a baseline total, is withheld, and so is a lone sample once it left the window).
     A series read at a time between its first and latest samples counts as having its second
-    (the ring is not read).
+    (the ring is not read). `added` is a counter's increase over the window when `value` is not
+    it (a rate: a tiny increase over a long window can underflow to a rate of 0.0, which must
+    not read as a first sample that added nothing); None means `value` is the increase.
     """
     if value is None or created > end:
         return None
@@ -194,7 +197,8 @@ def visible(
         return None
     single = created >= min(updated, end)
     change = aggregate in ("increase", "rate") or (kind == "counter" and aggregate == "sum")
-    if single and change and (kind == "gauge" or (kind == "counter" and value == 0)):
+    nothing_added = (value if added is None else added) == 0
+    if single and change and (kind == "gauge" or (kind == "counter" and nothing_added)):
         return None
     return value
 
