@@ -24,6 +24,7 @@ from actors.checks.probe import CheckContext, ConfigT, Probe
 from actors.checks.redis import RedisCheckConfig, RedisProbe
 from actors.checks.selfcheck import SelfCheckConfig, SelfProbe
 from actors.checks.tcp import TcpCheckConfig, TcpProbe
+from actors.checks.tls import TlsCheckConfig, TlsProbe
 from actors.kinds import Kind, kind_union
 from actors.kinds import kind_of as find_kind
 
@@ -100,6 +101,13 @@ KINDS: tuple[CheckKind[Any], ...] = (
         DnsProbe,
         "a DNS name resolves to the expected records",
         {"query_name": "example.com"},
+    ),
+    CheckKind(
+        "tls",
+        TlsCheckConfig,
+        TlsProbe,
+        "a TLS certificate verifies and is not about to expire",
+        {"host": "example.com"},
     ),
 )
 """Every check kind, in the order error messages and docs list them. Adding a kind: one line."""
