@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from actors.checks.agents import AgentsCheckConfig, AgentsProbe
 from actors.checks.config import CheckBase
 from actors.checks.dns import DnsCheckConfig, DnsProbe
+from actors.checks.grpc import GrpcCheckConfig, GrpcProbe
 from actors.checks.http import HttpCheckConfig, HttpProbe
 from actors.checks.metric import MetricCheckConfig, MetricProbe
 from actors.checks.postgres import PostgresCheckConfig, PostgresProbe
@@ -108,6 +109,13 @@ KINDS: tuple[CheckKind[Any], ...] = (
         TlsProbe,
         "a TLS certificate verifies and is not about to expire",
         {"host": "example.com"},
+    ),
+    CheckKind(
+        "grpc",
+        GrpcCheckConfig,
+        GrpcProbe,
+        "a gRPC server's health service answers SERVING",
+        {"target": "127.0.0.1:9"},
     ),
 )
 """Every check kind, in the order error messages and docs list them. Adding a kind: one line."""
