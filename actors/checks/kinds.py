@@ -26,6 +26,7 @@ from actors.checks.redis import RedisCheckConfig, RedisProbe
 from actors.checks.selfcheck import SelfCheckConfig, SelfProbe
 from actors.checks.tcp import TcpCheckConfig, TcpProbe
 from actors.checks.tls import TlsCheckConfig, TlsProbe
+from actors.checks.websocket import WebSocketCheckConfig, WebSocketProbe
 from actors.kinds import Kind, kind_union
 from actors.kinds import kind_of as find_kind
 
@@ -116,6 +117,13 @@ KINDS: tuple[CheckKind[Any], ...] = (
         GrpcProbe,
         "a gRPC server's health service answers SERVING",
         {"target": "127.0.0.1:9"},
+    ),
+    CheckKind(
+        "websocket",
+        WebSocketCheckConfig,
+        WebSocketProbe,
+        "a WebSocket opens and answers with the expected message",
+        {"url": "ws://127.0.0.1:9/", "send": "ping", "expect": "pong"},
     ),
 )
 """Every check kind, in the order error messages and docs list them. Adding a kind: one line."""
