@@ -19,6 +19,7 @@ from actors.checks.config import CheckBase
 from actors.checks.dns import DnsCheckConfig, DnsProbe
 from actors.checks.grpc import GrpcCheckConfig, GrpcProbe
 from actors.checks.http import HttpCheckConfig, HttpProbe
+from actors.checks.icmp import IcmpCheckConfig, IcmpProbe
 from actors.checks.metric import MetricCheckConfig, MetricProbe
 from actors.checks.postgres import PostgresCheckConfig, PostgresProbe
 from actors.checks.probe import CheckContext, ConfigT, Probe
@@ -124,6 +125,13 @@ KINDS: tuple[CheckKind[Any], ...] = (
         WebSocketProbe,
         "a WebSocket opens and answers with the expected message",
         {"url": "ws://127.0.0.1:9/", "send": "ping", "expect": "pong"},
+    ),
+    CheckKind(
+        "icmp",
+        IcmpCheckConfig,
+        IcmpProbe,
+        "a host answers ICMP echo requests (ping)",
+        {"host": "127.0.0.1", "count": 2},
     ),
 )
 """Every check kind, in the order error messages and docs list them. Adding a kind: one line."""
