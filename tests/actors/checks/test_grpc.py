@@ -14,13 +14,12 @@ import pytest
 import trustme
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from actors.checks import CheckContext, build_check_actor, build_probe
+from actors.checks import CheckContext, build_probe
 from actors.checks.grpc import GrpcProbe, describe_rpc_error, judge_status
-from actors.models import CheckResult, CheckStatus
-from actors.state import HealthState
+from actors.models import CheckStatus
 from supervisor.config import ConfigError, parse_config
 
-from .conftest import loaded_when, make_config
+from .conftest import loaded_when, make_config, run_check
 
 P, F = CheckStatus.PASS, CheckStatus.FAIL
 Status = health_pb2.HealthCheckResponse.ServingStatus
@@ -77,21 +76,13 @@ def _grpc(target: str, **keys: Any) -> Any:
     return make_config(name="rpc", kind="grpc", target=target, **values)
 
 
-async def _run(config: Any) -> CheckResult:
-    actor = build_check_actor(config, CheckContext(), health=HealthState())
-    try:
-        return await actor.run_once()
-    finally:
-        await actor.probe.aclose()
-
-
 async def test_serving_passes(server: Server) -> None:
     target = f"127.0.0.1:{server.port}"
-    result = await _run(_grpc(target, service="orders"))
+    result = await run_check(_grpc(target, service="orders"))
     assert result.status is P, result.message
     assert result.message == f"{target} service 'orders' is SERVING"
     assert result.details["status"] == "SERVING"
-    result = await _run(_grpc(target))
+    result = await run_check(_grpc(target))
     assert (result.status, result.message) == (P, f"{target} (server) is SERVING")
     assert server.health.calls == ["orders", ""]
 
@@ -100,7 +91,7 @@ async def test_serving_passes(server: Server) -> None:
 async def test_a_status_other_than_serving_fails_naming_it(server: Server, status: str) -> None:
     target = f"127.0.0.1:{server.port}"
     service = {"NOT_SERVING": "billing", "SERVICE_UNKNOWN": "legacy"}[status]
-    result = await _run(_grpc(target, service=service))
+    result = await run_check(_grpc(target, service=service))
     assert result.status is F
     assert result.message == f"{target} service {service!r} is {status}"
     assert result.details["status"] == status
@@ -108,7 +99,7 @@ async def test_a_status_other_than_serving_fails_naming_it(server: Server, statu
 
 async def test_a_service_the_server_does_not_know_fails(server: Server) -> None:
     target = f"127.0.0.1:{server.port}"
-    result = await _run(_grpc(target, service="nope"))
+    result = await run_check(_grpc(target, service="nope"))
     assert result.status is F
     assert result.message == f"{target} service 'nope' is unknown to the health service (NOT_FOUND)"
 
@@ -118,7 +109,7 @@ async def test_a_server_without_the_health_service_fails() -> None:
     port = bare.add_insecure_port("127.0.0.1:0")
     bare.start()
     try:
-        result = await _run(_grpc(f"127.0.0.1:{port}"))
+        result = await run_check(_grpc(f"127.0.0.1:{port}"))
     finally:
         bare.stop(None).wait()
     assert result.status is F
@@ -135,9 +126,7 @@ async def test_an_unreachable_server_fails_then_a_restarted_one_passes() -> None
     probe = build_probe(config, CheckContext())
     assert isinstance(probe, GrpcProbe)
     try:
-        actor = build_check_actor(config, CheckContext(), health=HealthState())
-        result = await actor.run_once()
-        await actor.probe.aclose()
+        result = await run_check(config)
         assert result.status is F
         assert result.message.startswith(f"127.0.0.1:{port} (server): UNAVAILABLE: ")
         assert "Connection refused" in result.message, result.message
@@ -155,7 +144,7 @@ async def test_an_unreachable_server_fails_then_a_restarted_one_passes() -> None
 
 
 async def test_a_server_that_does_not_answer_times_out(server: Server) -> None:
-    result = await _run(_grpc(f"127.0.0.1:{server.port}", service="slow", timeout="300ms"))
+    result = await run_check(_grpc(f"127.0.0.1:{server.port}", service="slow", timeout="300ms"))
     assert result.status is F
     assert result.message == "timed out after 300ms"
 
@@ -170,10 +159,10 @@ async def test_tls_with_a_private_ca(tmp_path: Path) -> None:
     ca.cert_pem.write_to_path(str(ca_file))
     try:
         target = f"127.0.0.1:{secure.port}"
-        result = await _run(_grpc(target, tls=True, ca_file=str(ca_file)))
+        result = await run_check(_grpc(target, tls=True, ca_file=str(ca_file)))
         assert result.status is P, result.message
         # the system roots do not trust the private CA
-        result = await _run(_grpc(target, tls=True))
+        result = await run_check(_grpc(target, tls=True))
         assert result.status is F
         assert result.message.startswith(f"{target} (server): UNAVAILABLE: "), result.message
     finally:

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from actors.checks import CheckContext, build_probe
-from actors.checks.actor import CheckActor
 from actors.checks.errors import ProbeError
 from actors.checks.icmp import (
     PING_GROUP_RANGE,
@@ -28,11 +27,10 @@ from actors.checks.icmp import (
     parse_reply,
     refused_message,
 )
-from actors.models import CheckResult, CheckStatus
-from actors.state import HealthState
+from actors.models import CheckStatus
 from supervisor.config import ConfigError, parse_config
 
-from .conftest import make_config
+from .conftest import make_config, run_check
 
 P, W, F = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL
 
@@ -40,14 +38,6 @@ P, W, F = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL
 def _icmp(host: str, **keys: Any) -> Any:
     values: dict[str, Any] = {"timeout": "2s", "interval": "10s", **keys}
     return make_config(name="ping", kind="icmp", host=host, **values)
-
-
-async def _run(probe: IcmpProbe) -> CheckResult:
-    actor = CheckActor(config=probe.config, probe=probe, health=HealthState())
-    try:
-        return await actor.run_once()
-    finally:
-        await probe.aclose()
 
 
 def _require_icmp(family: int) -> None:
@@ -80,7 +70,7 @@ async def test_pinging_the_loopback_address_passes() -> None:
     _require_icmp(socket.AF_INET)
     probe = build_probe(_icmp("127.0.0.1", count=3), CheckContext())
     assert isinstance(probe, IcmpProbe)
-    result = await _run(probe)
+    result = await run_check(probe.config, probe=probe)
     assert result.status is P, result.message
     assert result.message.startswith("127.0.0.1: 3/3 replies, rtt ")
     details = result.details
@@ -107,7 +97,7 @@ async def test_pinging_the_ipv6_loopback_address_passes() -> None:
     _require_icmp(socket.AF_INET6)
     probe = build_probe(_icmp("::1", count=2), CheckContext())
     assert isinstance(probe, IcmpProbe)
-    result = await _run(probe)
+    result = await run_check(probe.config, probe=probe)
     assert result.status is P, result.message
     assert result.message.startswith("::1: 2/2 replies, rtt ")
 
@@ -117,7 +107,7 @@ async def test_no_icmp_socket_fails_naming_the_sysctl() -> None:
     assert isinstance(probe, IcmpProbe)
     make = _refusing()
     probe.open_socket = lambda family: open_icmp_socket(family, make)
-    result = await _run(probe)
+    result = await run_check(probe.config, probe=probe)
     assert result.status is F
     group_range = " ".join(PING_GROUP_RANGE.read_text().split())
     gid = os.getgid()

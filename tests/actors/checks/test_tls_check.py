@@ -13,14 +13,13 @@ import pytest
 import trio
 import trustme
 
-from actors.checks import CheckContext, build_check_actor, build_probe
+from actors.checks import CheckContext, build_probe
 from actors.checks.tls import TlsProbe, ca_context, judge_expiry, verify_failure
 from actors.checks.tlscontext import ClientContexts
-from actors.models import CheckResult, CheckStatus
-from actors.state import HealthState
+from actors.models import CheckStatus
 from supervisor.config import ConfigError, parse_config
 
-from .conftest import make_config
+from .conftest import make_config, run_check
 
 P, W, F = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL
 NAME = "tls.example.test"
@@ -85,19 +84,11 @@ def _tls(port: int, **keys: Any) -> Any:
     return make_config(name="cert", kind="tls", host="127.0.0.1", port=port, **values)
 
 
-async def _run(config: Any, context: CheckContext | None = None) -> CheckResult:
-    actor = build_check_actor(config, context or CheckContext(), health=HealthState())
-    try:
-        return await actor.run_once()
-    finally:
-        await actor.probe.aclose()
-
-
 async def test_a_valid_certificate_far_from_expiry_passes(
     servers: Servers, ca: trustme.CA, ca_file: str
 ) -> None:
     port = await servers.serve_leaf(_leaf(ca, 400))
-    result = await _run(_tls(port, server_name=NAME, ca_file=ca_file))
+    result = await run_check(_tls(port, server_name=NAME, ca_file=ca_file))
     assert result.status is P, result.message
     assert result.message.startswith(f"127.0.0.1:{port} ({NAME}): certificate valid for 39")
     assert result.details["days_left"] == pytest.approx(400, abs=0.1)
@@ -126,13 +117,13 @@ async def test_a_certificate_expiring_soon_warns_then_fails(
     servers: Servers, ca: trustme.CA, ca_file: str
 ) -> None:
     port = await servers.serve_leaf(_leaf(ca, 10))
-    result = await _run(_tls(port, server_name=NAME, ca_file=ca_file))
+    result = await run_check(_tls(port, server_name=NAME, ca_file=ca_file))
     assert result.status is W
     assert result.message.startswith(f"127.0.0.1:{port} ({NAME}): certificate valid for 9 more")
     assert result.message.endswith("; warn_days is 14")
     assert result.details["days_left"] == pytest.approx(10, abs=0.1)
     port = await servers.serve_leaf(_leaf(ca, 1.5))
-    result = await _run(_tls(port, server_name=NAME, ca_file=ca_file))
+    result = await run_check(_tls(port, server_name=NAME, ca_file=ca_file))
     assert result.status is F
     assert result.message.endswith("; fail_days is 3")
     assert result.message.startswith(f"127.0.0.1:{port} ({NAME}): certificate valid for 1 more")
@@ -144,7 +135,7 @@ async def test_an_expired_certificate_fails(servers: Servers, ca: trustme.CA, ca
         NAME, not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1)
     )
     port = await servers.serve_leaf(leaf)
-    result = await _run(_tls(port, server_name=NAME, ca_file=ca_file))
+    result = await run_check(_tls(port, server_name=NAME, ca_file=ca_file))
     assert result.status is F
     assert result.message == (
         f"127.0.0.1:{port} ({NAME}): certificate verify failed: certificate has expired"
@@ -153,7 +144,7 @@ async def test_an_expired_certificate_fails(servers: Servers, ca: trustme.CA, ca
 
 async def test_a_wrong_hostname_fails(servers: Servers, ca: trustme.CA, ca_file: str) -> None:
     port = await servers.serve_leaf(_leaf(ca, 400))
-    result = await _run(_tls(port, server_name="other.example.test", ca_file=ca_file))
+    result = await run_check(_tls(port, server_name="other.example.test", ca_file=ca_file))
     assert result.status is F
     assert result.message == (
         f"127.0.0.1:{port} (other.example.test): certificate is not valid for"
@@ -164,7 +155,7 @@ async def test_a_wrong_hostname_fails(servers: Servers, ca: trustme.CA, ca_file:
 async def test_a_self_signed_certificate_fails(servers: Servers, ca: trustme.CA) -> None:
     # the CA's own certificate, served as the server's: self-signed, unknown to the system store
     port = await servers.serve(ca.cert_pem.bytes(), ca.private_key_pem.bytes())
-    result = await _run(_tls(port, server_name=NAME))
+    result = await run_check(_tls(port, server_name=NAME))
     assert result.status is F
     assert result.message == (
         f"127.0.0.1:{port} ({NAME}): certificate verify failed: self-signed certificate"
@@ -173,7 +164,7 @@ async def test_a_self_signed_certificate_fails(servers: Servers, ca: trustme.CA)
 
 async def test_a_certificate_of_another_ca_fails(servers: Servers, ca_file: str) -> None:
     port = await servers.serve_leaf(_leaf(trustme.CA(), 400))
-    result = await _run(_tls(port, server_name=NAME, ca_file=ca_file))
+    result = await run_check(_tls(port, server_name=NAME, ca_file=ca_file))
     assert result.status is F
     assert result.message == (
         f"127.0.0.1:{port} ({NAME}): certificate verify failed:"
@@ -188,7 +179,7 @@ async def test_a_server_that_does_not_speak_tls_fails(nursery: trio.Nursery) -> 
 
     listeners = await nursery.start(partial(trio.serve_tcp, plain, 0, host="127.0.0.1"))
     port = listeners[0].socket.getsockname()[1]
-    result = await _run(_tls(port))
+    result = await run_check(_tls(port))
     assert result.status is F
     assert result.message.startswith(f"127.0.0.1:{port}: TLS handshake failed: "), result.message
 
@@ -197,7 +188,7 @@ async def test_a_closed_port_fails() -> None:
     with trio.socket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: refused
-        result = await _run(_tls(port))
+        result = await run_check(_tls(port))
     assert result.status is F
     assert result.message == "connection refused"
 
@@ -208,7 +199,7 @@ async def test_a_server_that_never_answers_times_out(nursery: trio.Nursery) -> N
 
     listeners = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
     port = listeners[0].socket.getsockname()[1]
-    result = await _run(_tls(port, timeout="300ms"))
+    result = await run_check(_tls(port, timeout="300ms"))
     assert result.status is F
     assert result.message == "timed out after 300ms"
 

@@ -12,14 +12,13 @@ import trio
 import trustme
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
-from actors.checks import CheckContext, build_check_actor, build_probe
+from actors.checks import CheckContext, build_probe
 from actors.checks.tlscontext import ClientContexts
 from actors.checks.websocket import WebSocketProbe, judge_message, shown_url
-from actors.models import CheckResult, CheckStatus
-from actors.state import HealthState
+from actors.models import CheckStatus
 from supervisor.config import ConfigError, parse_config
 
-from .conftest import loaded_when, make_config
+from .conftest import loaded_when, make_config, run_check
 
 P, F = CheckStatus.PASS, CheckStatus.FAIL
 
@@ -75,17 +74,9 @@ def _ws(url: str, **keys: Any) -> Any:
     return make_config(name="socket", kind="websocket", url=url, **values)
 
 
-async def _run(config: Any, context: CheckContext | None = None) -> CheckResult:
-    actor = build_check_actor(config, context or CheckContext(), health=HealthState())
-    try:
-        return await actor.run_once()
-    finally:
-        await actor.probe.aclose()
-
-
 async def test_an_echo_holding_expect_passes(server: Server) -> None:
     url = f"ws://127.0.0.1:{server.port}/echo"
-    result = await _run(_ws(url, send="ping 42", expect="42"))
+    result = await run_check(_ws(url, send="ping 42", expect="42"))
     assert result.status is P, result.message
     assert result.message == f"{url} answered '42'"
     assert result.details["answer"] == "ping 42"
@@ -104,21 +95,21 @@ async def test_opening_alone_passes_without_expect(server: Server) -> None:
 
 async def test_a_wrong_answer_fails(server: Server) -> None:
     url = f"ws://127.0.0.1:{server.port}/wrong"
-    result = await _run(_ws(url, send="ping", expect="pong"))
+    result = await run_check(_ws(url, send="ping", expect="pong"))
     assert result.status is F
     assert result.message == f"{url} answered 'nope'; expected 'pong'"
 
 
 async def test_a_refused_upgrade_fails_with_its_status(server: Server) -> None:
     url = f"ws://127.0.0.1:{server.port}/forbidden"
-    result = await _run(_ws(url, expect="pong"))
+    result = await run_check(_ws(url, expect="pong"))
     assert result.status is F
     assert result.message == f"{url}: upgrade refused: HTTP 403"
 
 
 async def test_a_server_closing_without_an_answer_fails(server: Server) -> None:
     url = f"ws://127.0.0.1:{server.port}/close"
-    result = await _run(_ws(url, expect="pong"))
+    result = await run_check(_ws(url, expect="pong"))
     assert result.status is F
     assert result.message == (f"{url}: closed without an answer (code 1001 GOING_AWAY: going away)")
 
@@ -132,14 +123,14 @@ async def test_a_server_dropping_the_connection_before_the_upgrade_fails(
 
     listeners = await nursery.start(partial(trio.serve_tcp, drop, 0, host="127.0.0.1"))
     url = f"ws://127.0.0.1:{listeners[0].socket.getsockname()[1]}/"
-    result = await _run(_ws(url, expect="pong"))
+    result = await run_check(_ws(url, expect="pong"))
     assert result.status is F
     assert result.message == f"{url}: closed before answering the upgrade"
 
 
 async def test_a_server_that_never_answers_times_out(server: Server) -> None:
     url = f"ws://127.0.0.1:{server.port}/silent"
-    result = await _run(_ws(url, send="ping", expect="pong", timeout="300ms"))
+    result = await run_check(_ws(url, send="ping", expect="pong", timeout="300ms"))
     assert result.status is F
     assert result.message == "timed out after 300ms"
     assert server.paths == ["/silent"]  # upgraded, then silent
@@ -149,7 +140,7 @@ async def test_a_closed_port_fails() -> None:
     with trio.socket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        result = await _run(_ws(f"ws://127.0.0.1:{port}/", expect="x"))
+        result = await run_check(_ws(f"ws://127.0.0.1:{port}/", expect="x"))
     assert result.status is F
     assert result.message == "connection refused"
 
@@ -163,9 +154,9 @@ async def test_wss_is_verified_with_the_shared_context(nursery: trio.Nursery) ->
     verifying = ssl.create_default_context()
     ca.configure_trust(verifying)
     trusting = CheckContext(tls=ClientContexts(verifying))
-    result = await _run(_ws(url, send="ping", expect="ping"), trusting)
+    result = await run_check(_ws(url, send="ping", expect="ping"), trusting)
     assert result.status is P, result.message
-    result = await _run(_ws(url, send="ping", expect="ping"))  # the system store
+    result = await run_check(_ws(url, send="ping", expect="ping"))  # the system store
     assert result.status is F
     assert result.message == (
         f"{url}: certificate verify failed: unable to get local issuer certificate"
