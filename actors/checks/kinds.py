@@ -17,13 +17,17 @@ from pydantic import BaseModel
 from actors.checks.agents import AgentsCheckConfig, AgentsProbe
 from actors.checks.config import CheckBase
 from actors.checks.dns import DnsCheckConfig, DnsProbe
+from actors.checks.grpc import GrpcCheckConfig, GrpcProbe
 from actors.checks.http import HttpCheckConfig, HttpProbe
+from actors.checks.icmp import IcmpCheckConfig, IcmpProbe
 from actors.checks.metric import MetricCheckConfig, MetricProbe
 from actors.checks.postgres import PostgresCheckConfig, PostgresProbe
 from actors.checks.probe import CheckContext, ConfigT, Probe
 from actors.checks.redis import RedisCheckConfig, RedisProbe
 from actors.checks.selfcheck import SelfCheckConfig, SelfProbe
 from actors.checks.tcp import TcpCheckConfig, TcpProbe
+from actors.checks.tls import TlsCheckConfig, TlsProbe
+from actors.checks.websocket import WebSocketCheckConfig, WebSocketProbe
 from actors.kinds import Kind, kind_union
 from actors.kinds import kind_of as find_kind
 
@@ -100,6 +104,34 @@ KINDS: tuple[CheckKind[Any], ...] = (
         DnsProbe,
         "a DNS name resolves to the expected records",
         {"query_name": "example.com"},
+    ),
+    CheckKind(
+        "tls",
+        TlsCheckConfig,
+        TlsProbe,
+        "a TLS certificate verifies and is not about to expire",
+        {"host": "example.com"},
+    ),
+    CheckKind(
+        "grpc",
+        GrpcCheckConfig,
+        GrpcProbe,
+        "a gRPC server's health service answers SERVING",
+        {"target": "127.0.0.1:9"},
+    ),
+    CheckKind(
+        "websocket",
+        WebSocketCheckConfig,
+        WebSocketProbe,
+        "a WebSocket opens and answers with the expected message",
+        {"url": "ws://127.0.0.1:9/", "send": "ping", "expect": "pong"},
+    ),
+    CheckKind(
+        "icmp",
+        IcmpCheckConfig,
+        IcmpProbe,
+        "a host answers ICMP echo requests (ping)",
+        {"host": "127.0.0.1", "count": 2},
     ),
 )
 """Every check kind, in the order error messages and docs list them. Adding a kind: one line."""

@@ -18,8 +18,13 @@ import trio
 import trustme
 from pydantic import TypeAdapter
 
+from actors.checks import CheckContext, build_probe
+from actors.checks.actor import CheckActor
 from actors.checks.kinds import CheckConfig
+from actors.checks.probe import Probe
 from actors.checks.tlscontext import ClientContexts
+from actors.models import CheckResult
+from actors.state import HealthState
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(CheckConfig)
 
@@ -69,6 +74,21 @@ def loaded_when(source: str, module: str) -> tuple[bool, bool]:
     assert done.returncode == 0, done.stderr
     parsed, built = json.loads(done.stdout.splitlines()[-1])
     return bool(parsed), bool(built)
+
+
+async def run_check(
+    config: Any, context: CheckContext | None = None, *, probe: Probe | None = None
+) -> CheckResult:
+    """Run the check of `config` once the way its actor does (timeout included) and release the
+    probe: the probe of its kind built with `context` (default: a new `CheckContext`), or
+    `probe` when given."""
+    if probe is None:
+        probe = build_probe(config, context or CheckContext())
+    actor = CheckActor(config=config, probe=probe, health=HealthState())
+    try:
+        return await actor.run_once()
+    finally:
+        await probe.aclose()
 
 
 def require_service(host: str, port: int) -> None:
