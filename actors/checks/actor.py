@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -28,6 +28,8 @@ from actors.configtypes import format_duration
 from actors.models import CheckResult, CheckStatus
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from actors.checks.config import CheckBase
     from actors.checks.probe import Probe
     from actors.state import HealthState
@@ -61,7 +63,7 @@ class CheckActor:
         probe: Probe,
         health: HealthState,
         clock: Clock | None = None,
-        tracer: Any | None = None,
+        tracer: Tracer | None = None,
         rng: random.Random | None = None,
         on_lateness: Callable[[float], None] | None = None,
     ) -> None:

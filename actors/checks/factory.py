@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING
 
 from actors.checks.actor import CheckActor
 from actors.checks.config import CheckBase
@@ -11,6 +11,9 @@ from actors.checks.errors import CheckError
 from actors.checks.kinds import kind_of
 from actors.checks.probe import CheckContext, Probe
 from actors.state import HealthState
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 __all__ = ["build_check_actor", "build_probe"]
 
@@ -38,7 +41,7 @@ def build_check_actor(
     context: CheckContext,
     *,
     health: HealthState,
-    tracer: Any | None = None,
+    tracer: Tracer | None = None,
     rng: random.Random | None = None,
 ) -> CheckActor:
     """A `CheckActor` running `config` with the probe of its kind (see `build_probe`); the actor
