@@ -1,4 +1,5 @@
-"""The durable outbox: every notification is in SQLite before its first delivery attempt.
+"""The durable outbox: every notification is in the store (SQLite or PostgreSQL) before its first
+delivery attempt.
 
 One row per (notification key, channel). Rows move `pending` -> `delivered` or `pending` ->
 `dead` (dead-letter list, with the reason); a failed attempt keeps the row pending with the time
@@ -6,9 +7,10 @@ of the next attempt and the last error. Rows that left `pending` are never selec
 the marks only apply to pending rows, so a delivered notification is never delivered again.
 
 Guarantees (document for operators):
-- `enqueue()` returns only after the row is committed (fsynced with the store's default
-  synchronous=FULL). A crash or `kill -9` after that loses nothing: the channel's delivery actor
-  finds the row pending when the process starts again.
+- `enqueue()` returns only after the row is committed (fsynced with the SQLite store's default
+  synchronous=FULL; PostgreSQL's commit is durable once its WAL is flushed). A crash or
+  `kill -9` after that loses nothing: the channel's delivery actor finds the row pending when
+  the process starts again.
 - Enqueueing the same (key, channel) twice is a no-op, so a producer that re-sends after its own
   restart does not double a notification.
 - A crash between a receiver's acceptance and the `delivered` mark re-sends that notification
@@ -28,7 +30,6 @@ no-op re-enqueue, then pruned.
 from __future__ import annotations
 
 import enum
-import sqlite3
 from dataclasses import dataclass
 
 import trio
@@ -37,11 +38,11 @@ from actors.clock import Clock
 from actors.models import AlertStatus, Notification
 from actors.notify.codec import decode_notification, encode_notification
 from actors.notify.metrics import OUTBOX_PENDING, Metrics, declare_notify_metrics
-from actors.store import Database
+from actors.store import Connection, Row, Store, per_dialect, upsert_sql
 
 __all__ = ["EntryState", "Outbox", "OutboxEntry", "OutboxStatistics"]
 
-MIGRATIONS = [
+_SQLITE = [
     """
     CREATE TABLE notify_outbox (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -63,6 +64,25 @@ MIGRATIONS = [
     CREATE INDEX notify_outbox_done ON notify_outbox (state, updated_at);
     """,
 ]
+MIGRATIONS = per_dialect(_SQLITE)
+_RECORD_SQL = upsert_sql(
+    "notify_outbox",
+    (
+        "key",
+        "channel",
+        "group_key",
+        "status",
+        "state",
+        "payload",
+        "test",
+        "created_at",
+        "updated_at",
+        "next_attempt_at",
+        "attempts",
+        "last_error",
+    ),
+    ("key", "channel"),
+)
 
 _COLUMNS = (
     "id, key, channel, group_key, status, state, payload, test, created_at, updated_at,"
@@ -131,7 +151,7 @@ class OutboxStatistics:
     dead: int
 
 
-def _entry(row: sqlite3.Row) -> OutboxEntry:
+def _entry(row: Row) -> OutboxEntry:
     return OutboxEntry(
         id=int(row["id"]),
         key=str(row["key"]),
@@ -149,7 +169,7 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
     )
 
 
-def _pending_count(conn: sqlite3.Connection, channel: str) -> int:
+def _pending_count(conn: Connection, channel: str) -> int:
     row = conn.execute(
         "SELECT COUNT(*) FROM notify_outbox WHERE channel = ? AND state = 'pending'", (channel,)
     ).fetchone()
@@ -157,7 +177,7 @@ def _pending_count(conn: sqlite3.Connection, channel: str) -> int:
 
 
 class Outbox:
-    """Durable notification queue over the shared SQLite `Database` (one row per key+channel).
+    """Durable notification queue over the shared `Store` (one row per key+channel).
 
     Args:
         database: the shared store; the outbox registers its table ("notify" migrations).
@@ -172,7 +192,7 @@ class Outbox:
     def __init__(
         self,
         *,
-        database: Database,
+        database: Store,
         clock: Clock,
         metrics: Metrics | None = None,
         retention: float = 7 * 86400.0,
@@ -201,11 +221,12 @@ class Outbox:
         payload = encode_notification(notification)
         channel = notification.channel
 
-        def work(conn: sqlite3.Connection) -> tuple[bool, int]:
+        def work(conn: Connection) -> tuple[bool, int]:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO notify_outbox (key, channel, group_key, status, state,"
+                "INSERT INTO notify_outbox (key, channel, group_key, status, state,"
                 " payload, test, created_at, updated_at, next_attempt_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+                " ON CONFLICT (key, channel) DO NOTHING",
                 (
                     notification.key,
                     channel,
@@ -292,9 +313,7 @@ class Outbox:
         """
         now = self._clock.now()
         await self._db.execute(
-            "INSERT OR REPLACE INTO notify_outbox (key, channel, group_key, status, state,"
-            " payload, test, created_at, updated_at, next_attempt_at, attempts, last_error)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            _RECORD_SQL,
             (
                 notification.key,
                 notification.channel,
@@ -306,6 +325,7 @@ class Outbox:
                 now,
                 now,
                 now,
+                1,
                 detail,
             ),
         )
@@ -369,7 +389,7 @@ class Outbox:
     async def _finish(self, entry_id: int, state: EntryState, detail: str) -> bool:
         now = self._clock.now()
 
-        def work(conn: sqlite3.Connection) -> tuple[str, int] | None:
+        def work(conn: Connection) -> tuple[str, int] | None:
             row = conn.execute(
                 "SELECT channel FROM notify_outbox WHERE id = ? AND state = 'pending'", (entry_id,)
             ).fetchone()

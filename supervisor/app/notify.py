@@ -18,7 +18,7 @@ from actors.models import Notification
 from actors.notify.channels import Channel, ChannelConfig, ChannelContext, build_channel
 from actors.notify.delivery import DeliveryActor
 from actors.notify.outbox import Outbox
-from actors.store import Database
+from actors.store import Store
 from supervisor.app.reload import ReportBuilder, channel_diff
 from supervisor.app.subsystem import Wiring
 from supervisor.app.telemetry import TelemetrySubsystem
@@ -60,7 +60,7 @@ class NotifySubsystem:
         config: Config,
         wiring: Wiring,
         *,
-        database: Database,
+        database: Store,
         telemetry: TelemetrySubsystem,
     ) -> None:
         self._wiring = wiring

@@ -1,6 +1,6 @@
 """The composition root: a validated `Config` -> the subsystems, wired into one supervision tree.
 
-`App(config)` builds what every subsystem shares (clock, SQLite database, the checks' TLS client
+`App(config)` builds what every subsystem shares (clock, the store, the checks' TLS client
 contexts, the secret redactor) and the subsystems, each of which builds its own objects once
 (`supervisor.app.subsystem`): telemetry (metric store, recording API, OTLP), checks (check
 actors, health state), notify (outbox, channels, deliveries), routing (rules, routing, silences)
@@ -37,7 +37,7 @@ import trio
 
 from actors.checks.tlscontext import ClientContexts
 from actors.clock import Clock, SystemClock
-from actors.store import Database
+from actors.store import Store, open_store
 from supervisor.app.checks import ChecksSubsystem
 from supervisor.app.notify import NotifySubsystem
 from supervisor.app.reload import (
@@ -78,7 +78,7 @@ class App:
         path: the file it came from (SIGHUP and reload read it again); None: no reload.
         clock: the clock seam (default: system time).
         env: the environment used to expand `${VAR}` on reload (default: `os.environ`).
-        database: an open database (default: opened at `[storage] path`).
+        database: an open store (default: the one `[storage]` names, SQLite or PostgreSQL).
         serve_http: run the API and /metrics listeners (tests of the tree may leave them out).
         redactor: collects the configured secrets to cut out of log records (default: a new one).
         tls: the TLS client contexts every check shares, also those a reload starts (default:
@@ -92,7 +92,8 @@ class App:
         api_server, metrics_server: the listeners (with `serve_http`).
 
     Raises:
-        actors.store.errors.DatabaseOpenError: the database cannot be opened.
+        actors.store.errors.DatabaseOpenError: the database cannot be opened or reached.
+        actors.store.errors.MigrationError: its schema cannot be created or migrated.
         actors.notify.errors.ChannelSetupError: an enabled channel cannot be built.
     """
 
@@ -103,7 +104,7 @@ class App:
         path: Path | None = None,
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
-        database: Database | None = None,
+        database: Store | None = None,
         serve_http: bool = True,
         redactor: SecretRedactor | None = None,
         tls: ClientContexts | None = None,
@@ -118,7 +119,7 @@ class App:
         # One context per verification mode for every check (each holds a copy of the CA store).
         self.tls = tls if tls is not None else ClientContexts()
         self.log = logger_for("app")
-        self.database = database if database is not None else Database(config.storage.path)
+        self.database = database if database is not None else open_store(config.storage)
         self.last_reload_errors: tuple[str, ...] = ()
         self._reload_lock = trio.Lock()
         wiring = Wiring(

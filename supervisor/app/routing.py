@@ -22,7 +22,7 @@ from actors.routing.persist import SqliteRoutingStore
 from actors.routing.silencing import Silences
 from actors.rules.actor import RulesActor
 from actors.rules.persist import SqliteAlertStateStore
-from actors.store import Database
+from actors.store import Store
 from supervisor.app.reload import ReportBuilder, routing_changed, rule_diff
 from supervisor.app.subsystem import Wiring
 from supervisor.app.telemetry import TelemetrySubsystem
@@ -57,7 +57,7 @@ class RoutingSubsystem:
         config: Config,
         wiring: Wiring,
         *,
-        database: Database,
+        database: Store,
         telemetry: TelemetrySubsystem,
         health: HealthView,
         outbox: NotificationSink,
