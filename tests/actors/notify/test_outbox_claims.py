@@ -70,3 +70,21 @@ async def test_one_process_claims_nothing(stores: Stores) -> None:
     assert await outbox.claim(row.id)
     assert await outbox.renew() == 0
     assert row.held_by == ""
+
+
+async def test_replicas_claiming_at_once_each_get_disjoint_rows(stores: Stores) -> None:
+    replicas = [_replica(stores, name) for name in ("a", "b", "c")]
+    for i in range(20):
+        await replicas[0].enqueue(make_notification(f"k{i}"))
+    rows = await replicas[0].pending("hooks")
+    won: dict[int, list[str]] = {row.id: [] for row in rows}
+
+    async def claim_all(outbox: Outbox, name: str) -> None:
+        for row in rows:
+            if await outbox.claim(row.id):
+                won[row.id].append(name)
+
+    async with trio.open_nursery() as nursery:
+        for outbox, name in zip(replicas, ("a", "b", "c"), strict=True):
+            nursery.start_soon(claim_all, outbox, name)
+    assert all(len(names) == 1 for names in won.values()), won
