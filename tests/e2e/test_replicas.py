@@ -1,6 +1,6 @@
-"""Two replicas on one PostgreSQL database, as real processes (redundant mode).
+"""Two and three replicas on one PostgreSQL database, as real processes (redundant mode).
 
-Both run every check and rule: an outage both see reaches the webhook receiver as exactly one
+All run every check and rule: an outage all see reaches the webhook receiver as exactly one
 firing and one resolved notification. A replica killed (SIGKILL) while the receiver holds its
 request loses its claim when the lease ends (3 heartbeats), and the other replica delivers the
 notification, with the same Idempotency-Key.
@@ -108,16 +108,17 @@ def _alerts(monitor: Monitor) -> list[Any]:
         return alerts
 
 
-def test_an_outage_seen_by_two_replicas_is_one_firing_and_one_resolved(
-    replicas: Replicas, database: str, target: HttpPeer, receiver: HttpPeer
+@pytest.mark.parametrize("count", [2, 3])
+def test_an_outage_seen_by_every_replica_is_one_firing_and_one_resolved(
+    count: int, replicas: Replicas, database: str, target: HttpPeer, receiver: HttpPeer
 ) -> None:
-    one, two = replicas.start("r1"), replicas.start("r2")
-    _wait_passing(one, two)
+    running = [replicas.start(f"r{i}") for i in range(1, count + 1)]
+    _wait_passing(*running)
     target.set_status(500)
-    wait_until(lambda: all(_alerts(m) for m in (one, two)), "both replicas to fire")
+    wait_until(lambda: all(_alerts(m) for m in running), "every replica to fire")
     wait_until(lambda: _posts(receiver, "firing"), "the firing POST", timeout=10)
     target.set_status(200)
-    wait_until(lambda: not any(_alerts(m) for m in (one, two)), "both replicas to resolve")
+    wait_until(lambda: not any(_alerts(m) for m in running), "every replica to resolve")
     wait_until(lambda: _posts(receiver, "resolved"), "the resolved POST", timeout=10)
     # Every notification ever decided is in the shared log's sequence and in the outbox.
     wait_until(
@@ -131,7 +132,7 @@ def test_an_outage_seen_by_two_replicas_is_one_firing_and_one_resolved(
     firing, resolved = _posts(receiver, "firing"), _posts(receiver, "resolved")
     assert len(firing) == 1, [r.headers.get("idempotency-key") for r in firing]
     assert len(resolved) == 1, [r.headers.get("idempotency-key") for r in resolved]
-    for monitor in (one, two):
+    for monitor in running:
         assert "Traceback" not in monitor.log()
 
 
