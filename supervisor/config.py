@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator, model_validator
 
 from actors.checks.kinds import CheckConfig
+from actors.cluster.config import ClusterConfig
 from actors.configtypes import ConfigModel, Duration, format_duration
 from actors.notify.channels.kinds import ChannelConfig
 from actors.routing.config import (
@@ -189,6 +190,8 @@ class Config(ConfigModel):
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    cluster: ClusterConfig | None = None
+    """[cluster]: replicas on a shared PostgreSQL store; None: this process alone."""
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
@@ -201,6 +204,15 @@ class Config(ConfigModel):
     maintenance: tuple[MaintenanceConfig, ...] = ()
     time_intervals: tuple[TimeIntervalConfig, ...] = ()
     channels: dict[ChannelName, ChannelConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cluster_needs_shared_storage(self) -> Config:
+        if self.cluster is not None and self.storage.url is None:
+            raise ValueError(
+                "[cluster] needs storage.url: replicas share their state in PostgreSQL"
+                ' (set [storage] url = "postgresql://...", or remove [cluster])'
+            )
+        return self
 
     def secret_values(self) -> frozenset[str]:
         """Every non-empty secret of the configuration: values typed as secrets (tokens,
@@ -227,6 +239,7 @@ class Config(ConfigModel):
                     walk(item, name)
 
         walk(self, "")
+        found.update(self.storage.passwords())
         return frozenset(found)
 
     def disabled_channels(self) -> dict[str, str]:
@@ -591,7 +604,15 @@ def summarize(config: Config, file: str) -> str:
     otlp = telemetry.otlp_endpoint or "from OTEL_EXPORTER_OTLP_ENDPOINT (off when unset)"
     service = telemetry.service_name or "from OTEL_SERVICE_NAME (else blipee-os)"
     lines.append(f"telemetry: service {service}, OTLP {otlp}")
-    lines.append(f"storage: {config.storage.path}")
+    engine = "PostgreSQL" if config.storage.shared else "SQLite"
+    lines.append(f"storage: {engine} {config.storage.location()}")
+    if config.cluster is not None:
+        cluster = config.cluster
+        lines.append(
+            f"cluster: replica {cluster.replica or '<host name + pid>'}, {cluster.mode},"
+            f" heartbeat {format_duration(cluster.heartbeat)}"
+            f" (delivery lease {format_duration(cluster.lease)})"
+        )
     limits = config.limits
     lines.append(
         f"limits: metric store {limits.max_series:,} series, {limits.max_points:,} points"

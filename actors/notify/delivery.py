@@ -17,6 +17,11 @@ delays another. The actor is a thin loop around the pure stages (`retry`, `break
    `Channel.discard` so the channel drops what it keeps for it (Alertmanager's re-sent alerts).
 5. Nothing due: wait for the next enqueue on this channel or the earliest retry time.
 
+With replicas sharing the outbox (`Outbox.claiming`), a row is claimed before its attempt
+(exactly one replica sends it; see `outbox`); a row another replica holds is skipped with the
+rest of its group (the order is kept), and the actor reads its rows again at least every
+`Outbox.poll` seconds, since another replica's enqueue does not wake it.
+
 Graceful stop: when run under a `supervisor.runtime.Supervisor`, the actor traps the stop
 request; the attempt in flight finishes (bounded by the channel timeout) and is marked, then the
 actor returns without starting another. Cancelled mid-attempt instead, the row stays pending and
@@ -183,7 +188,7 @@ class DeliveryActor:
                 await self._idle_wait(max(0.0, self.breaker.retry_at() - mono))
                 continue
             delay = math.inf if wake_at is None else max(0.0, wake_at - self._clock.now())
-            await self._idle_wait(delay, changed)
+            await self._idle_wait(min(delay, self._outbox.poll), changed)
 
     async def _round(self, entries: list[OutboxEntry]) -> tuple[int, float | None]:
         """Attempt the due rows; return (rows attempted, earliest future due time or None)."""
@@ -194,6 +199,9 @@ class DeliveryActor:
             if self._stopping:
                 break
             if entry.group_key in held:
+                continue
+            if entry.held_by:  # another replica is sending it: keep the group's order
+                held.add(entry.group_key)
                 continue
             if entry.next_attempt_at > self._clock.now():
                 held.add(entry.group_key)
@@ -217,7 +225,18 @@ class DeliveryActor:
         return attempted, wake_at
 
     async def _attempt(self, entry: OutboxEntry) -> bool:
-        """One delivery attempt; True when the row left the pending state."""
+        """One delivery attempt; True when the row left the pending state. With replicas, the
+        row is claimed first; a row claimed by another is left to it (False)."""
+        if not await self._outbox.claim(entry.id):
+            return False
+        try:
+            return await self._attempt_claimed(entry)
+        finally:
+            # Recorded: already released. Not recorded (cancelled, store down): the lease runs
+            # out and any replica, this one included, sends the row again with the same key.
+            self._outbox.forget(entry.id)
+
+    async def _attempt_claimed(self, entry: OutboxEntry) -> bool:
         name = self.channel.name
         try:
             notification = entry.notification()

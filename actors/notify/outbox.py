@@ -1,4 +1,5 @@
-"""The durable outbox: every notification is in SQLite before its first delivery attempt.
+"""The durable outbox: every notification is in the store (SQLite or PostgreSQL) before its first
+delivery attempt.
 
 One row per (notification key, channel). Rows move `pending` -> `delivered` or `pending` ->
 `dead` (dead-letter list, with the reason); a failed attempt keeps the row pending with the time
@@ -6,9 +7,10 @@ of the next attempt and the last error. Rows that left `pending` are never selec
 the marks only apply to pending rows, so a delivered notification is never delivered again.
 
 Guarantees (document for operators):
-- `enqueue()` returns only after the row is committed (fsynced with the store's default
-  synchronous=FULL). A crash or `kill -9` after that loses nothing: the channel's delivery actor
-  finds the row pending when the process starts again.
+- `enqueue()` returns only after the row is committed (fsynced with the SQLite store's default
+  synchronous=FULL; PostgreSQL's commit is durable once its WAL is flushed). A crash or
+  `kill -9` after that loses nothing: the channel's delivery actor finds the row pending when
+  the process starts again.
 - Enqueueing the same (key, channel) twice is a no-op, so a producer that re-sends after its own
   restart does not double a notification.
 - A crash between a receiver's acceptance and the `delivered` mark re-sends that notification
@@ -21,6 +23,15 @@ Guarantees (document for operators):
 - Idempotency keys are the notification keys routing chose, stored in the row: they do not
   depend on the process, so they are the same after a restart.
 
+Replicas (`replica` set: several processes on one PostgreSQL store): a row is sent by the replica
+that claims it (`claim()`: `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, then `claimed_by`
+and `lease_until`, the store's clock plus `lease` seconds). A replica renews the leases of what it
+holds (`renew()`, every heartbeat) and gives a row up when it records the outcome; a replica that
+dies stops renewing, and once its lease has passed another replica claims the row and sends it,
+with the same idempotency key. `pending()` tells which rows another replica holds (`held_by`),
+so a delivery actor keeps a group's order by waiting for them. Without `replica` (one process)
+nothing is claimed and the rows are as before.
+
 Delivered and dead rows are kept `retention` seconds (default 7 days) for the API and for the
 no-op re-enqueue, then pruned.
 """
@@ -28,7 +39,7 @@ no-op re-enqueue, then pruned.
 from __future__ import annotations
 
 import enum
-import sqlite3
+import math
 from dataclasses import dataclass
 
 import trio
@@ -37,11 +48,11 @@ from actors.clock import Clock
 from actors.models import AlertStatus, Notification
 from actors.notify.codec import decode_notification, encode_notification
 from actors.notify.metrics import OUTBOX_PENDING, Metrics, declare_notify_metrics
-from actors.store import Database
+from actors.store import Connection, Row, Store, per_dialect, upsert_sql
 
 __all__ = ["EntryState", "Outbox", "OutboxEntry", "OutboxStatistics"]
 
-MIGRATIONS = [
+_SQLITE = [
     """
     CREATE TABLE notify_outbox (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -63,11 +74,38 @@ MIGRATIONS = [
     CREATE INDEX notify_outbox_done ON notify_outbox (state, updated_at);
     """,
 ]
+_SQLITE.append(
+    """
+    ALTER TABLE notify_outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE notify_outbox ADD COLUMN lease_until REAL;
+    """
+)
+MIGRATIONS = per_dialect(_SQLITE)
+_RECORD_SQL = upsert_sql(
+    "notify_outbox",
+    (
+        "key",
+        "channel",
+        "group_key",
+        "status",
+        "state",
+        "payload",
+        "test",
+        "created_at",
+        "updated_at",
+        "next_attempt_at",
+        "attempts",
+        "last_error",
+    ),
+    ("key", "channel"),
+)
 
 _COLUMNS = (
     "id, key, channel, group_key, status, state, payload, test, created_at, updated_at,"
     " next_attempt_at, attempts, last_error"
 )
+# Release a row's claim (set on every mark: the outcome is recorded, any replica may go on).
+_RELEASE = "claimed_by = NULL, lease_until = NULL"
 
 
 class EntryState(enum.StrEnum):
@@ -95,6 +133,8 @@ class OutboxEntry:
     next_attempt_at: float
     attempts: int
     last_error: str
+    held_by: str = ""
+    """The replica whose unexpired claim holds this pending row, when it is not this one."""
 
     def notification(self) -> Notification:
         """Decode the stored notification.
@@ -131,7 +171,7 @@ class OutboxStatistics:
     dead: int
 
 
-def _entry(row: sqlite3.Row) -> OutboxEntry:
+def _entry(row: Row, held_by: str = "") -> OutboxEntry:
     return OutboxEntry(
         id=int(row["id"]),
         key=str(row["key"]),
@@ -146,10 +186,11 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
         next_attempt_at=float(row["next_attempt_at"]),
         attempts=int(row["attempts"]),
         last_error=str(row["last_error"]),
+        held_by=held_by,
     )
 
 
-def _pending_count(conn: sqlite3.Connection, channel: str) -> int:
+def _pending_count(conn: Connection, channel: str) -> int:
     row = conn.execute(
         "SELECT COUNT(*) FROM notify_outbox WHERE channel = ? AND state = 'pending'", (channel,)
     ).fetchone()
@@ -157,13 +198,18 @@ def _pending_count(conn: sqlite3.Connection, channel: str) -> int:
 
 
 class Outbox:
-    """Durable notification queue over the shared SQLite `Database` (one row per key+channel).
+    """Durable notification queue over the shared `Store` (one row per key+channel).
 
     Args:
         database: the shared store; the outbox registers its table ("notify" migrations).
         clock: wall time for created/updated/next-attempt times.
         metrics: where notify's metrics are declared and `outbox_pending{channel}` is set.
         retention: seconds delivered and dead rows are kept.
+        replica: this replica's name when several share the store (rows are then claimed);
+            None for one process.
+        lease: seconds a claim lasts without renewal (replicas only).
+        poll: with replicas, the longest a delivery actor waits before reading its rows again
+            (another replica's enqueue does not wake this one).
 
     Raises:
         MigrationError: the outbox table cannot be created or migrated.
@@ -172,15 +218,22 @@ class Outbox:
     def __init__(
         self,
         *,
-        database: Database,
+        database: Store,
         clock: Clock,
         metrics: Metrics | None = None,
         retention: float = 7 * 86400.0,
+        replica: str | None = None,
+        lease: float = 6.0,
+        poll: float = 2.0,
     ) -> None:
         self._db = database
         self._clock = clock
         self._metrics = metrics
         self._retention = retention
+        self._replica = replica
+        self._lease = lease
+        self.poll = poll if replica is not None else math.inf
+        self._held: set[int] = set()
         self._wakeups: dict[str, trio.Event] = {}
         database.migrate("notify", MIGRATIONS)
         if metrics is not None:
@@ -197,34 +250,43 @@ class Outbox:
         Raises:
             QueryError: the write failed (the notification is NOT queued; the caller may retry).
         """
+        inserted, pending = await self._db.transaction(lambda conn: self.insert(conn, notification))
+        self.inserted(notification.channel, inserted=inserted, pending=pending)
+        return inserted
+
+    def insert(self, conn: Connection, notification: Notification) -> tuple[bool, int]:
+        """The write of `enqueue`, inside a caller's transaction (`Store.transaction`): returns
+        (row is new, pending rows of the channel). Call `inserted()` after the commit.
+
+        Raises:
+            the store's driver errors (the caller's transaction turns them into QueryError).
+        """
         now = self._clock.now()
-        payload = encode_notification(notification)
         channel = notification.channel
+        cursor = conn.execute(
+            "INSERT INTO notify_outbox (key, channel, group_key, status, state,"
+            " payload, test, created_at, updated_at, next_attempt_at)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+            " ON CONFLICT (key, channel) DO NOTHING",
+            (
+                notification.key,
+                channel,
+                notification.group_key,
+                notification.status.value,
+                encode_notification(notification),
+                int(notification.test),
+                now,
+                now,
+                now,
+            ),
+        )
+        return cursor.rowcount == 1, _pending_count(conn, channel)
 
-        def work(conn: sqlite3.Connection) -> tuple[bool, int]:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO notify_outbox (key, channel, group_key, status, state,"
-                " payload, test, created_at, updated_at, next_attempt_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-                (
-                    notification.key,
-                    channel,
-                    notification.group_key,
-                    notification.status.value,
-                    payload,
-                    int(notification.test),
-                    now,
-                    now,
-                    now,
-                ),
-            )
-            return cursor.rowcount == 1, _pending_count(conn, channel)
-
-        inserted, pending = await self._db.transaction(work)
+    def inserted(self, channel: str, *, inserted: bool, pending: int) -> None:
+        """After `insert()` committed: set the pending gauge, wake the channel's actor."""
         self._set_gauge(channel, pending)
         if inserted:
             self._wake(channel)
-        return inserted
 
     # -- the delivery actor --------------------------------------------------------------------
 
@@ -246,11 +308,60 @@ class Outbox:
             QueryError: the read failed.
         """
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM notify_outbox WHERE channel = ? AND state = 'pending'"
-            " ORDER BY id LIMIT ?",
-            (channel, limit),
+            f"SELECT {_COLUMNS}, CASE WHEN claimed_by IS NOT NULL AND claimed_by <> ?"
+            f" AND lease_until > {self._db.now_sql} THEN claimed_by ELSE '' END AS held_by"
+            " FROM notify_outbox WHERE channel = ? AND state = 'pending' ORDER BY id LIMIT ?",
+            (self._replica or "", channel, limit),
         )
-        return [_entry(row) for row in rows]
+        return [_entry(row, str(row["held_by"])) for row in rows]
+
+    @property
+    def claiming(self) -> bool:
+        """Whether rows are claimed before they are sent (several replicas share the store)."""
+        return self._replica is not None
+
+    async def claim(self, entry_id: int) -> bool:
+        """Claim a pending row for this replica for `lease` seconds (a row this replica already
+        holds is claimed again). False: it left `pending`, or another replica's claim holds it.
+        Always True for one process (nothing to claim against).
+
+        Raises:
+            QueryError: the write failed (do not send: the row may be another's).
+        """
+        if self._replica is None:
+            return True
+        now = self._db.now_sql
+        lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
+        claimed = await self._db.execute(
+            f"UPDATE notify_outbox SET claimed_by = ?, lease_until = {now} + ?"
+            " WHERE id = (SELECT id FROM notify_outbox WHERE id = ? AND state = 'pending'"
+            f" AND (claimed_by IS NULL OR claimed_by = ? OR lease_until <= {now}){lock})",
+            (self._replica, self._lease, entry_id, self._replica),
+        )
+        if claimed == 1:
+            self._held.add(entry_id)
+        return claimed == 1
+
+    async def renew(self) -> int:
+        """Extend the leases of the rows this replica holds; return how many are still held.
+
+        Raises:
+            QueryError: the write failed (the leases run on; renew again soon).
+        """
+        if self._replica is None or not self._held:
+            return 0
+        held = sorted(self._held)
+        marks = ", ".join("?" for _ in held)
+        await self._db.execute(
+            f"UPDATE notify_outbox SET lease_until = {self._db.now_sql} + ?"
+            f" WHERE claimed_by = ? AND state = 'pending' AND id IN ({marks})",
+            (self._lease, self._replica, *held),
+        )
+        return len(held)
+
+    def forget(self, entry_id: int) -> None:
+        """Stop renewing a claim (its outcome was not recorded: the lease runs out)."""
+        self._held.discard(entry_id)
 
     async def mark_delivered(self, entry_id: int, detail: str = "") -> bool:
         """Mark a pending row delivered. Returns False if it was not pending (no change).
@@ -279,9 +390,10 @@ class Outbox:
         now = self._clock.now()
         changed = await self._db.execute(
             "UPDATE notify_outbox SET attempts = attempts + 1, next_attempt_at = ?,"
-            " last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+            f" last_error = ?, updated_at = ?, {_RELEASE} WHERE id = ? AND state = 'pending'",
             (retry_at, reason, now, entry_id),
         )
+        self._held.discard(entry_id)
         return changed == 1
 
     async def record(self, notification: Notification, state: EntryState, detail: str) -> None:
@@ -292,9 +404,7 @@ class Outbox:
         """
         now = self._clock.now()
         await self._db.execute(
-            "INSERT OR REPLACE INTO notify_outbox (key, channel, group_key, status, state,"
-            " payload, test, created_at, updated_at, next_attempt_at, attempts, last_error)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            _RECORD_SQL,
             (
                 notification.key,
                 notification.channel,
@@ -306,6 +416,7 @@ class Outbox:
                 now,
                 now,
                 now,
+                1,
                 detail,
             ),
         )
@@ -369,7 +480,7 @@ class Outbox:
     async def _finish(self, entry_id: int, state: EntryState, detail: str) -> bool:
         now = self._clock.now()
 
-        def work(conn: sqlite3.Connection) -> tuple[str, int] | None:
+        def work(conn: Connection) -> tuple[str, int] | None:
             row = conn.execute(
                 "SELECT channel FROM notify_outbox WHERE id = ? AND state = 'pending'", (entry_id,)
             ).fetchone()
@@ -377,13 +488,14 @@ class Outbox:
                 return None
             conn.execute(
                 "UPDATE notify_outbox SET state = ?, attempts = attempts + 1, last_error = ?,"
-                " updated_at = ? WHERE id = ?",
+                f" updated_at = ?, {_RELEASE} WHERE id = ?",
                 (state.value, detail, now, entry_id),
             )
             channel = str(row["channel"])
             return channel, _pending_count(conn, channel)
 
         result = await self._db.transaction(work)
+        self._held.discard(entry_id)
         if result is None:
             return False
         self._set_gauge(*result)

@@ -7,6 +7,11 @@ notification to the outbox, whose `enqueue` is durable before it returns. Only t
 group's notification log persisted, so a crash in between re-sends the same notification with
 the same idempotency key, which the outbox ignores.
 
+Replicas (a `FlushGate`, `actors.cluster.notifylog`): each replica routes and groups on its own,
+but a due group is flushed through the gate, which decides against the notification log the
+replicas share and queues the notification in the same transaction, so replicas that see the
+same alerts send one notification; the silences are refreshed from the store first.
+
 Escalation: with `escalate_after`/`escalate_to` set, a critical alert still firing that long
 after it started also goes to the `escalate_to` channels (grouped like any other route, and
 resolved there too).
@@ -18,7 +23,7 @@ autojump clock (with `VirtualClock`) every timer is deterministic.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -69,6 +74,26 @@ class NotificationSink(Protocol):
         ...
 
 
+class FlushGate(Protocol):
+    """Flushes groups against a notification log shared by replicas (see the module doc)."""
+
+    async def load_logs(self) -> dict[str, NotifyLog]:
+        """Every group's shared notification log, by group key."""
+        ...
+
+    async def flush(
+        self,
+        group: Group,
+        now: float,
+        timing: GroupTiming,
+        muted: Callable[[Alert], bool],
+        context: Callable[[Sequence[Alert]], Mapping[str, object]],
+    ) -> tuple[Group | None, Notification | None]:
+        """`grouping.flush` decided on the shared log; the notification (if any) is queued and
+        the shared log written before this returns. Raises: the store's errors."""
+        ...
+
+
 class HealthView(Protocol):
     """The part of the health state routing reads (`HealthState` satisfies it)."""
 
@@ -106,6 +131,8 @@ class RoutingActor:
             in `store`, with no configured silence); the actor loads them when it starts.
         store: persisted notification logs (default in-memory).
         health: the health state, for dependency holds (none: no holds).
+        gate: with replicas, where due groups are flushed (the shared notification log);
+            None: one process, flushed here and logged in `store`.
         logger: where enqueue failures are logged.
         tick: longest sleep between timer checks, seconds.
 
@@ -126,6 +153,7 @@ class RoutingActor:
         time_intervals: Sequence[TimeIntervalConfig] = (),
         store: RoutingStore | None = None,
         health: HealthView | None = None,
+        gate: FlushGate | None = None,
         logger: logging.Logger | None = None,
         tick: float = 1.0,
     ) -> None:
@@ -135,6 +163,7 @@ class RoutingActor:
         self._clock = clock
         self._store: RoutingStore = store if store is not None else MemoryRoutingStore()
         self._health = health
+        self._gate = gate
         self._log = logger or logging.getLogger("blipee.routing")
         self._tick = tick
         self._timing = GroupTiming(config.group_wait, config.group_interval, config.repeat_interval)
@@ -234,7 +263,8 @@ class RoutingActor:
     # -- internals ---------------------------------------------------------------------------
 
     async def _load(self) -> None:
-        self._logs = await self._store.load_logs()
+        source = self._gate if self._gate is not None else self._store
+        self._logs = await source.load_logs()
         await self._silences.load()
 
     def _escalation_due(self, alert: Alert, now: float) -> bool:
@@ -270,6 +300,25 @@ class RoutingActor:
             )
         self._groups[key] = add_alert(group, alert, self._clock.now(), group.timing)
         return key
+
+    async def _flush_shared(self, group: Group, now: float, gate: FlushGate) -> None:
+        """Flush `group` through the replicas' gate (the shared log is written by the gate)."""
+        try:
+            after, notification = await gate.flush(
+                group, now, group.timing, self._muted, self._context
+            )
+        except Exception as exc:  # nothing was queued; try again at the next tick
+            self._log.error("cannot queue notification for %s: %s", group.key, exc)
+            self._groups[group.key] = replace(group, next_flush=now + self._tick)
+            return
+        if notification is not None:
+            self.sent += 1
+        if after is None:
+            del self._groups[group.key]
+            self._logs.pop(group.key, None)
+            return
+        self._groups[group.key] = after
+        self._logs[group.key] = after.log
 
     def _next_deadline(self) -> float:
         deadline = float("inf")
@@ -348,6 +397,11 @@ class RoutingActor:
             for fp, e in self._active.items()
             if e.alert.status is AlertStatus.FIRING
         ]
+        if self._gate is not None:
+            try:  # no notification is decided on silences older than this flush
+                await self._silences.refresh()
+            except Exception as exc:  # flush on the silences known; the next flush refreshes
+                self._log.warning("cannot refresh silences: %s", exc)
         for group in due:
             if self._time_muted(group, now):
                 # Alertmanager's time mute/active stages: nothing is sent and the notification
@@ -355,6 +409,9 @@ class RoutingActor:
                 self._groups[group.key] = replace(
                     group, next_flush=now + group.timing.group_interval
                 )
+                continue
+            if self._gate is not None:
+                await self._flush_shared(group, now, self._gate)
                 continue
             after, notification = flush(
                 group, now, group.timing, self._muted, context=self._context

@@ -8,13 +8,12 @@ re-sends a notification it may have enqueued just before a crash.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Protocol
 
 from actors.routing.grouping import NotifyLog
 from actors.routing.matchers import parse_matchers
 from actors.routing.silences import Silence
-from actors.store import Database
+from actors.store import Store, per_dialect, upsert_sql
 
 __all__ = ["MemoryRoutingStore", "RoutingStore", "SqliteRoutingStore"]
 
@@ -62,8 +61,7 @@ class MemoryRoutingStore:
         self.silences[silence.id] = silence
 
 
-MIGRATIONS = [
-    """
+_TABLES = """
     CREATE TABLE routing_notify_log (
         group_key TEXT PRIMARY KEY,
         firing TEXT NOT NULL,
@@ -79,18 +77,26 @@ MIGRATIONS = [
         comment TEXT NOT NULL,
         updated_at REAL NOT NULL
     );
-    """,
-]
+"""
+MIGRATIONS = per_dialect([_TABLES])
+_LOG_UPSERT = upsert_sql(
+    "routing_notify_log", ("group_key", "firing", "last_sent", "seq"), ("group_key",)
+)
+_SILENCE_UPSERT = upsert_sql(
+    "routing_silences",
+    ("id", "matchers", "starts_at", "ends_at", "created_by", "comment", "updated_at"),
+    ("id",),
+)
 
 
 class SqliteRoutingStore:
-    """`RoutingStore` in the shared SQLite database.
+    """`RoutingStore` in the shared store, SQLite or PostgreSQL.
 
     Raises:
         MigrationError: the tables cannot be created.
     """
 
-    def __init__(self, *, database: Database) -> None:
+    def __init__(self, *, database: Store) -> None:
         self._db = database
         database.migrate("routing", MIGRATIONS)
 
@@ -113,7 +119,7 @@ class SqliteRoutingStore:
             await self._db.execute("DELETE FROM routing_notify_log WHERE group_key = ?", (key,))
             return
         await self._db.execute(
-            "INSERT OR REPLACE INTO routing_notify_log VALUES (?,?,?,?)",
+            _LOG_UPSERT,
             (key, json.dumps(sorted(log.firing)), log.last_sent, log.seq),
         )
 
@@ -150,8 +156,4 @@ class SqliteRoutingStore:
             silence.comment,
             silence.updated_at,
         )
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO routing_silences VALUES (?,?,?,?,?,?,?)", row)
-
-        await self._db.transaction(work)
+        await self._db.execute(_SILENCE_UPSERT, row)

@@ -6,6 +6,12 @@ expires through it: both hold the same object, so a silence added through the AP
 and keeps muting across a restart of the routing actor (a crash, or a reload that rebuilds it),
 without the actor having to be asked. Every change is written to the store before it is seen.
 
+Replicas sharing a PostgreSQL store share the silences table: `refresh()` reads it again and
+takes every silence created or expired through another replica's API (a stored copy newer than
+this one's). The routing actor refreshes before it flushes due groups, so a notification is never
+decided on silences older than that flush; the cluster subsystem also refreshes every heartbeat,
+so the API and the status views of every replica list them within one heartbeat.
+
 Configured silences ([[silences]]) get an id derived from their keys; `load()` adds those not
 yet known (one expired through the API stays expired).
 """
@@ -95,6 +101,22 @@ class Silences:
             )
             await self._store.save_silence(silence)
             self._by_id[sid] = silence
+
+    async def refresh(self) -> int:
+        """Read the store again and take every silence changed elsewhere (another replica): a
+        stored copy newer than ours (`updated_at`) replaces it. Returns how many changed.
+
+        Raises:
+            actors.store.errors.QueryError: the store cannot be read (try again).
+        """
+        changed = 0
+        for silence in await self._store.load_silences():
+            mine = self._by_id.get(silence.id)
+            if mine is None or silence.updated_at > mine.updated_at:
+                self._by_id[silence.id] = silence
+                changed += 1
+        self._loaded = True
+        return changed
 
     def all(self) -> list[Silence]:
         """Every silence (pending, active and expired), newest first."""

@@ -9,12 +9,11 @@ counting from when the condition first held (as Prometheus' ALERTS_FOR_STATE).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from actors.rules.evaluate import Instance, Phase
-from actors.store import Database
+from actors.store import Connection, Store, per_dialect, upsert_sql
 
 __all__ = ["AlertStateStore", "MemoryAlertStateStore", "SqliteAlertStateStore"]
 
@@ -50,8 +49,7 @@ class MemoryAlertStateStore:
             del self.data[rule_id]
 
 
-MIGRATIONS = [
-    """
+_TABLE = """
     CREATE TABLE rules_alert_state (
         rule_id TEXT NOT NULL,
         fingerprint TEXT NOT NULL,
@@ -64,8 +62,20 @@ MIGRATIONS = [
         fired_at REAL,
         PRIMARY KEY (rule_id, fingerprint)
     );
-    """,
-]
+"""
+MIGRATIONS = per_dialect([_TABLE])
+_COLUMNS = (
+    "rule_id",
+    "fingerprint",
+    "labels",
+    "annotations",
+    "phase",
+    "active_since",
+    "last_true",
+    "value",
+    "fired_at",
+)
+_UPSERT = upsert_sql("rules_alert_state", _COLUMNS, ("rule_id", "fingerprint"))
 
 
 def _pairs(text: str) -> tuple[tuple[str, str], ...]:
@@ -76,13 +86,13 @@ def _pairs(text: str) -> tuple[tuple[str, str], ...]:
 
 
 class SqliteAlertStateStore:
-    """`AlertStateStore` in the shared SQLite database (table `rules_alert_state`).
+    """`AlertStateStore` in the shared store, SQLite or PostgreSQL (table `rules_alert_state`).
 
     Raises:
         MigrationError: the table cannot be created.
     """
 
-    def __init__(self, *, database: Database) -> None:
+    def __init__(self, *, database: Store) -> None:
         self._db = database
         database.migrate("rules", MIGRATIONS)
 
@@ -125,11 +135,9 @@ class SqliteAlertStateStore:
         if not rows and not gone:
             return
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             if rows:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO rules_alert_state VALUES (?,?,?,?,?,?,?,?,?)", rows
-                )
+                conn.executemany(_UPSERT, rows)
             if gone:
                 conn.executemany(
                     "DELETE FROM rules_alert_state WHERE rule_id = ? AND fingerprint = ?", gone

@@ -1,12 +1,16 @@
-"""SQLite access shared by the packages that persist state (WAL, one serialised writer).
+"""The storage interface and its two implementations, shared by the packages that persist state.
 
-Each package registers its own tables with `Database.migrate(owner, scripts)` at start and then
-uses the async `execute` / `executemany` / `fetchall` / `fetchone` / `transaction` methods.
+`Store` (actors.store.interface) is what the outbox, alert state, silences and the notification
+log speak to: per-owner migrations (`migrate(owner, scripts)`) at start, then the async
+`execute` / `executemany` / `fetchall` / `fetchone` / `transaction`. `Database` is SQLite (WAL,
+one serialised writer; the default), `actors.store.postgres.PostgresDatabase` is PostgreSQL (a
+small pool; replicas share it; imported only when configured: psycopg costs ~8 MB of RSS).
+`open_store(config.storage)` opens the one the configuration names.
 """
 
 from __future__ import annotations
 
-from actors.store.database import Database, DatabaseStatistics, Params, Row
+from actors.store.database import Database, DatabaseStatistics
 from actors.store.errors import (
     DatabaseClosedError,
     DatabaseOpenError,
@@ -14,15 +18,35 @@ from actors.store.errors import (
     QueryError,
     StoreError,
 )
+from actors.store.interface import (
+    Connection,
+    Cursor,
+    Dialect,
+    Migrations,
+    Params,
+    Row,
+    Store,
+    per_dialect,
+    upsert_sql,
+)
+from actors.store.open import open_store
 
 __all__ = [
+    "Connection",
+    "Cursor",
     "Database",
     "DatabaseClosedError",
     "DatabaseOpenError",
     "DatabaseStatistics",
+    "Dialect",
+    "Migrations",
     "MigrationError",
     "Params",
     "QueryError",
     "Row",
+    "Store",
     "StoreError",
+    "open_store",
+    "per_dialect",
+    "upsert_sql",
 ]

@@ -1,4 +1,5 @@
-"""One SQLite database shared by the packages that persist state (alerts, silences, outbox).
+"""One SQLite database shared by the packages that persist state (alerts, silences, outbox):
+the default `actors.store.interface.Store`, for one process.
 
 Choices, and why:
 - WAL journal: readers never block the writer, and a commit is one append to the WAL.
@@ -27,21 +28,22 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import trio
 
 from actors.clock import Clock, SystemClock
 from actors.store.errors import DatabaseClosedError, DatabaseOpenError, MigrationError, QueryError
+from actors.store.interface import Connection, Dialect, Migrations, Params, Row, migrations_for
 
-__all__ = ["Database", "DatabaseStatistics", "Params", "Row"]
+__all__ = ["Database", "DatabaseStatistics"]
 
 T = TypeVar("T")
-Row = sqlite3.Row
-Params = Sequence[Any] | dict[str, Any]
+# The database's clock in epoch seconds (julianday has millisecond resolution).
+_NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
 
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -120,11 +122,27 @@ class Database:
         """The path the database was opened with."""
         return self._path
 
+    @property
+    def location(self) -> str:
+        """The path the database was opened with."""
+        return self._path
+
+    @property
+    def dialect(self) -> Dialect:
+        """Always "sqlite"."""
+        return "sqlite"
+
+    @property
+    def now_sql(self) -> str:
+        """SQLite's clock in epoch seconds, as an SQL expression."""
+        return _NOW_SQL
+
     # -- synchronous, for start-up -------------------------------------------------------------
 
-    def migrate(self, owner: str, migrations: Sequence[str]) -> int:
+    def migrate(self, owner: str, migrations: Migrations) -> int:
         """Apply `owner`'s migrations not yet applied, in order; return the resulting version.
 
+        `migrations` is one list of scripts, or a list per dialect (the "sqlite" one is used).
         `migrations[i]` is the SQL script taking `owner`'s tables from version i to i + 1. Each
         script runs in its own transaction. Called once at start (synchronously, before the
         event loop work begins); safe to call again (already applied versions are skipped).
@@ -133,6 +151,7 @@ class Database:
             MigrationError: a script failed; earlier versions stay applied.
             DatabaseClosedError: after close().
         """
+        migrations = migrations_for(migrations, "sqlite", owner)
         conn = self._connection()
         with self._thread_lock:
             row = conn.execute(
@@ -217,7 +236,7 @@ class Database:
         """
         return await self._run(lambda conn: conn.execute(sql, params).fetchone(), sql)
 
-    async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def transaction(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` inside one `BEGIN IMMEDIATE` transaction and return its result.
 
         `work` is synchronous (it may run in a worker thread) and must not keep the connection.

@@ -1,7 +1,7 @@
-"""Exceptions of the SQLite store.
+"""Exceptions of the store (SQLite and PostgreSQL).
 
 StoreError                 every error raised by actors.store
-├── DatabaseOpenError      the file cannot be opened or configured (path, reason)
+├── DatabaseOpenError      the database cannot be opened or reached (where, reason)
 ├── MigrationError         a package's migration failed (owner, version, reason)
 ├── DatabaseClosedError    the database was used after close()
 └── QueryError             a statement failed (sql head, reason)

@@ -14,11 +14,12 @@ delivery actor (disabled, or removed by a reload) is counted in
 
 from __future__ import annotations
 
+from actors.cluster.config import ClusterConfig
 from actors.models import Notification
 from actors.notify.channels import Channel, ChannelConfig, ChannelContext, build_channel
 from actors.notify.delivery import DeliveryActor
 from actors.notify.outbox import Outbox
-from actors.store import Database
+from actors.store import Store
 from supervisor.app.reload import ReportBuilder, channel_diff
 from supervisor.app.subsystem import Wiring
 from supervisor.app.telemetry import TelemetrySubsystem
@@ -44,6 +45,9 @@ class NotifySubsystem:
         telemetry: the metric store (notifications_total, the delivery histogram), the tracer
             (a span per delivery attempt) and the tracer provider (HTTP channels make a client
             span per request with it).
+        cluster: with replicas, `[cluster]` (the delivery lease is 3 heartbeats, and delivery
+            actors read the outbox every heartbeat); None: one process.
+        replica: this replica's name (outbox rows are claimed under it).
 
     Attributes:
         outbox: the durable outbox (written first, claimed by the delivery actors).
@@ -60,8 +64,10 @@ class NotifySubsystem:
         config: Config,
         wiring: Wiring,
         *,
-        database: Database,
+        database: Store,
         telemetry: TelemetrySubsystem,
+        cluster: ClusterConfig | None = None,
+        replica: str | None = None,
     ) -> None:
         self._wiring = wiring
         self._database = database
@@ -70,7 +76,14 @@ class NotifySubsystem:
         log = logger_for("notify")
         for name, reason in config.disabled_channels().items():
             log.warning("channel %r (%s) is disabled: %s", name, config.channels[name].kind, reason)
-        self.outbox = Outbox(database=database, clock=wiring.clock, metrics=self._metrics)
+        self.outbox = Outbox(
+            database=database,
+            clock=wiring.clock,
+            metrics=self._metrics,
+            replica=replica if cluster is not None else None,
+            lease=cluster.lease if cluster is not None else 6.0,
+            poll=cluster.heartbeat if cluster is not None else 2.0,
+        )
         self.deliveries: dict[str, DeliveryActor] = {}
         self.channels: dict[str, Channel] = {
             name: self._build(name, channel, config)

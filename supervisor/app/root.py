@@ -1,10 +1,11 @@
 """The composition root: a validated `Config` -> the subsystems, wired into one supervision tree.
 
-`App(config)` builds what every subsystem shares (clock, SQLite database, the checks' TLS client
+`App(config)` builds what every subsystem shares (clock, the store, the checks' TLS client
 contexts, the secret redactor) and the subsystems, each of which builds its own objects once
 (`supervisor.app.subsystem`): telemetry (metric store, recording API, OTLP), checks (check
-actors, health state), notify (outbox, channels, deliveries), routing (rules, routing, silences)
-and web (the listeners). Their child specs go under the root `Supervisor`:
+actors, health state), notify (outbox, channels, deliveries), routing (rules, routing, silences),
+cluster (replicas on PostgreSQL: the shared notification log, the heartbeat) and web (the
+listeners). Their child specs go under the root `Supervisor`:
 
     root (one_for_one; intensity, period and backoff from [supervisor]; started top-down,
           stopped bottom-up, so deliveries drain while the listeners still answer)
@@ -14,6 +15,7 @@ and web (the listeners). Their child specs go under the root `Supervisor`:
       notify      nested supervisor, one child `deliver:<name>` per enabled channel (notify)
       routing     groups, silences, inhibits; writes Notifications to the durable outbox
       rules       the rule evaluator -> AlertEvents -> routing (the `alerts` Mailbox) (routing)
+      cluster     with [storage] url: the replica's heartbeat (claims, silences)     (cluster)
       checks      nested supervisor, one child `check:<name>` per [[checks]] entry  (checks)
 
 The checks start last and stop first: a check of the monitor's own API finds it up, and has
@@ -37,8 +39,10 @@ import trio
 
 from actors.checks.tlscontext import ClientContexts
 from actors.clock import Clock, SystemClock
-from actors.store import Database
+from actors.cluster.notifylog import SharedNotifyLog
+from actors.store import Store, open_store
 from supervisor.app.checks import ChecksSubsystem
+from supervisor.app.cluster import ClusterSubsystem, cluster_of
 from supervisor.app.notify import NotifySubsystem
 from supervisor.app.reload import (
     RELOAD_METRIC,
@@ -78,7 +82,7 @@ class App:
         path: the file it came from (SIGHUP and reload read it again); None: no reload.
         clock: the clock seam (default: system time).
         env: the environment used to expand `${VAR}` on reload (default: `os.environ`).
-        database: an open database (default: opened at `[storage] path`).
+        database: an open store (default: the one `[storage]` names, SQLite or PostgreSQL).
         serve_http: run the API and /metrics listeners (tests of the tree may leave them out).
         redactor: collects the configured secrets to cut out of log records (default: a new one).
         tls: the TLS client contexts every check shares, also those a reload starts (default:
@@ -92,7 +96,8 @@ class App:
         api_server, metrics_server: the listeners (with `serve_http`).
 
     Raises:
-        actors.store.errors.DatabaseOpenError: the database cannot be opened.
+        actors.store.errors.DatabaseOpenError: the database cannot be opened or reached.
+        actors.store.errors.MigrationError: its schema cannot be created or migrated.
         actors.notify.errors.ChannelSetupError: an enabled channel cannot be built.
     """
 
@@ -103,7 +108,7 @@ class App:
         path: Path | None = None,
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
-        database: Database | None = None,
+        database: Store | None = None,
         serve_http: bool = True,
         redactor: SecretRedactor | None = None,
         tls: ClientContexts | None = None,
@@ -118,7 +123,19 @@ class App:
         # One context per verification mode for every check (each holds a copy of the CA store).
         self.tls = tls if tls is not None else ClientContexts()
         self.log = logger_for("app")
-        self.database = database if database is not None else Database(config.storage.path)
+        cluster = cluster_of(config)
+        # With replicas, each is named (outbox claims, pg_stat_activity's application_name).
+        self.replica = cluster.replica_name() if cluster is not None else None
+        self.database = (
+            database
+            if database is not None
+            else open_store(
+                config.storage,
+                application_name=f"blipee-monitor {self.replica}"[:63]
+                if self.replica
+                else "blipee-monitor",
+            )
+        )
         self.last_reload_errors: tuple[str, ...] = ()
         self._reload_lock = trio.Lock()
         wiring = Wiring(
@@ -137,8 +154,20 @@ class App:
         self.checks = ChecksSubsystem(config, wiring, telemetry=self._telemetry, tls=self.tls)
         self.health = self.checks.health
         self.notify = NotifySubsystem(
-            config, wiring, database=self.database, telemetry=self._telemetry
+            config,
+            wiring,
+            database=self.database,
+            telemetry=self._telemetry,
+            cluster=cluster,
+            replica=self.replica,
         )
+        gate = None
+        if cluster is not None:
+            gate = SharedNotifyLog(
+                database=self.database,
+                outbox=self.notify.outbox,
+                enabled=lambda channel: channel in self.notify.channels,
+            )
         self.routing = RoutingSubsystem(
             config,
             wiring,
@@ -146,7 +175,17 @@ class App:
             telemetry=self._telemetry,
             health=self.health,
             outbox=self.notify,
+            gate=gate,
         )
+        self.cluster: ClusterSubsystem | None = None
+        if cluster is not None and self.replica is not None:
+            self.cluster = ClusterSubsystem(
+                cluster,
+                wiring,
+                replica=self.replica,
+                outbox=self.notify.outbox,
+                silences=self.routing.silences,
+            )
         self.rules = self.routing.rules
         self.web: WebSubsystem | None = None
         if serve_http:
@@ -163,7 +202,8 @@ class App:
             self.api_server, self.metrics_server = self.web.api_server, self.web.metrics_server
         # Start order (stop order reversed): see the module docstring.
         started: list[Subsystem] = [self._telemetry, *([self.web] if self.web else [])]
-        started += [self.notify, self.routing, self.checks]
+        started += [self.notify, self.routing, *([self.cluster] if self.cluster else [])]
+        started.append(self.checks)
         self.root = wiring.supervisor("root", [spec for sub in started for spec in sub.specs()])
         # Reload order: a new rule finds its new channel already there.
         self._reloaded: list[Subsystem] = [self.checks, self.notify, self.routing, self._telemetry]

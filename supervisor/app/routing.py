@@ -17,12 +17,18 @@ persisted, so nothing is sent twice).
 from __future__ import annotations
 
 from actors.models import Alert, AlertEvent
-from actors.routing.actor import HealthView, MuteStatus, NotificationSink, RoutingActor
+from actors.routing.actor import (
+    FlushGate,
+    HealthView,
+    MuteStatus,
+    NotificationSink,
+    RoutingActor,
+)
 from actors.routing.persist import SqliteRoutingStore
 from actors.routing.silencing import Silences
 from actors.rules.actor import RulesActor
 from actors.rules.persist import SqliteAlertStateStore
-from actors.store import Database
+from actors.store import Store
 from supervisor.app.reload import ReportBuilder, routing_changed, rule_diff
 from supervisor.app.subsystem import Wiring
 from supervisor.app.telemetry import TelemetrySubsystem
@@ -44,6 +50,8 @@ class RoutingSubsystem:
         telemetry: the metric store the rules evaluate, the tracer (a span per evaluation).
         health: the health state (dependency holds).
         outbox: where notifications go (notify's `enqueue`).
+        gate: with replicas, the shared notification log the routing actor flushes through
+            (`actors.cluster.SharedNotifyLog`); None: one process.
 
     Attributes:
         alerts: the rules -> routing mailbox.
@@ -57,14 +65,16 @@ class RoutingSubsystem:
         config: Config,
         wiring: Wiring,
         *,
-        database: Database,
+        database: Store,
         telemetry: TelemetrySubsystem,
         health: HealthView,
         outbox: NotificationSink,
+        gate: FlushGate | None = None,
     ) -> None:
         self._wiring = wiring
         self._health = health
         self._outbox = outbox
+        self._gate = gate
         # Alerts are never dropped: a full mailbox makes the evaluator wait.
         self.alerts: Mailbox[AlertEvent] = Mailbox("alerts", capacity=1000, overflow=Overflow.BLOCK)
         self._store = SqliteRoutingStore(database=database)
@@ -92,6 +102,7 @@ class RoutingSubsystem:
             time_intervals=config.time_intervals,
             store=self._store,
             health=self._health,
+            gate=self._gate,
             logger=logger_for("routing"),
         )
 

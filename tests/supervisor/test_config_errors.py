@@ -55,7 +55,56 @@ CASES: list[tuple[str, str, list[str]]] = [
         path = "x.db"
         colour = "blue"
         """,
-        ["c.toml:3:1: storage.colour: unknown key; expected one of: path"],
+        ["c.toml:3:1: storage.colour: unknown key; expected one of: path, url"],
+    ),
+    (
+        "storage-path-and-url",
+        """
+        [storage]
+        path = "x.db"
+        url = "postgresql://monitor@db/monitor"
+        """,
+        [
+            "c.toml:2:1: storage.path: set either path (SQLite) or url (PostgreSQL), not both:"
+            " path and url"
+        ],
+    ),
+    (
+        "storage-url-not-postgresql",
+        """
+        [storage]
+        url = "mysql://monitor@db/monitor"
+        """,
+        ["c.toml:2:1: storage.url: url must be a PostgreSQL URL: postgresql://user@host:5432/db"],
+    ),
+    (
+        "cluster-without-url",
+        """
+        [cluster]
+        mode = "redundant"
+        """,
+        [
+            "c.toml:1:1: cluster: [cluster] needs storage.url: replicas share their state in"
+            ' PostgreSQL (set [storage] url = "postgresql://...", or remove [cluster])'
+        ],
+    ),
+    (
+        "cluster-bad-values",
+        """
+        [storage]
+        url = "postgresql://monitor@db/monitor"
+        [cluster]
+        replica = "a b"
+        mode = "sharded"
+        heartbeat = "0s"
+        """,
+        [
+            "c.toml:4:1: cluster.replica: replica must be at most 128 letters, digits, '_', '.',"
+            " ':' or '-' (got 'a b')",
+            'c.toml:5:1: cluster.mode: mode "sharded" is not available yet; use mode ='
+            ' "redundant" (every replica runs every check, each notification is sent once)',
+            "c.toml:6:1: cluster.heartbeat: heartbeat must be longer than 0s",
+        ],
     ),
     (
         "unknown-check-key-did-you-mean",

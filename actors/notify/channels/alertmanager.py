@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -28,7 +27,7 @@ from actors.notify.channels.render import with_held_annotations
 from actors.notify.codec import decode_alert, encode_alert, rfc3339
 from actors.notify.config import ChannelBase, OptionalUrl
 from actors.notify.outcome import Delivered, Outcome
-from actors.store import StoreError
+from actors.store import Connection, StoreError
 
 __all__ = ["AlertmanagerChannel", "AlertmanagerChannelConfig", "build_alertmanager_alerts"]
 
@@ -187,10 +186,10 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
         if self._db is None:
             return
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             conn.executemany(
-                "INSERT OR REPLACE INTO notify_am_firing (channel, fingerprint, alert)"
-                " VALUES (?, ?, ?)",
+                "INSERT INTO notify_am_firing (channel, fingerprint, alert) VALUES (?, ?, ?)"
+                " ON CONFLICT (channel, fingerprint) DO UPDATE SET alert = excluded.alert",
                 firing,
             )
             conn.executemany(

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import httpx
     from opentelemetry.trace import TracerProvider
 
-    from actors.store import Database
+    from actors.store import Store
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -77,7 +77,7 @@ class ChannelContext:
     transport: httpx.AsyncBaseTransport | None = None
     ssl_context: ssl.SSLContext | None = None
     external_url: str = ""
-    database: Database | None = None
+    database: Store | None = None
     tracer_provider: TracerProvider | None = None
 
 

@@ -1,24 +1,22 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import trio
 
 from actors.clock import FixedClock
 from actors.models import AlertStatus
 from actors.notify.outbox import EntryState, Outbox
-from actors.store import Database
+from actors.store import Store
 from tests.actors.notify.factories import Recorder, make_alert, make_notification
+from tests.conftest import Stores
 
 
-def _outbox(db: Database, clock: FixedClock | None = None) -> tuple[Outbox, Recorder]:
+def _outbox(db: Store, clock: FixedClock | None = None) -> tuple[Outbox, Recorder]:
     metrics = Recorder()
     return Outbox(database=db, clock=clock or FixedClock(), metrics=metrics), metrics
 
 
-async def test_enqueue_is_durable_idempotent_and_counted(tmp_path: Path) -> None:
-    path = tmp_path / "o.db"
-    with Database(path) as db:
+async def test_enqueue_is_durable_idempotent_and_counted(stores: Stores) -> None:
+    with stores.open() as db:
         outbox, metrics = _outbox(db)
         assert await outbox.enqueue(make_notification("a"))
         assert not await outbox.enqueue(make_notification("a"))  # same key+channel: no-op
@@ -30,7 +28,7 @@ async def test_enqueue_is_durable_idempotent_and_counted(tmp_path: Path) -> None
             "outbox_pending",
         }
     # A new process (new connection) sees the row: it was committed before enqueue returned.
-    with Database(path) as db:
+    with stores.open() as db:
         outbox, _ = _outbox(db)
         [entry] = await outbox.pending("hooks")
         assert entry.key == "a"
@@ -38,9 +36,9 @@ async def test_enqueue_is_durable_idempotent_and_counted(tmp_path: Path) -> None
         assert entry.notification() == make_notification("a")
 
 
-async def test_marks_apply_only_to_pending_rows() -> None:
+async def test_marks_apply_only_to_pending_rows(stores: Stores) -> None:
     clock = FixedClock()
-    with Database(":memory:") as db:
+    with stores.open() as db:
         outbox, metrics = _outbox(db, clock)
         for key in ("a", "b", "c"):
             await outbox.enqueue(make_notification(key))
@@ -67,9 +65,9 @@ async def test_marks_apply_only_to_pending_rows() -> None:
         assert (stats.pending, stats.delivered, stats.dead) == (1, 1, 1)
 
 
-async def test_failed_row_keeps_schedule_and_reason() -> None:
+async def test_failed_row_keeps_schedule_and_reason(stores: Stores) -> None:
     clock = FixedClock()
-    with Database(":memory:") as db:
+    with stores.open() as db:
         outbox, _ = _outbox(db, clock)
         await outbox.enqueue(make_notification("a"))
         [entry] = await outbox.pending("hooks")
@@ -80,8 +78,8 @@ async def test_failed_row_keeps_schedule_and_reason() -> None:
         assert entry.last_error == "timeout"
 
 
-async def test_wakeup_is_not_lost() -> None:
-    with Database(":memory:") as db:
+async def test_wakeup_is_not_lost(stores: Stores) -> None:
+    with stores.open() as db:
         outbox, _ = _outbox(db)
         event = outbox.changed("hooks")
         assert outbox.changed("hooks") is event
@@ -95,9 +93,9 @@ async def test_wakeup_is_not_lost() -> None:
         assert not scope.cancelled_caught
 
 
-async def test_prune_and_record_and_refresh_gauge() -> None:
+async def test_prune_and_record_and_refresh_gauge(stores: Stores) -> None:
     clock = FixedClock()
-    with Database(":memory:") as db:
+    with stores.open() as db:
         outbox, _metrics = _outbox(db, clock)
         test_note = make_notification(
             "t", alerts=[make_alert(status=AlertStatus.RESOLVED)], channel="console"

@@ -1,8 +1,8 @@
-"""The rules actor under the autojump clock, with the real metric store and SQLite store."""
+"""The rules actor under the autojump clock, with the real metric store and the real stores
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +17,8 @@ from actors.rules.actor import RulesActor
 from actors.rules.config import RuleConfig
 from actors.rules.exceptions import InvalidRule, RuleNotFound
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore, SqliteAlertStateStore
-from actors.store import Database
 from actors.telemetry.store import MetricStore
+from tests.conftest import Stores
 
 
 def _rule(**extra: Any) -> RuleConfig:
@@ -170,9 +170,9 @@ def test_add_rule_reports_every_problem() -> None:
 
 
 async def test_restart_neither_repages_nor_forgets_the_resolution(
-    tmp_path: Path, autojump_clock: MockClock
+    stores: Stores, autojump_clock: MockClock
 ) -> None:
-    db = Database(tmp_path / "monitor.db", synchronous="NORMAL", offload=False)
+    db = stores.open(offload=False)
     state = SqliteAlertStateStore(database=db)
     h = Harness([_rule()], state)
     async with trio.open_nursery() as nursery:

@@ -10,6 +10,7 @@ import trio
 
 import actors.store
 from actors.store import (
+    Connection,
     Database,
     DatabaseClosedError,
     DatabaseOpenError,
@@ -26,15 +27,23 @@ MIGRATIONS = [
 
 def test_public_surface() -> None:
     assert set(actors.store.__all__) == {
+        "Connection",
+        "Cursor",
         "Database",
         "DatabaseClosedError",
         "DatabaseOpenError",
         "DatabaseStatistics",
+        "Dialect",
         "MigrationError",
+        "Migrations",
         "Params",
         "QueryError",
         "Row",
+        "Store",
         "StoreError",
+        "open_store",
+        "per_dialect",
+        "upsert_sql",
     }
 
 
@@ -87,7 +96,7 @@ async def test_execute_fetch_and_transaction(offload: bool) -> None:
         assert [(r["name"], r["size"]) for r in rows] == [("y", 1), ("z", 2), ("x", 3)]
         assert await db.fetchone("SELECT name FROM items WHERE size > 10") is None
 
-        def move(conn: sqlite3.Connection) -> int:
+        def move(conn: Connection) -> int:
             conn.execute("UPDATE items SET size = size + 10")
             return int(conn.execute("SELECT SUM(size) FROM items").fetchone()[0])
 
@@ -99,7 +108,7 @@ async def test_failed_transaction_rolls_back() -> None:
     with Database(":memory:") as db:
         db.migrate("a", MIGRATIONS)
 
-        def boom(conn: sqlite3.Connection) -> None:
+        def boom(conn: Connection) -> None:
             conn.execute("INSERT INTO items (name) VALUES ('a')")
             conn.execute("INSERT INTO items (name) VALUES ('a')")  # UNIQUE violation
 
@@ -114,7 +123,7 @@ async def test_concurrent_writers_are_serialised() -> None:
     with Database(":memory:") as db:
         db.migrate("a", MIGRATIONS)
 
-        def bump(conn: sqlite3.Connection) -> None:
+        def bump(conn: Connection) -> None:
             row = conn.execute("SELECT COALESCE(MAX(size), 0) FROM items").fetchone()
             conn.execute("INSERT INTO items (name, size) VALUES (?, ?)", (f"n{row[0]}", row[0] + 1))
 
@@ -123,7 +132,7 @@ async def test_concurrent_writers_are_serialised() -> None:
                 nursery.start_soon(db.transaction, bump)
         row = await db.fetchone("SELECT COUNT(*), MAX(size) FROM items")
         assert row is not None
-        assert tuple(row) == (20, 20)
+        assert (row[0], row[1]) == (20, 20)
 
 
 async def test_closed_database_raises() -> None:

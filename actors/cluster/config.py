@@ -1,0 +1,68 @@
+"""Configuration of replicas ([cluster]): valid only with `[storage] url` (PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from typing import Literal
+
+from pydantic import field_validator
+
+from actors.configtypes import ConfigModel, Duration
+
+__all__ = ["ClusterConfig"]
+
+_REPLICA = re.compile(r"^[A-Za-z0-9_.:-]{0,128}$")
+
+
+class ClusterConfig(ConfigModel):
+    """[cluster]: how this process runs beside other replicas on the same PostgreSQL database.
+
+    In "redundant" mode every replica runs every check and evaluates every rule; notifications
+    are deduplicated in the shared outbox and each is sent by exactly one replica (see
+    docs/high-availability.md). "sharded" mode (checks split over live replicas) is not
+    available yet: it is refused with a clear error rather than run as something else.
+    """
+
+    replica: str = ""
+    """This replica's unique name; empty: host name and process id ("web-1-4711")."""
+    mode: Literal["redundant", "sharded"] = "redundant"
+    heartbeat: Duration = 2.0
+    """How often a replica renews what it holds; a delivery claim is leased for 3 heartbeats,
+    so a dead replica's claims move to another within that time."""
+
+    @field_validator("replica")
+    @classmethod
+    def _replica(cls, value: str) -> str:
+        if not _REPLICA.match(value):
+            raise ValueError(
+                f"replica must be at most 128 letters, digits, '_', '.', ':' or '-' (got {value!r})"
+            )
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value == "sharded":
+            raise ValueError(
+                'mode "sharded" is not available yet; use mode = "redundant" (every replica'
+                " runs every check, each notification is sent once)"
+            )
+        return value
+
+    @field_validator("heartbeat")
+    @classmethod
+    def _heartbeat(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("heartbeat must be longer than 0s")
+        return value
+
+    def replica_name(self) -> str:
+        """The configured name, or host name + process id when none is set."""
+        return self.replica or f"{socket.gethostname()}-{os.getpid()}"
+
+    @property
+    def lease(self) -> float:
+        """Seconds a delivery claim lasts without renewal: 3 heartbeats."""
+        return 3 * self.heartbeat

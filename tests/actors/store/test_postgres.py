@@ -1,0 +1,111 @@
+"""What only the PostgreSQL store does: migrations under an advisory lock, a bounded pool that
+heals after its connections are killed, clear errors for a bad or unreachable URL."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import psycopg
+import pytest
+import trio
+
+from actors.store import DatabaseClosedError, DatabaseOpenError, QueryError, open_store
+from actors.store.config import StorageConfig, redact_url
+from actors.store.postgres import PostgresDatabase, to_pyformat
+from tests.postgres import temporary_database
+
+MIGRATIONS = ["CREATE TABLE t (x TEXT NOT NULL);", "ALTER TABLE t ADD COLUMN n INTEGER;"]
+
+
+def test_url_redaction_and_placeholders() -> None:
+    assert redact_url("postgresql://u:secret@db:5432/m") == "postgresql://u:***@db:5432/m"
+    assert redact_url("postgresql://u@db/m") == "postgresql://u@db/m"
+    assert to_pyformat("SELECT ? WHERE a LIKE '5%'") == "SELECT %s WHERE a LIKE '5%%'"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_or_malformed_url_is_a_clear_open_error() -> None:
+    url = f"postgresql://monitor:hunter2@127.0.0.1:{_free_port()}/monitor"
+    with pytest.raises(DatabaseOpenError) as caught:
+        PostgresDatabase(url, connect_timeout=2)
+    assert "hunter2" not in str(caught.value)
+    assert "127.0.0.1" in str(caught.value)
+    with pytest.raises(DatabaseOpenError, match="invalid URL"):
+        PostgresDatabase("postgresql://x/?nonsense_option=1")
+
+
+def test_open_store_picks_the_engine_from_the_config(tmp_path: object) -> None:
+    with temporary_database() as url:
+        store = open_store(StorageConfig.model_validate({"url": url}))
+        try:
+            assert store.dialect == "postgresql"
+            assert store.location == url
+        finally:
+            store.close()
+
+
+def test_replicas_starting_together_migrate_once() -> None:
+    with temporary_database() as url:
+        stores = [PostgresDatabase(url) for _ in range(4)]
+        results: list[int] = []
+        threads = [
+            threading.Thread(target=lambda s=s: results.append(s.migrate("a", MIGRATIONS)))
+            for s in stores
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results == [2, 2, 2, 2]
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+        assert rows == [(1,), (2,)]
+        for store in stores:
+            store.close()
+
+
+async def test_pool_is_bounded_and_heals_after_its_connections_are_killed() -> None:
+    with temporary_database() as url:
+        store = PostgresDatabase(url, pool_size=2)
+        store.migrate("a", MIGRATIONS)
+        peak = 0
+
+        async def count() -> None:
+            nonlocal peak
+            row = await store.fetchone(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'blipee-monitor'"
+            )
+            assert row is not None
+            peak = max(peak, int(row[0]))
+            await store.execute("SELECT pg_sleep(0.05)")
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(8):
+                nursery.start_soon(count)
+        assert 1 <= peak <= 2
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        # The killed connections fail their next statement, then are replaced.
+        failures = 0
+        for _ in range(4):
+            try:
+                await store.execute("INSERT INTO t (x) VALUES (?)", ("after",))
+            except QueryError:
+                failures += 1
+        assert failures <= 2
+        row = await store.fetchone("SELECT COUNT(*) FROM t")
+        assert row is not None
+        assert int(row[0]) == 4 - failures
+        store.close()
+        with pytest.raises(DatabaseClosedError):
+            await store.execute("SELECT 1")
