@@ -1,4 +1,5 @@
-"""Command line: `blipee-monitor run | check-config | test-alert | export-rules | --version`.
+"""Command line: `blipee-monitor run | check-config | test-alert | export-rules |
+import-alertmanager | --version`.
 
 Exit statuses:
     0   success (`run`: stopped by SIGTERM/SIGINT after a graceful stop)
@@ -57,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
     export.add_argument(
+        "-o", "--output", default=None, metavar="FILE", help="write here (default: stdout)"
+    )
+    imp = sub.add_parser(
+        "import-alertmanager",
+        help="write an alertmanager.yml's routing, receivers, inhibit rules and time intervals"
+        " as TOML (notes and secret variables on stderr)",
+    )
+    imp.add_argument("file", metavar="alertmanager.yml", help="Alertmanager's configuration")
+    imp.add_argument(
         "-o", "--output", default=None, metavar="FILE", help="write here (default: stdout)"
     )
     return parser
@@ -177,6 +187,37 @@ def _export_rules(args: argparse.Namespace, err: TextIO) -> int:
     return _write_output(render_rules_file(export, source=str(path)), args.output, err)
 
 
+def _import_alertmanager(args: argparse.Namespace, err: TextIO) -> int:
+    import yaml
+
+    from actors.routing.amimport import import_alertmanager
+    from actors.routing.exceptions import InvalidAlertmanagerConfig
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}", file=err)
+        return EXIT_ERROR
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        print(f"{args.file}: not valid YAML: {exc}".replace("\n", " "), file=err)
+        return EXIT_CONFIG
+    try:
+        result = import_alertmanager(document, source=Path(args.file).name)
+    except InvalidAlertmanagerConfig as exc:
+        print(f"{args.file}: {exc}", file=err)
+        return EXIT_CONFIG
+    for note in result.notes:
+        print(f"import-alertmanager: {note}", file=err)
+    for variable in result.variables:
+        print(
+            f"import-alertmanager: secret: set {variable.name} (the value at {variable.path})",
+            file=err,
+        )
+    return _write_output(result.toml, args.output, err)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status (see module doc)."""
     err = sys.stderr
@@ -188,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _test_alert(args, err)
         if args.command == "export-rules":
             return _export_rules(args, err)
+        if args.command == "import-alertmanager":
+            return _import_alertmanager(args, err)
         return _run(args, err)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
