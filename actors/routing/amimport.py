@@ -279,6 +279,14 @@ def _webhook_url_kind(kind: str, key: str, global_key: str | None = None) -> _Tr
     return translate
 
 
+def _url(out: dict[str, Any], value: Any, default: str) -> None:
+    """Set `url` when `value` is another endpoint than Alertmanager's `default` (ours is the
+    same one, written without a trailing slash)."""
+    url = _text(value or default).rstrip("/")
+    if url != default.rstrip("/"):
+        out["url"] = url
+
+
 def _pagerduty(
     im: _Importer, c: Mapping[str, Any], g: Mapping[str, Any], name: str, path: str
 ) -> dict[str, Any]:
@@ -290,9 +298,7 @@ def _pagerduty(
         key = im.secret(f"{name}_service_key", f"{path}.service_key")
     if key is not None:
         out["routing_key"] = key
-    url = _text(c.get("url") or g.get("pagerduty_url") or _PAGERDUTY_URL)
-    if url != _PAGERDUTY_URL:
-        out["url"] = url
+    _url(out, c.get("url") or g.get("pagerduty_url"), _PAGERDUTY_URL)
     handled = {"routing_key", "routing_key_file", "service_key", "url", "send_resolved"}
     im.leftovers(c, handled, path)
     return out
@@ -330,9 +336,7 @@ def _opsgenie(
     key = _secret_field(im, c, g, ("api_key", "opsgenie_api_key"), name, path)
     if key is not None:
         out["api_key"] = key
-    url = _text(c.get("api_url") or g.get("opsgenie_api_url") or _OPSGENIE_URL).rstrip("/")
-    if url != _OPSGENIE_URL.rstrip("/"):
-        out["url"] = url
+    _url(out, c.get("api_url") or g.get("opsgenie_api_url"), _OPSGENIE_URL)
     im.leftovers(c, {"api_key", "api_key_file", "api_url", "send_resolved"}, path)
     return out
 
@@ -345,9 +349,7 @@ def _telegram(
     if token is not None:
         out["bot_token"] = token
     out["chat_id"] = _text(c.get("chat_id"))
-    url = _text(c.get("api_url") or g.get("telegram_api_url") or _TELEGRAM_URL).rstrip("/")
-    if url != _TELEGRAM_URL:
-        out["url"] = url
+    _url(out, c.get("api_url") or g.get("telegram_api_url"), _TELEGRAM_URL)
     im.leftovers(c, {"bot_token", "bot_token_file", "chat_id", "api_url", "send_resolved"}, path)
     return out
 
