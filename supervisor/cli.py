@@ -1,4 +1,5 @@
-"""Command line: `blipee-monitor run | check-config | test-alert | --version`.
+"""Command line: `blipee-monitor run | check-config | test-alert | export-rules |
+import-alertmanager | --version`.
 
 Exit statuses:
     0   success (`run`: stopped by SIGTERM/SIGINT after a graceful stop)
@@ -51,6 +52,22 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
     test.add_argument(
         "--channel", default=None, metavar="NAME", help="only this channel (default: all enabled)"
+    )
+    export = sub.add_parser(
+        "export-rules", help="write the rules as a Prometheus rules file (notes on stderr)"
+    )
+    export.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
+    export.add_argument(
+        "-o", "--output", default=None, metavar="FILE", help="write here (default: stdout)"
+    )
+    imp = sub.add_parser(
+        "import-alertmanager",
+        help="write an alertmanager.yml's routing, receivers, inhibit rules and time intervals"
+        " as TOML (notes and secret variables on stderr)",
+    )
+    imp.add_argument("file", metavar="alertmanager.yml", help="Alertmanager's configuration")
+    imp.add_argument(
+        "-o", "--output", default=None, metavar="FILE", help="write here (default: stdout)"
     )
     return parser
 
@@ -124,6 +141,83 @@ def _test_alert(args: argparse.Namespace, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _metric_kinds(config: Config) -> dict[str, str]:
+    """Each metric a rule may watch, by name, with its kind: what the running monitor declares
+    (the catalogue, [[metrics]], the health metrics, the notification and rule metrics)."""
+    from actors.clock import SystemClock
+    from actors.notify.metrics import declare_notify_metrics
+    from actors.rules.actor import ALERTS_FIRING, RULE_EVALUATION_FAILURES
+    from actors.state import HealthState
+    from actors.telemetry.catalog import declare_catalog
+    from actors.telemetry.store import MetricStore
+
+    store = MetricStore(clock=SystemClock())
+    declare_catalog(store, config.metrics)
+    HealthState(recorder=store)
+    declare_notify_metrics(store)
+    kinds = {handle.name: str(handle.kind) for handle in store.metrics()}
+    kinds[ALERTS_FIRING] = "gauge"
+    kinds[RULE_EVALUATION_FAILURES] = "counter"
+    return kinds
+
+
+def _write_output(text: str, output: str | None, err: TextIO) -> int:
+    if output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"cannot write {output}: {exc.strerror or exc}", file=err)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _export_rules(args: argparse.Namespace, err: TextIO) -> int:
+    path = resolve_config_path(args.config)
+    loaded = _load(path, err)
+    if loaded is None:
+        return EXIT_CONFIG
+    config = loaded[0]
+    from actors.rules.export import export_rules, render_rules_file
+
+    export = export_rules(config.rules, _metric_kinds(config))
+    for note in export.notes:
+        print(f"export-rules: {note}", file=err)
+    return _write_output(render_rules_file(export, source=str(path)), args.output, err)
+
+
+def _import_alertmanager(args: argparse.Namespace, err: TextIO) -> int:
+    import yaml
+
+    from actors.routing.amimport import import_alertmanager
+    from actors.routing.exceptions import InvalidAlertmanagerConfig
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}", file=err)
+        return EXIT_ERROR
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        print(f"{args.file}: not valid YAML: {exc}".replace("\n", " "), file=err)
+        return EXIT_CONFIG
+    try:
+        result = import_alertmanager(document, source=Path(args.file).name)
+    except InvalidAlertmanagerConfig as exc:
+        print(f"{args.file}: {exc}", file=err)
+        return EXIT_CONFIG
+    for note in result.notes:
+        print(f"import-alertmanager: {note}", file=err)
+    for variable in result.variables:
+        print(
+            f"import-alertmanager: secret: set {variable.name} (the value at {variable.path})",
+            file=err,
+        )
+    return _write_output(result.toml, args.output, err)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status (see module doc)."""
     err = sys.stderr
@@ -133,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args, sys.stdout, err)
         if args.command == "test-alert":
             return _test_alert(args, err)
+        if args.command == "export-rules":
+            return _export_rules(args, err)
+        if args.command == "import-alertmanager":
+            return _import_alertmanager(args, err)
         return _run(args, err)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -4,12 +4,20 @@ RoutingError
 ├── InvalidMatcher      a matcher string or set cannot be used
 ├── InvalidSilence      a silence is malformed (no matcher, every matcher matches "", times)
 ├── SilenceNotFound     no silence with that id
-└── InvalidCron         a cron expression cannot be parsed
+├── InvalidCron         a cron expression cannot be parsed
+└── InvalidAlertmanagerConfig  an alertmanager.yml to import cannot be read (with its YAML path)
 """
 
 from __future__ import annotations
 
-__all__ = ["InvalidCron", "InvalidMatcher", "InvalidSilence", "RoutingError", "SilenceNotFound"]
+__all__ = [
+    "InvalidAlertmanagerConfig",
+    "InvalidCron",
+    "InvalidMatcher",
+    "InvalidSilence",
+    "RoutingError",
+    "SilenceNotFound",
+]
 
 
 class RoutingError(Exception):
@@ -50,3 +58,13 @@ class InvalidCron(RoutingError):
         self.text = text
         self.reason = reason
         super().__init__(f"invalid cron expression {text!r}: {reason}")
+
+
+class InvalidAlertmanagerConfig(RoutingError):
+    """An alertmanager.yml to import is not one we can read; `path` is the YAML path of the
+    problem (e.g. `route.routes[1].receiver`), empty for the whole document."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}" if path else reason)

@@ -34,6 +34,7 @@ from actors.rules.exceptions import DuplicateLabelset
 __all__ = [
     "AGGREGATES",
     "OPERATORS",
+    "TEMPLATE_ACTION",
     "Condition",
     "Instance",
     "Phase",
@@ -101,7 +102,8 @@ def fingerprint(labels: Labels) -> str:
 
 # --- templating -------------------------------------------------------------------------------
 
-_TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+TEMPLATE_ACTION = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+"""One `{{ ... }}` of an annotation template; group 1 is the expression, trimmed."""
 
 
 def _format_value(value: float | None) -> str:
@@ -137,7 +139,7 @@ def render(
             return extra[expr]
         return match.group(0)
 
-    return _TEMPLATE.sub(sub, template)
+    return TEMPLATE_ACTION.sub(sub, template)
 
 
 # --- rules and instances ----------------------------------------------------------------------
