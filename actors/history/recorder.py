@@ -42,7 +42,6 @@ from actors.history.rollup import (
     Strip,
     Window,
     track_incident,
-    uptime_ratio,
 )
 from actors.models import CheckResult, CheckStatus
 from actors.store.errors import StoreError
@@ -276,9 +275,23 @@ class HistoryRecorder:
             return Strip(window.slot).slots(now)
         return history.strips[window.name].slots(now)
 
+    def columns(
+        self, check: str, window: Window, now: float
+    ) -> tuple[list[int], list[int], list[int], list[int]]:
+        """`strip` as columns: runs, failures, latency sum and max (us) per slot."""
+        history = self._checks.get(check)
+        strip = Strip(window.slot) if history is None else history.strips[window.name]
+        return strip.columns(now)
+
+    def totals(self, check: str, window: Window, now: float) -> tuple[int, int]:
+        """(runs, failures) of `check` over `window`."""
+        history = self._checks.get(check)
+        return (0, 0) if history is None else history.strips[window.name].totals(now)
+
     def uptime(self, check: str, window: Window, now: float) -> float | None:
         """Share of `check`'s runs over `window` that did not fail (None without runs)."""
-        return uptime_ratio(self.strip(check, window, now))
+        count, failures = self.totals(check, window, now)
+        return (count - failures) / count if count else None
 
     def open_incidents(self) -> Mapping[str, Incident]:
         """The incidents going on now, by check."""
