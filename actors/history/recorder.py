@@ -9,9 +9,10 @@ through `HistoryRepository`, and prunes by the retention keys once a minute. A w
 is logged and its batch kept for the next flush (the raw runs beyond `MAX_PENDING` are dropped:
 the buckets and incidents, which carry the uptime, are never dropped).
 
-On start `run` loads what a restart needs (open buckets, open incidents, the strips) and only
-then reports started; the checks start after it and stop before it, so the last runs are flushed
-on a graceful stop. After a crash, at most `flush_interval` of runs is lost.
+On start `run` reports started and loads what a restart needs (open buckets, open incidents, the
+strips); runs observed meanwhile are recorded once it is loaded. The checks start after it and
+stop before it, so the last runs are flushed on a graceful stop. After a crash, at most
+`flush_interval` of runs is lost.
 
 Readers: the overview reads the strips and open incidents from memory (`strip`, `uptime`,
 `open_incidents`: no database access, so a page of 1,000 checks renders in milliseconds); a
@@ -117,7 +118,8 @@ class HistoryRecorder:
     def observe(self, result: CheckResult) -> None:
         """Record one run (the `HealthState` result listener). Never raises, never blocks."""
         if not self._loaded:
-            self._early.append(result)
+            if len(self._early) < MAX_PENDING:
+                self._early.append(result)
             return
         self._observed += 1
         name = result.check
@@ -217,15 +219,19 @@ class HistoryRecorder:
     # -- the actor -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Load the stored state, report started, then flush every `flush_interval` until
+        """Report started, load the stored state, then flush every `flush_interval` until
         cancelled; a last flush runs on the way out (bounded to 5 s).
+
+        Started comes first: loading 90 days of 1,000 checks takes seconds, and the checks
+        (which start after the recorder) must not wait for it; their runs are kept until the
+        load is done (at most `MAX_PENDING`) and then recorded in order.
 
         Raises:
             actors.store.errors.StoreError: the stored state cannot be loaded (the supervisor
                 restarts the recorder).
         """
-        await self.load()
         task_status.started()
+        await self.load()
         try:
             while True:
                 with trio.move_on_after(self._config.flush_interval):
@@ -282,6 +288,12 @@ class HistoryRecorder:
         history = self._checks.get(check)
         strip = Strip(window.slot) if history is None else history.strips[window.name]
         return strip.columns(now)
+
+    def shape(self, check: str, window: Window) -> int:
+        """Changes whenever `check`'s uptime bar over `window` shows something new (see
+        `Strip.shape`); -1 for a check without history."""
+        history = self._checks.get(check)
+        return -1 if history is None else history.strips[window.name].shape
 
     def totals(self, check: str, window: Window, now: float) -> tuple[int, int]:
         """(runs, failures) of `check` over `window`."""

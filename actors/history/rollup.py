@@ -39,6 +39,7 @@ __all__ = [
     "Window",
     "parse_window",
     "percentile",
+    "slot_class",
     "track_incident",
     "uptime_ratio",
 ]
@@ -223,6 +224,16 @@ def track_incident(
     return None, closed
 
 
+def slot_class(count: int, failures: int) -> str:
+    """The colour class of a slot with `count` runs of which `failures` failed: "none" (no
+    runs), "up" (no failure), "degraded" (under half failed), "down"."""
+    if count == 0:
+        return "none"
+    if failures == 0:
+        return "up"
+    return "degraded" if failures * 2 < count else "down"
+
+
 @dataclass(frozen=True, slots=True)
 class Slot:
     """One slot of an uptime bar: its start, runs, failures and latency sum / max (us)."""
@@ -247,13 +258,33 @@ class Slot:
 class Strip:
     """`SLOTS` slots of `width` seconds, as a ring keyed by slot number (see module docstring).
 
-    Memory: five arrays of `SLOTS` numbers, whatever the number of runs.
+    Memory: five arrays of `SLOTS` numbers, whatever the number of runs. `totals` is O(1) while
+    the window does not move to a new slot (the sums are kept as runs are added). `shape`
+    changes whenever what an uptime bar shows changes (a new slot, a slot's colour class, an
+    older slot modified): a page may reuse a bar drawn at the same `shape`.
     """
 
-    __slots__ = ("_count", "_failures", "_index", "_lat_max", "_lat_sum", "width")
+    __slots__ = (
+        "_count",
+        "_failures",
+        "_index",
+        "_lat_max",
+        "_lat_sum",
+        "_newest",
+        "_tot_count",
+        "_tot_failures",
+        "_tot_first",
+        "shape",
+        "width",
+    )
 
     def __init__(self, width: int) -> None:
         self.width = width
+        self.shape = 0
+        self._newest = -1
+        self._tot_first = -1
+        self._tot_count = 0
+        self._tot_failures = 0
         self._index = array("q", [-1] * SLOTS)
         self._count = array("q", [0] * SLOTS)
         self._failures = array("q", [0] * SLOTS)
@@ -273,10 +304,26 @@ class Strip:
             self._failures[position] = 0
             self._lat_sum[position] = 0
             self._lat_max[position] = 0
+            self.shape += 1
+        elif number < self._newest:
+            self.shape += 1
+        else:
+            before = slot_class(self._count[position], self._failures[position])
+            after = slot_class(self._count[position] + count, self._failures[position] + failures)
+            if before != after:
+                self.shape += 1
+        self._newest = max(self._newest, number)
         self._count[position] += count
         self._failures[position] += failures
         self._lat_sum[position] += lat_sum
         self._lat_max[position] = max(self._lat_max[position], lat_max)
+        first = self._tot_first
+        if first >= 0:
+            if number > first + SLOTS - 1:
+                self._tot_first = -1  # the window moved on: summed again when asked
+            elif number >= first:
+                self._tot_count += count
+                self._tot_failures += failures
 
     def columns(self, now: float) -> tuple[list[int], list[int], list[int], list[int]]:
         """The slots of `slots(now)` as four columns (runs, failures, latency sum, latency
@@ -305,11 +352,15 @@ class Strip:
         """(runs, failures) over the `SLOTS` slots ending with the one holding `now`."""
         last = int(now // self.width)
         first = last - SLOTS + 1
+        if first == self._tot_first and self._newest <= last:
+            return self._tot_count, self._tot_failures
         count = failures = 0
         for position, number in enumerate(self._index):
             if first <= number <= last:
                 count += self._count[position]
                 failures += self._failures[position]
+        if self._newest <= last:
+            self._tot_first, self._tot_count, self._tot_failures = first, count, failures
         return count, failures
 
     def slots(self, now: float) -> list[Slot]:

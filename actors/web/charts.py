@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from actors.history.rollup import slot_class
+
 __all__ = [
     "BAR_CLASSES",
     "TICKS",
@@ -35,6 +37,12 @@ __all__ = [
 BAR_CLASSES = ("up", "degraded", "down", "none")
 """Slot classes: no failure, some (under half), mostly failing, no runs."""
 
+_MEANING = {
+    "up": "every run passed",
+    "degraded": "some runs failed",
+    "down": "most runs failed",
+    "none": "no runs",
+}
 _SLOT_W = 5
 _BAR_H = 24
 TICKS = (
@@ -45,13 +53,8 @@ TICKS = (
 """The pattern the bars draw their gaps with (once per page, before the first bar)."""
 
 
-def bar_class(count: int, failures: int) -> str:
-    """The class of a slot with `count` runs of which `failures` failed."""
-    if count == 0:
-        return "none"
-    if failures == 0:
-        return "up"
-    return "degraded" if failures * 2 < count else "down"
+bar_class = slot_class
+"""The class of a slot with `count` runs of which `failures` failed (see `BAR_CLASSES`)."""
 
 
 def _stamp(ts: float, with_date: bool) -> str:
@@ -78,15 +81,10 @@ def uptime_bar(
         j = i + 1
         while j < n and bar_class(counts[j], failures[j]) == css:
             j += 1
-        runs = sum(counts[i:j])
-        failed = sum(failures[i:j])
         begin, end = starts[i], starts[j - 1] + width
         same_day = time.gmtime(begin)[:3] == time.gmtime(end)[:3]
         when = f"{_stamp(begin, True)} to {_stamp(end, not same_day)} UTC"
-        if runs:
-            share = f"{100 * (runs - failed) / runs:.2f}% up, {failed} of {runs} runs failed"
-        else:
-            share = "no runs"
+        share = _MEANING[css]
         parts.append(
             f'<rect class="{css}" x="{i * _SLOT_W}" width="{(j - i) * _SLOT_W}"'
             f' height="{_BAR_H}" data-from="{i}" data-slots="{j - i}">'

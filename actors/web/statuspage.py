@@ -98,6 +98,10 @@ class HistoryReader(Protocol):
         """(runs, failures) over the window."""
         ...
 
+    def shape(self, check: str, window: Window) -> int:
+        """Changes whenever the check's uptime bar over the window shows something new."""
+        ...
+
     def open_incidents(self) -> Mapping[str, Incident]:
         """The incidents going on now, by check."""
         ...
@@ -239,6 +243,8 @@ class StatusPages:
         self._history = history
         self._sources = sources or PageSources()
         self._hidden = frozenset(config.hide)
+        # Bars and sparklines of the last page, by (check, chart): see `_charts`.
+        self._drawn: dict[tuple[str, str], tuple[tuple[int, int], Markup]] = {}
         self._env = jinja2.Environment(
             loader=jinja2.PackageLoader("actors.web", "templates"),
             autoescape=True,
@@ -284,6 +290,50 @@ class StatusPages:
             out.append((window.name, format_ratio((count - failures) / count if count else None)))
         return out
 
+    def _charts(
+        self,
+        name: str,
+        window: Window,
+        now: float,
+        starts: list[int],
+        drawn: dict[tuple[str, str], tuple[tuple[int, int], Markup]],
+    ) -> tuple[Markup, Markup]:
+        """`name`'s uptime bar over `window` and its 24 h latency sparkline (of the completed
+        slots), each drawn again only when its strip's shape or slot changed since the last
+        page: a thousand checks cost a thousand cache look-ups, not ninety thousand slots."""
+        history = self._history
+        day = WINDOWS["24h"]
+        charts: list[Markup] = []
+        for kind, strip in (("bar", window), ("spark", day)):
+            key = (history.shape(name, strip) if history else -1, int(now // strip.slot))
+            cached = self._drawn.get((name, kind + strip.name))
+            if cached is not None and cached[0] == key:
+                svg = cached[1]
+            elif history is None:
+                empty = [0] * SLOTS
+                svg = Markup(
+                    uptime_bar(
+                        starts, empty, empty, window.slot, label=f"{name} over {window.name}"
+                    )
+                    if kind == "bar"
+                    else sparkline([None] * SLOTS, label=f"{name} latency over 24h")
+                )
+            elif kind == "bar":
+                runs, failures, _, _ = history.columns(name, window, now)
+                svg = Markup(
+                    uptime_bar(
+                        starts, runs, failures, window.slot, label=f"{name} over {window.name}"
+                    )
+                )
+            else:
+                runs, _, sums, _ = history.columns(name, day, now)
+                values = [s / c / 1000 if c else None for s, c in zip(sums, runs, strict=True)]
+                values[-1] = None  # the slot in progress changes with every run
+                svg = Markup(sparkline(values, label=f"{name} latency over 24h"))
+            drawn[(name, kind + strip.name)] = (key, svg)
+            charts.append(svg)
+        return charts[0], charts[1]
+
     def overview(
         self, snapshot: HealthSnapshot, window: Window, *, now: float, uptime: float
     ) -> str:
@@ -291,12 +341,12 @@ class StatusPages:
         public = self.public
         history = self._history
         groups_of = self._sources.groups()
-        day = WINDOWS["24h"]
         width = window.slot
         first = (int(now // width) - SLOTS + 1) * width
         starts = [first + i * width for i in range(SLOTS)]
         grouped: dict[str, list[dict[str, Any]]] = {"": []}
         counts: dict[str, int] = {}
+        drawn: dict[tuple[str, str], tuple[tuple[int, int], Markup]] = {}
         for name in snapshot.names:
             if name in self._hidden:
                 continue
@@ -304,28 +354,17 @@ class StatusPages:
             critical = snapshot.configured.get(name, result.critical if result else False)
             status = PENDING if result is None else result.status.value
             counts[status] = counts.get(status, 0) + 1
-            if history is not None:
-                runs, failures, sums, _ = history.columns(name, window, now)
-                day_runs = runs
-                if window.name != day.name:
-                    day_runs, _, sums, _ = history.columns(name, day, now)
-            else:
-                runs = failures = day_runs = sums = [0] * SLOTS
-            total = sum(runs)
-            bar = uptime_bar(starts, runs, failures, width, label=f"{name} over {window.name}")
-            spark = sparkline(
-                [s / c / 1000 if c else None for s, c in zip(sums, day_runs, strict=True)],
-                label=f"{name} latency over 24h",
-            )
+            bar, spark = self._charts(name, window, now, starts, drawn)
+            uptimes = self._uptimes(name, now)
             blocked, own = ([], "") if result is None else _blocked(result)
             row = {
                 "name": name,
                 "status": status,
                 "critical": critical,
-                "bar": Markup(bar),
-                "spark": Markup(spark),
-                "window_uptime": format_ratio((total - sum(failures)) / total if total else None),
-                "uptimes": self._uptimes(name, now),
+                "bar": bar,
+                "spark": spark,
+                "window_uptime": dict(uptimes)[window.name],
+                "uptimes": uptimes,
                 "latency": "" if result is None else format_latency(result.latency_seconds),
                 "message": NOT_RUN_YET if result is None else result.message,
                 "blocked": blocked,
@@ -333,6 +372,8 @@ class StatusPages:
                 "when": "" if result is None else iso_time(result.timestamp),
             }
             grouped.setdefault(groups_of.get(name, ""), []).append(row)
+        # Keep what this page drew (and nothing of checks no longer shown) for the next one.
+        self._drawn = drawn
         groups = [{"name": g, "rows": rows} for g, rows in grouped.items() if rows]
         summary = [(s, counts[s]) for s in ("fail", "warn", "pass", "pending") if counts.get(s)]
         incidents = []

@@ -8,8 +8,8 @@ not touched; the health state and the agents `agents` checks expect follow the n
 
 It also owns the check history (`actors.history`): a `HistoryRecorder` that the health state
 hands every result (its result listener), run as the `history` child just before the `checks`
-supervisor (so it has loaded the stored history before the first run, and flushes the last runs
-after the checks stopped). `[history] enabled = false` leaves it out.
+supervisor (so it flushes the last runs after the checks stopped). `[history] enabled = false`
+leaves it out.
 """
 
 from __future__ import annotations
