@@ -274,6 +274,7 @@ class Strip:
         "_tot_count",
         "_tot_failures",
         "_tot_first",
+        "_tot_valid",
         "shape",
         "width",
     )
@@ -282,7 +283,8 @@ class Strip:
         self.width = width
         self.shape = 0
         self._newest = -1
-        self._tot_first = -1
+        self._tot_first = 0
+        self._tot_valid = False
         self._tot_count = 0
         self._tot_failures = 0
         self._index = array("q", [-1] * SLOTS)
@@ -318,9 +320,9 @@ class Strip:
         self._lat_sum[position] += lat_sum
         self._lat_max[position] = max(self._lat_max[position], lat_max)
         first = self._tot_first
-        if first >= 0:
+        if self._tot_valid:
             if number > first + SLOTS - 1:
-                self._tot_first = -1  # the window moved on: summed again when asked
+                self._tot_valid = False  # the window moved on: summed again when asked
             elif number >= first:
                 self._tot_count += count
                 self._tot_failures += failures
@@ -352,7 +354,7 @@ class Strip:
         """(runs, failures) over the `SLOTS` slots ending with the one holding `now`."""
         last = int(now // self.width)
         first = last - SLOTS + 1
-        if first == self._tot_first and self._newest <= last:
+        if self._tot_valid and first == self._tot_first and self._newest <= last:
             return self._tot_count, self._tot_failures
         count = failures = 0
         for position, number in enumerate(self._index):
@@ -361,6 +363,7 @@ class Strip:
                 failures += self._failures[position]
         if self._newest <= last:
             self._tot_first, self._tot_count, self._tot_failures = first, count, failures
+            self._tot_valid = True
         return count, failures
 
     def slots(self, now: float) -> list[Slot]:
