@@ -16,8 +16,10 @@ import trio
 
 from actors.history import WINDOWS
 from actors.store import Database
+from actors.web.access import AccessGuard
 from actors.web.app import create_app
 from actors.web.charts import bar_class
+from actors.web.config import SecurityConfig
 from actors.web.server import HttpServer
 from actors.web.statusconfig import StatusPageConfig
 from actors.web.statuspage import PageSources, format_ratio
@@ -277,3 +279,28 @@ async def test_public_mode_shows_names_and_status_only(chromium: str, tmp_path: 
                 assert (await client.get("/checks/queue")).status_code == 404
                 body = (await client.get("/api/v1/checks/api/uptime")).json()
                 assert all("message" not in i for i in body["incidents"])
+
+
+async def test_public_mode_routes_need_no_token_where_reads_do(tmp_path: Path) -> None:
+    security = SecurityConfig(api_token="s3cret", read_requires_token=True)
+    with Database(tmp_path / "h.db", offload=False) as database:
+        demo = await record_demo(database)
+        for public, expected in ((False, 401), (True, 200)):
+            app = create_app(
+                health=demo.health,
+                clock=demo.clock,
+                access=AccessGuard(security, listen="127.0.0.1:0"),
+                status_page=StatusPageConfig(public=public),
+                history=demo.recorder,
+            )
+            client = app.test_client()
+            for url in (
+                "/",
+                "/checks/api",
+                "/api/v1/checks/api/badge.svg",
+                "/api/v1/checks/api/uptime",
+            ):
+                response = await client.get(url)
+                assert response.status_code == expected, (public, url)
+            # The rest of the API still needs its token.
+            assert (await client.get("/api/v1/checks")).status_code == 401
