@@ -152,6 +152,7 @@ async def render(workdir: Path, checks: int, rounds: int) -> tuple[float, float,
         app = create_app(health=health, clock=clock, history=recorder, version="bench")
         client = app.test_client()
         timings: list[float] = []
+        cpu: list[float] = []
         unchanged: list[float] = []
         api: list[float] = []
         body = b""
@@ -163,10 +164,11 @@ async def render(workdir: Path, checks: int, rounds: int) -> tuple[float, float,
                 health.publish(
                     CheckResult(name, status, "HTTP 200 in 41 ms", 0.041, clock.now(), status)
                 )
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.process_time()
             response = await client.get("/")
             body = await response.get_data(as_text=False)
             timings.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - used)
             assert response.status_code == 200
             # A second reader of the same page, nothing ran in between.
             started = time.perf_counter()
