@@ -121,9 +121,11 @@ class HistoryRecorder:
             if len(self._early) < MAX_PENDING:
                 self._early.append(result)
             return
-        self._observed += 1
         name = result.check
         at = result.timestamp
+        if not math.isfinite(at) or at < 0:
+            return  # no bucket holds it (a broken clock); the health state still shows it
+        self._observed += 1
         failed = result.status is CheckStatus.FAIL
         latency = _latency_us(result.latency_seconds)
         history = self._checks.get(name)

@@ -129,3 +129,14 @@ async def test_health_state_hands_every_run_to_the_recorder_and_run_flushes(
         assert rows is not None
         assert rows[0] == 3
         assert recorder.statistics().observed == 3
+
+
+async def test_a_run_without_a_usable_time_is_not_recorded(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    with Database(tmp_path / "h.db", offload=False) as db:
+        recorder = open_recorder(db, clock)
+        await recorder.load()
+        recorder.observe(run("x", F, float("nan")))
+        recorder.observe(run("x", F, float("inf")))
+        assert recorder.statistics().observed == 0
+        assert await recorder.flush()
