@@ -5,7 +5,7 @@ from __future__ import annotations
 from actors.clock import FixedClock
 from actors.history import HistoryConfig, HistoryRecorder, HistoryRepository
 from actors.models import CheckResult, CheckStatus
-from actors.store import Database
+from actors.store import Store
 
 
 def run(
@@ -23,7 +23,7 @@ def run(
 
 
 def open_recorder(
-    database: Database, clock: FixedClock, config: HistoryConfig | None = None
+    database: Store, clock: FixedClock, config: HistoryConfig | None = None
 ) -> HistoryRecorder:
     """A recorder over `database` (migrated)."""
     repository = HistoryRepository(database)

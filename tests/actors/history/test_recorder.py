@@ -12,6 +12,7 @@ from actors.history import WINDOWS, HistoryConfig
 from actors.models import CheckStatus
 from actors.state import HealthState
 from actors.store import Database
+from tests.conftest import Stores
 
 from .support import open_recorder, run
 
@@ -140,3 +141,23 @@ async def test_a_run_without_a_usable_time_is_not_recorded(tmp_path: Path) -> No
         recorder.observe(run("x", F, float("inf")))
         assert recorder.statistics().observed == 0
         assert await recorder.flush()
+
+
+async def test_the_history_on_either_store(stores: Stores) -> None:
+    """The same statements on SQLite and PostgreSQL: write, restart, read back."""
+    clock = FixedClock(T0)
+    store = stores.open(offload=False)
+    recorder = open_recorder(store, clock)
+    await recorder.load()
+    for i in range(6):
+        recorder.observe(run("api", F if i == 2 else P, T0 + 10 * i, latency=0.001 * (i + 1)))
+    assert await recorder.flush()
+    clock.advance(70)
+    again = open_recorder(stores.open(offload=False), clock)
+    await again.load()
+    minutes = await again.buckets("api", WINDOWS["24h"], clock.now())
+    assert [(b.count, b.failures, b.lat_min, b.lat_max) for b in minutes] == [(6, 1, 1000, 6000)]
+    assert again.totals("api", WINDOWS["90d"], clock.now()) == (6, 1)
+    incidents = await again.incidents("api", 0)
+    assert [(i.started - T0, i.ended and i.ended - T0) for i in incidents] == [(20, 30)]
+    assert [r.status for r in await again.results("api", 2)] == ["pass", "pass"]
