@@ -56,6 +56,7 @@ __all__ = [
     "HealthState",
     "OverallStatus",
     "Readiness",
+    "ResultListener",
     "TransitionListener",
     "overall_status",
 ]
@@ -87,6 +88,9 @@ NOT_RUN_YET = "not run yet"
 
 TransitionListener = Callable[[CheckResult, CheckResult | None], None]
 """Called with (new result, previous result or None) when a check's reported status changes."""
+
+ResultListener = Callable[[CheckResult], None]
+"""Called with every result a check publishes (the history records each run)."""
 
 
 class OverallStatus:
@@ -200,6 +204,7 @@ class HealthState:
         self._results: dict[str, CheckResult] = {}
         self._history: dict[str, tuple[CheckResult, ...]] = {}
         self._listeners: list[TransitionListener] = []
+        self._result_listeners: list[ResultListener] = []
         self._started = False
         self._draining = False
         self._started_at = self._clock.now()
@@ -280,6 +285,8 @@ class HealthState:
             recorder.record(
                 "health_check_runs_total", 1.0, {"check": name, "result": result.observed.value}
             )
+        for observer in tuple(self._result_listeners):
+            observer(result)
         if previous is None or previous.status is not result.status:
             for listener in tuple(self._listeners):
                 listener(result, previous)
@@ -297,6 +304,12 @@ class HealthState:
     def add_listener(self, listener: TransitionListener) -> None:
         """Call `listener(new, previous)` whenever a check's reported status changes."""
         self._listeners.append(listener)
+
+    def add_result_listener(self, listener: ResultListener) -> None:
+        """Call `listener(result)` with every published result (after it became the current
+        one; ignored results of removed checks are not passed on). Synchronous, in the
+        publishing task: a listener must be quick and must not raise."""
+        self._result_listeners.append(listener)
 
     # -- readers -------------------------------------------------------------------------------
 

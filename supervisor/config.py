@@ -35,6 +35,7 @@ from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validato
 from actors.checks.kinds import CheckConfig
 from actors.cluster.config import ClusterConfig
 from actors.configtypes import ConfigModel, Duration, format_duration
+from actors.history.config import HistoryConfig
 from actors.notify.channels.kinds import ChannelConfig
 from actors.routing.config import (
     InhibitConfig,
@@ -51,6 +52,7 @@ from actors.telemetry.otel import resolve_otel
 from actors.telemetry.windows import DEFAULT_STALENESS
 from actors.web.access import unprotected_writes
 from actors.web.config import SecurityConfig, ServerConfig
+from actors.web.statusconfig import StatusPageConfig
 from supervisor._config.issues import ConfigError, ConfigIssue, format_key_path
 from supervisor._config.loader import Document, load_model
 from supervisor._config.positions import KeyPath
@@ -192,6 +194,8 @@ class Config(ConfigModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     cluster: ClusterConfig | None = None
     """[cluster]: replicas on a shared PostgreSQL store; None: this process alone."""
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+    status_page: StatusPageConfig = Field(default_factory=StatusPageConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)

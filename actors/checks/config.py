@@ -37,6 +37,8 @@ class CheckBase(ConfigModel):
     failure_threshold: int = Field(default=1, ge=1)
     success_threshold: int = Field(default=1, ge=1)
     depends_on: tuple[str, ...] = ()
+    group: str = Field(default="", max_length=100)
+    """Where the status page lists the check (checks without a group come first)."""
 
     @field_validator("name")
     @classmethod

@@ -5,10 +5,12 @@ check. Routes (see CONTRACT.md): `/api/health` (seed document, or the IETF draft
 `Accept: application/health+json`; 503 when unhealthy; every configured check is listed, those
 not run yet as pending, see `actors.web.documents`), `/api/health/live` (never depends on
 checks), `/api/health/ready` (503 with reasons), `/api/v1/checks`, `/api/v1/checks/<name>`
-(404 JSON when unknown), `/api/v1/actors` (the supervision tree), `GET /` (status page). Other
-packages' blueprints are registered as given. Every route declares its scope (`actors.web.access`):
-live and ready are public, the others `read`; the access guard decides every request, the probe
-fast path included.
+(404 JSON when unknown), `/api/v1/actors` (the supervision tree), and the status pages and
+badges of `actors.web.pages` (`/`, `/checks/{name}`, `/api/v1/checks/{name}/badge.svg`,
+`/api/v1/checks/{name}/uptime`). Other packages' blueprints are registered as given. Every
+route declares its scope (`actors.web.access`): live and ready are public, the others `read`
+(the status pages and badges `public` in public mode); the access guard decides every request,
+the probe fast path included.
 
 `/api/health` is rendered at most once per `render_interval` (100 ms) while checks keep
 publishing, and reused while nothing changed (for up to 1 s): thousands of checks and thousands
@@ -38,8 +40,10 @@ from actors.web.documents import (
     ietf_document,
     tree_document,
 )
+from actors.web.pages import create_blueprint as pages_blueprint
 from actors.web.responses import json_error
-from actors.web.statuspage import STATUS_PAGE_HEADERS, render_status_page
+from actors.web.statusconfig import StatusPageConfig
+from actors.web.statuspage import HistoryReader, PageSources, StatusPages
 
 __all__ = ["create_app", "read_figures"]
 
@@ -205,10 +209,15 @@ def create_app(
     service: str = "blipee-monitor",
     clock: Clock | None = None,
     render_interval: float = 0.1,
+    status_page: StatusPageConfig | None = None,
+    history: HistoryReader | None = None,
+    sources: PageSources | None = None,
 ) -> QuartTrio:
     """Build the API application.
 
-    `store` gives the document's request figures; `tree()` returns the supervision tree snapshot
+    `status_page` ([status_page]), `history` (the check history) and `sources` (alerts,
+    silences, maintenance, groups; the tree defaults to `tree`) feed the status pages. `store`
+    gives the document's request figures; `tree()` returns the supervision tree snapshot
     (None before the tree runs); `access` decides every request (default: the defaults of
     `[security]` and `[server]`: no token, listening on all addresses, so writes are refused);
     `version` defaults to the installed package's version.
@@ -278,20 +287,6 @@ def create_app(
         body = json.dumps(document).encode()
         return Response(body, status=200, content_type=JSON)
 
-    @app.get("/")
-    @requires(Scope.READ)
-    async def status_page() -> Response:
-        page = render_status_page(
-            health.snapshot,
-            now=wall.now(),
-            version=release,
-            service=service,
-            uptime=health.uptime(),
-        )
-        response = Response(page, status=200, content_type="text/html; charset=utf-8")
-        response.headers.update(STATUS_PAGE_HEADERS)
-        return response
-
     @app.after_request
     async def _drain_body(response: Response) -> Response:
         # A view that answers without reading the request body (a 401 from a token check)
@@ -315,6 +310,18 @@ def create_app(
     async def internal(_error: Exception) -> Response:
         return json_error(500, "internal error")
 
+    if sources is None:
+        sources = PageSources(tree=tree or (lambda: None))
+    pages = StatusPages(
+        config=status_page or StatusPageConfig(),
+        service=service,
+        version=release,
+        history=history,
+        sources=sources,
+    )
+    app.register_blueprint(
+        pages_blueprint(pages=pages, health=health, clock=wall, uptime=health.uptime)
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

@@ -1,84 +1,78 @@
-"""The status page (`GET /`): server-rendered HTML, no external assets, every value escaped.
+"""The status pages (`GET /`, `GET /checks/{name}`): server-rendered HTML, no external assets.
 
-The page has no script and loads nothing: its only style is the inline `<style>` block, allowed
-by hash in `CONTENT_SECURITY_POLICY` (so even a style or script that slipped past escaping
-would not run). It refreshes itself every `REFRESH_SECONDS` with a meta refresh.
+`StatusPages` renders the Jinja templates of `actors/web/templates/` (autoescaped: every value
+is text, never markup) with SVG charts drawn on the server (`actors.web.charts`). The pages
+have no script and load nothing: their only style is the inline stylesheet
+(`templates/status.css`), allowed by hash in `CONTENT_SECURITY_POLICY`. They refresh themselves
+every `REFRESH_SECONDS` with a meta refresh, and follow the reader's light or dark preference
+(`prefers-color-scheme`); under 700 px wide a check's row becomes a card.
 
-What a person sees: the overall status, readiness (with the reasons when not ready), a count of
-checks by status, then one row per check in configuration order: name (and whether it is
-critical), status, message, what it is blocked by (`details["blocked_by"]`, with the check's own
-result), latency and last run. A failing critical check's row is highlighted. A configured check
-that has not run yet is listed from the start with a neutral grey "pending" badge, the message
-"not run yet" in grey italics, and empty latency and last run; it is counted as pending, never as
-failing.
+The overview (`/`): the overall status; banners for active incidents and maintenance windows
+and for readiness; a count of checks by status; a window switch (`?window=24h|7d|30d|90d`, plain
+links); then the checks by `group` (checks without a group first, then each group in
+configuration order), one row each: name, status, a 90-slot uptime bar of the window, uptime
+over 24 h / 7 d / 30 d / 90 d, a latency sparkline (24 h) with the last latency, the message
+(with what it is blocked by) and the last run. A failing check's row is highlighted. A check
+not run yet is listed as pending. Then the alerts pending or firing, the active silences and the
+supervision tree. The check page (`/checks/{name}`): uptime figures, a latency chart of the
+window (one point per minute over 24 h, per hour beyond), its incidents and its recent runs.
+
+Public mode (`[status_page] public = true`) shows names, status, uptime and latency only: no
+messages, readiness reasons, alerts, silences, addresses or tree; `hide` leaves checks out.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
-from html import escape
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Protocol
+
+import jinja2
+from markupsafe import Markup
 
 from actors.configtypes import format_duration
+from actors.history.repository import StoredResult
+from actors.history.rollup import HOUR, SLOTS, WINDOWS, Bucket, Incident, Window
 from actors.models import CheckResult
 from actors.state import NOT_RUN_YET, PENDING, HealthSnapshot
+from actors.web.charts import TICKS, ChartPoint, latency_chart, sparkline, uptime_bar
 from actors.web.documents import iso_time
+from actors.web.statusconfig import StatusPageConfig
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "REFRESH_SECONDS",
     "STATUS_PAGE_HEADERS",
-    "render_status_page",
+    "AlertLine",
+    "HistoryReader",
+    "MaintenanceLine",
+    "PageSources",
+    "SilenceLine",
+    "StatusPages",
+    "format_latency",
+    "format_ratio",
 ]
 
 REFRESH_SECONDS = 10
+RECENT_RUNS = 50
+"""Runs listed on a check's page."""
 
-_STYLE = """
-:root{color-scheme:light}
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1f2328;
-background:#fff;line-height:1.4}
-main{max-width:72rem}
-h1{font-size:1.5rem;margin:0 0 .6rem;display:flex;align-items:center;gap:.6rem}
-.banner{padding:.6rem .9rem;border-radius:.4rem;margin:0 0 1rem;border:1px solid}
-.banner p{margin:0}.banner ul{margin:.3rem 0 0;padding-left:1.2rem}
-.banner.ready{background:#dafbe1;border-color:#4ac26b}
-.banner.not-ready{background:#ffebe9;border-color:#ff8182}
-.summary{margin:0 0 .6rem}
-.summary .count{margin-right:1rem}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #d0d7de;vertical-align:top}
-th{background:#f6f8fa;font-weight:600}
-td.message{overflow-wrap:anywhere;min-width:16rem}
-td.name,td.latency,td.when{white-space:nowrap}
-td.latency{text-align:right}
-tr.fail.critical td{background:#ffebe9}
-tr.fail.critical td.name{box-shadow:inset 4px 0 0 #cf222e;font-weight:600}
-tr.pending td.message{color:#57606a;font-style:italic}
-.badge{display:inline-block;padding:.1rem .55rem;border-radius:1rem;color:#fff;
-font-size:.85rem;font-weight:600;line-height:1.5}
-.s-healthy,.s-pass{background:#1a7f37}.s-degraded,.s-warn{background:#9a6700}
-.s-unhealthy,.s-fail{background:#cf222e}.s-pending,.s-unknown{background:#57606a}
-.tag{display:inline-block;margin-left:.15rem;padding:0 .4rem;border:1px solid #cf222e;
-border-radius:.3rem;color:#a40e26;font-size:.75rem;font-weight:600;vertical-align:middle}
-.blocked{margin-top:.25rem;color:#57606a;font-size:.9rem}
-.blocked b{color:#1f2328}
-.muted{color:#57606a;font-size:.9rem}
-footer{margin-top:1rem}
-a{color:#0969da}
-"""
-
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+_CSS = resources.files("actors.web").joinpath("templates/status.css").read_text("utf-8")
+_CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; "
-    f"style-src 'sha256-{_STYLE_HASH}'; "
-    "img-src data:; "
+    f"style-src 'sha256-{_CSS_HASH}'; "
+    "img-src 'self' data:; "
     "base-uri 'none'; "
     "form-action 'none'; "
     "frame-ancestors 'none'"
 )
-"""Nothing but the page's own inline style block may load or run."""
+"""Nothing but the pages' own inline stylesheet may load or run."""
 
 STATUS_PAGE_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -86,106 +80,417 @@ STATUS_PAGE_HEADERS: Mapping[str, str] = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-"""Response headers of `GET /`."""
+"""Response headers of the pages."""
 
 _KNOWN = frozenset(("healthy", "degraded", "unhealthy", "pass", "warn", "fail", "pending"))
 
 
-def _badge(status: str) -> str:
-    css = status if status in _KNOWN else "unknown"
-    return f'<span class="badge s-{css}">{escape(status)}</span>'
+class HistoryReader(Protocol):
+    """What the pages read of the check history (`HistoryRecorder` is one)."""
+
+    def columns(
+        self, check: str, window: Window, now: float
+    ) -> tuple[list[int], list[int], list[int], list[int]]:
+        """The window's slots as columns: runs, failures, latency sum and max (us)."""
+        ...
+
+    def totals(self, check: str, window: Window, now: float) -> tuple[int, int]:
+        """(runs, failures) over the window."""
+        ...
+
+    def shape(self, check: str, window: Window) -> int:
+        """Changes whenever the check's uptime bar over the window shows something new."""
+        ...
+
+    def open_incidents(self) -> Mapping[str, Incident]:
+        """The incidents going on now, by check."""
+        ...
+
+    async def buckets(self, check: str, window: Window, now: float) -> list[Bucket]:
+        """The check's buckets over the window, oldest first."""
+        ...
+
+    async def results(self, check: str, limit: int) -> list[StoredResult]:
+        """The check's newest runs, newest first."""
+        ...
+
+    async def incidents(self, check: str, since: float) -> list[Incident]:
+        """The check's incidents open or ended after `since`, newest first."""
+        ...
 
 
-def _milliseconds(seconds: float) -> str:
+@dataclass(frozen=True, slots=True)
+class AlertLine:
+    """An alert as the overview lists it."""
+
+    name: str
+    state: str
+    since: float
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceLine:
+    """An active silence as the overview lists it."""
+
+    matchers: str
+    ends_at: float
+    created_by: str = ""
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceLine:
+    """A maintenance window in progress."""
+
+    comment: str
+    matchers: str = ""
+
+
+def _nothing(_now: float) -> Sequence[Any]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class PageSources:
+    """Where the overview reads what the health state does not hold (each is called per page;
+    all optional). `groups()` maps a check to its group, `tree()` is the supervision tree
+    snapshot (None before it runs)."""
+
+    alerts: Callable[[float], Sequence[AlertLine]] = _nothing
+    silences: Callable[[float], Sequence[SilenceLine]] = _nothing
+    maintenance: Callable[[float], Sequence[MaintenanceLine]] = _nothing
+    groups: Callable[[], Mapping[str, str]] = field(default=dict)
+    tree: Callable[[], object | None] = field(default=lambda: None)
+
+
+def format_latency(seconds: float) -> str:
     """Latency as shown: whole milliseconds, one decimal below 10 ms (a 0.4 ms check is not 0)."""
     ms = seconds * 1000
     return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
 
 
-def _blocked_by(result: CheckResult) -> str:
-    """The "blocked by" line of a check held by failing dependencies ("" when not blocked)."""
+def format_ratio(ratio: float | None) -> str:
+    """An uptime ratio as a percentage: two decimals, never rounded up to 100% ("-" if none)."""
+    if ratio is None:
+        return "-"
+    if ratio >= 1.0:
+        return "100%"
+    return f"{int(ratio * 10_000) / 100:.2f}%"
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
+def _blocked(result: CheckResult) -> tuple[list[str], str]:
     blocked = result.details.get("blocked_by")
     if not blocked:
-        return ""
-    if isinstance(blocked, list | tuple):
-        names = ", ".join(f"<b>{escape(str(name))}</b>" for name in blocked)
-    else:
-        names = f"<b>{escape(str(blocked))}</b>"
+        return [], ""
+    names = [str(n) for n in blocked] if isinstance(blocked, list | tuple) else [str(blocked)]
     own = ""
     own_status = result.details.get("own_status")
     if own_status is not None:
-        own = f" · own result: {escape(str(own_status))}"
+        own = str(own_status)
         own_message = result.details.get("own_message")
         if own_message:
-            own += f" ({escape(str(own_message))})"
-    return f'<div class="blocked">blocked by {names}{own}</div>'
+            own += f" ({own_message})"
+    return names, own
 
 
-def _row(name: str, critical: bool, result: CheckResult | None) -> tuple[str, str]:
-    """(status, row HTML) of one check."""
-    if result is None:
-        status, message, latency, when, blocked = PENDING, NOT_RUN_YET, "", "", ""
-    else:
-        status = result.status.value
-        message = result.message
-        latency = _milliseconds(result.latency_seconds)
-        when = iso_time(result.timestamp)
-        blocked = _blocked_by(result)
-    classes = f"check {status}" + (" critical" if critical else "")
-    tag = ' <span class="tag">critical</span>' if critical else ""
-    return status, (
-        f'<tr class="{classes}">'
-        f'<td class="name">{escape(name)}{tag}</td>'
-        f'<td class="status">{_badge(status)}</td>'
-        f'<td class="message">{escape(message)}{blocked}</td>'
-        f'<td class="latency">{escape(latency)}</td>'
-        f'<td class="when muted">{escape(when)}</td>'
-        "</tr>"
-    )
-
-
-def render_status_page(
-    snapshot: HealthSnapshot, *, now: float, version: str, service: str, uptime: float
-) -> str:
-    """The whole page for `snapshot` (refreshes itself every `REFRESH_SECONDS`)."""
-    rows: list[str] = []
-    counts: dict[str, int] = {}
-    for name in snapshot.names:
-        result = snapshot.results.get(name)
-        critical = snapshot.configured.get(name, result.critical if result else False)
-        status, row = _row(name, critical, result)
-        counts[status] = counts.get(status, 0) + 1
-        rows.append(row)
-    if not rows:
-        rows.append(
-            '<tr class="empty"><td colspan="5" class="muted">No checks configured.</td></tr>'
+def _tree_html(node: object, loop_now: float | None = None) -> str:
+    """The supervision tree as nested list items (every value escaped)."""
+    children = getattr(node, "children", ())
+    parts: list[str] = []
+    for child in children:
+        nested = getattr(child, "supervisor", None)
+        state = getattr(getattr(child, "state", None), "value", str(getattr(child, "state", "")))
+        restarts = getattr(child, "restarts", 0)
+        line = (
+            f"<li><span>{Markup.escape(child.id)}</span> "
+            f'<span class="state-{Markup.escape(state)}">{Markup.escape(state)}</span>'
+            + (f' <span class="muted">{restarts} restarts</span>' if restarts else "")
         )
-    summary = " ".join(
-        f'<span class="count">{_badge(status)} {counts[status]}</span>'
-        for status in ("fail", "warn", "pass", "pending")
-        if counts.get(status)
-    )
-    readiness = snapshot.readiness()
-    if readiness.ready:
-        banner = '<div class="banner ready"><p><b>Ready</b>: the readiness probe passes.</p></div>'
-    else:
-        reasons = "".join(f"<li>{escape(reason)}</li>" for reason in readiness.reasons)
-        banner = f'<div class="banner not-ready"><p><b>Not ready</b></p><ul>{reasons}</ul></div>'
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
-        f"<title>{escape(service)} status: {escape(snapshot.status)}</title>"
-        f"<style>{_STYLE}</style></head><body><main>"
-        f"<h1>{escape(service)} {_badge(snapshot.status)}</h1>"
-        f"{banner}"
-        + (f'<p class="summary">{summary}</p>' if summary else "")
-        + "<table><thead><tr><th>Check</th><th>Status</th><th>Message</th><th>Latency</th>"
-        "<th>Last run</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-        f'<footer class="muted"><p>Up {escape(format_duration(int(uptime)))} · version '
-        f"{escape(version)} · rendered {escape(iso_time(now))} · refreshes every "
-        f"{REFRESH_SECONDS} s</p>"
-        '<p>JSON: <a href="/api/health">/api/health</a> · '
-        '<a href="/api/v1/checks">/api/v1/checks</a> · <a href="/api/v1/actors">/api/v1/actors'
-        "</a></p></footer></main></body></html>"
-    )
+        if nested is not None:
+            line += f"<ul>{_tree_html(nested)}</ul>"
+        parts.append(line + "</li>")
+    return "".join(parts)
+
+
+class StatusPages:
+    """Renders the overview and the check pages (see the module docstring).
+
+    Args:
+        config: [status_page].
+        service: the service name (the title when `config.title` is empty).
+        version: shown in the footer (not in public mode).
+        history: the check history (None: bars and charts are empty).
+        sources: alerts, silences, maintenance, groups, tree.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: StatusPageConfig,
+        service: str,
+        version: str,
+        history: HistoryReader | None = None,
+        sources: PageSources | None = None,
+    ) -> None:
+        self.config = config
+        self._title = config.title or service
+        self._version = version
+        self._history = history
+        self._sources = sources or PageSources()
+        self._hidden = frozenset(config.hide)
+        # Bars and sparklines of the last page, by (check, chart): see `_charts`.
+        self._drawn: dict[tuple[str, str], tuple[tuple[int, int], Markup]] = {}
+        self._env = jinja2.Environment(
+            loader=jinja2.PackageLoader("actors.web", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._env.globals.update(css=_CSS, known=_KNOWN, refresh=REFRESH_SECONDS)
+
+    @property
+    def history(self) -> HistoryReader | None:
+        """The check history the pages read (None: none kept)."""
+        return self._history
+
+    @property
+    def public(self) -> bool:
+        """Whether the pages are in public mode."""
+        return self.config.public
+
+    def visible(self, snapshot: HealthSnapshot, name: str) -> bool:
+        """Whether check `name` exists and is not hidden."""
+        known = name in snapshot.configured or name in snapshot.results
+        return known and name not in self._hidden
+
+    def _common(self, now: float, uptime: float) -> dict[str, Any]:
+        return {
+            "title": self._title,
+            "public": self.public,
+            "version": self._version,
+            "uptime": format_duration(int(uptime)),
+            "rendered": iso_time(now),
+            "windows": list(WINDOWS),
+        }
+
+    def _uptimes(self, name: str, now: float) -> list[tuple[str, str]]:
+        history = self._history
+        out: list[tuple[str, str]] = []
+        for window in WINDOWS.values():
+            if history is None:
+                out.append((window.name, format_ratio(None)))
+                continue
+            count, failures = history.totals(name, window, now)
+            out.append((window.name, format_ratio((count - failures) / count if count else None)))
+        return out
+
+    def _charts(
+        self,
+        name: str,
+        window: Window,
+        now: float,
+        starts: list[int],
+        drawn: dict[tuple[str, str], tuple[tuple[int, int], Markup]],
+    ) -> tuple[Markup, Markup]:
+        """`name`'s uptime bar over `window` and its 24 h latency sparkline (of the completed
+        slots), each drawn again only when its strip's shape or slot changed since the last
+        page: a thousand checks cost a thousand cache look-ups, not ninety thousand slots."""
+        history = self._history
+        day = WINDOWS["24h"]
+        charts: list[Markup] = []
+        for kind, strip in (("bar", window), ("spark", day)):
+            key = (history.shape(name, strip) if history else -1, int(now // strip.slot))
+            cached = self._drawn.get((name, kind + strip.name))
+            if cached is not None and cached[0] == key:
+                svg = cached[1]
+            elif history is None:
+                empty = [0] * SLOTS
+                svg = Markup(
+                    uptime_bar(
+                        starts, empty, empty, window.slot, label=f"{name} over {window.name}"
+                    )
+                    if kind == "bar"
+                    else sparkline([None] * SLOTS, label=f"{name} latency over 24h")
+                )
+            elif kind == "bar":
+                runs, failures, _, _ = history.columns(name, window, now)
+                svg = Markup(
+                    uptime_bar(
+                        starts, runs, failures, window.slot, label=f"{name} over {window.name}"
+                    )
+                )
+            else:
+                runs, _, sums, _ = history.columns(name, day, now)
+                values = [s / c / 1000 if c else None for s, c in zip(sums, runs, strict=True)]
+                values[-1] = None  # the slot in progress changes with every run
+                svg = Markup(sparkline(values, label=f"{name} latency over 24h"))
+            drawn[(name, kind + strip.name)] = (key, svg)
+            charts.append(svg)
+        return charts[0], charts[1]
+
+    def overview(
+        self, snapshot: HealthSnapshot, window: Window, *, now: float, uptime: float
+    ) -> str:
+        """The overview page at `now` with uptime bars of `window`."""
+        public = self.public
+        history = self._history
+        groups_of = self._sources.groups()
+        width = window.slot
+        first = (int(now // width) - SLOTS + 1) * width
+        starts = [first + i * width for i in range(SLOTS)]
+        grouped: dict[str, list[dict[str, Any]]] = {"": []}
+        counts: dict[str, int] = {}
+        drawn: dict[tuple[str, str], tuple[tuple[int, int], Markup]] = {}
+        for name in snapshot.names:
+            if name in self._hidden:
+                continue
+            result = snapshot.results.get(name)
+            critical = snapshot.configured.get(name, result.critical if result else False)
+            status = PENDING if result is None else result.status.value
+            counts[status] = counts.get(status, 0) + 1
+            bar, spark = self._charts(name, window, now, starts, drawn)
+            uptimes = self._uptimes(name, now)
+            blocked, own = ([], "") if result is None else _blocked(result)
+            row = {
+                "name": name,
+                "status": status,
+                "critical": critical,
+                "bar": bar,
+                "spark": spark,
+                "window_uptime": dict(uptimes)[window.name],
+                "uptimes": uptimes,
+                "latency": "" if result is None else format_latency(result.latency_seconds),
+                "message": NOT_RUN_YET if result is None else result.message,
+                "blocked": blocked,
+                "own": own,
+                "when": "" if result is None else iso_time(result.timestamp),
+            }
+            grouped.setdefault(groups_of.get(name, ""), []).append(row)
+        # Keep what this page drew (and nothing of checks no longer shown) for the next one.
+        self._drawn = drawn
+        groups = [{"name": g, "rows": rows} for g, rows in grouped.items() if rows]
+        summary = [(s, counts[s]) for s in ("fail", "warn", "pass", "pending") if counts.get(s)]
+        incidents = []
+        if history is not None:
+            for name, incident in history.open_incidents().items():
+                if name in self._hidden or not self.visible(snapshot, name):
+                    continue
+                incidents.append(
+                    {
+                        "check": name,
+                        "since": _clock(incident.started),
+                        "duration": format_duration(int(max(0.0, incident.duration(now)))),
+                        "message": "" if public else incident.message,
+                    }
+                )
+        sources = self._sources
+        context = self._common(now, uptime) | {
+            "status": snapshot.status,
+            "description": self.config.description,
+            "incidents": incidents,
+            "maintenance": [
+                {"comment": m.comment, "matchers": "" if public else m.matchers}
+                for m in sources.maintenance(now)
+            ],
+            "readiness": None if public else snapshot.readiness(),
+            "summary": summary,
+            "window": window.name,
+            "ticks": Markup(TICKS),
+            "groups": groups,
+            "alerts": []
+            if public
+            else [
+                {"name": a.name, "state": a.state, "since": _clock(a.since), "summary": a.summary}
+                for a in sources.alerts(now)
+            ],
+            "silences": []
+            if public
+            else [
+                {
+                    "matchers": s.matchers,
+                    "until": _clock(s.ends_at),
+                    "created_by": s.created_by,
+                    "comment": s.comment,
+                }
+                for s in sources.silences(now)
+            ],
+            "tree": "",
+        }
+        if not public:
+            tree = sources.tree()
+            context["tree"] = Markup(_tree_html(tree)) if tree is not None else ""
+        return self._env.get_template("overview.html").render(context)
+
+    async def check_page(
+        self, snapshot: HealthSnapshot, name: str, window: Window, *, now: float, uptime: float
+    ) -> str:
+        """The page of check `name` (which must be `visible`) over `window`.
+
+        Raises:
+            actors.store.errors.StoreError: the history cannot be read.
+        """
+        public = self.public
+        history = self._history
+        result = snapshot.results.get(name)
+        buckets: list[Bucket] = []
+        incidents: list[Incident] = []
+        results: list[StoredResult] = []
+        if history is not None:
+            buckets = await history.buckets(name, window, now)
+            incidents = await history.incidents(name, now - window.seconds)
+            results = await history.results(name, RECENT_RUNS)
+        points = [
+            ChartPoint(
+                b.start + b.resolution / 2,
+                b.lat_avg / 1000,
+                b.lat_p95 / 1000,
+                b.count,
+                b.failures,
+            )
+            for b in buckets
+            if b.count
+        ]
+        chart = latency_chart(
+            points,
+            since=now - window.seconds,
+            until=now,
+            label=f"{name} latency over {window.name}",
+        )
+        context = self._common(now, uptime) | {
+            "name": name,
+            "status": PENDING if result is None else result.status.value,
+            "uptimes": self._uptimes(name, now),
+            "latency": "" if result is None else format_latency(result.latency_seconds),
+            "message": "" if public or result is None else result.message,
+            "when": "" if result is None else iso_time(result.timestamp),
+            "window": window.name,
+            "resolution": "hour" if window.resolution == HOUR else "minute",
+            "chart": Markup(chart),
+            "points": len(points),
+            "incidents": [
+                {
+                    "since": _clock(i.started),
+                    "until": "" if i.ended is None else _clock(i.ended),
+                    "duration": format_duration(int(max(0.0, i.duration(now)))),
+                    "message": i.message,
+                    "active": i.active,
+                }
+                for i in incidents
+            ],
+            "results": [
+                {
+                    "when": iso_time(r.at),
+                    "status": r.status,
+                    "latency": format_latency(r.latency_us / 1_000_000),
+                    "message": r.message,
+                }
+                for r in results
+            ],
+        }
+        return self._env.get_template("check.html").render(context)

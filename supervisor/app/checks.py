@@ -5,6 +5,11 @@
 and owns the `HealthState` the checks publish to (read by the web API and routing's holds). On
 reload, added checks start, removed ones stop, changed ones (any key) restart, unchanged ones are
 not touched; the health state and the agents `agents` checks expect follow the new list.
+
+It also owns the check history (`actors.history`): a `HistoryRecorder` that the health state
+hands every result (its result listener), run as the `history` child just before the `checks`
+supervisor (so it flushes the last runs after the checks stopped). `[history] enabled = false`
+leaves it out.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from actors.checks.config import CheckBase
 from actors.checks.factory import build_check_actor
 from actors.checks.probe import CheckContext
 from actors.checks.tlscontext import ClientContexts
+from actors.history import HistoryRecorder, HistoryRepository
 from actors.state import HealthState
+from actors.store import Store
 from supervisor.app.reload import ReportBuilder, check_diff
 from supervisor.app.subsystem import Wiring
 from supervisor.app.telemetry import TelemetrySubsystem
 from supervisor.config import Config
+from supervisor.logging_setup import logger_for
 from supervisor.runtime import ChildSpec
 
 __all__ = ["ChecksSubsystem", "check_id"]
@@ -43,6 +51,10 @@ def _criticality(config: Config) -> dict[str, bool]:
     return {check.name: check.critical for check in config.checks}
 
 
+def _groups(config: Config) -> dict[str, str]:
+    return {check.name: check.group for check in config.checks}
+
+
 class ChecksSubsystem:
     """The checks and the health state. See the module docstring.
 
@@ -52,13 +64,17 @@ class ChecksSubsystem:
         telemetry: the metric store (results are recorded there; `metric` checks read it), the
             agent registry (`agents` checks read it) and the tracer (a span per check run).
         tls: the TLS client contexts every check shares, also those a reload starts.
+        database: where the history is kept (its tables are migrated here).
 
     Attributes:
         health: the health state the checks publish to.
+        history: the check history (None with `[history] enabled = false`).
+        groups: each configured check's `group`, in configuration order (follows reloads).
         supervisor: the nested `checks` supervisor.
 
     Raises:
         actors.checks.errors.CheckError, ValueError: a check cannot be built.
+        actors.store.errors.MigrationError: the history's tables cannot be created.
     """
 
     def __init__(
@@ -68,6 +84,7 @@ class ChecksSubsystem:
         *,
         telemetry: TelemetrySubsystem,
         tls: ClientContexts,
+        database: Store,
     ) -> None:
         self._wiring = wiring
         self._telemetry = telemetry
@@ -82,14 +99,27 @@ class ChecksSubsystem:
         self.health = HealthState(
             checks=_criticality(config), recorder=telemetry.store, clock=wiring.clock
         )
+        self.groups = _groups(config)
+        self.history: HistoryRecorder | None = None
+        if config.history.enabled:
+            repository = HistoryRepository(database)
+            repository.migrate()
+            self.history = HistoryRecorder(
+                repository=repository,
+                config=config.history,
+                clock=wiring.clock,
+                logger=logger_for("history"),
+            )
+            self.health.add_result_listener(self.history.observe)
         telemetry.agents.expect(_expected_agents(config))
         self.supervisor = wiring.supervisor(
             "checks", [self._spec(check) for check in config.checks]
         )
 
     def specs(self) -> list[ChildSpec]:
-        """The nested `checks` supervisor."""
-        return [ChildSpec.supervisor(self.supervisor)]
+        """`history` (when enabled), then the nested `checks` supervisor."""
+        history = [] if self.history is None else [self._wiring.child("history", self.history.run)]
+        return [*history, ChildSpec.supervisor(self.supervisor)]
 
     def _spec(self, check: CheckBase) -> ChildSpec:
         actor = build_check_actor(
@@ -103,6 +133,7 @@ class ChecksSubsystem:
         diff = check_diff(old, new)
         checks = {check.name: check for check in new.checks}
         self.health.configure(_criticality(new))
+        self.groups = _groups(new)
         self._telemetry.agents.expect(_expected_agents(new))
         for name in diff.removed:
             await self.supervisor.delete_child(check_id(name))

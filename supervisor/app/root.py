@@ -16,6 +16,7 @@ listeners). Their child specs go under the root `Supervisor`:
       routing     groups, silences, inhibits; writes Notifications to the durable outbox
       rules       the rule evaluator -> AlertEvents -> routing (the `alerts` Mailbox) (routing)
       cluster     with [storage] url: the replica's heartbeat (claims, silences)     (cluster)
+      history     the check history: records every run, flushes in batches      (checks)
       checks      nested supervisor, one child `check:<name>` per [[checks]] entry  (checks)
 
 The checks start last and stop first: a check of the monitor's own API finds it up, and has
@@ -151,7 +152,9 @@ class App:
             "Configuration reloads by result (success, failure).",
             ("result",),
         )
-        self.checks = ChecksSubsystem(config, wiring, telemetry=self._telemetry, tls=self.tls)
+        self.checks = ChecksSubsystem(
+            config, wiring, telemetry=self._telemetry, tls=self.tls, database=self.database
+        )
         self.health = self.checks.health
         self.notify = NotifySubsystem(
             config,

@@ -24,6 +24,9 @@ from actors.routing.actor import (
     NotificationSink,
     RoutingActor,
 )
+from actors.routing.config import MaintenanceConfig
+from actors.routing.cron import in_window
+from actors.routing.maintenance import MaintenanceWindow, parse_window
 from actors.routing.persist import SqliteRoutingStore
 from actors.routing.silencing import Silences
 from actors.rules.actor import RulesActor
@@ -89,6 +92,18 @@ class RoutingSubsystem:
             logger=logger_for("rules"),
         )
         self.actor = self._actor(config)
+        self._windows = self._maintenance(config)
+
+    @staticmethod
+    def _maintenance(config: Config) -> list[tuple[MaintenanceConfig, MaintenanceWindow]]:
+        return [
+            (m, parse_window(m.matchers, m.cron, m.duration, m.comment, m.timezone))
+            for m in config.maintenance
+        ]
+
+    def maintenance_in_progress(self, now: float) -> list[MaintenanceConfig]:
+        """The [[maintenance]] windows open at `now` (whatever alerts they hold)."""
+        return [m for m, w in self._windows if in_window(w.cron, w.duration, now, w.tz)]
 
     def _actor(self, config: Config) -> RoutingActor:
         return RoutingActor(
@@ -135,6 +150,7 @@ class RoutingSubsystem:
         report.rules_changed.extend(diff.changed)
         if routing_changed(old, new):
             self.silences.configure(new.silences)
+            self._windows = self._maintenance(new)
             self.actor = self._actor(new)
             await self._wiring.root().restart_child("routing", self._routing_spec())
             report.restarted.append("routing")

@@ -30,6 +30,7 @@ from actors.web.access import AccessGuard
 from actors.web.app import create_app
 from actors.web.metrics import build_registry, create_metrics_app
 from actors.web.server import HttpServer
+from actors.web.statuspage import AlertLine, MaintenanceLine, PageSources, SilenceLine
 from supervisor.app.checks import ChecksSubsystem
 from supervisor.app.notify import NotifySubsystem
 from supervisor.app.reload import ReloadReport, ReportBuilder, reload_blueprint
@@ -44,6 +45,44 @@ __all__ = ["WebSubsystem"]
 
 # Kubernetes probes hit these every few seconds: a span each would drown the useful ones.
 _UNTRACED_ROUTES = "/api/health/live,/api/health/ready"
+
+
+def _page_sources(
+    checks: ChecksSubsystem, routing: RoutingSubsystem, wiring: Wiring
+) -> PageSources:
+    """What the status page shows besides the checks, read from the subsystems that own it."""
+
+    def alerts(now: float) -> list[AlertLine]:
+        return [
+            AlertLine(
+                name=dict(view.labels).get("alertname", view.rule_id),
+                state=view.state,
+                since=view.active_since,
+                summary=dict(view.annotations).get("summary", ""),
+            )
+            for view in routing.rules.alerts()
+        ]
+
+    def silences(now: float) -> list[SilenceLine]:
+        return [
+            SilenceLine(", ".join(s.matchers), s.ends_at, s.created_by, s.comment)
+            for s in routing.silences.all()
+            if s.starts_at <= now < s.ends_at
+        ]
+
+    def maintenance(now: float) -> list[MaintenanceLine]:
+        return [
+            MaintenanceLine(m.comment, ", ".join(m.matchers))
+            for m in routing.maintenance_in_progress(now)
+        ]
+
+    return PageSources(
+        alerts=alerts,
+        silences=silences,
+        maintenance=maintenance,
+        groups=lambda: checks.groups,
+        tree=wiring.tree,
+    )
 
 
 def _traced_asgi(app: Any, tracer_provider: TracerProvider) -> Any:
@@ -122,6 +161,9 @@ class WebSubsystem:
             tree=wiring.tree,
             access=self.access,
             clock=clock,
+            status_page=config.status_page,
+            history=checks.history,
+            sources=_page_sources(checks, routing, wiring),
         )
         if telemetry.otel.tracer_provider is not None:
             api = _traced_asgi(api, telemetry.otel.tracer_provider)

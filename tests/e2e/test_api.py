@@ -660,7 +660,7 @@ def test_a_check_not_run_yet_is_listed_as_pending_from_the_start(
                 one = client.get("/api/v1/checks/slow-api").json()
                 assert (one["status"], one["message"]) == ("pending", "not run yet")
                 page = client.get("/").text
-                assert '<tr class="check pending"><td class="name">slow-api</td>' in page
+                assert '<tr class="check pending" data-check="slow-api">' in page
 
                 # Its first result replaces the pending entry.
                 peer.release()

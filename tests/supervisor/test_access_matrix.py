@@ -132,6 +132,9 @@ ROUTES = {
     "notifications": Route("GET", "/api/v1/notifications"),
     "reload": Route("POST", "/api/v1/reload"),
     "page": Route("GET", "/"),
+    "checkpage": Route("GET", "/checks/self"),
+    "badge": Route("GET", "/api/v1/checks/self/badge.svg"),
+    "uptime": Route("GET", "/api/v1/checks/self/uptime"),
     "noroute": Route("GET", "/api/v1/nope"),
     "metrics": Route("GET", "/metrics", listener="metrics"),
 }
@@ -162,6 +165,9 @@ testalert       401  401  403   403    403    200   403   200   401    403     4
 notifications   401  401  200   403    403    403   403   200   401    403     200   200
 reload          401  401  403   403    403    403   200   200   401    403     403   415
 page            401  401  200   403    403    403   403   200   401    403     200   200
+checkpage       401  401  200   403    403    403   403   200   401    403     200   200
+badge           401  401  200   403    403    403   403   200   401    403     200   200
+uptime          401  401  200   403    403    403   403   200   401    403     200   200
 noroute         404  404  404   404    404    404   404   404   404    403     404   404
 metrics         401  401  401   401    401    401   401   401   200    403     401   401
 """

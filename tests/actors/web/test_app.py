@@ -223,7 +223,7 @@ async def test_checks_not_run_yet_are_listed_as_pending_from_the_start() -> None
     assert listing["checks"][1]["message"] == "not run yet"
 
     page = await (await client.get("/")).get_data(as_text=True)
-    assert '<tr class="check pending"><td class="name">api</td>' in page
+    assert '<tr class="check pending" data-check="api">' in page
     assert "not run yet" in page
 
 

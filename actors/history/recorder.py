@@ -1,0 +1,373 @@
+"""`HistoryRecorder`: the actor that keeps every check's history, and its read side.
+
+Path of a result: a check publishes to `HealthState`, whose result listener calls `observe`
+synchronously (a hot, in-order fact: no mailbox, nothing to lose between two tasks). `observe`
+updates the in-memory roll-up at once (the open minute and hour buckets, the uptime strips of
+the four windows, the open incident) and adds the run to the pending batch; `run` writes the
+batch every `flush_interval` (or sooner when it grows past `MAX_PENDING`) in one transaction
+through `HistoryRepository`, and prunes by the retention keys once a minute. A write that fails
+is logged and its batch kept for the next flush (the raw runs beyond `MAX_PENDING` are dropped:
+the buckets and incidents, which carry the uptime, are never dropped).
+
+On start `run` reports started and loads what a restart needs (open buckets, open incidents, the
+strips); runs observed meanwhile are recorded once it is loaded. The checks start after it and
+stop before it, so the last runs are flushed on a graceful stop. After a crash, at most
+`flush_interval` of runs is lost.
+
+Readers: the overview reads the strips and open incidents from memory (`strip`, `uptime`,
+`open_incidents`: no database access, so a page of 1,000 checks renders in milliseconds); a
+check's page reads its buckets, runs and incidents from the database with what is not yet
+written laid over them (`buckets`, `results`, `incidents`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import trio
+
+from actors.clock import Clock
+from actors.history.config import HistoryConfig
+from actors.history.repository import Batch, HistoryRepository, Pruning, StoredResult
+from actors.history.rollup import (
+    HOUR,
+    MINUTE,
+    WINDOWS,
+    Accumulator,
+    Bucket,
+    Incident,
+    Slot,
+    Strip,
+    Window,
+    track_incident,
+)
+from actors.models import CheckResult, CheckStatus
+from actors.store.errors import StoreError
+
+__all__ = ["MAX_PENDING", "HistoryRecorder", "HistoryStatistics"]
+
+MAX_PENDING = 20_000
+"""Runs waiting for the next flush beyond which the recorder flushes at once."""
+_PRUNE_EVERY = 60.0
+
+
+@dataclass(slots=True)
+class _CheckHistory:
+    minute: Accumulator | None = None
+    hour: Accumulator | None = None
+    incident: Incident | None = None
+    strips: dict[str, Strip] = field(
+        default_factory=lambda: {name: Strip(w.slot) for name, w in WINDOWS.items()}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStatistics:
+    """Counters of one recorder: runs observed, flushes done and failed, runs pending."""
+
+    observed: int
+    flushes: int
+    failed_flushes: int
+    pending: int
+
+
+def _latency_us(seconds: float) -> int:
+    if not math.isfinite(seconds) or seconds < 0:
+        return 0
+    return round(seconds * 1_000_000)
+
+
+class HistoryRecorder:
+    """Keeps the check history (see the module docstring).
+
+    Args:
+        repository: where the history is stored (migrated by the caller).
+        config: [history].
+        clock: wall time (bucket boundaries, retention).
+        logger: where failed writes are reported.
+    """
+
+    def __init__(
+        self,
+        *,
+        repository: HistoryRepository,
+        config: HistoryConfig,
+        clock: Clock,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._repository = repository
+        self._config = config
+        self._clock = clock
+        self._log = logger or logging.getLogger("history")
+        self._checks: dict[str, _CheckHistory] = {}
+        self._batch = Batch()
+        self._dirty: set[tuple[str, int]] = set()
+        self._loaded = False
+        self._early: list[CheckResult] = []
+        self._wake = trio.Event()
+        self._observed = 0
+        self._flushes = 0
+        self._failed = 0
+        self._last_prune: float | None = None
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def observe(self, result: CheckResult) -> None:
+        """Record one run (the `HealthState` result listener). Never raises, never blocks."""
+        if not self._loaded:
+            if len(self._early) < MAX_PENDING:
+                self._early.append(result)
+            return
+        name = result.check
+        at = result.timestamp
+        if not math.isfinite(at) or at < 0:
+            return  # no bucket holds it (a broken clock); the health state still shows it
+        self._observed += 1
+        failed = result.status is CheckStatus.FAIL
+        latency = _latency_us(result.latency_seconds)
+        history = self._checks.get(name)
+        if history is None:
+            history = self._checks[name] = _CheckHistory()
+        history.minute = self._account(name, history.minute, MINUTE, at, failed, latency)
+        history.hour = self._account(name, history.hour, HOUR, at, failed, latency)
+        for window in WINDOWS.values():
+            start = at - at % window.resolution
+            history.strips[window.name].add(start, 1, int(failed), latency, latency)
+        history.incident, changed = track_incident(
+            history.incident, check=name, failed=failed, at=at, message=result.message
+        )
+        batch = self._batch
+        if changed is not None:
+            batch.incidents[(name, changed.started)] = changed
+        if self._config.raw_results:
+            batch.results.append(
+                StoredResult(name, at, result.status.value, latency, result.message)
+            )
+            if len(batch.results) >= MAX_PENDING:
+                self._wake.set()
+
+    def _account(
+        self,
+        name: str,
+        acc: Accumulator | None,
+        resolution: int,
+        at: float,
+        failed: bool,
+        latency: int,
+    ) -> Accumulator:
+        start = int(at // resolution) * resolution
+        if acc is None or start > acc.start:
+            if acc is not None:
+                # The bucket closed: its final state goes into the batch now.
+                self._batch.buckets[(name, resolution, acc.start)] = acc.bucket()
+                self._dirty.discard((name, resolution))
+            acc = Accumulator(start, resolution)
+        # A run older than the open bucket (a clock step back) is counted in the open one.
+        acc.add(failed, latency)
+        self._dirty.add((name, resolution))
+        return acc
+
+    def _take_batch(self) -> Batch:
+        batch = self._batch
+        for name, resolution in self._dirty:
+            history = self._checks[name]
+            acc = history.minute if resolution == MINUTE else history.hour
+            if acc is not None:
+                batch.buckets[(name, resolution, acc.start)] = acc.bucket()
+        self._dirty = set()
+        self._batch = Batch()
+        return batch
+
+    async def flush(self) -> bool:
+        """Write what is pending (and prune when due) in one transaction; False if it failed
+        (the batch is kept for the next flush, see the module docstring). Never raises a
+        storage error."""
+        batch = self._take_batch()
+        now = self._clock.now()
+        pruning = None
+        if self._last_prune is None or now - self._last_prune >= _PRUNE_EVERY:
+            config = self._config
+            pruning = Pruning(
+                minutes_before=now - config.minute_retention,
+                hours_before=now - config.hour_retention,
+                incidents_before=now - config.incident_retention,
+                keep_results=config.raw_results,
+            )
+        if not len(batch) and pruning is None:
+            return True
+        try:
+            await self._repository.write(batch, pruning)
+        except StoreError as exc:
+            self._failed += 1
+            self._log.error("history: write failed, retried at the next flush: %s", exc)
+            self._restore(batch)
+            return False
+        self._flushes += 1
+        if pruning is not None:
+            self._last_prune = now
+        return True
+
+    def _restore(self, failed: Batch) -> None:
+        newer = self._batch
+        failed.buckets.update(newer.buckets)
+        failed.incidents.update(newer.incidents)
+        failed.results.extend(newer.results)
+        del failed.results[: max(0, len(failed.results) - MAX_PENDING)]
+        self._batch = failed
+
+    # -- the actor -----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Report started, load the stored state, then flush every `flush_interval` until
+        cancelled; a last flush runs on the way out (bounded to 5 s).
+
+        Started comes first: loading 90 days of 1,000 checks takes seconds, and the checks
+        (which start after the recorder) must not wait for it; their runs are kept until the
+        load is done (at most `MAX_PENDING`) and then recorded in order.
+
+        Raises:
+            actors.store.errors.StoreError: the stored state cannot be loaded (the supervisor
+                restarts the recorder).
+        """
+        task_status.started()
+        await self.load()
+        try:
+            while True:
+                with trio.move_on_after(self._config.flush_interval):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                await self.flush()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(5.0):
+                await self.flush()
+
+    async def load(self) -> None:
+        """Continue from the stored history (open buckets, open incidents, strips); runs
+        observed before are replayed after it. Idempotent.
+
+        Raises:
+            actors.store.errors.StoreError: a query failed.
+        """
+        if self._loaded:
+            return
+        now = self._clock.now()
+        loaded = await self._repository.load(now=now, windows=WINDOWS.values())
+        for name, buckets in loaded.open_buckets.items():
+            history = self._checks.setdefault(name, _CheckHistory())
+            for bucket in buckets:
+                if bucket.resolution == MINUTE:
+                    history.minute = Accumulator.restore(bucket)
+                else:
+                    history.hour = Accumulator.restore(bucket)
+        for name, incident in loaded.open_incidents.items():
+            self._checks.setdefault(name, _CheckHistory()).incident = incident
+        for row in loaded.strips:
+            history = self._checks.setdefault(row.check, _CheckHistory())
+            history.strips[row.window].add(
+                row.start, row.count, row.failures, row.lat_sum, row.lat_max
+            )
+        self._loaded = True
+        early, self._early = self._early, []
+        for result in early:
+            self.observe(result)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def strip(self, check: str, window: Window, now: float) -> list[Slot]:
+        """The uptime bar of `check` over `window` at `now` (empty slots when nothing ran)."""
+        history = self._checks.get(check)
+        if history is None:
+            return Strip(window.slot).slots(now)
+        return history.strips[window.name].slots(now)
+
+    def columns(
+        self, check: str, window: Window, now: float
+    ) -> tuple[list[int], list[int], list[int], list[int]]:
+        """`strip` as columns: runs, failures, latency sum and max (us) per slot."""
+        history = self._checks.get(check)
+        strip = Strip(window.slot) if history is None else history.strips[window.name]
+        return strip.columns(now)
+
+    def shape(self, check: str, window: Window) -> int:
+        """Changes whenever `check`'s uptime bar over `window` shows something new (see
+        `Strip.shape`); -1 for a check without history."""
+        history = self._checks.get(check)
+        return -1 if history is None else history.strips[window.name].shape
+
+    def totals(self, check: str, window: Window, now: float) -> tuple[int, int]:
+        """(runs, failures) of `check` over `window`."""
+        history = self._checks.get(check)
+        return (0, 0) if history is None else history.strips[window.name].totals(now)
+
+    def uptime(self, check: str, window: Window, now: float) -> float | None:
+        """Share of `check`'s runs over `window` that did not fail (None without runs)."""
+        count, failures = self.totals(check, window, now)
+        return (count - failures) / count if count else None
+
+    def open_incidents(self) -> Mapping[str, Incident]:
+        """The incidents going on now, by check."""
+        return {
+            name: history.incident
+            for name, history in self._checks.items()
+            if history.incident is not None
+        }
+
+    async def buckets(self, check: str, window: Window, now: float) -> list[Bucket]:
+        """`check`'s buckets over `window` (minutes for 24 h, hours beyond), oldest first,
+        the open one included.
+
+        Raises:
+            actors.store.errors.StoreError: the query failed.
+        """
+        resolution = window.resolution
+        since = now - window.seconds + resolution
+        stored = {b.start: b for b in await self._repository.buckets(check, resolution, since)}
+        for (name, res, start), bucket in self._batch.buckets.items():
+            if name == check and res == resolution and start >= since - resolution:
+                stored[start] = bucket
+        history = self._checks.get(check)
+        if history is not None:
+            acc = history.minute if resolution == MINUTE else history.hour
+            if acc is not None and acc.count:
+                stored[acc.start] = acc.bucket()
+        return [stored[start] for start in sorted(stored) if start > since - resolution]
+
+    async def results(self, check: str, limit: int) -> list[StoredResult]:
+        """`check`'s newest `limit` runs, newest first (those not written yet included).
+
+        Raises:
+            actors.store.errors.StoreError: the query failed.
+        """
+        pending = [r for r in reversed(self._batch.results) if r.check == check][:limit]
+        stored = await self._repository.results(check, limit)
+        seen = {r.at for r in pending}
+        merged = pending + [r for r in stored if r.at not in seen]
+        return merged[:limit]
+
+    async def incidents(self, check: str, since: float) -> list[Incident]:
+        """`check`'s incidents open or ended after `since`, newest first.
+
+        Raises:
+            actors.store.errors.StoreError: the query failed.
+        """
+        found = {i.started: i for i in await self._repository.incidents(check, since)}
+        for (name, started), incident in self._batch.incidents.items():
+            if name == check:
+                found[started] = incident
+        history = self._checks.get(check)
+        if history is not None and history.incident is not None:
+            found[history.incident.started] = history.incident
+        return sorted(
+            (i for i in found.values() if i.ended is None or i.ended >= since),
+            key=lambda i: i.started,
+            reverse=True,
+        )
+
+    def statistics(self) -> HistoryStatistics:
+        """A frozen snapshot of the counters."""
+        return HistoryStatistics(
+            self._observed, self._flushes, self._failed, len(self._batch.results)
+        )

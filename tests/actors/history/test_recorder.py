@@ -1,0 +1,163 @@
+"""The recorder over a real SQLite file: batches, buckets, incidents, restarts, retention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from actors.clock import FixedClock
+from actors.history import WINDOWS, HistoryConfig
+from actors.models import CheckStatus
+from actors.state import HealthState
+from actors.store import Database
+from tests.conftest import Stores
+
+from .support import open_recorder, run
+
+P, W, F = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL
+T0 = 1_752_537_600.0  # 2025-07-15T00:00:00Z, a day boundary
+
+
+async def test_runs_roll_up_into_minute_and_hour_buckets(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    db = Database(tmp_path / "h.db", offload=False)
+    recorder = open_recorder(db, clock)
+    await recorder.load()
+    # Two minutes of a 10 s check: 12 runs, the 3rd and 4th fail.
+    for i in range(12):
+        status = F if i in (2, 3) else P
+        recorder.observe(run("api", status, T0 + 10 * i, latency=0.001 * (i + 1)))
+    calls = db.statistics().calls
+    assert await recorder.flush()
+    assert db.statistics().calls == calls + 1, "one transaction per flush"
+    clock.advance(125)
+    minutes = await recorder.buckets("api", WINDOWS["24h"], clock.now())
+    assert [(b.start - T0, b.count, b.failures) for b in minutes] == [(0, 6, 2), (60, 6, 0)]
+    assert (minutes[0].lat_min, minutes[0].lat_max, minutes[0].lat_sum) == (1000, 6000, 21000)
+    assert minutes[0].lat_p95 == 6000
+    hours = await recorder.buckets("api", WINDOWS["7d"], clock.now())
+    assert [(b.start - T0, b.count, b.failures) for b in hours] == [(0, 12, 2)]
+    incidents = await recorder.incidents("api", 0)
+    assert [(i.started - T0, i.ended and i.ended - T0, i.message) for i in incidents] == [
+        (20, 40, "api fail")
+    ]
+    results = await recorder.results("api", 3)
+    assert [(r.at - T0, r.status) for r in results] == [(110, "pass"), (100, "pass"), (90, "pass")]
+    assert recorder.uptime("api", WINDOWS["24h"], clock.now()) == 10 / 12
+    db.close()
+
+
+async def test_history_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    clock = FixedClock(T0)
+    with Database(path, offload=False) as db:
+        recorder = open_recorder(db, clock)
+        await recorder.load()
+        recorder.observe(run("db", P, T0 + 1, latency=0.002))
+        recorder.observe(run("db", F, T0 + 11, message="refused"))
+        assert await recorder.flush()
+    clock.advance(30)
+    with Database(path, offload=False) as db:
+        recorder = open_recorder(db, clock)
+        await recorder.load()
+        # The open incident and the open minute continue.
+        assert recorder.open_incidents()["db"].message == "refused"
+        recorder.observe(run("db", F, T0 + 21, message="refused again"))
+        recorder.observe(run("db", P, T0 + 31))
+        assert recorder.open_incidents() == {}
+        assert await recorder.flush()
+        minutes = await recorder.buckets("db", WINDOWS["24h"], clock.now())
+        assert [(b.count, b.failures) for b in minutes] == [(4, 2)]
+        slots = recorder.strip("db", WINDOWS["90d"], clock.now())
+        assert (slots[-1].count, slots[-1].failures) == (4, 2)
+        incidents = await recorder.incidents("db", 0)
+        assert [(i.started - T0, i.ended and i.ended - T0) for i in incidents] == [(11, 31)]
+    # The strips come back from the database after a restart.
+    with Database(path, offload=False) as db:
+        recorder = open_recorder(db, clock)
+        await recorder.load()
+        for window in WINDOWS.values():
+            slots = recorder.strip("db", window, clock.now())
+            assert sum(s.count for s in slots) == 4, window.name
+            assert sum(s.failures for s in slots) == 2, window.name
+
+
+async def test_retention_prunes_buckets_results_and_incidents(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    config = HistoryConfig(raw_results=5, minute_retention="2h", incident_retention="1d")
+    with Database(tmp_path / "h.db", offload=False) as db:
+        recorder = open_recorder(db, clock, config)
+        await recorder.load()
+        recorder.observe(run("x", F, T0))
+        recorder.observe(run("x", P, T0 + 1))
+        for _minute in range(240):
+            clock.advance(60)
+            recorder.observe(run("x", P, clock.now()))
+        await recorder.flush()
+        count = await db.fetchone("SELECT COUNT(*) FROM history_results")
+        assert count is not None
+        assert count[0] == 5
+        minutes = await db.fetchone(
+            "SELECT MIN(start), COUNT(*) FROM history_buckets WHERE res = 60"
+        )
+        assert minutes is not None
+        assert minutes[0] >= clock.now() - 2 * 3600
+        assert len(await recorder.incidents("x", 0)) == 1
+        clock.advance(2 * 86_400)
+        recorder.observe(run("x", P, clock.now()))
+        await recorder.flush()
+        assert await recorder.incidents("x", 0) == []
+
+
+async def test_health_state_hands_every_run_to_the_recorder_and_run_flushes(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    clock = FixedClock(T0)
+    with Database(tmp_path / "h.db", offload=False) as db:
+        recorder = open_recorder(db, clock, HistoryConfig(flush_interval="5s"))
+        health = HealthState(checks={"api": False}, clock=clock)
+        health.add_result_listener(recorder.observe)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(recorder.run)
+            for i in range(3):
+                health.publish(run("api", P, T0 + i))  # the same status: no transition
+            while recorder.statistics().flushes == 0:
+                await trio.sleep(1)
+            nursery.cancel_scope.cancel()
+        rows = await db.fetchone("SELECT COUNT(*) FROM history_results")
+        assert rows is not None
+        assert rows[0] == 3
+        assert recorder.statistics().observed == 3
+
+
+async def test_a_run_without_a_usable_time_is_not_recorded(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    with Database(tmp_path / "h.db", offload=False) as db:
+        recorder = open_recorder(db, clock)
+        await recorder.load()
+        recorder.observe(run("x", F, float("nan")))
+        recorder.observe(run("x", F, float("inf")))
+        assert recorder.statistics().observed == 0
+        assert await recorder.flush()
+
+
+async def test_the_history_on_either_store(stores: Stores) -> None:
+    """The same statements on SQLite and PostgreSQL: write, restart, read back."""
+    clock = FixedClock(T0)
+    store = stores.open(offload=False)
+    recorder = open_recorder(store, clock)
+    await recorder.load()
+    for i in range(6):
+        recorder.observe(run("api", F if i == 2 else P, T0 + 10 * i, latency=0.001 * (i + 1)))
+    assert await recorder.flush()
+    clock.advance(70)
+    again = open_recorder(stores.open(offload=False), clock)
+    await again.load()
+    minutes = await again.buckets("api", WINDOWS["24h"], clock.now())
+    assert [(b.count, b.failures, b.lat_min, b.lat_max) for b in minutes] == [(6, 1, 1000, 6000)]
+    assert again.totals("api", WINDOWS["90d"], clock.now()) == (6, 1)
+    incidents = await again.incidents("api", 0)
+    assert [(i.started - T0, i.ended and i.ended - T0) for i in incidents] == [(20, 30)]
+    assert [r.status for r in await again.results("api", 2)] == ["pass", "pass"]
