@@ -60,8 +60,12 @@ class TcpProbe(KindProbe[TcpCheckConfig]):
         if stream is None:
             await trio.sleep_forever()
         try:
-            while await stream.receive_some(65536):
-                pass  # sent unasked (a greeting): dropped
+            while True:
+                # readiness first: the wait is cancelled at every run, and costs less so
+                await trio.lowlevel.wait_readable(stream.socket)
+                if not await stream.receive_some(65536):
+                    break  # closed
+                # sent unasked (a greeting): dropped
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # reset: lost all the same
         if self._kept is stream:
