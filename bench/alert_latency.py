@@ -15,6 +15,13 @@ python bench/alert_latency.py latency [--outages 20] [--interval 1]
     side's probe with the failure to the POST (the end-to-end figure less the wait for the next
     probe, which is uniform over the interval whatever the monitor).
 
+python bench/alert_latency.py latency --kill [--outages 20] [--interval 1]
+    The same comparison when the target's process dies: the target is a separate process serving
+    HTTP/1.1 (keep-alive), SIGKILLed at a random moment and started again on the same port once
+    every side has paged; measures kill -> firing POST. Three sides watch it in the same run: ours
+    (the http check's connection watch on, its default), ours with `watch = false` (the next
+    probe finds the outage: the probe-only floor) and the Prometheus stack.
+
 python bench/alert_latency.py defaults [--outages 20] [--spread 120] [--max-seconds 900]
     The same comparison with each side at its documented defaults: the Prometheus stack with
     every timing left unset (scrape and evaluation every 1 m, group_wait 30 s, group_interval
@@ -36,6 +43,7 @@ import math
 import os
 import platform
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -44,6 +52,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -290,6 +299,24 @@ def _wait_for(path: str, status: str, since: float, timeout: float) -> float | N
     return None
 
 
+def _collect(
+    paths: Iterable[str],
+    status: str,
+    since: float,
+    timeout: float,
+    into: dict[str, list[float]],
+    missed: dict[str, int] | None = None,
+) -> None:
+    """Wait for each path's POST of `status` at or after `since`, in turn; append its delay to
+    `into[path]`, or count it in `missed` when it did not come within `timeout`."""
+    for path in paths:
+        at = _wait_for(path, status, since, timeout)
+        if at is not None:
+            into[path].append(at - since)
+        elif missed is not None:
+            missed[path] += 1
+
+
 def _first_failing_probe(path: str, since: float) -> float | None:
     """When the target first answered the side `path`'s probe with a failure, at or after `since`
     (ours sends User-Agent blipee-monitor; blackbox_exporter its own)."""
@@ -300,7 +327,11 @@ def _first_failing_probe(path: str, since: float) -> float | None:
     return None
 
 
-def _ours_config(tmp: Path, target: int, receiver: int, interval: float) -> Path:
+def _ours_config(
+    tmp: Path, target: int, receiver: int, interval: float, *, path: str = "/ours", keys: str = ""
+) -> Path:
+    """Ours watching the target every `interval`, paging `path` on the receiver; `keys` are
+    extra lines of the check's table."""
     api, metrics = _free_port(), _free_port()
     text = f"""
 [server]
@@ -319,6 +350,7 @@ kind = "http"
 url = "http://127.0.0.1:{target}/"
 interval = "{round(interval * 1000)}ms"
 timeout = "800ms"
+{keys}
 
 [[rules]]
 id = "target-down"
@@ -342,11 +374,11 @@ repeat_interval = "1h"
 
 [channels.hooks]
 kind = "webhook"
-url = "http://127.0.0.1:{receiver}/ours"
+url = "http://127.0.0.1:{receiver}{path}"
 """
-    path = tmp / "blipee.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    config = tmp / "blipee.toml"
+    config.write_text(text, encoding="utf-8")
+    return config
 
 
 def _prometheus_stack(
@@ -451,11 +483,7 @@ def latency(outages: int, interval: float) -> int:
                         if probed is not None:
                             pipeline[path].append(at - probed)
                 _Target.failing = False
-                t1 = time.perf_counter()
-                for path in results:
-                    at = _wait_for(path, "resolved", t1, timeout=20 * interval + 10)
-                    if at is not None:
-                        resolutions[path].append(at - t1)
+                _collect(results, "resolved", time.perf_counter(), 20 * interval + 10, resolutions)
                 print(
                     f"  outage {n + 1:2d}: ours {results['/ours'][-1:]}, "
                     f"prometheus stack {results['/am'][-1:]}",
@@ -503,6 +531,130 @@ def latency(outages: int, interval: float) -> int:
         )
     print("(each side at its documented defaults: `bench/alert_latency.py defaults`)")
     return 0
+
+
+# --- end to end when the target's process is killed --------------------------------------------
+
+# A service as it runs: HTTP/1.1 with keep-alive, in its own process (argv[1] = port).
+_KILLABLE = """
+import http.server, sys
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+print("ready", flush=True)
+server.serve_forever()
+"""
+
+KILL_SIDES = {
+    "/ours": "blipee-monitor (watch on, the default)",
+    "/nowatch": "blipee-monitor, watch = false",
+    "/am": "prometheus + blackbox_exporter + alertmanager",
+}
+
+
+def _start_killable(port: int) -> subprocess.Popen[bytes]:
+    """The target process listening on `port` (retried while the port is still being freed)."""
+    for _ in range(100):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _KILLABLE, str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() == b"ready":
+            return proc
+        proc.wait()
+        time.sleep(0.1)
+    raise RuntimeError(f"the target could not listen on 127.0.0.1:{port}")
+
+
+def _start_ours(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "run", "-c", str(config)],
+        env={**os.environ, "BLIPEE_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+
+
+def kill_latency(outages: int, interval: float) -> int:
+    """Run the comparison with the target's process SIGKILLed; prints the figures. Returns a
+    process exit status."""
+    rng = random.Random()
+    target = _free_port()
+    receiver, receiver_server = _serve(_Receiver)
+    fired: dict[str, list[float]] = {side: [] for side in KILL_SIDES}
+    resolved: dict[str, list[float]] = {side: [] for side in KILL_SIDES}
+    missed = dict.fromkeys(KILL_SIDES, 0)
+    procs: list[subprocess.Popen[bytes]] = []
+    victim: subprocess.Popen[bytes] | None = None
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        ours: dict[str, Path] = {}
+        try:
+            victim = _start_killable(target)  # first: no side sees it down at start
+            for side, keys in (("/ours", ""), ("/nowatch", "watch = false")):
+                home = tmp / side.strip("/")
+                home.mkdir()
+                config = _ours_config(home, target, receiver, interval, path=side, keys=keys)
+                ours[side] = home / "blipee.log"
+                procs.append(_start_ours(config, ours[side]))
+            procs.extend(_prometheus_stack(tmp, target, receiver, interval))
+            time.sleep(5)  # every side starts and sees the target healthy
+            for n in range(outages):
+                time.sleep(rng.uniform(1.0, 1.0 + 2 * interval))
+                t0 = time.perf_counter()
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
+                _collect(KILL_SIDES, "firing", t0, 20 * interval + 10, fired, missed)
+                victim = _start_killable(target)
+                _collect(KILL_SIDES, "resolved", time.perf_counter(), 20 * interval + 10, resolved)
+                print(
+                    f"  outage {n + 1:2d}: "
+                    + ", ".join(
+                        f"{side[1:]} {fired[side][-1]:.3f} s" if fired[side] else f"{side[1:]} -"
+                        for side in KILL_SIDES
+                    ),
+                    flush=True,
+                )
+        finally:
+            if victim is not None:
+                victim.kill()
+                victim.wait()
+            _stop(procs)
+            receiver_server.shutdown()
+            for side, log in ours.items():
+                text = log.read_text(errors="replace") if log.exists() else ""
+                if text.strip():
+                    sys.stderr.write(f"{side} log:\n{text[-3000:]}\n")
+    width = max(len(name) for name in KILL_SIDES.values()) + 1
+    print(f"target process SIGKILLed -> firing POST, {interval:g} s interval, {outages} outages:")
+    for side, name in KILL_SIDES.items():
+        print(f"  {name + ':':<{width}} {_summary(fired[side])}")
+    print(f"  missed: {missed}")
+    for other in ("/nowatch", "/am"):
+        print(
+            f"  ratio ({KILL_SIDES[other]} / ours): median "
+            f"{_ratio(fired[other], fired['/ours'], 0.5)}, "
+            f"p95 {_ratio(fired[other], fired['/ours'], 0.95)}"
+        )
+    print("resolution (target process started again -> resolved POST):")
+    for side, name in KILL_SIDES.items():
+        print(f"  {name + ':':<{width}} {_summary(resolved[side])}")
+    ok = bool(fired["/ours"]) and statistics.median(fired["/ours"]) <= 0.1
+    print(f"  target (ours, median <= 0.1 s): {'met' if ok else 'NOT met'}")
+    return 0 if all(count == 0 for count in missed.values()) else 1
 
 
 # --- end to end at each side's documented defaults ---------------------------------------------
@@ -872,6 +1024,7 @@ def main(argv: list[str] | None = None) -> int:
     lat = sub.add_parser("latency")
     lat.add_argument("--outages", type=int, default=20)
     lat.add_argument("--interval", type=float, default=1.0)
+    lat.add_argument("--kill", action="store_true", help="SIGKILL the target's process")
     d = sub.add_parser("defaults")
     d.add_argument("--outages", type=int, default=20)
     d.add_argument("--spread", type=float, default=120.0)
@@ -895,6 +1048,8 @@ def main(argv: list[str] | None = None) -> int:
             print("  RESULT: kept up")
         return 0
     if mode == "latency":
+        if args.kill:
+            return kill_latency(args.outages, args.interval)
         return latency(args.outages, args.interval)
     if mode == "defaults":
         return defaults(args.outages, args.spread, args.max_seconds)

@@ -8,10 +8,12 @@ nginx (the target) is not counted. After a warm-up, CPU seconds (user + system, 
 measured over DURATION seconds and RSS is summed at the end. Prints totals and ratios (targets:
 ours <= 0.5x the stack's CPU and <= 0.5x its RSS).
 
-    .venv/bin/python bench/health_stack.py [--without-rule] [DURATION_SECONDS]
+    .venv/bin/python bench/health_stack.py [--without-rule] [--without-watch] [DURATION_SECONDS]
 
 --without-rule replaces our alert rule on health_check_up by one on a metric nobody records, to
-show how much of our CPU the rule evaluator spends (the stack keeps its rule).
+show how much of our CPU the rule evaluator spends (the stack keeps its rule). --without-watch
+turns our checks' connection watch off (`watch = false`), to show what waiting on the kept
+connections between runs costs.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from bench.checks_support import (
 
 URLS = 200
 WITHOUT_RULE = "--without-rule" in sys.argv
+WITHOUT_WATCH = "--without-watch" in sys.argv
 WARMUP = 5.0
 
 
@@ -63,7 +66,7 @@ def ours(tmp: Path, urls: list[str], duration: float) -> tuple[float, int]:
     for i, url in enumerate(urls):
         lines.append(
             f'[[checks]]\nname = "url{i}"\nkind = "http"\nurl = "{url}"\n'
-            'interval = "1s"\ntimeout = "1s"\n'
+            'interval = "1s"\ntimeout = "1s"\n' + ("watch = false\n" if WITHOUT_WATCH else "")
         )
     if WITHOUT_RULE:
         lines.append(

@@ -10,10 +10,18 @@ Scheduling: the first run comes after a random delay in [0, min(interval, 1s)) s
 started together spread out while the first round (readiness) stays quick; run n is then due at
 first + n * interval, plus a per-run jitter of up to +-5 % of the interval (at most 1 s). A run that
 overruns its interval skips the slots it missed instead of piling up.
+
+Connection watch: when the probe is a `WatchingProbe` (it keeps a connection to its target open),
+the actor waits on that connection between runs; when the target closes or resets it (the process
+died), the check runs at once instead of at its next slot. An early run leaves the schedule as it
+was, and at most one comes per interval: a target that closes idle connections by policy gets one
+extra (passing) run at most per interval, never a loop. The probe re-arms the watch only once a
+run has opened a new connection.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +31,7 @@ import trio
 
 from actors.checks.errors import describe_error
 from actors.checks.logic import Observation, ThresholdState, evaluate
+from actors.checks.probe import WatchingProbe
 from actors.clock import Clock, SystemClock
 from actors.configtypes import format_duration
 from actors.models import CheckResult, CheckStatus
@@ -46,6 +55,8 @@ class CheckActorStatistics:
     timeouts: int
     max_lateness: float
     last_result: CheckResult | None
+    early_runs: int = 0
+    """Runs made at once because the watched connection was lost (connection watch)."""
 
 
 class CheckActor:
@@ -80,6 +91,9 @@ class CheckActor:
         self._timeouts = 0
         self._max_lateness = 0.0
         self._last: CheckResult | None = None
+        self._watch = probe.wait_lost if isinstance(probe, WatchingProbe) else None
+        self._last_early = -math.inf
+        self._early_runs = 0
 
     @property
     def name(self) -> str:
@@ -94,6 +108,7 @@ class CheckActor:
             timeouts=self._timeouts,
             max_lateness=self._max_lateness,
             last_result=self._last,
+            early_runs=self._early_runs,
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -108,7 +123,9 @@ class CheckActor:
             slot = 0
             due = first
             while True:
-                await trio.sleep_until(due)
+                if await self._wait_for_run(due):
+                    await self.run_once()  # the watched connection was lost; the schedule stays
+                    continue
                 late = clock.monotonic() - due
                 if late > self._max_lateness:
                     self._max_lateness = late
@@ -126,6 +143,21 @@ class CheckActor:
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + 2.0
                 await self.probe.aclose()
+
+    async def _wait_for_run(self, due: float) -> bool:
+        """Sleep until `due`; True when the run must come at once instead: the probe's watched
+        connection was lost and no early run came within the last interval."""
+        watch = self._watch
+        if watch is not None:
+            with trio.move_on_at(due):
+                await watch()
+                now = self._clock.monotonic()
+                if now - self._last_early >= self.config.interval:
+                    self._last_early = now
+                    self._early_runs += 1
+                    return True
+        await trio.sleep_until(due)
+        return False
 
     async def run_once(self) -> CheckResult:
         """Run the probe once (with the timeout), publish and return the result."""

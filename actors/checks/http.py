@@ -8,6 +8,12 @@ was made with is checked (read from the same handshake, parsed once per certific
 `cert_expiry_warn_days` days left gives warn, an expired certificate fails (with `tls_verify`
 on, the TLS handshake itself already fails with the TLS library's reason, e.g. "certificate has
 expired" or "self-signed certificate").
+
+With `watch` on (the default) the probe is a `WatchingProbe`: between runs it waits on the kept
+connection, so the check runs at once when the server closes or resets it (the process died)
+rather than at its next interval (see `actors.checks.actor`). A server that closes idle
+connections by its own policy (a keep-alive timeout shorter than the interval) costs one extra,
+passing run at most per interval.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ class HttpCheckConfig(CheckBase):
     tls_verify: bool = True
     cert_expiry_warn_days: int = Field(default=14, ge=0)
     follow_redirects: bool = True
+    watch: bool = True
+    """Run at once when the server closes or resets the kept connection (module docstring)."""
 
     @field_validator("url")
     @classmethod
@@ -207,6 +215,14 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
                 observation.latency,
             )
         return Observation(observation.status, observation.message, details, observation.latency)
+
+    async def wait_lost(self) -> None:
+        """Return once the server closed or reset the kept connection (see `WatchingProbe`);
+        sleep until cancelled when `watch` is off, a test transport replaces the network, or no
+        connection is kept."""
+        if self._fast is None or not self.config.watch:
+            await trio.sleep_forever()
+        await self._fast.wait_lost()
 
     async def aclose(self) -> None:
         """Close the connection."""

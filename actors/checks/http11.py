@@ -7,14 +7,17 @@ trio stream spends ~100 us, which is what lets one core run thousands of checks 
 
 Semantics: the connection is reused while the server keeps it alive; a request on a reused
 connection that fails before any byte of the answer arrived is retried once on a fresh
-connection (the server closed it while idle). Redirects (301, 302, 303, 307, 308) are followed
-up to `MAX_REDIRECTS` when asked; 303 (and 301/302 after a POST) switch to GET without a body.
-At most `max_body` bytes of the body are kept. For https the peer certificate (DER) of the
-connection is kept in `peer_cert` so the caller can read its expiry without another handshake.
+connection (the server closed it while idle). `wait_lost()` waits on the idle kept connection
+between requests and gives it up when the server closes or resets it. Redirects (301, 302, 303,
+307, 308) are followed up to `MAX_REDIRECTS` when asked; 303 (and 301/302 after a POST) switch
+to GET without a body. At most `max_body` bytes of the body are kept. For https the peer
+certificate (DER) of the connection is kept in `peer_cert` so the caller can read its expiry
+without another handshake.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +72,33 @@ class Http11Client:
         conn, self._conn = self._conn, None
         if conn is not None:
             await trio.aclose_forcefully(conn.stream)
+
+    async def wait_lost(self) -> None:
+        """Return once the kept connection is lost, and close it: the server closed or reset it,
+        or sent bytes while no request was outstanding (a 408 before closing, say; a request can
+        no longer go on it). With no connection kept, sleep until cancelled. Cancelling leaves
+        the connection as it was (a TLS session ticket read meanwhile is taken by the TLS
+        layer). Call it only between requests.
+        """
+        conn = self._conn
+        if conn is None:
+            await trio.sleep_forever()
+        stream = conn.stream
+        tls = stream if isinstance(stream, trio.SSLStream) else None
+        raw = tls.transport_stream if tls is not None else stream
+        assert isinstance(raw, trio.SocketStream)
+        # Readiness alone, nothing read: the wait is cancelled at every run, and this costs a
+        # fraction of a receive cancelled as often.
+        await trio.lowlevel.wait_readable(raw.socket)
+        if tls is not None:
+            # a TLS session ticket is readable too: the TLS layer reads past it and returns
+            # only on data, close_notify or EOF; reset or a broken stream raise, lost all the same
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await tls.receive_some(1)
+        # on plain HTTP, readable while idle is EOF, a reset or bytes sent unasked: lost
+        if self._conn is conn:
+            self._conn = None
+        await trio.aclose_forcefully(conn.stream)
 
     async def _connect(self, key: tuple[str, str, int]) -> _Conn:
         scheme, host, port = key

@@ -4,14 +4,16 @@
 `KindProbe(config, context)`: it keeps its validated config model as `self.config` and reads its
 keys from it. `CheckContext` is what the process lends every probe it builds (clock, metric store,
 agent registry, supervision tree, TLS client contexts); a kind takes the parts it needs with
-`lent()`, which names the missing collaborator instead of failing later.
+`lent()`, which names the missing collaborator instead of failing later. A probe that keeps a
+connection to its target open may also be a `WatchingProbe`: the actor then waits on that
+connection between runs and runs the check at once when the target closes or resets it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 from actors.checks.config import CheckBase
 from actors.checks.errors import CheckError
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from actors.checks.metric import MetricReader
     from actors.checks.selfcheck import TreeView
 
-__all__ = ["CheckContext", "ConfigT", "KindProbe", "Probe", "lent"]
+__all__ = ["CheckContext", "ConfigT", "KindProbe", "Probe", "WatchingProbe", "lent"]
 
 
 class Probe(Protocol):
@@ -43,6 +45,24 @@ class Probe(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; called once when the actor stops."""
+        ...
+
+
+@runtime_checkable
+class WatchingProbe(Probe, Protocol):
+    """A probe that keeps a connection to its target open between runs and can wait on it.
+
+    The actor calls `wait_lost()` between runs only (never during `probe()`) and cancels it when
+    the next run is due; it runs the check at once when `wait_lost()` returns (connection watch,
+    `actors.checks.actor`).
+    """
+
+    async def wait_lost(self) -> None:
+        """Return once the kept connection is lost: the target closed or reset it (or, where the
+        protocol forbids it, sent bytes unasked). The connection is then given up, so a second
+        call waits for the next run to open one. With no connection kept (none yet, the last run
+        failed, or watching is off), sleep until cancelled. Cancelling leaves the connection
+        usable. Raises nothing but `trio.Cancelled`."""
         ...
 
 
