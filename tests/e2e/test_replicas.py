@@ -127,6 +127,7 @@ def test_an_outage_seen_by_every_replica_is_one_firing_and_one_resolved(
             == [("delivered",), ("delivered",)]
         ),
         "both notifications delivered",
+        timeout=30,  # marked after the POST's answer, by a replica that may be slow under load
     )
     assert _query(database, "SELECT seq FROM cluster_notify_log") == [(2,)]
     firing, resolved = _posts(receiver, "firing"), _posts(receiver, "resolved")
@@ -162,6 +163,7 @@ def test_a_killed_claim_holder_is_taken_over_after_its_lease(
             _query(database, "SELECT state, claimed_by FROM notify_outbox") == [("delivered", None)]
         ),
         "the notification delivered",
+        timeout=30,
     )
     posts = _posts(receiver, "firing")
     assert len(posts) == 2
