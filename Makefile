@@ -40,9 +40,8 @@ bench: system-deps $(STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-# The container image (Dockerfile), with whichever of podman, buildah or docker is installed.
+# The container image (Dockerfile), with whichever of podman, buildah or docker is installed; without
+# a reachable registry, on a local Debian base made by mmdebstrap (see docs/deploy.md).
 IMAGE ?= blipee-monitor:0.1.0
 image:
-	@tool=$$(command -v podman || command -v buildah || command -v docker); \
-	if [ -z "$$tool" ]; then echo "make image: install podman or buildah (Debian packages)" >&2; exit 1; fi; \
-	case "$$tool" in *buildah) $$tool bud -t $(IMAGE) . ;; *) $$tool build -t $(IMAGE) . ;; esac
+	IMAGE=$(IMAGE) ./scripts/build-image.sh
