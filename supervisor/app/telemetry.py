@@ -20,6 +20,8 @@ from actors.telemetry.agents import AgentRegistry
 from actors.telemetry.anonymize import Anonymizer
 from actors.telemetry.catalog import declare_catalog
 from actors.telemetry.otel import build_otel
+from actors.telemetry.otlp_ingest import IngestOptions, MetricsIngest
+from actors.telemetry.otlp_traces import TracesIngest
 from actors.telemetry.recording import Telemetry
 from actors.telemetry.store import MetricStore
 from actors.telemetry.windows import Staleness
@@ -56,6 +58,13 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def _ingest_options(config: Config) -> IngestOptions:
+    return IngestOptions(
+        resource_attributes=config.otlp.resource_attributes,
+        max_metrics=config.otlp.max_metrics,
+    )
+
+
 class TelemetrySubsystem:
     """The metric store and what records into it or exports it. See the module docstring.
 
@@ -64,6 +73,7 @@ class TelemetrySubsystem:
         agents: the agent registry (agents expected by `agents` checks, and those reporting).
         otel: the OpenTelemetry setup (`tracer`, `tracer_provider`, OTLP `metrics` exporter).
         api: the recording API (`record_*`, custom metrics, tracing).
+        otlp_metrics, otlp_traces: the OTLP receiver's translation into the store.
     """
 
     def __init__(self, config: Config, wiring: Wiring, *, env: Mapping[str, str]) -> None:
@@ -90,6 +100,9 @@ class TelemetrySubsystem:
             config.telemetry, store=self.store, environ=env, logger=logger_for("otel")
         )
         self.api = Telemetry(store=self.store, agents=self.agents, tracer=self.otel.tracer)
+        # The OTLP receiver (`POST /v1/metrics`, `/v1/traces`) records into the same store.
+        self.otlp_metrics = MetricsIngest(self.store, _ingest_options(config))
+        self.otlp_traces = TracesIngest(self.store)
         self._log = logger_for("app")
 
     def specs(self) -> list[ChildSpec]:
@@ -98,7 +111,9 @@ class TelemetrySubsystem:
         return [] if exporter is None else [self._wiring.child("otlp", exporter.run)]
 
     async def apply(self, old: Config, new: Config, report: ReportBuilder) -> None:
-        """Report "metric retention" when a new window is longer than the store keeps."""
+        """[otlp] applies to the next request; report "metric retention" when a new window is
+        longer than the store keeps."""
+        self.otlp_metrics.options = _ingest_options(new)
         retention = metric_retention(new)
         if retention <= self.store.retention:
             return
