@@ -1,9 +1,15 @@
-"""The OpenTelemetry Python SDK's OTLP/HTTP exporters pointed at a running monitor: the seed's
-metrics arrive under their Prometheus names, spans become RED metrics, and a rule on the
-exported agent errors fires the webhook."""
+"""Stock OpenTelemetry SDKs (Python, and JavaScript run by Node.js) exporting over OTLP/HTTP to a
+running monitor: the seed's metrics arrive under their Prometheus names, in the series the events
+API feeds, spans become RED metrics, and a rule on the exported agent errors fires the webhook.
+
+The JavaScript packages are installed by `npm ci` from tests/e2e/otlp_js/package-lock.json into
+that folder (once; `node_modules` is not committed). Without node or npm the test is skipped,
+and fails under CI=true."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +25,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
-from tests.e2e.harness import HttpPeer, Monitor, wait_until
+from tests.e2e.harness import ROOT, HttpPeer, Monitor, require_binary, wait_until
 
+JS = ROOT / "tests" / "e2e" / "otlp_js"
 TOKEN = "otlp-e2e-token-8c1f"
 HOOK = "/hooks/otlp"
 
@@ -158,3 +165,49 @@ def test_python_sdk_metrics_and_spans_reach_the_store_and_fire_a_rule(
     assert 'traces_span_duration_seconds_count{service="blipee-os",span="POST /api/chat"} 3.0' in (
         text
     )
+
+
+def _npm_ci(npm: str) -> None:
+    """The lock file's packages in tests/e2e/otlp_js/node_modules (once)."""
+    if (JS / "node_modules" / ".package-lock.json").exists():
+        return
+    done = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_javascript_sdk_metrics_and_spans_reach_the_store_and_fire_a_rule(
+    monitor: Monitor, receiver: HttpPeer
+) -> None:
+    node = require_binary("node")
+    _npm_ci(require_binary("npm"))
+    env = {**os.environ, "MONITOR_URL": monitor.api, "MONITOR_TOKEN": TOKEN}
+    done = subprocess.run(
+        [node, "export.mjs"], cwd=JS, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "exported" in done.stdout
+
+    fired = wait_until(lambda: _firing(receiver), "the firing webhook", timeout=10)[0]
+    alert = fired["alerts"][0]
+    assert alert["labels"]["alertname"] == "Agent Errors"
+    assert alert["labels"]["agent"] == "esg-chief-of-staff"
+    assert alert["annotations"]["summary"] == "3 agent errors"
+
+    with httpx.Client(base_url=monitor.metrics, timeout=5.0) as scraper:
+        text = scraper.get("/metrics").text
+    assert 'agent_executions_total{agent="esg-chief-of-staff",status="error"} 3.0' in text
+    assert 'api_requests_total{endpoint="/api/agents",method="GET",status="200"} 7.0' in text
+    assert 'api_request_duration_seconds_count{endpoint="/api/agents",method="GET"} 1.0' in text
+    assert 'ml_prediction_latency_seconds_bucket{le="0.05",model="emissions-predictor"} 1.0' in (
+        text
+    )
+    assert 'ml_prediction_latency_seconds_count{model="emissions-predictor"} 2.0' in text
+    assert 'ml_model_accuracy{model="emissions-predictor"} 0.93' in text
+    assert 'traces_spans_total{service="blipee-os",span="GET /api/agents",status="ok"} 2.0' in text
