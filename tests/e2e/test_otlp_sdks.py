@@ -211,3 +211,29 @@ def test_javascript_sdk_metrics_and_spans_reach_the_store_and_fire_a_rule(
     assert 'ml_prediction_latency_seconds_count{model="emissions-predictor"} 2.0' in text
     assert 'ml_model_accuracy{model="emissions-predictor"} 0.93' in text
     assert 'traces_spans_total{service="blipee-os",span="GET /api/agents",status="ok"} 2.0' in text
+
+
+def test_spans_are_forwarded_to_the_configured_otlp_endpoint(
+    tmp_path: Path, receiver: HttpPeer
+) -> None:
+    config = tmp_path / "forward.toml"
+    text = CONFIG.format(token=TOKEN, db=tmp_path / "m.db", receiver=receiver.url, hook=HOOK)
+    config.write_text(text + f'\n[telemetry]\notlp_endpoint = "{receiver.url}"\n')
+    monitor = Monitor(config)
+    try:
+        monitor.start()
+        spans = TracerProvider(resource=Resource({"service.name": "blipee-os"}))
+        exporter = OTLPSpanExporter(
+            endpoint=f"{monitor.api}/v1/traces", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        spans.add_span_processor(SimpleSpanProcessor(exporter))
+        with spans.get_tracer("blipee-os").start_as_current_span("forward-me"):
+            pass
+        spans.shutdown()
+
+        def forwarded() -> bool:
+            return any(b"forward-me" in r.body for r in receiver.received("/v1/traces"))
+
+        wait_until(forwarded, "the span at the collector")
+    finally:
+        assert monitor.stop() == 0, monitor.log()[-4000:]
