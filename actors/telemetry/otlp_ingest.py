@@ -254,7 +254,7 @@ def rebucket(
     not have one count per bucket."""
     if len(counts) != len(bounds) + 1:
         return None
-    if len(bounds) == len(target) and all(a == b for a, b in zip(bounds, target, strict=True)):
+    if len(bounds) == len(target) and tuple(bounds) == tuple(target):
         return list(counts)
     out = [0] * (len(target) + 1)
     last = len(counts) - 1
@@ -373,19 +373,19 @@ class MetricsIngest:
             return
         dropped = handle.dropped
         names = handle.labelnames
-        known = set(names)
+        position = {n: i for i, n in enumerate(names)}
+        slots: dict[str, int | None] = {}
+        # The resource's labels where declared; a point's attributes take precedence.
+        base = [resource.get(n, "") for n in names]
         cumulative = temporality == _CUMULATIVE
         for point in points:
             if point.flags & _NO_RECORDED_VALUE:
                 tally.accepted += 1
                 continue
-            labels = _labels(point.attributes, self._names) if point.attributes else {}
-            extra = [k for k in labels if k not in known]
-            if extra:
-                tally.reject(1, f"{name}: label(s) {sorted(extra)} not among {list(names)}")
+            values = self._values(point.attributes, position, slots, base)
+            if isinstance(values, str):
+                tally.reject(1, f"{name}: {values}")
                 continue
-            labels.update((k, v) for k, v in resource.items() if k not in labels)
-            values = tuple([labels.get(n, "") for n in names])
             try:
                 if kind == "histogram":
                     self._histogram(handle, values, point, now, cumulative)
@@ -401,6 +401,40 @@ class MetricsIngest:
             lost = handle.dropped - dropped
             tally.accepted -= lost
             tally.reject(lost, f"{name}: series limit reached (metric_series_dropped_total)")
+
+    def _values(
+        self,
+        attributes: Sequence[KeyValue],
+        position: dict[str, int],
+        slots: dict[str, int | None],
+        base: list[str],
+    ) -> tuple[str, ...] | str:
+        """A point's label values in declared order (`position`: label -> index), or why it
+        cannot have them. `slots` maps attribute keys to positions (None: not declared), filled
+        here for the metric being read."""
+        values = base.copy()
+        seen = 0
+        for kv in attributes:
+            key = kv.key
+            try:
+                i = slots[key]
+            except KeyError:
+                i = slots[key] = position.get(label_name(key))
+            if i is None:
+                labels = _labels(attributes, self._names)
+                extra = sorted(k for k in labels if k not in position)
+                return f"label(s) {extra} not among {list(position)}"
+            bit = 1 << i
+            if seen & bit:  # two keys meet in one label: the slow path joins them
+                labels = _labels(attributes, self._names)
+                return tuple([labels.get(n, base[j]) for n, j in position.items()])
+            seen |= bit
+            value = kv.value
+            text = value.string_value
+            if not text and value.WhichOneof("value") != "string_value":
+                text = attribute_text(value)
+            values[i] = text
+        return tuple(values)
 
     def _histogram(
         self,

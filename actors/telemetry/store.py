@@ -72,6 +72,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import operator
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -522,7 +523,7 @@ class MetricHandle:
         bounds = self.buckets
         if self.kind != "histogram":
             raise MetricDeclarationError(self.name, "bucket counts need a histogram")
-        if len(counts) != len(bounds) + 1 or any(c < 0 for c in counts):
+        if len(counts) != len(bounds) + 1 or min(counts) < 0:
             raise SampleError(
                 self.name,
                 float(len(counts)),
@@ -542,7 +543,7 @@ class MetricHandle:
         added = total
         previous = series.buckets
         assert previous is not None  # a histogram's series has buckets
-        if cumulative and all(c >= p for c, p in zip(counts, previous, strict=True)):
+        if cumulative and all(map(operator.ge, counts, previous)):
             delta = [c - p for c, p in zip(counts, previous, strict=True)]
             added = total - series.sum
             low = high = None  # the client's extremes cover its whole run, not this batch
