@@ -16,12 +16,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
 import trio
 
 from supervisor.runtime import Mailbox, Overflow
 
 if TYPE_CHECKING:
+    import httpx
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
@@ -79,6 +79,8 @@ class SpanForwarder:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Post each queued batch, in order, until cancelled."""
+        import httpx  # here: a monitor that forwards nothing does not load it
+
         async with httpx.AsyncClient(transport=self._transport) as client:
             task_status.started()
             while True:
@@ -86,6 +88,8 @@ class SpanForwarder:
                 await self._post(client, body)
 
     async def _post(self, client: httpx.AsyncClient, body: bytes) -> None:
+        import httpx
+
         with trio.move_on_after(self._timeout) as scope:
             try:
                 response = await client.post(self.endpoint, content=body, headers=self._headers)
