@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/blipee-monitor run -c $(CONFIG)
 
 # Debian packages the tests and benchmarks drive as real peers (promtool, Prometheus,
-# Alertmanager, blackbox_exporter, nginx, wrk). Installed only when missing.
+# Alertmanager, blackbox_exporter, nginx, wrk, Node.js and npm). Installed only when missing.
 system-deps:
 	./scripts/install-system-deps.sh
 

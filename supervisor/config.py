@@ -46,7 +46,7 @@ from actors.routing.config import (
 )
 from actors.rules.config import RuleConfig
 from actors.store.config import StorageConfig
-from actors.telemetry.config import MetricDecl, TelemetryConfig
+from actors.telemetry.config import MetricDecl, OtlpConfig, TelemetryConfig
 from actors.telemetry.exceptions import OtelEnvError
 from actors.telemetry.otel import resolve_otel
 from actors.telemetry.windows import DEFAULT_STALENESS
@@ -191,6 +191,7 @@ class Config(ConfigModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    otlp: OtlpConfig = Field(default_factory=OtlpConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     cluster: ClusterConfig | None = None
     """[cluster]: replicas on a shared PostgreSQL store; None: this process alone."""

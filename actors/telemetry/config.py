@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from actors.configtypes import ConfigModel, Duration, Secret
 
-__all__ = ["MetricDecl", "TelemetryConfig"]
+__all__ = ["MetricDecl", "OtlpConfig", "TelemetryConfig"]
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -51,6 +51,30 @@ class TelemetryConfig(ConfigModel):
     def _positive(cls, value: float | None) -> float | None:
         if value is not None and not 0 < value < float("inf"):
             raise ValueError("must be longer than 0s")
+        return value
+
+
+class OtlpConfig(ConfigModel):
+    """[otlp]: the OTLP/HTTP receiver (`POST /v1/metrics`, `POST /v1/traces`).
+
+    `service.name` and `service.instance.id` always become the `job` and `instance` labels; the
+    resource attributes listed here become labels too (`deployment.environment` ->
+    `deployment_environment`) of the metrics a client declares by sending them.
+    """
+
+    resource_attributes: tuple[str, ...] = ()
+    """Resource attributes kept as labels, e.g. ["deployment.environment", "host.name"]."""
+    max_metrics: int = Field(default=1000, ge=0)
+    """How many new metric names OTLP clients may declare (the store's budgets bound series)."""
+
+    @field_validator("resource_attributes")
+    @classmethod
+    def _attributes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            if not key.strip():
+                raise ValueError("a resource attribute name cannot be empty")
+            if key in ("service.name", "service.namespace", "service.instance.id"):
+                raise ValueError(f"{key} is always kept (as job or instance); do not list it")
         return value
 
 

@@ -9,6 +9,7 @@ Exception tree::
     ├── LabelError                labels that do not match the metric's label names
     ├── SampleError               a value the metric cannot take (negative counter step, NaN)
     ├── AggregateError            an unknown aggregate name or a negative window
+    ├── DataPointError            an OTLP data point that does not hold together
     └── OtelEnvError              an OTEL_* environment variable with a value that cannot be used
 
 Every error builds its own message from the context it carries.
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "AggregateError",
+    "DataPointError",
     "LabelError",
     "MetricDeclarationError",
     "OtelEnvError",
@@ -81,6 +83,16 @@ class AggregateError(TelemetryError):
         self.aggregate = aggregate
         self.reason = reason
         super().__init__(f"aggregate {aggregate!r}: {reason}")
+
+
+class DataPointError(TelemetryError):
+    """An OTLP data point that does not hold together (bucket counts that do not match its
+    bounds or its count), for metric `name`."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"{name}: {reason}")
 
 
 class SampleError(TelemetryError):

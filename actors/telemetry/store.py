@@ -72,6 +72,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import operator
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -446,6 +447,17 @@ class MetricHandle:
         for listener in self._listeners:
             listener(self.name, label_values)
 
+    def _series_for(
+        self, label_values: tuple[str, ...], t: float
+    ) -> tuple[tuple[str, ...], _Series | None, bool]:
+        """The key (anonymised values) and series of clear `label_values`, made at `t` if new
+        (None: a series limit dropped it), and whether it is new."""
+        key = self._anonymize(label_values) if self._anon_index else label_values
+        series = self.series.get(key)
+        if series is not None:
+            return key, series, False
+        return key, self._new_series(key, t), True
+
     def set_total(self, label_values: tuple[str, ...], total: float, t: float) -> None:
         """Record a counter's absolute running total (as pushed by an app that keeps its own).
 
@@ -464,18 +476,169 @@ class MetricHandle:
         if not -_INF < t < _INF:
             raise SampleError(self.name, t, "the timestamp must be finite")
         # `record` hashes the clear values again (cached): pass it the clear ones.
-        key = self._anonymize(label_values) if self._anon_index else label_values
-        series = self.series.get(key)
+        _, series, new = self._series_for(label_values, t)
         if series is None:
-            series = self._new_series(key, t)
-            if series is None:
-                return
+            return
+        if new:
             series.total = total
             self.record(label_values, 0.0, t)
             return
         increment = total - series.total if total >= series.total else total
         self.record(label_values, increment, t)
         series.total = total
+
+    def record_histogram_counts(
+        self,
+        label_values: tuple[str, ...],
+        counts: Sequence[int],
+        total: float,
+        t: float,
+        *,
+        cumulative: bool = False,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> None:
+        """Record a batch of observations given by bucket: `counts` per bucket of the metric
+        (`buckets`, +Inf last, not cumulative), `total` their sum, `low`/`high` their extremes
+        when known (OTLP histograms carry them optionally).
+
+        Delta (`cumulative=False`): the counts are new observations. Cumulative: they are the
+        series' running counts since the client started (as `set_total` for counters): the
+        first batch of a series is its baseline (nothing observed in any window yet), a later
+        one adds what it has over the previous (any count lower than before is a reset: the
+        batch counts entirely). What the series exposes is then the client's counts.
+
+        A batch of several observations is one folded slot in the ring (see `ring`): `count`,
+        `sum`, `avg`, `increase`/`rate` stay exact, percentiles come from the buckets, and `last`
+        (unknown within a batch) is the batch's mean; without `low`/`high`, `min`/`max` are the
+        bounds of the outermost non-empty buckets. `label_values` are clear values, anonymised
+        as in `record`.
+
+        Raises:
+            MetricDeclarationError: the metric is not a histogram.
+            SampleError: not one count per bucket, a negative count, or a non-finite sum,
+                extreme or timestamp (nothing is recorded).
+            LabelError: `label_values` has the wrong number of values.
+        """
+        bounds = self.buckets
+        if self.kind != "histogram":
+            raise MetricDeclarationError(self.name, "bucket counts need a histogram")
+        if len(counts) != len(bounds) + 1 or min(counts) < 0:
+            raise SampleError(
+                self.name,
+                float(len(counts)),
+                f"expected {len(bounds) + 1} bucket counts (+Inf last), none negative",
+            )
+        for what, number in (("sum", total), ("timestamp", t), ("min", low), ("max", high)):
+            if number is not None and not -_INF < number < _INF:
+                raise SampleError(self.name, number, f"the {what} must be finite")
+        key, series, new = self._series_for(label_values, t)
+        if series is None:
+            return
+        if new and cumulative:  # the baseline: the client's counts so far, nothing new to observe
+            self._expose_counts(series, counts, total, low, high)
+            self._touch(series, key, t)
+            return
+        delta = list(counts)
+        added = total
+        previous = series.buckets
+        assert previous is not None  # a histogram's series has buckets
+        if cumulative and all(map(operator.ge, counts, previous)):
+            delta = [c - p for c, p in zip(counts, previous, strict=True)]
+            added = total - series.sum
+            low = high = None  # the client's extremes cover its whole run, not this batch
+        n = sum(delta)
+        if n:
+            self._observe_counts(series, delta, n, added, t, low, high)
+        if cumulative:
+            self._expose_counts(series, counts, total, low, high)
+        elif n:
+            for k, c in enumerate(delta):
+                previous[k] += c
+            series.sum += added
+            series.count += n
+            self._extremes(series, low, high)
+        self._touch(series, key, t)
+
+    @staticmethod
+    def _extremes(series: _Series, low: float | None, high: float | None) -> None:
+        if low is not None and low < series.min:
+            series.min = low
+        if high is not None and high > series.max:
+            series.max = high
+
+    def _expose_counts(
+        self,
+        series: _Series,
+        counts: Sequence[int],
+        total: float,
+        low: float | None,
+        high: float | None,
+    ) -> None:
+        """What a cumulative batch says the series holds: the client's running counts."""
+        series.buckets = list(counts)
+        series.sum = total
+        series.count = sum(counts)
+        self._extremes(series, low, high)
+
+    def _observe_counts(
+        self,
+        series: _Series,
+        delta: list[int],
+        n: int,
+        added: float,
+        t: float,
+        low: float | None,
+        high: float | None,
+    ) -> None:
+        """Put `n` observations (`delta` per bucket, summing to `added`) in the ring at `t`."""
+        bounds = self.buckets
+        mean = added / n
+        if low is None:
+            first = next(k for k, c in enumerate(delta) if c)
+            low = min(bounds[first - 1] if first else bounds[0], mean)
+        if high is None:
+            last = max(k for k, c in enumerate(delta) if c)
+            high = max(bounds[last] if last < len(bounds) else bounds[-1], mean)
+        points = series.points
+        if points and t < points[-1][0]:
+            t = points[-1][0]
+        if points and t <= series.slot_end:
+            p = points[-1]
+            if len(p) == 8:
+                _, _, first_v, lo, hi, acc, count, slot_buckets = p
+                for k, c in enumerate(delta):
+                    slot_buckets[k] += c
+                series.fold(
+                    (t, mean, first_v, min(lo, low), max(hi, high), acc + added, count + n,
+                     slot_buckets)
+                )  # fmt: skip
+            else:
+                v = p[1]
+                slot_buckets = list(delta)
+                slot_buckets[bisect.bisect_left(bounds, v)] += 1
+                series.promote(
+                    (t, mean, v, min(low, v), max(high, v), v + added, n + 1, slot_buckets)
+                )
+        else:
+            if n == 1:
+                series.append((t, added))
+            else:
+                series.append((t, mean))
+                series.promote((t, mean, mean, low, high, added, n, delta))
+            width = self._slot
+            end = math.ceil(t / width) * width
+            series.slot_end = end if end >= t else end + width
+        cutoff = t - self._retention
+        while points[0][0] <= cutoff:
+            series.evict_oldest()
+
+    def _touch(self, series: _Series, key: tuple[str, ...], t: float) -> None:
+        """The series reported at `t`: it is in force, and listeners hear of it."""
+        if t > series.updated:
+            series.updated = t
+        for listener in self._listeners:
+            listener(self.name, key)
 
     # -- reading -----------------------------------------------------------------------------
 

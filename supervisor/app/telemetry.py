@@ -2,11 +2,12 @@
 
 `TelemetrySubsystem` builds the metric store (`metric_retention(config)` seconds of samples, the
 [limits] sizes and staleness, label anonymisation, the seed catalogue and the [[metrics]]
-declarations), the agent registry, the OpenTelemetry setup (tracer, OTLP metric export) and the
-recording API (`actors.telemetry.recording.Telemetry`). Its only child is `otlp`, the metric
-exporter, when `[telemetry] otlp_endpoint` is set. On reload it reports "metric retention" in
-`needs_restart` when a new rule or metric check window is longer than the store keeps (the store
-sizes its rings when a metric is declared).
+declarations), the agent registry, the OpenTelemetry setup (tracer, OTLP metric export), the
+recording API (`actors.telemetry.recording.Telemetry`) and the OTLP receiver's translation. Its
+children, when `[telemetry] otlp_endpoint` is set: `otlp`, the metric exporter, and
+`otlp-forward`, which forwards the spans `POST /v1/traces` received. On reload it reports
+"metric retention" in `needs_restart` when a new rule or metric check window is longer than the
+store keeps (the store sizes its rings when a metric is declared).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from actors.telemetry.agents import AgentRegistry
 from actors.telemetry.anonymize import Anonymizer
 from actors.telemetry.catalog import declare_catalog
 from actors.telemetry.otel import build_otel
+from actors.telemetry.otlp_forward import SpanForwarder
+from actors.telemetry.otlp_ingest import IngestOptions, MetricsIngest
+from actors.telemetry.otlp_traces import TracesIngest
 from actors.telemetry.recording import Telemetry
 from actors.telemetry.store import MetricStore
 from actors.telemetry.windows import Staleness
@@ -56,6 +60,13 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def _ingest_options(config: Config) -> IngestOptions:
+    return IngestOptions(
+        resource_attributes=config.otlp.resource_attributes,
+        max_metrics=config.otlp.max_metrics,
+    )
+
+
 class TelemetrySubsystem:
     """The metric store and what records into it or exports it. See the module docstring.
 
@@ -64,6 +75,7 @@ class TelemetrySubsystem:
         agents: the agent registry (agents expected by `agents` checks, and those reporting).
         otel: the OpenTelemetry setup (`tracer`, `tracer_provider`, OTLP `metrics` exporter).
         api: the recording API (`record_*`, custom metrics, tracing).
+        otlp_metrics, otlp_traces: the OTLP receiver's translation into the store.
     """
 
     def __init__(self, config: Config, wiring: Wiring, *, env: Mapping[str, str]) -> None:
@@ -90,15 +102,39 @@ class TelemetrySubsystem:
             config.telemetry, store=self.store, environ=env, logger=logger_for("otel")
         )
         self.api = Telemetry(store=self.store, agents=self.agents, tracer=self.otel.tracer)
+        # The OTLP receiver (`POST /v1/metrics`, `/v1/traces`) records into the same store.
+        self.otlp_metrics = MetricsIngest(self.store, _ingest_options(config))
+        # Spans received are counted, then forwarded to the traces endpoint when one is set.
+        settings = self.otel.settings
+        self.span_forwarder = (
+            SpanForwarder(
+                endpoint=settings.traces_endpoint,
+                headers=settings.traces_headers,
+                timeout=settings.traces_timeout,
+                logger=logger_for("otlp"),
+            )
+            if settings is not None and settings.traces_endpoint
+            else None
+        )
+        forward = self.span_forwarder.submit if self.span_forwarder is not None else None
+        self.otlp_traces = TracesIngest(self.store, forward=forward)
         self._log = logger_for("app")
 
     def specs(self) -> list[ChildSpec]:
-        """`otlp`, the metric exporter, when OTLP export is configured; else nothing."""
+        """`otlp`, the metric exporter, when OTLP metrics export is configured, and
+        `otlp-forward`, which forwards the spans received, when a traces endpoint is."""
+        specs = []
         exporter = self.otel.metrics
-        return [] if exporter is None else [self._wiring.child("otlp", exporter.run)]
+        if exporter is not None:
+            specs.append(self._wiring.child("otlp", exporter.run))
+        if self.span_forwarder is not None:
+            specs.append(self._wiring.child("otlp-forward", self.span_forwarder.run))
+        return specs
 
     async def apply(self, old: Config, new: Config, report: ReportBuilder) -> None:
-        """Report "metric retention" when a new window is longer than the store keeps."""
+        """[otlp] applies to the next request; report "metric retention" when a new window is
+        longer than the store keeps."""
+        self.otlp_metrics.options = _ingest_options(new)
         retention = metric_retention(new)
         if retention <= self.store.retention:
             return

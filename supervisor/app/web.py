@@ -1,10 +1,10 @@
 """The web subsystem: the API listener and the /metrics listener.
 
 `WebSubsystem` builds the API app (probes, status page and health documents from `actors.web`,
-plus the blueprints of the other subsystems: the recording API, alerts and silences, test
-notifications and the notification log, and `POST /api/v1/reload`) and the /metrics app, each
-served by an `HttpServer` child (`metrics` on `[server] metrics_listen`, `web` on `[server]
-listen`). The servers stop when their supervisor asks them to.
+plus the blueprints of the other subsystems: the recording API and the OTLP receiver, alerts
+and silences, test notifications and the notification log, and `POST /api/v1/reload`) and the
+/metrics app, each served by an `HttpServer` child (`metrics` on `[server] metrics_listen`, `web`
+on `[server] listen`). The servers stop when their supervisor asks them to.
 
 Access: one `AccessGuard` (`actors.web.access`) decides every request of both listeners by the
 scope each route declares. On reload it takes the new [security] (tokens, scopes, `allow_from`,
@@ -26,6 +26,7 @@ from opentelemetry.trace import TracerProvider
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.routing.api import create_blueprint as alerting_blueprint
 from actors.telemetry.api import create_blueprint as telemetry_blueprint
+from actors.telemetry.otlp_api import create_otlp_blueprint
 from actors.web.access import AccessGuard
 from actors.web.app import create_app
 from actors.web.metrics import build_registry, create_metrics_app
@@ -146,6 +147,7 @@ class WebSubsystem:
             health=checks.health,
             blueprints=[
                 telemetry_blueprint(telemetry=telemetry.api, clock=clock),
+                create_otlp_blueprint(metrics=telemetry.otlp_metrics, traces=telemetry.otlp_traces),
                 alerting_blueprint(
                     rules=routing.rules, routing=routing, silences=routing.silences, clock=clock
                 ),

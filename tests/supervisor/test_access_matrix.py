@@ -114,6 +114,8 @@ ROUTES = {
     "actors": Route("GET", "/api/v1/actors"),
     "agents": Route("GET", "/api/v1/agents/status"),
     "events": Route("POST", "/api/v1/events", {"events": [{"type": "heartbeat", "agent": "a"}]}),
+    "otlpmetrics": Route("POST", "/v1/metrics", {"resourceMetrics": []}),
+    "otlptraces": Route("POST", "/v1/traces", {"resourceSpans": []}),
     "alerts": Route("GET", "/api/v1/alerts"),
     "silences": Route("GET", "/api/v1/silences"),
     "silence": Route("GET", "/api/v1/silences/nope"),
@@ -151,6 +153,8 @@ check           401  401  200   403    403    403   403   200   401    403     2
 actors          401  401  503   403    403    403   403   503   401    403     503   503
 agents          401  401  200   403    403    403   403   200   401    403     200   200
 events          401  401  403   202    403    403   403   202   401    403     403   415
+otlpmetrics     401  401  403   200    403    403   403   200   401    403     403   415
+otlptraces      401  401  403   200    403    403   403   200   401    403     403   415
 alerts          401  401  200   403    403    403   403   200   401    403     200   200
 silences        401  401  200   403    403    403   403   200   401    403     200   200
 silence         401  401  404   403    403    403   403   404   401    403     404   404
@@ -178,6 +182,7 @@ route        B:none  B:wrong  B:events  B:outside
 health         200     200      200       403
 checks         200     200      200       403
 events         401     401      202       403
+otlpmetrics    401     401      200       403
 silence+       401     401      403       403
 v2silence-     401     401      403       403
 testalert      401     401      403       403
@@ -191,6 +196,7 @@ route        C:none  C:wrong  C:outside  C:origin  D:none  D:origin  D:form
 health         200     200      200        200       200     200       200
 checks         200     200      200        200       200     200       200
 events         403     403      403        403       202     403       415
+otlpmetrics    403     403      403        403       200     403       415
 silence+       403     403      403        403       201     403       415
 v2silence-     403     403      403        403       404     403       415
 testalert      403     403      403        403       200     403       415
@@ -202,6 +208,7 @@ metrics        200     200      200        200       200     200       200
 # 127.0.0.1 there, so no `outside` case).
 THROUGH_HYPERCORN = {
     ("A", "events"): ("none", "wrong", "read", "events", "origin", "form"),
+    ("A", "otlpmetrics"): ("none", "events"),
     ("A", "metrics"): ("none", "metrics"),
     ("A", "health"): ("none",),
     ("C", "events"): ("none",),
