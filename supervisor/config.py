@@ -96,6 +96,7 @@ _ERROR_KEYS: dict[str, tuple[str, ...]] = {
     "starts must be before ends": ("starts", "ends"),
     # [[rules]], [[metrics]]
     "labels may not set": ("labels",),
+    "absent cannot be divided": ("divide_by", "aggregate"),
     "a counter's name must end in '_total'": ("name", "type"),
     "buckets are only for histograms": ("buckets", "type"),
     "buckets must be a non-empty": ("buckets",),

@@ -1,7 +1,8 @@
 """kind = "metric": fails while `condition` holds for any matching series of the metric store.
 
-`aggregate(metric{labels}[window]) operator threshold` is evaluated per series, as a rule's
-condition is (the condition's `duration` is not used here: `failure_threshold` plays that role).
+`aggregate(metric{labels}[window]) operator threshold` (or a ratio, with `divide_by`) is
+evaluated per series, as a rule's condition is (the condition's `duration` is not used here:
+`failure_threshold` plays that role).
 Details: `series` (how many matched), `failing` (how many hold the condition), `value` (the mean
 of the aggregated values). Series labelled `model` are reported as the seed's "mlModels" check:
 "All 4 ML models healthy" with `deployedModels` and `avgLatency` (milliseconds, for a metric in
@@ -18,6 +19,8 @@ from actors.checks.logic import Observation
 from actors.checks.probe import CheckContext, KindProbe, lent
 from actors.rules.config import ConditionConfig
 from actors.rules.evaluate import compare
+from actors.rules.ratio import read
+from actors.rules.spec import condition_from_config
 from actors.telemetry.protocols import MetricReader
 
 __all__ = ["MetricCheckConfig", "MetricProbe", "MetricReader"]
@@ -44,14 +47,13 @@ class MetricProbe(KindProbe[MetricCheckConfig]):
     def __init__(self, config: MetricCheckConfig, context: CheckContext) -> None:
         super().__init__(config, context)
         self._store: MetricReader = lent(context.store, config, "the metric store")
+        self._condition = condition_from_config(config.condition)
 
     async def probe(self) -> Observation:
         """Aggregate and compare; raises ProbeError when the store refuses the query."""
         cond = self.config.condition
         try:
-            values = self._store.aggregate(
-                cond.metric, cond.labels, cond.aggregate, cond.window, now=self.context.clock.now()
-            )
+            values = read(self._store, self._condition, self.context.clock.now())
         except Exception as exc:  # the store's own errors: unknown metric, bad aggregate
             raise ProbeError(f"cannot evaluate {cond.metric}: {exc}") from None
         failing = {
@@ -69,7 +71,10 @@ class MetricProbe(KindProbe[MetricCheckConfig]):
             details["deployedModels"] = len(models)
             if cond.metric.endswith("_seconds") and values:
                 details["avgLatency"] = round(sum(values.values()) / len(values) * 1000, 1)
-        expr = f"{cond.aggregate}({cond.metric}) {cond.operator} {_fmt(cond.threshold)}"
+        expr = f"{cond.aggregate}({cond.metric})"
+        if cond.divide_by is not None:
+            expr += f" / {cond.divide_by.aggregate or cond.aggregate}({cond.divide_by.metric})"
+        expr += f" {cond.operator} {_fmt(cond.threshold)}"
         if not failing:
             if not values:
                 return Observation.ok(f"no {cond.metric} series to judge", details)

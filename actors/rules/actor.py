@@ -47,8 +47,10 @@ from actors.rules.plan import (
     plan_reads,
     rules_watching,
     split_changed,
+    watched_metrics,
 )
 from actors.rules.plan import scope as scope_of
+from actors.rules.ratio import read as read_condition
 from actors.rules.spec import rule_from_config, rule_from_spec
 from actors.telemetry.exceptions import TelemetryError
 from actors.telemetry.protocols import MetricStoreProtocol
@@ -201,8 +203,8 @@ class RulesActor:
         """
         rule = rule_from_config(spec) if isinstance(spec, RuleConfig) else rule_from_spec(spec)
         old = self._rules.get(rule.id)
-        if old is not None and old.condition.metric != rule.condition.metric:
-            self._by_metric.get(old.condition.metric, set()).discard(rule.id)
+        if old is not None:
+            self._unwatch(old)
         self._install(rule)
         self._dirty_rules.add(rule.id)
         self._wake.set()
@@ -217,7 +219,7 @@ class RulesActor:
         rule = self._rules.pop(rule_id, None)
         if rule is None:
             raise RuleNotFound(rule_id)
-        self._by_metric.get(rule.condition.metric, set()).discard(rule_id)
+        self._unwatch(rule)
         self._retire(rule)
         self._wake.set()
 
@@ -342,7 +344,12 @@ class RulesActor:
             if old is not None:
                 self._retire(old)
             return
-        self._by_metric.setdefault(rule.condition.metric, set()).add(rule.id)
+        for metric in watched_metrics(rule):
+            self._by_metric.setdefault(metric, set()).add(rule.id)
+
+    def _unwatch(self, rule: Rule) -> None:
+        for metric in watched_metrics(rule):
+            self._by_metric.get(metric, set()).discard(rule.id)
 
     def _retire(self, rule: Rule) -> None:
         insts = self._instances.pop(rule.id, {})
@@ -473,9 +480,7 @@ class RulesActor:
     def _values(self, rule: Rule, now: float) -> Mapping[Labels, float]:
         cond = rule.condition
         try:
-            values = self._store.aggregate(
-                cond.metric, dict(cond.labels), cond.aggregate, cond.window, now=now
-            )
+            values = read_condition(self._store, cond, now)
             self.series_evaluated += len(values)
             return values
         except TelemetryError as exc:

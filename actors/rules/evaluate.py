@@ -36,6 +36,7 @@ __all__ = [
     "OPERATORS",
     "TEMPLATE_ACTION",
     "Condition",
+    "Divisor",
     "Instance",
     "Phase",
     "Rule",
@@ -146,8 +147,21 @@ def render(
 
 
 @dataclass(frozen=True, slots=True)
+class Divisor:
+    """The denominator of a ratio condition (`divide_by`), read over the condition's window."""
+
+    metric: str
+    labels: Labels = ()
+    aggregate: str = "last"
+
+
+@dataclass(frozen=True, slots=True)
 class Condition:
-    """What a rule watches: `aggregate` of `metric` series matching `labels` over `window` s."""
+    """What a rule watches: `aggregate` of `metric` series matching `labels` over `window` s.
+
+    With `divide_by`, each series' value is divided by the denominator series of the same
+    labels (`actors.rules.ratio`).
+    """
 
     metric: str
     labels: Labels = ()
@@ -156,6 +170,7 @@ class Condition:
     operator: str = ">"
     threshold: float = 0.0
     duration: float = 0.0
+    divide_by: Divisor | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ __all__ = [
     "rules_watching",
     "scope",
     "split_changed",
+    "watched_metrics",
 ]
 
 _ALERT_LABELS = frozenset({"alertname", "rule", "severity"})
@@ -86,8 +87,13 @@ class Read:
 
     @property
     def shared(self) -> bool:
-        """Whether the read serves several rules (never for `absent`: about every series)."""
-        return len(self.rules) > 1 and self.aggregate != "absent"
+        """Whether the read serves several rules (never for `absent`: about every series, nor
+        for ratios: each rule reads its numerator and denominator itself)."""
+        return (
+            len(self.rules) > 1
+            and self.aggregate != "absent"
+            and self.rules[0].condition.divide_by is None
+        )
 
 
 def plan_reads(rules: Iterable[Rule]) -> list[Read]:
@@ -95,13 +101,14 @@ def plan_reads(rules: Iterable[Rule]) -> list[Read]:
 
     Within a read the rules keep their order. Never raises.
     """
-    groups: dict[tuple[str, str, float], list[Rule]] = {}
+    groups: dict[tuple[str, str, float, bool], list[Rule]] = {}
     for rule in rules:
         cond = rule.condition
-        groups.setdefault((cond.metric, cond.aggregate, cond.window), []).append(rule)
+        key = (cond.metric, cond.aggregate, cond.window, cond.divide_by is not None)
+        groups.setdefault(key, []).append(rule)
     return [
         Read(metric, aggregate, window, tuple(group), LabelIndex(group))
-        for (metric, aggregate, window), group in groups.items()
+        for (metric, aggregate, window, _), group in groups.items()
     ]
 
 
@@ -167,18 +174,29 @@ def split_changed(
 ) -> tuple[list[str], list[str]]:
     """`(evaluated whole, evaluated over the changed series)`: rule ids, each list sorted.
 
-    `whole` (added or replaced rules) and the `absent` rules watching `metrics` are evaluated
-    whole; the other rules watching `metrics` over just their changed series. Ids not in
-    `rules` stay where they are (the actor skips them).
+    `whole` (added or replaced rules), the `absent` rules and the ratio rules (`divide_by`: a
+    change of either metric changes the ratio) watching `metrics` are evaluated whole; the
+    other rules watching `metrics` over just their changed series. Ids not in `rules` stay
+    where they are (the actor skips them).
     """
     entire = set(whole)
     scoped = rules_watching(by_metric, metrics) - entire
     for rule_id in list(scoped):
         rule = rules.get(rule_id)
-        if rule is not None and rule.condition.aggregate == "absent":
+        if rule is not None and (
+            rule.condition.aggregate == "absent" or rule.condition.divide_by is not None
+        ):
             scoped.discard(rule_id)
             entire.add(rule_id)
     return sorted(entire), sorted(scoped)
+
+
+def watched_metrics(rule: Rule) -> tuple[str, ...]:
+    """The metrics whose samples change `rule`'s values: its metric, and its denominator's."""
+    cond = rule.condition
+    if cond.divide_by is None or cond.divide_by.metric == cond.metric:
+        return (cond.metric,)
+    return (cond.metric, cond.divide_by.metric)
 
 
 def merges_series(rule: Rule, labelnames: AbstractSet[str]) -> bool:

@@ -8,11 +8,36 @@ from typing import Any
 from pydantic import ValidationError
 
 from actors.models import labels_of
-from actors.rules.config import RuleConfig
-from actors.rules.evaluate import Condition, Rule
+from actors.rules.config import ConditionConfig, RuleConfig
+from actors.rules.evaluate import Condition, Divisor, Rule
 from actors.rules.exceptions import InvalidRule
 
-__all__ = ["rule_from_config", "rule_from_spec"]
+__all__ = ["condition_from_config", "rule_from_config", "rule_from_spec"]
+
+
+def condition_from_config(cond: ConditionConfig) -> Condition:
+    """The evaluable condition of a validated condition table (of a rule or a metric check).
+
+    `divide_by` takes the condition's aggregate and labels where it sets none.
+    """
+    divisor = None
+    if cond.divide_by is not None:
+        below = cond.divide_by
+        divisor = Divisor(
+            metric=below.metric,
+            labels=labels_of(cond.labels if below.labels is None else below.labels),
+            aggregate=below.aggregate or cond.aggregate,
+        )
+    return Condition(
+        metric=cond.metric,
+        labels=labels_of(cond.labels),
+        aggregate=cond.aggregate,
+        window=cond.window,
+        operator=cond.operator,
+        threshold=cond.threshold,
+        duration=cond.duration,
+        divide_by=divisor,
+    )
 
 
 def rule_from_config(config: RuleConfig) -> Rule:
@@ -22,19 +47,10 @@ def rule_from_config(config: RuleConfig) -> Rule:
         annotations.setdefault("summary", config.summary)
     if config.description:
         annotations.setdefault("description", config.description)
-    cond = config.condition
     return Rule(
         id=config.id,
         name=config.name,
-        condition=Condition(
-            metric=cond.metric,
-            labels=labels_of(cond.labels),
-            aggregate=cond.aggregate,
-            window=cond.window,
-            operator=cond.operator,
-            threshold=cond.threshold,
-            duration=cond.duration,
-        ),
+        condition=condition_from_config(config.condition),
         severity=config.severity,
         channels=tuple(config.channels),
         annotations=labels_of(annotations),
