@@ -22,6 +22,7 @@ Raises (every public function): `ConfigError` only.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import ssl
@@ -45,10 +46,14 @@ from actors.routing.config import (
     TimeIntervalConfig,
 )
 from actors.rules.config import RuleConfig
+from actors.rules.slo import rule_id
+from actors.rules.slo_config import SloConfig
 from actors.store.config import StorageConfig
+from actors.telemetry.catalog import SEED_METRICS
 from actors.telemetry.config import MetricDecl, OtlpConfig, TelemetryConfig
 from actors.telemetry.exceptions import OtelEnvError
 from actors.telemetry.otel import resolve_otel
+from actors.telemetry.store import DEFAULT_BUCKETS
 from actors.telemetry.windows import DEFAULT_STALENESS
 from actors.web.access import unprotected_writes
 from actors.web.config import SecurityConfig, ServerConfig
@@ -96,6 +101,8 @@ _ERROR_KEYS: dict[str, tuple[str, ...]] = {
     "starts must be before ends": ("starts", "ends"),
     # [[rules]], [[metrics]]
     "labels may not set": ("labels",),
+    "an SLO takes either sli": ("sli", "good", "bad", "total"),
+    "an SLO needs total": ("total", "good", "bad", "sli"),
     "absent cannot be divided": ("divide_by", "aggregate"),
     "a counter's name must end in '_total'": ("name", "type"),
     "buckets are only for histograms": ("buckets", "type"),
@@ -204,6 +211,7 @@ class Config(ConfigModel):
     metrics: tuple[MetricDecl, ...] = ()
     checks: tuple[CheckConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
+    slos: tuple[SloConfig, ...] = ()
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     inhibit: tuple[InhibitConfig, ...] = ()
     silences: tuple[SilenceConfig, ...] = ()
@@ -385,6 +393,8 @@ def _references(document: Document) -> list[Problem]:
     problems += _duplicates("checks", "name", document, "check name")
     problems += _duplicates("rules", "id", document, "rule id")
     problems += _duplicates("metrics", "name", document, "metric name")
+    problems += _duplicates("slos", "name", document, "SLO name")
+    problems += _slo_metrics(raw)
     path: KeyPath
     # Channel references are checked only when [channels] is a table (else that is the error).
     channels_table = raw.get("channels", {})
@@ -399,6 +409,11 @@ def _references(document: Document) -> list[Problem]:
             for position, name in _names(route, "channels"):
                 if name not in channels_table:
                     path = (*route_path, "channels", position)
+                    problems.append(Problem(path, _unknown("channel", name, channels)))
+        for index, slo in _elements(raw, "slos"):
+            for position, name in _names(slo, "alert_channels"):
+                if name not in channels_table:
+                    path = ("slos", index, "alert_channels", position)
                     problems.append(Problem(path, _unknown("channel", name, channels)))
         for position, name in _names(_table(raw, "routing"), "escalate_to"):
             if name not in channels_table:
@@ -424,6 +439,69 @@ def _references(document: Document) -> list[Problem]:
                     path = ("checks", index, "depends_on", position)
                     problems.append(Problem(path, _unknown("check", name, check_names)))
         problems += _cycles(checks)
+    return problems
+
+
+def _slo_metrics(raw: Mapping[str, Any]) -> list[Problem]:
+    """[[slos]] read the right kind of metric (counters, or a histogram with a bucket at `le`)
+    where the metric is known here (the seed catalogue and [[metrics]]); the ids of their
+    generated rules are not taken by a [[rules]] entry."""
+    known: dict[str, tuple[str, tuple[float, ...]]] = {
+        spec.name: (spec.kind, spec.buckets or DEFAULT_BUCKETS) for spec in SEED_METRICS
+    }
+    for _, decl in _elements(raw, "metrics"):
+        name, kind = _name(decl, "name"), _name(decl, "type")
+        buckets = decl.get("buckets")
+        if name and kind:
+            bounds = tuple(b for b in buckets if isinstance(b, int | float)) if buckets else ()
+            known[name] = (kind, bounds or DEFAULT_BUCKETS)
+    rule_ids = {rid for _, rule in _elements(raw, "rules") if (rid := _name(rule, "id"))}
+    problems: list[Problem] = []
+    for index, slo in _elements(raw, "slos"):
+        for part in ("good", "bad", "total"):
+            metric = _name(_table(slo, part) or {}, "metric")
+            if metric in known and known[metric][0] == "gauge":
+                problems.append(
+                    Problem(
+                        ("slos", index, part, "metric"),
+                        f"{metric} is a gauge: an SLI counts events in counters (or a histogram's"
+                        " observations)",
+                    )
+                )
+        sli = _table(slo, "sli") or {}
+        metric, le = _name(sli, "metric"), sli.get("le")
+        if metric in known:
+            kind, bounds = known[metric]
+            if kind != "histogram":
+                problems.append(
+                    Problem(
+                        ("slos", index, "sli", "metric"),
+                        f"{metric} is a {kind}: a latency SLI reads a histogram",
+                    )
+                )
+            else:
+                try:
+                    bound = float(le) if isinstance(le, str | int | float) else None
+                except ValueError:
+                    bound = None  # the schema's error
+                if bound is not None and not any(math.isclose(bound, b) for b in bounds):
+                    shown = ", ".join(f"{b:g}" for b in bounds)
+                    problems.append(
+                        Problem(
+                            ("slos", index, "sli", "le"),
+                            f"le {bound:g} is not a bucket of {metric} (buckets: {shown})",
+                        )
+                    )
+        name = _name(slo, "name")
+        for alert in ("page", "ticket"):
+            generated = rule_id(name or "", alert)
+            if name and generated in rule_ids:
+                problems.append(
+                    Problem(
+                        ("slos", index, "name"),
+                        f"the SLO's {alert} rule id '{generated}' is taken by a [[rules]] entry",
+                    )
+                )
     return problems
 
 
@@ -645,6 +723,21 @@ def summarize(config: Config, file: str) -> str:
             f"  {rule.id}: {rule.name} [{rule.severity}] "
             f"{cond.aggregate}({selector}[{format_duration(cond.window)}]) "
             f"{cond.operator} {cond.threshold:g} -> {', '.join(rule.channels) or '-'}{state}"
+        )
+    if config.slos:
+        lines.append(f"slos ({len(config.slos)}):")
+    for slo in config.slos:
+        if slo.sli is not None:
+            sli = f"{slo.sli.metric} <= {slo.sli.le:g}s"
+        else:
+            part = "good" if slo.good is not None else "bad"
+            chosen = slo.good or slo.bad
+            assert chosen is not None
+            assert slo.total is not None
+            sli = f"{part} {chosen.metric} / total {slo.total.metric}"
+        lines.append(
+            f"  {slo.name}: {slo.objective * 100:g} % over {format_duration(slo.window)}, {sli}"
+            f" -> {', '.join(slo.alert_channels) or '-'}"
         )
     disabled = config.disabled_channels()
     lines.append(f"channels ({len(config.channels)}, {len(disabled)} disabled):")

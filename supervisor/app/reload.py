@@ -21,6 +21,8 @@ from typing import Any
 
 from quart import Blueprint, jsonify
 
+from actors.rules.config import RuleConfig
+from actors.rules.slo import slo_rules
 from actors.web.access import Scope, requires
 from actors.web.responses import json_error
 from supervisor.config import Config
@@ -38,6 +40,7 @@ __all__ = [
     "check_diff",
     "diff_configs",
     "diff_names",
+    "enabled_rules",
     "reload_blueprint",
     "restart_sections",
     "routing_changed",
@@ -51,6 +54,7 @@ LIVE_SECTIONS = frozenset(
     {
         "checks",
         "rules",
+        "slos",
         "log",
         "channels",
         "routing",
@@ -167,12 +171,17 @@ def check_diff(old: Config, new: Config) -> NameDiff:
     )
 
 
+def enabled_rules(config: Config) -> dict[str, RuleConfig]:
+    """The rules the evaluator runs, by id: the enabled [[rules]] and the rules each [[slos]]
+    entry generates (its page and ticket burn-rate alerts)."""
+    rules = {rule.id: rule for rule in config.rules if rule.enabled}
+    rules.update((rule.id, rule) for rule in slo_rules(config.slos))
+    return rules
+
+
 def rule_diff(old: Config, new: Config) -> NameDiff:
-    """The enabled rules, by id (disabling one removes it, enabling one adds it)."""
-    return diff_names(
-        {rule.id: rule for rule in old.rules if rule.enabled},
-        {rule.id: rule for rule in new.rules if rule.enabled},
-    )
+    """The enabled rules, by id (disabling one removes it, enabling one adds it), SLOs' included."""
+    return diff_names(enabled_rules(old), enabled_rules(new))
 
 
 def channel_diff(old: Config, new: Config) -> NameDiff:

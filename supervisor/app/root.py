@@ -15,6 +15,7 @@ listeners). Their child specs go under the root `Supervisor`:
       notify      nested supervisor, one child `deliver:<name>` per enabled channel (notify)
       routing     groups, silences, inhibits; writes Notifications to the durable outbox
       rules       the rule evaluator -> AlertEvents -> routing (the `alerts` Mailbox) (routing)
+      slos        counts [[slos]] events, records slo_* (their burn-rate alerts are rules) (routing)
       cluster     with [storage] url: the replica's heartbeat (claims, silences)     (cluster)
       history     the check history: records every run, flushes in batches      (checks)
       checks      nested supervisor, one child `check:<name>` per [[checks]] entry  (checks)

@@ -8,10 +8,14 @@ maintenance windows; writes notifications through notify's `enqueue`) and the pr
 own object, as in Alertmanager: they live as long as the process, so a silence added through the
 API keeps muting when the routing actor crashes and is restarted, and when a reload replaces it.
 
-On reload: added and changed rules are (re)installed in the evaluator, removed ones retired,
-unchanged ones keep their alert state. A change of [routing], [[inhibit]], [[silences]] or
-[[maintenance]] replaces the routing actor (its notification logs and the silences are
-persisted, so nothing is sent twice).
+The SLO actor (`slos`) counts each [[slos]] entry's events and records the `slo_*` metrics;
+the burn-rate alerts it generates are rules of the evaluator like the others.
+
+On reload: added and changed rules (generated ones included) are (re)installed in the
+evaluator, removed ones retired, unchanged ones keep their alert state; the SLOs are
+reconfigured (a changed SLO counts again from then on). A change of [routing], [[inhibit]],
+[[silences]] or [[maintenance]] replaces the routing actor (its notification logs and the
+silences are persisted, so nothing is sent twice).
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from actors.routing.persist import SqliteRoutingStore
 from actors.routing.silencing import Silences
 from actors.rules.actor import RulesActor
 from actors.rules.persist import SqliteAlertStateStore
+from actors.rules.slo_actor import SloActor
 from actors.store import Store
-from supervisor.app.reload import ReportBuilder, routing_changed, rule_diff
+from supervisor.app.reload import ReportBuilder, enabled_rules, routing_changed, rule_diff
 from supervisor.app.subsystem import Wiring
 from supervisor.app.telemetry import TelemetrySubsystem
 from supervisor.config import Config
@@ -58,7 +63,8 @@ class RoutingSubsystem:
 
     Attributes:
         alerts: the rules -> routing mailbox.
-        rules: the rule evaluator.
+        rules: the rule evaluator ([[rules]] and the burn-rate alerts of [[slos]]).
+        slos: the SLO evaluator (`slo_*` metrics, what the burn-rate alerts watch).
         silences: the process's silences.
         actor: the routing actor running now (a reload may replace it).
     """
@@ -83,13 +89,16 @@ class RoutingSubsystem:
         self._store = SqliteRoutingStore(database=database)
         self.silences = Silences(store=self._store, clock=wiring.clock, configured=config.silences)
         self.rules = RulesActor(
-            rules=[rule for rule in config.rules if rule.enabled],
+            rules=list(enabled_rules(config).values()),
             store=telemetry.store,
             sink=self.alerts,
             clock=wiring.clock,
             state=SqliteAlertStateStore(database=database),
             tracer=telemetry.otel.tracer,
             logger=logger_for("rules"),
+        )
+        self.slos = SloActor(
+            slos=config.slos, store=telemetry.store, clock=wiring.clock, logger=logger_for("slos")
         )
         self.actor = self._actor(config)
         self._windows = self._maintenance(config)
@@ -125,8 +134,12 @@ class RoutingSubsystem:
         return self._wiring.child("routing", self.actor.run)
 
     def specs(self) -> list[ChildSpec]:
-        """`routing`, then `rules` (routing is ready before the first alert)."""
-        return [self._routing_spec(), self._wiring.child("rules", self.rules.run)]
+        """`routing`, then `rules` (routing is ready before the first alert), then `slos`."""
+        return [
+            self._routing_spec(),
+            self._wiring.child("rules", self.rules.run),
+            self._wiring.child("slos", self.slos.run),
+        ]
 
     def mute_status(self, alert: Alert) -> MuteStatus:
         """Why `alert` is muted now, as the routing actor running now sees it."""
@@ -140,7 +153,8 @@ class RoutingSubsystem:
             supervisor.runtime errors of `restart_child`: the new routing actor did not start.
         """
         diff = rule_diff(old, new)
-        rules = {rule.id: rule for rule in new.rules if rule.enabled}
+        rules = enabled_rules(new)
+        self.slos.configure(new.slos)
         for rid in diff.removed:
             self.rules.remove_rule(rid)
         for rid in (*diff.added, *diff.changed):

@@ -25,6 +25,7 @@ from opentelemetry.trace import TracerProvider
 
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.routing.api import create_blueprint as alerting_blueprint
+from actors.rules.slo_api import create_blueprint as slo_blueprint
 from actors.telemetry.api import create_blueprint as telemetry_blueprint
 from actors.telemetry.otlp_api import create_otlp_blueprint
 from actors.web.access import AccessGuard
@@ -151,6 +152,7 @@ class WebSubsystem:
                 alerting_blueprint(
                     rules=routing.rules, routing=routing, silences=routing.silences, clock=clock
                 ),
+                slo_blueprint(slos=routing.slos),
                 notify_blueprint(
                     channels=notify.channels,
                     outbox=notify.outbox,

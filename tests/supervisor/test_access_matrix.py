@@ -117,6 +117,7 @@ ROUTES = {
     "otlpmetrics": Route("POST", "/v1/metrics", {"resourceMetrics": []}),
     "otlptraces": Route("POST", "/v1/traces", {"resourceSpans": []}),
     "alerts": Route("GET", "/api/v1/alerts"),
+    "slos": Route("GET", "/api/v1/slos"),
     "silences": Route("GET", "/api/v1/silences"),
     "silence": Route("GET", "/api/v1/silences/nope"),
     "silence+": Route("POST", "/api/v1/silences", {"matchers": ["alertname=x"], "duration": "1h"}),
@@ -156,6 +157,7 @@ events          401  401  403   202    403    403   403   202   401    403     4
 otlpmetrics     401  401  403   200    403    403   403   200   401    403     403   415
 otlptraces      401  401  403   200    403    403   403   200   401    403     403   415
 alerts          401  401  200   403    403    403   403   200   401    403     200   200
+slos            401  401  200   403    403    403   403   200   401    403     200   200
 silences        401  401  200   403    403    403   403   200   401    403     200   200
 silence         401  401  404   403    403    403   403   404   401    403     404   404
 silence+        401  401  403   403    201    403   403   201   401    403     403   415
@@ -181,6 +183,7 @@ MATRIX_B = """
 route        B:none  B:wrong  B:events  B:outside
 health         200     200      200       403
 checks         200     200      200       403
+slos           200     200      200       403
 events         401     401      202       403
 otlpmetrics    401     401      200       403
 silence+       401     401      403       403
