@@ -39,6 +39,7 @@ from actors.rules.slo_config import SelectorConfig, SloConfig
 
 __all__ = [
     "ALERTS",
+    "SEVERITIES",
     "BURN_ALERT_METRIC",
     "WINDOWS",
     "BurnPair",
@@ -48,6 +49,7 @@ __all__ = [
     "alert_burn",
     "burn_rate",
     "counted",
+    "describe_pairs",
     "error_ratio",
     "rule_id",
     "slo_rules",
@@ -294,7 +296,8 @@ def rule_id(slo: str, alert: str) -> str:
     return f"slo-{slo}-{alert}"
 
 
-def _pairs_text(pairs: Iterable[BurnPair], slo_window: float) -> str:
+def describe_pairs(pairs: Iterable[BurnPair], slo_window: float) -> str:
+    """The window pairs as words: \"1h and 5m over 14.4x or 6h and 30m over 6x\"."""
     return " or ".join(
         f"{format_duration(p.long)} and {format_duration(p.short)} over {p.factor(slo_window):.4g}x"
         for p in pairs
@@ -320,7 +323,7 @@ def slo_rules(slos: Iterable[SloConfig]) -> list[RuleConfig]:
                         "channels": slo.alert_channels,
                         "summary": (
                             f"SLO {slo.name}: error budget burning {{{{ value }}}}x"
-                            f" ({_pairs_text(pairs, slo.window)})"
+                            f" ({describe_pairs(pairs, slo.window)})"
                         ),
                         "description": slo.description,
                         "labels": dict(slo.labels),

@@ -26,7 +26,7 @@ from actors.telemetry.windows import live
 if TYPE_CHECKING:
     from actors.telemetry.store import MetricHandle, MetricStore
 
-__all__ = ["StoreCollector"]
+__all__ = ["StoreCollector", "le_label"]
 
 
 class StoreCollector(Collector):
@@ -52,7 +52,7 @@ class StoreCollector(Collector):
             snapshots = [s for s in handle.snapshot() if live(s.updated, now, staleness)]
             if handle.kind == "histogram":
                 hist = HistogramMetricFamily(handle.name, handle.help, labels=handle.labelnames)
-                les = [_le(b) for b in handle.buckets] + ["+Inf"]
+                les = [le_label(b) for b in handle.buckets] + ["+Inf"]
                 for snap in snapshots:
                     hist.add_metric(
                         list(snap.label_values),
@@ -67,7 +67,8 @@ class StoreCollector(Collector):
                 yield family
 
 
-def _le(bound: float) -> str:
+def le_label(bound: float) -> str:
+    """A bucket bound as the `le` label value /metrics gives it ("0.5", "1.0")."""
     text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
     return text
 
