@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import trio
 
@@ -41,35 +40,10 @@ from actors.rules.slo import (
 )
 from actors.rules.slo_config import SloConfig
 from actors.telemetry.exceptions import TelemetryError
+from actors.telemetry.protocols import MetricView, SnapshotStore
 from actors.telemetry.store import SeriesSnapshot
 
-__all__ = ["SliStore", "SloActor"]
-
-
-class _Handle(Protocol):
-    @property
-    def kind(self) -> str: ...
-    @property
-    def labelnames(self) -> tuple[str, ...]: ...
-    @property
-    def buckets(self) -> tuple[float, ...]: ...
-    def snapshot(self) -> list[SeriesSnapshot]: ...
-
-
-class SliStore(Protocol):
-    """What the SLO actor needs of the metric store: declare, record, and each metric's series."""
-
-    def declare(self, name: str, kind: str, help: str, labelnames: Sequence[str] = ()) -> None:
-        """Declare a metric (see `MetricStore.declare`)."""
-        ...
-
-    def record(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
-        """Record one sample (see `MetricStore.record`)."""
-        ...
-
-    def handle(self, name: str) -> _Handle:
-        """The declared metric `name` (raises `UnknownMetricError`)."""
-        ...
+__all__ = ["SloActor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +71,7 @@ class _Sli:
         self.seen: dict[tuple[str, str], dict[tuple[str, ...], float]] = {}
 
 
-def _count(handle: _Handle, part: _Part, series: SeriesSnapshot) -> float:
+def _count(handle: MetricView, part: _Part, series: SeriesSnapshot) -> float:
     """The cumulative count a series holds for `part`.
 
     Raises:
@@ -136,7 +110,7 @@ class SloActor:
         self,
         *,
         slos: Sequence[SloConfig],
-        store: SliStore,
+        store: SnapshotStore,
         clock: Clock,
         interval: float = 30.0,
         logger: logging.Logger | None = None,

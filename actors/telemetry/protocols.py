@@ -3,8 +3,9 @@
 `MetricStoreProtocol` is what the rules actor holds (it reads windows, records `alerts_firing`
 and listens to samples); `actors.telemetry.store.MetricStore` satisfies it. A consumer that
 needs less takes one side of it, never a copy: `MetricReader` (the `metric` check, the web
-app's figures) or `MetricWriter` (the health state's metrics, notify's). Tests may pass any
-object of the right shape.
+app's figures) or `MetricWriter` (the health state's metrics, notify's). `SnapshotStore` is
+the writer with `MetricSnapshots`, each metric's series as `/metrics` exposes them (the SLO actor
+reads running totals, not windows). Tests may pass any object of the right shape.
 
 The errors are the store's (`actors.telemetry.exceptions`): see `MetricStore`.
 """
@@ -16,9 +17,16 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from actors.models import Labels
-    from actors.telemetry.store import Listener, MetricKind
+    from actors.telemetry.store import Listener, MetricKind, SeriesSnapshot
 
-__all__ = ["MetricReader", "MetricStoreProtocol", "MetricWriter"]
+__all__ = [
+    "MetricReader",
+    "MetricSnapshots",
+    "MetricStoreProtocol",
+    "MetricView",
+    "MetricWriter",
+    "SnapshotStore",
+]
 
 
 class MetricWriter(Protocol):
@@ -108,3 +116,42 @@ class MetricStoreProtocol(MetricWriter, MetricReader, Protocol):
     def remove_listener(self, callback: Listener) -> None:
         """Stop calling `callback`; no error if it was not registered."""
         ...
+
+
+class MetricView(Protocol):
+    """One declared metric: its kind, label names, bucket bounds and series right now."""
+
+    @property
+    def kind(self) -> str:
+        """counter, gauge or histogram."""
+        ...
+
+    @property
+    def labelnames(self) -> tuple[str, ...]:
+        """The declared label names, in the order of a series' label values."""
+        ...
+
+    @property
+    def buckets(self) -> tuple[float, ...]:
+        """A histogram's finite bucket bounds (+Inf implicit); () otherwise."""
+        ...
+
+    def snapshot(self) -> list[SeriesSnapshot]:
+        """Every series' exposition values (a counter's total, a histogram's buckets)."""
+        ...
+
+
+class MetricSnapshots(Protocol):
+    """Each declared metric's series as `/metrics` exposes them."""
+
+    def handle(self, name: str) -> MetricView:
+        """The declared metric `name`.
+
+        Raises:
+            UnknownMetricError: `name` was not declared.
+        """
+        ...
+
+
+class SnapshotStore(MetricWriter, MetricSnapshots, Protocol):
+    """Records, and reads each metric's series as exposed (the SLO actor)."""
