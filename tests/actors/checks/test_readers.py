@@ -99,6 +99,35 @@ async def test_metric_ml_models() -> None:
     assert "model=m2" in obs.message
 
 
+async def test_metric_ratio_condition() -> None:
+    clock = FixedClock()
+    store = MetricStore(clock=clock)
+    store.declare("checkout_failures_total", "counter", "Failures.", ("region",))
+    store.declare("checkout_attempts_total", "counter", "Attempts.", ("region",))
+    for region, failures, attempts in (("eu", 1, 100), ("us", 5, 100), ("ap", 0, 0)):
+        store.record("checkout_failures_total", failures, {"region": region})
+        store.record("checkout_attempts_total", attempts, {"region": region})
+    config = make_config(
+        name="checkout",
+        kind="metric",
+        condition={
+            "metric": "checkout_failures_total",
+            "aggregate": "increase",
+            "window": "5m",
+            "divide_by": {"metric": "checkout_attempts_total"},
+            "operator": ">",
+            "threshold": 0.01,
+        },
+    )
+    obs = await MetricProbe(config, CheckContext(store=store, clock=clock)).probe()
+    assert obs.status is CheckStatus.FAIL
+    # ap attempted nothing: no ratio, not a failure.
+    assert obs.message == (
+        "1 of 2 series match increase(checkout_failures_total) / increase(checkout_attempts_total)"
+        " > 0.01: {region=us}=0.05"
+    )
+
+
 async def test_metric_unknown_metric_fails_clearly() -> None:
     clock = FixedClock()
     config = make_config(name="m", kind="metric", condition={"metric": "nope"})

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import trio
+from pydantic import SecretStr
 from trio.testing import MockClock
 
 from actors.clock import VirtualClock
@@ -13,8 +14,10 @@ from actors.models import AlertEvent, AlertStatus
 from actors.rules.actor import RulesActor
 from actors.rules.slo import slo_rules
 from actors.rules.slo_actor import SloActor
+from actors.rules.slo_api import create_blueprint
 from actors.rules.slo_config import SloConfig
 from actors.telemetry.store import MetricStore
+from tests.actors.web.guarded import guarded_app
 
 INTERVAL = 30.0
 
@@ -158,3 +161,26 @@ async def test_configure_keeps_unchanged_ledgers(
     assert other.sli is None
     h.slos.configure([_slo(name="other")])
     assert [s.name for s in h.slos.statuses()] == ["other"]
+
+
+async def test_the_api_lists_each_slo(nursery: trio.Nursery, autojump_clock: MockClock) -> None:
+    nothing = {"metric": "api_requests_total", "labels": {"status": "1.."}}
+    h = Harness([_slo(), _slo(name="idle", bad=nothing, total=nothing)])
+    app = guarded_app(create_blueprint(slos=h.slos), api_token=SecretStr("t0ken"))
+    await h.start(nursery)
+    await trio.sleep(1)
+    h.requests("200", 90)
+    h.requests("503", 10)
+    await trio.sleep(INTERVAL)
+    resp = await app.test_client().get("/api/v1/slos")
+    assert resp.status_code == 200
+    api, idle = (await resp.get_json())["slos"]
+    assert api["name"] == "api"
+    assert api["window"] == "30d"
+    assert api["sli"] == pytest.approx(0.9)
+    assert api["burnRates"]["5m"] == pytest.approx(100.0)
+    assert api["alerts"] == {"page": True, "ticket": True}
+    assert api["error"] is None
+    assert idle["sli"] is None
+    assert idle["burnRates"]["5m"] is None
+    assert idle["alerts"] == {"page": False, "ticket": False}
