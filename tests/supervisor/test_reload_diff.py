@@ -72,3 +72,26 @@ def test_disabling_a_rule_removes_it_and_sections_outside_live_ones_need_a_resta
     assert diff.rules_removed == ("down",)
     assert diff.routing_changed
     assert diff.needs_restart == ("server",)
+
+
+SLO = """
+[[slos]]
+name = "api"
+objective = 0.999
+bad = { metric = "api_requests_total", labels = { status = "5.." } }
+total = { metric = "api_requests_total" }
+alert_channels = ["console"]
+"""
+
+
+def test_an_slo_is_live_and_its_alerts_are_rules_of_the_diff() -> None:
+    diff = diff_configs(_config(BASE), _config(BASE + SLO))
+    assert diff.rules_added == ("slo-api-page", "slo-api-ticket")
+    assert diff.needs_restart == ()
+    # A new objective is the SLO actor's to apply: the rules watch its slo_burn_alert as before.
+    changed = diff_configs(_config(BASE + SLO), _config(BASE + SLO.replace("0.999", "0.99")))
+    assert changed.rules_changed == ()
+    paged = diff_configs(_config(BASE + SLO), _config(BASE + SLO.replace('["console"]', "[]")))
+    assert paged.rules_changed == ("slo-api-page", "slo-api-ticket")
+    gone = diff_configs(_config(BASE + SLO), _config(BASE))
+    assert gone.rules_removed == ("slo-api-page", "slo-api-ticket")
