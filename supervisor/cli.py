@@ -179,9 +179,13 @@ def _export_rules(args: argparse.Namespace, err: TextIO) -> int:
     if loaded is None:
         return EXIT_CONFIG
     config = loaded[0]
-    from actors.rules.export import export_rules, render_rules_file
+    from actors.rules.export import RulesExport, export_rules, render_rules_file
+    from actors.rules.slo_export import slo_rule_groups
 
     export = export_rules(config.rules, _metric_kinds(config))
+    if config.slos:  # each SLO's recording and burn-rate alerting rules, a group each
+        groups = [*export.document["groups"], *slo_rule_groups(config.slos)]
+        export = RulesExport({**export.document, "groups": groups}, export.notes)
     for note in export.notes:
         print(f"export-rules: {note}", file=err)
     return _write_output(render_rules_file(export, source=str(path)), args.output, err)

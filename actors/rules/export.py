@@ -119,15 +119,48 @@ def _selector(metric: str, labels: Mapping[str, str]) -> str:
     return f"{metric}{{{inside}}}"
 
 
-def promql(condition: ConditionConfig, kind: str) -> tuple[str | None, str | None]:
+def promql(
+    condition: ConditionConfig, kind: str, divisor_kind: str | None = None
+) -> tuple[str | None, str | None]:
     """The PromQL expression of `condition` over a metric of `kind`, and a note.
 
     Returns `(expr, note)`: `expr` is None when Prometheus has no counterpart (the note says
     why); otherwise `note` is None when the expression means the same, or says how it differs.
+    A ratio (`divide_by`, over a metric of `divisor_kind`) is `a / (b != 0)`: a zero or missing
+    denominator is no value, as ours.
 
     Raises:
-        ValueError: `kind` is not counter, gauge or histogram.
+        ValueError: `kind` (or `divisor_kind`) is not counter, gauge or histogram, or
+            `divisor_kind` is missing for a ratio.
     """
+    expr, note = _aggregate(condition, kind)
+    if condition.aggregate == "absent":
+        return expr, note  # true whatever the operator: no comparison (never divided)
+    below = condition.divide_by
+    if expr is not None and below is not None:
+        if divisor_kind is None:
+            raise ValueError("a ratio needs the kind of its divide_by metric")
+        denominator = condition.model_copy(
+            update={
+                "metric": below.metric,
+                "aggregate": below.aggregate or condition.aggregate,
+                "labels": condition.labels if below.labels is None else below.labels,
+                "divide_by": None,
+            }
+        )
+        below_expr, below_note = _aggregate(denominator, divisor_kind)
+        if below_expr is None:
+            return None, f"divide_by: {below_note}"
+        expr = f"{expr} / ({below_expr} != 0)"
+        if below_note is not None:
+            note = f"{note}; divide_by: {below_note}" if note else f"divide_by: {below_note}"
+    if expr is None:
+        return None, note
+    return f"{expr} {condition.operator} {_number(condition.threshold)}", note
+
+
+def _aggregate(condition: ConditionConfig, kind: str) -> tuple[str | None, str | None]:
+    """`promql` without the comparison (and without `divide_by`)."""
     if kind not in ("counter", "gauge", "histogram"):
         raise ValueError(f"unknown metric kind {kind!r}")
     agg = condition.aggregate
@@ -202,9 +235,7 @@ def promql(condition: ConditionConfig, kind: str) -> tuple[str | None, str | Non
             note = "rate() extrapolates to the window's edges; here the observations are counted"
         else:
             note = f"{agg} of a histogram is of single observations, which Prometheus does not see"
-    if expr is None:
-        return None, note
-    return f"{expr} {condition.operator} {_number(condition.threshold)}", note
+    return expr, note
 
 
 def _literal(text: str) -> str:
@@ -296,7 +327,13 @@ def export_rules(
             text = f"metric {rule.condition.metric!r} is not declared, so its kind is unknown"
             notes.append(ExportNote(rule.id, text, exported=False))
             continue
-        expr, note = promql(rule.condition, kind)
+        below = rule.condition.divide_by
+        divisor_kind = kinds.get(below.metric) if below is not None else None
+        if below is not None and divisor_kind is None:
+            text = f"metric {below.metric!r} is not declared, so its kind is unknown"
+            notes.append(ExportNote(rule.id, text, exported=False))
+            continue
+        expr, note = promql(rule.condition, kind, divisor_kind)
         if expr is None:
             notes.append(ExportNote(rule.id, note or "no PromQL counterpart", exported=False))
             continue
@@ -309,7 +346,7 @@ def export_rules(
 
 def render_rules_file(export: RulesExport, *, source: str = "") -> str:
     """The rules file: a comment header (source, then every note), then the YAML document."""
-    header = ["# Prometheus alerting rules exported by blipee-monitor export-rules"]
+    header = ["# Prometheus rules exported by blipee-monitor export-rules"]
     if source:
         header.append(f"# from {source}")
     if export.notes:

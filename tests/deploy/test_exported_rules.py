@@ -28,4 +28,4 @@ def test_promtool_accepts_the_deployed_rules() -> None:
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout
+    assert "SUCCESS: 70 rules found" in result.stdout  # 5 rules, 13 for each of 5 SLOs

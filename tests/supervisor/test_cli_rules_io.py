@@ -131,3 +131,29 @@ def test_import_alertmanager_errors(tmp_path: Path) -> None:
     result = cli("import-alertmanager", str(tmp_path / "missing.yml"), cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
+
+
+def test_export_rules_writes_each_slos_group(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        RULES
+        + """
+[[slos]]
+name = "api"
+objective = 0.999
+bad = { metric = "api_requests_total", labels = { status = "5.." } }
+total = { metric = "api_requests_total" }
+"""
+    )
+    out = tmp_path / "rules.yml"
+    result = cli("export-rules", "-c", str(config), "-o", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    groups = yaml.safe_load(out.read_text())["groups"]
+    assert [g["name"] for g in groups] == ["blipee-monitor", "slo-api"]
+    records = [r["record"] for r in groups[1]["rules"] if "record" in r]
+    assert records[0] == "slo:sli_error:ratio_rate5m"
+    assert groups[1]["rules"][0]["expr"] == (
+        'sum(rate(api_requests_total{status=~"5.."}[5m])) / sum(rate(api_requests_total[5m]))'
+    )
+    alerts = [r["labels"]["burn"] for r in groups[1]["rules"] if "alert" in r]
+    assert alerts == ["page", "ticket"]

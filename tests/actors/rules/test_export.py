@@ -198,3 +198,35 @@ def test_promtool_accepts_every_exported_rule(tmp_path: Path) -> None:
     count = len(export.document["groups"][0]["rules"])
     assert count == len(rules) - sum(not n.exported for n in export.notes)
     assert f"SUCCESS: {count} rules found" in result.stdout
+
+
+def test_a_ratio_is_divided_by_a_denominator_that_is_not_zero() -> None:
+    cond = _condition("c_total", "increase", divide_by={"metric": "d_total"})
+    got, note = promql(cond, "counter", "counter")
+    assert got == "increase(c_total[5m]) / (increase(d_total[5m]) != 0) > 1.0"
+    assert note is not None
+    assert "divide_by: increase() extrapolates" in note
+    gauges = _condition("g", "last", labels={"k": "a"}, divide_by={"metric": "g2", "labels": {}})
+    assert promql(gauges, "gauge", "gauge") == ('g{k="a"} / (g2 != 0) > 1.0', None)
+    avg = _condition("g", "last", divide_by={"metric": "c_total", "aggregate": "avg"})
+    got, note = promql(avg, "gauge", "counter")
+    assert got is None
+    assert note is not None
+    assert note.startswith("divide_by: avg of a counter")
+    with pytest.raises(ValueError, match="needs the kind"):
+        promql(cond, "counter")
+
+
+def test_a_ratio_over_an_undeclared_denominator_is_left_out() -> None:
+    rule = RuleConfig.model_validate(
+        {
+            "id": "r",
+            "name": "R",
+            "condition": {"metric": "c_total", "divide_by": {"metric": "nope_total"}},
+        }
+    )
+    export = export_rules([rule], KINDS)
+    assert export.document["groups"][0]["rules"] == []
+    assert [str(n) for n in export.notes] == [
+        "rule 'r': not exported: metric 'nope_total' is not declared, so its kind is unknown"
+    ]
