@@ -182,9 +182,6 @@ class WebhookChannel(HttpChannel[WebhookChannelConfig]):
         super().__init__(name, config, context)
         self._template = compile_template(config.template) if config.template else None
 
-    def secrets(self) -> tuple[str, ...]:
-        return (self.config.url.get_secret_value(), self.config.secret.get_secret_value())
-
     def request_headers(self, notification: Notification, body: bytes) -> dict[str, str]:
         """Headers of the POST for `notification` with `body` (custom headers first)."""
         headers = dict(self.config.headers)
