@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,8 @@ CONFIGS = {
     "D": _toml("127.0.0.1:0", "", named=False),
 }
 
-_FUTURE = "2099-01-01T00:00:00Z"
+# Within the longest silence the API takes (actors.routing.limits.MAX_SILENCE_DURATION).
+_FUTURE = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
