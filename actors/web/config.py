@@ -128,6 +128,8 @@ class ServerConfig(ConfigModel):
     tls_key: str | None = None
     external_url: str = ""
     """Base URL users reach the monitor at; used for links in notifications."""
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    """Connections served at once per listener; one more is answered 503 (liveness: 200)."""
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerConfig:

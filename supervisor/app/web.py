@@ -193,6 +193,7 @@ class WebSubsystem:
             tls_key=server.tls_key,
             shutdown_trigger=_stop_requested,
             graceful_timeout=self._wiring.shutdown,
+            max_connections=server.max_connections,
             name=name,
             logger=logger_for(logger),
         )
