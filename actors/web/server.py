@@ -7,7 +7,9 @@ no new connections, in-flight requests get `graceful_timeout` seconds. Cancellat
 TLS is on when `tls_cert` and `tls_key` are given. At most `max_connections` connections are
 served at once; one more, or one accepted at the descriptor limit, is refused with a 503 (a
 liveness probe still gets its 200); `connections` counts them per listener (see `serving`).
-Idle keep-alive connections close after `keep_alive_timeout` (5 s).
+Idle keep-alive connections close after `keep_alive_timeout` (75 s: longer than the idle
+timeout of the load balancers in front, which must close first, or a request they send on a
+connection we are closing fails).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class HttpServer:
         shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
         graceful_timeout: float = 5.0,
         max_connections: int = 1000,
-        keep_alive_timeout: float = 5.0,
+        keep_alive_timeout: float = 75.0,
         name: str = "api",
         logger: logging.Logger | None = None,
     ) -> None:
@@ -65,8 +67,6 @@ class HttpServer:
         config.graceful_timeout = self._graceful
         config.accesslog = None
         config.errorlog = self._log
-        # A kept-alive connection holds a descriptor; clients reconnect cheaply, so idle ones are
-        # closed after 5 s by default (Hypercorn's default) rather than held for 75 s.
         config.keep_alive_timeout = self._keep_alive
         config.include_server_header = False
         if self._tls is not None:
