@@ -5,7 +5,9 @@ check. Routes (see CONTRACT.md): `/api/health` (seed document, or the IETF draft
 `Accept: application/health+json`; 503 when unhealthy; every configured check is listed, those
 not run yet as pending, see `actors.web.documents`), `/api/health/live` (never depends on
 checks), `/api/health/ready` (503 with reasons), `/api/v1/checks`, `/api/v1/checks/<name>`
-(404 JSON when unknown), `/api/v1/actors` (the supervision tree), and the status pages and
+(404 JSON when unknown), `/api/v1/actors` (the supervision tree), `/api/v1/audit` (the newest
+`limit` entries of the access guard's audit log, `?limit=1..1000`, default 100; a token with
+`read` always), and the status pages and
 badges of `actors.web.pages` (`/`, `/checks/{name}`, `/api/v1/checks/{name}/badge.svg`,
 `/api/v1/checks/{name}/uptime`). Other packages' blueprints are registered as given. Every
 route declares its scope (`actors.web.access`): live and ready are public, the others `read`
@@ -30,6 +32,7 @@ from quart_trio import QuartTrio
 
 from actors.clock import Clock, SystemClock
 from actors.state import HealthState, OverallStatus
+from actors.store.errors import StoreError
 from actors.telemetry.protocols import MetricReader
 from actors.web.access import AccessGuard, Scope, requires
 from actors.web.config import SecurityConfig, ServerConfig
@@ -167,7 +170,9 @@ class _ProbeFastPath:
             await self._inner(scope, receive, send)
             return
         kind = JSON
-        decision = None if path != "/api/health" else self._access.decide_asgi(Scope.READ, scope)
+        decision = None
+        if path == "/api/health":
+            decision = await self._access.admit_asgi(Scope.READ, scope)
         if decision is not None and not decision.allowed:
             status, headers, body = decision.asgi()
             headers.append((b"content-length", str(len(body)).encode()))
@@ -285,6 +290,22 @@ def create_app(
             return json_error(503, "the supervision tree is not running")
         document = tree_document(snapshot, loop_now=wall.monotonic(), wall_now=wall.now())
         body = json.dumps(document).encode()
+        return Response(body, status=200, content_type=JSON)
+
+    @app.get("/api/v1/audit")
+    @requires(Scope.READ_WITH_TOKEN)
+    async def api_audit() -> Response:
+        try:
+            limit = int(request.args.get("limit", "100"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            return json_error(400, "limit must be a whole number from 1 to 1000")
+        try:
+            entries = await guard.audit.recent(limit)
+        except StoreError as exc:
+            return json_error(503, f"the audit log cannot be read: {exc}")
+        body = json.dumps({"entries": [entry.to_json() for entry in entries]}).encode()
         return Response(body, status=200, content_type=JSON)
 
     @app.after_request

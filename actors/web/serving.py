@@ -229,6 +229,7 @@ async def serve_http(
                     listening.append((trio.socket.from_stdlib_socket(sock), secure))
                     address = repr_socket_addr(sock.family, sock.getsockname())
                     binds.append(f"{'https' if secure else 'http'}://{address}")
+                    await config.log.info(f"Running on {binds[-1]} (CTRL + C to quit)")
 
             async def handle(
                 counted: ConnectionCounts, secure: bool, sock: trio.socket.SocketType

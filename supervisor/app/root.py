@@ -195,6 +195,7 @@ class App:
             self.web = WebSubsystem(
                 config,
                 wiring,
+                database=self.database,
                 telemetry=self._telemetry,
                 checks=self.checks,
                 notify=self.notify,
