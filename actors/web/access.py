@@ -539,6 +539,11 @@ class AccessGuard:
         """`admit` for a raw ASGI HTTP request (the probe fast path)."""
         return await self.admit(scope, Presented.from_asgi(asgi_scope), asgi_scope.get("path", ""))
 
+    async def audit_event(self, action: str, *, token: str, address: str) -> None:
+        """Record `action` done outside the API (a reload by signal) in the audit log; a store
+        failure is logged, never raised."""
+        await self._record(action, token, address)
+
     async def _record(
         self,
         action: str,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,7 @@ import trio
 from actors.clock import FixedClock
 from actors.web.audit import AuditLog, FailureLimiter
 from supervisor.app import App
+from supervisor.app.lifecycle import serve
 from supervisor.config import load_config
 
 CONFIG = """
@@ -156,3 +159,22 @@ def test_the_limiter_counts_a_window_per_address() -> None:
     limiter.failed("c", 62.0)
     assert limiter.tracked() == ("b", "c")  # at most two addresses: the least recent dropped
     assert FailureLimiter(limit=0, window=60.0).retry_after("a", 0.0) is None
+
+
+async def test_a_reload_by_sighup_is_audited(tmp_path: Path) -> None:
+    app = _app(tmp_path, failures=10)
+    async with trio.open_nursery() as nursery:
+
+        async def main(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            await serve(app, task_status=task_status)
+
+        await nursery.start(main)
+        assert app.web is not None
+        audit = app.web.access.audit
+        os.kill(os.getpid(), signal.SIGHUP)
+        with trio.fail_after(10):
+            while not await audit.recent(1):
+                await trio.sleep(0.01)
+        (entry,) = await audit.recent(10)
+        assert (entry.action, entry.token, entry.address) == ("reload", "SIGHUP", "local")
+        os.kill(os.getpid(), signal.SIGTERM)
