@@ -7,12 +7,12 @@ not run yet as pending, see `actors.web.documents`), `/api/health/live` (never d
 checks), `/api/health/ready` (503 with reasons), `/api/v1/checks`, `/api/v1/checks/<name>`
 (404 JSON when unknown), `/api/v1/actors` (the supervision tree), `/api/v1/audit` (the newest
 `limit` entries of the access guard's audit log, `?limit=1..1000`, default 100; a token with
-`read` always), and the status pages and
-badges of `actors.web.pages` (`/`, `/checks/{name}`, `/api/v1/checks/{name}/badge.svg`,
-`/api/v1/checks/{name}/uptime`). Other packages' blueprints are registered as given. Every
-route declares its scope (`actors.web.access`): live and ready are public, the others `read`
-(the status pages and badges `public` in public mode); the access guard decides every request,
-the probe fast path included.
+`read` always), `/openapi.json` (the API as OpenAPI 3.1, `actors.web.openapi`), and the
+status pages and badges of `actors.web.pages` (`/`, `/checks/{name}`,
+`/api/v1/checks/{name}/badge.svg`, `/api/v1/checks/{name}/uptime`). Other packages' blueprints
+are registered as given. Every route declares its scope (`actors.web.access`): live and ready
+are public, the others `read` (the status pages and badges `public` in public mode); the access
+guard decides every request, the probe fast path included.
 
 `/api/health` is rendered at most once per `render_interval` (100 ms) while checks keep
 publishing, and reused while nothing changed (for up to 1 s): thousands of checks and thousands
@@ -43,6 +43,7 @@ from actors.web.documents import (
     ietf_document,
     tree_document,
 )
+from actors.web.openapi import openapi_document
 from actors.web.pages import create_blueprint as pages_blueprint
 from actors.web.responses import json_error
 from actors.web.statusconfig import StatusPageConfig
@@ -307,6 +308,15 @@ def create_app(
             return json_error(503, f"the audit log cannot be read: {exc}")
         body = json.dumps({"entries": [entry.to_json() for entry in entries]}).encode()
         return Response(body, status=200, content_type=JSON)
+
+    described: list[bytes] = []
+
+    @app.get("/openapi.json")
+    @requires(Scope.READ)
+    async def openapi() -> Response:
+        if not described:  # built once, when every blueprint is registered
+            described.append(json.dumps(openapi_document(app, version=release)).encode())
+        return Response(described[0], status=200, content_type=JSON)
 
     @app.after_request
     async def _drain_body(response: Response) -> Response:

@@ -138,6 +138,7 @@ ROUTES = {
     "notifications": Route("GET", "/api/v1/notifications"),
     "reload": Route("POST", "/api/v1/reload"),
     "audit": Route("GET", "/api/v1/audit"),
+    "openapi": Route("GET", "/openapi.json"),
     "page": Route("GET", "/"),
     "checkpage": Route("GET", "/checks/self"),
     "badge": Route("GET", "/api/v1/checks/self/badge.svg"),
@@ -174,6 +175,7 @@ testalert       401  401  403   403    403    200   403   200   401    403     4
 notifications   401  401  200   403    403    403   403   200   401    403     200   200
 reload          401  401  403   403    403    403   200   200   401    403     403   415
 audit           401  401  200   403    403    403   403   200   401    403     200   200
+openapi         401  401  200   403    403    403   403   200   401    403     200   200
 page            401  401  200   403    403    403   403   200   401    403     200   200
 checkpage       401  401  200   403    403    403   403   200   401    403     200   200
 badge           401  401  200   403    403    403   403   200   401    403     200   200
