@@ -263,6 +263,12 @@ def test_no_request_gets_a_5xx_or_stalls_liveness_or_loses_valid_data(monitor: M
                 sent_agents.append(agent)
 
         with _LiveProbe(monitor.api) as probe:
+            # Every operation once for sure (the fuzz samples them at random), then the fuzz.
+            for op in OPERATIONS:
+                path = op.path.replace("{name}", "self").replace("{silence_id}", "nope")
+                answer = http.request(op.method, path, headers=auth)
+                allowed = _DOCUMENTED_5XX.get(op.path, set())
+                assert answer.status_code < 500 or answer.status_code in allowed, (op, answer.text)
             fuzz()
         listed = http.get(f"/api/v1/silences/{kept_id}")
         assert listed.status_code == 200
@@ -270,9 +276,6 @@ def test_no_request_gets_a_5xx_or_stalls_liveness_or_loses_valid_data(monitor: M
         agents = http.get("/api/v1/agents/status").json()
         names = json.dumps(agents)
         assert all(agent in names for agent in sent_agents)
-    assert {(m, p) for m, p, _ in seen} >= {
-        (op.method, op.path) for op in OPERATIONS if op.method == "GET"
-    }
     assert probe.failures == []
     assert probe.latencies
     worst = max(probe.latencies)
