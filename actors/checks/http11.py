@@ -10,9 +10,9 @@ connection that fails before any byte of the answer arrived is retried once on a
 connection (the server closed it while idle). `wait_lost()` waits on the idle kept connection
 between requests and gives it up when the server closes or resets it. Redirects (301, 302, 303,
 307, 308) are followed up to `MAX_REDIRECTS` when asked; 303 (and 301/302 after a POST) switch
-to GET without a body; a redirect to another origin drops the credential headers. At most `max_body` bytes of the body are kept. For https the peer
-certificate (DER) of the connection is kept in `peer_cert` so the caller can read its expiry
-without another handshake.
+to GET without a body; a redirect to another origin drops the credential headers. At most
+`max_body` bytes of the body are kept. For https the peer certificate (DER) of the connection
+is kept in `peer_cert` so the caller can read its expiry without another handshake.
 """
 
 from __future__ import annotations
