@@ -126,6 +126,18 @@ OPERATIONS: tuple[Operation, ...] = (
         query={"window": _WINDOW},
     ),
     Operation("POST", "/api/v1/events", "Record a batch of events", ok=202, body=_EVENTS_BODY),
+    Operation(
+        "POST",
+        "/v1/metrics",
+        "OTLP/HTTP metrics export (JSON here; also application/x-protobuf, gzip)",
+        body={"type": "object", "properties": {"resourceMetrics": {"type": "array"}}},
+    ),
+    Operation(
+        "POST",
+        "/v1/traces",
+        "OTLP/HTTP traces export: RED metrics per service and span (spans are not stored)",
+        body={"type": "object", "properties": {"resourceSpans": {"type": "array"}}},
+    ),
     Operation("GET", "/api/v1/agents/status", "Agents that report in"),
     Operation(
         "GET",
