@@ -4,7 +4,9 @@ Each configured check is one cheap trio task: it sleeps until its next scheduled
 trio's deadline heap, no polling), runs the probe inside a cancel scope of `timeout`, folds the
 observation through the pure logic of `actors.checks.logic` and publishes the result to the
 `HealthState`. A probe that raises, hangs or answers garbage yields a failing result; the actor
-itself only dies on programming errors (then its supervisor restarts it).
+itself only dies on programming errors (then its supervisor restarts it). The secrets of the
+check's config (credential headers, URL passwords, secret-typed keys) are cut out of every
+result's message, also where an error quotes them escaped (`actors.secrets.redact`).
 
 Scheduling: the first run comes after a random delay in [0, min(interval, 1s)) so that many checks
 started together spread out while the first round (readiness) stays quick; run n is then due at
@@ -24,7 +26,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import trio
@@ -35,6 +37,7 @@ from actors.checks.probe import WatchingProbe
 from actors.clock import Clock, SystemClock
 from actors.configtypes import format_duration
 from actors.models import CheckResult, CheckStatus
+from actors.secrets import config_secrets, redact
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -94,6 +97,8 @@ class CheckActor:
         self._watch = probe.wait_lost if isinstance(probe, WatchingProbe) else None
         self._last_early = -math.inf
         self._early_runs = 0
+        # Cut out of every message, which the API, the status page and the log show.
+        self._secrets = tuple(config_secrets(config))
 
     @property
     def name(self) -> str:
@@ -185,6 +190,8 @@ class CheckActor:
         if observation is None or scope.cancelled_caught:
             self._timeouts += 1
             observation = Observation.fail(f"timed out after {format_duration(config.timeout)}")
+        if self._secrets and observation.message:
+            observation = replace(observation, message=redact(observation.message, self._secrets))
         elapsed = clock.monotonic() - start
         latency = observation.latency if observation.latency is not None else elapsed
         failing = []

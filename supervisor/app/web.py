@@ -25,10 +25,12 @@ from opentelemetry.trace import TracerProvider
 
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.routing.api import create_blueprint as alerting_blueprint
+from actors.store.interface import Store
 from actors.telemetry.api import create_blueprint as telemetry_blueprint
 from actors.telemetry.otlp_api import create_otlp_blueprint
 from actors.web.access import AccessGuard
 from actors.web.app import create_app
+from actors.web.audit import AuditLog
 from actors.web.metrics import build_registry, create_metrics_app
 from actors.web.server import HttpServer
 from actors.web.statuspage import AlertLine, MaintenanceLine, PageSources, SilenceLine
@@ -113,6 +115,7 @@ class WebSubsystem:
     Args:
         config: the configuration ([server], [security]).
         wiring: clock, supervisor settings, the tree (health documents, /metrics).
+        database: where the access guard's audit log is kept.
         telemetry, checks, notify, routing: the subsystems whose objects the API serves.
         reload_config: reads and applies the configuration file (None: rejected).
         rejected: the errors of the last rejected file.
@@ -128,6 +131,7 @@ class WebSubsystem:
         config: Config,
         wiring: Wiring,
         *,
+        database: Store,
         telemetry: TelemetrySubsystem,
         checks: ChecksSubsystem,
         notify: NotifySubsystem,
@@ -142,6 +146,8 @@ class WebSubsystem:
             listen=config.server.listen,
             external_url=config.server.external_url,
             logger=logger_for("web"),
+            audit=AuditLog(database=database, clock=clock, logger=logger_for("audit")),
+            clock=clock,
         )
         api = create_app(
             health=checks.health,
@@ -193,6 +199,7 @@ class WebSubsystem:
             tls_key=server.tls_key,
             shutdown_trigger=_stop_requested,
             graceful_timeout=self._wiring.shutdown,
+            max_connections=server.max_connections,
             name=name,
             logger=logger_for(logger),
         )
