@@ -80,6 +80,9 @@ CHECK_DURATION_BUCKETS: tuple[float, ...] = (
     10.0,
 )
 
+_NAMED = 10
+"""Checks named in one readiness reason; the rest are counted (thousands of names help no one)."""
+
 PENDING = "pending"
 """The status shown for a configured check that has not reported yet (never counted as failing)."""
 
@@ -167,7 +170,10 @@ class HealthSnapshot:
                 if critical and name not in self.results
             ]
             if waiting:
-                reasons.append("starting: waiting for the first run of " + ", ".join(waiting))
+                named = ", ".join(waiting[:_NAMED])
+                if len(waiting) > _NAMED:
+                    named += f" and {len(waiting) - _NAMED} more"
+                reasons.append("starting: waiting for the first run of " + named)
             else:
                 reasons.append("starting")
         for name, result in self.results.items():
@@ -210,6 +216,10 @@ class HealthState:
         self._started_at = self._clock.now()
         self._version = 0
         self._snapshot: HealthSnapshot | None = None
+        # Critical checks that have not reported yet: a result removes its name, so the
+        # start-up bookkeeping is O(1) per result (a scan of every check per result made the
+        # first round of thousands of checks quadratic).
+        self._awaited: set[str] = set()
         self._check_started()
         if recorder is not None:
             recorder.declare(
@@ -272,7 +282,9 @@ class HealthState:
         self._history[name] = (*history, result)
         self._invalidate()
         if not self._started:
-            self._check_started()
+            self._awaited.discard(name)
+            if not self._awaited:
+                self._started = True
         recorder = self._recorder
         if recorder is not None:
             labels = {"check": name}
@@ -355,7 +367,13 @@ class HealthState:
         self._snapshot = None
 
     def _check_started(self) -> None:
+        """Recount the critical checks still awaited (on construction and on reload)."""
         if self._started:
             return
-        if all(name in self._results for name, critical in self._configured.items() if critical):
+        self._awaited = {
+            name
+            for name, critical in self._configured.items()
+            if critical and name not in self._results
+        }
+        if not self._awaited:
             self._started = True

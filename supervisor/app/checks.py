@@ -112,8 +112,10 @@ class ChecksSubsystem:
             )
             self.health.add_result_listener(self.history.observe)
         telemetry.agents.expect(_expected_agents(config))
+        # The checks are independent of each other: they start together (one scheduler pass
+        # for thousands, not one each) and stop together (docs/decisions/0010).
         self.supervisor = wiring.supervisor(
-            "checks", [self._spec(check) for check in config.checks]
+            "checks", [self._spec(check) for check in config.checks], ordered=False
         )
 
     def specs(self) -> list[ChildSpec]:

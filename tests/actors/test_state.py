@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -211,3 +212,41 @@ def test_reload_adds_pending_checks_and_removed_checks_stay_gone() -> None:
     assert state.snapshot.pending == ("b",)
     state.publish(_result("b", P))
     assert state.snapshot.results["b"].status is P
+
+
+def _first_round_calls(n: int) -> int:
+    """Python-level calls made while `n` critical checks publish their first result."""
+    state = HealthState(checks={f"c{i}": True for i in range(n)}, clock=FixedClock(0.0))
+    results = [_result(f"c{i}", P, critical=True) for i in range(n)]
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        for result in results:
+            state.publish(result)
+    finally:
+        sys.setprofile(None)
+    assert state.started
+    return calls
+
+
+def test_first_round_costs_the_same_per_result_whatever_the_number_of_checks() -> None:
+    # Counted, not timed: a scan of every configured check on each result (the start-up
+    # bookkeeping before) makes twice the checks cost four times the calls.
+    small, large = _first_round_calls(1000), _first_round_calls(2000)
+    assert large <= 2.2 * small
+
+
+def test_readiness_names_at_most_ten_awaited_checks_and_counts_the_rest() -> None:
+    state = HealthState(checks={f"c{i}": True for i in range(25)}, clock=FixedClock(0.0))
+    (reason,) = state.snapshot.readiness().reasons
+    assert reason == (
+        "starting: waiting for the first run of "
+        + ", ".join(f"c{i}" for i in range(10))
+        + " and 15 more"
+    )
