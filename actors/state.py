@@ -15,7 +15,8 @@ Overall status (`HealthSnapshot.status`), in the order an operator reads it:
 - ``healthy``: otherwise (including when no check is configured or none has run yet).
 
 Readiness (`HealthSnapshot.readiness()`): started (every critical check has reported at least once,
-or `mark_started()` was called), no critical check fails, and not draining. So a pending critical
+or `mark_started()` was called), no critical check fails, the process keeps up with its checks
+(`set_overload`), and not draining. So a pending critical
 check holds readiness only during start-up ("starting: waiting for the first run of ..."); once
 started, a critical check that a reload adds is pending without failing readiness (every replica
 reloads the same file at once: failing them all until the new check's first run would take the
@@ -131,7 +132,8 @@ class HealthSnapshot:
     `results` holds the latest result per check name (only checks that have run), `history` the
     most recent results per check, oldest first (bounded by the state's `history_size`).
     `configured` maps every configured check name to its `critical` flag, in configuration order.
-    `started_at` is the wall time the state was created (the monitor's start).
+    `started_at` is the wall time the state was created (the monitor's start). `overload` says
+    why the process cannot run its checks on time (None while it keeps up).
     """
 
     results: Mapping[str, CheckResult]
@@ -141,6 +143,7 @@ class HealthSnapshot:
     draining: bool
     started_at: float
     version: int = 0
+    overload: str | None = None
     status: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -158,10 +161,13 @@ class HealthSnapshot:
         return (*self.configured, *others)
 
     def readiness(self) -> Readiness:
-        """Ready when started, no critical check fails and not draining; else the reasons."""
+        """Ready when started, no critical check fails, the process keeps up with its checks
+        and is not draining; else the reasons."""
         reasons: list[str] = []
         if self.draining:
             reasons.append("shutting down")
+        if self.overload is not None:
+            reasons.append(self.overload)
         if not self.started:
             waiting = [
                 name
@@ -212,6 +218,7 @@ class HealthState:
         self._result_listeners: list[ResultListener] = []
         self._started = False
         self._draining = False
+        self._overload: str | None = None
         self._started_at = self._clock.now()
         self._version = 0
         self._snapshot: HealthSnapshot | None = None
@@ -307,6 +314,12 @@ class HealthState:
         self._started = True
         self._invalidate()
 
+    def set_overload(self, reason: str | None) -> None:
+        """Fail readiness with `reason` while the process cannot run its checks on time
+        (None: it keeps up); see `actors.checks.schedule.Lateness`."""
+        self._overload = reason
+        self._invalidate()
+
     def begin_draining(self) -> None:
         """Fail readiness from now on (graceful shutdown: traffic drains before the stop)."""
         self._draining = True
@@ -337,6 +350,7 @@ class HealthState:
                 draining=self._draining,
                 started_at=self._started_at,
                 version=self._version,
+                overload=self._overload,
             )
             self._snapshot = snap
         return snap

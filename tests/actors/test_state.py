@@ -250,3 +250,13 @@ def test_readiness_names_at_most_ten_awaited_checks_and_counts_the_rest() -> Non
         + ", ".join(f"c{i}" for i in range(10))
         + " and 15 more"
     )
+
+
+def test_overload_fails_readiness_with_its_reason() -> None:
+    state = HealthState(checks={"db": True}, clock=FixedClock(0.0))
+    state.publish(_result("db", P, critical=True))
+    assert state.snapshot.readiness().ready
+    state.set_overload("overloaded: 30% of the check runs started late")
+    assert state.snapshot.readiness().reasons == ("overloaded: 30% of the check runs started late",)
+    state.set_overload(None)
+    assert state.snapshot.readiness().ready
