@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
 
 import pytest
 
 from actors.clock import FixedClock
 from actors.models import CheckResult, CheckStatus
 from actors.state import HealthState, OverallStatus, overall_status
+from tests.actors.recorder import Recorder
 
 
 def _result(
@@ -24,35 +24,6 @@ def _result(
         observed=status,
         critical=critical,
     )
-
-
-class _Recorder:
-    def __init__(self) -> None:
-        self.declared: dict[str, str] = {}
-        self.records: list[tuple[str, float, dict[str, str]]] = []
-
-    def declare(
-        self,
-        name: str,
-        kind: str,
-        help: str,
-        labelnames: Sequence[str],
-        buckets: Sequence[float] | None = None,
-        *,
-        resolution: float = 0.0,
-    ) -> None:
-        self.declared[name] = kind
-
-    def record(
-        self,
-        name: str,
-        value: float,
-        labels: Mapping[str, str] | None = None,
-        *,
-        timestamp: float | None = None,
-    ) -> None:
-        assert name in self.declared
-        self.records.append((name, value, dict(labels or {})))
 
 
 P, W, F = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL
@@ -137,7 +108,7 @@ def test_listeners_only_on_transitions() -> None:
 
 
 def test_metrics_recorded() -> None:
-    recorder = _Recorder()
+    recorder = Recorder()
     state = HealthState(checks={"a": False}, recorder=recorder, clock=FixedClock())
     assert recorder.declared == {
         "health_check_up": "gauge",

@@ -4,7 +4,6 @@ never reports a target failing for a timeout the monitor caused."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 
 import pytest
 import trio
@@ -16,44 +15,13 @@ from actors.checks.schedule import LATE, WINDOW, Lateness
 from actors.clock import VirtualClock
 from actors.models import CheckStatus
 from actors.state import HealthState
+from tests.actors.recorder import Recorder
 
 from .conftest import make_config
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.declared: dict[str, str] = {}
-        self.records: list[tuple[str, float, dict[str, str]]] = []
-
-    def declare(
-        self,
-        name: str,
-        kind: str,
-        help: str,
-        labelnames: Sequence[str],
-        buckets: Sequence[float] | None = None,
-        *,
-        resolution: float = 0.0,
-    ) -> None:
-        self.declared[name] = kind
-
-    def record(
-        self,
-        name: str,
-        value: float,
-        labels: Mapping[str, str] | None = None,
-        *,
-        timestamp: float | None = None,
-    ) -> None:
-        assert name in self.declared
-        self.records.append((name, value, dict(labels or {})))
-
-    def values(self, name: str) -> list[tuple[float, dict[str, str]]]:
-        return [(value, labels) for n, value, labels in self.records if n == name]
-
-
 def test_declares_and_records_lateness_and_skips() -> None:
-    recorder = _Recorder()
+    recorder = Recorder()
     lateness = Lateness(recorder=recorder)
     assert recorder.declared == {
         "check_lateness_seconds": "histogram",
@@ -72,7 +40,7 @@ def test_declares_and_records_lateness_and_skips() -> None:
 def test_says_when_it_cannot_keep_up_and_when_it_does_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    recorder = _Recorder()
+    recorder = Recorder()
     changes: list[str | None] = []
     lateness = Lateness(recorder=recorder, on_change=changes.append)
     # 100 runs a second, 5 of them late: within the budget.
@@ -161,7 +129,7 @@ def _actor(health: HealthState, lateness: Lateness, probe: _Hangs) -> CheckActor
 async def test_a_timeout_while_the_monitor_was_late_is_not_reported(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    recorder = _Recorder()
+    recorder = Recorder()
     lateness = Lateness(recorder=recorder)
     health = HealthState(checks={"target": True}, clock=VirtualClock())
     probe = _Hangs()
@@ -207,7 +175,7 @@ class _LaggingClock(VirtualClock):
 
 
 async def test_overruns_are_counted_as_skipped(autojump_clock: trio.testing.MockClock) -> None:
-    recorder = _Recorder()
+    recorder = Recorder()
     lateness = Lateness(recorder=recorder)
     clock = _LaggingClock()
     config = make_config(name="stalled", kind="self", interval="1s", timeout="1s")
