@@ -13,7 +13,8 @@ one nginx (the target, started here with an access log; its CPU is not counted),
 - `SCRAPES` scrapes of `/metrics` (OpenMetrics, gzip), wall time of each as the client sees it;
   the max check delay during a scrape is the longest gap between two consecutive requests that
   nginx logged while a scrape was in flight (the event loop blocked by a render shows as a gap;
-  the same figure outside scrapes is printed for reference);
+  the same figure outside scrapes is printed for reference; a scrape not answered within 30 s
+  shows as inf);
 - stop: from SIGTERM to the process's exit, at most 30 s.
 
 The peer of this curve is the issue's target (N checks kept up at 1 s: runs/s = N), not another
@@ -28,6 +29,7 @@ directory), so a copy of another revision benchmarks that revision.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import signal
 import subprocess
@@ -148,16 +150,20 @@ def measure(tmp: Path, n: int) -> Point:
                 time.sleep(0.5)
                 wall_start = time.time()
                 begin = time.perf_counter()
-                response = client.get(
-                    f"http://127.0.0.1:{metrics}/metrics",
-                    headers={
-                        "Accept": "application/openmetrics-text; version=1.0.0",
-                        "Accept-Encoding": "gzip",
-                    },
-                )
-                scrapes.append((time.perf_counter() - begin) * 1000)
+                try:
+                    response = client.get(
+                        f"http://127.0.0.1:{metrics}/metrics",
+                        headers={
+                            "Accept": "application/openmetrics-text; version=1.0.0",
+                            "Accept-Encoding": "gzip",
+                        },
+                    )
+                    size = len(response.content)
+                except httpx.HTTPError:  # no answer within 30 s: shown as such
+                    scrapes.append(math.inf)
+                else:
+                    scrapes.append((time.perf_counter() - begin) * 1000)
                 windows.append((wall_start, time.time()))
-                size = len(response.content)
         time.sleep(0.5)  # nginx flushes its log every 100 ms
         stamps = _stamps(log)
         runs = sum(1 for t in stamps if window_start <= t < window_end)

@@ -20,7 +20,8 @@ run has opened a new connection.
 
 Lateness (`actors.checks.schedule.Lateness`, when given): each run tells it how late it started
 and how many slots it skipped; a scheduled run that times out while the monitor itself was late
-is withheld (no result: the target is not reported failing for the monitor's delay).
+is withheld (no result: the target is not reported failing for the monitor's delay), and while
+the monitor runs late a scheduled probe's deadline is extended by that lateness.
 """
 
 from __future__ import annotations
@@ -199,13 +200,17 @@ class CheckActor:
         clock = self._clock
         start = clock.monotonic()
         observation: Observation | None = None
-        with trio.move_on_after(config.timeout) as scope:
+        grace = 0.0
+        if withhold_late and self._schedule is not None:
+            grace = self._schedule.grace(start, config.timeout)
+        with trio.move_on_after(config.timeout + grace) as scope:
             try:
                 observation = await self.probe.probe()
             except Exception as exc:
                 observation = Observation.fail(describe_error(exc))
         if observation is None or scope.cancelled_caught:
-            if withhold_late and self._late_timeout(start, trio.current_time() - scope.deadline):
+            fired_late = trio.current_time() - scope.deadline
+            if withhold_late and self._late_timeout(start, fired_late, grace):
                 return None
             self._timeouts += 1
             observation = Observation.fail(f"timed out after {format_duration(config.timeout)}")
@@ -235,16 +240,15 @@ class CheckActor:
         self._health.publish(result)
         return result
 
-    def _late_timeout(self, start: float, fired_late: float) -> bool:
+    def _late_timeout(self, start: float, fired_late: float, grace: float) -> bool:
         """Whether a timeout is the monitor's (see `Lateness.monitor_was_late`); if so it is
         counted as a skipped run."""
         schedule = self._schedule
         if schedule is None:
             return False
         now = self._clock.monotonic()
-        timeout = self.config.timeout
         if not schedule.monitor_was_late(
-            start=start, now=now, fired_late=fired_late, timeout=timeout
+            start=start, now=now, fired_late=fired_late, timeout=self.config.timeout, grace=grace
         ):
             return False
         schedule.skipped(1, "late", now)

@@ -15,10 +15,13 @@ Every check actor tells it how late each run started (`ran`) and how many runs i
   tell whether the monitor was late while it waited (`monitor_was_late`).
 
 A timeout counts against the target only for the time the probe could actually wait on the
-network: when the event loop was late by more than `LATE_SHARE` of the timeout during the probe
-(a check started that late meanwhile, or the timeout itself fired that late: a reply that
-arrived during a stall is then cancelled with it), the run is withheld (no result, counted as
-skipped ``late``) instead of reporting the target failing.
+network. While the loop runs late, a probe's deadline is extended by the recent lateness (at
+most its timeout again: `grace`), so slow runs finish instead of being cancelled, and since a
+check schedules its next run only after the last one ended, fewer runs start: the load sheds
+itself instead of feeding on reconnects. When the loop was late by more than `LATE_SHARE` of the
+timeout beyond that grace during the probe (a check started that late meanwhile, or the timeout
+itself fired that late: a reply that arrived during a stall is then cancelled with it), the run
+is withheld (no result, counted as skipped ``late``) instead of reporting the target failing.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from actors.state import HEALTH_METRICS_RESOLUTION
 from actors.telemetry.protocols import MetricWriter
 
 __all__ = [
+    "GRACE_LOOKBACK",
     "HISTORY",
     "LATE",
     "LATENESS_BUCKETS",
@@ -51,6 +55,9 @@ OVERLOAD_SHARE = 0.1
 
 LATE_SHARE = 0.1
 """A timeout is the monitor's when the loop was late by more than this share of it."""
+
+GRACE_LOOKBACK = 2.0
+"""Seconds of recent lateness that extend a probe's deadline (see `Lateness.grace`)."""
 
 HISTORY = 64
 """Seconds of worst-lateness history kept for judging timeouts (longer timeouts look back this
@@ -159,13 +166,23 @@ class Lateness:
                 worst = max(worst, self._worst[at])
         return worst
 
+    def grace(self, now: float, timeout: float) -> float:
+        """Extra seconds to give a probe starting at `now` beyond its `timeout`: the worst
+        lateness of the last `GRACE_LOOKBACK` seconds, at most the timeout itself.
+
+        While the loop is late, a probe needs that much more wall time to wait its timeout on
+        the network; cancelling it earlier would throw its connection away and make the next
+        run cost a new one (the overload feeding itself).
+        """
+        return min(timeout, self.worst(now - GRACE_LOOKBACK, now))
+
     def monitor_was_late(
-        self, *, start: float, now: float, fired_late: float, timeout: float
+        self, *, start: float, now: float, fired_late: float, timeout: float, grace: float = 0.0
     ) -> bool:
-        """Whether a probe that started at `start` and timed out at `now` (the timeout firing
-        `fired_late` seconds after its deadline) lost more than `LATE_SHARE` of its `timeout`
-        to the monitor's lateness."""
-        lag = max(fired_late, self.worst(start, now))
+        """Whether a probe that started at `start` with `timeout` plus `grace` seconds and timed
+        out at `now` (the timeout firing `fired_late` seconds after its deadline) lost more than
+        `LATE_SHARE` of its `timeout` to the monitor's lateness, beyond the grace it was given."""
+        lag = max(fired_late, self.worst(start, now) - grace)
         return lag > LATE_SHARE * timeout
 
     # -- internals -----------------------------------------------------------------------------

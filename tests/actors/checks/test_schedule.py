@@ -199,3 +199,46 @@ async def test_overruns_are_counted_as_skipped(autojump_clock: trio.testing.Mock
         nursery.cancel_scope.cancel()
     # A run that ended 3.5 s after it started on a 1 s interval missed 3 slots.
     assert recorder.values("check_runs_skipped_total")[0] == (3.0, {"reason": "overrun"})
+
+
+def test_grace_is_the_recent_lateness_at_most_the_timeout() -> None:
+    lateness = Lateness()
+    assert lateness.grace(50.0, 1.0) == 0.0
+    lateness.ran(0.3, 50.0)
+    assert lateness.grace(51.0, 1.0) == pytest.approx(0.3)
+    lateness.ran(4.0, 51.5)
+    assert lateness.grace(52.0, 1.0) == 1.0
+    assert lateness.grace(60.0, 1.0) == 0.0  # older than the look-back
+    # Lateness within the grace a probe was given is not held against the target's timeout.
+    assert not lateness.monitor_was_late(
+        start=51.0, now=53.0, fired_late=0.0, timeout=2.0, grace=4.0
+    )
+
+
+async def test_a_probe_gets_more_time_while_the_monitor_runs_late(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    lateness = Lateness()
+    health = HealthState(checks={"target": True}, clock=VirtualClock())
+
+    class _Slow:
+        async def probe(self) -> Observation:
+            await trio.sleep(2.5)  # its timeout is 2 s
+            return Observation.ok("answered")
+
+        async def aclose(self) -> None:
+            pass
+
+    config = make_config(name="target", kind="self", interval="10s", timeout="2s")
+    actor = CheckActor(
+        config=config, probe=_Slow(), health=health, clock=VirtualClock(), schedule=lateness
+    )
+    lateness.ran(1.0, trio.current_time())  # the loop ran a second late just now
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        while health.current("target") is None:
+            await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    result = health.current("target")
+    assert result is not None
+    assert result.status is CheckStatus.PASS
