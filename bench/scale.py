@@ -21,6 +21,12 @@ The peer of this curve is the issue's target (N checks kept up at 1 s: runs/s = 
 program: figures go to docs/benchmarks.md, before and after a change, from the same machine.
 
     .venv/bin/python bench/scale.py [N ...]
+    .venv/bin/python bench/scale.py --render [N ...]
+
+With --render, no process is started: for N checks (three results each recorded into a metric
+store, as `HealthState` does), it prints the CPU a /metrics render costs on the event loop (the
+snapshot) and in the worker thread (text, OpenMetrics + gzip), against prometheus_client's own
+encoders over the same store (the peer, all of it on the loop before), best of 5.
 
 The monitor is run from the tree this file is in (`-m supervisor` with that tree as working
 directory), so a copy of another revision benchmarks that revision.
@@ -28,6 +34,7 @@ directory), so a copy of another revision benchmarks that revision.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import math
 import os
@@ -36,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,8 +201,72 @@ def measure(tmp: Path, n: int) -> Point:
         stop(nginx)
 
 
+def _best(fn: Callable[[], object]) -> float:
+    """Best CPU seconds of 5 calls of `fn`."""
+    best = math.inf
+    for _ in range(5):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def render_cost(n: int) -> None:
+    """Print the CPU of one /metrics render of `n` checks: ours (loop + thread) and the peer's."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    from actors.clock import SystemClock
+    from actors.models import CheckResult, CheckStatus
+    from actors.state import HealthState
+    from actors.telemetry.exposition import freeze
+    from actors.telemetry.store import MetricStore
+    from actors.web.metrics import _encode
+
+    store = MetricStore(clock=SystemClock())
+    health = HealthState(checks={f"c{i}": True for i in range(n)}, recorder=store)
+    for _ in range(3):
+        for i in range(n):
+            health.publish(
+                CheckResult(
+                    check=f"c{i}",
+                    status=CheckStatus.PASS,
+                    message="ok",
+                    latency_seconds=0.003 * (i % 7),
+                    timestamp=time.time(),
+                    observed=CheckStatus.PASS,
+                    critical=True,
+                )
+            )
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(store.collector())
+    frames = freeze(store)
+    loop = _best(lambda: freeze(store))
+    text = _best(lambda: _encode(frames, [], False, False))
+    om = _best(lambda: _encode(frames, [], True, True))
+    peer_text = _best(lambda: generate_latest(registry))
+    peer_om = _best(lambda: gzip.compress(generate_openmetrics(registry), compresslevel=5))  # type: ignore[no-untyped-call]
+    lines = _encode(frames, [], False, False).count(b"\n")
+    print(
+        f"{n:6d}  {lines:7d}  {loop * 1000:9.1f}  {text * 1000:8.1f}  {om * 1000:11.1f}  "
+        f"{peer_text * 1000:9.1f}  {peer_om * 1000:12.1f}  "
+        f"{(loop + om) / peer_om:5.2f}x  {loop / peer_om:5.3f}x",
+        flush=True,
+    )
+
+
 def main() -> None:
     counts = [int(a) for a in sys.argv[1:] if a.isdigit()] or [100, 500, 1000, 2000]
+    if "--render" in sys.argv:
+        print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; CPU ms, best of 5")
+        print(
+            "checks    lines  ours:loop  thread:text  thread:om+gz  peer:text  peer:om+gz  "
+            "ours/peer  loop/peer (om+gz)"
+        )
+        for n in counts:
+            render_cost(n)
+        return
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     print(f"tree: {ROOT}; N http checks at 1 s, all critical; window {DURATION:.0f} s")
     print(
