@@ -142,7 +142,7 @@ class CheckActor:
                     self._on_lateness(late)
                 schedule = self._schedule
                 if schedule is not None:
-                    schedule.ran(late, due + late)
+                    schedule.ran(late, due + late, first=slot == 0)
                 await self._traced(withhold_late=True)
                 now = clock.monotonic()
                 slot += 1

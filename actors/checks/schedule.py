@@ -130,12 +130,18 @@ class Lateness:
         """Why the process is overloaded now, or None when it keeps up."""
         return self._overload
 
-    def ran(self, late: float, now: float) -> None:
-        """A run started `late` seconds after it was due, at loop time `now`."""
+    def ran(self, late: float, now: float, *, first: bool = False) -> None:
+        """A run started `late` seconds after it was due, at loop time `now`.
+
+        A check's `first` run counts in the metric and the worst lateness but not in the
+        overload judgement: the first round of many checks is one burst by design (readiness
+        waits for it), not the pace the process has to keep.
+        """
         slot = self._advance(now)
-        self._runs[slot] += 1
-        if late > LATE:
-            self._late[slot] += 1
+        if not first:
+            self._runs[slot] += 1
+            if late > LATE:
+                self._late[slot] += 1
         at = int(now) % HISTORY
         if self._worst_second[at] != int(now):
             self._worst_second[at] = int(now)

@@ -75,6 +75,17 @@ def test_says_when_it_cannot_keep_up_and_when_it_does_again(
     assert [v for v, _ in recorder.values("check_overloaded")] == [0.0, 1.0, 0.0]
 
 
+def test_the_first_round_is_not_judged() -> None:
+    recorder = Recorder()
+    lateness = Lateness(recorder=recorder)
+    for i in range(1000):  # a thousand checks' first runs, all late
+        lateness.ran(1.5, 5.0 + i / 1000, first=True)
+    lateness.ran(0.01, 6.5)
+    assert lateness.overload is None
+    assert len(recorder.values("check_lateness_seconds")) == 1001
+    assert lateness.worst(5.0, 6.0) == 1.5
+
+
 def test_a_withheld_timeout_is_overload() -> None:
     changes: list[str | None] = []
     lateness = Lateness(on_change=changes.append)
