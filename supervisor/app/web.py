@@ -44,7 +44,10 @@ from supervisor.config import Config
 from supervisor.logging_setup import logger_for
 from supervisor.runtime import ChildSpec, current_child
 
-__all__ = ["WebSubsystem"]
+__all__ = ["METRICS_REUSE", "WebSubsystem"]
+
+METRICS_REUSE = 1.0
+"""Seconds a /metrics render is served again (scrapers of one interval share it)."""
 
 # Kubernetes probes hit these every few seconds: a span each would drown the useful ones.
 _UNTRACED_ROUTES = "/api/health/live,/api/health/ready"
@@ -177,11 +180,14 @@ class WebSubsystem:
             api = _traced_asgi(api, telemetry.otel.tracer_provider)
         alerts = routing.alerts
         registry = build_registry(
-            collectors=[telemetry.store.collector()],
-            tree=wiring.tree,
-            mailboxes=lambda: {alerts.name: alerts.statistics().dropped},
+            tree=wiring.tree, mailboxes=lambda: {alerts.name: alerts.statistics().dropped}
         )
-        metrics_app = create_metrics_app(registry=registry, access=self.access)
+        metrics_app = create_metrics_app(
+            registry=registry,
+            store=telemetry.store,
+            reuse_for=METRICS_REUSE,
+            access=self.access,
+        )
         server = config.server
         self.api_server = self._server(config, api, server.listen, name="api", logger="web")
         self.metrics_server = self._server(
