@@ -98,9 +98,20 @@ def _pin(cpus: set[int] | None) -> Callable[[], None] | None:
     return pin
 
 
-def start_nginx(tmp: Path, port: int, *, cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
-    """nginx with one worker answering 200 "ok" on every path (pinned to `cpus` if given)."""
+def start_nginx(
+    tmp: Path, port: int, *, cpus: set[int] | None = None, access_log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """nginx with one worker answering 200 "ok" on every path (pinned to `cpus` if given).
+
+    With `access_log`, each request is logged there as one line holding its time in seconds
+    since the epoch with millisecond resolution (nginx's `$msec`): runs counted at the target.
+    """
     conf = tmp / "nginx.conf"
+    logging = (
+        f"log_format stamp '$msec';\n  access_log {access_log} stamp buffer=256k flush=100ms;"
+        if access_log is not None
+        else "access_log off;"
+    )
     conf.write_text(
         f"""worker_processes 1;
 daemon off;
@@ -108,7 +119,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log;
 events {{ worker_connections 8192; }}
 http {{
-  access_log off;
+  {logging}
   client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
   fastcgi_temp_path {tmp}/fastcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
   keepalive_requests 10000000;

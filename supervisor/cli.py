@@ -101,7 +101,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     if loaded is None:
         return EXIT_CONFIG
     config, warnings = loaded
-    redactor = SecretRedactor(config.secret_values())
+    redactor = SecretRedactor(config.redaction_needles())
     configure_logging(
         format=config.log.format, level=config.log.level, stream=err, redactor=redactor
     )
@@ -125,7 +125,7 @@ def _test_alert(args: argparse.Namespace, err: TextIO) -> int:
         format=config.log.format,
         level=config.log.level,
         stream=err,
-        redactor=SecretRedactor(config.secret_values()),
+        redactor=SecretRedactor(config.redaction_needles()),
     )
     from supervisor.app.testalert import TestAlertError, send_test_alert
 

@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from actors.checks.kinds import CheckConfig
 from actors.cluster.config import ClusterConfig
@@ -48,6 +48,7 @@ from actors.routing.config import (
 from actors.rules.config import RuleConfig
 from actors.rules.slo import rule_id
 from actors.rules.slo_config import SloConfig
+from actors.secrets import config_secrets, secret_forms
 from actors.store.config import StorageConfig
 from actors.telemetry.catalog import SEED_METRICS
 from actors.telemetry.config import MetricDecl, OtlpConfig, TelemetryConfig
@@ -81,7 +82,6 @@ __all__ = [
 ]
 
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|cookie|password", re.IGNORECASE)
 
 # Model-level errors (raised by a model validator, so pydantic places them at the table) and the
 # keys they are about, most likely first: the error is shown at the first of them the file sets.
@@ -231,30 +231,14 @@ class Config(ConfigModel):
     def secret_values(self) -> frozenset[str]:
         """Every non-empty secret of the configuration: values typed as secrets (tokens,
         passwords, keys, DSNs, Slack and webhook URLs) and credential headers of checks and
-        channels. The composition root keeps them out of the logs."""
-        found: set[str] = set()
+        channels, passwords of `user:password@` URLs (`actors.secrets.config_secrets`). The
+        composition root keeps them out of the logs."""
+        return config_secrets(self) | frozenset(self.storage.passwords())
 
-        def walk(node: object, name: str) -> None:
-            if isinstance(node, SecretStr):
-                if node.get_secret_value():
-                    found.add(node.get_secret_value())
-            elif isinstance(node, BaseModel):
-                for field, value in node:
-                    walk(value, field)
-            elif isinstance(node, Mapping):
-                for key, value in node.items():
-                    credential = name == "headers" and _CREDENTIAL_HEADER.search(str(key))
-                    if credential and isinstance(value, str) and value:
-                        found.add(value)
-                    else:
-                        walk(value, str(key))
-            elif isinstance(node, tuple | list):
-                for item in node:
-                    walk(item, name)
-
-        walk(self, "")
-        found.update(self.storage.passwords())
-        return frozenset(found)
+    def redaction_needles(self) -> frozenset[str]:
+        """`secret_values()` and the forms error text quotes them in (`repr()`, JSON, stripped:
+        `actors.secrets.secret_forms`): what the log redactor cuts out."""
+        return frozenset(form for value in self.secret_values() for form in secret_forms(value))
 
     def disabled_channels(self) -> dict[str, str]:
         """Channels that cannot send, by name, with the reason (a required secret is empty)."""

@@ -4,7 +4,9 @@ Each configured check is one cheap trio task: it sleeps until its next scheduled
 trio's deadline heap, no polling), runs the probe inside a cancel scope of `timeout`, folds the
 observation through the pure logic of `actors.checks.logic` and publishes the result to the
 `HealthState`. A probe that raises, hangs or answers garbage yields a failing result; the actor
-itself only dies on programming errors (then its supervisor restarts it).
+itself only dies on programming errors (then its supervisor restarts it). The secrets of the
+check's config (credential headers, URL passwords, secret-typed keys) are cut out of every
+result's message, also where an error quotes them escaped (`actors.secrets.redact`).
 
 Scheduling: the first run comes after a random delay in [0, min(interval, 1s)) so that many checks
 started together spread out while the first round (readiness) stays quick; run n is then due at
@@ -17,6 +19,11 @@ died), the check runs at once instead of at its next slot. An early run leaves t
 was, and at most one comes per interval: a target that closes idle connections by policy gets one
 extra (passing) run at most per interval, never a loop. The probe re-arms the watch only once a
 run has opened a new connection.
+
+Lateness (`actors.checks.schedule.Lateness`, when given): each run tells it how late it started
+and how many slots it skipped; a scheduled run that times out while the monitor itself was late
+is withheld (no result: the target is not reported failing for the monitor's delay), and while
+the monitor runs late a scheduled probe's deadline is extended by that lateness.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import trio
@@ -35,12 +42,14 @@ from actors.checks.probe import WatchingProbe
 from actors.clock import Clock, SystemClock
 from actors.configtypes import format_duration
 from actors.models import CheckResult, CheckStatus
+from actors.secrets import config_secrets, redact
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from actors.checks.config import CheckBase
     from actors.checks.probe import Probe
+    from actors.checks.schedule import Lateness
     from actors.state import HealthState
 
 __all__ = ["CheckActor", "CheckActorStatistics"]
@@ -64,7 +73,8 @@ class CheckActor:
 
     Collaborators: `health` receives every result; `clock` gives wall time for timestamps and the
     loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run; `rng` drives the
-    jitter; `on_lateness(seconds)` is told how late each run started (benchmarks).
+    jitter; `on_lateness(seconds)` is told how late each run started (benchmarks); `schedule`
+    keeps the process's lateness and judges timeouts (see the module docstring).
     """
 
     def __init__(
@@ -77,6 +87,7 @@ class CheckActor:
         tracer: Tracer | None = None,
         rng: random.Random | None = None,
         on_lateness: Callable[[float], None] | None = None,
+        schedule: Lateness | None = None,
     ) -> None:
         self.config = config
         self.probe = probe
@@ -85,6 +96,7 @@ class CheckActor:
         self._tracer = tracer
         self._rng = rng or random.Random()
         self._on_lateness = on_lateness
+        self._schedule = schedule
         self._threshold = ThresholdState()
         self._runs = 0
         self._failures = 0
@@ -94,6 +106,8 @@ class CheckActor:
         self._watch = probe.wait_lost if isinstance(probe, WatchingProbe) else None
         self._last_early = -math.inf
         self._early_runs = 0
+        # Cut out of every message, which the API, the status page and the log show.
+        self._secrets = tuple(config_secrets(config))
 
     @property
     def name(self) -> str:
@@ -131,13 +145,19 @@ class CheckActor:
                     self._max_lateness = late
                 if self._on_lateness is not None:
                     self._on_lateness(late)
-                await self.run_once()
+                schedule = self._schedule
+                if schedule is not None:
+                    schedule.ran(late, due + late, first=slot == 0)
+                await self._traced(withhold_late=True)
                 now = clock.monotonic()
                 slot += 1
                 base = first + slot * interval
                 if base < now:  # overran: skip the missed slots
-                    slot = int((now - first) // interval) + 1
+                    missed = int((now - first) // interval) + 1 - slot
+                    slot += missed
                     base = first + slot * interval
+                    if schedule is not None:
+                        schedule.skipped(missed, "overrun", now)
                 due = base + (rng.uniform(-jitter, jitter) if jitter else 0.0)
         finally:
             with trio.CancelScope(shield=True) as scope:
@@ -161,30 +181,46 @@ class CheckActor:
 
     async def run_once(self) -> CheckResult:
         """Run the probe once (with the timeout), publish and return the result."""
+        result = await self._traced(withhold_late=False)
+        assert result is not None  # only scheduled runs are withheld
+        return result
+
+    async def _traced(self, *, withhold_late: bool) -> CheckResult | None:
         if self._tracer is None:
-            return await self._run_once()
+            return await self._run_once(withhold_late)
         with self._tracer.start_as_current_span(
             "check " + self.config.name,
             attributes={"check.name": self.config.name, "check.kind": _kind(self.config)},
         ) as span:
-            result = await self._run_once()
+            result = await self._run_once(withhold_late)
+            if result is None:
+                span.set_attribute("check.withheld", True)
+                return None
             span.set_attribute("check.status", result.status.value)
             span.set_attribute("check.latency_seconds", result.latency_seconds)
             return result
 
-    async def _run_once(self) -> CheckResult:
+    async def _run_once(self, withhold_late: bool) -> CheckResult | None:
         config = self.config
         clock = self._clock
         start = clock.monotonic()
         observation: Observation | None = None
-        with trio.move_on_after(config.timeout) as scope:
+        grace = 0.0
+        if withhold_late and self._schedule is not None:
+            grace = self._schedule.grace(start, config.timeout)
+        with trio.move_on_after(config.timeout + grace) as scope:
             try:
                 observation = await self.probe.probe()
             except Exception as exc:
                 observation = Observation.fail(describe_error(exc))
         if observation is None or scope.cancelled_caught:
+            fired_late = trio.current_time() - scope.deadline
+            if withhold_late and self._late_timeout(start, fired_late, grace):
+                return None
             self._timeouts += 1
             observation = Observation.fail(f"timed out after {format_duration(config.timeout)}")
+        if self._secrets and observation.message:
+            observation = replace(observation, message=redact(observation.message, self._secrets))
         elapsed = clock.monotonic() - start
         latency = observation.latency if observation.latency is not None else elapsed
         failing = []
@@ -210,6 +246,20 @@ class CheckActor:
         self._last = result
         self._health.publish(result)
         return result
+
+    def _late_timeout(self, start: float, fired_late: float, grace: float) -> bool:
+        """Whether a timeout is the monitor's (see `Lateness.monitor_was_late`); if so it is
+        counted as a skipped run."""
+        schedule = self._schedule
+        if schedule is None:
+            return False
+        now = self._clock.monotonic()
+        if not schedule.monitor_was_late(
+            start=start, now=now, fired_late=fired_late, timeout=self.config.timeout, grace=grace
+        ):
+            return False
+        schedule.skipped(1, "late", now)
+        return True
 
 
 def _kind(config: CheckBase) -> str:

@@ -10,6 +10,7 @@ from actors.checks.config import CheckBase
 from actors.checks.errors import CheckError
 from actors.checks.kinds import kind_of
 from actors.checks.probe import CheckContext, Probe
+from actors.checks.schedule import Lateness
 from actors.state import HealthState
 
 if TYPE_CHECKING:
@@ -43,14 +44,21 @@ def build_check_actor(
     health: HealthState,
     tracer: Tracer | None = None,
     rng: random.Random | None = None,
+    schedule: Lateness | None = None,
 ) -> CheckActor:
     """A `CheckActor` running `config` with the probe of its kind (see `build_probe`); the actor
-    times its runs with the context's clock.
+    times its runs with the context's clock and reports its lateness to `schedule`.
 
     Raises:
         CheckError, ProbeError: as `build_probe`.
     """
     probe = build_probe(config, context)
     return CheckActor(
-        config=config, probe=probe, health=health, clock=context.clock, tracer=tracer, rng=rng
+        config=config,
+        probe=probe,
+        health=health,
+        clock=context.clock,
+        tracer=tracer,
+        rng=rng,
+        schedule=schedule,
     )

@@ -14,15 +14,22 @@ connection, so the check runs at once when the server closes or resets it (the p
 rather than at its next interval (see `actors.checks.actor`). A server that closes idle
 connections by its own policy (a keep-alive timeout shorter than the interval) costs one extra,
 passing run at most per interval.
+
+Credentials: `user:password@` in the URL is sent as Basic auth (percent-decoded, as curl does;
+with an `Authorization` header as well it is a config error) and never shown (the URL in an
+error shows `user:***@`). On a redirect to another origin (scheme, host or port) the credential
+headers (Authorization, Cookie, X-Api-Key, any header whose name says auth, token, key, secret,
+cookie or password, and those listed in `secret_headers`) are dropped, as browsers and curl do.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from functools import partial
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import trio
 from pydantic import Field, JsonValue, field_validator, model_validator
@@ -32,11 +39,12 @@ from actors.checks.http11 import Http11Client
 from actors.checks.logic import Observation, evaluate_http
 from actors.checks.probe import CheckContext, KindProbe
 from actors.models import CheckStatus
+from actors.secrets import CREDENTIAL_HEADER
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["MAX_BODY", "HttpCheckConfig", "HttpProbe", "cert_not_after"]
+__all__ = ["MAX_BODY", "HttpCheckConfig", "HttpProbe", "cert_not_after", "split_userinfo"]
 
 MAX_BODY = 1024 * 1024
 _USER_AGENT = "blipee-monitor"
@@ -61,19 +69,34 @@ class HttpCheckConfig(CheckBase):
     follow_redirects: bool = True
     watch: bool = True
     """Run at once when the server closes or resets the kept connection (module docstring)."""
+    secret_headers: tuple[str, ...] = ()
+    """Headers that carry a credential besides those named so (Authorization, X-Api-Key,
+    Cookie, ...): redacted from messages and dropped on a redirect to another origin."""
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        shown = _without_password(value)
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+            raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
         try:
             valid_port = urlsplit(value).port != 0
         except ValueError:
             valid_port = False
         if not valid_port:
-            raise ValueError(f"invalid port in {value!r}; expected 1-65535")
+            raise ValueError(f"invalid port in {shown!r}; expected 1-65535")
         return value
+
+    @model_validator(mode="after")
+    def _userinfo(self) -> HttpCheckConfig:
+        if urlsplit(self.url).username is not None and any(
+            name.lower() == "authorization" for name in self.headers
+        ):
+            raise ValueError(
+                "url carries user:password@ (Basic auth) and headers set Authorization too:"
+                " keep one"
+            )
+        return self
 
     @field_validator("method")
     @classmethod
@@ -110,7 +133,13 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
     def __init__(self, config: HttpCheckConfig, context: CheckContext) -> None:
         super().__init__(config, context)
         transport = context.transport
+        self._url, basic = split_userinfo(config.url)
         self._headers = list(config.headers.items())
+        if basic is not None:
+            self._headers.append(("Authorization", basic))
+        sensitive = {name.lower() for name in config.secret_headers}
+        sensitive.update(n.lower() for n, _ in self._headers if CREDENTIAL_HEADER.search(n))
+        self._sensitive = frozenset(sensitive)
         if not any(name.lower() == "user-agent" for name, _ in self._headers):
             self._headers.insert(0, ("User-Agent", _USER_AGENT))
         self._body = config.body.encode() if config.body is not None else None
@@ -141,10 +170,11 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
         if self._fast is not None:
             raw = await self._fast.request(
                 config.method,
-                config.url,
+                self._url,
                 self._headers,
                 self._body,
                 follow_redirects=config.follow_redirects,
+                sensitive=self._sensitive,
             )
             status, reason, body, truncated = raw.status, raw.reason, raw.body, raw.truncated
             der = self._fast.peer_cert
@@ -173,7 +203,7 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
         assert self._client is not None
         config = self.config
         request = self._client.build_request(
-            config.method, config.url, headers=self._headers, content=self._body
+            config.method, self._url, headers=self._headers, content=self._body
         )
         response = await self._client.send(request, stream=True)
         body = bytearray()
@@ -230,6 +260,29 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
             await self._fast.aclose()
         if self._client is not None:
             await self._client.aclose()
+
+
+def _without_password(url: str) -> str:
+    """`url` with the password of its `user:password@` part (if any) shown as `***`."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.partition(':')[0]}:***@{host}{slash}{path}"
+
+
+def split_userinfo(url: str) -> tuple[str, str | None]:
+    """(`url` without its `user:password@` part, the Basic `Authorization` value it meant or
+    None). The user and password are percent-decoded, as curl does."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    user = unquote(parts.username)
+    password = unquote(parts.password or "")
+    host = parts.netloc.rpartition("@")[2]
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=host)), f"Basic {token}"
 
 
 def _der_item(data: bytes, pos: int) -> tuple[int, int, int]:

@@ -10,9 +10,9 @@ connection that fails before any byte of the answer arrived is retried once on a
 connection (the server closed it while idle). `wait_lost()` waits on the idle kept connection
 between requests and gives it up when the server closes or resets it. Redirects (301, 302, 303,
 307, 308) are followed up to `MAX_REDIRECTS` when asked; 303 (and 301/302 after a POST) switch
-to GET without a body. At most `max_body` bytes of the body are kept. For https the peer
-certificate (DER) of the connection is kept in `peer_cert` so the caller can read its expiry
-without another handshake.
+to GET without a body; a redirect to another origin drops the credential headers. At most
+`max_body` bytes of the body are kept. For https the peer certificate (DER) of the connection
+is kept in `peer_cert` so the caller can read its expiry without another handshake.
 """
 
 from __future__ import annotations
@@ -32,6 +32,17 @@ __all__ = ["MAX_REDIRECTS", "Http11Client", "RawResponse"]
 
 MAX_REDIRECTS = 10
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
+_ALWAYS_SENSITIVE = frozenset(("authorization", "proxy-authorization", "cookie"))
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), port or (443 if scheme == "https" else 80)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +136,12 @@ class Http11Client:
         body: bytes | None,
         *,
         follow_redirects: bool,
+        sensitive: frozenset[str] = frozenset(),
     ) -> RawResponse:
         """Send the request (following redirects when asked) and read the answer.
+
+        On a redirect to another origin the headers named in `sensitive` (lower case) and
+        `Authorization`, `Proxy-Authorization` and `Cookie` are dropped (browsers and curl do).
 
         Raises:
             ProbeError: an invalid HTTP answer, too many redirects, or a bad URL.
@@ -139,7 +154,11 @@ class Http11Client:
             location = next((v for k, v in response.headers if k == b"location"), None)
             if location is None:
                 return response
-            url = urljoin(url, location.decode("latin-1"))
+            target = urljoin(url, location.decode("latin-1"))
+            if _origin(target) != _origin(url):
+                dropped = sensitive | _ALWAYS_SENSITIVE
+                headers = [(k, v) for k, v in headers if k.lower() not in dropped]
+            url = target
             if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                 method, body = ("HEAD" if method == "HEAD" else "GET"), None
         raise ProbeError(f"more than {MAX_REDIRECTS} redirects")

@@ -83,6 +83,8 @@ class CheckContext:
             checks (None: not lent).
         transport: an httpx transport that replaces the network of `http` checks (tests, e.g.
             `httpx.MockTransport`; None: the network).
+        overload: returns why the process cannot run its checks on time, or None while it keeps
+            up; read by `self` checks (None: not lent).
     """
 
     clock: Clock = field(default_factory=SystemClock)
@@ -91,6 +93,7 @@ class CheckContext:
     agents: AgentsView | None = None
     tree: Callable[[], TreeView | None] | None = None
     transport: httpx.AsyncBaseTransport | None = None
+    overload: Callable[[], str | None] | None = None
 
 
 CollaboratorT = TypeVar("CollaboratorT")

@@ -6,7 +6,8 @@ it remembers the restart counter, so it can tell how many restarts happened with
 `RESTART_WINDOW`:
 - fail: an actor is in the "failed" state (crashed and not restarted), or restarted at least
   `FAIL_RESTARTS` times within the window (a crash loop);
-- warn: an actor restarted at least once within the window, or is waiting to be restarted;
+- warn: an actor restarted at least once within the window, or is waiting to be restarted, or
+  the process cannot run its checks on time (the `CheckContext`'s `overload`, when lent);
 - pass otherwise ("All 12 actors running").
 """
 
@@ -100,11 +101,17 @@ class SelfProbe(KindProbe[SelfCheckConfig]):
                 f"{p} crash-looping ({loops[p]} restarts in {RESTART_WINDOW:.0f}s)" for p in looping
             ]
             return Observation.fail("; ".join(problems[:5]), details)
+        warnings: list[str] = []
+        overload = self.context.overload() if self.context.overload is not None else None
+        if overload is not None:
+            details["overload"] = overload
+            warnings.append(overload)
         if restarting:
             details["restarting"] = restarting
-            return Observation.warn(
+            warnings.append(
                 f"{len(restarting)} of {total} actors restarted recently: "
-                + ", ".join(restarting[:5]),
-                details,
+                + ", ".join(restarting[:5])
             )
+        if warnings:
+            return Observation.warn("; ".join(warnings), details)
         return Observation.ok(f"All {total} actors running", details)

@@ -54,7 +54,7 @@ def create_blueprint(
             if raw.strip():
                 try:
                     body = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: nested too deeply
                     return json_error(400, "body is not valid JSON")
                 if not isinstance(body, dict):
                     return json_error(400, 'body must be a JSON object like {"channel": "slack"}')

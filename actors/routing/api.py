@@ -23,6 +23,10 @@ docs/configuration.md, "[[silences]]"):
   `?filter=<matcher>` applied to the silences' own matchers as Alertmanager does;
   `GET /api/v2/silence/<id>`; `DELETE /api/v2/silence/<id>` (token) -> 200, 404 if unknown.
 
+Limits (`actors.routing.limits`, answered 400 saying which): filters per request and their
+length; a silence's matchers, their length, its comment, its length in time, its start; the
+number of live silences; the nesting of a body.
+
 Each route declares its scope (`read`, or `silences:write` for the writes); the access guard of
 the app (`actors.web.access`) decides tokens, `allow_from` and the body limit before the view
 runs. Errors are `{"error": "..."}`: 400 bad body, 404 unknown silence (401, 403, 413 and 415
@@ -36,7 +40,7 @@ import datetime as dt
 import importlib.metadata
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import pydantic
 from quart import Blueprint, Response, jsonify, request
@@ -45,14 +49,25 @@ from actors.configtypes import parse_duration
 from actors.models import Alert, AlertStatus
 from actors.routing.actor import MuteStatus
 from actors.routing.exceptions import RoutingError, SilenceNotFound
+from actors.routing.limits import (
+    MAX_COMMENT,
+    MAX_CREATED_BY,
+    MAX_JSON_DEPTH,
+    MAX_MATCHERS,
+    check_filters,
+    check_silence_times,
+    json_too_deep,
+    timestamp_of,
+)
 from actors.routing.matchers import (
+    MAX_MATCHER_LENGTH,
     Matcher,
     format_matcher,
     matches_all,
     parse_matchers,
     split_matcher,
 )
-from actors.routing.silences import Silence
+from actors.routing.silences import Silence, make_silence
 from actors.routing.silencing import Silences
 from actors.web.access import Scope, requires
 from actors.web.responses import json_error
@@ -104,11 +119,14 @@ def silence_json(silence: Silence, now: float) -> dict[str, object]:
     }
 
 
+_MatcherText = Annotated[str, pydantic.StringConstraints(max_length=MAX_MATCHER_LENGTH)]
+
+
 class _MatcherObject(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    name: str
-    value: str
+    name: str = pydantic.Field(max_length=MAX_MATCHER_LENGTH)
+    value: str = pydantic.Field(max_length=MAX_MATCHER_LENGTH)
     isRegex: bool = False
     isEqual: bool = True
 
@@ -124,12 +142,14 @@ class _MatcherObject(pydantic.BaseModel):
 class _SilenceBody(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
 
-    matchers: list[str | _MatcherObject] = pydantic.Field(min_length=1)
+    matchers: list[_MatcherText | _MatcherObject] = pydantic.Field(
+        min_length=1, max_length=MAX_MATCHERS
+    )
     startsAt: pydantic.AwareDatetime | None = None
     endsAt: pydantic.AwareDatetime | None = None
-    duration: str | None = None
-    createdBy: str = pydantic.Field(default="", max_length=200)
-    comment: str = pydantic.Field(default="", max_length=2000)
+    duration: str | None = pydantic.Field(default=None, max_length=100)
+    createdBy: str = pydantic.Field(default="", max_length=MAX_CREATED_BY)
+    comment: str = pydantic.Field(default="", max_length=MAX_COMMENT)
 
 
 class _PostableSilence(_SilenceBody):
@@ -176,11 +196,26 @@ _Body = TypeVar("_Body", bound=pydantic.BaseModel)
 
 
 def _describe(exc: pydantic.ValidationError) -> str:
+    """The first few errors, each `where: what` (never the value sent)."""
+    errors = exc.errors(include_input=False, include_url=False)
     parts = []
-    for err in exc.errors():
+    for err in errors[:5]:
         loc = ".".join(str(p) for p in err["loc"]) or "body"
         parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
+    if len(errors) > 5:
+        parts.append(f"and {len(errors) - 5} more")
+    return "; ".join(parts)[:2000]
+
+
+def _filters() -> tuple[Matcher, ...]:
+    """The request's `filter` matchers.
+
+    Raises:
+        RoutingError: too many or too long (`check_filters`), or not a matcher.
+    """
+    texts = request.args.getlist("filter")
+    check_filters(texts)
+    return parse_matchers(texts)
 
 
 def create_blueprint(
@@ -205,7 +240,7 @@ def create_blueprint(
         if state not in (None, "", "firing", "pending"):
             return json_error(400, "state must be firing or pending")
         try:
-            filters = parse_matchers(request.args.getlist("filter"))
+            filters = _filters()
         except RoutingError as exc:
             return json_error(400, str(exc))
         out: list[dict[str, object]] = []
@@ -257,8 +292,12 @@ def create_blueprint(
         raw = await request.get_data(as_text=False)
         try:
             data: Any = json.loads(raw)
+        except RecursionError:
+            return json_error(400, f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
         except (ValueError, UnicodeDecodeError):
             return json_error(400, "the body is not valid JSON")
+        if json_too_deep(data):
+            return json_error(400, f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
         try:
             return model.model_validate(data)
         except pydantic.ValidationError as exc:
@@ -267,17 +306,31 @@ def create_blueprint(
     async def _create(body: _SilenceBody) -> Silence | Response:
         """Create the silence `body` describes, or the error answer (400)."""
         now = clock.now()
-        starts = body.startsAt.timestamp() if body.startsAt else None
-        if body.endsAt is not None:
-            ends = body.endsAt.timestamp()
-        elif body.duration is not None:
-            try:
-                ends = (starts if starts is not None else now) + parse_duration(body.duration)
-            except ValueError as exc:
-                return json_error(400, f"duration: {exc}")
-        else:
-            return json_error(400, "endsAt or duration is required")
-        matchers = [m if isinstance(m, str) else m.text() for m in body.matchers]
+        try:
+            starts = timestamp_of(body.startsAt, "startsAt") if body.startsAt else None
+            if body.endsAt is not None:
+                ends = timestamp_of(body.endsAt, "endsAt")
+            elif body.duration is not None:
+                try:
+                    length = parse_duration(body.duration)
+                except ValueError as exc:
+                    return json_error(400, f"duration: {exc}")
+                ends = (starts if starts is not None else now) + length
+            else:
+                return json_error(400, "endsAt or duration is required")
+            matchers = [m if isinstance(m, str) else m.text() for m in body.matchers]
+            # Validated as any silence is first (matchers, times), then within the API's limits.
+            make_silence(
+                matchers=matchers,
+                starts_at=starts,
+                ends_at=ends,
+                created_by=body.createdBy,
+                comment=body.comment,
+                now=now,
+            )
+            check_silence_times(starts, ends, now)
+        except RoutingError as exc:
+            return json_error(400, str(exc))
         try:
             return await silences.add(
                 matchers=matchers,
@@ -340,7 +393,7 @@ def create_blueprint(
     @requires(Scope.READ)
     async def v2_list_silences() -> Response:
         try:
-            filters = parse_matchers(request.args.getlist("filter"))
+            filters = _filters()
         except RoutingError as exc:
             return json_error(400, str(exc))
         now = clock.now()

@@ -4,6 +4,7 @@ RoutingError
 ├── InvalidMatcher      a matcher string or set cannot be used
 ├── InvalidSilence      a silence is malformed (no matcher, every matcher matches "", times)
 ├── SilenceNotFound     no silence with that id
+├── LimitExceeded       a request goes beyond a limit of the API (actors.routing.limits)
 ├── InvalidCron         a cron expression cannot be parsed
 └── InvalidAlertmanagerConfig  an alertmanager.yml to import cannot be read (with its YAML path)
 """
@@ -15,6 +16,7 @@ __all__ = [
     "InvalidCron",
     "InvalidMatcher",
     "InvalidSilence",
+    "LimitExceeded",
     "RoutingError",
     "SilenceNotFound",
 ]
@@ -49,6 +51,14 @@ class SilenceNotFound(RoutingError):
     def __init__(self, silence_id: str) -> None:
         self.silence_id = silence_id
         super().__init__(f"no silence with id {silence_id!r}")
+
+
+class LimitExceeded(RoutingError):
+    """A request goes beyond one of the limits of `actors.routing.limits`; `str()` names it."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class InvalidCron(RoutingError):

@@ -24,7 +24,8 @@ from typing import Protocol
 
 from actors.clock import Clock
 from actors.routing.config import SilenceConfig
-from actors.routing.exceptions import SilenceNotFound
+from actors.routing.exceptions import LimitExceeded, SilenceNotFound
+from actors.routing.limits import MAX_LIVE_SILENCES
 from actors.routing.silences import Silence, expire, make_silence, silenced_by
 
 __all__ = ["SilenceStore", "Silences", "config_silence_id"]
@@ -55,6 +56,10 @@ class Silences:
         store: where silences are kept across process restarts.
         clock: wall time (creation and expiry times).
         configured: the [[silences]] of the configuration (see `configure`).
+
+    Attributes:
+        max_live: at most this many silences are pending or active at once; `add` refuses
+            more (configured silences are not refused, but count).
     """
 
     def __init__(
@@ -65,6 +70,8 @@ class Silences:
         self._configured = tuple(configured)
         self._by_id: dict[str, Silence] = {}
         self._loaded = False
+        self._adding = 0
+        self.max_live = MAX_LIVE_SILENCES
 
     def configure(self, configured: Sequence[SilenceConfig]) -> None:
         """Replace the configured silences; the next `load()` adds those not yet known.
@@ -146,17 +153,29 @@ class Silences:
 
         Raises:
             InvalidSilence, InvalidMatcher: the silence is malformed.
+            LimitExceeded: `max_live` silences are pending or active already.
             actors.store.errors.QueryError: it could not be persisted.
         """
+        now = self._clock.now()
         silence = make_silence(
             matchers=matchers,
             starts_at=starts_at,
             ends_at=ends_at,
             created_by=created_by,
             comment=comment,
-            now=self._clock.now(),
+            now=now,
         )
-        await self._store.save_silence(silence)
+        live = sum(1 for s in self._by_id.values() if now < s.ends_at) + self._adding
+        if silence.id not in self._by_id and live >= self.max_live:
+            raise LimitExceeded(
+                f"at most {self.max_live} silences may be pending or active at once; expire"
+                " one first"
+            )
+        self._adding += 1  # counted while it is written, so concurrent adds cannot overshoot
+        try:
+            await self._store.save_silence(silence)
+        finally:
+            self._adding -= 1
         self._by_id[silence.id] = silence
         return silence
 

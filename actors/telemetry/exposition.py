@@ -1,15 +1,25 @@
-"""`/metrics` view of the store: a prometheus_client custom collector.
+"""`/metrics` view of the store: a frozen frame rendered off the event loop, and a collector.
 
-Every declared metric is yielded with its HELP and TYPE, even before its first sample, so a
+Every declared metric is exposed with its HELP and TYPE, even before its first sample, so a
 dashboard or `promtool check metrics` sees the full catalogue from the start. A stale series
 (`windows.Staleness`: an application series not updated for 5 m by default) is left out, as a
-target that stopped reporting is in Prometheus. Register the
-collector in the web app's own `CollectorRegistry` (there is no global registry here).
+target that stopped reporting is in Prometheus.
+
+Two ways to expose the store:
+- `freeze(store)` takes an immutable `MetricFrame` per metric through the store's public API
+  (`metrics()`, `MetricHandle.snapshot()`); it is the only part that must run on the event
+  loop. `render(frames, openmetrics=...)` turns frames into the Prometheus text format or
+  OpenMetrics (without the final ``# EOF``), byte for byte what prometheus_client's encoders
+  write for the same families, at a fraction of their cost; it reads only the frames, so it
+  runs in a worker thread while the loop goes on.
+- `StoreCollector`, a prometheus_client custom collector, for a `CollectorRegistry` (there is
+  no global registry here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import (
@@ -24,9 +34,112 @@ from prometheus_client.utils import floatToGoString
 from actors.telemetry.windows import live
 
 if TYPE_CHECKING:
-    from actors.telemetry.store import MetricHandle, MetricStore
+    from actors.telemetry.store import MetricHandle, MetricStore, SeriesSnapshot
 
-__all__ = ["StoreCollector", "le_label"]
+__all__ = ["MetricFrame", "StoreCollector", "freeze", "le_label", "render"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFrame:
+    """One declared metric and its series at one moment (immutable: safe in any thread).
+
+    `buckets` are the histogram's upper bounds (+Inf implied), empty for other kinds; `series`
+    are the store's `SeriesSnapshot` in creation order.
+    """
+
+    name: str
+    kind: str
+    help: str
+    labelnames: tuple[str, ...]
+    buckets: tuple[float, ...]
+    series: tuple[SeriesSnapshot, ...]
+
+
+def freeze(store: MetricStore) -> tuple[MetricFrame, ...]:
+    """Every declared metric of `store` as it is now, stale series left out (call it on the
+    loop that records)."""
+    return tuple(
+        MetricFrame(
+            name=handle.name,
+            kind=handle.kind,
+            help=handle.help,
+            labelnames=tuple(handle.labelnames),
+            buckets=tuple(handle.buckets) if handle.kind == "histogram" else (),
+            series=tuple(_live(store, handle)),
+        )
+        for handle in store.metrics()
+    )
+
+
+def _live(store: MetricStore, handle: MetricHandle) -> list[SeriesSnapshot]:
+    """The series of `handle` still in force now (`windows.live`)."""
+    now = store.now()
+    staleness = store.staleness.of(handle.name, external=handle.external)
+    return [s for s in handle.snapshot() if live(s.updated, now, staleness)]
+
+
+def render(frames: Iterable[MetricFrame], *, openmetrics: bool = False) -> str:
+    """`frames` in the Prometheus text format (0.0.4), or OpenMetrics without ``# EOF``.
+
+    The output is what prometheus_client's `generate_latest` (either format) writes for the
+    families `StoreCollector` yields: labels sorted by name, values as Go floats, label values
+    escaped (backslash, newline, double quote). Pure: reads only `frames`.
+    """
+    out: list[str] = []
+    add = out.append
+    for frame in frames:
+        name, kind = frame.name, frame.kind
+        family = name[:-6] if kind == "counter" and name.endswith("_total") else name
+        sample = family + "_total" if kind == "counter" else name
+        if openmetrics:
+            help_text = _escape(frame.help)
+            shown = family
+        else:
+            help_text = frame.help.replace("\\", r"\\").replace("\n", r"\n")
+            shown = sample if kind == "counter" else family
+        add(f"# HELP {shown} {help_text}\n# TYPE {shown} {kind}\n")
+        order = sorted(range(len(frame.labelnames)), key=frame.labelnames.__getitem__)
+        names = [frame.labelnames[i] for i in order]
+        if kind != "histogram":
+            for snap in frame.series:
+                add(f"{sample}{_labels(names, order, snap.label_values)} {_go(snap.value)}\n")
+            continue
+        les = [le_label(bound) for bound in frame.buckets] + ["+Inf"]
+        # "le" takes its sorted place among the series' own labels.
+        at = sum(1 for label in names if label < "le")
+        # As prometheus_client: no _count and _sum when a bucket bound is negative.
+        counted = not frame.buckets or frame.buckets[0] >= 0
+        for snap in frame.series:
+            values = [_escape(snap.label_values[i]) for i in order]
+            pairs = [f'{label}="{value}"' for label, value in zip(names, values, strict=True)]
+            head, tail = ",".join(pairs[:at]), ",".join(pairs[at:])
+            head = head + "," if head else ""
+            tail = "," + tail if tail else ""
+            for le, count in zip(les, snap.buckets, strict=True):
+                add(f'{name}_bucket{{{head}le="{le}"{tail}}} {_go(count)}\n')
+            if counted:
+                plain = "{" + ",".join(pairs) + "}" if pairs else ""
+                add(f"{name}_count{plain} {_go(snap.buckets[-1])}\n")
+                add(f"{name}_sum{plain} {_go(snap.sum)}\n")
+    return "".join(out)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _labels(names: list[str], order: list[int], values: tuple[str, ...]) -> str:
+    if not names:
+        return ""
+    pairs = ",".join(
+        f'{label}="{_escape(values[i])}"' for label, i in zip(names, order, strict=True)
+    )
+    return "{" + pairs + "}"
+
+
+def _go(value: float) -> str:
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
 
 
 class StoreCollector(Collector):
@@ -45,11 +158,8 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Every declared metric with its current series (stale ones left out)."""
-        store = self._store
-        now = store.now()
-        for handle in store.metrics():
-            staleness = store.staleness.of(handle.name, external=handle.external)
-            snapshots = [s for s in handle.snapshot() if live(s.updated, now, staleness)]
+        for handle in self._store.metrics():
+            snapshots = _live(self._store, handle)
             if handle.kind == "histogram":
                 hist = HistogramMetricFamily(handle.name, handle.help, labels=handle.labelnames)
                 les = [le_label(b) for b in handle.buckets] + ["+Inf"]

@@ -8,6 +8,7 @@ probe fast path asks the same guard about `/api/health`, and the /metrics listen
 - `public`: everyone (`/api/health/live`, `/api/health/ready`; not even `allow_from`).
 - `read`: clients inside `allow_from`; with `read_requires_token`, only with a token holding
   `read`.
+- `read+token`: clients inside `allow_from` with a token holding `read`, always (the audit log).
 - `metrics`: clients inside `allow_from`, with `metrics_token` when it is set.
 - `events:write`, `silences:write`, `alerts:test`, `config:reload`: clients inside `allow_from`,
   without a foreign `Origin`, without a form or `text/plain` body, with a token holding the scope.
@@ -25,8 +26,14 @@ token configured, 415 for a form or `text/plain` body on a write route, 413 for 
 than `max_body_bytes` (the one limit of every route). Every answer is `{"error": "..."}`.
 
 `AccessGuard.configure(security)` swaps the policy at once (a reload): tokens, scopes,
-`allow_from`, `read_requires_token`, `metrics_token` and `max_body_bytes` apply to the next
-request, without a restart.
+`allow_from`, `read_requires_token`, `metrics_token`, `max_body_bytes` and the failed
+authentication limit apply to the next request, without a restart.
+
+Audit (`actors.web.audit`): the guard records each successful silence creation and expiry,
+reload and test alert with the token's name and the client's address, and each failed
+authentication (a 401: token "none"; a token without the route's scope: its name). An address
+with `auth_failures` failed authentications within `auth_failure_window` gets 429 with
+`Retry-After` on every route but live and ready until the oldest leaves the window.
 """
 
 from __future__ import annotations
@@ -36,14 +43,18 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from quart import Quart, Response, request
+from quart import Quart, Response, g, request
 
+from actors.clock import Clock, SystemClock
+from actors.store.errors import StoreError
+from actors.web.audit import AuditLog, FailureLimiter
 from actors.web.responses import json_error
 
 if TYPE_CHECKING:
@@ -74,6 +85,7 @@ class Scope(StrEnum):
     ALERTS_TEST = "alerts:test"
     CONFIG_RELOAD = "config:reload"
     METRICS = "metrics"
+    READ_WITH_TOKEN = "read+token"
 
 
 TOKEN_SCOPES: tuple[Scope, ...] = (
@@ -338,6 +350,15 @@ class AccessPolicy:
             if not self._read_requires_token:
                 return _ALLOWED
             return self._authenticate(scope, presented)
+        if scope is Scope.READ_WITH_TOKEN:
+            if not self._tokens:
+                return _deny(
+                    403,
+                    "this route needs a token with the read scope, and none is configured:"
+                    " set [security] api_token or add a [[security.tokens]] entry with"
+                    ' scopes = ["read"]',
+                )
+            return self._authenticate(Scope.READ, presented)
         refused = self._cross_site(presented)
         if refused is not None:
             return refused
@@ -446,12 +467,19 @@ class AccessGuard:
         listen: str,
         external_url: str = "",
         logger: logging.Logger | None = None,
+        audit: AuditLog | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._listen = listen
         self._external_url = external_url
         self._log = logger or logging.getLogger("blipee_monitor.web.access")
+        self._clock: Clock = clock or SystemClock()
+        self.audit = audit or AuditLog(database=None, clock=self._clock, logger=self._log)
         self._apps: list[Quart] = []
         self._policy = AccessPolicy.from_config(security, listen=listen, external_url=external_url)
+        self._failures = FailureLimiter(
+            limit=security.auth_failures, window=security.auth_failure_window
+        )
 
     @property
     def policy(self) -> AccessPolicy:
@@ -467,6 +495,8 @@ class AccessGuard:
         self._policy = AccessPolicy.from_config(
             security, listen=self._listen, external_url=self._external_url
         )
+        self._failures.limit = security.auth_failures
+        self._failures.window = security.auth_failure_window
         for app in self._apps:
             app.config["MAX_CONTENT_LENGTH"] = self._policy.max_body_bytes
 
@@ -475,8 +505,60 @@ class AccessGuard:
         return self._policy.decide(scope, presented)
 
     def decide_asgi(self, scope: Scope, asgi_scope: Mapping[str, Any]) -> Decision:
-        """The decision for a raw ASGI HTTP request (the probe fast path, /metrics)."""
+        """The decision for a raw ASGI HTTP request (/metrics)."""
         return self._policy.decide(scope, Presented.from_asgi(asgi_scope))
+
+    async def admit(self, scope: Scope, presented: Presented, route: str) -> Decision:
+        """The decision for a request, with the failed-authentication limit (429) and the audit
+        of a failure applied; see the module docstring."""
+        if scope is Scope.PUBLIC:
+            return _ALLOWED
+        now = self._clock.now()
+        wait = self._failures.retry_after(presented.address, now)
+        if wait is not None:
+            return _deny(
+                429,
+                "too many failed authentications from this address; try again later",
+                ("Retry-After", str(math.ceil(wait))),
+            )
+        decision = self._policy.decide(scope, presented)
+        failed = decision.status == 401 or (decision.status == 403 and decision.token is not None)
+        if failed:
+            if decision.status == 401:
+                self._failures.failed(presented.address, now)
+            await self._record(
+                "auth.failed",
+                decision.token,
+                presented.address,
+                target=route,
+                detail=decision.message,
+            )
+        return decision
+
+    async def admit_asgi(self, scope: Scope, asgi_scope: Mapping[str, Any]) -> Decision:
+        """`admit` for a raw ASGI HTTP request (the probe fast path)."""
+        return await self.admit(scope, Presented.from_asgi(asgi_scope), asgi_scope.get("path", ""))
+
+    async def audit_event(self, action: str, *, token: str, address: str) -> None:
+        """Record `action` done outside the API (a reload by signal) in the audit log; a store
+        failure is logged, never raised."""
+        await self._record(action, token, address)
+
+    async def _record(
+        self,
+        action: str,
+        token: str | None,
+        address: str | None,
+        *,
+        target: str = "",
+        detail: str = "",
+    ) -> None:
+        try:
+            await self.audit.record(
+                action, token=token, address=address, target=target, detail=detail
+            )
+        except StoreError as exc:  # logged already as a line; the request still answers
+            self._log.error("audit entry %s not stored: %s", action, exc)
 
     def too_large(self) -> Response:
         """The one 413 answer (needs an application context)."""
@@ -508,7 +590,8 @@ class AccessGuard:
                 if scope is None:
                     self._log.error("route %s declares no access scope: refused", endpoint)
                     return json_error(500, "this route declares no access scope")
-                decision = self._policy.decide(scope, presented)
+                decision = await self.admit(scope, presented, request.path)
+                g.access = (scope, decision)
             if not decision.allowed:
                 response = json_error(decision.status, decision.message)
                 response.headers.update(dict(decision.headers))
@@ -517,6 +600,30 @@ class AccessGuard:
                 return self.too_large()
             return None
 
+        @app.after_request
+        async def _audit(response: Response) -> Response:
+            scope, decision = g.get("access", (None, None))
+            if scope in _AUDITED and decision is not None and response.status_code < 400:
+                action, target = await _audited(scope, response)
+                await self._record(action, decision.token, request.remote_addr, target=target)
+            return response
+
         @app.errorhandler(413)
         async def _too_large(_error: Exception) -> Response:
             return self.too_large()
+
+
+_AUDITED = frozenset((Scope.SILENCES_WRITE, Scope.ALERTS_TEST, Scope.CONFIG_RELOAD))
+
+
+async def _audited(scope: Scope, response: Response) -> tuple[str, str]:
+    """(action, target) of a successful audited write (needs a request context)."""
+    if scope is Scope.ALERTS_TEST:
+        return "test_alert", request.args.get("channel", "")
+    if scope is Scope.CONFIG_RELOAD:
+        return "reload", ""
+    if request.method == "DELETE":
+        return "silence.expire", str((request.view_args or {}).get("silence_id", ""))
+    answer = await response.get_json(silent=True)
+    target = answer.get("silenceID", "") if isinstance(answer, dict) else ""
+    return "silence.create", str(target)

@@ -5,12 +5,14 @@ check. Routes (see CONTRACT.md): `/api/health` (seed document, or the IETF draft
 `Accept: application/health+json`; 503 when unhealthy; every configured check is listed, those
 not run yet as pending, see `actors.web.documents`), `/api/health/live` (never depends on
 checks), `/api/health/ready` (503 with reasons), `/api/v1/checks`, `/api/v1/checks/<name>`
-(404 JSON when unknown), `/api/v1/actors` (the supervision tree), and the status pages and
-badges of `actors.web.pages` (`/`, `/checks/{name}`, `/api/v1/checks/{name}/badge.svg`,
-`/api/v1/checks/{name}/uptime`). Other packages' blueprints are registered as given. Every
-route declares its scope (`actors.web.access`): live and ready are public, the others `read`
-(the status pages and badges `public` in public mode); the access guard decides every request,
-the probe fast path included.
+(404 JSON when unknown), `/api/v1/actors` (the supervision tree), `/api/v1/audit` (the newest
+`limit` entries of the access guard's audit log, `?limit=1..1000`, default 100; a token with
+`read` always), `/openapi.json` (the API as OpenAPI 3.1, `actors.web.openapi`), and the
+status pages and badges of `actors.web.pages` (`/`, `/checks/{name}`,
+`/api/v1/checks/{name}/badge.svg`, `/api/v1/checks/{name}/uptime`). Other packages' blueprints
+are registered as given. Every route declares its scope (`actors.web.access`): live and ready
+are public, the others `read` (the status pages and badges `public` in public mode); the access
+guard decides every request, the probe fast path included.
 
 `/api/health` is rendered at most once per `render_interval` (100 ms) while checks keep
 publishing, and reused while nothing changed (for up to 1 s): thousands of checks and thousands
@@ -30,6 +32,7 @@ from quart_trio import QuartTrio
 
 from actors.clock import Clock, SystemClock
 from actors.state import HealthState, OverallStatus
+from actors.store.errors import StoreError
 from actors.telemetry.protocols import MetricReader
 from actors.web.access import AccessGuard, Scope, requires
 from actors.web.config import SecurityConfig, ServerConfig
@@ -40,6 +43,7 @@ from actors.web.documents import (
     ietf_document,
     tree_document,
 )
+from actors.web.openapi import openapi_document
 from actors.web.pages import create_blueprint as pages_blueprint
 from actors.web.responses import json_error
 from actors.web.statusconfig import StatusPageConfig
@@ -167,7 +171,9 @@ class _ProbeFastPath:
             await self._inner(scope, receive, send)
             return
         kind = JSON
-        decision = None if path != "/api/health" else self._access.decide_asgi(Scope.READ, scope)
+        decision = None
+        if path == "/api/health":
+            decision = await self._access.admit_asgi(Scope.READ, scope)
         if decision is not None and not decision.allowed:
             status, headers, body = decision.asgi()
             headers.append((b"content-length", str(len(body)).encode()))
@@ -286,6 +292,31 @@ def create_app(
         document = tree_document(snapshot, loop_now=wall.monotonic(), wall_now=wall.now())
         body = json.dumps(document).encode()
         return Response(body, status=200, content_type=JSON)
+
+    @app.get("/api/v1/audit")
+    @requires(Scope.READ_WITH_TOKEN)
+    async def api_audit() -> Response:
+        try:
+            limit = int(request.args.get("limit", "100"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            return json_error(400, "limit must be a whole number from 1 to 1000")
+        try:
+            entries = await guard.audit.recent(limit)
+        except StoreError as exc:
+            return json_error(503, f"the audit log cannot be read: {exc}")
+        body = json.dumps({"entries": [entry.to_json() for entry in entries]}).encode()
+        return Response(body, status=200, content_type=JSON)
+
+    described: list[bytes] = []
+
+    @app.get("/openapi.json")
+    @requires(Scope.READ)
+    async def openapi() -> Response:
+        if not described:  # built once, when every blueprint is registered
+            described.append(json.dumps(openapi_document(app, version=release)).encode())
+        return Response(described[0], status=200, content_type=JSON)
 
     @app.after_request
     async def _drain_body(response: Response) -> Response:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
-from actors.configtypes import ConfigModel, Secret
+from actors.configtypes import ConfigModel, Duration, Secret
 from actors.web.access import TOKEN_SCOPES
 
 __all__ = [
@@ -128,6 +128,8 @@ class ServerConfig(ConfigModel):
     tls_key: str | None = None
     external_url: str = ""
     """Base URL users reach the monitor at; used for links in notifications."""
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    """Connections served at once per listener; one more is answered 503 (liveness: 200)."""
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerConfig:
@@ -227,6 +229,10 @@ class SecurityConfig(ConfigModel):
     anonymize_key: Secret = SecretStr("")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest request body accepted by the API (413 above)."""
+    auth_failures: int = Field(default=10, ge=0)
+    """Failed authentications an address may make within `auth_failure_window` before its
+    requests answer 429 (0: no limit)."""
+    auth_failure_window: Duration = 60.0
 
     @model_validator(mode="after")
     def _tokens(self) -> SecurityConfig:

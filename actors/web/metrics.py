@@ -1,12 +1,19 @@
-"""The /metrics listener: an ASGI app over its own prometheus_client `CollectorRegistry`.
+"""The /metrics listener: an ASGI app over the metric store and its own `CollectorRegistry`.
 
-The registry holds the metric store's collector (the one metrics path), a `RuntimeCollector`
-(actor_restarts_total{actor}, mailbox_dropped_total{mailbox}, read from the supervision tree and
-the mailboxes' statistics at scrape time) and the process collector. The app negotiates the
-Prometheus text / OpenMetrics format from `Accept` and gzips when the client accepts it (the
-prometheus_client exposition functions do both), and asks the access guard (`actors.web.access`,
-scope `metrics`: the CIDR allow-list `security.allow_from`, then the bearer token
-`security.metrics_token`, empty = open) before anything is rendered.
+What it serves: the metric store (the one metrics path), and a prometheus_client registry
+holding a `RuntimeCollector` (actor_restarts_total{actor}, mailbox_dropped_total{mailbox}, read
+from the supervision tree and the mailboxes' statistics at scrape time) and the process
+collector. The app negotiates the Prometheus text / OpenMetrics format from `Accept` and gzips
+when the client accepts it, and asks the access guard (`actors.web.access`, scope `metrics`: the
+CIDR allow-list `security.allow_from`, then the bearer token `security.metrics_token`, empty =
+open) before anything is rendered.
+
+A scrape never blocks the event loop for the length of a render: on the loop it only takes an
+immutable snapshot (`actors.telemetry.exposition.freeze` and the registry's collected families);
+the text is written and compressed in a worker thread (one render at a time) while checks keep
+running. Scrapes that arrive while a render of the same format is in flight share it, and with
+`reuse_for` a render is served again for that many seconds (two Prometheus replicas scraping the
+same interval cost one render).
 """
 
 from __future__ import annotations
@@ -14,17 +21,25 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import trio
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 
+from actors.telemetry.exposition import MetricFrame, freeze, render
 from actors.web.access import AccessGuard, Scope
 from actors.web.config import SecurityConfig, ServerConfig
 
-__all__ = ["RuntimeCollector", "build_registry", "create_metrics_app"]
+if TYPE_CHECKING:
+    from actors.telemetry.store import MetricStore
+
+__all__ = ["MetricsRenderer", "RuntimeCollector", "build_registry", "create_metrics_app"]
+
+_EOF = "# EOF\n"
 
 AsgiScope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -87,6 +102,94 @@ def build_registry(
     return registry
 
 
+class _Collected(Collector):
+    """Families collected on the loop, for prometheus_client's encoders in a worker thread."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
+
+
+def _encode(
+    frames: Sequence[MetricFrame], families: list[Metric], openmetrics: bool, compress: bool
+) -> bytes:
+    """The body of one scrape (runs in a worker thread: reads only immutable snapshots)."""
+    collected = _Collected(families)
+    if openmetrics:
+        rest = generate_openmetrics(collected).decode()  # type: ignore[no-untyped-call]
+        text = render(frames, openmetrics=True) + rest.removesuffix(_EOF) + _EOF
+    else:
+        text = render(frames) + generate_latest(collected).decode()
+    data = text.encode()
+    return gzip.compress(data, compresslevel=5) if compress else data
+
+
+class _Flight:
+    """One render in progress; scrapes of the same format that arrive meanwhile wait for it."""
+
+    __slots__ = ("body", "done")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.body: bytes | None = None
+
+
+class MetricsRenderer:
+    """Renders scrapes of `store` and `registry` without blocking the event loop.
+
+    On the loop: `freeze(store)` and ``registry.collect()`` (snapshots); in a worker thread, one
+    render at a time: the text (Prometheus or OpenMetrics) and its gzip. A render started at
+    loop time t is served again until t + `reuse_for` (0: only to the scrapes that arrived while
+    it was in flight). Must be used from trio.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: CollectorRegistry,
+        store: MetricStore | None = None,
+        reuse_for: float = 0.0,
+    ) -> None:
+        self._registry = registry
+        self._store = store
+        self._reuse_for = reuse_for
+        self._limiter = trio.CapacityLimiter(1)
+        self._done: dict[tuple[bool, bool], tuple[float, bytes]] = {}
+        self._flights: dict[tuple[bool, bool], _Flight] = {}
+
+    async def body(self, *, openmetrics: bool, compress: bool) -> bytes:
+        """The scrape's body in the asked format (gzipped when `compress`).
+
+        Raises: whatever a collector raises (a programming error), to every scrape sharing the
+        render.
+        """
+        key = (openmetrics, compress)
+        done = self._done.get(key)
+        if done is not None and trio.current_time() < done[0] + self._reuse_for:
+            return done[1]
+        flight = self._flights.get(key)
+        if flight is not None:
+            await flight.done.wait()
+            if flight.body is not None:
+                return flight.body
+        flight = self._flights[key] = _Flight()
+        try:
+            taken = trio.current_time()
+            frames = freeze(self._store) if self._store is not None else ()
+            families = list(self._registry.collect())
+            body = await trio.to_thread.run_sync(
+                _encode, frames, families, openmetrics, compress, limiter=self._limiter
+            )
+            flight.body = body
+            self._done[key] = (taken, body)
+            return body
+        finally:
+            del self._flights[key]
+            flight.done.set()
+
+
 def _json(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     body = json.dumps({"error": message}).encode()
     return status, [(b"content-type", b"application/json")], body
@@ -95,14 +198,18 @@ def _json(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], by
 def create_metrics_app(
     *,
     registry: CollectorRegistry,
+    store: MetricStore | None = None,
+    reuse_for: float = 0.0,
     access: AccessGuard | None = None,
     path: str = "/metrics",
 ) -> Callable[[AsgiScope, Receive, Send], Awaitable[None]]:
-    """The ASGI app serving `registry` on `path` (see the module docstring); `access` decides
-    who may scrape (default: the defaults of `[security]`, open to everyone)."""
+    """The ASGI app serving `store` and `registry` on `path` (see the module docstring and
+    `MetricsRenderer` for `reuse_for`); `access` decides who may scrape (default: the defaults
+    of `[security]`, open to everyone). Runs under trio (Hypercorn's trio worker)."""
     guard = access or AccessGuard(SecurityConfig(), listen=ServerConfig().metrics_listen)
+    renderer = MetricsRenderer(registry=registry, store=store, reuse_for=reuse_for)
 
-    def answer(scope: AsgiScope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def answer(scope: AsgiScope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         decision = guard.decide_asgi(Scope.METRICS, scope)
         if not decision.allowed:
             return decision.asgi()
@@ -113,11 +220,12 @@ def create_metrics_app(
         headers: dict[str, str] = {}
         for key, value in scope.get("headers", ()):
             headers[key.decode("latin-1").lower()] = value.decode("latin-1")
-        encoder, content_type = choose_encoder(headers.get("accept", ""))
-        output: bytes = encoder(registry)
+        _, content_type = choose_encoder(headers.get("accept", ""))
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        compress = gzip_accepted(headers.get("accept-encoding", ""))
+        output = await renderer.body(openmetrics=openmetrics, compress=compress)
         head = [(b"content-type", content_type.encode())]
-        if gzip_accepted(headers.get("accept-encoding", "")):
-            output = gzip.compress(output, compresslevel=5)
+        if compress:
             head.append((b"content-encoding", b"gzip"))
         head.append((b"vary", b"Accept, Accept-Encoding"))
         return 200, head, output
@@ -133,7 +241,7 @@ def create_metrics_app(
                     return
         if scope["type"] != "http":
             return
-        status, head, body = answer(scope)
+        status, head, body = await answer(scope)
         head.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": head})
         if scope["method"] == "HEAD":

@@ -1,10 +1,15 @@
-"""`HttpServer`: a supervised actor serving an ASGI app with `hypercorn.trio.serve`.
+"""`HttpServer`: a supervised actor serving an ASGI app with Hypercorn (`serving.serve_http`).
 
 `run()` reports started only once the socket is bound (`port` then holds the bound port, useful
 with "host:0"). A graceful stop happens when `shutdown_trigger()` returns (e.g. the runtime's
 `current_child().wait_stop_requested`, called inside the actor's task) or `stop()` is called:
 no new connections, in-flight requests get `graceful_timeout` seconds. Cancellation stops at once.
-TLS is on when `tls_cert` and `tls_key` are given.
+TLS is on when `tls_cert` and `tls_key` are given. At most `max_connections` connections are
+served at once; one more, or one accepted at the descriptor limit, is refused with a 503 (a
+liveness probe still gets its 200); `connections` counts them per listener (see `serving`).
+Idle keep-alive connections close after `keep_alive_timeout` (75 s: longer than the idle
+timeout of the load balancers in front, which must close first, or a request they send on a
+connection we are closing fails).
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from urllib.parse import urlsplit
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from actors.web.errors import ServerStartError
+from actors.web.serving import ConnectionCounts, serve_http
 
 __all__ = ["HttpServer"]
 
@@ -37,6 +42,8 @@ class HttpServer:
         tls_key: str | None = None,
         shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
         graceful_timeout: float = 5.0,
+        max_connections: int = 1000,
+        keep_alive_timeout: float = 75.0,
         name: str = "api",
         logger: logging.Logger | None = None,
     ) -> None:
@@ -45,6 +52,9 @@ class HttpServer:
         self._tls = (tls_cert, tls_key) if tls_cert and tls_key else None
         self._trigger = shutdown_trigger
         self._graceful = graceful_timeout
+        self._max_connections = max_connections
+        self._keep_alive = keep_alive_timeout
+        self.connections: list[ConnectionCounts] = []
         self.name = name
         self._log = logger or logging.getLogger(f"blipee_monitor.web.{name}")
         self._stop = trio.Event()
@@ -57,7 +67,7 @@ class HttpServer:
         config.graceful_timeout = self._graceful
         config.accesslog = None
         config.errorlog = self._log
-        config.keep_alive_timeout = 75.0
+        config.keep_alive_timeout = self._keep_alive
         config.include_server_header = False
         if self._tls is not None:
             config.certfile, config.keyfile = self._tls
@@ -101,8 +111,16 @@ class HttpServer:
         started = False
         try:
             async with trio.open_nursery() as nursery:
+                self.connections = []
                 urls: list[str] = await nursery.start(
-                    partial(serve, self._app, config, shutdown_trigger=self._wait_stop)
+                    partial(
+                        serve_http,
+                        self._app,
+                        config,
+                        max_connections=self._max_connections,
+                        shutdown_trigger=self._wait_stop,
+                        counts=self.connections,
+                    )
                 )
                 started = True
                 self.urls = urls

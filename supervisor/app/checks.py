@@ -18,6 +18,7 @@ from actors.checks.agents import AgentsCheckConfig
 from actors.checks.config import CheckBase
 from actors.checks.factory import build_check_actor
 from actors.checks.probe import CheckContext
+from actors.checks.schedule import Lateness
 from actors.checks.tlscontext import ClientContexts
 from actors.history import HistoryRecorder, HistoryRepository
 from actors.state import HealthState
@@ -70,6 +71,7 @@ class ChecksSubsystem:
         health: the health state the checks publish to.
         history: the check history (None with `[history] enabled = false`).
         groups: each configured check's `group`, in configuration order (follows reloads).
+        lateness: how late the checks run (metrics, overload: readiness, `self` checks, log).
         supervisor: the nested `checks` supervisor.
 
     Raises:
@@ -88,6 +90,14 @@ class ChecksSubsystem:
     ) -> None:
         self._wiring = wiring
         self._telemetry = telemetry
+        self.health = HealthState(
+            checks=_criticality(config), recorder=telemetry.store, clock=wiring.clock
+        )
+        self.lateness = Lateness(
+            recorder=telemetry.store,
+            on_change=self.health.set_overload,
+            logger=logger_for("checks"),
+        )
         # What every check's probe is lent, the same objects for all (and a reload's checks).
         self._context = CheckContext(
             clock=wiring.clock,
@@ -95,9 +105,7 @@ class ChecksSubsystem:
             store=telemetry.store,
             agents=telemetry.agents,
             tree=wiring.tree,
-        )
-        self.health = HealthState(
-            checks=_criticality(config), recorder=telemetry.store, clock=wiring.clock
+            overload=lambda: self.lateness.overload,
         )
         self.groups = _groups(config)
         self.history: HistoryRecorder | None = None
@@ -112,8 +120,10 @@ class ChecksSubsystem:
             )
             self.health.add_result_listener(self.history.observe)
         telemetry.agents.expect(_expected_agents(config))
+        # The checks are independent of each other: they start together (one scheduler pass
+        # for thousands, not one each) and stop together (docs/decisions/0010).
         self.supervisor = wiring.supervisor(
-            "checks", [self._spec(check) for check in config.checks]
+            "checks", [self._spec(check) for check in config.checks], ordered=False
         )
 
     def specs(self) -> list[ChildSpec]:
@@ -123,7 +133,11 @@ class ChecksSubsystem:
 
     def _spec(self, check: CheckBase) -> ChildSpec:
         actor = build_check_actor(
-            check, self._context, health=self.health, tracer=self._telemetry.otel.tracer
+            check,
+            self._context,
+            health=self.health,
+            tracer=self._telemetry.otel.tracer,
+            schedule=self.lateness,
         )
         return self._wiring.child(check_id(check.name), actor.run)
 

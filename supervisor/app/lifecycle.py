@@ -30,6 +30,14 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
+async def _reload_on_signal(app: App) -> None:
+    """Reload for SIGHUP, audited as a reload by "SIGHUP" from "local" (the API's reloads are
+    audited by the access guard)."""
+    if app.web is not None:
+        await app.web.access.audit_event("reload", token="SIGHUP", address="local")
+    await app.reload()
+
+
 async def serve(
     app: App,
     *,
@@ -73,7 +81,7 @@ async def serve(
             async for signum in received:
                 if signum == signal.SIGHUP:
                     log.info("SIGHUP: reloading the configuration")
-                    nursery.start_soon(app.reload)
+                    nursery.start_soon(_reload_on_signal, app)
                 elif not stopping:
                     stopping = True
                     app.health.begin_draining()

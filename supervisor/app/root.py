@@ -118,7 +118,7 @@ class App:
         self.config = config
         # The configured secrets, kept out of every log line (see `run`).
         self.redactor = redactor if redactor is not None else SecretRedactor()
-        self.redactor.add(config.secret_values())
+        self.redactor.add(config.redaction_needles())
         self.path = path
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.clock: Clock = clock or SystemClock()
@@ -196,6 +196,7 @@ class App:
             self.web = WebSubsystem(
                 config,
                 wiring,
+                database=self.database,
                 telemetry=self._telemetry,
                 checks=self.checks,
                 notify=self.notify,
@@ -283,7 +284,7 @@ class App:
 
     async def _apply(self, new: Config) -> ReloadReport:
         old, self.config = self.config, new
-        self.redactor.add(new.secret_values())
+        self.redactor.add(new.redaction_needles())
         report = ReportBuilder(needs_restart=list(restart_sections(old, new)))
         for subsystem in self._reloaded:
             await subsystem.apply(old, new, report)

@@ -66,8 +66,12 @@ class Wiring:
         """A worker child spec with the graceful stop time of `shutdown`."""
         return ChildSpec(child_id, run, shutdown=self.shutdown)
 
-    def supervisor(self, name: str, children: Sequence[ChildSpec]) -> Supervisor:
-        """A one-for-one supervisor with the [supervisor] intensity, period and backoff."""
+    def supervisor(
+        self, name: str, children: Sequence[ChildSpec], *, ordered: bool = True
+    ) -> Supervisor:
+        """A one-for-one supervisor with the [supervisor] intensity, period and backoff;
+        ``ordered=False`` for independent children that start and stop together (see
+        `Supervisor`)."""
         settings = self.settings
         return Supervisor(
             children,
@@ -80,4 +84,5 @@ class Wiring:
                 base=settings.backoff_initial,
                 maximum=settings.backoff_max,
             ),
+            ordered=ordered,
         )

@@ -26,10 +26,12 @@ from opentelemetry.trace import TracerProvider
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.routing.api import create_blueprint as alerting_blueprint
 from actors.rules.slo_api import create_blueprint as slo_blueprint
+from actors.store.interface import Store
 from actors.telemetry.api import create_blueprint as telemetry_blueprint
 from actors.telemetry.otlp_api import create_otlp_blueprint
 from actors.web.access import AccessGuard
 from actors.web.app import create_app
+from actors.web.audit import AuditLog
 from actors.web.metrics import build_registry, create_metrics_app
 from actors.web.server import HttpServer
 from actors.web.statuspage import AlertLine, MaintenanceLine, PageSources, SilenceLine
@@ -43,7 +45,10 @@ from supervisor.config import Config
 from supervisor.logging_setup import logger_for
 from supervisor.runtime import ChildSpec, current_child
 
-__all__ = ["WebSubsystem"]
+__all__ = ["METRICS_REUSE", "WebSubsystem"]
+
+METRICS_REUSE = 1.0
+"""Seconds a /metrics render is served again (scrapers of one interval share it)."""
 
 # Kubernetes probes hit these every few seconds: a span each would drown the useful ones.
 _UNTRACED_ROUTES = "/api/health/live,/api/health/ready"
@@ -114,6 +119,7 @@ class WebSubsystem:
     Args:
         config: the configuration ([server], [security]).
         wiring: clock, supervisor settings, the tree (health documents, /metrics).
+        database: where the access guard's audit log is kept.
         telemetry, checks, notify, routing: the subsystems whose objects the API serves.
         reload_config: reads and applies the configuration file (None: rejected).
         rejected: the errors of the last rejected file.
@@ -129,6 +135,7 @@ class WebSubsystem:
         config: Config,
         wiring: Wiring,
         *,
+        database: Store,
         telemetry: TelemetrySubsystem,
         checks: ChecksSubsystem,
         notify: NotifySubsystem,
@@ -143,6 +150,8 @@ class WebSubsystem:
             listen=config.server.listen,
             external_url=config.server.external_url,
             logger=logger_for("web"),
+            audit=AuditLog(database=database, clock=clock, logger=logger_for("audit")),
+            clock=clock,
         )
         api = create_app(
             health=checks.health,
@@ -173,11 +182,14 @@ class WebSubsystem:
             api = _traced_asgi(api, telemetry.otel.tracer_provider)
         alerts = routing.alerts
         registry = build_registry(
-            collectors=[telemetry.store.collector()],
-            tree=wiring.tree,
-            mailboxes=lambda: {alerts.name: alerts.statistics().dropped},
+            tree=wiring.tree, mailboxes=lambda: {alerts.name: alerts.statistics().dropped}
         )
-        metrics_app = create_metrics_app(registry=registry, access=self.access)
+        metrics_app = create_metrics_app(
+            registry=registry,
+            store=telemetry.store,
+            reuse_for=METRICS_REUSE,
+            access=self.access,
+        )
         server = config.server
         self.api_server = self._server(config, api, server.listen, name="api", logger="web")
         self.metrics_server = self._server(
@@ -195,6 +207,7 @@ class WebSubsystem:
             tls_key=server.tls_key,
             shutdown_trigger=_stop_requested,
             graceful_timeout=self._wiring.shutdown,
+            max_connections=server.max_connections,
             name=name,
             logger=logger_for(logger),
         )

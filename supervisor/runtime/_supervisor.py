@@ -308,6 +308,13 @@ class Supervisor:
     With ``auto_shutdown`` other than NEVER, `significant` children exiting by themselves (not
     restarted, not stopped by the supervisor) make the supervisor stop itself: `run` returns.
 
+    With ``ordered=False`` the children are independent of each other (as the workers of OTP's
+    simple_one_for_one): the ones due together are launched together and the supervisor waits
+    for all of them at once, so a start costs one scheduler pass, not one per child; a child
+    that fails before started() is retried by policy without holding the others; a stop
+    requests every child to stop at once (each by its own shutdown) and waits for them
+    together, in no order. Only with ONE_FOR_ONE, where no child's restart involves another.
+
     `listener`, if given, is called synchronously with every `SupervisorEvent` (exceptions it
     raises are logged and ignored). Crashes are logged on the ``supervisor.runtime`` logger
     with the child id in the message and as the record attributes ``actor`` and ``supervisor``
@@ -319,7 +326,8 @@ class Supervisor:
 
     Raises:
         DuplicateChildError: two specs with the same id.
-        ValueError: ``intensity < 0`` or ``period <= 0``.
+        ValueError: ``intensity < 0`` or ``period <= 0``, or ``ordered=False`` with a strategy
+            other than ONE_FOR_ONE.
     """
 
     def __init__(
@@ -334,9 +342,15 @@ class Supervisor:
         auto_shutdown: AutoShutdown = AutoShutdown.NEVER,
         listener: Callable[[SupervisorEvent], object] | None = None,
         rng: random.Random | None = None,
+        ordered: bool = True,
     ) -> None:
+        if not ordered and strategy is not Strategy.ONE_FOR_ONE:
+            raise ValueError(
+                f"supervisor {name!r}: unordered children need the ONE_FOR_ONE strategy"
+            )
         self._name = name
         self._strategy = strategy
+        self._ordered = ordered
         self._window = RestartWindow(intensity, period)
         self._backoff = Backoff() if backoff is None else backoff
         self._auto_shutdown = auto_shutdown
@@ -484,6 +498,23 @@ class Supervisor:
 
     async def _launch(self, child: _Child) -> _Attempt:
         """Start one incarnation of `child` and wait until it started or exited."""
+        attempt = self._spawn(child)
+        await self._await_start(attempt, anyio.current_time())
+        self._settle(attempt)
+        return attempt
+
+    async def _launch_all(self, children: list[_Child]) -> list[_Attempt]:
+        """Start one incarnation of each of `children` at once and wait until each started or
+        exited (unordered supervisors: one scheduler pass for all, not one per child)."""
+        now = anyio.current_time()
+        attempts = [self._spawn(child) for child in children]
+        for attempt in attempts:
+            await self._await_start(attempt, now)
+        for attempt in attempts:
+            self._settle(attempt)
+        return attempts
+
+    def _spawn(self, child: _Child) -> _Attempt:
         assert self._task_group is not None
         attempt = _Attempt(child, self._name)
         child.attempt = attempt
@@ -493,17 +524,28 @@ class Supervisor:
             self._restarts_total += 1
         self._set_state(child, ChildState.STARTING)
         self._task_group.start_soon(self._child_main, attempt, name=f"{self._name}/{child.spec.id}")
-        timeout = child.spec.start_timeout
+        return attempt
+
+    async def _await_start(self, attempt: _Attempt, launched: float) -> None:
+        """Wait until `attempt` started or exited, or its start timeout (counted from
+        `launched`) expired: then cancel it and record a `StartTimeoutError`."""
+        if attempt.settled.is_set():
+            return
+        timeout = attempt.child.spec.start_timeout
         if timeout is None:
             await attempt.settled.wait()
-        else:
-            with anyio.move_on_after(timeout):
-                await attempt.settled.wait()
-            if not attempt.settled.is_set():
-                attempt.scope.cancel()
-                await attempt.done.wait()
-                attempt.started = attempt.returned = False
-                attempt.outcome = StartTimeoutError(self._name, child.spec.id, timeout)
+            return
+        with anyio.move_on_at(launched + timeout):
+            await attempt.settled.wait()
+        if not attempt.settled.is_set():
+            attempt.scope.cancel()
+            await attempt.done.wait()
+            attempt.started = attempt.returned = False
+            attempt.outcome = StartTimeoutError(self._name, attempt.child.spec.id, timeout)
+
+    def _settle(self, attempt: _Attempt) -> None:
+        """Record the outcome of a start: running, or no longer the child's attempt."""
+        child = attempt.child
         if attempt.started:
             child.starts += 1
             child.started_in_run = True
@@ -512,36 +554,54 @@ class Supervisor:
         else:
             attempt.handled = True
             child.attempt = None
-        return attempt
 
     async def _stop_child(self, child: _Child) -> None:
         """Stop `child` (running or waiting for a restart); it will not be restarted."""
-        if child.pending is not None:
+        await self._stop_children([child])
+
+    async def _stop_children(self, children: list[_Child]) -> None:
+        """Stop `children` together (each by its own shutdown) and wait for all of them; none
+        will be restarted. One child: the stop of OTP's ordered supervisors."""
+        stopping: list[tuple[_Child, _Attempt, bool]] = []
+        trapped: list[tuple[_Attempt, float]] = []
+        now = anyio.current_time()
+        for child in children:
             child.pending = None
-        attempt = child.attempt
-        if attempt is None:
-            if child.state is ChildState.RESTARTING:
-                self._set_state(child, ChildState.STOPPED)
-            return
-        exited_by_itself = attempt.done.is_set()
-        attempt.stop_requested = True
-        self._set_state(child, ChildState.STOPPING)
-        if not exited_by_itself:
+            attempt = child.attempt
+            if attempt is None:
+                if child.state is ChildState.RESTARTING:
+                    self._set_state(child, ChildState.STOPPED)
+                continue
+            exited_by_itself = attempt.done.is_set()
+            attempt.stop_requested = True
+            self._set_state(child, ChildState.STOPPING)
+            stopping.append((child, attempt, exited_by_itself))
+            if exited_by_itself:
+                continue
             shutdown = child.spec.shutdown
             if shutdown and attempt.context._trapping:
                 attempt.context._request_stop()
-                with anyio.move_on_after(shutdown):
+                trapped.append((attempt, now + shutdown))
+            else:
+                attempt.scope.cancel()
+        for attempt, deadline in trapped:
+            if not attempt.done.is_set():
+                with anyio.move_on_at(deadline):
                     await attempt.done.wait()
-                if not attempt.done.is_set():
-                    _logger.warning(
-                        "supervisor %r: child %r did not stop within %g s; cancelling it",
-                        self._name,
-                        child.spec.id,
-                        shutdown,
-                        extra=self._extra(child.spec.id),
-                    )
-            attempt.scope.cancel()
-            with anyio.move_on_after(shutdown or 0):
+            if not attempt.done.is_set():
+                _logger.warning(
+                    "supervisor %r: child %r did not stop within %g s; cancelling it",
+                    self._name,
+                    attempt.child.spec.id,
+                    attempt.child.spec.shutdown,
+                    extra=self._extra(attempt.child.spec.id),
+                )
+                attempt.scope.cancel()
+        now = anyio.current_time()
+        for child, attempt, _ in stopping:
+            if attempt.done.is_set():
+                continue
+            with anyio.move_on_at(now + (child.spec.shutdown or 0)):
                 await attempt.done.wait()
             if not attempt.done.is_set():
                 _logger.warning(
@@ -551,6 +611,10 @@ class Supervisor:
                     extra=self._extra(child.spec.id),
                 )
                 await attempt.done.wait()
+        for child, attempt, exited_by_itself in stopping:
+            self._finish_stop(child, attempt, exited_by_itself)
+
+    def _finish_stop(self, child: _Child, attempt: _Attempt, exited_by_itself: bool) -> None:
         attempt.handled = True
         child.attempt = None
         exc = attempt.outcome
@@ -570,6 +634,9 @@ class Supervisor:
 
     async def _stop_all(self) -> None:
         self._sequences.clear()
+        if not self._ordered:
+            await self._stop_children([c for c in self._children if c.active])
+            return
         for child in reversed(self._children):
             if child.active:
                 await self._stop_child(child)
@@ -703,7 +770,21 @@ class Supervisor:
 
     # -- main loop -------------------------------------------------------------------------------
 
+    async def _run_together(self, sequence: _Sequence) -> None:
+        """Unordered supervisors: launch the sequence's children at once; each that failed to
+        start is handled alone."""
+        due = [self._by_id[i] for i in sequence.ids if i in self._by_id]
+        due = [child for child in due if child.pending is sequence]
+        for child in due:
+            child.pending = None
+        for attempt in await self._launch_all(due):
+            if not attempt.started:
+                await self._on_exit(attempt.child, attempt, [])
+
     async def _run_sequence(self, sequence: _Sequence) -> None:
+        if not self._ordered:
+            await self._run_together(sequence)
+            return
         ids = sequence.ids
         for index, child_id in enumerate(ids):
             child = self._by_id.get(child_id)

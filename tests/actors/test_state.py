@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sys
 
 import pytest
 
 from actors.clock import FixedClock
 from actors.models import CheckResult, CheckStatus
 from actors.state import HealthState, OverallStatus, overall_status
+from tests.actors.recorder import Recorder
 
 
 def _result(
@@ -23,35 +24,6 @@ def _result(
         observed=status,
         critical=critical,
     )
-
-
-class _Recorder:
-    def __init__(self) -> None:
-        self.declared: dict[str, str] = {}
-        self.records: list[tuple[str, float, dict[str, str]]] = []
-
-    def declare(
-        self,
-        name: str,
-        kind: str,
-        help: str,
-        labelnames: Sequence[str],
-        buckets: Sequence[float] | None = None,
-        *,
-        resolution: float = 0.0,
-    ) -> None:
-        self.declared[name] = kind
-
-    def record(
-        self,
-        name: str,
-        value: float,
-        labels: Mapping[str, str] | None = None,
-        *,
-        timestamp: float | None = None,
-    ) -> None:
-        assert name in self.declared
-        self.records.append((name, value, dict(labels or {})))
 
 
 P, W, F = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL
@@ -136,7 +108,7 @@ def test_listeners_only_on_transitions() -> None:
 
 
 def test_metrics_recorded() -> None:
-    recorder = _Recorder()
+    recorder = Recorder()
     state = HealthState(checks={"a": False}, recorder=recorder, clock=FixedClock())
     assert recorder.declared == {
         "health_check_up": "gauge",
@@ -211,3 +183,51 @@ def test_reload_adds_pending_checks_and_removed_checks_stay_gone() -> None:
     assert state.snapshot.pending == ("b",)
     state.publish(_result("b", P))
     assert state.snapshot.results["b"].status is P
+
+
+def _first_round_calls(n: int) -> int:
+    """Python-level calls made while `n` critical checks publish their first result."""
+    state = HealthState(checks={f"c{i}": True for i in range(n)}, clock=FixedClock(0.0))
+    results = [_result(f"c{i}", P, critical=True) for i in range(n)]
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        for result in results:
+            state.publish(result)
+    finally:
+        sys.setprofile(None)
+    assert state.started
+    return calls
+
+
+def test_first_round_costs_the_same_per_result_whatever_the_number_of_checks() -> None:
+    # Counted, not timed: a scan of every configured check on each result (the start-up
+    # bookkeeping before) makes twice the checks cost four times the calls.
+    small, large = _first_round_calls(1000), _first_round_calls(2000)
+    assert large <= 2.2 * small
+
+
+def test_readiness_names_at_most_ten_awaited_checks_and_counts_the_rest() -> None:
+    state = HealthState(checks={f"c{i}": True for i in range(25)}, clock=FixedClock(0.0))
+    (reason,) = state.snapshot.readiness().reasons
+    assert reason == (
+        "starting: waiting for the first run of "
+        + ", ".join(f"c{i}" for i in range(10))
+        + " and 15 more"
+    )
+
+
+def test_overload_fails_readiness_with_its_reason() -> None:
+    state = HealthState(checks={"db": True}, clock=FixedClock(0.0))
+    state.publish(_result("db", P, critical=True))
+    assert state.snapshot.readiness().ready
+    state.set_overload("overloaded: 30% of the check runs started late")
+    assert state.snapshot.readiness().reasons == ("overloaded: 30% of the check runs started late",)
+    state.set_overload(None)
+    assert state.snapshot.readiness().ready

@@ -109,8 +109,12 @@ def _posts(receiver: HttpPeer, status: str) -> list[Recorded]:
 
 def _assert_signed(request: Recorded) -> None:
     signature = request.headers.get("x-signature", "")
-    expected = hmac.new(WEBHOOK_SECRET.encode(), request.body, hashlib.sha256).hexdigest()
-    assert signature.removeprefix("sha256=") == expected, signature
+    timestamp = signature.partition(",")[0].removeprefix("t=")
+    signed = f"{timestamp}.".encode() + request.body
+    expected = hmac.new(WEBHOOK_SECRET.encode(), signed, hashlib.sha256).hexdigest()
+    assert signature == f"t={timestamp},sha256={expected}", signature
+    legacy = hmac.new(WEBHOOK_SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    assert request.headers.get("x-signature-legacy") == f"sha256={legacy}"
 
 
 def _fire(api: httpx.Client, target: HttpPeer, receiver: HttpPeer) -> Recorded:

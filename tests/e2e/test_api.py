@@ -34,6 +34,7 @@ metrics_listen = "127.0.0.1:0"
 api_token = "${{E2E_API_TOKEN}}"
 metrics_token = "${{E2E_METRICS_TOKEN}}"
 max_body_bytes = {max_body}
+auth_failures = 0  # the refusals these tests ask for all come from 127.0.0.1
 
 [storage]
 path = "{db}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ kind = "console"
 
 def _toml(listen: str, security: str, named: bool) -> str:
     server = f'[server]\nlisten = "{listen}"\nmetrics_listen = "127.0.0.1:0"\n'
+    # Every case fails from 127.0.0.1: the failed-authentication limit (429) has its own test.
+    security += "auth_failures = 0\n"
     return server + "\n[security]\n" + security + (_NAMED if named else "") + _REST
 
 
@@ -91,7 +94,8 @@ CONFIGS = {
     "D": _toml("127.0.0.1:0", "", named=False),
 }
 
-_FUTURE = "2099-01-01T00:00:00Z"
+# Within the longest silence the API takes (actors.routing.limits.MAX_SILENCE_DURATION).
+_FUTURE = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,8 @@ ROUTES = {
     "testalert": Route("POST", "/api/test-alert?channel=console"),
     "notifications": Route("GET", "/api/v1/notifications"),
     "reload": Route("POST", "/api/v1/reload"),
+    "audit": Route("GET", "/api/v1/audit"),
+    "openapi": Route("GET", "/openapi.json"),
     "page": Route("GET", "/"),
     "checkpage": Route("GET", "/checks/self"),
     "badge": Route("GET", "/api/v1/checks/self/badge.svg"),
@@ -170,6 +176,8 @@ v2silence-      401  401  403   403    404    403   403   404   401    403     4
 testalert       401  401  403   403    403    200   403   200   401    403     403   415
 notifications   401  401  200   403    403    403   403   200   401    403     200   200
 reload          401  401  403   403    403    403   200   200   401    403     403   415
+audit           401  401  200   403    403    403   403   200   401    403     200   200
+openapi         401  401  200   403    403    403   403   200   401    403     200   200
 page            401  401  200   403    403    403   403   200   401    403     200   200
 checkpage       401  401  200   403    403    403   403   200   401    403     200   200
 badge           401  401  200   403    403    403   403   200   401    403     200   200
@@ -190,6 +198,7 @@ silence+       401     401      403       403
 v2silence-     401     401      403       403
 testalert      401     401      403       403
 reload         401     401      403       403
+audit          401     401      403       403
 metrics        401     401      401       403
 """
 
@@ -204,6 +213,7 @@ silence+       403     403      403        403       201     403       415
 v2silence-     403     403      403        403       404     403       415
 testalert      403     403      403        403       200     403       415
 reload         403     403      403        403       200     403       415
+audit          403     403      403        403       403     403       403
 metrics        200     200      200        200       200     200       200
 """
 

@@ -26,6 +26,8 @@ from actors.clock import Clock
 from actors.models import Notification
 from actors.notify.config import ChannelBase
 from actors.notify.outcome import Outcome, Retry
+from actors.secrets import config_secrets
+from actors.secrets import redact as redact_secrets
 
 if TYPE_CHECKING:
     import httpx
@@ -48,11 +50,9 @@ MAX_RESPONSE_BYTES = 64 * 1024
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every non-empty secret in `text` with "***"."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """Replace every non-empty secret in `text` with "***", also in the forms an error message
+    or a receiver's answer quotes it in (`actors.secrets.redact`)."""
+    return redact_secrets(text, secrets)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +168,11 @@ class KindChannel(Channel, Generic[ConfigT]):
         )
         self.config = config
         self.context = context
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret of the channel's config (`actors.secrets.config_secrets`): its
+        secret-typed keys, credential headers and URL passwords."""
+        return tuple(config_secrets(self.config))
 
 
 async def send_bounded(

@@ -9,8 +9,10 @@ permanent failure whose reason is the error's one-line message.
 
 Headers: `Content-Type` (`application/json`, or `content_type` with a template),
 `Idempotency-Key: <notification key>` (stable across retries and restarts, so a receiver can drop
-duplicates), `X-Signature: sha256=<hex>` (HMAC-SHA256 of the exact body bytes with the channel
-secret) when a secret is set, plus the configured custom headers. 2xx delivered; 408, 429
+duplicates), when a secret is set `X-Signature: t=<unix seconds>,sha256=<hex>` (HMAC-SHA256 with
+the channel secret of `"{t}."` and the exact body bytes; each attempt signs anew) and, for one
+release, the older body-only `X-Signature-Legacy: sha256=<hex>`, plus the configured custom
+headers. docs/security.md shows how a receiver verifies it. 2xx delivered; 408, 429
 (Retry-After honoured) and 5xx retried; other 4xx dead-lettered.
 
 This module imports jinja2 only for a channel that has a template (when its table is validated).
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from jinja2 import Template
 
 __all__ = [
+    "REPLAY_WINDOW",
     "WebhookChannel",
     "WebhookChannelConfig",
     "alert_v4",
@@ -51,6 +54,7 @@ __all__ = [
     "compile_template",
     "render_template",
     "sign",
+    "sign_legacy",
 ]
 
 
@@ -166,8 +170,23 @@ def build_webhook_payload(
     return payload
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The X-Signature header value: "sha256=" + hex HMAC-SHA256 of `body` with `secret`."""
+REPLAY_WINDOW = 300
+"""Seconds either side of its `t` within which a receiver should accept a signature (the
+verification example in docs/security.md uses it)."""
+
+
+def sign(body: bytes, secret: str, timestamp: int) -> str:
+    """The X-Signature header value: `t=<timestamp>,sha256=<hex>`, the hex HMAC-SHA256 with
+    `secret` of `"{timestamp}."` followed by the exact `body` bytes. A receiver that checks `t`
+    against its clock (`REPLAY_WINDOW`) refuses a captured request replayed later."""
+    signed = f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},sha256={digest}"
+
+
+def sign_legacy(body: bytes, secret: str) -> str:
+    """The X-Signature-Legacy header value (the X-Signature of earlier releases, sent for one
+    more release): "sha256=" + hex HMAC-SHA256 of `body` alone, so it can be replayed."""
     digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
@@ -182,9 +201,6 @@ class WebhookChannel(HttpChannel[WebhookChannelConfig]):
         super().__init__(name, config, context)
         self._template = compile_template(config.template) if config.template else None
 
-    def secrets(self) -> tuple[str, ...]:
-        return (self.config.url.get_secret_value(), self.config.secret.get_secret_value())
-
     def request_headers(self, notification: Notification, body: bytes) -> dict[str, str]:
         """Headers of the POST for `notification` with `body` (custom headers first)."""
         headers = dict(self.config.headers)
@@ -193,7 +209,8 @@ class WebhookChannel(HttpChannel[WebhookChannelConfig]):
         headers["Idempotency-Key"] = notification.key
         secret = self.config.secret.get_secret_value()
         if secret:
-            headers["X-Signature"] = sign(body, secret)
+            headers["X-Signature"] = sign(body, secret, int(self.clock.now()))
+            headers["X-Signature-Legacy"] = sign_legacy(body, secret)
         return headers
 
     async def send(self, notification: Notification) -> Outcome:

@@ -179,6 +179,24 @@ async def test_self_check_restarts_and_failures() -> None:
     assert (await probe.probe()).status is CheckStatus.FAIL
 
 
+async def test_self_check_warns_while_the_process_cannot_keep_up() -> None:
+    tree = _Tree({"root/a": _Child("running", 0)})
+    overload: list[str | None] = [None]
+    context = CheckContext(tree=lambda: tree, clock=FixedClock(), overload=lambda: overload[0])
+    probe = SelfProbe(make_config(name="self", kind="self"), context)
+    assert (await probe.probe()).status is CheckStatus.PASS
+    overload[0] = "overloaded: 40% of the check runs in the last 10 s started more than 0.5 s late"
+    obs = await probe.probe()
+    assert obs.status is CheckStatus.WARN
+    assert obs.message == overload[0]
+    assert obs.details["overload"] == overload[0]
+    tree.children["root/a"] = _Child("failed", 0)
+    assert (await probe.probe()).status is CheckStatus.FAIL  # a failure still wins
+    overload[0] = None
+    tree.children["root/a"] = _Child("running", 0)
+    assert (await probe.probe()).status is CheckStatus.PASS
+
+
 def test_factory_needs_collaborators() -> None:
     with pytest.raises(CheckError, match="agent registry"):
         build_probe(make_config(name="a", kind="agents"), CheckContext())

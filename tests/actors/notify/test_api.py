@@ -93,6 +93,7 @@ async def test_test_alert_one_channel_failure_is_reported(outbox: Outbox) -> Non
         (b'{"channel": 3}', 400),
         (b"[1]", 400),
         (b"{not json", 400),
+        (b"[" * 5000 + b"]" * 5000, 400),  # nested past the parser's recursion: was a 500
         (b'{"channel": "console"}', 200),
     ],
 )

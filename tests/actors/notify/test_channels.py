@@ -11,6 +11,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from actors.clock import FixedClock
 from actors.models import AlertStatus
 from actors.notify.channels import (
     ConsoleChannel,
@@ -33,7 +34,12 @@ from actors.notify.channels.pagerduty import (
 )
 from actors.notify.channels.render import common_labels, title, truncate
 from actors.notify.channels.slack import SlackChannelConfig, build_slack_payload
-from actors.notify.channels.webhook import WebhookChannelConfig, build_webhook_payload, sign
+from actors.notify.channels.webhook import (
+    WebhookChannelConfig,
+    build_webhook_payload,
+    sign,
+    sign_legacy,
+)
 from actors.notify.errors import ChannelSetupError
 from actors.notify.outcome import Delivered, Permanent, Retry
 from tests.actors.notify.factories import (
@@ -128,9 +134,13 @@ async def test_webhook_signs_and_sends_idempotency_key() -> None:
     [request] = seen
     assert request.headers["Idempotency-Key"] == "key-123"
     assert request.headers["X-Team"] == "ops"
-    expected = hmac.new(b"s3cret", request.content, hashlib.sha256).hexdigest()
-    assert request.headers["X-Signature"] == f"sha256={expected}"
-    assert sign(request.content, "s3cret") == f"sha256={expected}"
+    legacy = hmac.new(b"s3cret", request.content, hashlib.sha256).hexdigest()
+    assert request.headers["X-Signature-Legacy"] == f"sha256={legacy}"
+    assert sign_legacy(request.content, "s3cret") == f"sha256={legacy}"
+    t = int(FixedClock().now())
+    signed = hmac.new(b"s3cret", f"{t}.".encode() + request.content, hashlib.sha256).hexdigest()
+    assert request.headers["X-Signature"] == f"t={t},sha256={signed}"
+    assert sign(request.content, "s3cret", t) == f"t={t},sha256={signed}"
     assert json.loads(request.content)["groupKey"] == make_notification().group_key
     await channel.aclose()
 
@@ -141,6 +151,7 @@ async def test_webhook_without_secret_has_no_signature() -> None:
     channel = WebhookChannel("hooks", config, channel_context(transport=transport))
     assert isinstance(await channel.send(make_notification()), Delivered)
     assert "X-Signature" not in seen[0].headers
+    assert "X-Signature-Legacy" not in seen[0].headers
     await channel.aclose()
 
 

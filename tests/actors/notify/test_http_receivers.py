@@ -102,7 +102,8 @@ async def test_webhook_over_a_real_socket(nursery: trio.Nursery) -> None:
     assert isinstance(await channel.send(make_notification("idem-1")), Delivered)
     [request] = app.received
     assert request.headers["idempotency-key"] == "idem-1"
-    assert request.headers["x-signature"].startswith("sha256=")
+    assert request.headers["x-signature"].startswith("t=")
+    assert request.headers["x-signature-legacy"].startswith("sha256=")
     await channel.aclose()
 
 

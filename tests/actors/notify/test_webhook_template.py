@@ -91,7 +91,7 @@ async def test_a_templated_body_over_a_real_socket(nursery: trio.Nursery) -> Non
     assert first.headers["content-type"] == "text/plain"
     assert first.headers["idempotency-key"] == "f"
     digest = hmac.new(b"k", first.body, hashlib.sha256).hexdigest()
-    assert first.headers["x-signature"] == f"sha256={digest}"
+    assert first.headers["x-signature-legacy"] == f"sha256={digest}"
     await channel.aclose()
 
 

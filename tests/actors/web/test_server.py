@@ -132,7 +132,8 @@ async def test_keep_alive_survives_an_answer_that_skips_the_body() -> None:
     async def things() -> Response:
         return jsonify({"ok": True})
 
-    security = SecurityConfig(api_token=SecretStr("tok"), max_body_bytes=2048)
+    # 30 refusals from one address: no limit on failed authentications here.
+    security = SecurityConfig(api_token=SecretStr("tok"), max_body_bytes=2048, auth_failures=0)
     access = AccessGuard(security, listen="127.0.0.1:0")
     app = create_app(health=HealthState(), blueprints=[blueprint], access=access)
     server = HttpServer(app=app, listen="127.0.0.1:0")

@@ -1085,3 +1085,102 @@ async def test_runs_under_an_anyio_task_group_on_trio(autojump_clock: object) ->
         assert sup.which_children()[0].restarts == 1
         await sup.stop()
     assert log[-1] == "a:cancelled"
+
+
+# -- unordered children (ordered=False) --------------------------------------------------------
+
+
+class _Passes(trio.abc.Instrument):
+    """Counts the scheduler's passes (each pass ends in one wait for I/O)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.count += 1
+
+
+async def _passes_to_start_and_stop(n: int, *, ordered: bool) -> tuple[int, int]:
+    log: list[str] = []
+    children = [ChildSpec(f"c{i}", Actor(f"c{i}", log), shutdown=1.0) for i in range(n)]
+    sup = Supervisor(children, ordered=ordered, backoff=NO_BACKOFF)
+    passes = _Passes()
+    trio.lowlevel.add_instrument(passes)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            started = passes.count
+            assert log.count("c0:up") == log.count(f"c{n - 1}:up") == 1
+            before_stop = passes.count
+            await sup.stop()
+            stopped = passes.count - before_stop
+    finally:
+        trio.lowlevel.remove_instrument(passes)
+    assert states(sup) == dict.fromkeys((f"c{i}" for i in range(n)), ChildState.STOPPED)
+    return started, stopped
+
+
+async def test_unordered_children_start_and_stop_in_a_few_scheduler_passes(
+    autojump_clock: object,
+) -> None:
+    # Counted, not timed: an ordered supervisor waits one pass per child to start and to stop.
+    start, stop = await _passes_to_start_and_stop(2000, ordered=False)
+    assert max(start, stop) <= 5
+    ordered_start, ordered_stop = await _passes_to_start_and_stop(200, ordered=True)
+    assert min(ordered_start, ordered_stop) >= 200
+
+
+async def test_unordered_children_are_launched_together(autojump_clock: object) -> None:
+    log: list[str] = []
+    actors = {n: Actor(n, log, start_delay=1.0) for n in ("a", "b", "c")}
+    sup = Supervisor([ChildSpec(n, a) for n, a in actors.items()], ordered=False)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        # Each takes 1 s to start: together, not one after the other.
+        assert trio.current_time() == pytest.approx(1.0)
+        assert sorted(log[:3]) == ["a:begin", "b:begin", "c:begin"]
+        await sup.stop()
+
+
+async def test_an_unordered_child_failing_to_start_holds_only_itself(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    bad = Actor("bad", log, ["crash_before_start", "crash_before_start"])
+    good = Actor("good", log)
+    sup = Supervisor(
+        [ChildSpec("bad", bad), ChildSpec("good", good)],
+        ordered=False,
+        intensity=5,
+        backoff=Backoff(initial=1.0, base=1.0, factor=1.0, maximum=1.0, jitter=0.0),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        # The supervisor reports started once bad came up (third try, 2 s later), but good
+        # ran from the first pass.
+        assert trio.current_time() == pytest.approx(2.0)
+        assert good.up_times == [0.0]
+        assert bad.incarnations == 3
+        await sup.stop()
+
+
+async def test_unordered_children_are_asked_to_stop_together(autojump_clock: object) -> None:
+    log: list[str] = []
+    names = ("a", "b", "c")
+    sup = Supervisor(
+        [ChildSpec(n, Actor(n, log, [("trap", 1.0)]), shutdown=5.0) for n in names],
+        ordered=False,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.stop()
+    # Each cleans up for 1 s after its stop request: together, 1 s in all, not 3.
+    assert trio.current_time() == pytest.approx(1.0)
+    stop_log = [entry for entry in log if not entry.endswith((":begin", ":up"))]
+    assert sorted(stop_log[:3]) == ["a:stop-requested", "b:stop-requested", "c:stop-requested"]
+    assert states(sup) == dict.fromkeys(names, ChildState.STOPPED)
+
+
+def test_unordered_children_need_one_for_one() -> None:
+    with pytest.raises(ValueError, match="ONE_FOR_ONE"):
+        Supervisor([], ordered=False, strategy=Strategy.REST_FOR_ONE)

@@ -1,0 +1,291 @@
+"""The checks curve of one process: N http checks every second against a local nginx.
+
+For each N (default 100, 500, 1,000, 2,000), `python -m supervisor run` is started on a generated
+configuration: N http checks (`critical = true`, interval 1 s, timeout 1 s) on distinct paths of
+one nginx (the target, started here with an access log; its CPU is not counted), the API and
+/metrics listeners on free 127.0.0.1 ports, logs at warning. Measured, in this order:
+
+- start-up: from launching the process to `GET /api/health/ready` answering 200 (every critical
+  check has run once and passes), polled every 100 ms, at most `READY_LIMIT` seconds;
+- over `DURATION` seconds after a `WARMUP`: CPU of the monitor (user + system, /proc), runs per
+  second counted at the target (nginx's access log lines in the window) and CPU per run;
+- RSS at the end of that window;
+- `SCRAPES` scrapes of `/metrics` (OpenMetrics, gzip), wall time of each as the client sees it;
+  the max check delay during a scrape is the longest gap between two consecutive requests that
+  nginx logged while a scrape was in flight (the event loop blocked by a render shows as a gap;
+  the same figure outside scrapes is printed for reference; a scrape not answered within 30 s
+  shows as inf);
+- stop: from SIGTERM to the process's exit, at most 30 s.
+
+The peer of this curve is the issue's target (N checks kept up at 1 s: runs/s = N), not another
+program: figures go to docs/benchmarks.md, before and after a change, from the same machine.
+
+    .venv/bin/python bench/scale.py [N ...]
+    .venv/bin/python bench/scale.py --render [N ...]
+
+With --render, no process is started: for N checks (three results each recorded into a metric
+store, as `HealthState` does), it prints the CPU a /metrics render costs on the event loop (the
+snapshot) and in the worker thread (text, OpenMetrics + gzip), against prometheus_client's own
+encoders over the same store (the peer, all of it on the loop before), best of 5.
+
+The monitor is run from the tree this file is in (`-m supervisor` with that tree as working
+directory), so a copy of another revision benchmarks that revision.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from bench.checks_support import cpu_seconds, free_port, machine, rss_bytes, start_nginx, stop
+
+ROOT = Path(__file__).resolve().parent.parent
+WARMUP = 3.0
+DURATION = 10.0
+READY_LIMIT = 90.0
+SCRAPES = 5
+STOP_LIMIT = 30.0
+
+
+@dataclass
+class Point:
+    """The figures of one N."""
+
+    checks: int
+    ready: float | None
+    cpu_core: float
+    runs_per_s: float
+    cpu_per_run_us: float
+    rss_mb: float
+    scrape_ms: list[float]
+    scrape_bytes: int
+    gap_scrape_ms: float
+    gap_idle_ms: float
+    stop_s: float | None
+
+
+def _config(tmp: Path, url: str, n: int, api: int, metrics: int) -> Path:
+    lines = [
+        f'[server]\nlisten = "127.0.0.1:{api}"\nmetrics_listen = "127.0.0.1:{metrics}"\n',
+        f'[storage]\npath = "{tmp / "monitor.db"}"\n',
+        '[log]\nlevel = "warning"\n',
+    ]
+    for i in range(n):
+        lines.append(
+            f'[[checks]]\nname = "url{i}"\nkind = "http"\nurl = "{url}/u{i}"\n'
+            'interval = "1s"\ntimeout = "1s"\ncritical = true\n'
+        )
+    path = tmp / "monitor.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _stamps(log: Path) -> list[float]:
+    try:
+        text = log.read_text()
+    except FileNotFoundError:
+        return []
+    return [float(line) for line in text.split()]
+
+
+def _max_gap(stamps: list[float], windows: list[tuple[float, float]]) -> float:
+    """The longest gap between consecutive requests that overlaps one of `windows`."""
+    worst = 0.0
+    for a, b in itertools.pairwise(stamps):
+        if any(b >= start and a <= end for start, end in windows):
+            worst = max(worst, b - a)
+    return worst
+
+
+def _wait_ready(api: int, started: float) -> float | None:
+    client = httpx.Client(timeout=5.0)
+    deadline = started + READY_LIMIT
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if client.get(f"http://127.0.0.1:{api}/api/health/ready").status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+    finally:
+        client.close()
+    return None
+
+
+def measure(tmp: Path, n: int) -> Point:
+    """Start nginx and the monitor with `n` checks, measure, stop both."""
+    log = tmp / "access.log"
+    port, api, metrics = free_port(), free_port(), free_port()
+    nginx = start_nginx(tmp, port, access_log=log)
+    config = _config(tmp, f"http://127.0.0.1:{port}", n, api, metrics)
+    started = time.monotonic()
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "run", "-c", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stop_s: float | None = None
+    try:
+        ready = _wait_ready(api, started)
+        time.sleep(WARMUP)
+        cpu_before = cpu_seconds(monitor.pid)
+        window_start = time.time()
+        time.sleep(DURATION)
+        window_end = time.time()
+        cpu = cpu_seconds(monitor.pid) - cpu_before
+        rss = rss_bytes(monitor.pid)
+        scrapes: list[float] = []
+        windows: list[tuple[float, float]] = []
+        size = 0
+        with httpx.Client(timeout=30.0) as client:
+            for _ in range(SCRAPES):
+                time.sleep(0.5)
+                wall_start = time.time()
+                begin = time.perf_counter()
+                try:
+                    response = client.get(
+                        f"http://127.0.0.1:{metrics}/metrics",
+                        headers={
+                            "Accept": "application/openmetrics-text; version=1.0.0",
+                            "Accept-Encoding": "gzip",
+                        },
+                    )
+                    size = len(response.content)
+                except httpx.HTTPError:  # no answer within 30 s: shown as such
+                    scrapes.append(math.inf)
+                else:
+                    scrapes.append((time.perf_counter() - begin) * 1000)
+                windows.append((wall_start, time.time()))
+        time.sleep(0.5)  # nginx flushes its log every 100 ms
+        stamps = _stamps(log)
+        runs = sum(1 for t in stamps if window_start <= t < window_end)
+        idle = [(window_start, window_end)]
+        term = time.monotonic()
+        monitor.send_signal(signal.SIGTERM)
+        try:
+            monitor.wait(STOP_LIMIT)
+            stop_s = time.monotonic() - term
+        except subprocess.TimeoutExpired:
+            pass
+        return Point(
+            checks=n,
+            ready=ready,
+            cpu_core=cpu / DURATION,
+            runs_per_s=runs / DURATION,
+            cpu_per_run_us=cpu / runs * 1e6 if runs else float("nan"),
+            rss_mb=rss / 1e6,
+            scrape_ms=scrapes,
+            scrape_bytes=size,
+            gap_scrape_ms=_max_gap(stamps, windows) * 1000,
+            gap_idle_ms=_max_gap(stamps, idle) * 1000,
+            stop_s=stop_s,
+        )
+    finally:
+        stop(monitor)
+        stop(nginx)
+
+
+def _best(fn: Callable[[], object]) -> float:
+    """Best CPU seconds of 5 calls of `fn`."""
+    best = math.inf
+    for _ in range(5):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def render_cost(n: int) -> None:
+    """Print the CPU of one /metrics render of `n` checks: ours (loop + thread) and the peer's."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    from actors.clock import SystemClock
+    from actors.models import CheckResult, CheckStatus
+    from actors.state import HealthState
+    from actors.telemetry.exposition import freeze
+    from actors.telemetry.store import MetricStore
+    from actors.web.metrics import _encode
+
+    store = MetricStore(clock=SystemClock())
+    health = HealthState(checks={f"c{i}": True for i in range(n)}, recorder=store)
+    for _ in range(3):
+        for i in range(n):
+            health.publish(
+                CheckResult(
+                    check=f"c{i}",
+                    status=CheckStatus.PASS,
+                    message="ok",
+                    latency_seconds=0.003 * (i % 7),
+                    timestamp=time.time(),
+                    observed=CheckStatus.PASS,
+                    critical=True,
+                )
+            )
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(store.collector())
+    frames = freeze(store)
+    loop = _best(lambda: freeze(store))
+    text = _best(lambda: _encode(frames, [], False, False))
+    om = _best(lambda: _encode(frames, [], True, True))
+    peer_text = _best(lambda: generate_latest(registry))
+    peer_om = _best(lambda: gzip.compress(generate_openmetrics(registry), compresslevel=5))  # type: ignore[no-untyped-call]
+    lines = _encode(frames, [], False, False).count(b"\n")
+    print(
+        f"{n:6d}  {lines:7d}  {loop * 1000:9.1f}  {text * 1000:8.1f}  {om * 1000:11.1f}  "
+        f"{peer_text * 1000:9.1f}  {peer_om * 1000:12.1f}  "
+        f"{(loop + om) / peer_om:5.2f}x  {loop / peer_om:5.3f}x",
+        flush=True,
+    )
+
+
+def main() -> None:
+    counts = [int(a) for a in sys.argv[1:] if a.isdigit()] or [100, 500, 1000, 2000]
+    if "--render" in sys.argv:
+        print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; CPU ms, best of 5")
+        print(
+            "checks    lines  ours:loop  thread:text  thread:om+gz  peer:text  peer:om+gz  "
+            "ours/peer  loop/peer (om+gz)"
+        )
+        for n in counts:
+            render_cost(n)
+        return
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    print(f"tree: {ROOT}; N http checks at 1 s, all critical; window {DURATION:.0f} s")
+    print(
+        "checks  ready(s)  CPU(core)  runs/s  CPU/run(us)  RSS(MB)  scrape ms (min/max)  "
+        "gap in scrape / idle (ms)  stop(s)"
+    )
+    for n in counts:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            p = measure(Path(tmp_name), n)
+        ready = f"{p.ready:8.1f}" if p.ready is not None else f">{READY_LIMIT:6.0f}s"
+        stopped = f"{p.stop_s:6.2f}" if p.stop_s is not None else f">{STOP_LIMIT:.0f}"
+        print(
+            f"{p.checks:6d}  {ready}  {p.cpu_core:9.2f}  {p.runs_per_s:6.0f}  "
+            f"{p.cpu_per_run_us:11.0f}  {p.rss_mb:7.0f}  "
+            f"{min(p.scrape_ms):7.0f} / {max(p.scrape_ms):7.0f}     "
+            f"{p.gap_scrape_ms:10.0f} / {p.gap_idle_ms:5.0f}            {stopped}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""/metrics renders off the event loop, shares a render in flight and reuses it for a while."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Iterator
+
+import pytest
+import trio
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+
+from actors.clock import FixedClock
+from actors.telemetry.store import MetricStore
+from actors.web.metrics import MetricsRenderer
+
+
+class _Held(list[Sample]):
+    """Samples the encoder can only read once the test releases them."""
+
+    def __init__(self, samples: list[Sample], entered: threading.Event, release: threading.Event):
+        super().__init__(samples)
+        self._entered, self._release = entered, release
+
+    def __iter__(self) -> Iterator[Sample]:
+        self._entered.set()
+        assert self._release.wait(60), "never released"
+        return super().__iter__()
+
+
+class _Collector(Collector):
+    def __init__(self, entered: threading.Event, release: threading.Event) -> None:
+        self.collects = 0
+        self._entered, self._release = entered, release
+
+    def collect(self) -> Iterator[Metric]:
+        self.collects += 1
+        family = GaugeMetricFamily("held", "Held until released.", labels=())
+        family.add_metric([], 1.0)
+        family.samples = _Held(family.samples, self._entered, self._release)
+        yield family
+
+
+def _renderer(reuse_for: float = 0.0) -> tuple[MetricsRenderer, _Collector, threading.Event]:
+    entered, release = threading.Event(), threading.Event()
+    collector = _Collector(entered, release)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    store = MetricStore(clock=FixedClock(1_700_000_000.0))
+    store.declare("jobs_total", "counter", "Jobs.", ("worker",))
+    store.record("jobs_total", 2.0, {"worker": "a"})
+    renderer = MetricsRenderer(registry=registry, store=store, reuse_for=reuse_for)
+    return renderer, collector, release
+
+
+async def _wait(condition: threading.Event) -> None:
+    with trio.fail_after(30):
+        while not condition.is_set():
+            await trio.sleep(0.01)
+
+
+async def test_the_render_runs_in_a_thread_while_the_loop_goes_on() -> None:
+    renderer, collector, release = _renderer()
+    entered = collector._entered
+    bodies: list[bytes] = []
+
+    async def scrape() -> None:
+        bodies.append(await renderer.body(openmetrics=True, compress=True))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(scrape)
+        nursery.start_soon(scrape)
+        # The encoder is stuck inside the render, and this task still runs: the loop is free.
+        await _wait(entered)
+        ticks = 0
+        for _ in range(10):
+            await trio.sleep(0)
+            ticks += 1
+        assert ticks == 10
+        assert not bodies
+        release.set()
+    text = gzip.decompress(bodies[0]).decode()
+    assert 'jobs_total{worker="a"} 2.0' in text
+    assert "held 1.0" in text
+    assert text.endswith("# EOF\n")
+    assert text.count("# EOF") == 1
+    # The second scrape arrived while the first rendered: it got the same body.
+    assert bodies == [bodies[0], bodies[0]]
+    assert collector.collects == 1
+
+
+@pytest.mark.parametrize("reuse_for", [0.0, 5.0])
+async def test_a_render_is_reused_for_reuse_for_seconds(
+    autojump_clock: object, reuse_for: float
+) -> None:
+    renderer, collector, release = _renderer(reuse_for)
+    release.set()
+    first = await renderer.body(openmetrics=False, compress=False)
+    await trio.sleep(1.0)
+    assert await renderer.body(openmetrics=False, compress=False) == first
+    assert collector.collects == (1 if reuse_for else 2)
+    await trio.sleep(reuse_for)
+    await renderer.body(openmetrics=False, compress=False)
+    assert collector.collects == (2 if reuse_for else 3)
+    # Each format has its own render.
+    await renderer.body(openmetrics=True, compress=False)
+    assert collector.collects == (3 if reuse_for else 4)
