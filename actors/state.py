@@ -15,7 +15,8 @@ Overall status (`HealthSnapshot.status`), in the order an operator reads it:
 - ``healthy``: otherwise (including when no check is configured or none has run yet).
 
 Readiness (`HealthSnapshot.readiness()`): started (every critical check has reported at least once,
-or `mark_started()` was called), no critical check fails, and not draining. So a pending critical
+or `mark_started()` was called), no critical check fails, no condition is set
+(`set_condition`: e.g. "storage" while the database fails) and not draining. So a pending critical
 check holds readiness only during start-up ("starting: waiting for the first run of ..."); once
 started, a critical check that a reload adds is pending without failing readiness (every replica
 reloads the same file at once: failing them all until the new check's first run would take the
@@ -139,6 +140,7 @@ class HealthSnapshot:
     draining: bool
     started_at: float
     version: int = 0
+    conditions: Mapping[str, str] = field(default_factory=dict)
     status: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -156,10 +158,12 @@ class HealthSnapshot:
         return (*self.configured, *others)
 
     def readiness(self) -> Readiness:
-        """Ready when started, no critical check fails and not draining; else the reasons."""
+        """Ready when started, no critical check fails, no condition is set and not draining;
+        else the reasons (a condition as "name: reason")."""
         reasons: list[str] = []
         if self.draining:
             reasons.append("shutting down")
+        reasons.extend(f"{name}: {reason}" for name, reason in self.conditions.items())
         if not self.started:
             waiting = [
                 name
@@ -207,6 +211,7 @@ class HealthState:
         self._result_listeners: list[ResultListener] = []
         self._started = False
         self._draining = False
+        self._conditions: dict[str, str] = {}
         self._started_at = self._clock.now()
         self._version = 0
         self._snapshot: HealthSnapshot | None = None
@@ -301,6 +306,17 @@ class HealthState:
         self._draining = True
         self._invalidate()
 
+    def set_condition(self, name: str, reason: str | None) -> None:
+        """Fail readiness with "name: reason" (a component of the process itself is down, e.g.
+        "storage"), or clear `name` when `reason` is None. Cheap when nothing changes."""
+        if self._conditions.get(name) == reason:
+            return
+        if reason is None:
+            del self._conditions[name]
+        else:
+            self._conditions[name] = reason
+        self._invalidate()
+
     def add_listener(self, listener: TransitionListener) -> None:
         """Call `listener(new, previous)` whenever a check's reported status changes."""
         self._listeners.append(listener)
@@ -326,6 +342,7 @@ class HealthState:
                 draining=self._draining,
                 started_at=self._started_at,
                 version=self._version,
+                conditions=MappingProxyType(dict(self._conditions)),
             )
             self._snapshot = snap
         return snap
