@@ -220,6 +220,8 @@ class App:
                 replica=self.replica,
                 outbox=self.notify.outbox,
                 silences=self.routing.silences,
+                database=self.database,
+                metrics=self.metrics,
             )
         self.rules = self.routing.rules
         self.web: WebSubsystem | None = None
@@ -233,6 +235,7 @@ class App:
                 routing=self.routing,
                 reload_config=self.reload,
                 rejected=lambda: self.last_reload_errors,
+                membership=self.cluster.membership if self.cluster is not None else None,
             )
             self.api_server, self.metrics_server = self.web.api_server, self.web.metrics_server
         # Start order (stop order reversed): see the module docstring.

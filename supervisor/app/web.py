@@ -23,6 +23,8 @@ from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
+from actors.cluster.api import create_blueprint as cluster_blueprint
+from actors.cluster.membership import Membership
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.routing.api import create_blueprint as alerting_blueprint
 from actors.telemetry.api import create_blueprint as telemetry_blueprint
@@ -134,6 +136,7 @@ class WebSubsystem:
         routing: RoutingSubsystem,
         reload_config: Callable[[], Awaitable[ReloadReport | None]],
         rejected: Callable[[], Sequence[str]],
+        membership: Membership | None = None,
     ) -> None:
         self._wiring = wiring
         clock = wiring.clock
@@ -158,6 +161,7 @@ class WebSubsystem:
                     logger=logger_for("notify.api"),
                 ),
                 reload_blueprint(reload_config=reload_config, rejected=rejected),
+                cluster_blueprint(membership=membership),
             ],
             store=telemetry.store,
             tree=wiring.tree,
