@@ -16,7 +16,8 @@ Overall status (`HealthSnapshot.status`), in the order an operator reads it:
 
 Readiness (`HealthSnapshot.readiness()`): started (every critical check has reported at least once,
 or `mark_started()` was called), no critical check fails, the process keeps up with its checks
-(`set_overload`), and not draining. So a pending critical
+(`set_overload`), no condition is set (`set_condition`: e.g. "storage" while the database fails)
+and not draining. So a pending critical
 check holds readiness only during start-up ("starting: waiting for the first run of ..."); once
 started, a critical check that a reload adds is pending without failing readiness (every replica
 reloads the same file at once: failing them all until the new check's first run would take the
@@ -144,6 +145,7 @@ class HealthSnapshot:
     started_at: float
     version: int = 0
     overload: str | None = None
+    conditions: Mapping[str, str] = field(default_factory=dict)
     status: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -161,13 +163,14 @@ class HealthSnapshot:
         return (*self.configured, *others)
 
     def readiness(self) -> Readiness:
-        """Ready when started, no critical check fails, the process keeps up with its checks
-        and is not draining; else the reasons."""
+        """Ready when started, no critical check fails, the process keeps up with its checks,
+        no condition is set and not draining; else the reasons (a condition as "name: reason")."""
         reasons: list[str] = []
         if self.draining:
             reasons.append("shutting down")
         if self.overload is not None:
             reasons.append(self.overload)
+        reasons.extend(f"{name}: {reason}" for name, reason in self.conditions.items())
         if not self.started:
             waiting = [
                 name
@@ -219,6 +222,7 @@ class HealthState:
         self._started = False
         self._draining = False
         self._overload: str | None = None
+        self._conditions: dict[str, str] = {}
         self._started_at = self._clock.now()
         self._version = 0
         self._snapshot: HealthSnapshot | None = None
@@ -325,6 +329,17 @@ class HealthState:
         self._draining = True
         self._invalidate()
 
+    def set_condition(self, name: str, reason: str | None) -> None:
+        """Fail readiness with "name: reason" (a component of the process itself is down, e.g.
+        "storage"), or clear `name` when `reason` is None. Cheap when nothing changes."""
+        if self._conditions.get(name) == reason:
+            return
+        if reason is None:
+            del self._conditions[name]
+        else:
+            self._conditions[name] = reason
+        self._invalidate()
+
     def add_listener(self, listener: TransitionListener) -> None:
         """Call `listener(new, previous)` whenever a check's reported status changes."""
         self._listeners.append(listener)
@@ -351,6 +366,7 @@ class HealthState:
                 started_at=self._started_at,
                 version=self._version,
                 overload=self._overload,
+                conditions=MappingProxyType(dict(self._conditions)),
             )
             self._snapshot = snap
         return snap

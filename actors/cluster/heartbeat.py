@@ -5,6 +5,8 @@
   last renewal: then another replica sends them).
 - Refresh the silences from the store, so a silence created through another replica's API is
   listed by this one's API within a heartbeat (routing already refreshes before every flush).
+- Write this replica's row in the membership table and read the live replicas
+  (`actors.cluster.membership`), reported to `on_members` (the `cluster_replicas_live` gauge).
 
 A store error is logged and the beat goes on: the next one tries again (leases run on meanwhile,
 which is what a lease is for). The loop is a plain sleep between beats: a beat that takes long
@@ -14,9 +16,11 @@ delays the next rather than piling up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import trio
 
+from actors.cluster.membership import Member, Membership
 from actors.notify.outbox import Outbox
 from actors.routing.silencing import Silences
 from actors.store import StoreError
@@ -32,6 +36,8 @@ class Heartbeat:
         outbox: the outbox whose claims this replica renews.
         silences: the process's silences.
         logger: where failed beats are logged.
+        membership: this replica's membership row (None: not written).
+        on_members: called with the live members after each beat that read them.
     """
 
     def __init__(
@@ -41,22 +47,44 @@ class Heartbeat:
         outbox: Outbox,
         silences: Silences,
         logger: logging.Logger | None = None,
+        membership: Membership | None = None,
+        on_members: Callable[[list[Member]], None] | None = None,
     ) -> None:
         self._interval = interval
+        self.membership = membership
+        self._on_members = on_members
         self._outbox = outbox
         self._silences = silences
         self._log = logger or logging.getLogger("blipee.cluster")
         self.beats = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Beat until cancelled (started at once)."""
+        """Beat until cancelled (started at once); then leave the membership table (bounded by
+        one heartbeat: a replica that cannot reach the database ages out instead)."""
         task_status.started()
-        while True:
-            await self.beat()
-            await trio.sleep(self._interval)
+        try:
+            while True:
+                await self.beat()
+                await trio.sleep(self._interval)
+        finally:
+            if self.membership is not None:
+                with trio.move_on_after(self._interval) as scope:
+                    scope.shield = True
+                    try:
+                        await self.membership.leave()
+                    except StoreError as exc:
+                        self._log.warning("cannot leave the membership table: %s", exc)
 
     async def beat(self) -> None:
-        """One beat: renew, then refresh. Never raises a store error (it is logged)."""
+        """One beat: membership, renew, then refresh. Never raises a store error (logged)."""
+        if self.membership is not None:
+            try:
+                members = await self.membership.beat()
+            except StoreError as exc:
+                self._log.warning("cannot write this replica's heartbeat: %s", exc)
+            else:
+                if self._on_members is not None:
+                    self._on_members(members)
         try:
             await self._outbox.renew()
         except StoreError as exc:

@@ -28,9 +28,11 @@ actor returns without starting another. Cancelled mid-attempt instead, the row s
 is sent again after the restart (same idempotency key).
 
 Pending rows are found again when the actor (or the process) starts, so nothing is lost across a
-restart; see `outbox` for the delivery guarantees. A store error while recording an attempt's
-outcome is retried for `_MARK_PATIENCE` seconds before the actor fails (a delivered row left
-pending would be sent again after the restart).
+restart; see `outbox` for the delivery guarantees. A failing store (`StoreError`: the database is
+down, read-only, locked) never stops the actor: reading or claiming rows is retried with backoff
+(0.25 s doubling to `_STORE_BACKOFF_MAX`), and recording an attempt's outcome is retried the
+same way until it succeeds (a delivered row left pending would be sent again: with replicas,
+once its lease runs out, with the same idempotency key).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DeliveryActor", "DeliveryStatistics"]
 
-_MARK_PATIENCE = 30.0  # seconds a failing store is retried before the actor gives up
+_STORE_BACKOFF_MAX = 5.0  # seconds between retries of a failing store, at most
 
 
 class DeliveryStatistics:
@@ -129,11 +131,11 @@ class DeliveryActor:
         """Deliver until cancelled, or until the supervisor asks it to stop (graceful: returns
         after the attempt in flight). Started once the pending count is known.
 
-        Raises:
-            StoreError: the outbox cannot be read or written (the supervisor restarts the actor).
+        A failing store is retried (module docstring), never raised.
         """
         try:
-            await self._outbox.refresh_gauge(self.channel.name)
+            with contextlib.suppress(StoreError):  # the loop's first read reports it
+                await self._outbox.refresh_gauge(self.channel.name)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.channel.maintain)
                 nursery.start_soon(self._trap_stop)
@@ -176,11 +178,24 @@ class DeliveryActor:
                 self._idle = None
 
     async def _loop(self) -> None:
+        backoff = 0.0
         while not self._stopping:
-            await self._maybe_prune()
             changed = self._outbox.changed(self.channel.name)
-            entries = await self._outbox.pending(self.channel.name)
-            attempted, wake_at = await self._round(entries)
+            try:
+                await self._maybe_prune()
+                entries = await self._outbox.pending(self.channel.name)
+                attempted, wake_at = await self._round(entries)
+            except StoreError as exc:
+                backoff = min(max(backoff * 2, 0.25), _STORE_BACKOFF_MAX)
+                self._logger.warning(
+                    "%s: the outbox cannot be read, retrying in %.2fs: %s",
+                    self.channel.describe(),
+                    backoff,
+                    exc,
+                )
+                await self._idle_wait(backoff)
+                continue
+            backoff = 0.0
             if attempted:
                 continue  # re-read: new rows may have arrived while sending
             mono = self._clock.monotonic()
@@ -329,21 +344,17 @@ class DeliveryActor:
     async def _settle(self, entry: OutboxEntry, mark: Callable[[], Awaitable[bool]]) -> None:
         """Record the outcome of an attempt in the outbox, retrying a failing store.
 
-        After a delivery, failing to mark the row would crash the actor and send the
-        notification again after the restart; a store hiccup (a lock held by a backup, a full
-        disk being cleaned) is ridden out for about `_MARK_PATIENCE` seconds first. If it lasts,
-        StoreError propagates: the supervisor restarts the actor and the row, still pending, is
-        sent again with the same idempotency key (see `outbox`).
+        After a delivery, failing to mark the row would send the notification again; a store
+        outage (PostgreSQL restarting, a lock held by a backup, a full disk being cleaned) is
+        ridden out by retrying until the mark is recorded (a stop request cancels the wait: the
+        row stays pending and is sent again with the same idempotency key, see `outbox`).
         """
         delay = 0.25
-        waited = 0.0
         while True:
             try:
                 await mark()
                 return
             except StoreError as exc:
-                if waited >= _MARK_PATIENCE:
-                    raise
                 self._logger.warning(
                     "%s: cannot record the outcome of %s, retrying in %.2fs: %s",
                     self.channel.describe(),
@@ -352,8 +363,7 @@ class DeliveryActor:
                     exc,
                 )
             await trio.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, _STORE_BACKOFF_MAX)
 
     async def _send(self, notification: Notification) -> Outcome:
         return await send_bounded(self.channel, notification, logger=self._logger)

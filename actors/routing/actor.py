@@ -54,6 +54,7 @@ from actors.routing.persist import MemoryRoutingStore, RoutingStore
 from actors.routing.routes import Destination, Route, route_alert, route_from_config
 from actors.routing.silencing import Silences
 from actors.routing.timeintervals import TimeInterval, any_contains
+from actors.store.errors import StoreError
 
 __all__ = ["AlertSource", "HealthView", "MuteStatus", "NotificationSink", "RoutingActor"]
 
@@ -428,9 +429,18 @@ class RoutingActor:
                 del self._groups[group.key]
                 if group.key in self._logs:
                     del self._logs[group.key]
-                    await self._store.save_log(group.key, None)
+                    await self._save_log(group.key, None)
                 continue
             self._groups[group.key] = after
             if notification is not None:
                 self._logs[group.key] = after.log
-                await self._store.save_log(group.key, after.log)
+                await self._save_log(group.key, after.log)
+
+    async def _save_log(self, key: str, log: NotifyLog | None) -> None:
+        """Persist a group's notification log; a failing store is logged, not raised (the log
+        is kept in memory and written again with the group's next notification; only a
+        restart during the outage forgets it)."""
+        try:
+            await self._store.save_log(key, log)
+        except StoreError as exc:
+            self._log.error("cannot save the notification log of %s: %s", key, exc)

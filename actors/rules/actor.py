@@ -16,6 +16,13 @@ seed's `alerting` API; this actor is that object). Transitions are persisted thr
 `AlertStateStore` *before* their events are sent, so a restart neither re-pages a firing alert nor
 forgets to resolve it: restored firing instances are re-announced at start (routing's
 notification log recognises them) and resolve normally when their condition no longer holds.
+
+A store that fails (`StoreError`: the database is down, read-only, full) does not stop alerting:
+the transitions that could not be saved are kept in memory, merged per rule and instance (so
+they are bounded by the instances themselves, not by the outage's length), their events are sent
+all the same, and the save is retried with backoff (0.5 s doubling to 30 s) until it succeeds.
+Only a restart of the process during the outage loses what was not saved (the alerts are then
+evaluated again from fresh samples). A failing load at start begins with no stored state.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from actors.rules.plan import (
 from actors.rules.plan import scope as scope_of
 from actors.rules.ratio import read as read_condition
 from actors.rules.spec import rule_from_config, rule_from_spec
+from actors.store.errors import StoreError
 from actors.telemetry.exceptions import TelemetryError
 from actors.telemetry.protocols import MetricStoreProtocol
 
@@ -68,6 +76,8 @@ __all__ = [
 
 ALERTS_FIRING = "alerts_firing"
 RULE_EVALUATION_FAILURES = "rule_evaluation_failures_total"
+_SAVE_BACKOFF_MIN = 0.5  # seconds before a failed alert state save is retried, doubling
+_SAVE_BACKOFF_MAX = 30.0
 _NO_CONDITION = Condition(metric="")
 
 
@@ -172,6 +182,10 @@ class RulesActor:
         self._dirty_rules: set[str] = set()
         self._wake = trio.Event()
         self._outgoing: list[tuple[Rule, list[AlertEvent], list[Instance], list[str]]] = []
+        # Transitions a failing store did not take, per rule and fingerprint (None: delete).
+        self._unsaved: dict[str, dict[str, Instance | None]] = {}
+        self._save_backoff = _SAVE_BACKOFF_MIN
+        self._save_retry_at = 0.0
         self._firing_counts: dict[tuple[str, str], int] = {}
         self._warned: set[str] = set()
         self._errors: dict[str, str] = {}
@@ -505,19 +519,73 @@ class RulesActor:
         next `run()` of this actor object, not lost.
         """
         outgoing = self._outgoing
+        await self._retry_unsaved()
         while outgoing:
             rule, events, upserts, deletes = outgoing[0]
             if upserts or deletes:
                 # Durable before anyone hears of it: see the module docstring.
-                await self._state.save(rule.id, upserts, deletes)
+                await self._save(rule.id, upserts, deletes)
                 outgoing[0] = (rule, events, [], [])
             while events:
                 await self._sink.send(events[0])
                 events.pop(0)
             outgoing.pop(0)
 
+    async def _save(
+        self, rule_id: str, upserts: Sequence[Instance], deletes: Sequence[str]
+    ) -> None:
+        """Save one rule's transitions; a failing store keeps them in `_unsaved` (merged after
+        any earlier unsaved ones of the rule, so a retry never writes an older state last)."""
+        if self._unsaved:
+            merged = self._unsaved.setdefault(rule_id, {})
+            merged.update({i.fingerprint: i for i in upserts})
+            merged.update(dict.fromkeys(deletes))
+            await self._retry_unsaved()
+            return
+        try:
+            await self._state.save(rule_id, upserts, deletes)
+        except StoreError as exc:
+            merged = self._unsaved.setdefault(rule_id, {})
+            merged.update({i.fingerprint: i for i in upserts})
+            merged.update(dict.fromkeys(deletes))
+            self._save_failed(exc)
+
+    async def _retry_unsaved(self) -> None:
+        """Save what a failing store did not take, once its backoff has passed."""
+        if not self._unsaved or self._clock.monotonic() < self._save_retry_at:
+            return
+        for rule_id in list(self._unsaved):
+            merged = self._unsaved[rule_id]
+            upserts = [i for i in merged.values() if i is not None]
+            deletes = [fp for fp, i in merged.items() if i is None]
+            try:
+                await self._state.save(rule_id, upserts, deletes)
+            except StoreError as exc:
+                self._save_failed(exc)
+                return
+            if self._unsaved.get(rule_id) is merged:
+                del self._unsaved[rule_id]
+        self._log.warning("alert state saved again after a store failure")
+        self._save_backoff = _SAVE_BACKOFF_MIN
+        self._save_retry_at = 0.0
+
+    def _save_failed(self, exc: StoreError) -> None:
+        if self._save_backoff == _SAVE_BACKOFF_MIN:
+            self._log.error("cannot save alert state, alerting goes on and retries: %s", exc)
+        self._save_retry_at = self._clock.monotonic() + self._save_backoff
+        self._save_backoff = min(self._save_backoff * 2, _SAVE_BACKOFF_MAX)
+
+    @property
+    def unsaved(self) -> int:
+        """Instances whose transitions wait for a failing store (0 when all are saved)."""
+        return sum(len(m) for m in self._unsaved.values())
+
     async def _restore(self) -> None:
-        stored = await self._state.load()
+        try:
+            stored = await self._state.load()
+        except StoreError as exc:
+            self._log.error("cannot load the stored alert state, starting without it: %s", exc)
+            stored = {}
         now = self._clock.now()
         self._grace_until = now + self._restore_grace
         self._restored = {}

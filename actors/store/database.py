@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import trio
 
@@ -176,6 +176,24 @@ class Database:
                     raise MigrationError(owner, version, str(exc)) from exc
             return max(current, len(migrations))
 
+    def integrity_check(self, max_errors: int = 20) -> list[str]:
+        """Run `PRAGMA integrity_check`; return the problems it finds (empty: the file is sound).
+
+        Reads the whole file: called once at start. A file too damaged to be read at all
+        yields that error as the one problem.
+
+        Raises:
+            DatabaseClosedError: after close().
+        """
+        conn = self._connection()
+        with self._thread_lock:
+            try:
+                rows = conn.execute(f"PRAGMA integrity_check({int(max_errors)})").fetchall()
+            except sqlite3.Error as exc:
+                return [str(exc)]
+        problems = [str(row[0]) for row in rows]
+        return [] if problems == ["ok"] else problems
+
     def close(self) -> None:
         """Close the connection (idempotent). Later calls raise DatabaseClosedError."""
         with self._thread_lock:
@@ -183,7 +201,7 @@ class Database:
                 self._conn.close()
                 self._conn = None
 
-    def __enter__(self) -> Database:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

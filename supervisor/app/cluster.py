@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from actors.cluster.config import ClusterConfig
 from actors.cluster.heartbeat import Heartbeat
+from actors.cluster.membership import Member, Membership
 from actors.notify.outbox import Outbox
 from actors.routing.silencing import Silences
+from actors.store import Store
+from actors.telemetry.protocols import MetricWriter
 from supervisor.app.reload import ReportBuilder
 from supervisor.app.subsystem import Wiring
 from supervisor.config import Config
 from supervisor.logging_setup import logger_for
 from supervisor.runtime import ChildSpec
 
-__all__ = ["ClusterSubsystem", "cluster_of"]
+__all__ = ["REPLICAS_LIVE", "ClusterSubsystem", "cluster_of"]
+
+REPLICAS_LIVE = "cluster_replicas_live"
 
 
 def cluster_of(config: Config) -> ClusterConfig | None:
@@ -38,6 +43,8 @@ class ClusterSubsystem:
         replica: this replica's name.
         outbox: the outbox whose claims are renewed.
         silences: the process's silences.
+        database: the shared store (the membership table).
+        metrics: where `cluster_replicas_live` is recorded.
     """
 
     def __init__(
@@ -48,14 +55,26 @@ class ClusterSubsystem:
         replica: str,
         outbox: Outbox,
         silences: Silences,
+        database: Store,
+        metrics: MetricWriter,
     ) -> None:
         self._wiring = wiring
         self.replica = replica
+        self.membership = Membership(
+            database=database, replica=replica, mode=cluster.mode, heartbeat=cluster.heartbeat
+        )
+        metrics.declare(REPLICAS_LIVE, "gauge", "Replicas alive, as this one sees them.", ())
+
+        def live(members: list[Member]) -> None:
+            metrics.record(REPLICAS_LIVE, float(len(members)), {})
+
         self.heartbeat = Heartbeat(
             interval=cluster.heartbeat,
             outbox=outbox,
             silences=silences,
             logger=logger_for("cluster"),
+            membership=self.membership,
+            on_members=live,
         )
 
     def specs(self) -> list[ChildSpec]:

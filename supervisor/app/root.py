@@ -10,6 +10,7 @@ listeners). Their child specs go under the root `Supervisor`:
     root (one_for_one; intensity, period and backoff from [supervisor]; started top-down,
           stopped bottom-up, so deliveries drain while the listeners still answer)
       otlp        the OTLP metric exporter, when configured              (telemetry)
+      storage     writes a probe row every few seconds: a failing database fails readiness
       metrics     the /metrics listener ([server] metrics_listen)        (web)
       web         the API, probes and status page ([server] listen)      (web)
       notify      nested supervisor, one child `deliver:<name>` per enabled channel (notify)
@@ -42,7 +43,8 @@ import trio
 from actors.checks.tlscontext import ClientContexts
 from actors.clock import Clock, SystemClock
 from actors.cluster.notifylog import SharedNotifyLog
-from actors.store import Store, open_store
+from actors.store import Database, Store, open_store
+from actors.store.observed import STORAGE_ERRORS, ObservedStore, StorageProbe
 from supervisor.app.checks import ChecksSubsystem
 from supervisor.app.cluster import ClusterSubsystem, cluster_of
 from supervisor.app.notify import NotifySubsystem
@@ -73,6 +75,8 @@ from supervisor.runtime import SupervisorInfo
 __all__ = ["MIN_RETENTION", "App", "format_seconds", "metric_retention"]
 
 # What the "configuration reloaded" log line lists.
+# Seconds between storage probes of a single process (replicas probe every heartbeat).
+_PROBE_INTERVAL = 5.0
 _LOGGED = ("started", "stopped", "restarted", "rules_added", "rules_removed", "rules_changed")
 
 
@@ -128,7 +132,7 @@ class App:
         cluster = cluster_of(config)
         # With replicas, each is named (outbox claims, pg_stat_activity's application_name).
         self.replica = cluster.replica_name() if cluster is not None else None
-        self.database = (
+        opened = (
             database
             if database is not None
             else open_store(
@@ -138,6 +142,19 @@ class App:
                 else "blipee-monitor",
             )
         )
+        # Every package gets the observed store: its faults fail readiness and are counted.
+        self.database = ObservedStore(opened)
+        if isinstance(opened, Database):
+            problems = opened.integrity_check()
+            if problems:
+                self.log.error(
+                    "database %s fails its integrity check (%s); the monitor runs but is not"
+                    " ready: stop it, then recover the file (docs/configuration.md, [storage])",
+                    opened.location,
+                    "; ".join(problems[:3]),
+                )
+                self.database.mark_damaged(f"integrity check failed: {problems[0]}")
+        self.database.ensure_probe_table()
         self.last_reload_errors: tuple[str, ...] = ()
         self._reload_lock = trio.Lock()
         wiring = Wiring(
@@ -157,6 +174,21 @@ class App:
             config, wiring, telemetry=self._telemetry, tls=self.tls, database=self.database
         )
         self.health = self.checks.health
+        self.metrics.declare(
+            STORAGE_ERRORS, "counter", "Store statements that failed, by operation.", ("operation",)
+        )
+        self.database.bind(
+            count=lambda operation: self.metrics.record(
+                STORAGE_ERRORS, 1, {"operation": operation}
+            ),
+            report=lambda reason: self.health.set_condition("storage", reason),
+        )
+        self.storage_probe = StorageProbe(
+            self.database,
+            replica=self.replica or "local",
+            interval=cluster.heartbeat if cluster is not None else _PROBE_INTERVAL,
+            logger=logger_for("storage"),
+        )
         self.notify = NotifySubsystem(
             config,
             wiring,
@@ -189,6 +221,8 @@ class App:
                 replica=self.replica,
                 outbox=self.notify.outbox,
                 silences=self.routing.silences,
+                database=self.database,
+                metrics=self.metrics,
             )
         self.rules = self.routing.rules
         self.web: WebSubsystem | None = None
@@ -203,13 +237,17 @@ class App:
                 routing=self.routing,
                 reload_config=self.reload,
                 rejected=lambda: self.last_reload_errors,
+                membership=self.cluster.membership if self.cluster is not None else None,
             )
             self.api_server, self.metrics_server = self.web.api_server, self.web.metrics_server
         # Start order (stop order reversed): see the module docstring.
         started: list[Subsystem] = [self._telemetry, *([self.web] if self.web else [])]
         started += [self.notify, self.routing, *([self.cluster] if self.cluster else [])]
         started.append(self.checks)
-        self.root = wiring.supervisor("root", [spec for sub in started for spec in sub.specs()])
+        specs = [spec for sub in started for spec in sub.specs()]
+        probe = wiring.child("storage", self.storage_probe.run)
+        specs.insert(len(self._telemetry.specs()), probe)
+        self.root = wiring.supervisor("root", specs)
         # Reload order: a new rule finds its new channel already there.
         self._reloaded: list[Subsystem] = [self.checks, self.notify, self.routing, self._telemetry]
         self._reloaded += [self.web] if self.web else []  # the new [security], last

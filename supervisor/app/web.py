@@ -23,6 +23,8 @@ from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
+from actors.cluster.api import create_blueprint as cluster_blueprint
+from actors.cluster.membership import Membership
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.routing.api import create_blueprint as alerting_blueprint
 from actors.rules.slo_api import create_blueprint as slo_blueprint
@@ -142,6 +144,7 @@ class WebSubsystem:
         routing: RoutingSubsystem,
         reload_config: Callable[[], Awaitable[ReloadReport | None]],
         rejected: Callable[[], Sequence[str]],
+        membership: Membership | None = None,
     ) -> None:
         self._wiring = wiring
         clock = wiring.clock
@@ -169,6 +172,7 @@ class WebSubsystem:
                     logger=logger_for("notify.api"),
                 ),
                 reload_blueprint(reload_config=reload_config, rejected=rejected),
+                cluster_blueprint(membership=membership),
             ],
             store=telemetry.store,
             tree=wiring.tree,

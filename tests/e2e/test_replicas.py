@@ -170,3 +170,39 @@ def test_a_killed_claim_holder_is_taken_over_after_its_lease(
     keys = {post.headers["idempotency-key"] for post in posts}
     assert keys == {first.headers["idempotency-key"]}
     assert "Traceback" not in replicas.running[survivor].log()
+
+
+def _cluster(monitor: Monitor) -> dict[str, Any]:
+    with httpx.Client(base_url=monitor.api, timeout=5.0) as api:
+        document: dict[str, Any] = api.get("/api/v1/cluster").json()
+        return document
+
+
+def _replicas_live(monitor: Monitor) -> float | None:
+    with httpx.Client(timeout=5.0) as client:
+        text = client.get(f"{monitor.metrics}/metrics").text
+    for line in text.splitlines():
+        if line.startswith("cluster_replicas_live "):
+            return float(line.split()[1])
+    return None
+
+
+def test_the_cluster_route_lists_the_live_replicas_and_drops_a_killed_one(
+    replicas: Replicas,
+) -> None:
+    r1, r2 = replicas.start("r1"), replicas.start("r2")
+
+    def names(monitor: Monitor) -> list[str]:
+        return [replica["name"] for replica in _cluster(monitor)["replicas"]]
+
+    wait_until(lambda: names(r1) == ["r1", "r2"] and names(r2) == ["r1", "r2"], "both listed")
+    document = _cluster(r1)
+    assert document["replica"] == "r1"
+    assert document["mode"] == "redundant"
+    assert document["live"] == 2
+    wait_until(lambda: _replicas_live(r1) == 2.0, "cluster_replicas_live 2")
+    r2.signal(signal.SIGKILL)
+    assert r2.wait(timeout=10) == -signal.SIGKILL
+    # Silent for 3 heartbeats (3 x 300 ms): dead at r1's next beat.
+    wait_until(lambda: names(r1) == ["r1"], "the killed replica to drop out")
+    wait_until(lambda: _replicas_live(r1) == 1.0, "cluster_replicas_live 1")

@@ -116,6 +116,7 @@ ROUTES = {
     "checks": Route("GET", "/api/v1/checks"),
     "check": Route("GET", "/api/v1/checks/self"),
     "actors": Route("GET", "/api/v1/actors"),
+    "cluster": Route("GET", "/api/v1/cluster"),
     "agents": Route("GET", "/api/v1/agents/status"),
     "events": Route("POST", "/api/v1/events", {"events": [{"type": "heartbeat", "agent": "a"}]}),
     "otlpmetrics": Route("POST", "/v1/metrics", {"resourceMetrics": []}),
@@ -158,6 +159,7 @@ ready           200  200  200   200    200    200   200   200   200    200     2
 checks          401  401  200   403    403    403   403   200   401    403     200   200
 check           401  401  200   403    403    403   403   200   401    403     200   200
 actors          401  401  503   403    403    403   403   503   401    403     503   503
+cluster         401  401  200   403    403    403   403   200   401    403     200   200
 agents          401  401  200   403    403    403   403   200   401    403     200   200
 events          401  401  403   202    403    403   403   202   401    403     403   415
 otlpmetrics     401  401  403   200    403    403   403   200   401    403     403   415

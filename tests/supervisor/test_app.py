@@ -137,7 +137,17 @@ async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(app.run)
         root = [child.id for child in app.root.which_children()]
-        assert root == ["metrics", "web", "notify", "routing", "rules", "slos", "history", "checks"]
+        assert root == [
+            "storage",
+            "metrics",
+            "web",
+            "notify",
+            "routing",
+            "rules",
+            "slos",
+            "history",
+            "checks",
+        ]
         base = f"http://127.0.0.1:{app.api_server.port}"
         async with httpx.AsyncClient() as client:
             live = await client.get(f"{base}/api/health/live")

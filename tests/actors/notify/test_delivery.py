@@ -19,7 +19,7 @@ from actors.models import AlertStatus, Notification
 from actors.notify.breaker import BreakerState, CircuitBreaker
 from actors.notify.channels.base import Channel
 from actors.notify.delivery import DeliveryActor
-from actors.notify.outbox import EntryState, Outbox
+from actors.notify.outbox import EntryState, Outbox, OutboxEntry
 from actors.notify.outcome import Delivered, Outcome, Permanent, Retry
 from actors.notify.retry import RetryPolicy
 from actors.store import Database, QueryError
@@ -392,19 +392,53 @@ async def test_a_store_hiccup_after_sending_does_not_send_again(
     db.close()
 
 
-async def test_a_lasting_store_failure_fails_the_actor_and_keeps_the_row(
+async def test_a_lasting_store_failure_is_ridden_out_and_the_row_sent_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     clock = VirtualClock()
     db = Database(":memory:", offload=False)
     metrics = Recorder()
-    outbox = FlakyOutbox(failures=1000, database=db, clock=clock, metrics=metrics)
+    outbox = FlakyOutbox(failures=200, database=db, clock=clock, metrics=metrics)
     channel = FakeChannel("hooks", clock)
     await outbox.enqueue(make_notification("k"))
-    started = trio.current_time()
-    with pytest.raises(BaseException) as raised:
-        await _actor(channel, outbox, clock, metrics).run()
-    assert raised.group_contains(QueryError)
-    assert 30 <= trio.current_time() - started <= 40
-    assert [e.key for e in await outbox.pending("hooks")] == ["k"]  # re-sent after a restart
+    async with trio.open_nursery() as nursery:
+        await nursery.start(_actor(channel, outbox, clock, metrics).run)
+        while outbox.failures > 0 or not await outbox.recent(EntryState.DELIVERED):
+            await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert [key for _, key in channel.sent] == ["k"]
+    assert [e.key for e in await outbox.recent(EntryState.DELIVERED)] == ["k"]
+    db.close()
+
+
+class DownOutbox(Outbox):
+    """An outbox whose store cannot be read for its first `failures` reads."""
+
+    def __init__(self, *, failures: int, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.failures = failures
+
+    async def pending(self, channel: str, *, limit: int = 500) -> list[OutboxEntry]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise QueryError("SELECT notify_outbox", "connection refused")
+        return await super().pending(channel, limit=limit)
+
+
+async def test_an_unreadable_outbox_is_retried_without_failing_the_actor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    clock = VirtualClock()
+    db = Database(":memory:", offload=False)
+    metrics = Recorder()
+    outbox = DownOutbox(failures=50, database=db, clock=clock, metrics=metrics)
+    channel = FakeChannel("hooks", clock)
+    await outbox.enqueue(make_notification("k"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(_actor(channel, outbox, clock, metrics).run)
+        while not channel.sent:
+            await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert outbox.failures == 0
+    assert [key for _, key in channel.sent] == ["k"]
     db.close()

@@ -17,6 +17,7 @@ from actors.rules.actor import RulesActor
 from actors.rules.config import RuleConfig
 from actors.rules.exceptions import InvalidRule, RuleNotFound
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore, SqliteAlertStateStore
+from actors.store import QueryError
 from actors.telemetry.store import MetricStore
 from tests.conftest import Stores
 
@@ -485,3 +486,47 @@ async def test_an_alert_on_a_series_that_stopped_reporting_resolves(
     event = await h.next()
     assert event.alert.status is AlertStatus.RESOLVED
     assert h.actor.alerts() == []
+
+
+class FailingState(MemoryAlertStateStore):
+    """A state store that is down (`QueryError`) while `down` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.attempts = 0
+
+    async def save(self, rule_id: str, upserts: Any, deletes: Any) -> None:
+        self.attempts += 1
+        if self.down:
+            raise QueryError("transaction", "connection refused")
+        await super().save(rule_id, upserts, deletes)
+
+
+async def test_a_failing_state_store_neither_stops_alerting_nor_loses_the_state(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    state = FailingState()
+    state.down = True
+    h = Harness([_rule()], state)
+    await nursery.start(h.actor.run)
+    h.store.record("health_check_up", 0, {"check": "database"})
+    firing = await h.next(timeout=0.5)
+    assert firing.alert.status is AlertStatus.FIRING  # sent although not saved
+    assert h.actor.unsaved == 1
+    assert state.data == {}
+    h.store.record("health_check_up", 1, {"check": "database"})
+    resolved = await h.next(timeout=0.5)
+    assert resolved.alert.status is AlertStatus.RESOLVED
+    h.store.record("health_check_up", 0, {"check": "database"})
+    assert (await h.next(timeout=0.5)).alert.status is AlertStatus.FIRING
+    assert h.actor.unsaved == 1  # merged per instance: bounded by the instances
+    attempts = state.attempts
+    await trio.sleep(10)  # the tick retries, with backoff
+    assert state.attempts > attempts
+    state.down = False
+    while h.actor.unsaved:
+        await trio.sleep(0.5)
+    [(_fingerprint, saved)] = state.data["db-down"].items()
+    assert saved.phase.value == "firing"
+    assert h.actor.alerts()[0].state == "firing"
