@@ -139,6 +139,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body={"type": "object", "properties": {"resourceSpans": {"type": "array"}}},
     ),
     Operation("GET", "/api/v1/slos", "Each SLO: SLI now, error budget left, burn rates"),
+    Operation("GET", "/api/v1/cluster", "This replica, the mode and the live replicas"),
     Operation("GET", "/api/v1/agents/status", "Agents that report in"),
     Operation(
         "GET",
