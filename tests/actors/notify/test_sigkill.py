@@ -196,6 +196,7 @@ async def test_sigkill_while_receiver_down_delivers_each_notification_once(
                 == [("firing", "delivered"), ("resolved", "delivered"), ("firing", "delivered")]
             ),
             "the new trigger's delivery",
+            timeout=60,  # a third process's start, check, rule and delivery on a loaded machine
         )
         _stop(procs[2])
         assert procs[2].returncode == 0
