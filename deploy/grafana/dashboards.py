@@ -342,7 +342,8 @@ DASHBOARDS: tuple[Dashboard, ...] = (
     Dashboard(
         "blipee-monitor",
         "Monitor",
-        "The monitor itself: checks, alerts, notification deliveries and the supervision tree.",
+        "The monitor itself: checks, alerts, notification deliveries, the supervision tree and "
+        "SLOs.",
         (
             Panel("Checks up", (_q('health_check_up{check=~"$check"}', "{{check}}"),)),
             Panel(
@@ -413,6 +414,27 @@ DASHBOARDS: tuple[Dashboard, ...] = (
                     ),
                 ),
                 needs="a mailbox to exist",
+            ),
+            Panel(
+                "SLO: indicator against objective",
+                (
+                    _q("slo_sli", "{{slo}} SLI"),
+                    _q("slo_objective", "{{slo}} objective"),
+                ),
+                unit="percentunit",
+                needs="an SLO to be configured ([[slos]]: the packaged default has five)",
+            ),
+            Panel(
+                "SLO: error budget remaining",
+                (_q("slo_error_budget_remaining", "{{slo}}"),),
+                kind="stat",
+                unit="percentunit",
+                needs="an SLO to be configured",
+            ),
+            Panel(
+                "SLO: burn rate by window",
+                (_q("slo_burn_rate", "{{slo}} {{window}}"),),
+                needs="an SLO to be configured",
             ),
             Panel(
                 "Resident memory",

@@ -26,8 +26,8 @@ def _compose() -> dict[str, object]:
 def test_every_mounted_file_exists() -> None:
     services = _compose()["services"]
     assert isinstance(services, dict)
-    assert {"monitor", "postgres", "prometheus", "alertmanager", "grafana", "otel-collector",
-            "jaeger"} <= set(services)  # fmt: skip
+    assert {"monitor-1", "monitor-2", "postgres", "prometheus", "alertmanager", "grafana",
+            "otel-collector", "jaeger"} <= set(services)  # fmt: skip
     for name, service in services.items():
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
@@ -35,12 +35,13 @@ def test_every_mounted_file_exists() -> None:
                 assert (COMPOSE / source).resolve().exists(), f"{name}: {source}"
 
 
-def test_the_monitor_service_probes_liveness_and_stops_on_sigterm() -> None:
+def test_the_monitor_replicas_probe_liveness_and_stop_on_sigterm() -> None:
     services = _compose()["services"]
     assert isinstance(services, dict)
-    monitor = services["monitor"]
-    assert "/api/health/live" in " ".join(monitor["healthcheck"]["test"])
-    assert monitor["stop_signal"] == "SIGTERM"
+    for name in ("monitor-1", "monitor-2"):
+        monitor = services[name]
+        assert "/api/health/live" in " ".join(monitor["healthcheck"]["test"])
+        assert monitor["stop_signal"] == "SIGTERM"
     dockerfile = (ROOT / "Dockerfile").read_text()
     for line in ("STOPSIGNAL SIGTERM", "USER 10001", "HEALTHCHECK", "/api/health/live"):
         assert line in dockerfile
