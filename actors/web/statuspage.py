@@ -13,12 +13,16 @@ links); then the checks by `group` (checks without a group first, then each grou
 configuration order), one row each: name, status, a 90-slot uptime bar of the window, uptime
 over 24 h / 7 d / 30 d / 90 d, a latency sparkline (24 h) with the last latency, the message
 (with what it is blocked by) and the last run. A failing check's row is highlighted. A check
-not run yet is listed as pending. Then the alerts pending or firing, the active silences and the
-supervision tree. The check page (`/checks/{name}`): uptime figures, a latency chart of the
-window (one point per minute over 24 h, per hour beyond), its incidents and its recent runs.
+not run yet is listed as pending. Then, when [[slos]] are configured, the SLOs: objective, SLI,
+error budget remaining (with a bar), the burn rates over the windows of the page and ticket
+alerts, an SLO whose page alert condition holds highlighted. Then the alerts pending or
+firing, the active silences and the supervision tree. The check page (`/checks/{name}`): uptime
+figures, a latency chart of the window (one point per minute over 24 h, per hour beyond), its
+incidents and its recent runs.
 
 Public mode (`[status_page] public = true`) shows names, status, uptime and latency only: no
-messages, readiness reasons, alerts, silences, addresses or tree; `hide` leaves checks out.
+messages, readiness reasons, alerts, silences, addresses or tree; of an SLO only its name,
+objective and whether error budget is left; `hide` leaves checks out.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ __all__ = [
     "MaintenanceLine",
     "PageSources",
     "SilenceLine",
+    "SloLine",
     "StatusPages",
     "format_latency",
     "format_ratio",
@@ -147,6 +152,44 @@ class MaintenanceLine:
     matchers: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SloLine:
+    """An SLO as the overview lists it: ratios in [0, 1] (None over a window without events);
+    `page_burn` and `ticket_burn` the burn rates over the windows of the page and ticket
+    alerts, by window name; `paging` whether the page alert's condition holds."""
+
+    name: str
+    objective: float
+    sli: float | None
+    budget_remaining: float | None
+    page_burn: Sequence[tuple[str, float | None]] = ()
+    ticket_burn: Sequence[tuple[str, float | None]] = ()
+    paging: bool = False
+    error: str = ""
+
+
+def _burn(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.2f}"
+
+
+def _budget_text(remaining: float | None) -> str:
+    """The error budget remaining as a percentage, negative once overspent ("-" if unknown)."""
+    if remaining is None or remaining >= 0:
+        return format_ratio(remaining)
+    return f"{remaining * 100:.2f}%"
+
+
+def _budget_bar(remaining: float | None) -> Markup:
+    """The error budget remaining as a small SVG bar (empty when unknown or spent)."""
+    share = 0.0 if remaining is None else min(1.0, max(0.0, remaining))
+    label = "error budget unknown" if remaining is None else f"{format_ratio(share)} left"
+    return Markup(
+        '<svg class="budget" viewBox="0 0 100 6" preserveAspectRatio="none" role="img" '
+        f'aria-label="{Markup.escape(label)}"><rect class="none" width="100" height="6"/>'
+        f'<rect class="left" width="{share * 100:.1f}" height="6"/></svg>'
+    )
+
+
 def _nothing(_now: float) -> Sequence[Any]:
     return ()
 
@@ -160,6 +203,7 @@ class PageSources:
     alerts: Callable[[float], Sequence[AlertLine]] = _nothing
     silences: Callable[[float], Sequence[SilenceLine]] = _nothing
     maintenance: Callable[[float], Sequence[MaintenanceLine]] = _nothing
+    slos: Callable[[float], Sequence[SloLine]] = _nothing
     groups: Callable[[], Mapping[str, str]] = field(default=dict)
     tree: Callable[[], object | None] = field(default=lambda: None)
 
@@ -225,7 +269,7 @@ class StatusPages:
         service: the service name (the title when `config.title` is empty).
         version: shown in the footer (not in public mode).
         history: the check history (None: bars and charts are empty).
-        sources: alerts, silences, maintenance, groups, tree.
+        sources: alerts, silences, maintenance, SLOs, groups, tree.
     """
 
     def __init__(
@@ -419,6 +463,27 @@ class StatusPages:
                     "comment": s.comment,
                 }
                 for s in sources.silences(now)
+            ],
+            "slos": [
+                {
+                    "name": o.name,
+                    "objective": format_ratio(o.objective),
+                    "budget_left": o.budget_remaining is None or o.budget_remaining > 0,
+                }
+                if public
+                else {
+                    "name": o.name,
+                    "objective": format_ratio(o.objective),
+                    "sli": format_ratio(o.sli),
+                    "budget": _budget_text(o.budget_remaining),
+                    "budget_bar": _budget_bar(o.budget_remaining),
+                    "budget_left": o.budget_remaining is None or o.budget_remaining > 0,
+                    "page_burn": [(w, _burn(r)) for w, r in o.page_burn],
+                    "ticket_burn": [(w, _burn(r)) for w, r in o.ticket_burn],
+                    "paging": o.paging,
+                    "error": o.error,
+                }
+                for o in sources.slos(now)
             ],
             "tree": "",
         }

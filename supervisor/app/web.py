@@ -25,8 +25,11 @@ from opentelemetry.trace import TracerProvider
 
 from actors.cluster.api import create_blueprint as cluster_blueprint
 from actors.cluster.membership import Membership
+from actors.configtypes import format_duration
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.routing.api import create_blueprint as alerting_blueprint
+from actors.rules.slo import ALERTS as SLO_ALERTS
+from actors.rules.slo import SloStatus
 from actors.rules.slo_api import create_blueprint as slo_blueprint
 from actors.store.interface import Store
 from actors.telemetry.api import create_blueprint as telemetry_blueprint
@@ -36,7 +39,7 @@ from actors.web.app import create_app
 from actors.web.audit import AuditLog
 from actors.web.metrics import build_registry, create_metrics_app
 from actors.web.server import HttpServer
-from actors.web.statuspage import AlertLine, MaintenanceLine, PageSources, SilenceLine
+from actors.web.statuspage import AlertLine, MaintenanceLine, PageSources, SilenceLine, SloLine
 from supervisor.app.checks import ChecksSubsystem
 from supervisor.app.notify import NotifySubsystem
 from supervisor.app.reload import ReloadReport, ReportBuilder, reload_blueprint
@@ -54,6 +57,12 @@ METRICS_REUSE = 1.0
 
 # Kubernetes probes hit these every few seconds: a span each would drown the useful ones.
 _UNTRACED_ROUTES = "/api/health/live,/api/health/ready"
+
+
+def _burn_rates(status: SloStatus, alert: str) -> list[tuple[str, float | None]]:
+    """`status`'s burn rates over the windows of burn-rate alert `alert`, shortest first."""
+    windows = sorted({w for pair in SLO_ALERTS[alert] for w in (pair.short, pair.long)})
+    return [(format_duration(w), status.burn_rates.get(w)) for w in windows]
 
 
 def _page_sources(
@@ -85,10 +94,26 @@ def _page_sources(
             for m in routing.maintenance_in_progress(now)
         ]
 
+    def slos(now: float) -> list[SloLine]:
+        return [
+            SloLine(
+                name=o.name,
+                objective=o.objective,
+                sli=o.sli,
+                budget_remaining=o.error_budget_remaining,
+                page_burn=_burn_rates(o, "page"),
+                ticket_burn=_burn_rates(o, "ticket"),
+                paging=o.alerts.get("page", 0.0) > 0,
+                error=o.error,
+            )
+            for o in routing.slos.statuses()
+        ]
+
     return PageSources(
         alerts=alerts,
         silences=silences,
         maintenance=maintenance,
+        slos=slos,
         groups=lambda: checks.groups,
         tree=wiring.tree,
     )

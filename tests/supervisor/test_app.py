@@ -463,3 +463,30 @@ async def test_every_check_connects_with_the_apps_one_tls_context(tmp_path: Path
             nursery.cancel_scope.cancel()
     assert len(tls.handed) == 3  # one per check: each keeps its connection
     assert all(context is trusted for context in tls.handed)
+
+
+async def test_the_status_page_shows_the_slo_actors_statuses(tmp_path: Path) -> None:
+    port = _free_port()
+    text = SELF_CHECKED.format(port=port, db=tmp_path / "m.db") + textwrap.dedent(
+        """
+        [[slos]]
+        name = "own-api-availability"
+        objective = 0.999
+        bad = { metric = "api_requests_total", labels = { status = "5.." } }
+        total = { metric = "api_requests_total" }
+        """
+    )
+    app = App(parse_config(text, env={}), env={})
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(app.run)
+            while not app.routing.slos.statuses():
+                await trio.sleep(0.02)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                page = (await client.get("/")).text
+            await app.stop()
+    assert "<h2>SLOs</h2>" in page
+    assert 'data-slo="own-api-availability"' in page
+    assert "99.90%" in page
+    for window in ("5m", "30m", "1h", "6h", "2h", "1d", "3d"):
+        assert f'title="burn rate over {window}"' in page
