@@ -47,14 +47,22 @@ def test_the_monitor_replicas_probe_liveness_and_stop_on_sigterm() -> None:
         assert line in dockerfile
 
 
-def test_prometheus_config_passes_promtool() -> None:
+def test_prometheus_config_and_its_rules_pass_promtool(tmp_path: Path) -> None:
     promtool = require_binary("promtool")
+    prometheus = ROOT / "deploy" / "prometheus"
+    # As mounted in the container: the rule file beside the config, by its absolute path there.
+    config = (prometheus / "prometheus.yml").read_text()
+    assert "/etc/prometheus/rules.yml" in config
+    (tmp_path / "rules.yml").write_text((prometheus / "rules.yml").read_text())
+    (tmp_path / "prometheus.yml").write_text(
+        config.replace("/etc/prometheus/rules.yml", str(tmp_path / "rules.yml"))
+    )
     result = subprocess.run(
-        [promtool, "check", "config", "--syntax-only",
-         str(ROOT / "deploy" / "prometheus" / "prometheus.yml")],
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
 
 
 def test_alertmanager_config_passes_amtool() -> None:
