@@ -70,18 +70,6 @@ timeout = "2s"
 # Each test gets its own target, receiver and monitor (and database): no test relies on what
 # another one did, so they pass alone and in any order.
 @pytest.fixture
-def target() -> Iterator[HttpPeer]:
-    with HttpPeer() as peer:
-        yield peer
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpPeer]:
-    with HttpPeer() as peer:
-        yield peer
-
-
-@pytest.fixture
 def monitor(tmp_path: Path, target: HttpPeer, receiver: HttpPeer) -> Iterator[Monitor]:
     config = tmp_path / "alerts.toml"
     config.write_text(

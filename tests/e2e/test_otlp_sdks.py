@@ -75,12 +75,6 @@ timeout = "2s"
 
 
 @pytest.fixture
-def receiver() -> Iterator[HttpPeer]:
-    with HttpPeer() as peer:
-        yield peer
-
-
-@pytest.fixture
 def monitor(tmp_path: Path, receiver: HttpPeer) -> Iterator[Monitor]:
     config = tmp_path / "otlp.toml"
     config.write_text(

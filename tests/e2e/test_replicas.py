@@ -20,31 +20,12 @@ import pytest
 from tests.e2e.harness import HttpPeer, Monitor, wait_until
 from tests.e2e.test_alert_flow import CONFIG as ALERT_CONFIG
 from tests.e2e.test_alert_flow import HOOK_PATH, WEBHOOK_SECRET, _posts
-from tests.postgres import temporary_database
 
 # The single-process alert flow's configuration, on PostgreSQL, as replica {replica}. The
 # channel's timeout is long: the receiver holds a request for as long as a test needs.
 CONFIG = ALERT_CONFIG.replace(
     'path = "{db}"', 'url = "{url}"\n\n[cluster]\nreplica = "{replica}"\nheartbeat = "300ms"'
 ).replace('timeout = "2s"', 'timeout = "30s"')
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    with temporary_database() as url:
-        yield url
-
-
-@pytest.fixture
-def target() -> Iterator[HttpPeer]:
-    with HttpPeer() as peer:
-        yield peer
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpPeer]:
-    with HttpPeer() as peer:
-        yield peer
 
 
 class Replicas:

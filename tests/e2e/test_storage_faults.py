@@ -21,26 +21,8 @@ from tests.e2e.harness import HttpPeer, Monitor, wait_until
 from tests.e2e.test_alert_flow import CONFIG as ALERT_CONFIG
 from tests.e2e.test_alert_flow import HOOK_PATH, WEBHOOK_SECRET, _posts
 from tests.e2e.test_replicas import CONFIG as REPLICA_CONFIG
-from tests.postgres import SERVER, temporary_database
+from tests.postgres import SERVER
 from tests.tcpproxy import TcpProxy
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    with temporary_database() as url:
-        yield url
-
-
-@pytest.fixture
-def target() -> Iterator[HttpPeer]:
-    with HttpPeer() as peer:
-        yield peer
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpPeer]:
-    with HttpPeer() as peer:
-        yield peer
 
 
 @pytest.fixture
