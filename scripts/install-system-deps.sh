@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the tests and benchmarks use as real peers (and the headless
 # browser that renders the status page, and Node.js with npm, which run the OpenTelemetry
-# JavaScript SDK against the monitor), only when one of their binaries is missing. Services
-# are not started by the packages (policy-rc.d denies it): every test starts its own server on a
-# free 127.0.0.1 port.
+# JavaScript SDK against the monitor), only those whose binary is missing: a machine that already
+# has Node.js from another source (whose nodejs package conflicts with Debian's npm) keeps it.
+# Services are not started by the packages (policy-rc.d denies it): every test starts its own
+# server on a free 127.0.0.1 port.
 set -euo pipefail
-need=(promtool prometheus prometheus-alertmanager prometheus-blackbox-exporter nginx wrk chromium node npm)
-missing=0
-for b in "${need[@]}"; do
-  if ! command -v "$b" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$b" ]; then missing=1; fi
+# binary:package
+need=(
+  promtool:prometheus
+  prometheus:prometheus
+  prometheus-alertmanager:prometheus-alertmanager
+  prometheus-blackbox-exporter:prometheus-blackbox-exporter
+  nginx:nginx
+  wrk:wrk
+  chromium:chromium
+  node:nodejs
+  npm:npm
+)
+packages=()
+for pair in "${need[@]}"; do
+  b=${pair%%:*} p=${pair#*:}
+  if ! command -v "$b" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$b" ]; then
+    case " ${packages[*]-} " in *" $p "*) ;; *) packages+=("$p") ;; esac
+  fi
 done
-[ "$missing" = 0 ] && exit 0
+[ "${#packages[@]}" = 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "install-system-deps: missing Debian packages and not root; run as root:" >&2
-  echo "  apt-get install prometheus prometheus-alertmanager prometheus-blackbox-exporter nginx wrk chromium nodejs npm" >&2
+  echo "  apt-get install ${packages[*]}" >&2
   exit 1
 fi
 policy=/usr/sbin/policy-rc.d
@@ -23,7 +38,6 @@ if [ ! -e "$policy" ]; then
 fi
 trap '[ "$created" = 1 ] && rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
+echo "install-system-deps: installing ${packages[*]}"
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends \
-  prometheus prometheus-alertmanager prometheus-blackbox-exporter nginx wrk chromium nodejs npm \
-  >/dev/null
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
