@@ -11,6 +11,8 @@ listeners). Their child specs go under the root `Supervisor`:
           stopped bottom-up, so deliveries drain while the listeners still answer)
       otlp        the OTLP metric exporter, when configured              (telemetry)
       storage     writes a probe row every few seconds: a failing database fails readiness
+      spool       with [storage] url: replays the notifications spooled while PostgreSQL was
+                  unreachable (`actors.cluster.spooling`)
       metrics     the /metrics listener ([server] metrics_listen)        (web)
       web         the API, probes and status page ([server] listen)      (web)
       notify      nested supervisor, one child `deliver:<name>` per enabled channel (notify)
@@ -43,6 +45,8 @@ import trio
 from actors.checks.tlscontext import ClientContexts
 from actors.clock import Clock, SystemClock
 from actors.cluster.notifylog import SharedNotifyLog
+from actors.cluster.spool import Spool
+from actors.cluster.spooling import SpoolingGate
 from actors.store import Database, Store, open_store
 from actors.store.observed import STORAGE_ERRORS, ObservedStore, StorageProbe
 from supervisor.app.checks import ChecksSubsystem
@@ -197,12 +201,21 @@ class App:
             cluster=cluster,
             replica=self.replica,
         )
-        gate = None
+        gate: SpoolingGate | None = None
+        self.spool: Spool | None = None
         if cluster is not None:
-            gate = SharedNotifyLog(
-                database=self.database,
-                outbox=self.notify.outbox,
-                enabled=lambda channel: channel in self.notify.channels,
+            self.spool = Spool(
+                Database(config.storage.spool_path), limit=config.storage.spool_limit
+            )
+            gate = SpoolingGate(
+                shared=SharedNotifyLog(
+                    database=self.database,
+                    outbox=self.notify.outbox,
+                    enabled=lambda channel: channel in self.notify.channels,
+                ),
+                spool=self.spool,
+                metrics=self.metrics,
+                logger=logger_for("spool"),
             )
         self.routing = RoutingSubsystem(
             config,
@@ -247,6 +260,8 @@ class App:
         specs = [spec for sub in started for spec in sub.specs()]
         probe = wiring.child("storage", self.storage_probe.run)
         specs.insert(len(self._telemetry.specs()), probe)
+        if gate is not None:  # replays what was spooled while PostgreSQL was unreachable
+            specs.insert(len(self._telemetry.specs()) + 1, wiring.child("spool", gate.run))
         self.root = wiring.supervisor("root", specs)
         # Reload order: a new rule finds its new channel already there.
         self._reloaded: list[Subsystem] = [self.checks, self.notify, self.routing, self._telemetry]
@@ -274,6 +289,8 @@ class App:
             remove_redaction()
             await self._telemetry.aclose()
             self.database.close()
+            if self.spool is not None:
+                self.spool.close()
 
     async def stop(self) -> None:
         """Graceful stop: readiness fails at once, then children stop in reverse order."""
