@@ -197,6 +197,7 @@ class SpoolingGate:
                     self.replayed += 1
                     result = "queued" if queued else "covered"
                     self._metrics.record(SPOOL_REPLAYED, 1, {"result": result})
+            await self._spool.load()  # the file's own count (it may be shared by processes)
         finally:
             self._metrics.record(SPOOL_ENTRIES, float(self._spool.count), {})
             if self._spool.corrupt:
