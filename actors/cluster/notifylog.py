@@ -15,7 +15,9 @@ their notification log:
 A notification's identity (its idempotency key and outbox key) is deterministic across replicas:
 channel, group key, the alerts' fingerprints and statuses, and the firing episode, which is the
 group's `seq` in the shared log (every notification of a group advances it). The outbox insert is
-`ON CONFLICT DO NOTHING` on it, a second guard.
+`ON CONFLICT DO NOTHING` on it, a second guard. A notification decided while PostgreSQL was
+unreachable (spooled locally, `actors.cluster.spooling`) is queued later by `replay`, which decides
+it again against the shared log in the same way.
 
 Replicas see a change one check apart. When one has sent a resolution while another still sees
 the alert firing, the laggard must not announce it again: the shared log remembers when each
