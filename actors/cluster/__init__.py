@@ -4,6 +4,9 @@
 - `SharedNotifyLog`: the notification log replicas share; the routing actor flushes due groups
   through it, so replicas seeing the same alerts send one notification
   (`notification_identity` is its deterministic key).
+- `SpoolingGate` (`actors.cluster.spooling`): that log with the local spool
+  (`actors.cluster.spool`) where notifications wait while PostgreSQL is unreachable, replayed
+  (`SharedNotifyLog.replay`, deduplicated) when it is back.
 - `Heartbeat`: every heartbeat, renew this replica's delivery claims and refresh the silences.
 """
 

@@ -15,7 +15,9 @@ their notification log:
 A notification's identity (its idempotency key and outbox key) is deterministic across replicas:
 channel, group key, the alerts' fingerprints and statuses, and the firing episode, which is the
 group's `seq` in the shared log (every notification of a group advances it). The outbox insert is
-`ON CONFLICT DO NOTHING` on it, a second guard.
+`ON CONFLICT DO NOTHING` on it, a second guard. A notification decided while PostgreSQL was
+unreachable (spooled locally, `actors.cluster.spooling`) is queued later by `replay`, which decides
+it again against the shared log in the same way.
 
 Replicas see a change one check apart. When one has sent a resolution while another still sees
 the alert firing, the laggard must not announce it again: the shared log remembers when each
@@ -62,6 +64,33 @@ def notification_identity(channel: str, group: str, seq: int, alerts: Sequence[A
     for alert in sorted(alerts, key=lambda a: a.fingerprint):
         h.update(f"\x00{alert.fingerprint}|{alert.status}".encode())
     return h.hexdigest()[:32]
+
+
+def _stale(alert: Alert, resolved: Mapping[str, float]) -> bool:
+    """Whether `alert` fires in a view older than a resolution a peer already announced."""
+    announced = resolved.get(alert.fingerprint, -math.inf)
+    return alert.status is AlertStatus.FIRING and alert.starts_at <= announced
+
+
+def _decide_again(
+    note: Notification, shared: NotifyLog, resolved: Mapping[str, float], at: float
+) -> Notification | None:
+    """`grouping.flush` of `note`'s alerts on the shared log (no reminder), keyed at its seq."""
+    group = Group(
+        key=note.group_key,
+        channel=note.channel,
+        labels=note.group_labels,
+        alerts={alert.fingerprint: alert for alert in note.alerts},
+        log=shared,
+    )
+    timing = GroupTiming(repeat_interval=math.inf)
+    _, decided = flush(
+        group, at, timing, lambda a: _stale(a, resolved), context=lambda _: note.context
+    )
+    if decided is None:
+        return None
+    key = notification_identity(note.channel, note.group_key, shared.seq, decided.alerts)
+    return replace(decided, key=key, receiver=note.receiver)
 
 
 def _decode(row: Row | None) -> tuple[NotifyLog, dict[str, float]]:
@@ -140,10 +169,8 @@ class SharedNotifyLog:
             shared, resolved = _decode(row)
 
             def stale_or_muted(alert: Alert, resolved: Mapping[str, float] = resolved) -> bool:
-                announced = resolved.get(alert.fingerprint, -math.inf)
-                if alert.status is AlertStatus.FIRING and alert.starts_at <= announced:
-                    return True  # a peer announced its resolution: this view is behind
-                return muted(alert)
+                # A peer announced its resolution: this view is behind.
+                return _stale(alert, resolved) or muted(alert)
 
             after, note = flush(
                 replace(group, log=shared), now, timing, stale_or_muted, context=context
@@ -153,32 +180,79 @@ class SharedNotifyLog:
             note = replace(
                 note, key=notification_identity(note.channel, group.key, shared.seq, note.alerts)
             )
-            log = NotifyLog(
-                frozenset(a.fingerprint for a in note.alerts if a.status is AlertStatus.FIRING),
-                now,
-                shared.seq + 1,
-            )
-            remembered = {
-                fp: at
-                for fp, at in resolved.items()
-                if fp not in log.firing and at >= now - self._retention
-            }
-            for alert in note.alerts:
-                if alert.status is AlertStatus.RESOLVED:
-                    remembered[alert.fingerprint] = now
-            values = (json.dumps(sorted(log.firing)), json.dumps(remembered), now, log.seq)
-            result = await self._db.transaction(
-                partial(
-                    self._write, key=group.key, row=row, seq=shared.seq, values=values, note=note
-                )
-            )
-            if result is None:
+            log = await self._commit(group.key, row, shared, resolved, note, now)
+            if log is None:
                 continue  # a peer flushed this group first: read its log and decide again
-            inserted, pending = result
-            if pending >= 0:
-                self._outbox.inserted(note.channel, inserted=inserted, pending=pending)
             return (None if after is None else replace(after, log=log)), note
         raise FlushContended(group.key, self._attempts)
+
+    async def replay(self, note: Notification, basis: int, decided_at: float) -> bool:
+        """Queue a notification decided while the store was unreachable (the local spool),
+        exactly once across replicas; True if this call queued it.
+
+        `note` was decided at `decided_at` on the group's log as this replica last knew it,
+        whose sequence number was `basis` (its key is `notification_identity` at `basis`). If
+        the shared log is still at `basis`, nobody changed the group since: `note` is queued as
+        decided (same key on every replica that spooled it) and the log advanced. Otherwise a
+        peer flushed the group in between (often the same notification, from its own spool):
+        the decision is taken again on the shared log with `note`'s alerts (what a peer
+        already announced is not sent again; reminders are not re-sent), and what remains is
+        queued under the identity at the shared sequence number.
+
+        Raises:
+            QueryError: the store failed (nothing was queued).
+            FlushContended: peers changed the group's log under every attempt.
+        """
+        for _ in range(self._attempts):
+            row = await self._db.fetchone(
+                "SELECT * FROM cluster_notify_log WHERE group_key = ?", (note.group_key,)
+            )
+            shared, resolved = _decode(row)
+            decided = note
+            if shared.seq != basis:
+                again = _decide_again(note, shared, resolved, decided_at)
+                if again is None:
+                    return False
+                decided = again
+            log = await self._commit(note.group_key, row, shared, resolved, decided, decided_at)
+            if log is not None:
+                return True
+        raise FlushContended(note.group_key, self._attempts)
+
+    async def _commit(
+        self,
+        key: str,
+        row: Row | None,
+        shared: NotifyLog,
+        resolved: Mapping[str, float],
+        note: Notification,
+        now: float,
+    ) -> NotifyLog | None:
+        """Write the group's log after `note` (compare-and-set on `shared.seq`) and queue
+        `note` in one transaction; the new log, or None if a peer changed the log first."""
+        log = NotifyLog(
+            frozenset(a.fingerprint for a in note.alerts if a.status is AlertStatus.FIRING),
+            now,
+            shared.seq + 1,
+        )
+        remembered = {
+            fp: at
+            for fp, at in resolved.items()
+            if fp not in log.firing and at >= now - self._retention
+        }
+        for alert in note.alerts:
+            if alert.status is AlertStatus.RESOLVED:
+                remembered[alert.fingerprint] = now
+        values = (json.dumps(sorted(log.firing)), json.dumps(remembered), now, log.seq)
+        result = await self._db.transaction(
+            partial(self._write, key=key, row=row, seq=shared.seq, values=values, note=note)
+        )
+        if result is None:
+            return None
+        inserted, pending = result
+        if pending >= 0:
+            self._outbox.inserted(note.channel, inserted=inserted, pending=pending)
+        return log
 
     def _write(
         self,

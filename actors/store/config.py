@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from actors.configtypes import ConfigModel, Secret
 
@@ -36,6 +36,11 @@ class StorageConfig(ConfigModel):
     path: str = "data/monitor.db"
     url: Secret | None = None
     """postgresql://user:password@host:port/dbname; a secret (it usually holds a password)."""
+    spool_path: str = "data/spool.db"
+    """With `url`: this replica's own SQLite file, where notifications that cannot be queued
+    while PostgreSQL is unreachable wait (docs/high-availability.md). One per replica."""
+    spool_limit: int = Field(default=10000, ge=1)
+    """The most notifications the spool holds; beyond it they wait in memory."""
 
     @model_validator(mode="after")
     def _one_engine(self) -> StorageConfig:

@@ -11,6 +11,8 @@ listeners). Their child specs go under the root `Supervisor`:
           stopped bottom-up, so deliveries drain while the listeners still answer)
       otlp        the OTLP metric exporter, when configured              (telemetry)
       storage     writes a probe row every few seconds: a failing database fails readiness
+      spool       with [storage] url: replays the notifications spooled while PostgreSQL was
+                  unreachable (`actors.cluster.spooling`)
       metrics     the /metrics listener ([server] metrics_listen)        (web)
       web         the API, probes and status page ([server] listen)      (web)
       notify      nested supervisor, one child `deliver:<name>` per enabled channel (notify)
@@ -43,7 +45,10 @@ import trio
 from actors.checks.tlscontext import ClientContexts
 from actors.clock import Clock, SystemClock
 from actors.cluster.notifylog import SharedNotifyLog
-from actors.store import Database, Store, open_store
+from actors.cluster.spool import Spool
+from actors.cluster.spooling import SpoolingGate
+from actors.routing.actor import FlushGate
+from actors.store import Database, DatabaseOpenError, MigrationError, Store, open_store
 from actors.store.observed import STORAGE_ERRORS, ObservedStore, StorageProbe
 from supervisor.app.checks import ChecksSubsystem
 from supervisor.app.cluster import ClusterSubsystem, cluster_of
@@ -197,13 +202,20 @@ class App:
             cluster=cluster,
             replica=self.replica,
         )
-        gate = None
+        gate: FlushGate | None = None
+        spooling: SpoolingGate | None = None
+        self.spool: Spool | None = None
         if cluster is not None:
             gate = SharedNotifyLog(
                 database=self.database,
                 outbox=self.notify.outbox,
                 enabled=lambda channel: channel in self.notify.channels,
             )
+            self.spool = self._open_spool(config)
+            if self.spool is not None:
+                gate = spooling = SpoolingGate(
+                    shared=gate, spool=self.spool, metrics=self.metrics, logger=logger_for("spool")
+                )
         self.routing = RoutingSubsystem(
             config,
             wiring,
@@ -247,10 +259,29 @@ class App:
         specs = [spec for sub in started for spec in sub.specs()]
         probe = wiring.child("storage", self.storage_probe.run)
         specs.insert(len(self._telemetry.specs()), probe)
+        if spooling is not None:  # replays what was spooled while PostgreSQL was unreachable
+            specs.insert(len(self._telemetry.specs()) + 1, wiring.child("spool", spooling.run))
         self.root = wiring.supervisor("root", specs)
         # Reload order: a new rule finds its new channel already there.
         self._reloaded: list[Subsystem] = [self.checks, self.notify, self.routing, self._telemetry]
         self._reloaded += [self.web] if self.web else []  # the new [security], last
+
+    def _open_spool(self, config: Config) -> Spool | None:
+        """The local notification spool (`[storage] spool_path`), or None when its file cannot
+        be opened: that is logged, and the replica runs without it (during a PostgreSQL outage
+        its notifications then wait in memory only, as when the spool is full)."""
+        path = config.storage.spool_path
+        try:
+            return Spool(Database(path), limit=config.storage.spool_limit)
+        except (DatabaseOpenError, MigrationError) as exc:
+            self.log.error(
+                "the notification spool %s cannot be opened (%s): while PostgreSQL is"
+                " unreachable, notifications wait in memory only and a restart loses them;"
+                " set [storage] spool_path to a writable file",
+                path,
+                exc,
+            )
+            return None
 
     def tree(self) -> SupervisorInfo | None:
         """The root supervisor's snapshot (None before it runs)."""
@@ -274,6 +305,8 @@ class App:
             remove_redaction()
             await self._telemetry.aclose()
             self.database.close()
+            if self.spool is not None:
+                self.spool.close()
 
     async def stop(self) -> None:
         """Graceful stop: readiness fails at once, then children stop in reverse order."""

@@ -30,7 +30,11 @@ def test_two_replicas_roll_one_at_a_time_and_one_stays_up() -> None:
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     assert DOCUMENTS["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
     volumes = {v["name"] for v in spec["template"]["spec"]["volumes"]}
-    assert volumes == {"config", "tmp"}  # nothing kept on the pod
+    assert volumes == {"config", "tmp", "spool"}  # nothing but the spool kept on the pod
+    [container] = spec["template"]["spec"]["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    config = DOCUMENTS["ConfigMap"]["data"]["config.toml"]
+    assert f'spool_path = "{mounts["spool"]}/spool.db"' in config
 
 
 def test_the_config_is_accepted_and_names_each_replica_after_its_pod(tmp_path: Path) -> None:

@@ -21,10 +21,13 @@ from tests.e2e.harness import HttpPeer, Monitor, wait_until
 from tests.e2e.test_alert_flow import CONFIG as ALERT_CONFIG
 from tests.e2e.test_alert_flow import HOOK_PATH, WEBHOOK_SECRET, _posts
 
-# The single-process alert flow's configuration, on PostgreSQL, as replica {replica}. The
-# channel's timeout is long: the receiver holds a request for as long as a test needs.
+# The single-process alert flow's configuration, on PostgreSQL, as replica {replica} (its own
+# spool file in the shared working directory). The channel's timeout is long: the receiver
+# holds a request for as long as a test needs.
 CONFIG = ALERT_CONFIG.replace(
-    'path = "{db}"', 'url = "{url}"\n\n[cluster]\nreplica = "{replica}"\nheartbeat = "300ms"'
+    'path = "{db}"',
+    'url = "{url}"\nspool_path = "spool-{replica}.db"\n\n'
+    '[cluster]\nreplica = "{replica}"\nheartbeat = "300ms"',
 ).replace('timeout = "2s"', 'timeout = "30s"')
 
 

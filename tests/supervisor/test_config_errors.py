@@ -55,7 +55,10 @@ CASES: list[tuple[str, str, list[str]]] = [
         path = "x.db"
         colour = "blue"
         """,
-        ["c.toml:3:1: storage.colour: unknown key; expected one of: path, url"],
+        [
+            "c.toml:3:1: storage.colour: unknown key;"
+            " expected one of: path, spool_limit, spool_path, url"
+        ],
     ),
     (
         "storage-path-and-url",
