@@ -9,7 +9,8 @@ CIDR allow-list `security.allow_from`, then the bearer token `security.metrics_t
 open) before anything is rendered.
 
 A scrape never blocks the event loop for the length of a render: on the loop it only takes an
-immutable snapshot (`actors.telemetry.exposition.freeze` and the registry's collected families);
+immutable snapshot (`actors.telemetry.exposition.freeze_in_steps`, a thousand series at a
+time, and the registry's collected families);
 the text is written and compressed in a worker thread (one render at a time) while checks keep
 running. Scrapes that arrive while a render of the same format is in flight share it, and with
 `reuse_for` a render is served again for that many seconds (two Prometheus replicas scraping the
@@ -24,13 +25,14 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMappi
 from typing import TYPE_CHECKING, Any
 
 import trio
+import trio.lowlevel
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 
-from actors.telemetry.exposition import MetricFrame, freeze, render
+from actors.telemetry.exposition import MetricFrame, freeze_in_steps, render
 from actors.web.access import AccessGuard, Scope
 from actors.web.config import SecurityConfig, ServerConfig
 
@@ -139,7 +141,8 @@ class _Flight:
 class MetricsRenderer:
     """Renders scrapes of `store` and `registry` without blocking the event loop.
 
-    On the loop: `freeze(store)` and ``registry.collect()`` (snapshots); in a worker thread, one
+    On the loop: `freeze(store)` in steps the loop runs between, and ``registry.collect()``
+    (snapshots); in a worker thread, one
     render at a time: the text (Prometheus or OpenMetrics) and its gzip. A render started at
     loop time t is served again until t + `reuse_for` (0: only to the scrapes that arrived while
     it was in flight). Must be used from trio.
@@ -177,7 +180,7 @@ class MetricsRenderer:
         flight = self._flights[key] = _Flight()
         try:
             taken = trio.current_time()
-            frames = freeze(self._store) if self._store is not None else ()
+            frames = await _freeze(self._store) if self._store is not None else ()
             families = list(self._registry.collect())
             body = await trio.to_thread.run_sync(
                 _encode, frames, families, openmetrics, compress, limiter=self._limiter
@@ -188,6 +191,18 @@ class MetricsRenderer:
         finally:
             del self._flights[key]
             flight.done.set()
+
+
+async def _freeze(store: MetricStore) -> tuple[MetricFrame, ...]:
+    """`freeze(store)`, letting the loop run between steps (`freeze_in_steps`)."""
+    steps = freeze_in_steps(store)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            frames: tuple[MetricFrame, ...] = done.value
+            return frames
+        await trio.lowlevel.checkpoint()
 
 
 def _json(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
