@@ -45,6 +45,7 @@ __all__ = [
     "freeze_in_steps",
     "le_label",
     "render",
+    "render_in_steps",
 ]
 
 FREEZE_CHUNK = 1000  # series snapshot between two turns of the loop (~2 ms of CPU)
@@ -123,6 +124,21 @@ def render(frames: Iterable[MetricFrame], *, openmetrics: bool = False) -> str:
     families `StoreCollector` yields: labels sorted by name, values as Go floats, label values
     escaped (backslash, newline, double quote). Pure: reads only `frames`.
     """
+    steps = render_in_steps(frames, openmetrics=openmetrics, chunk=0)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            text: str = done.value
+            return text
+
+
+def render_in_steps(
+    frames: Iterable[MetricFrame], *, openmetrics: bool = False, chunk: int = FREEZE_CHUNK
+) -> Generator[None, None, str]:
+    """`render` in steps: a generator that yields after every `chunk` series (0: never) and
+    returns the text, for a loop that must keep answering while it renders (a thread would
+    compete with the loop for the interpreter lock)."""
     out: list[str] = []
     add = out.append
     for frame in frames:
@@ -139,15 +155,19 @@ def render(frames: Iterable[MetricFrame], *, openmetrics: bool = False) -> str:
         order = sorted(range(len(frame.labelnames)), key=frame.labelnames.__getitem__)
         names = [frame.labelnames[i] for i in order]
         if kind != "histogram":
-            for snap in frame.series:
+            for n, snap in enumerate(frame.series, 1):
                 add(f"{sample}{_labels(names, order, snap.label_values)} {_go(snap.value)}\n")
+                if chunk and n % chunk == 0:
+                    yield
             continue
         les = [le_label(bound) for bound in frame.buckets] + ["+Inf"]
         # "le" takes its sorted place among the series' own labels.
         at = sum(1 for label in names if label < "le")
         # As prometheus_client: no _count and _sum when a bucket bound is negative.
         counted = not frame.buckets or frame.buckets[0] >= 0
-        for snap in frame.series:
+        for n, snap in enumerate(frame.series, 1):
+            if chunk and n % max(1, chunk // len(les)) == 0:
+                yield
             values = [_escape(snap.label_values[i]) for i in order]
             pairs = [f'{label}="{value}"' for label, value in zip(names, values, strict=True)]
             head, tail = ",".join(pairs[:at]), ",".join(pairs[at:])

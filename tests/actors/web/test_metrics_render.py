@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import threading
 from collections.abc import Callable, Iterator
@@ -152,3 +153,22 @@ async def test_the_snapshot_of_many_series_lets_the_loop_run_between_steps() -> 
     assert collector.seen[0] - before >= 5  # the ticker ran while the store was read
     assert body.decode().startswith(render(freeze(store)))
     assert body.count(b"\nconnections{") == 5 * FREEZE_CHUNK
+
+
+async def test_the_snapshot_is_freed_before_the_garbage_collector_sees_it() -> None:
+    """The snapshot's objects, alive through the steps, used to be promoted generation after
+    generation and to set off a full collection (~60 ms of the loop at 40,000 series)."""
+    series = 20 * FREEZE_CHUNK
+    store = MetricStore(clock=FixedClock(1_700_000_000.0), max_series=series)
+    store.declare("connections", "gauge", "Connections.", ("organization",))
+    for i in range(series):
+        store.record("connections", float(i), {"organization": f"org-{i}"})
+    renderer = MetricsRenderer(registry=CollectorRegistry(auto_describe=False), store=store)
+    assert gc.isenabled()
+    threshold = gc.get_threshold()[0]
+    before = gc.get_stats()[0]["collections"]
+    body = await renderer.body(openmetrics=False, compress=False)
+    collections = gc.get_stats()[0]["collections"] - before
+    assert gc.isenabled()
+    assert body.count(b"\nconnections{") == series
+    assert collections < series // threshold // 4, collections
