@@ -9,7 +9,7 @@ CIDR allow-list `security.allow_from`, then the bearer token `security.metrics_t
 open) before anything is rendered.
 
 A scrape never holds the event loop for long: on the loop it takes an immutable snapshot of the
-store and writes its text in steps of a thousand series (`actors.telemetry.exposition`'s
+store and writes its text in steps of `FREEZE_CHUNK` (250) series (`actors.telemetry.exposition`'s
 `freeze_in_steps` and `render_in_steps`), the loop answering between steps, with the cyclic
 garbage collector paused meanwhile (`_collector_paused`: the snapshot's objects otherwise set off
 a full collection of ~60 ms in one piece); the registry's families are collected on the loop
