@@ -220,7 +220,7 @@ def render_cost(n: int) -> None:
     from actors.clock import SystemClock
     from actors.models import CheckResult, CheckStatus
     from actors.state import HealthState
-    from actors.telemetry.exposition import freeze
+    from actors.telemetry.exposition import freeze, render
     from actors.telemetry.store import MetricStore
     from actors.web.metrics import _encode
 
@@ -243,11 +243,11 @@ def render_cost(n: int) -> None:
     registry.register(store.collector())
     frames = freeze(store)
     loop = _best(lambda: freeze(store))
-    text = _best(lambda: _encode(frames, [], False, False))
-    om = _best(lambda: _encode(frames, [], True, True))
+    text = _best(lambda: _encode(render(frames), [], False, False))
+    om = _best(lambda: _encode(render(frames, openmetrics=True), [], True, True))
     peer_text = _best(lambda: generate_latest(registry))
     peer_om = _best(lambda: gzip.compress(generate_openmetrics(registry), compresslevel=5))  # type: ignore[no-untyped-call]
-    lines = _encode(frames, [], False, False).count(b"\n")
+    lines = _encode(render(frames), [], False, False).count(b"\n")
     print(
         f"{n:6d}  {lines:7d}  {loop * 1000:9.1f}  {text * 1000:8.1f}  {om * 1000:11.1f}  "
         f"{peer_text * 1000:9.1f}  {peer_om * 1000:12.1f}  "

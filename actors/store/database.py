@@ -20,7 +20,10 @@ Choices, and why:
 - `":memory:"` opens a private in-memory database (tests).
 
 The connection is created in the constructor (synchronously: opening is quick and happens once at
-start, in the composition root); `close()` releases it.
+start, in the composition root); `close()` releases it. A statement refused because the file is
+read-only (SQLITE_READONLY) makes the next statement open a new connection: SQLite opens a file
+it cannot write read-only and keeps it so, so without this the database would stay read-only
+after the file was made writable again.
 """
 
 from __future__ import annotations
@@ -92,22 +95,13 @@ class Database:
         self._thread_lock = threading.Lock()
         self._calls = 0
         self._busy = 0.0
+        self._mode = mode
+        self._busy_timeout = busy_timeout
+        self._reopen = False
         try:
             if self._path != ":memory:":
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self._path,
-                isolation_level=None,  # autocommit; transactions are explicit (BEGIN IMMEDIATE)
-                check_same_thread=False,  # used from worker threads, one at a time (the lock)
-                timeout=busy_timeout,
-            )
-            conn.row_factory = sqlite3.Row
-            if self._path != ":memory:":
-                journal = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(journal).lower() != "wal":
-                    raise sqlite3.OperationalError(f"WAL journal refused (got {journal})")
-            conn.execute(f"PRAGMA synchronous={mode}")
-            conn.execute("PRAGMA foreign_keys=ON")
+            conn = self._open()
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " owner TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL,"
@@ -273,6 +267,41 @@ class Database:
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path,
+            isolation_level=None,  # autocommit; transactions are explicit (BEGIN IMMEDIATE)
+            check_same_thread=False,  # used from worker threads, one at a time (the lock)
+            timeout=self._busy_timeout,
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            if self._path != ":memory:":
+                journal = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(journal).lower() != "wal":
+                    raise sqlite3.OperationalError(f"WAL journal refused (got {journal})")
+            conn.execute(f"PRAGMA synchronous={self._mode}")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reopened(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """After a write refused as read-only: a new connection. SQLite opens a file it cannot
+        write read-only and keeps it so, so the connection would refuse writes for good even
+        once the file is writable again; a new one writes as soon as the file can be written.
+        The old connection is kept when the file cannot be opened at all."""
+        self._reopen = False
+        try:
+            fresh = self._open()
+        except sqlite3.Error:
+            self._reopen = True
+            return conn
+        conn.close()
+        self._conn = fresh
+        return fresh
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise DatabaseClosedError(self._path)
@@ -281,12 +310,17 @@ class Database:
     def _call(self, work: Callable[[sqlite3.Connection], T], sql: str) -> T:
         with self._thread_lock:
             conn = self._connection()
+            if self._reopen:
+                conn = self._reopened(conn)
             # A cost figure, read in the worker thread the statement runs in (where the event
             # loop's clock cannot be read), so the thread's own timer.
             started = time.perf_counter()
             try:
                 return work(conn)
             except sqlite3.Error as exc:
+                code = getattr(exc, "sqlite_errorcode", 0)
+                if code & 0xFF == sqlite3.SQLITE_READONLY and self._path != ":memory:":
+                    self._reopen = True
                 raise QueryError(sql, str(exc)) from exc
             finally:
                 self._calls += 1

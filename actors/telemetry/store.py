@@ -649,30 +649,15 @@ class MetricHandle:
 
     def snapshot(self) -> list[SeriesSnapshot]:
         """Every series' exposition values, in creation order."""
-        out: list[SeriesSnapshot] = []
-        for label_values, s in self.series.items():
-            cumulative: tuple[int, ...] = ()
-            if s.buckets is not None:
-                acc = 0
-                running = []
-                for c in s.buckets:
-                    acc += c
-                    running.append(acc)
-                cumulative = tuple(running)
-            out.append(
-                SeriesSnapshot(
-                    label_values=label_values,
-                    value=s.total,
-                    buckets=cumulative,
-                    sum=s.sum,
-                    count=s.count,
-                    created=s.created,
-                    updated=s.updated,
-                    min=s.min,
-                    max=s.max,
-                )
-            )
-        return out
+        return [_snapshot(label_values, s) for label_values, s in self.series.items()]
+
+    def snapshot_chunks(self, size: int) -> Iterator[list[SeriesSnapshot]]:
+        """`snapshot()` in lists of at most `size` series, each read when its list is made: the
+        caller may let the loop record between lists (a series recorded meanwhile shows its
+        newer values, one created meanwhile is left out, one removed meanwhile is kept)."""
+        items = list(self.series.items())
+        for start in range(0, len(items), size):
+            yield [_snapshot(label_values, s) for label_values, s in items[start : start + size]]
 
     def _visible(
         self,
@@ -1146,3 +1131,25 @@ class MetricStore:
         from actors.telemetry.exposition import StoreCollector  # late: exposition imports store
 
         return StoreCollector(self)
+
+
+def _snapshot(label_values: tuple[str, ...], s: _Series) -> SeriesSnapshot:
+    cumulative: tuple[int, ...] = ()
+    if s.buckets is not None:
+        acc = 0
+        running = []
+        for c in s.buckets:
+            acc += c
+            running.append(acc)
+        cumulative = tuple(running)
+    return SeriesSnapshot(
+        label_values=label_values,
+        value=s.total,
+        buckets=cumulative,
+        sum=s.sum,
+        count=s.count,
+        created=s.created,
+        updated=s.updated,
+        min=s.min,
+        max=s.max,
+    )

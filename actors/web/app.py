@@ -228,7 +228,8 @@ def create_app(
     `[security]` and `[server]`: no token, listening on all addresses, so writes are refused);
     `version` defaults to the installed package's version.
     """
-    app = QuartTrio(__name__)
+    # No static folder: the status page inlines its CSS, and a route without a scope is refused.
+    app = QuartTrio(__name__, static_folder=None)
     app.config["JSON_SORT_KEYS"] = False
     wall: Clock = clock or SystemClock()
     release = version or _package_version()

@@ -197,11 +197,9 @@ def _rule_path(rule: str) -> str:
 
 def app_operations(app: Any) -> dict[tuple[str, str], Scope | None]:
     """The (method, OpenAPI path) of every route of the Quart `app` (HEAD and OPTIONS, which
-    every GET and route answers, and Quart's static files aside), with the scope declared."""
+    every GET and route answers, aside), with the scope declared."""
     found: dict[tuple[str, str], Scope | None] = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
         view = app.view_functions[rule.endpoint]
         for method in sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"}):
             found[(method, _rule_path(rule.rule))] = required_scope(view)

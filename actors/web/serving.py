@@ -15,6 +15,13 @@
   then takes the reserve again; so `/api/health/live` still answers and the others learn to
   come back, rather than waiting in the backlog.
 
+- An answer the application gives before the request's body has arrived (a route that ignores
+  the body, a refusal) no longer ends the connection unannounced: Hypercorn closes a connection
+  whose request is unfinished when its response ends, so the client's next request on it was
+  lost. `_SettleBody` holds the end of such a response until the body is read and discarded
+  (up to `_DRAIN_BYTES` declared, for `_DRAIN_TIME`); a larger or chunked body gets
+  `Connection: close` on the answer instead, so the client knows.
+
 The rest (lifespan, graceful shutdown: no new connections, in-flight requests get
 `graceful_timeout`) is Hypercorn's `worker_serve`, on the same objects.
 """
@@ -43,6 +50,67 @@ _LIVE_BODY = json.dumps({"status": "pass"}).encode()
 _EXHAUSTED = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
 _TRANSIENT = frozenset((errno.ECONNABORTED, errno.EPROTO, errno.EPERM))
 _REFUSE_READ = 2.0  # seconds a refused client has to send its request line
+_DRAIN_BYTES = 1_048_576  # largest unread body drained to keep a connection (max_body_bytes)
+_DRAIN_TIME = 10.0  # seconds the rest of such a body has to arrive
+
+
+class _SettleBody:
+    """ASGI middleware: a response ends only once its request's body is read (see the module
+    docstring), so that Hypercorn can keep the connection alive after it."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        read = trio.Event()  # the body is complete (or the client left)
+        closing = False
+
+        async def tracked_receive() -> Any:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                read.set()
+            return message
+
+        async def settled_send(message: Any) -> None:
+            nonlocal closing
+            if read.is_set():
+                await send(message)
+                return
+            if message["type"] == "http.response.start" and not _drainable(scope):
+                closing = True
+                headers = [*message.get("headers", ()), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            elif (
+                message["type"] == "http.response.body"
+                and not message.get("more_body", False)
+                and not closing
+            ):
+                if message.get("body"):
+                    await send({**message, "more_body": True})
+                with trio.move_on_after(_DRAIN_TIME):
+                    while not read.is_set():
+                        await tracked_receive()
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self._app(scope, tracked_receive, settled_send)
+
+
+def _drainable(scope: Any) -> bool:
+    """Whether the request's body is small enough, and of a declared length, to be drained."""
+    length = None
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"transfer-encoding":
+            return False
+        if name.lower() == b"content-length":
+            length = value
+    try:
+        return length is None or int(length) <= _DRAIN_BYTES
+    except ValueError:
+        return False
 
 
 class _Connection(TCPServer):
@@ -208,7 +276,7 @@ async def serve_http(
         OSError: an address cannot be bound; ssl.SSLError, OSError: the TLS files cannot be
             loaded.
     """
-    wrapped: AppWrapper = wrap_app(app, config.wsgi_max_body_size, "asgi")
+    wrapped: AppWrapper = wrap_app(_SettleBody(app), config.wsgi_max_body_size, "asgi")
     lifespan_state: LifespanState = {}
     lifespan = Lifespan(wrapped, config, lifespan_state)
     context = WorkerContext(None)

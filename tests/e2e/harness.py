@@ -1,6 +1,7 @@
 """What the acceptance tests drive: the monitor as a subprocess, and peers the tests control.
 
-- `Monitor`: `python -m supervisor run -c FILE` with the checkout on PYTHONPATH; both listeners
+- `Monitor`: `python -m supervisor run -c FILE` with the checkout on PYTHONPATH (after a command
+  `prefix` when given, e.g. one that drops privileges); both listeners
   on `127.0.0.1:0`, their bound ports read from the process's own "Running on" log lines (so no
   port is ever guessed); stopped with SIGTERM (SIGKILL only if that fails) in teardown.
 - `HttpPeer`: a threaded `http.server` on 127.0.0.1 that records every request and answers
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,8 +99,11 @@ def cli(
 class Monitor:
     """One `python -m supervisor run` process (see the module docstring)."""
 
-    def __init__(self, config: Path, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, *, env: Mapping[str, str] | None = None, prefix: Sequence[str] = ()
+    ) -> None:
         self.config = config
+        self._prefix = list(prefix)
         self.log_path = config.with_suffix(".log")
         self._env = _base_env(env)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -110,7 +114,7 @@ class Monitor:
         """Start the process and wait until both listeners are bound."""
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                [PYTHON, "-m", "supervisor", "run", "-c", str(self.config)],
+                [*self._prefix, PYTHON, "-m", "supervisor", "run", "-c", str(self.config)],
                 cwd=self.config.parent,
                 env=self._env,
                 stdin=subprocess.DEVNULL,

@@ -3,13 +3,15 @@ readiness fails with the reason, and no notification is lost or doubled at the r
 
 PostgreSQL: the line to the database cut (a TCP proxy between the replica and the server) and
 restored; connections killed with `pg_terminate_backend` under two replicas. SQLite: a file that
-fails its integrity check at start, and a database locked by another process at runtime.
+fails its integrity check at start, a database locked by another process at runtime, and a file
+the process may not write (made writable again at runtime).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.harness import HttpPeer, Monitor, wait_until
+from tests.e2e.harness import HttpPeer, Monitor, require_binary, wait_until
 from tests.e2e.test_alert_flow import CONFIG as ALERT_CONFIG
 from tests.e2e.test_alert_flow import HOOK_PATH, WEBHOOK_SECRET, _posts
 from tests.e2e.test_replicas import CONFIG as REPLICA_CONFIG
@@ -41,10 +43,11 @@ def _start(
     template: str,
     target: HttpPeer,
     receiver: HttpPeer,
+    prefix: Sequence[str] = (),
     **kw: str,
 ) -> Monitor:
     path.write_text(template.format(target=target.url, receiver=receiver.url, hook=HOOK_PATH, **kw))
-    monitor = Monitor(path, env={"E2E_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    monitor = Monitor(path, env={"E2E_WEBHOOK_SECRET": WEBHOOK_SECRET}, prefix=prefix)
     monitors.append(monitor)
     return monitor.start()
 
@@ -240,4 +243,54 @@ def test_a_locked_sqlite_database_fails_readiness_until_it_is_released(
         holder.close()
     wait_until(lambda: _ready(monitor)[0] == 200, "readiness once released", timeout=30)
     assert _storage_errors(monitor) > 0
+    assert "Traceback" not in monitor.log()
+
+
+def _obeying_file_permissions() -> list[str]:
+    """A command prefix under which the process is refused what file permissions refuse: as
+    root (which ignores them), `setpriv` without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (an
+    unprivileged user could not run the interpreter under /root); as anyone else, nothing."""
+    if os.geteuid() != 0:
+        return []
+    drop = "-dac_override,-dac_read_search"
+    return [require_binary("setpriv"), "--bounding-set", drop, "--inh-caps", drop]
+
+
+def test_a_read_only_sqlite_file_keeps_notifications_in_memory_until_it_is_writable(
+    tmp_path: Path, target: HttpPeer, receiver: HttpPeer, monitors: list[Monitor]
+) -> None:
+    db = tmp_path / "m.db"
+    first = _start(monitors, tmp_path / "a.toml", ALERT_CONFIG, target, receiver, db=str(db))
+    wait_until(lambda: _ready(first)[0] == 200, "readiness")
+    assert first.stop() == 0
+    files = sorted(tmp_path.glob("m.db*"))
+    for file in files:
+        file.chmod(0o444)
+    monitor = _start(
+        monitors,
+        tmp_path / "b.toml",
+        ALERT_CONFIG,
+        target,
+        receiver,
+        prefix=_obeying_file_permissions(),
+        db=str(db),
+    )
+    reason = wait_until(lambda: _storage_reason(monitor), "readiness to fail on storage")
+    assert "readonly database" in reason
+    wait_until(lambda: _check_passes(monitor), "check x to pass all the same")
+    target.set_status(500)
+    wait_until(lambda: _alerts(monitor), "the alert to fire on a read-only database")
+    wait_until(
+        lambda: "cannot queue notification" in monitor.log(), "the failed queueing to be logged"
+    )
+    assert not _posts(receiver, "firing")
+    assert _storage_errors(monitor) > 0
+    assert _get(monitor, "/api/health/live").status_code == 200
+    for file in sorted(tmp_path.glob("m.db*")):
+        file.chmod(0o644)
+    wait_until(lambda: _posts(receiver, "firing"), "the kept notification, delivered", timeout=30)
+    wait_until(lambda: _ready(monitor)[0] == 200, "readiness once writable", timeout=30)
+    target.set_status(200)
+    wait_until(lambda: _posts(receiver, "resolved"), "the resolved POST", timeout=30)
+    assert len(_posts(receiver, "firing")) == 1
     assert "Traceback" not in monitor.log()

@@ -8,12 +8,15 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from pydantic import SecretStr
 from quart import Blueprint, Response, jsonify
 
@@ -138,6 +141,136 @@ async def test_the_next_request_after_a_refusal_is_answered_or_closed(
             first, second = await trio.to_thread.run_sync(exchange)
         assert first == status
         assert second in (200, None)
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        ("GET /api/health/live HTTP/1.1\r\n", 200),
+        ("GET /api/v1/nope HTTP/1.1\r\n", 404),
+        ("POST /api/v1/things HTTP/1.1\r\nContent-Type: application/json\r\n", 401),
+        (
+            "POST /api/v1/things HTTP/1.1\r\nContent-Type: application/json\r\n"
+            "Authorization: Bearer tok\r\n",
+            200,
+        ),
+    ],
+    ids=["live", "404", "401", "200"],
+)
+async def test_an_answer_sent_before_the_body_arrived_keeps_the_connection(
+    request_head: str, status: int
+) -> None:
+    """The server may answer before it has read the body (a route that ignores it, a refusal).
+    The connection then stays usable once the body has arrived, or the answer says
+    `Connection: close`: never a close the client cannot foresee (its next request would be
+    lost)."""
+    server = HttpServer(app=_app(), listen="127.0.0.1:0")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        port = server.port
+        assert port is not None
+
+        def exchange() -> tuple[int, dict[str, str], int | None]:
+            body = b"{}" + b" " * 30
+            with _connected(port) as sock:
+                head = f"{request_head}Host: x\r\nContent-Length: {len(body)}\r\n\r\n"
+                sock.sendall(head.encode())
+                if "things" not in request_head:  # answered before the body is sent
+                    first = _read_answer(sock)
+                    sock.sendall(body)
+                else:  # the guard reads the body first (413); sent apart all the same
+                    sock.sendall(body)
+                    first = _read_answer(sock)
+                assert first is not None
+                try:
+                    sock.sendall(b"GET /api/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                    second = _read_answer(sock)
+                except (ConnectionResetError, BrokenPipeError):
+                    second = None
+                return first[0], first[1], second and second[0]
+
+        with trio.fail_after(30):
+            first, headers, second = await trio.to_thread.run_sync(exchange)
+        assert first == status
+        assert headers.get("connection") != "close"
+        assert second == 200
+        server.stop()
+
+
+async def test_a_response_ended_before_the_body_was_read_keeps_the_connection() -> None:
+    """The same, made certain: the client sends the body only once the server has done all it
+    does after the application's last message, before the body (its tasks all wait)."""
+    ended = threading.Event()
+
+    async def ignores_the_body(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b"{}" if scope["path"] == "/first" else b"[]"
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send, {"type": "http.response.body", "body": body})
+            await trio.testing.wait_all_tasks_blocked()
+            ended.set()
+
+    server = HttpServer(app=ignores_the_body, listen="127.0.0.1:0")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        port = server.port
+        assert port is not None
+
+        def exchange() -> tuple[dict[str, str], object]:
+            with _connected(port) as sock:
+                sock.sendall(b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+                first = _read_answer(sock)
+                assert first is not None
+                assert ended.wait(10)
+                try:
+                    sock.sendall(b"hello")
+                    sock.sendall(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+                    second = _read_answer(sock)
+                except (ConnectionResetError, BrokenPipeError):
+                    second = None
+                return first[1], second and second[2]
+
+        with trio.fail_after(30):
+            headers, second = await trio.to_thread.run_sync(exchange)
+        assert headers.get("connection") != "close"
+        assert second == b"[]"
+        server.stop()
+
+
+async def test_an_answer_before_a_large_body_says_it_closes() -> None:
+    """A body the server will not wait for (declared larger than it drains) gets an answer
+    with `Connection: close`, and the connection is closed after it."""
+    server = HttpServer(app=_app(), listen="127.0.0.1:0")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        port = server.port
+        assert port is not None
+
+        def exchange() -> tuple[int, dict[str, str], bytes]:
+            with _connected(port) as sock:
+                sock.sendall(
+                    b"POST /api/v1/things HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{"
+                )
+                first = _read_answer(sock)
+                assert first is not None
+                rest = b""
+                while chunk := sock.recv(65536):
+                    rest += chunk
+                return first[0], first[1], rest
+
+        with trio.fail_after(30):
+            status, headers, rest = await trio.to_thread.run_sync(exchange)
+        assert status in (401, 413)
+        assert headers["connection"] == "close"
+        assert rest == b""
         server.stop()
 
 
