@@ -8,10 +8,10 @@ itself only dies on programming errors (then its supervisor restarts it). The se
 check's config (credential headers, URL passwords, secret-typed keys) are cut out of every
 result's message, also where an error quotes them escaped (`actors.secrets.redact`).
 
-Scheduling: the first run comes after a random delay in [0, min(interval, 1s)) so that many checks
-started together spread out while the first round (readiness) stays quick; run n is then due at
-first + n * interval, plus a per-run jitter of up to +-5 % of the interval (at most 1 s). A run that
-overruns its interval skips the slots it missed instead of piling up.
+Scheduling (`actors.checks.cadence.Cadence`): each check has a fixed phase within its interval,
+from a hash of its name, and runs on that grid, so the checks of one interval spread evenly over
+it; the first run comes within the first second (readiness waits for the first round). A run
+that overruns its interval skips the slots it missed instead of piling up.
 
 Connection watch: when the probe is a `WatchingProbe` (it keeps a connection to its target open),
 the actor waits on that connection between runs; when the target closes or resets it (the process
@@ -29,13 +29,13 @@ the monitor runs late a scheduled probe's deadline is extended by that lateness.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import trio
 
+from actors.checks.cadence import Cadence
 from actors.checks.errors import describe_error
 from actors.checks.logic import Observation, ThresholdState, evaluate
 from actors.checks.probe import WatchingProbe
@@ -72,8 +72,8 @@ class CheckActor:
     """Runs one check forever: `await actor.run(task_status=...)` under a supervisor.
 
     Collaborators: `health` receives every result; `clock` gives wall time for timestamps and the
-    loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run; `rng` drives the
-    jitter; `on_lateness(seconds)` is told how late each run started (benchmarks); `schedule`
+    loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run;
+    `on_lateness(seconds)` is told how late each run started (benchmarks); `schedule`
     keeps the process's lateness and judges timeouts (see the module docstring).
     """
 
@@ -85,7 +85,6 @@ class CheckActor:
         health: HealthState,
         clock: Clock | None = None,
         tracer: Tracer | None = None,
-        rng: random.Random | None = None,
         on_lateness: Callable[[float], None] | None = None,
         schedule: Lateness | None = None,
     ) -> None:
@@ -94,7 +93,7 @@ class CheckActor:
         self._health = health
         self._clock: Clock = clock or SystemClock()
         self._tracer = tracer
-        self._rng = rng or random.Random()
+        self.cadence = Cadence.of(config.name, config.interval)
         self._on_lateness = on_lateness
         self._schedule = schedule
         self._threshold = ThresholdState()
@@ -127,15 +126,12 @@ class CheckActor:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the check on its interval until cancelled; closes the probe on the way out."""
-        interval = self.config.interval
-        jitter = min(interval * 0.05, 1.0)
-        rng = self._rng
+        cadence = self.cadence
         clock = self._clock
         try:
             task_status.started()
-            first = clock.monotonic() + rng.uniform(0.0, min(interval, 1.0))
-            slot = 0
-            due = first
+            due = cadence.first(clock.monotonic())
+            first = True
             while True:
                 if await self._wait_for_run(due):
                     await self.run_once()  # the watched connection was lost; the schedule stays
@@ -147,18 +143,13 @@ class CheckActor:
                     self._on_lateness(late)
                 schedule = self._schedule
                 if schedule is not None:
-                    schedule.ran(late, due + late, first=slot == 0)
+                    schedule.ran(late, due + late, first=first)
+                first = False
                 await self._traced(withhold_late=True)
                 now = clock.monotonic()
-                slot += 1
-                base = first + slot * interval
-                if base < now:  # overran: skip the missed slots
-                    missed = int((now - first) // interval) + 1 - slot
-                    slot += missed
-                    base = first + slot * interval
-                    if schedule is not None:
-                        schedule.skipped(missed, "overrun", now)
-                due = base + (rng.uniform(-jitter, jitter) if jitter else 0.0)
+                due, missed = cadence.following(due, now)
+                if missed and schedule is not None:  # overran: the missed slots are skipped
+                    schedule.skipped(missed, "overrun", now)
         finally:
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + 2.0

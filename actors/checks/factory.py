@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING
 
 from actors.checks.actor import CheckActor
@@ -43,7 +42,6 @@ def build_check_actor(
     *,
     health: HealthState,
     tracer: Tracer | None = None,
-    rng: random.Random | None = None,
     schedule: Lateness | None = None,
 ) -> CheckActor:
     """A `CheckActor` running `config` with the probe of its kind (see `build_probe`); the actor
@@ -59,6 +57,5 @@ def build_check_actor(
         health=health,
         clock=context.clock,
         tracer=tracer,
-        rng=rng,
         schedule=schedule,
     )
