@@ -160,13 +160,15 @@ class CheckActor:
         connection was lost and no early run came within the last interval."""
         watch = self._watch
         if watch is not None:
-            with trio.move_on_at(due):
+            with trio.move_on_at(due) as scope:
                 await watch()
                 now = self._clock.monotonic()
                 if now - self._last_early >= self.config.interval:
                     self._last_early = now
                     self._early_runs += 1
                     return True
+            if scope.cancelled_caught:
+                return False  # due: a second sleep would cost a second expiry for nothing
         await trio.sleep_until(due)
         return False
 

@@ -57,6 +57,18 @@ class RawResponse:
     url: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A request as `Http11Client._prepare` made it (kept for the next identical one)."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
+    key: tuple[str, str, int]
+    event: h11.Request
+
+
 class _Conn:
     __slots__ = ("h11", "key", "peer_cert", "stream")
 
@@ -76,6 +88,7 @@ class Http11Client:
         self._ssl = ssl_context
         self._max_body = max_body
         self._conn: _Conn | None = None
+        self._prepared: _Prepared | None = None
         self.peer_cert: bytes | None = None
 
     async def aclose(self) -> None:
@@ -163,9 +176,25 @@ class Http11Client:
                 method, body = ("HEAD" if method == "HEAD" else "GET"), None
         raise ProbeError(f"more than {MAX_REDIRECTS} redirects")
 
-    async def _one(
+    def _prepare(
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
-    ) -> RawResponse:
+    ) -> _Prepared:
+        """The connection key, target and h11 request of a request; the last one is kept and
+        reused while the same method, URL, headers list and body come again (a check sends
+        the same request every run).
+
+        Raises:
+            ProbeError: a bad URL or header.
+        """
+        last = self._prepared
+        if (
+            last is not None
+            and last.headers is headers
+            and last.body is body
+            and last.method == method
+            and last.url == url
+        ):
+            return last
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ProbeError(f"cannot request {url!r}: not an http(s) URL")
@@ -179,6 +208,19 @@ class Http11Client:
         request_headers = [("Host", host), *headers]
         if body is not None:
             request_headers.append(("Content-Length", str(len(body))))
+        try:
+            event = h11.Request(method=method, target=target, headers=request_headers)
+        except h11.LocalProtocolError as exc:
+            raise ProbeError(f"cannot send the request: {exc}") from None
+        prepared = _Prepared(method, url, headers, body, key, event)
+        self._prepared = prepared
+        return prepared
+
+    async def _one(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> RawResponse:
+        prepared = self._prepare(method, url, headers, body)
+        key = prepared.key
         conn = self._conn
         if conn is not None and conn.key != key:
             await self.aclose()
@@ -189,7 +231,7 @@ class Http11Client:
         self._conn = None  # given back only after a clean exchange
         try:
             try:
-                return await self._exchange(conn, method, target, request_headers, body, url)
+                return await self._exchange(conn, prepared.event, body, url)
             except _StaleConnection as stale:
                 await trio.aclose_forcefully(conn.stream)
                 if not reused:
@@ -198,23 +240,17 @@ class Http11Client:
                         raise cause from cause.__cause__
                     raise ProbeError("the server closed the connection without answering") from None
                 conn = await self._connect(key)
-                return await self._exchange(conn, method, target, request_headers, body, url)
+                return await self._exchange(conn, prepared.event, body, url)
         except BaseException:
             await trio.aclose_forcefully(conn.stream)
             raise
 
     async def _exchange(
-        self,
-        conn: _Conn,
-        method: str,
-        target: str,
-        headers: list[tuple[str, str]],
-        body: bytes | None,
-        url: str,
+        self, conn: _Conn, request: h11.Request, body: bytes | None, url: str
     ) -> RawResponse:
         machine = conn.h11
         try:
-            data = machine.send(h11.Request(method=method, target=target, headers=headers)) or b""
+            data = machine.send(request) or b""
             if body:
                 data += machine.send(h11.Data(data=body)) or b""
             data += machine.send(h11.EndOfMessage()) or b""
