@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from actors.checks.cadence import Cadence
+from actors.checks.cadence import FIRST_ROUND, Cadence
 from actors.checks.errors import describe_error
 from actors.checks.logic import Observation, ThresholdState, evaluate
 from actors.checks.probe import WatchingProbe
@@ -74,7 +74,8 @@ class CheckActor:
     Collaborators: `health` receives every result; `clock` gives wall time for timestamps and the
     loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run;
     `on_lateness(seconds)` is told how late each run started (benchmarks); `schedule`
-    keeps the process's lateness and judges timeouts (see the module docstring).
+    keeps the process's lateness and judges timeouts (see the module docstring); the first run
+    comes within `first_round` seconds (at most the interval; `actors.checks.cadence`).
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class CheckActor:
         tracer: Tracer | None = None,
         on_lateness: Callable[[float], None] | None = None,
         schedule: Lateness | None = None,
+        first_round: float = FIRST_ROUND,
     ) -> None:
         self.config = config
         self.probe = probe
@@ -94,6 +96,7 @@ class CheckActor:
         self._clock: Clock = clock or SystemClock()
         self._tracer = tracer
         self.cadence = Cadence.of(config.name, config.interval)
+        self._first_round = first_round
         self._on_lateness = on_lateness
         self._schedule = schedule
         self._threshold = ThresholdState()
@@ -130,7 +133,7 @@ class CheckActor:
         clock = self._clock
         try:
             task_status.started()
-            due = cadence.first(clock.monotonic())
+            due = cadence.first(clock.monotonic(), self._first_round)
             first = True
             while True:
                 if await self._wait_for_run(due):

@@ -57,6 +57,14 @@ class RawResponse:
     url: str
 
 
+def _close_now(stream: trio.abc.Stream) -> None:
+    """Close the socket under `stream` (as `trio.aclose_forcefully` does, without its
+    checkpoint)."""
+    raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    if isinstance(raw, trio.SocketStream):
+        raw.socket.close()
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """A request as `Http11Client._prepare` made it (kept for the next identical one)."""
@@ -92,10 +100,12 @@ class Http11Client:
         self.peer_cert: bytes | None = None
 
     async def aclose(self) -> None:
-        """Close the kept connection."""
+        """Close the kept connection, at once: its socket is closed without a TLS goodbye and
+        without a checkpoint (thousands of checks stopping together do not each wait for a
+        pass of the scheduler)."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            await trio.aclose_forcefully(conn.stream)
+            _close_now(conn.stream)
 
     async def wait_lost(self) -> None:
         """Return once the kept connection is lost, and close it: the server closed or reset it,

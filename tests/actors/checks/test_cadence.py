@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from actors.checks.actor import CheckActor
-from actors.checks.cadence import FIRST_ROUND, Cadence
+from actors.checks.cadence import FIRST_ROUND, Cadence, first_round_for
 from actors.checks.logic import Observation
 from actors.clock import VirtualClock
 from actors.state import HealthState
@@ -101,3 +101,11 @@ async def test_checks_started_together_do_not_run_in_one_burst(
     per_second = Counter(int(t) % 10 for t in later)
     assert sorted(per_second) == list(range(10))
     assert max(per_second.values()) <= 120  # 80 each when even
+
+
+def test_thousands_of_first_runs_are_spread_over_seconds() -> None:
+    assert first_round_for(10) == FIRST_ROUND
+    assert first_round_for(5000) == 10.0
+    cadence = Cadence(interval=30.0, phase=15.0)
+    assert cadence.first(0.0, first_round_for(5000)) == 5.0  # half of the 10 s first round
+    assert Cadence(interval=4.0, phase=2.0).first(0.0, 10.0) == 2.0  # at most the interval
