@@ -18,6 +18,8 @@ is kept in `peer_cert` so the caller can read its expiry without another handsha
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +57,25 @@ class RawResponse:
     body: bytes
     truncated: bool
     url: str
+
+
+async def _open_tcp(host: str, port: int) -> trio.SocketStream:
+    """A TCP connection to `host`:`port`. An IP address is connected to directly: one socket,
+    no resolution and none of `trio.open_tcp_stream`'s racing of addresses (its nursery and
+    cancel scopes cost more than the connection itself, which matters when thousands of checks
+    connect at once); a name goes through `trio.open_tcp_stream`."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return await trio.open_tcp_stream(host, port)
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        await sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
 
 
 def _close_now(stream: trio.abc.Stream) -> None:
@@ -136,7 +157,7 @@ class Http11Client:
 
     async def _connect(self, key: tuple[str, str, int]) -> _Conn:
         scheme, host, port = key
-        stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+        stream: trio.abc.Stream = await _open_tcp(host, port)
         cert: bytes | None = None
         if scheme == "https":
             if not isinstance(self._ssl, ssl.SSLContext):
