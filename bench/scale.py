@@ -6,7 +6,8 @@ one nginx (the target, started here with an access log; its CPU is not counted),
 /metrics listeners on free 127.0.0.1 ports, logs at warning. Measured, in this order:
 
 - start-up: from launching the process to `GET /api/health/ready` answering 200 (every critical
-  check has run once and passes), polled every 100 ms, at most `READY_LIMIT` seconds;
+  check has run once and passes), polled every 100 ms, at most `READY_LIMIT` seconds, and the
+  CPU the process had used by then (imports, configuration, tree, first round);
 - over `DURATION` seconds after a `WARMUP`: CPU of the monitor (user + system, /proc), runs per
   second counted at the target (nginx's access log lines in the window) and CPU per run;
 - RSS at the end of that window;
@@ -15,12 +16,15 @@ one nginx (the target, started here with an access log; its CPU is not counted),
   nginx logged while a scrape was in flight (the event loop blocked by a render shows as a gap;
   the same figure outside scrapes is printed for reference; a scrape not answered within 30 s
   shows as inf);
-- stop: from SIGTERM to the process's exit, at most 30 s.
+- stop: from SIGTERM to the process's exit, at most 30 s, and the CPU it used meanwhile.
+
+`--interval S` runs the checks every S seconds instead of 1 (e.g. 5,000 checks every 10 s: the
+start-up and stop of many checks at a pace one core keeps).
 
 The peer of this curve is the issue's target (N checks kept up at 1 s: runs/s = N), not another
 program: figures go to docs/benchmarks.md, before and after a change, from the same machine.
 
-    .venv/bin/python bench/scale.py [N ...]
+    .venv/bin/python bench/scale.py [--interval S] [N ...]
     .venv/bin/python bench/scale.py --render [N ...]
 
 With --render, no process is started: for N checks (three results each recorded into a metric
@@ -67,6 +71,7 @@ class Point:
 
     checks: int
     ready: float | None
+    ready_cpu: float | None
     cpu_core: float
     runs_per_s: float
     cpu_per_run_us: float
@@ -76,9 +81,10 @@ class Point:
     gap_scrape_ms: float
     gap_idle_ms: float
     stop_s: float | None
+    stop_cpu: float | None
 
 
-def _config(tmp: Path, url: str, n: int, api: int, metrics: int) -> Path:
+def _config(tmp: Path, url: str, n: int, api: int, metrics: int, interval: float = 1.0) -> Path:
     lines = [
         f'[server]\nlisten = "127.0.0.1:{api}"\nmetrics_listen = "127.0.0.1:{metrics}"\n',
         f'[storage]\npath = "{tmp / "monitor.db"}"\n',
@@ -87,7 +93,7 @@ def _config(tmp: Path, url: str, n: int, api: int, metrics: int) -> Path:
     for i in range(n):
         lines.append(
             f'[[checks]]\nname = "url{i}"\nkind = "http"\nurl = "{url}/u{i}"\n'
-            'interval = "1s"\ntimeout = "1s"\ncritical = true\n'
+            f'interval = "{interval:g}s"\ntimeout = "1s"\ncritical = true\n'
         )
     path = tmp / "monitor.toml"
     path.write_text("\n".join(lines))
@@ -111,14 +117,15 @@ def _max_gap(stamps: list[float], windows: list[tuple[float, float]]) -> float:
     return worst
 
 
-def _wait_ready(api: int, started: float) -> float | None:
+def _wait_ready(api: int, started: float, pid: int) -> tuple[float, float] | None:
+    """(Seconds from `started` to ready, CPU seconds of `pid` by then), or None."""
     client = httpx.Client(timeout=5.0)
     deadline = started + READY_LIMIT
     try:
         while time.monotonic() < deadline:
             try:
                 if client.get(f"http://127.0.0.1:{api}/api/health/ready").status_code == 200:
-                    return time.monotonic() - started
+                    return time.monotonic() - started, cpu_seconds(pid)
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
@@ -127,12 +134,25 @@ def _wait_ready(api: int, started: float) -> float | None:
     return None
 
 
-def measure(tmp: Path, n: int) -> Point:
+def _wait_exit(process: subprocess.Popen[bytes], limit: float) -> float | None:
+    """Wait at most `limit` s for `process` to exit; the CPU seconds it used in all (None: still
+    running)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        time.sleep(0.01)
+    return None
+
+
+def measure(tmp: Path, n: int, interval: float = 1.0) -> Point:
     """Start nginx and the monitor with `n` checks, measure, stop both."""
     log = tmp / "access.log"
     port, api, metrics = free_port(), free_port(), free_port()
     nginx = start_nginx(tmp, port, access_log=log)
-    config = _config(tmp, f"http://127.0.0.1:{port}", n, api, metrics)
+    config = _config(tmp, f"http://127.0.0.1:{port}", n, api, metrics, interval)
     started = time.monotonic()
     monitor = subprocess.Popen(
         [sys.executable, "-m", "supervisor", "run", "-c", str(config)],
@@ -141,8 +161,9 @@ def measure(tmp: Path, n: int) -> Point:
         stderr=subprocess.DEVNULL,
     )
     stop_s: float | None = None
+    stop_cpu: float | None = None
     try:
-        ready = _wait_ready(api, started)
+        ready = _wait_ready(api, started, monitor.pid)
         time.sleep(WARMUP)
         cpu_before = cpu_seconds(monitor.pid)
         window_start = time.time()
@@ -176,16 +197,17 @@ def measure(tmp: Path, n: int) -> Point:
         stamps = _stamps(log)
         runs = sum(1 for t in stamps if window_start <= t < window_end)
         idle = [(window_start, window_end)]
+        cpu_running = cpu_seconds(monitor.pid)
         term = time.monotonic()
         monitor.send_signal(signal.SIGTERM)
-        try:
-            monitor.wait(STOP_LIMIT)
+        total_cpu = _wait_exit(monitor, STOP_LIMIT)
+        if total_cpu is not None:
             stop_s = time.monotonic() - term
-        except subprocess.TimeoutExpired:
-            pass
+            stop_cpu = total_cpu - cpu_running
         return Point(
             checks=n,
-            ready=ready,
+            ready=ready[0] if ready is not None else None,
+            ready_cpu=ready[1] if ready is not None else None,
             cpu_core=cpu / DURATION,
             runs_per_s=runs / DURATION,
             cpu_per_run_us=cpu / runs * 1e6 if runs else float("nan"),
@@ -195,6 +217,7 @@ def measure(tmp: Path, n: int) -> Point:
             gap_scrape_ms=_max_gap(stamps, windows) * 1000,
             gap_idle_ms=_max_gap(stamps, idle) * 1000,
             stop_s=stop_s,
+            stop_cpu=stop_cpu,
         )
     finally:
         stop(monitor)
@@ -257,7 +280,13 @@ def render_cost(n: int) -> None:
 
 
 def main() -> None:
-    counts = [int(a) for a in sys.argv[1:] if a.isdigit()] or [100, 500, 1000, 2000]
+    args = sys.argv[1:]
+    interval = 1.0
+    if "--interval" in args:
+        at = args.index("--interval")
+        interval = float(args[at + 1])
+        del args[at : at + 2]
+    counts = [int(a) for a in args if a.isdigit()] or [100, 500, 1000, 2000]
     if "--render" in sys.argv:
         print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; CPU ms, best of 5")
         print(
@@ -268,16 +297,18 @@ def main() -> None:
             render_cost(n)
         return
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"tree: {ROOT}; N http checks at 1 s, all critical; window {DURATION:.0f} s")
+    print(f"tree: {ROOT}; N http checks at {interval:g} s, all critical; window {DURATION:.0f} s")
     print(
-        "checks  ready(s)  CPU(core)  runs/s  CPU/run(us)  RSS(MB)  scrape ms (min/max)  "
-        "gap in scrape / idle (ms)  stop(s)"
+        "checks  ready(s) / CPU(s)  CPU(core)  runs/s  CPU/run(us)  RSS(MB)  scrape ms (min/max)  "
+        "gap in scrape / idle (ms)  stop(s) / CPU(s)"
     )
     for n in counts:
         with tempfile.TemporaryDirectory() as tmp_name:
-            p = measure(Path(tmp_name), n)
+            p = measure(Path(tmp_name), n, interval)
         ready = f"{p.ready:8.1f}" if p.ready is not None else f">{READY_LIMIT:6.0f}s"
+        ready += f" / {p.ready_cpu:6.2f}" if p.ready_cpu is not None else " /      -"
         stopped = f"{p.stop_s:6.2f}" if p.stop_s is not None else f">{STOP_LIMIT:.0f}"
+        stopped += f" / {p.stop_cpu:5.2f}" if p.stop_cpu is not None else " /     -"
         print(
             f"{p.checks:6d}  {ready}  {p.cpu_core:9.2f}  {p.runs_per_s:6.0f}  "
             f"{p.cpu_per_run_us:11.0f}  {p.rss_mb:7.0f}  "

@@ -8,10 +8,10 @@ itself only dies on programming errors (then its supervisor restarts it). The se
 check's config (credential headers, URL passwords, secret-typed keys) are cut out of every
 result's message, also where an error quotes them escaped (`actors.secrets.redact`).
 
-Scheduling: the first run comes after a random delay in [0, min(interval, 1s)) so that many checks
-started together spread out while the first round (readiness) stays quick; run n is then due at
-first + n * interval, plus a per-run jitter of up to +-5 % of the interval (at most 1 s). A run that
-overruns its interval skips the slots it missed instead of piling up.
+Scheduling (`actors.checks.cadence.Cadence`): each check has a fixed phase within its interval,
+from a hash of its name, and runs on that grid, so the checks of one interval spread evenly over
+it; the first run comes within the first second (readiness waits for the first round). A run
+that overruns its interval skips the slots it missed instead of piling up.
 
 Connection watch: when the probe is a `WatchingProbe` (it keeps a connection to its target open),
 the actor waits on that connection between runs; when the target closes or resets it (the process
@@ -29,13 +29,13 @@ the monitor runs late a scheduled probe's deadline is extended by that lateness.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import trio
 
+from actors.checks.cadence import FIRST_ROUND, Cadence
 from actors.checks.errors import describe_error
 from actors.checks.logic import Observation, ThresholdState, evaluate
 from actors.checks.probe import WatchingProbe
@@ -72,9 +72,10 @@ class CheckActor:
     """Runs one check forever: `await actor.run(task_status=...)` under a supervisor.
 
     Collaborators: `health` receives every result; `clock` gives wall time for timestamps and the
-    loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run; `rng` drives the
-    jitter; `on_lateness(seconds)` is told how late each run started (benchmarks); `schedule`
-    keeps the process's lateness and judges timeouts (see the module docstring).
+    loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run;
+    `on_lateness(seconds)` is told how late each run started (benchmarks); `schedule`
+    keeps the process's lateness and judges timeouts (see the module docstring); the first run
+    comes within `first_round` seconds (at most the interval; `actors.checks.cadence`).
     """
 
     def __init__(
@@ -85,16 +86,17 @@ class CheckActor:
         health: HealthState,
         clock: Clock | None = None,
         tracer: Tracer | None = None,
-        rng: random.Random | None = None,
         on_lateness: Callable[[float], None] | None = None,
         schedule: Lateness | None = None,
+        first_round: float = FIRST_ROUND,
     ) -> None:
         self.config = config
         self.probe = probe
         self._health = health
         self._clock: Clock = clock or SystemClock()
         self._tracer = tracer
-        self._rng = rng or random.Random()
+        self.cadence = Cadence.of(config.name, config.interval)
+        self._first_round = first_round
         self._on_lateness = on_lateness
         self._schedule = schedule
         self._threshold = ThresholdState()
@@ -127,15 +129,12 @@ class CheckActor:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the check on its interval until cancelled; closes the probe on the way out."""
-        interval = self.config.interval
-        jitter = min(interval * 0.05, 1.0)
-        rng = self._rng
+        cadence = self.cadence
         clock = self._clock
         try:
             task_status.started()
-            first = clock.monotonic() + rng.uniform(0.0, min(interval, 1.0))
-            slot = 0
-            due = first
+            due = cadence.first(clock.monotonic(), self._first_round)
+            first = True
             while True:
                 if await self._wait_for_run(due):
                     await self.run_once()  # the watched connection was lost; the schedule stays
@@ -147,18 +146,13 @@ class CheckActor:
                     self._on_lateness(late)
                 schedule = self._schedule
                 if schedule is not None:
-                    schedule.ran(late, due + late, first=slot == 0)
+                    schedule.ran(late, due + late, first=first)
+                first = False
                 await self._traced(withhold_late=True)
                 now = clock.monotonic()
-                slot += 1
-                base = first + slot * interval
-                if base < now:  # overran: skip the missed slots
-                    missed = int((now - first) // interval) + 1 - slot
-                    slot += missed
-                    base = first + slot * interval
-                    if schedule is not None:
-                        schedule.skipped(missed, "overrun", now)
-                due = base + (rng.uniform(-jitter, jitter) if jitter else 0.0)
+                due, missed = cadence.following(due, now)
+                if missed and schedule is not None:  # overran: the missed slots are skipped
+                    schedule.skipped(missed, "overrun", now)
         finally:
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + 2.0
@@ -169,13 +163,15 @@ class CheckActor:
         connection was lost and no early run came within the last interval."""
         watch = self._watch
         if watch is not None:
-            with trio.move_on_at(due):
+            with trio.move_on_at(due) as scope:
                 await watch()
                 now = self._clock.monotonic()
                 if now - self._last_early >= self.config.interval:
                     self._last_early = now
                     self._early_runs += 1
                     return True
+            if scope.cancelled_caught:
+                return False  # due: a second sleep would cost a second expiry for nothing
         await trio.sleep_until(due)
         return False
 

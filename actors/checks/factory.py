@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING
 
 from actors.checks.actor import CheckActor
+from actors.checks.cadence import FIRST_ROUND
 from actors.checks.config import CheckBase
 from actors.checks.errors import CheckError
 from actors.checks.kinds import kind_of
@@ -43,11 +43,12 @@ def build_check_actor(
     *,
     health: HealthState,
     tracer: Tracer | None = None,
-    rng: random.Random | None = None,
     schedule: Lateness | None = None,
+    first_round: float = FIRST_ROUND,
 ) -> CheckActor:
     """A `CheckActor` running `config` with the probe of its kind (see `build_probe`); the actor
-    times its runs with the context's clock and reports its lateness to `schedule`.
+    times its runs with the context's clock and reports its lateness to `schedule`; its first run
+    comes within `first_round` seconds (`actors.checks.cadence`).
 
     Raises:
         CheckError, ProbeError: as `build_probe`.
@@ -59,6 +60,6 @@ def build_check_actor(
         health=health,
         clock=context.clock,
         tracer=tracer,
-        rng=rng,
         schedule=schedule,
+        first_round=first_round,
     )

@@ -87,9 +87,12 @@ def cross_key_problems(
     Never raises for invalid input; messages never hold the value of a secret key.
     """
     hints = key_hints or {}
+    bad = _bad_keys(root, raw, problems)
+    if not bad:
+        return []  # a valid file: nothing to walk
     secrets = secret_values(root, raw)
     found: list[Problem] = []
-    for table, left_out in sorted(_bad_keys(root, raw, problems).items(), key=lambda i: str(i)):
+    for table, left_out in sorted(bad.items(), key=lambda i: str(i)):
         model = _type_at(root, table, raw)
         node = _node_at(raw, table)
         if not (isinstance(model, type) and issubclass(model, BaseModel)):

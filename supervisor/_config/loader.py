@@ -58,13 +58,26 @@ def parse_toml(text: str, file: str) -> dict[str, Any]:
 
 
 class Document:
-    """A parsed (and interpolated) TOML document with the position of each of its keys."""
+    """A parsed (and interpolated) TOML document with the position of each of its keys.
 
-    def __init__(self, file: str, text: str, raw: dict[str, Any], positions: PositionIndex):
+    The positions are indexed on first use (`positions`): a valid file never needs them, and
+    indexing a file of thousands of checks costs more than parsing it.
+    """
+
+    def __init__(
+        self, file: str, text: str, raw: dict[str, Any], positions: PositionIndex | None = None
+    ):
         self.file = file
         self.text = text
         self.raw = raw
-        self.positions = positions
+        self._positions = positions
+
+    @property
+    def positions(self) -> PositionIndex:
+        """The position of each key of the text (indexed once, on first use)."""
+        if self._positions is None:
+            self._positions = index_positions(self.text)
+        return self._positions
 
     def issue(self, path: Sequence[str | int], message: str) -> ConfigIssue:
         """An issue at `path`, located at that key or its nearest enclosing one."""
@@ -99,7 +112,7 @@ def load_model(
     """
     parsed = parse_toml(text, file)
     raw, unresolved = interpolate(parsed, env)
-    document = Document(file, text, raw, index_positions(text))
+    document = Document(file, text, raw)
     issues = [document.issue(problem.path, problem.message) for problem in unresolved]
     broken = {problem.path for problem in unresolved}
     instance, problems = validate(model, raw, key_hints=key_hints)
@@ -109,12 +122,14 @@ def load_model(
     for problem in problems:
         if problem.path not in broken:
             issues.append(document.issue(problem.path, problem.message))
-    secrets = secret_values(model, raw)
+    secrets: set[str] | None = None  # walked only when a check reports a problem
     for check in checks:
         for problem in check(document):
             if problem.path in broken:
                 continue
             message = problem.message
+            if secrets is None:
+                secrets = secret_values(model, raw)
             for value in secrets:
                 if len(value) >= 3:
                     message = message.replace(value, "<redacted>")

@@ -9,6 +9,7 @@ maps each `loc` back onto the raw tree, rewrites pydantic's messages ("unknown k
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 import types
@@ -65,6 +66,7 @@ def _strip(tp: Any) -> Any:
         return tp
 
 
+@functools.cache
 def _kind_values(model: type[BaseModel]) -> tuple[object, ...]:
     field = model.model_fields.get("kind")
     if field is None:
@@ -90,8 +92,13 @@ def _choose(tp: Any, node: Any) -> Any:
     return models[0] if models else tp
 
 
-def _fields(model: type[BaseModel]) -> dict[str, Any]:
-    return {(info.alias or name): info.annotation for name, info in model.model_fields.items()}
+@functools.cache
+def _fields(model: type[BaseModel]) -> Mapping[str, Any]:
+    """Key as written (alias or name) -> annotation (computed once per model: the secret walk
+    of an invalid file asks it for every key)."""
+    return types.MappingProxyType(
+        {(info.alias or name): info.annotation for name, info in model.model_fields.items()}
+    )
 
 
 def _type_at(root: type[BaseModel], path: KeyPath, raw: Any) -> Any:

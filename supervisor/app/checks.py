@@ -15,6 +15,7 @@ leaves it out.
 from __future__ import annotations
 
 from actors.checks.agents import AgentsCheckConfig
+from actors.checks.cadence import first_round_for
 from actors.checks.config import CheckBase
 from actors.checks.factory import build_check_actor
 from actors.checks.probe import CheckContext
@@ -120,6 +121,8 @@ class ChecksSubsystem:
             )
             self.health.add_result_listener(self.history.observe)
         telemetry.agents.expect(_expected_agents(config))
+        # Thousands of first runs (each opening a connection) are spread over a few seconds.
+        self._first_round = first_round_for(len(config.checks))
         # The checks are independent of each other: they start together (one scheduler pass
         # for thousands, not one each) and stop together (docs/decisions/0010).
         self.supervisor = wiring.supervisor(
@@ -138,6 +141,7 @@ class ChecksSubsystem:
             health=self.health,
             tracer=self._telemetry.otel.tracer,
             schedule=self.lateness,
+            first_round=self._first_round,
         )
         return self._wiring.child(check_id(check.name), actor.run)
 

@@ -3,10 +3,15 @@ per check."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 import trio
 
+import supervisor._config.crosskeys
+import supervisor._config.loader
 from supervisor.app import App
 from supervisor.config import parse_config
 
@@ -45,9 +50,31 @@ class _Passes(trio.abc.Instrument):
         self.count += 1
 
 
-async def test_thousands_of_critical_checks_start_and_stop_together(tmp_path: Path) -> None:
+def _counted(calls: list[str], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return function(*args, **kwargs)
+
+    return counted
+
+
+async def test_thousands_of_critical_checks_start_and_stop_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = HEAD.format(db=tmp_path / "m.db") + "".join(CHECK.format(i=i) for i in range(CHECKS))
-    app = App(parse_config(text, env={}), serve_http=False, env={})
+    # A valid file is neither position-indexed nor walked for secrets key by key (each walk
+    # looks every key's type up from the root: seconds for thousands of checks); those serve
+    # the messages of an invalid file only.
+    calls: list[str] = []
+    for module, name in [
+        (supervisor._config.loader, "index_positions"),
+        (supervisor._config.loader, "secret_values"),
+        (supervisor._config.crosskeys, "secret_values"),
+    ]:
+        monkeypatch.setattr(module, name, _counted(calls, name, getattr(module, name)))
+    config = parse_config(text, env={})
+    assert calls == []
+    app = App(config, serve_http=False, env={})
     passes = _Passes()
     trio.lowlevel.add_instrument(passes)
     try:

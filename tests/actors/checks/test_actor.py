@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import random
-
+import pytest
 import trio
 import trio.testing
 
 from actors.checks.actor import CheckActor
+from actors.checks.cadence import Cadence
 from actors.checks.logic import Observation
 from actors.clock import VirtualClock
 from actors.models import CheckStatus
@@ -35,22 +35,27 @@ class _Scripted:
         self.closed = True
 
 
-async def test_runs_on_interval_with_bounded_jitter(autojump_clock: trio.testing.MockClock) -> None:
+async def test_runs_on_its_grid(autojump_clock: trio.testing.MockClock) -> None:
     health = HealthState(checks={"a": True}, clock=VirtualClock())
     probe = _Scripted([CheckStatus.PASS])
     config = make_config(name="a", kind="self", interval="10s", timeout="1s", critical=True)
-    actor = CheckActor(
-        config=config, probe=probe, health=health, clock=VirtualClock(), rng=random.Random(1)
-    )
+    actor = CheckActor(config=config, probe=probe, health=health, clock=VirtualClock())
+    cadence = Cadence.of("a", 10.0)
     async with trio.open_nursery() as nursery:
         await nursery.start(actor.run)
         await trio.sleep(95)
         nursery.cancel_scope.cancel()
     assert probe.closed
     assert 9 <= len(probe.times) <= 10
-    assert probe.times[0] < 1.0
-    gaps = [b - a for a, b in zip(probe.times, probe.times[1:], strict=False)]
-    assert all(9.0 <= gap <= 11.0 for gap in gaps), gaps
+    assert probe.times[0] < 1.0  # the first run comes within the first second
+    assert probe.times[0] == cadence.first(0.0)
+    # the others on the check's grid: phase + k * interval, one interval apart
+    assert 5.0 <= probe.times[1] - probe.times[0] < 15.0
+    for time in probe.times[1:]:
+        steps = (time - cadence.phase) / 10.0
+        assert steps == pytest.approx(round(steps))
+    gaps = [b - a for a, b in zip(probe.times[1:], probe.times[2:], strict=False)]
+    assert gaps == pytest.approx([10.0] * len(gaps))
     assert health.started
     assert actor.statistics().runs == len(probe.times)
 

@@ -8,7 +8,6 @@ separate process killed with SIGKILL (real time, a 60 s interval, a bounded wait
 
 from __future__ import annotations
 
-import random
 import signal
 import socket
 import ssl
@@ -130,9 +129,7 @@ def _tcp(port: int, **keys: Any) -> Any:
 
 def _actor(config: Any, context: CheckContext | None = None) -> CheckActor:
     context = context or CheckContext(clock=VirtualClock())
-    return build_check_actor(
-        config, context, health=HealthState(clock=context.clock), rng=random.Random(1)
-    )
+    return build_check_actor(config, context, health=HealthState(clock=context.clock))
 
 
 async def _wait_run(actor: CheckActor, after: int) -> CheckResult:
@@ -165,9 +162,11 @@ async def test_target_dying_runs_the_check_at_once(
     assert result.status is F
     assert result.message == "connection refused"
     assert actor.statistics().early_runs == 1
-    # the schedule is unchanged: the next run comes at its slot (first + 60 s, +-5 % jitter)
+    # the schedule is unchanged: the next run comes at its slot on the check's grid
     assert (await _wait_run(actor, 2)).status is F
-    assert 57 <= trio.current_time() <= 64
+    slot = actor.cadence.grid_at_or_after(died)
+    assert slot > died + 10
+    assert slot <= trio.current_time() < slot + 1
     assert actor.statistics().early_runs == 1  # a failed run left nothing to watch
 
 
@@ -235,7 +234,8 @@ async def test_idle_close_by_policy_is_no_failure_and_no_loop(
     assert [r.status for r in results] == [P] * 20
     assert target.idle_closes >= 10  # the policy was exercised
     assert 1 <= stats.early_runs <= elapsed / 10 + 1  # one early run per interval at most
-    assert stats.runs - stats.early_runs <= elapsed / 10 + 1  # the schedule is unchanged
+    # the schedule is unchanged (the first two runs may be half an interval apart)
+    assert stats.runs - stats.early_runs <= elapsed / 10 + 2
 
 
 async def test_a_server_closing_after_every_answer_is_no_loop(
@@ -300,7 +300,7 @@ async def test_without_watch_the_next_slot_finds_it(
                 await trio.sleep(0.01)
     await target.die()
     assert (await _wait_run(actor, 1)).status is F
-    assert trio.current_time() >= 57  # the next slot
+    assert trio.current_time() >= actor.cadence.grid_at_or_after(30)  # the next slot
     assert actor.statistics().early_runs == 0
 
 
@@ -364,10 +364,8 @@ async def test_actor_runs_at_once_once_per_interval(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     probe = _Scripted()
-    config = make_config(name="a", kind="self", interval="60s", timeout="1s")
-    actor = CheckActor(
-        config=config, probe=probe, health=HealthState(), clock=VirtualClock(), rng=random.Random(1)
-    )
+    config = make_config(name="b", kind="self", interval="60s", timeout="1s")
+    actor = CheckActor(config=config, probe=probe, health=HealthState(), clock=VirtualClock())
     await nursery.start(actor.run)
     await _wait_run(actor, 0)
     first = probe.times[0]
@@ -378,7 +376,9 @@ async def test_actor_runs_at_once_once_per_interval(
     await trio.sleep(20 - trio.current_time())
     probe.lose()  # 10 s after the last early run: within the interval, so no early run
     await _wait_run(actor, 2)
-    assert abs(probe.times[2] - (first + 60)) <= 3  # the scheduled run (+-5 % jitter)
+    # the scheduled run, on the check's grid
+    assert probe.times[2] == actor.cadence.grid_at_or_after(first + 30)
+    assert probe.times[2] < 75  # (check b's slot: 31 s)
     assert actor.statistics().early_runs == 1
     await trio.sleep(75 - trio.current_time())
     probe.lose()  # 65 s after the last early run
