@@ -32,6 +32,26 @@ store, as `HealthState` does), it prints the CPU a /metrics render costs on the 
 snapshot) and in the worker thread (text, OpenMetrics + gzip), against prometheus_client's own
 encoders over the same store (the peer, all of it on the loop before), best of 5.
 
+With --rules, the rules curve: the CPU share of a core that alert rules add to the monitor
+running N http checks at 1 s (default 200). For 10, 100 and 1,000 rules on `health_check_up`,
+unfiltered (every rule reads every check's series) and filtered (rule i selects one check's
+series, `labels = { check = "url<i mod N>" }`), the monitor's CPU over `DURATION` s after a
+`WARMUP` (no scrapes) minus the same run with no rules. `--before DIR` runs the same points
+from another tree (a copy of another revision, e.g. `git archive main`) in the same run,
+alternating with this one. The peer: Prometheus scraping the monitor's /metrics (no rules of
+ours) every second and evaluating the same rules, exported by `export-rules`, every second; its
+CPU over the same window minus its CPU with no rules.
+
+    .venv/bin/python bench/scale.py --rules [--before DIR] [N]
+
+With --rules --in-process, the same points without processes or network: N checks' results
+published every simulated second (a `FixedClock`) into a `HealthState` and its metric store,
+each result followed by the rules actor's sample-driven round over its series
+(`evaluate_changed`), and a full round (the tick) every second; the CPU time of the actor's
+rounds (`time.process_time`) per simulated second is its share of a core. Less noisy on a
+loaded machine (no other process of ours, CPU time of the rounds alone); `--before DIR` runs
+each point in a child process importing DIR's tree.
+
 The monitor is run from the tree this file is in (`-m supervisor` with that tree as working
 directory), so a copy of another revision benchmarks that revision.
 """
@@ -55,7 +75,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from bench.checks_support import cpu_seconds, free_port, machine, rss_bytes, start_nginx, stop
+from bench.checks_support import (
+    cpu_seconds,
+    free_port,
+    machine,
+    rss_bytes,
+    start_nginx,
+    start_prometheus,
+    stop,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 3.0
@@ -84,7 +112,15 @@ class Point:
     stop_cpu: float | None
 
 
-def _config(tmp: Path, url: str, n: int, api: int, metrics: int, interval: float = 1.0) -> Path:
+def _config(
+    tmp: Path,
+    url: str,
+    n: int,
+    api: int,
+    metrics: int,
+    interval: float = 1.0,
+    rules: tuple[int, bool] = (0, False),
+) -> Path:
     lines = [
         f'[server]\nlisten = "127.0.0.1:{api}"\nmetrics_listen = "127.0.0.1:{metrics}"\n',
         f'[storage]\npath = "{tmp / "monitor.db"}"\n',
@@ -94,6 +130,14 @@ def _config(tmp: Path, url: str, n: int, api: int, metrics: int, interval: float
         lines.append(
             f'[[checks]]\nname = "url{i}"\nkind = "http"\nurl = "{url}/u{i}"\n'
             f'interval = "{interval:g}s"\ntimeout = "1s"\ncritical = true\n'
+        )
+    count, filtered = rules
+    for i in range(count):
+        labels = f'{{ check = "url{i % n}" }}' if filtered else "{}"
+        lines.append(
+            f'[[rules]]\nid = "r{i}"\nname = "rule {i}"\n[rules.condition]\n'
+            f'metric = "health_check_up"\nlabels = {labels}\naggregate = "last"\n'
+            'window = "1m"\noperator = "<"\nthreshold = 1\n'
         )
     path = tmp / "monitor.toml"
     path.write_text("\n".join(lines))
@@ -224,6 +268,185 @@ def measure(tmp: Path, n: int, interval: float = 1.0) -> Point:
         stop(nginx)
 
 
+RULE_POINTS = [(0, False), (10, False), (10, True), (100, False), (100, True), (1000, False)]
+RULE_POINTS += [(1000, True)]
+
+
+def _rules_cpu(tree: Path, tmp: Path, n: int, rules: tuple[int, bool], peer: bool) -> float:
+    """CPU share of a core over `DURATION`: of the monitor from `tree` with `rules`, or (`peer`)
+    of Prometheus evaluating them (exported) over the monitor's /metrics, the monitor without
+    rules."""
+    port, api, metrics = free_port(), free_port(), free_port()
+    nginx = start_nginx(tmp, port)
+    config = _config(
+        tmp, f"http://127.0.0.1:{port}", n, api, metrics, rules=(0, False) if peer else rules
+    )
+    processes = [nginx]
+    try:
+        monitor = subprocess.Popen(
+            [sys.executable, "-m", "supervisor", "run", "-c", str(config)],
+            cwd=tree,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(monitor)
+        if _wait_ready(api, time.monotonic(), monitor.pid) is None:
+            return math.nan
+        measured = monitor
+        if peer:
+            exported = tmp / "rules.yml"
+            source = _config(tmp, "http://127.0.0.1:1", n, api, metrics, rules=rules)
+            subprocess.run(
+                [sys.executable, "-m", "supervisor", "export-rules", "-c", str(source)],
+                cwd=ROOT,
+                stdout=exported.open("w"),
+                stderr=subprocess.DEVNULL,
+                check=True,
+            )
+            files = f"rule_files:\n  - {exported}\n" if rules[0] else ""
+            measured = start_prometheus(
+                tmp,
+                free_port(),
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                f"  evaluation_interval: 1s\n{files}scrape_configs:\n"
+                f"  - job_name: monitor\n    static_configs:\n"
+                f"      - targets: ['127.0.0.1:{metrics}']\n",
+            )
+            processes.append(measured)
+        time.sleep(WARMUP)
+        before = cpu_seconds(measured.pid)
+        time.sleep(DURATION)
+        return (cpu_seconds(measured.pid) - before) / DURATION
+    finally:
+        for process in reversed(processes):
+            stop(process)
+
+
+def rules_curve(n: int, before: Path | None) -> None:
+    """Print the rules curve over `n` checks: ours (and `before`'s) and the peer's."""
+    trees = [("after", ROOT)] + ([("before", before)] if before is not None else [])
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{n} http checks at 1 s; CPU share of a core over {DURATION:.0f} s, rules on")
+    print("health_check_up ('filtered': one check each), added = minus the run without rules")
+    cpu: dict[tuple[str, int, bool], float] = {}
+    for point in RULE_POINTS:
+        for name, tree in [*trees, ("prometheus", ROOT)]:
+            with tempfile.TemporaryDirectory() as tmp_name:
+                cpu[(name, *point)] = _rules_cpu(
+                    tree, Path(tmp_name), n, point, peer=name == "prometheus"
+                )
+    names = [name for name, _ in trees] + ["prometheus"]
+    print("rules  filtered  " + "  ".join(f"{name:>10} (added)" for name in names), end="")
+    print("  after/peer (added)" + ("  before/after (added)" if before is not None else ""))
+    for count, filtered in RULE_POINTS:
+        added = {name: cpu[(name, count, filtered)] - cpu[(name, 0, False)] for name in names}
+        row = "  ".join(
+            f"{cpu[(name, count, filtered)]:10.3f} ({added[name]:+.3f})" for name in names
+        )
+        ratios = f"{_ratio(added['after'], added['prometheus']):>19}"
+        if before is not None:
+            ratios += f"  {_ratio(added['before'], added['after']):>20}"
+        print(f"{count:5d}  {'yes' if filtered else 'no':>8}  {row}  {ratios}", flush=True)
+
+
+IN_PROCESS_SECONDS = 20
+
+
+def rules_in_process(n: int, count: int, filtered: bool) -> float:
+    """The rules actor's CPU share of a core over `n` checks (see the module docstring)."""
+    import trio
+
+    from actors.clock import FixedClock
+    from actors.models import AlertEvent, CheckResult, CheckStatus
+    from actors.rules.actor import RulesActor
+    from actors.rules.config import RuleConfig
+    from actors.state import HealthState
+    from actors.telemetry.store import MetricStore
+
+    rules = [
+        RuleConfig.model_validate(
+            {
+                "id": f"r{i}",
+                "name": f"rule {i}",
+                "condition": {
+                    "metric": "health_check_up",
+                    "labels": {"check": f"url{i % n}"} if filtered else {},
+                    "window": "1m",
+                    "operator": "<",
+                    "threshold": 1,
+                },
+            }
+        )
+        for i in range(count)
+    ]
+
+    async def run() -> float:
+        clock = FixedClock()
+        store = MetricStore(clock=clock)
+        health = HealthState(
+            checks={f"url{i}": True for i in range(n)}, recorder=store, clock=clock
+        )
+        send, receive = trio.open_memory_channel[AlertEvent](math.inf)
+        actor = RulesActor(rules=rules, store=store, sink=send, clock=clock, listen=False)
+        cpu = 0.0
+        for second in range(IN_PROCESS_SECONDS):
+            for i in range(n):
+                clock.advance(1.0 / n)
+                failing = (i + second) % 50 == 0  # 2 % of the results fail, in turn
+                health.publish(
+                    CheckResult(
+                        check=f"url{i}",
+                        status=CheckStatus.FAIL if failing else CheckStatus.PASS,
+                        message="ok",
+                        latency_seconds=0.003,
+                        timestamp=clock.now(),
+                        observed=CheckStatus.FAIL if failing else CheckStatus.PASS,
+                        critical=True,
+                    )
+                )
+                start = time.process_time()
+                await actor.evaluate_changed({"health_check_up": {(f"url{i}",)}})
+                cpu += time.process_time() - start
+            start = time.process_time()
+            await actor.evaluate(None)
+            cpu += time.process_time() - start
+            while True:
+                try:
+                    receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+        return cpu / IN_PROCESS_SECONDS
+
+    return trio.run(run)
+
+
+def rules_curve_in_process(n: int, before: Path | None) -> None:
+    """Print the in-process rules curve over `n` checks, this tree's (and `before`'s)."""
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{n} checks at 1 s (simulated, {IN_PROCESS_SECONDS} s); CPU share of a core of the")
+    print("rules actor's rounds ('filtered': one check each)")
+    print("rules  filtered     after" + ("    before  before/after" if before else ""))
+    for count, filtered in RULE_POINTS[1:]:
+        after = rules_in_process(n, count, filtered)
+        row = f"{count:5d}  {'yes' if filtered else 'no':>8}  {after:8.4f}"
+        if before is not None:
+            child = subprocess.run(
+                [sys.executable, __file__, "--rules-point", str(before), str(n), str(count)]
+                + (["filtered"] if filtered else []),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            earlier = float(child.stdout.split()[-1])
+            row += f"  {earlier:8.4f}  {_ratio(earlier, after, 0.0001):>12}"
+        print(row, flush=True)
+
+
+def _ratio(a: float, b: float, floor: float = 0.005) -> str:
+    """`a / b`, or n/a where `b` is within the noise (`floor`, a share of a core)."""
+    return f"{a / b:.2f}x" if b > floor else "n/a (~0)"
+
+
 def _best(fn: Callable[[], object]) -> float:
     """Best CPU seconds of 5 calls of `fn`."""
     best = math.inf
@@ -280,6 +503,21 @@ def render_cost(n: int) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--rules-point"]:  # a child of --in-process --before: another tree
+        sys.path.insert(0, sys.argv[2])
+        n, count = int(sys.argv[3]), int(sys.argv[4])
+        print(rules_in_process(n, count, sys.argv[5:6] == ["filtered"]))
+        return
+    if "--rules" in sys.argv and "--in-process" in sys.argv:
+        given = [int(a) for a in sys.argv[1:] if a.isdigit()]
+        before = Path(sys.argv[sys.argv.index("--before") + 1]) if "--before" in sys.argv else None
+        rules_curve_in_process(given[0] if given else 200, before)
+        return
+    if "--rules" in sys.argv:
+        given = [int(a) for a in sys.argv[1:] if a.isdigit()]
+        before = Path(sys.argv[sys.argv.index("--before") + 1]) if "--before" in sys.argv else None
+        rules_curve(given[0] if given else 200, before)
+        return
     args = sys.argv[1:]
     interval = 1.0
     if "--interval" in args:

@@ -47,14 +47,16 @@ from actors.rules.evaluate import (
     step,
 )
 from actors.rules.exceptions import DuplicateLabelset, RuleNotFound
+from actors.rules.index import SelectorIndex
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore
 from actors.rules.plan import (
+    Read,
+    changed_reads,
+    dispatch,
     distribute,
-    distribute_changed,
     plan_reads,
-    rules_watching,
-    split_changed,
-    watched_metrics,
+    selectors,
+    share_changed,
 )
 from actors.rules.plan import scope as scope_of
 from actors.rules.ratio import read as read_condition
@@ -79,6 +81,7 @@ RULE_EVALUATION_FAILURES = "rule_evaluation_failures_total"
 _SAVE_BACKOFF_MIN = 0.5  # seconds before a failed alert state save is retried, doubling
 _SAVE_BACKOFF_MAX = 30.0
 _NO_CONDITION = Condition(metric="")
+_Scoped = Mapping[str, Sequence[tuple[str, ...]]]  # changed series (label values) per rule id
 
 
 class AlertSink(Protocol):
@@ -175,7 +178,9 @@ class RulesActor:
         self._restored: dict[str, set[str]] = {}
         self._grace_until = 0.0
         self._rules: dict[str, Rule] = {}
-        self._by_metric: dict[str, set[str]] = {}
+        # which rules a sample concerns, and a full round's reads: kept as the rules change
+        self._index = SelectorIndex()
+        self._plan: list[Read] | None = None
         self._instances: dict[str, dict[str, Instance]] = {}
         # changed series per watched metric, and rules to evaluate whole (added or replaced)
         self._dirty: dict[str, set[tuple[str, ...]]] = {}
@@ -268,7 +273,7 @@ class RulesActor:
 
     def on_sample(self, metric: str, series: tuple[str, ...]) -> None:
         """Store listener: mark `series` of `metric` for evaluation (cheap, never raises)."""
-        if metric in self._by_metric:
+        if self._index.watches(metric):
             changed = self._dirty.get(metric)
             if changed is None:
                 self._dirty[metric] = {series}
@@ -319,8 +324,8 @@ class RulesActor:
         if metrics is None:
             rule_ids: Iterable[str] = list(self._rules)
         else:
-            rule_ids = sorted(rules_watching(self._by_metric, metrics))
-        await self._round(lambda: self._evaluate_rules(rule_ids, None))
+            rule_ids = sorted(set().union(*(self._index.keys(m) for m in metrics)))
+        await self._round(lambda: self._evaluate_rules(rule_ids, None, full=metrics is None))
 
     async def evaluate_changed(
         self, series: Mapping[str, AbstractSet[tuple[str, ...]]], rules: Iterable[str] = ()
@@ -328,14 +333,25 @@ class RulesActor:
         """Evaluate the rules watching each metric of `series` over just those series (label
         values, as the store's listeners get them), and `rules` (ids) whole; then emit events.
 
-        For the instances of those series, the outcome is that of `evaluate` (see `step`).
-        `absent` rules and rules whose alert labels merge series (`plan.merges_series`) are
-        evaluated over every series.
+        Only the rules whose label filter selects a changed series are evaluated (through the
+        selector index kept as the rules change: `plan.dispatch`). For the instances of those
+        series, the outcome is that of `evaluate` (see `step`). `absent` and ratio rules, and
+        rules whose alert labels merge series (`plan.merges_series`), are evaluated over every
+        series.
         """
-        whole, scoped = split_changed(self._rules, self._by_metric, series, rules)
+        labels_of: dict[str, dict[tuple[str, ...], Labels]] = {}
+        whole = set(rules)
+        for metric, values in series.items():
+            try:
+                labels_of[metric] = {v: self._store.series_labels(metric, v) for v in values}
+            except TelemetryError:
+                whole.update(self._index.keys(metric))  # as a full round: `_values` warns
+        plan = dispatch(self._rules, self._index, labels_of, whole)
 
         def both() -> int:
-            return self._evaluate_rules(whole, None) + self._evaluate_rules(scoped, series)
+            return self._evaluate_rules(plan.whole, None) + self._evaluate_rules(
+                plan.scoped, (plan.scoped, labels_of)
+            )
 
         await self._round(both)
 
@@ -354,16 +370,17 @@ class RulesActor:
     def _install(self, rule: Rule) -> None:
         old = self._rules.get(rule.id)
         self._rules[rule.id] = rule
+        self._plan = None
         if not rule.enabled:
             if old is not None:
                 self._retire(old)
             return
-        for metric in watched_metrics(rule):
-            self._by_metric.setdefault(metric, set()).add(rule.id)
+        for metric, matchers in selectors(rule):
+            self._index.add(rule.id, metric, matchers)
 
     def _unwatch(self, rule: Rule) -> None:
-        for metric in watched_metrics(rule):
-            self._by_metric.get(metric, set()).discard(rule.id)
+        self._index.remove(rule.id)
+        self._plan = None
 
     def _retire(self, rule: Rule) -> None:
         insts = self._instances.pop(rule.id, {})
@@ -374,9 +391,15 @@ class RulesActor:
         self._count(rule, {})
 
     def _evaluate_rules(
-        self, rule_ids: Iterable[str], changed: Mapping[str, AbstractSet[tuple[str, ...]]] | None
+        self,
+        rule_ids: Iterable[str],
+        changed: tuple[_Scoped, Mapping[str, Mapping[tuple[str, ...], Labels]]] | None,
+        *,
+        full: bool = False,
     ) -> int:
-        """Step `rule_ids` over every series (`changed` None) or over the changed series only."""
+        """Step `rule_ids` over every series (`changed` None) or over the changed series only
+        (`changed`: each rule's changed series, and their labels per metric). `full`: these
+        are all the rules (the plan kept until the rules change serves)."""
         now = self._clock.now()
         rules = [r for r in (self._rules.get(i) for i in rule_ids) if r is not None and r.enabled]
         if not rules:
@@ -384,9 +407,11 @@ class RulesActor:
         touched: dict[str, list[Labels] | None] | None = None
         values: Mapping[str, Mapping[Labels, float]]
         if changed is None:
-            values = self._batch_values(rules, now)
+            if full and self._plan is None:
+                self._plan = plan_reads(rules)
+            values = self._batch_values(self._plan if full else None, rules, now)
         else:
-            values, touched = self._changed_values(rules, changed, now)
+            values, touched = self._changed_values(rules, *changed, now)
         evaluated = 0
         for rule in rules:
             before = self._instances.get(rule.id, {})
@@ -422,10 +447,13 @@ class RulesActor:
         self.evaluations += evaluated
         return evaluated
 
-    def _batch_values(self, rules: Sequence[Rule], now: float) -> dict[str, Mapping[Labels, float]]:
-        """Values per rule: one store read per `plan_reads` read, shared reads handed out."""
+    def _batch_values(
+        self, reads: Sequence[Read] | None, rules: Sequence[Rule], now: float
+    ) -> dict[str, Mapping[Labels, float]]:
+        """Values per rule: one store read per read of `reads` (None: `plan_reads(rules)`),
+        shared reads handed out."""
         out: dict[str, Mapping[Labels, float]] = {}
-        for read in plan_reads(rules):
+        for read in plan_reads(rules) if reads is None else reads:
             if read.shared:
                 try:
                     everything = self._store.aggregate(
@@ -444,39 +472,32 @@ class RulesActor:
     def _changed_values(
         self,
         rules: Sequence[Rule],
-        changed: Mapping[str, AbstractSet[tuple[str, ...]]],
+        scoped: _Scoped,
+        labels_of: Mapping[str, Mapping[tuple[str, ...], Labels]],
         now: float,
     ) -> tuple[dict[str, Mapping[Labels, float]], dict[str, list[Labels] | None]]:
         """Values and the changed series read (the scope of `step`) per rule.
 
-        Rules sharing a read share one read of the changed series (`distribute_changed`). A
-        series that no longer has a value is read without a value (its instance resolves as
-        in a full step). Not for `absent`. A rule whose alert labels may merge series is read
-        whole: its entry in the second mapping is None (no scope).
+        Rules reading the same `(metric, aggregate, window)` share one read of their changed
+        series (`plan.changed_reads`). A series that no longer has a value is read without a
+        value (its instance resolves as in a full step). Not for `absent` or ratio rules.
         """
         values: dict[str, Mapping[Labels, float]] = {}
         touched: dict[str, list[Labels] | None] = {}
-        for read in plan_reads(rules):
+        for read in changed_reads(rules, scoped):
             try:
                 found = self._store.aggregate_series(
-                    read.metric,
-                    changed.get(read.metric, ()),
-                    {},
-                    read.aggregate,
-                    read.window,
-                    now=now,
+                    read.metric, read.series, {}, read.aggregate, read.window, now=now
                 )
             except TelemetryError:
-                whole: Sequence[Rule] = read.rules  # as a full round: `_values` warns
-            else:
-                self.series_evaluated += len(found)
-                share = distribute_changed(read, found)
-                values.update(share.values)
-                touched.update(share.series)
-                whole = share.whole
-            for rule in whole:
-                touched[rule.id] = None
-                values[rule.id] = self._values(rule, now)
+                for rule in read.rules:  # as a full round: `_values` warns
+                    touched[rule.id] = None
+                    values[rule.id] = self._values(rule, now)
+                continue
+            self.series_evaluated += len(found)
+            shared, series = share_changed(read, found, scoped, labels_of[read.metric])
+            values.update(shared)
+            touched.update(series)
         return values, touched
 
     def _warn(self, rule: Rule, exc: TelemetryError) -> None:

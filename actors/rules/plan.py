@@ -4,16 +4,20 @@ Pure: plain functions over `Rule`s and the values a read returned; no store, no 
 clock. The actor (`actors.rules.actor`) makes the reads these plan and steps each rule over
 what they hand it.
 
-- `rules_watching(by_metric, metrics)`: the rules a change of `metrics` concerns.
-- `split_changed(...)`: of those, which are evaluated whole (added or replaced, `absent`) and
-  which over just the changed series.
+- `selectors(rule)`: the series whose samples change a rule (its metric and filter, and its
+  denominator's), filed by the actor in an `index.SelectorIndex` when the rules change.
+- `dispatch(...)`: the rules a round's changed series concern (through that index, so a
+  sample costs the rules whose filter selects it), which of them are evaluated whole (added
+  or replaced, `absent`, ratios, merging alert labels) and which over their changed series;
+  `changed_reads` / `share_changed`: one read of the changed series per `(metric, aggregate,
+  window)` of those, handed to each rule.
 - `plan_reads(rules)`: rules grouped by what they read, `(metric, aggregate, window)`: one
-  `Read` each. A `shared` read aggregates every series of the metric once, without a label
-  filter, and `distribute` / `distribute_changed` hand each series to the rules whose
-  exact-match label filter it satisfies (a dict lookup per series through the read's
-  `LabelIndex`, not a scan per rule), so many rules over one metric cost about one read. A
-  read that is not shared (one rule, or `absent`, which is about every series) is the rule's
-  own read, with its label filter.
+  `Read` each (a full round's reads; the actor keeps the plan until the rules change). A
+  `shared` read aggregates every series of the metric once, without a label filter, and
+  `distribute` hands each series to the rules whose exact-match label filter it satisfies (a
+  dict lookup per series through the read's `LabelIndex`, not a scan per rule), so many rules
+  over one metric cost about one read. A read that is not shared (one rule, or `absent`,
+  which is about every series) is the rule's own read, with its label filter.
 
 What a rule gets from a shared read is what its own read would have returned (a filter on a
 label a series lacks matches only the empty value, as the store's matchers do).
@@ -21,25 +25,28 @@ label a series lacks matches only the empty value, as the store's matchers do).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from actors.models import Labels
+from actors.routing.matchers import Matcher
 from actors.rules.evaluate import Rule, alert_labels, fingerprint
+from actors.rules.index import SelectorIndex
 
 __all__ = [
-    "ChangedShare",
+    "ChangedRead",
+    "Dispatch",
     "LabelIndex",
     "Read",
+    "changed_reads",
+    "dispatch",
     "distribute",
-    "distribute_changed",
     "merges_series",
     "plan_reads",
-    "rules_watching",
     "scope",
-    "split_changed",
-    "watched_metrics",
+    "selectors",
+    "share_changed",
 ]
 
 _ALERT_LABELS = frozenset({"alertname", "rule", "severity"})
@@ -125,78 +132,129 @@ def distribute(read: Read, values: Mapping[Labels, float]) -> dict[str, dict[Lab
     return out
 
 
+def selectors(rule: Rule) -> list[tuple[str, tuple[Matcher, ...]]]:
+    """`(metric, matchers)` per read of `rule`: the series whose samples change its values.
+
+    Its condition's metric with the condition's label filter, and with `divide_by` the
+    denominator's metric with the denominator's filter (on the same metric: two selectors on
+    it, either selecting a series is enough).
+    """
+    cond = rule.condition
+    out = [(cond.metric, tuple(Matcher(name, "=", value) for name, value in cond.labels))]
+    if cond.divide_by is not None:
+        below = cond.divide_by
+        out.append((below.metric, tuple(Matcher(n, "=", v) for n, v in below.labels)))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
-class ChangedShare:
-    """What a shared read of the changed series gives each rule of the read.
+class Dispatch:
+    """The rules a sample-driven round evaluates (see `dispatch`).
 
-    `values`: per rule id, the changed series with a value; `series`: per rule id, every
-    changed series its filter selects, with or without a value (the scope of its step);
-    `whole`: the rules to read whole instead, because their alert labels may merge series
-    (`merges_series`) and one of their series changed.
+    `whole`: rule ids evaluated over every series, sorted; `scoped`: per rule id (sorted), the
+    changed series of its metric that its filter selects (label values, as listeners give them).
     """
 
-    values: dict[str, dict[Labels, float]]
-    series: dict[str, list[Labels]]
-    whole: list[Rule]
+    whole: list[str]
+    scoped: dict[str, list[tuple[str, ...]]]
 
 
-def distribute_changed(read: Read, values: Mapping[Labels, float | None]) -> ChangedShare:
-    """Hand a read of the changed series (None: the series has no value now) to `read`'s rules.
-
-    Not for `absent` (about every series): `split_changed` evaluates those whole.
-    """
-    buckets: dict[str, dict[Labels, float]] = {rule.id: {} for rule in read.rules}
-    series_of: dict[str, list[Labels]] = {rule.id: [] for rule in read.rules}
-    rules_of = read.index.rules_of
-    for series, value in values.items():
-        for rule in rules_of(series):
-            series_of[rule.id].append(series)
-            if value is not None:
-                buckets[rule.id][series] = value
-    names = {name for name, _ in next(iter(values))} if values else set()
-    whole = [r for r in read.rules if series_of[r.id] and merges_series(r, names)]
-    return ChangedShare(buckets, series_of, whole)
-
-
-def rules_watching(by_metric: Mapping[str, AbstractSet[str]], metrics: Iterable[str]) -> set[str]:
-    """The ids of the rules watching any of `metrics` (`by_metric`: rule ids per metric)."""
-    ids: set[str] = set()
-    for metric in metrics:
-        ids.update(by_metric.get(metric, ()))
-    return ids
-
-
-def split_changed(
+def dispatch(
     rules: Mapping[str, Rule],
-    by_metric: Mapping[str, AbstractSet[str]],
-    metrics: Iterable[str],
-    whole: Iterable[str],
-) -> tuple[list[str], list[str]]:
-    """`(evaluated whole, evaluated over the changed series)`: rule ids, each list sorted.
+    index: SelectorIndex,
+    changed: Mapping[str, Mapping[tuple[str, ...], Labels]],
+    whole: Iterable[str] = (),
+) -> Dispatch:
+    """Which rules the changed series concern, and over what (`index`: `selectors` by rule id).
 
-    `whole` (added or replaced rules), the `absent` rules and the ratio rules (`divide_by`: a
-    change of either metric changes the ratio) watching `metrics` are evaluated whole; the
-    other rules watching `metrics` over just their changed series. Ids not in `rules` stay
-    where they are (the actor skips them).
+    `changed`: per metric, the changed series' label values and their labels. A rule is
+    evaluated when one of its selectors selects a changed series (no other rule can change: a
+    rule reads only what its selectors select). `whole` (added or replaced rules), and the
+    selected `absent` rules (about every series), ratio rules (a change of either metric
+    changes the ratio) and rules whose alert labels may merge series (`merges_series`) are
+    evaluated whole; the other selected rules over the series selected. Ids not in `rules`
+    stay where they are (the actor skips them).
     """
     entire = set(whole)
-    scoped = rules_watching(by_metric, metrics) - entire
-    for rule_id in list(scoped):
-        rule = rules.get(rule_id)
-        if rule is not None and (
-            rule.condition.aggregate == "absent" or rule.condition.divide_by is not None
-        ):
-            scoped.discard(rule_id)
-            entire.add(rule_id)
-    return sorted(entire), sorted(scoped)
+    scoped: dict[str, list[tuple[str, ...]]] = {}
+    for metric, series in changed.items():
+        for values, labels in series.items():
+            selected = index.select(metric, labels)
+            if not selected:
+                continue
+            names: set[str] | None = None
+            for rule_id in selected:
+                if rule_id in entire:
+                    continue
+                rule = rules.get(rule_id)
+                if rule is not None:
+                    cond = rule.condition
+                    if names is None:
+                        names = {name for name, _ in labels}
+                    if (
+                        cond.aggregate == "absent"
+                        or cond.divide_by is not None
+                        or merges_series(rule, names)
+                    ):
+                        entire.add(rule_id)
+                        scoped.pop(rule_id, None)
+                        continue
+                scoped.setdefault(rule_id, []).append(values)
+    return Dispatch(sorted(entire), {rule_id: scoped[rule_id] for rule_id in sorted(scoped)})
 
 
-def watched_metrics(rule: Rule) -> tuple[str, ...]:
-    """The metrics whose samples change `rule`'s values: its metric, and its denominator's."""
-    cond = rule.condition
-    if cond.divide_by is None or cond.divide_by.metric == cond.metric:
-        return (cond.metric,)
-    return (cond.metric, cond.divide_by.metric)
+@dataclass(frozen=True, slots=True)
+class ChangedRead:
+    """One store read of changed series, shared by the rules reading the same
+    `(metric, aggregate, window)`: `series` is every series any of them wants (label values)."""
+
+    metric: str
+    aggregate: str
+    window: float
+    rules: tuple[Rule, ...]
+    series: frozenset[tuple[str, ...]]
+
+
+def changed_reads(
+    rules: Iterable[Rule], scoped: Mapping[str, Sequence[tuple[str, ...]]]
+) -> list[ChangedRead]:
+    """The reads of a round's scoped rules (`Dispatch.scoped`: each rule's series), grouped by
+    what they read, in first-seen order. Not for `absent` or ratio rules (evaluated whole)."""
+    groups: dict[tuple[str, str, float], list[Rule]] = {}
+    for rule in rules:
+        cond = rule.condition
+        groups.setdefault((cond.metric, cond.aggregate, cond.window), []).append(rule)
+    return [
+        ChangedRead(
+            metric,
+            aggregate,
+            window,
+            tuple(group),
+            frozenset(values for rule in group for values in scoped[rule.id]),
+        )
+        for (metric, aggregate, window), group in groups.items()
+    ]
+
+
+def share_changed(
+    read: ChangedRead,
+    found: Mapping[Labels, float | None],
+    scoped: Mapping[str, Sequence[tuple[str, ...]]],
+    labels_of: Mapping[tuple[str, ...], Labels],
+) -> tuple[dict[str, dict[Labels, float]], dict[str, list[Labels]]]:
+    """Hand `found` (the store's read of `read.series`; None: no value now) to `read`'s rules.
+
+    `(values, series)` per rule id: its series (`scoped`) with a value, and every one of them
+    the store knows, with or without a value (the scope of its step). `labels_of`: the labels
+    of each changed series' label values.
+    """
+    values: dict[str, dict[Labels, float]] = {}
+    series_of: dict[str, list[Labels]] = {}
+    for rule in read.rules:
+        mine = [labels for v in scoped[rule.id] if (labels := labels_of[v]) in found]
+        series_of[rule.id] = mine
+        values[rule.id] = {labels: value for labels in mine if (value := found[labels]) is not None}
+    return values, series_of
 
 
 def merges_series(rule: Rule, labelnames: AbstractSet[str]) -> bool:

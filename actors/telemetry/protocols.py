@@ -117,6 +117,15 @@ class MetricStoreProtocol(MetricWriter, MetricReader, Protocol):
         """Stop calling `callback`; no error if it was not registered."""
         ...
 
+    def series_labels(self, name: str, label_values: tuple[str, ...]) -> Labels:
+        """The canonical `Labels` of a series whose label values a listener received.
+
+        Raises:
+            UnknownMetricError: `name` was not declared.
+            LabelError: `label_values` are not one value per declared label.
+        """
+        ...
+
 
 class MetricView(Protocol):
     """One declared metric: its kind, label names, bucket bounds and series right now."""

@@ -1023,6 +1023,19 @@ class MetricStore:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def series_labels(self, name: str, label_values: tuple[str, ...]) -> Labels:
+        """The canonical `Labels` of the series of `name` with `label_values` (declared order,
+        as listeners receive them).
+
+        Raises:
+            UnknownMetricError: `name` was not declared.
+            LabelError: `label_values` are not one value per declared label.
+        """
+        handle = self.handle(name)
+        if len(label_values) != len(handle.labelnames):
+            raise LabelError(name, handle.labelnames, label_values)
+        return handle.labels_of(label_values)
+
     def aggregate(
         self,
         name: str,

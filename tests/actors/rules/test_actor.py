@@ -359,12 +359,25 @@ def _filtered_rule(
 def test_incremental_rounds_alert_as_full_rounds(batches: list[dict[str, float]]) -> None:
     """Fed the same samples, evaluating just the changed series emits the same events and holds
     the same instances as evaluating every series (rules without `duration` or
-    `keep_firing_for`, so only samples move them; the tick covers time), also for a rule whose
-    labels merge every series into one alert."""
+    `keep_firing_for`, so only samples move them; the tick covers time): rules without a
+    filter, filtered on one series, on none, on a label the series lack, `absent` and `max`
+    filtered rules, and a rule whose labels merge every series into one alert. (A rule's
+    filter is exact-match; the selector index's negative and regex matchers are pinned in
+    test_index.py.)"""
+    absent_c = _filtered_rule("absent-c", {"check": "c"})
+    max_d = _filtered_rule("max-d", {"check": "d"})
     rules = [
         _filtered_rule("all", {}),
         _filtered_rule("a", {"check": "a"}),
         _filtered_rule("b", {"check": "b"}),
+        _filtered_rule("nobody", {"check": "z"}),  # selects no series
+        _filtered_rule("no-such-label", {"zone": ""}),  # a missing label is the empty value
+        absent_c.model_copy(
+            update={"condition": absent_c.condition.model_copy(update={"aggregate": "absent"})}
+        ),
+        max_d.model_copy(
+            update={"condition": max_d.condition.model_copy(update={"aggregate": "max"})}
+        ),
         # its `check` label overrides the series': every series is one alert
         _filtered_rule("fleet", {}, {"check": "fleet"}),
     ]
@@ -379,6 +392,9 @@ def test_incremental_rounds_alert_as_full_rounds(batches: list[dict[str, float]]
             actor = RulesActor(rules=rules, store=store, sink=send, clock=clock)
             sides.append((store, actor, receive))
         (inc_store, incremental, inc_events), (full_store, full, full_events) = sides
+        # as `run` starts: a full round (what holds before any sample, e.g. an absence)
+        await incremental.evaluate(None)
+        await full.evaluate(None)
         for batch in batches:
             clock.advance(1.0)
             for check, value in batch.items():

@@ -7,15 +7,17 @@ from hypothesis import strategies as st
 
 from actors.clock import FixedClock
 from actors.models import Labels
-from actors.rules.evaluate import Condition, Rule
+from actors.rules.evaluate import Condition, Divisor, Rule
+from actors.rules.index import SelectorIndex
 from actors.rules.plan import (
     LabelIndex,
+    changed_reads,
+    dispatch,
     distribute,
-    distribute_changed,
     merges_series,
     plan_reads,
-    rules_watching,
-    split_changed,
+    selectors,
+    share_changed,
 )
 from actors.telemetry.store import MetricStore
 
@@ -75,17 +77,37 @@ def test_label_index_keeps_rule_order() -> None:
     assert [r.id for r in LabelIndex(rules).rules_of((("k", "v"),))] == ["b", "a", "c"]
 
 
-def test_distribute_changed_scopes_and_reads_merging_rules_whole() -> None:
+def _index(rules: list[Rule]) -> SelectorIndex:
+    index = SelectorIndex()
+    for rule in rules:
+        for metric, matchers in selectors(rule):
+            index.add(rule.id, metric, matchers)
+    return index
+
+
+def test_changed_series_are_read_once_and_handed_to_the_rules_selecting_them() -> None:
     plain = _rule("plain")
+    x = _rule("x", labels=(("host", "x"),))
+    other = _rule("other", window=30.0, labels=(("host", "y"),))
     merging = _rule("merging", rule_labels=(("host", "all"),))  # overwrites the series' host
-    (read,) = plan_reads([plain, merging])
+    rules = {r.id: r for r in (plain, x, other, merging)}
     hx: Labels = (("host", "x"),)
     hy: Labels = (("host", "y"),)
-    share = distribute_changed(read, {hx: 1.0, hy: None})
-    assert share.values == {"plain": {hx: 1.0}, "merging": {hx: 1.0}}
-    assert share.series == {"plain": [hx, hy], "merging": [hx, hy]}
-    assert [r.id for r in share.whole] == ["merging"]
-    assert distribute_changed(read, {}).whole == []
+    labels_of: dict[tuple[str, ...], Labels] = {("x",): hx, ("y",): hy}
+    plan = dispatch(rules, _index(list(rules.values())), {"m": labels_of})
+    assert plan.whole == ["merging"]
+    assert plan.scoped == {"other": [("y",)], "plain": [("x",), ("y",)], "x": [("x",)]}
+    reads = changed_reads([plain, x, other], plan.scoped)
+    assert [(r.window, [x.id for x in r.rules], r.series) for r in reads] == [
+        (60.0, ["plain", "x"], frozenset({("x",), ("y",)})),
+        (30.0, ["other"], frozenset({("y",)})),
+    ]
+    values, series = share_changed(reads[0], {hx: 1.0, hy: None}, plan.scoped, labels_of)
+    assert values == {"plain": {hx: 1.0}, "x": {hx: 1.0}}
+    assert series == {"plain": [hx, hy], "x": [hx]}
+    values, series = share_changed(reads[1], {}, plan.scoped, labels_of)  # gone from the store
+    assert values == {"other": {}}
+    assert series == {"other": []}
 
 
 def test_merges_series_on_alert_label_names() -> None:
@@ -94,17 +116,29 @@ def test_merges_series_on_alert_label_names() -> None:
     assert not merges_series(_rule("a", rule_labels=(("team", "x"),)), {"host"})
 
 
-def test_split_changed_evaluates_added_and_absent_rules_whole() -> None:
+def test_dispatch_evaluates_added_absent_and_ratio_rules_whole_when_selected() -> None:
+    ratio = Rule(
+        id="ratio",
+        name="ratio",
+        condition=Condition(metric="n", divide_by=Divisor("m", (("host", "y"),))),
+    )
     rules = {
         "new": _rule("new"),
-        "gone": _rule("gone", aggregate="absent"),
+        "gone": _rule("gone", aggregate="absent", labels=(("host", "x"),)),
         "b": _rule("b"),
         "a": _rule("a"),
         "other": _rule("other", metric="n"),
+        "ratio": ratio,
     }
-    by_metric = {"m": {"new", "gone", "a", "b"}, "n": {"other"}}
-    assert split_changed(rules, by_metric, ["m"], ["new"]) == (["gone", "new"], ["a", "b"])
-    assert rules_watching(by_metric, ["m", "n", "unknown"]) == {"new", "gone", "a", "b", "other"}
+    index = _index(list(rules.values()))
+    hx: Labels = (("host", "x"),)
+    hy: Labels = (("host", "y"),)
+    plan = dispatch(rules, index, {"m": {("x",): hx}}, ["new"])
+    assert (plan.whole, plan.scoped) == (["gone", "new"], {"a": [("x",)], "b": [("x",)]})
+    plan = dispatch(rules, index, {"m": {("y",): hy}})  # the denominator's series
+    assert plan.whole == ["ratio"]
+    assert plan.scoped == {"a": [("y",)], "b": [("y",)], "new": [("y",)]}
+    assert index.keys("m") == {"new", "gone", "a", "b", "ratio"}
 
 
 # -- the plan reads what a naive read per rule would -------------------------------------------
@@ -185,22 +219,43 @@ def test_a_planned_round_reads_what_each_rule_would_read_alone(
 
 @settings(max_examples=200, deadline=None)
 @given(rules=_rules, samples=_samples, changed_hosts=st.sets(st.sampled_from(_HOSTS)))
-def test_a_planned_changed_round_reads_what_each_rule_would_read_alone(
+def test_a_dispatched_changed_round_reads_what_each_rule_would_read_alone(
     rules: list[Rule], samples: list[tuple[str, str, str, float, float]], changed_hosts: set[str]
 ) -> None:
+    """Every rule with a changed series of its own is dispatched, absent rules whole, the
+    others over exactly the changed series their own read returns; no other rule is."""
     store = _store(samples)
     now = T0 + 50.0
-    rules = [r for r in rules if r.condition.aggregate != "absent"]
-    changed = [(host, zone) for host in changed_hosts for zone in _HOSTS]
-    for read in plan_reads(rules):
+    changed_values: list[tuple[str, ...]] = [(h, z) for h in changed_hosts for z in _HOSTS]
+    changed: dict[str, dict[tuple[str, ...], Labels]] = {
+        name: {v: store.series_labels(name, v) for v in changed_values} for name in _KINDS
+    }
+    plan = dispatch({r.id: r for r in rules}, _index(rules), changed)
+    scoped_rules = [r for r in rules if r.id in plan.scoped]
+    handed: dict[str, dict[Labels, float]] = {}
+    read_series: dict[str, list[Labels]] = {}
+    for read in changed_reads(scoped_rules, plan.scoped):
         found = store.aggregate_series(
-            read.metric, changed, {}, read.aggregate, read.window, now=now
+            read.metric, read.series, {}, read.aggregate, read.window, now=now
         )
-        share = distribute_changed(read, found)
-        for rule in read.rules:
-            c = rule.condition
-            alone = store.aggregate_series(
-                c.metric, changed, dict(c.labels), c.aggregate, c.window, now=now
-            )
-            assert share.series[rule.id] == list(alone)
-            assert share.values[rule.id] == {k: v for k, v in alone.items() if v is not None}
+        values, series = share_changed(read, found, plan.scoped, changed[read.metric])
+        handed.update(values)
+        read_series.update(series)
+    for rule in rules:
+        c = rule.condition
+        selects = [
+            v
+            for v in changed_values
+            if all(dict(changed[c.metric][v]).get(n, "") == w for n, w in c.labels)
+        ]
+        if c.aggregate == "absent":
+            assert (rule.id in plan.whole) == bool(selects)
+            continue
+        assert (rule.id in plan.scoped) == bool(selects)
+        if not selects:
+            continue
+        alone = store.aggregate_series(
+            c.metric, changed_values, dict(c.labels), c.aggregate, c.window, now=now
+        )
+        assert sorted(read_series[rule.id]) == sorted(alone)
+        assert handed[rule.id] == {k: v for k, v in alone.items() if v is not None}

@@ -15,7 +15,8 @@ from actors.models import AlertEvent, AlertStatus
 from actors.rules.actor import RulesActor
 from actors.rules.config import RuleConfig
 from actors.rules.evaluate import Divisor
-from actors.rules.plan import plan_reads, split_changed, watched_metrics
+from actors.rules.index import SelectorIndex
+from actors.rules.plan import dispatch, plan_reads, selectors
 from actors.rules.ratio import divide, read
 from actors.rules.spec import rule_from_config
 from actors.telemetry.store import MetricStore
@@ -74,11 +75,18 @@ def test_absent_cannot_be_a_ratio() -> None:
 def test_ratio_rules_watch_both_metrics_and_are_evaluated_whole() -> None:
     ratio = rule_from_config(_rule())
     plain = rule_from_config(_rule(divide_by=None).model_copy(update={"id": "plain"}))
-    assert watched_metrics(ratio) == ("agent_errors_total", "agent_executions_total")
-    assert watched_metrics(plain) == ("agent_errors_total",)
+    assert [m for m, _ in selectors(ratio)] == ["agent_errors_total", "agent_executions_total"]
+    assert [m for m, _ in selectors(plain)] == ["agent_errors_total"]
     rules = {"ratio": ratio, "plain": plain}
-    by_metric = {"agent_errors_total": {"ratio", "plain"}, "agent_executions_total": {"ratio"}}
-    assert split_changed(rules, by_metric, ["agent_errors_total"], ()) == (["ratio"], ["plain"])
+    index = SelectorIndex()
+    for rule in rules.values():
+        for metric, matchers in selectors(rule):
+            index.add(rule.id, metric, matchers)
+    a: tuple[tuple[str, str], ...] = (("agent", "a"),)
+    plan = dispatch(rules, index, {"agent_errors_total": {("a",): a}})
+    assert (plan.whole, list(plan.scoped)) == (["ratio"], ["plain"])
+    plan = dispatch(rules, index, {"agent_executions_total": {("a",): a}})
+    assert (plan.whole, plan.scoped) == (["ratio"], {})
     twin = rule_from_config(_rule().model_copy(update={"id": "twin"}))
     assert not any(r.shared for r in plan_reads([ratio, twin]))
 
