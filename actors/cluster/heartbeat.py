@@ -6,17 +6,19 @@
 - Refresh the silences from the store, so a silence created through another replica's API is
   listed by this one's API within a heartbeat (routing already refreshes before every flush).
 - Write this replica's row in the membership table and read the live replicas
-  (`actors.cluster.membership`), reported to `on_members` (the `cluster_replicas_live` gauge).
+  (`actors.cluster.membership`), reported to `on_members` (the `cluster_replicas_live` gauge;
+  sharded replicas recompute their share of the checks from it, `actors.cluster.ownership`).
+- Then `after_beat` (sharded replicas: read the other replicas' check results).
 
 A store error is logged and the beat goes on: the next one tries again (leases run on meanwhile,
-which is what a lease is for). The loop is a plain sleep between beats: a beat that takes long
-delays the next rather than piling up.
+which is what a lease is for). Beats start every `interval` seconds; a beat that takes longer
+than that is followed by the next at once, never by several.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -38,6 +40,8 @@ class Heartbeat:
         logger: where failed beats are logged.
         membership: this replica's membership row (None: not written).
         on_members: called with the live members after each beat that read them.
+        after_beat: awaited at the end of every beat (its store errors are logged like the
+            beat's).
     """
 
     def __init__(
@@ -49,7 +53,9 @@ class Heartbeat:
         logger: logging.Logger | None = None,
         membership: Membership | None = None,
         on_members: Callable[[list[Member]], None] | None = None,
+        after_beat: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        self._after_beat = after_beat
         self._interval = interval
         self.membership = membership
         self._on_members = on_members
@@ -63,9 +69,13 @@ class Heartbeat:
         one heartbeat: a replica that cannot reach the database ages out instead)."""
         task_status.started()
         try:
+            due = trio.current_time()
             while True:
                 await self.beat()
-                await trio.sleep(self._interval)
+                # A fixed rate (a slow beat does not stretch the period toward the 3 beats after
+                # which peers count this replica dead); one that overran starts the next at once.
+                due = max(due + self._interval, trio.current_time())
+                await trio.sleep_until(due)
         finally:
             if self.membership is not None:
                 with trio.move_on_after(self._interval) as scope:
@@ -76,7 +86,8 @@ class Heartbeat:
                         self._log.warning("cannot leave the membership table: %s", exc)
 
     async def beat(self) -> None:
-        """One beat: membership, renew, then refresh. Never raises a store error (logged)."""
+        """One beat: membership, renew, refresh, then `after_beat`. Never raises a store error
+        (logged)."""
         if self.membership is not None:
             try:
                 members = await self.membership.beat()
@@ -93,4 +104,9 @@ class Heartbeat:
             await self._silences.refresh()
         except StoreError as exc:
             self._log.warning("cannot refresh silences: %s", exc)
+        if self._after_beat is not None:
+            try:
+                await self._after_beat()
+            except StoreError as exc:
+                self._log.warning("cannot read the shared state after the beat: %s", exc)
         self.beats += 1
