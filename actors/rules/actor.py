@@ -407,7 +407,7 @@ class RulesActor:
                     continue
                 with trio.move_on_after(next_tick - now_mono):
                     await self._wake.wait()
-                if self._dirty or self._dirty_rules or self._outgoing:
+                if self._dirty or self._dirty_rules or self._outgoing or self._adopting:
                     self._wake = trio.Event()
                     dirty, self._dirty = self._dirty, {}
                     rules, self._dirty_rules = self._dirty_rules, set()
