@@ -111,10 +111,16 @@ def freeze_in_steps(
 
 
 def _live(store: MetricStore, handle: MetricHandle) -> list[SeriesSnapshot]:
-    """The series of `handle` still in force now (`windows.live`)."""
+    """The series of `handle` still in force now (`windows.live`) that the store exports
+    (`MetricStore.export_filter`)."""
     now = store.now()
     staleness = store.staleness.of(handle.name, external=handle.external)
-    return [s for s in handle.snapshot() if live(s.updated, now, staleness)]
+    found = [s for s in handle.snapshot() if live(s.updated, now, staleness)]
+    exported = store.export_filter
+    if exported is not None and found:
+        names = handle.labelnames
+        found = [s for s in found if exported(dict(zip(names, s.label_values, strict=True)))]
+    return found
 
 
 def render(frames: Iterable[MetricFrame], *, openmetrics: bool = False) -> str:

@@ -236,6 +236,8 @@ class App:
         )
         if self.ownership is not None:
             self.ownership.add_listener(follow_rules(self.routing.rules))
+            # /metrics and OTLP leave out the stale series of checks another replica runs.
+            self.metrics.export_filter = self.ownership.evaluates
         self.cluster: ClusterSubsystem | None = None
         if cluster is not None and self.replica is not None:
             self.cluster = ClusterSubsystem(

@@ -274,6 +274,19 @@ def test_any_replica_reports_every_check_with_its_owner(sharded: Sharded, target
 
         wait_until(reported, f"{name} to report the checks run elsewhere")
         assert set(_get(monitor, "/api/health")["checks"]) == set(sharded.checks)
+        # /metrics has the series of the checks this replica runs, and no other.
+        mine = {check for check, runner in owners.items() if runner == name}
+        wait_until(lambda m=monitor, s=mine: _exported(m) == s, f"{name} health_check_up")
+
+
+def _exported(monitor: Monitor) -> set[str]:
+    with httpx.Client(timeout=5.0) as client:
+        text = client.get(f"{monitor.metrics}/metrics").text
+    return {
+        line.split('check="', 1)[1].split('"', 1)[0]
+        for line in text.splitlines()
+        if line.startswith("health_check_up{")
+    }
 
 
 def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
