@@ -276,7 +276,11 @@ def test_any_replica_reports_every_check_with_its_owner(sharded: Sharded, target
         assert set(_get(monitor, "/api/health")["checks"]) == set(sharded.checks)
         # /metrics has the series of the checks this replica runs, and no other.
         mine = {check for check, runner in owners.items() if runner == name}
-        wait_until(lambda m=monitor, s=mine: _exported(m) == s, f"{name} health_check_up")
+
+        def exported(monitor: Monitor = monitor, mine: set[str] = mine) -> bool:
+            return _exported(monitor) == mine
+
+        wait_until(exported, f"{name}'s health_check_up series")
 
 
 def _exported(monitor: Monitor) -> set[str]:
