@@ -104,6 +104,13 @@ class Sharded:
         self.running: dict[str, Monitor] = {}
 
     def start(self, name: str) -> Monitor:
+        self.write(name)
+        monitor = Monitor(self._tmp / f"{name}.toml", env={"E2E_WEBHOOK_SECRET": WEBHOOK_SECRET})
+        self.running[name] = monitor.start()
+        return monitor
+
+    def write(self, name: str) -> None:
+        """Write replica `name`'s configuration file (with the current `checks`)."""
         checks = "".join(
             CHECK.format(name=check, target=self._target.url, replica=name) for check in self.checks
         )
@@ -118,9 +125,6 @@ class Sharded:
                 hook=HOOK_PATH,
             )
         )
-        monitor = Monitor(config, env={"E2E_WEBHOOK_SECRET": WEBHOOK_SECRET}).start()
-        self.running[name] = monitor
-        return monitor
 
     def kill(self, name: str) -> float:
         """SIGKILL replica `name`; the monotonic time of the signal."""
@@ -291,6 +295,26 @@ def _exported(monitor: Monitor) -> set[str]:
         for line in text.splitlines()
         if line.startswith("health_check_up{")
     }
+
+
+def test_a_reload_starts_an_added_check_on_its_owner_only_and_stops_a_removed_one(
+    sharded: Sharded, target: HttpPeer
+) -> None:
+    for name in ("r1", "r2"):
+        sharded.start(name)
+    _settled(sharded)
+    removed = sharded.checks.pop(0)
+    sharded.checks.append("added")
+    for name, monitor in sharded.running.items():
+        sharded.write(name)
+        monitor.signal(signal.SIGHUP)
+    owners = _settled(sharded)
+    assert owners["added"] == owner("added", ["r1", "r2"])
+    mark = len(target.received())
+    _wait_runs(target, sharded.checks, mark)
+    for check in sharded.checks:
+        assert _runners(target, check, mark) == {owners[check]}, check
+    assert _runs(target, removed, mark) == []
 
 
 def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
