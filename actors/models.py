@@ -126,13 +126,16 @@ class AlertEvent:
     """A state transition of one alert instance emitted by the rule evaluator.
 
     Emitted when an instance starts firing, when it resolves, and (`status` FIRING again) when a
-    firing instance's value or annotations change. Pending instances emit nothing.
+    firing instance's value or annotations change. Pending instances emit nothing. `released`
+    marks a firing instance this replica no longer evaluates (sharded replicas: its check moved
+    to another, which continues it): routing forgets it without announcing anything.
     """
 
     alert: Alert
     rule_id: str
     channels: tuple[str, ...]
     at: float
+    released: bool = False
 
 
 @dataclass(frozen=True, slots=True)

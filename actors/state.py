@@ -217,6 +217,9 @@ class HealthState:
         self._history_size = history_size
         self._results: dict[str, CheckResult] = {}
         self._history: dict[str, tuple[CheckResult, ...]] = {}
+        # Sharded replicas: checks another replica runs, and their results as it stored them.
+        self._elsewhere: frozenset[str] = frozenset()
+        self._remote: dict[str, CheckResult] = {}
         self._listeners: list[TransitionListener] = []
         self._result_listeners: list[ResultListener] = []
         self._started = False
@@ -313,6 +316,30 @@ class HealthState:
             for listener in tuple(self._listeners):
                 listener(result, previous)
 
+    def release(self, names: Iterable[str]) -> None:
+        """Forget this process's results and history of `names`: another replica runs these
+        checks now (sharded replicas), and its results (`set_remote`) stand in for them."""
+        for name in names:
+            self._results.pop(name, None)
+            self._history.pop(name, None)
+        self._invalidate()
+
+    def set_remote(self, elsewhere: Iterable[str], results: Mapping[str, CheckResult]) -> None:
+        """Sharded replicas: `elsewhere` are the configured checks another replica runs (the
+        start-up does not wait for them here), `results` their latest results as that replica
+        stored them. A check's own result, once published here, always wins over a remote
+        one (the remote view lags)."""
+        self._elsewhere = frozenset(elsewhere)
+        remote = {name: r for name, r in results.items() if name in self._elsewhere}
+        if remote != self._remote:
+            self._remote = remote
+            self._invalidate()
+        if not self._started and self._awaited & self._elsewhere:
+            self._awaited -= self._elsewhere
+            if not self._awaited:
+                self._started = True
+                self._invalidate()
+
     def mark_started(self) -> None:
         """Declare the start-up done even if some critical check has not reported yet."""
         self._started = True
@@ -357,9 +384,14 @@ class HealthState:
         """The current immutable snapshot (rebuilt only after a change)."""
         snap = self._snapshot
         if snap is None:
+            results, history = self._results, self._history
+            if self._remote:
+                remote = {n: r for n, r in self._remote.items() if n not in results}
+                results = {**remote, **results}
+                history = {**{n: (r,) for n, r in remote.items()}, **history}
             snap = HealthSnapshot(
-                results=MappingProxyType(dict(self._results)),
-                history=MappingProxyType(dict(self._history)),
+                results=MappingProxyType(dict(results)),
+                history=MappingProxyType(dict(history)),
                 configured=MappingProxyType(dict(self._configured)),
                 started=self._started,
                 draining=self._draining,
@@ -372,8 +404,10 @@ class HealthState:
         return snap
 
     def current(self, name: str) -> CheckResult | None:
-        """The latest result of check `name`, without building a snapshot (cheap)."""
-        return self._results.get(name)
+        """The latest result of check `name`, without building a snapshot (cheap); a check
+        another replica runs: its latest stored result."""
+        result = self._results.get(name)
+        return self._remote.get(name) if result is None else result
 
     @property
     def started(self) -> bool:
@@ -402,7 +436,7 @@ class HealthState:
         self._awaited = {
             name
             for name, critical in self._configured.items()
-            if critical and name not in self._results
+            if critical and name not in self._results and name not in self._elsewhere
         }
         if not self._awaited:
             self._started = True

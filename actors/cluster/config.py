@@ -20,17 +20,19 @@ class ClusterConfig(ConfigModel):
     """[cluster]: how this process runs beside other replicas on the same PostgreSQL database.
 
     In "redundant" mode every replica runs every check and evaluates every rule; notifications
-    are deduplicated in the shared outbox and each is sent by exactly one replica (see
-    docs/high-availability.md). "sharded" mode (checks split over live replicas) is not
-    available yet: it is refused with a clear error rather than run as something else.
+    are deduplicated in the shared outbox and each is sent by exactly one replica. In "sharded"
+    mode the checks are split over the live sharded replicas by rendezvous hashing of their
+    names (`actors.cluster.ownership`), and each check's alerts are evaluated by its owner
+    (see docs/high-availability.md).
     """
 
     replica: str = ""
     """This replica's unique name; empty: host name and process id ("web-1-4711")."""
     mode: Literal["redundant", "sharded"] = "redundant"
+    """"redundant": every replica runs every check; "sharded": each check runs on one."""
     heartbeat: Duration = 2.0
     """How often a replica renews what it holds; a delivery claim is leased for 3 heartbeats,
-    so a dead replica's claims move to another within that time."""
+    so a dead replica's claims (and, sharded, its checks) move to another within that time."""
 
     @field_validator("replica")
     @classmethod
@@ -38,16 +40,6 @@ class ClusterConfig(ConfigModel):
         if not _REPLICA.match(value):
             raise ValueError(
                 f"replica must be at most 128 letters, digits, '_', '.', ':' or '-' (got {value!r})"
-            )
-        return value
-
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, value: str) -> str:
-        if value == "sharded":
-            raise ValueError(
-                'mode "sharded" is not available yet; use mode = "redundant" (every replica'
-                " runs every check, each notification is sent once)"
             )
         return value
 

@@ -130,6 +130,34 @@ class Membership:
         self.members = tuple(live_members(members, now))
         return list(self.members)
 
+    async def read(self) -> list[Member]:
+        """Read the live members without beating (kept in `members`, as `beat` does).
+
+        Raises:
+            StoreError: the database failed (`members` keeps the last list read).
+        """
+        now_sql = self._db.now_sql
+
+        def work(conn: Connection) -> tuple[float, list[Member]]:
+            now = float(conn.execute(f"SELECT {now_sql}").fetchone()[0])
+            rows = conn.execute("SELECT * FROM cluster_members").fetchall()
+            return now, [_member(row) for row in rows]
+
+        now, members = await self._db.transaction(work)
+        self.now = now
+        self.members = tuple(live_members(members, now))
+        return list(self.members)
+
+    def next_death(self) -> float | None:
+        """Seconds after the last read at which the first live peer will count as dead if it
+        does not beat again (None: no live peer)."""
+        deaths = [
+            m.last_beat + DEAD_AFTER_BEATS * m.heartbeat
+            for m in self.members
+            if m.name != self.replica
+        ]
+        return max(0.0, min(deaths) - self.now) if deaths else None
+
     async def leave(self) -> None:
         """Delete this replica's row (a graceful stop: its peers see it gone at once).
 

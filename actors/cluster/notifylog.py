@@ -24,6 +24,12 @@ the alert firing, the laggard must not announce it again: the shared log remembe
 alert was last announced resolved, and a firing alert that started before that is treated as
 muted until its replica sees the resolution too. A new episode starts after it, and is sent. (The
 comparison is between two replicas' clocks: keep them synchronised, as NTP does.)
+
+Sharded replicas each have only the alerts of the checks they run, so one group's alerts may
+be split over several replicas. A flush keeps in the shared log the announced alerts that the
+flushing replica does not have in the group at all: each replica announces its own alerts'
+changes once, and never re-announces them because a peer's flush left them out. A
+notification then lists the group's alerts of the replica that sent it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from functools import partial
 
@@ -180,7 +187,9 @@ class SharedNotifyLog:
             note = replace(
                 note, key=notification_identity(note.channel, group.key, shared.seq, note.alerts)
             )
-            log = await self._commit(group.key, row, shared, resolved, note, now)
+            log = await self._commit(
+                group.key, row, shared, resolved, note, now, known=group.alerts.keys()
+            )
             if log is None:
                 continue  # a peer flushed this group first: read its log and decide again
             return (None if after is None else replace(after, log=log)), note
@@ -214,7 +223,15 @@ class SharedNotifyLog:
                 if again is None:
                     return False
                 decided = again
-            log = await self._commit(note.group_key, row, shared, resolved, decided, decided_at)
+            log = await self._commit(
+                note.group_key,
+                row,
+                shared,
+                resolved,
+                decided,
+                decided_at,
+                known={alert.fingerprint for alert in note.alerts},
+            )
             if log is not None:
                 return True
         raise FlushContended(note.group_key, self._attempts)
@@ -227,11 +244,19 @@ class SharedNotifyLog:
         resolved: Mapping[str, float],
         note: Notification,
         now: float,
+        *,
+        known: AbstractSet[str],
     ) -> NotifyLog | None:
         """Write the group's log after `note` (compare-and-set on `shared.seq`) and queue
-        `note` in one transaction; the new log, or None if a peer changed the log first."""
+        `note` in one transaction; the new log, or None if a peer changed the log first.
+
+        The alerts of the shared log that this replica does not know in the group (`known`:
+        its fingerprints there) stay announced: sharded, another replica evaluates them, and
+        announces their end itself."""
+        carried = shared.firing - known
         log = NotifyLog(
-            frozenset(a.fingerprint for a in note.alerts if a.status is AlertStatus.FIRING),
+            frozenset(a.fingerprint for a in note.alerts if a.status is AlertStatus.FIRING)
+            | carried,
             now,
             shared.seq + 1,
         )

@@ -370,6 +370,21 @@ class HistoryRepository:
             for r in rows
         ]
 
+    async def latest(self) -> dict[str, StoredResult]:
+        """Every check's newest stored run, by check name (one statement)."""
+        rows = await self._db.fetchall(
+            "SELECT c.name, r.at, r.status, r.latency, r.message FROM history_results r"
+            " JOIN history_checks c ON c.id = r.check_id"
+            " JOIN (SELECT check_id, MAX(at) AS at FROM history_results GROUP BY check_id) m"
+            " ON m.check_id = r.check_id AND m.at = r.at"
+        )
+        return {
+            str(r[0]): StoredResult(
+                str(r[0]), float(r[1]), _STATUS_NAMES.get(int(r[2]), "fail"), int(r[3]), str(r[4])
+            )
+            for r in rows
+        }
+
     async def incidents(self, check: str, since: float) -> list[Incident]:
         """`check`'s incidents still open or ended after `since`, newest first."""
         check_id = await self._id(check)

@@ -234,9 +234,13 @@ class RoutingActor:
                 self.handle(event)
 
     def handle(self, event: AlertEvent) -> None:
-        """Route one event into its groups (flushing happens in the loop)."""
+        """Route one event into its groups (flushing happens in the loop); a `released` one is
+        forgotten instead (`forget`)."""
         alert = event.alert
         fp = alert.fingerprint
+        if event.released:
+            self.forget(fp)
+            return
         labels = dict(alert.labels)
         firing = alert.status is AlertStatus.FIRING
         if firing:
@@ -260,6 +264,21 @@ class RoutingActor:
             for key, group in list(self._groups.items()):
                 if key not in keys and fp in group.alerts:
                     self._groups[key] = add_alert(group, alert, now, group.timing)
+
+    def forget(self, fingerprint: str) -> None:
+        """Drop an alert from every group without announcing anything: another replica owns it
+        now and continues it against the shared notification log (sharded replicas). A group
+        left empty is dropped; its shared log stays as the owner's flushes leave it."""
+        self._active.pop(fingerprint, None)
+        self._escalated.discard(fingerprint)
+        for key, group in list(self._groups.items()):
+            if fingerprint not in group.alerts:
+                continue
+            alerts = {fp: a for fp, a in group.alerts.items() if fp != fingerprint}
+            if alerts:
+                self._groups[key] = replace(group, alerts=alerts)
+            else:
+                del self._groups[key]
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -23,6 +23,13 @@ they are bounded by the instances themselves, not by the outage's length), their
 all the same, and the save is retried with backoff (0.5 s doubling to 30 s) until it succeeds.
 Only a restart of the process during the outage loses what was not saved (the alerts are then
 evaluated again from fresh samples). A failing load at start begins with no stored state.
+
+Sharded replicas (`evaluates`, `release`, `adopt`): a replica evaluates only the series and
+instances `evaluates(labels)` accepts (those of the checks it runs, and every series that names
+no check). When a check moves to another replica, `release` drops its instances here without
+resolving them (routing forgets them too: a `released` event), and the new owner `adopt`s them
+from the shared alert state before its next evaluation, so the firing episode goes on (same
+`starts_at`, same fingerprint: the shared notification log sees nothing new to page).
 """
 
 from __future__ import annotations
@@ -137,7 +144,10 @@ class RulesActor:
             rest, so a quiet system alerts at once).
         restore_grace: seconds after start during which a restored instance whose series has
             no value yet (the metric store is in memory: it starts empty) keeps its state
-            instead of resolving; a value that arrives is evaluated normally.
+            instead of resolving; a value that arrives is evaluated normally. The same holds
+            for an adopted instance, from its adoption.
+        evaluates: which series and instances (by labels) this replica evaluates; None: all
+            (see the module docstring).
 
     Attributes:
         evaluations: rule steps taken so far (a rule over its changed series counts once).
@@ -164,6 +174,7 @@ class RulesActor:
         listen: bool = True,
         max_busy: float = 0.5,
         restore_grace: float = 60.0,
+        evaluates: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> None:
         self._store = store
         self._sink = sink
@@ -175,8 +186,11 @@ class RulesActor:
         self._listen = listen
         self._max_busy = min(max(max_busy, 0.05), 1.0)
         self._restore_grace = restore_grace
-        self._restored: dict[str, set[str]] = {}
-        self._grace_until = 0.0
+        # Restored or adopted instances kept while their series has no value: rule id ->
+        # fingerprint -> until (wall seconds).
+        self._restored: dict[str, dict[str, float]] = {}
+        self._evaluates = evaluates
+        self._adopting: list[Callable[[Mapping[str, str]], bool]] = []
         self._rules: dict[str, Rule] = {}
         # which rules a sample concerns, and a full round's reads: kept as the rules change
         self._index = SelectorIndex()
@@ -269,6 +283,98 @@ class RulesActor:
         evaluation that succeeds)."""
         return dict(self._errors)
 
+    # -- sharded replicas --------------------------------------------------------------------
+
+    def release(self, lost: Callable[[Mapping[str, str]], bool]) -> int:
+        """Drop the instances whose labels `lost` accepts, without resolving them: another
+        replica evaluates them from now on (their stored state stays, for it to adopt).
+        Firing ones are sent to routing as `released` events, which it forgets silently.
+        Returns how many instances were dropped. Call it once `evaluates` rejects them."""
+        now = self._clock.now()
+        dropped = 0
+        for rule_id, insts in list(self._instances.items()):
+            gone = [fp for fp, inst in insts.items() if lost(dict(inst.labels))]
+            if not gone:
+                continue
+            rule = self._rules[rule_id]
+            events = [
+                AlertEvent(insts[fp].to_alert(), rule_id, rule.channels, now, released=True)
+                for fp in gone
+                if insts[fp].phase is Phase.FIRING
+            ]
+            held = self._restored.get(rule_id, {})
+            for fp in gone:
+                del insts[fp]
+                held.pop(fp, None)
+            if not insts:
+                del self._instances[rule_id]
+            dropped += len(gone)
+            self._outgoing.append((rule, events, [], []))
+            self._count(rule, insts)
+        self._wake.set()
+        return dropped
+
+    def adopt(self, gained: Callable[[Mapping[str, str]], bool]) -> None:
+        """Take over, before the next evaluation, the stored instances whose labels `gained`
+        accepts (and `evaluates` too): pending ones keep counting `duration` from when their
+        condition first held, firing ones go on firing (re-announced to routing, whose shared
+        log knows them). An instance this replica already has is kept as it is. A store that
+        fails is asked again at the next evaluation."""
+        self._adopting.append(gained)
+        self._wake.set()
+
+    async def _adopt(self) -> None:
+        if not self._adopting:
+            return
+        wanted, self._adopting = self._adopting, []
+        try:
+            stored = await self._state.load()
+        except StoreError as exc:
+            self._log.warning("cannot load the alert state to adopt, retrying: %s", exc)
+            self._adopting = wanted + self._adopting
+            return
+        now = self._clock.now()
+        until = now + self._restore_grace
+        for rule_id, insts in stored.items():
+            rule = self._rules.get(rule_id)
+            if rule is None or not rule.enabled:
+                continue
+            mine = self._instances.get(rule_id, {})
+            taken = [
+                inst
+                for fp, inst in insts.items()
+                if fp not in mine
+                and any(accept(dict(inst.labels)) for accept in wanted)
+                and self._accepts(inst.labels)
+            ]
+            if not taken:
+                continue
+            held = self._restored.setdefault(rule_id, {})
+            for inst in taken:
+                mine[inst.fingerprint] = inst
+                held[inst.fingerprint] = until
+            self._instances[rule_id] = mine
+            events = [
+                AlertEvent(inst.to_alert(status=AlertStatus.FIRING), rule_id, rule.channels, now)
+                for inst in taken
+                if inst.phase is Phase.FIRING
+            ]
+            self._outgoing.append((rule, events, [], []))
+            self._count(rule, mine)
+
+    def _accepts(self, labels: Labels) -> bool:
+        return self._evaluates is None or self._evaluates(dict(labels))
+
+    def _mine(self, rule: Rule, values: Mapping[Labels, float]) -> Mapping[Labels, float]:
+        """The values of the series this replica evaluates (all of them unless sharded)."""
+        accepts = self._evaluates
+        if accepts is None:
+            return values
+        pinned = dict(rule.condition.labels)
+        return {
+            series: value for series, value in values.items() if accepts({**pinned, **dict(series)})
+        }
+
     # -- the store listener ------------------------------------------------------------------
 
     def on_sample(self, metric: str, series: tuple[str, ...]) -> None:
@@ -301,7 +407,7 @@ class RulesActor:
                     continue
                 with trio.move_on_after(next_tick - now_mono):
                     await self._wake.wait()
-                if self._dirty or self._dirty_rules or self._outgoing:
+                if self._dirty or self._dirty_rules or self._outgoing or self._adopting:
                     self._wake = trio.Event()
                     dirty, self._dirty = self._dirty, {}
                     rules, self._dirty_rules = self._dirty_rules, set()
@@ -356,6 +462,7 @@ class RulesActor:
         await self._round(both)
 
     async def _round(self, evaluate: Callable[[], int]) -> None:
+        await self._adopt()
         if self._tracer is not None:
             with self._tracer.start_as_current_span("rules.evaluate") as span:
                 count = evaluate()
@@ -416,11 +523,14 @@ class RulesActor:
         for rule in rules:
             before = self._instances.get(rule.id, {})
             keep: AbstractSet[str] = frozenset()
-            if self._restored:
-                if now < self._grace_until:
-                    keep = self._restored.get(rule.id, frozenset())
-                else:
-                    self._restored = {}
+            held = self._restored.get(rule.id)
+            if held:
+                keep = frozenset(fp for fp, until in held.items() if now < until)
+                if len(keep) < len(held):
+                    if keep:
+                        self._restored[rule.id] = {fp: held[fp] for fp in keep}
+                    else:
+                        del self._restored[rule.id]
             scope: AbstractSet[str] | None = None
             if touched is not None and (series := touched[rule.id]) is not None:
                 if not series:
@@ -428,7 +538,14 @@ class RulesActor:
                 # Only instances outside the scope need it: none, no fingerprints to compute.
                 scope = scope_of(rule, series) if before else frozenset()
             try:
-                result = step(rule, before, values[rule.id], now, keep_missing=keep, scope=scope)
+                result = step(
+                    rule,
+                    before,
+                    self._mine(rule, values[rule.id]),
+                    now,
+                    keep_missing=keep,
+                    scope=scope,
+                )
             except DuplicateLabelset as exc:
                 # As Prometheus: the evaluation fails, the rule's alerts keep their state.
                 self._failed(rule, exc)
@@ -608,7 +725,7 @@ class RulesActor:
             self._log.error("cannot load the stored alert state, starting without it: %s", exc)
             stored = {}
         now = self._clock.now()
-        self._grace_until = now + self._restore_grace
+        until = now + self._restore_grace
         self._restored = {}
         for rule_id, insts in stored.items():
             rule = self._rules.get(rule_id)
@@ -621,8 +738,12 @@ class RulesActor:
                 ]
                 self._outgoing.append((ghost, events, [], list(insts)))
                 continue
+            # Sharded: the instances of checks another replica runs are its to continue.
+            insts = {fp: i for fp, i in insts.items() if self._accepts(i.labels)}
+            if not insts:
+                continue
             self._instances[rule_id] = dict(insts)
-            self._restored[rule_id] = set(insts)
+            self._restored[rule_id] = dict.fromkeys(insts, until)
             firing = [i for i in insts.values() if i.phase is Phase.FIRING]
             events = [
                 AlertEvent(i.to_alert(status=AlertStatus.FIRING), rule_id, rule.channels, now)

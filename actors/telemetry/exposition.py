@@ -69,8 +69,8 @@ class MetricFrame:
 
 
 def freeze(store: MetricStore) -> tuple[MetricFrame, ...]:
-    """Every declared metric of `store` as it is now, stale series left out (call it on the
-    loop that records)."""
+    """Every declared metric of `store` as it is now, stale series and those the store does not
+    export (`MetricStore.export_filter`) left out (call it on the loop that records)."""
     steps = freeze_in_steps(store, chunk=0)
     while True:
         try:
@@ -89,12 +89,19 @@ def freeze_in_steps(
     take ~80 ms of CPU). Each series is read whole; one recorded between steps shows its newer
     values (a scrape is not one instant, as prometheus_client's is not)."""
     frames = []
+    exported = store.export_filter
     for handle in store.metrics():
         now = store.now()
         staleness = store.staleness.of(handle.name, external=handle.external)
         series: list[SeriesSnapshot] = []
+        names = handle.labelnames
         for part in handle.snapshot_chunks(chunk or _ALL):
-            series += [s for s in part if live(s.updated, now, staleness)]
+            series += [
+                s
+                for s in part
+                if live(s.updated, now, staleness)
+                and (exported is None or exported(dict(zip(names, s.label_values, strict=True))))
+            ]
             if chunk:
                 yield
         frames.append(
@@ -111,10 +118,16 @@ def freeze_in_steps(
 
 
 def _live(store: MetricStore, handle: MetricHandle) -> list[SeriesSnapshot]:
-    """The series of `handle` still in force now (`windows.live`)."""
+    """The series of `handle` still in force now (`windows.live`) that the store exports
+    (`MetricStore.export_filter`)."""
     now = store.now()
     staleness = store.staleness.of(handle.name, external=handle.external)
-    return [s for s in handle.snapshot() if live(s.updated, now, staleness)]
+    found = [s for s in handle.snapshot() if live(s.updated, now, staleness)]
+    exported = store.export_filter
+    if exported is not None and found:
+        names = handle.labelnames
+        found = [s for s in found if exported(dict(zip(names, s.label_values, strict=True)))]
+    return found
 
 
 def render(frames: Iterable[MetricFrame], *, openmetrics: bool = False) -> str:

@@ -795,6 +795,10 @@ class MetricStore:
         # When a series' latest sample stops being in force (`windows.Staleness`): applied
         # where series are read (`aggregate*`) and exposed, never to what the rings keep.
         self.staleness = staleness if staleness is not None else windows.Staleness()
+        # Which series (by labels) are exported (`/metrics`, OTLP); None: all. Sharded replicas
+        # leave out the series of checks another replica runs now (their last values here are
+        # stale). Reading (`aggregate*`) is not affected.
+        self.export_filter: Callable[[Mapping[str, str]], bool] | None = None
         self._budget = Budget(max_total_series, max_total_points)
         self._metrics: dict[str, MetricHandle] = {}
         self._listeners: list[Listener] = []

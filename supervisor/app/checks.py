@@ -10,9 +10,15 @@ It also owns the check history (`actors.history`): a `HistoryRecorder` that the 
 hands every result (its result listener), run as the `history` child just before the `checks`
 supervisor (so it flushes the last runs after the checks stopped). `[history] enabled = false`
 leaves it out.
+
+Sharded replicas (`ownership`): the `checks` supervisor starts empty and runs only the checks
+this replica owns; the `share` child (`supervisor.app.share.CheckShare`, after it) starts and
+stops them as the share changes at each heartbeat, and shows the other checks' stored results.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from actors.checks.agents import AgentsCheckConfig
 from actors.checks.cadence import first_round_for
@@ -21,10 +27,12 @@ from actors.checks.factory import build_check_actor
 from actors.checks.probe import CheckContext
 from actors.checks.schedule import Lateness
 from actors.checks.tlscontext import ClientContexts
+from actors.cluster.ownership import Ownership
 from actors.history import HistoryRecorder, HistoryRepository
 from actors.state import HealthState
 from actors.store import Store
-from supervisor.app.reload import ReportBuilder, check_diff
+from supervisor.app.reload import NameDiff, ReportBuilder, check_diff
+from supervisor.app.share import CheckShare
 from supervisor.app.subsystem import Wiring
 from supervisor.app.telemetry import TelemetrySubsystem
 from supervisor.config import Config
@@ -67,6 +75,7 @@ class ChecksSubsystem:
             agent registry (`agents` checks read it) and the tracer (a span per check run).
         tls: the TLS client contexts every check shares, also those a reload starts.
         database: where the history is kept (its tables are migrated here).
+        ownership: sharded replicas: this replica's share of the checks (None: run them all).
 
     Attributes:
         health: the health state the checks publish to.
@@ -74,6 +83,7 @@ class ChecksSubsystem:
         groups: each configured check's `group`, in configuration order (follows reloads).
         lateness: how late the checks run (metrics, overload: readiness, `self` checks, log).
         supervisor: the nested `checks` supervisor.
+        share: sharded replicas: what keeps the supervisor to the owned checks (else None).
 
     Raises:
         actors.checks.errors.CheckError, ValueError: a check cannot be built.
@@ -88,8 +98,10 @@ class ChecksSubsystem:
         telemetry: TelemetrySubsystem,
         tls: ClientContexts,
         database: Store,
+        ownership: Ownership | None = None,
     ) -> None:
         self._wiring = wiring
+        self._checks = {check.name: check for check in config.checks}
         self._telemetry = telemetry
         self.health = HealthState(
             checks=_criticality(config), recorder=telemetry.store, clock=wiring.clock
@@ -110,6 +122,7 @@ class ChecksSubsystem:
         )
         self.groups = _groups(config)
         self.history: HistoryRecorder | None = None
+        repository: HistoryRepository | None = None
         if config.history.enabled:
             repository = HistoryRepository(database)
             repository.migrate()
@@ -125,14 +138,33 @@ class ChecksSubsystem:
         self._first_round = first_round_for(len(config.checks))
         # The checks are independent of each other: they start together (one scheduler pass
         # for thousands, not one each) and stop together (docs/decisions/0010).
+        # Sharded, the share starts the owned checks once the first heartbeat assigned them.
+        initial = [] if ownership is not None else config.checks
         self.supervisor = wiring.supervisor(
-            "checks", [self._spec(check) for check in config.checks], ordered=False
+            "checks", [self._spec(check) for check in initial], ordered=False
         )
+        self.share: CheckShare | None = None
+        if ownership is not None:
+            self.share = CheckShare(
+                ownership=ownership,
+                supervisor=self.supervisor,
+                spec=self._spec_of,
+                health=self.health,
+                critical=lambda name: (c := self._checks.get(name)) is not None and c.critical,
+                repository=repository,
+                logger=logger_for("checks"),
+            )
+        self._ownership = ownership
 
     def specs(self) -> list[ChildSpec]:
-        """`history` (when enabled), then the nested `checks` supervisor."""
+        """`history` (when enabled), the nested `checks` supervisor, then (sharded) `share`."""
         history = [] if self.history is None else [self._wiring.child("history", self.history.run)]
-        return [*history, ChildSpec.supervisor(self.supervisor)]
+        share = [] if self.share is None else [self._wiring.child("share", self.share.run)]
+        return [*history, ChildSpec.supervisor(self.supervisor), *share]
+
+    def _spec_of(self, name: str) -> ChildSpec | None:
+        check = self._checks.get(name)
+        return None if check is None else self._spec(check)
 
     def _spec(self, check: CheckBase) -> ChildSpec:
         actor = build_check_actor(
@@ -150,9 +182,16 @@ class ChecksSubsystem:
         reported; the tree keeps running)."""
         diff = check_diff(old, new)
         checks = {check.name: check for check in new.checks}
+        self._checks = checks
         self.health.configure(_criticality(new))
         self.groups = _groups(new)
         self._telemetry.agents.expect(_expected_agents(new))
+        if self.share is not None and self._ownership is not None:
+            async with self.share.lock:
+                await self._apply_share(
+                    self.share, self._ownership, diff, checks=checks, report=report
+                )
+            return
         for name in diff.removed:
             await self.supervisor.delete_child(check_id(name))
         for name in diff.changed:
@@ -168,3 +207,31 @@ class ChecksSubsystem:
         report.started.extend(check_id(name) for name in diff.added)
         report.stopped.extend(check_id(name) for name in diff.removed)
         report.restarted.extend(check_id(name) for name in diff.changed)
+
+    async def _apply_share(
+        self,
+        share: CheckShare,
+        ownership: Ownership,
+        diff: NameDiff,
+        *,
+        checks: Mapping[str, CheckBase],
+        report: ReportBuilder,
+    ) -> None:
+        """Sharded (under the share's lock): stop removed checks and restart changed ones that
+        run here; the share starts the added ones this replica owns (a check's owner depends
+        only on its name and the live replicas)."""
+        ownership.configure(checks)
+        running = share.running()
+        for name in diff.removed:
+            if name in running:
+                await self.supervisor.delete_child(check_id(name))
+                report.stopped.append(check_id(name))
+        for name in diff.changed:
+            if name not in running:
+                continue
+            try:
+                await self.supervisor.restart_child(check_id(name), self._spec(checks[name]))
+            except Exception as exc:  # a probe that cannot start: reported
+                report.errors.append(f"check {name}: {exc}")
+            report.restarted.append(check_id(name))
+        report.started.extend(check_id(n) for n in diff.added if ownership.owns(n))

@@ -5,15 +5,24 @@ replica's heartbeat (`cluster`): delivery claims renewed, silences refreshed fro
 `actors.cluster.heartbeat`). The shared notification log is built by the routing subsystem's
 caller (`App`) and handed to routing, and the outbox claims rows as this replica; both are named
 here by `replica`. A change of `[cluster]` takes a process restart (it is not a live section).
+
+Sharded mode (`[cluster] mode = "sharded"`): `sharding(config, replica)` makes the replica's
+`Ownership`, which the checks subsystem follows (it runs the owned checks) and the rules follow
+(`follow_rules`: a lost check's alerts are released, a gained one's adopted); every beat
+recomputes it from the live sharded replicas just read (`cluster_checks_owned` gauge).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from actors.cluster.config import ClusterConfig
 from actors.cluster.heartbeat import Heartbeat
 from actors.cluster.membership import Member, Membership
+from actors.cluster.ownership import Change, Ownership
 from actors.notify.outbox import Outbox
 from actors.routing.silencing import Silences
+from actors.rules.actor import RulesActor
 from actors.store import Store
 from actors.telemetry.protocols import MetricWriter
 from supervisor.app.reload import ReportBuilder
@@ -22,9 +31,18 @@ from supervisor.config import Config
 from supervisor.logging_setup import logger_for
 from supervisor.runtime import ChildSpec
 
-__all__ = ["REPLICAS_LIVE", "ClusterSubsystem", "cluster_of"]
+__all__ = [
+    "CHECKS_OWNED",
+    "REPLICAS_LIVE",
+    "ClusterSubsystem",
+    "cluster_of",
+    "follow_rules",
+    "sharding",
+]
 
 REPLICAS_LIVE = "cluster_replicas_live"
+CHECKS_OWNED = "cluster_checks_owned"
+SHARDED = "sharded"
 
 
 def cluster_of(config: Config) -> ClusterConfig | None:
@@ -32,6 +50,29 @@ def cluster_of(config: Config) -> ClusterConfig | None:
     if config.cluster is not None:
         return config.cluster
     return ClusterConfig() if config.storage.shared else None
+
+
+def sharding(config: Config, replica: str | None) -> Ownership | None:
+    """This replica's share of the checks when `[cluster] mode = "sharded"`, else None."""
+    cluster = cluster_of(config)
+    if cluster is None or cluster.mode != SHARDED or replica is None:
+        return None
+    return Ownership(replica=replica, checks=[check.name for check in config.checks])
+
+
+def follow_rules(rules: RulesActor) -> Callable[[Change], None]:
+    """An `Ownership` listener: the rules release the alerts of the checks this replica lost
+    (without resolving them) and adopt those of the checks it gained."""
+
+    def follow(change: Change) -> None:
+        if change.lost:
+            lost = change.lost
+            rules.release(lambda labels: labels.get("check") in lost)
+        if change.gained:
+            gained = change.gained
+            rules.adopt(lambda labels: labels.get("check") in gained)
+
+    return follow
 
 
 class ClusterSubsystem:
@@ -45,6 +86,8 @@ class ClusterSubsystem:
         silences: the process's silences.
         database: the shared store (the membership table).
         metrics: where `cluster_replicas_live` is recorded.
+        ownership: sharded mode: this replica's share, recomputed at every beat.
+        after_beat: awaited at the end of every beat (sharded: the others' check results).
     """
 
     def __init__(
@@ -57,16 +100,25 @@ class ClusterSubsystem:
         silences: Silences,
         database: Store,
         metrics: MetricWriter,
+        ownership: Ownership | None = None,
+        after_beat: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._wiring = wiring
         self.replica = replica
+        self.ownership = ownership
         self.membership = Membership(
             database=database, replica=replica, mode=cluster.mode, heartbeat=cluster.heartbeat
         )
         metrics.declare(REPLICAS_LIVE, "gauge", "Replicas alive, as this one sees them.", ())
 
+        if ownership is not None:
+            metrics.declare(CHECKS_OWNED, "gauge", "Checks this replica runs (sharded mode).", ())
+
         def live(members: list[Member]) -> None:
             metrics.record(REPLICAS_LIVE, float(len(members)), {})
+            if ownership is not None:
+                ownership.update(m.name for m in members if m.mode == SHARDED)
+                metrics.record(CHECKS_OWNED, float(len(ownership.owned)), {})
 
         self.heartbeat = Heartbeat(
             interval=cluster.heartbeat,
@@ -75,6 +127,7 @@ class ClusterSubsystem:
             logger=logger_for("cluster"),
             membership=self.membership,
             on_members=live,
+            after_beat=after_beat,
         )
 
     def specs(self) -> list[ChildSpec]:

@@ -22,6 +22,7 @@ listeners). Their child specs go under the root `Supervisor`:
       cluster     with [storage] url: the replica's heartbeat (claims, silences)     (cluster)
       history     the check history: records every run, flushes in batches      (checks)
       checks      nested supervisor, one child `check:<name>` per [[checks]] entry  (checks)
+      share       sharded replicas: runs the checks this replica owns                (checks)
 
 The checks start last and stop first: a check of the monitor's own API finds it up, and has
 closed its kept-alive connection before the server stops.
@@ -51,7 +52,7 @@ from actors.routing.actor import FlushGate
 from actors.store import Database, DatabaseOpenError, MigrationError, Store, open_store
 from actors.store.observed import STORAGE_ERRORS, ObservedStore, StorageProbe
 from supervisor.app.checks import ChecksSubsystem
-from supervisor.app.cluster import ClusterSubsystem, cluster_of
+from supervisor.app.cluster import ClusterSubsystem, cluster_of, follow_rules, sharding
 from supervisor.app.notify import NotifySubsystem
 from supervisor.app.reload import (
     RELOAD_METRIC,
@@ -175,8 +176,15 @@ class App:
             "Configuration reloads by result (success, failure).",
             ("result",),
         )
+        # Sharded replicas: the checks and the rules follow this replica's share.
+        self.ownership = sharding(config, self.replica)
         self.checks = ChecksSubsystem(
-            config, wiring, telemetry=self._telemetry, tls=self.tls, database=self.database
+            config,
+            wiring,
+            telemetry=self._telemetry,
+            tls=self.tls,
+            database=self.database,
+            ownership=self.ownership,
         )
         self.health = self.checks.health
         self.metrics.declare(
@@ -224,7 +232,12 @@ class App:
             health=self.health,
             outbox=self.notify,
             gate=gate,
+            evaluates=self.ownership.evaluates if self.ownership is not None else None,
         )
+        if self.ownership is not None:
+            self.ownership.add_listener(follow_rules(self.routing.rules))
+            # /metrics and OTLP leave out the stale series of checks another replica runs.
+            self.metrics.export_filter = self.ownership.evaluates
         self.cluster: ClusterSubsystem | None = None
         if cluster is not None and self.replica is not None:
             self.cluster = ClusterSubsystem(
@@ -235,6 +248,8 @@ class App:
                 silences=self.routing.silences,
                 database=self.database,
                 metrics=self.metrics,
+                ownership=self.ownership,
+                after_beat=self.checks.share.refresh if self.checks.share is not None else None,
             )
         self.rules = self.routing.rules
         self.web: WebSubsystem | None = None
@@ -250,6 +265,7 @@ class App:
                 reload_config=self.reload,
                 rejected=lambda: self.last_reload_errors,
                 membership=self.cluster.membership if self.cluster is not None else None,
+                ownership=self.ownership,
             )
             self.api_server, self.metrics_server = self.web.api_server, self.web.metrics_server
         # Start order (stop order reversed): see the module docstring.

@@ -20,6 +20,8 @@ silences are persisted, so nothing is sent twice).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from actors.models import Alert, AlertEvent
 from actors.routing.actor import (
     FlushGate,
@@ -60,6 +62,8 @@ class RoutingSubsystem:
         outbox: where notifications go (notify's `enqueue`).
         gate: with replicas, the shared notification log the routing actor flushes through
             (`actors.cluster.SharedNotifyLog`); None: one process.
+        evaluates: sharded replicas: the series and alerts (by labels) this replica's rules
+            evaluate (`Ownership.evaluates`); None: all.
 
     Attributes:
         alerts: the rules -> routing mailbox.
@@ -79,6 +83,7 @@ class RoutingSubsystem:
         health: HealthView,
         outbox: NotificationSink,
         gate: FlushGate | None = None,
+        evaluates: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> None:
         self._wiring = wiring
         self._health = health
@@ -96,6 +101,7 @@ class RoutingSubsystem:
             state=SqliteAlertStateStore(database=database),
             tracer=telemetry.otel.tracer,
             logger=logger_for("rules"),
+            evaluates=evaluates,
         )
         self.slos = SloActor(
             slos=config.slos, store=telemetry.store, clock=wiring.clock, logger=logger_for("slos")

@@ -25,6 +25,7 @@ from opentelemetry.trace import TracerProvider
 
 from actors.cluster.api import create_blueprint as cluster_blueprint
 from actors.cluster.membership import Membership
+from actors.cluster.ownership import Ownership
 from actors.configtypes import format_duration
 from actors.notify.api import create_blueprint as notify_blueprint
 from actors.routing.api import create_blueprint as alerting_blueprint
@@ -170,6 +171,7 @@ class WebSubsystem:
         reload_config: Callable[[], Awaitable[ReloadReport | None]],
         rejected: Callable[[], Sequence[str]],
         membership: Membership | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         self._wiring = wiring
         clock = wiring.clock
@@ -197,7 +199,7 @@ class WebSubsystem:
                     logger=logger_for("notify.api"),
                 ),
                 reload_blueprint(reload_config=reload_config, rejected=rejected),
-                cluster_blueprint(membership=membership),
+                cluster_blueprint(membership=membership, ownership=ownership),
             ],
             store=telemetry.store,
             tree=wiring.tree,

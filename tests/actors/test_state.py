@@ -231,3 +231,31 @@ def test_overload_fails_readiness_with_its_reason() -> None:
     assert state.snapshot.readiness().reasons == ("overloaded: 30% of the check runs started late",)
     state.set_overload(None)
     assert state.snapshot.readiness().ready
+
+
+def test_checks_run_elsewhere_show_their_stored_results_and_are_not_awaited() -> None:
+    # Sharded replicas: "b" runs on another replica; its stored result stands in for it.
+    recorder = Recorder()
+    state = HealthState(checks={"a": True, "b": True}, recorder=recorder)
+    assert not state.started
+    remote = _result("b", F, critical=True)
+    state.set_remote(["b"], {"b": remote, "a": _result("a", F)})  # "a" is not elsewhere
+    assert not state.started  # still waiting for "a", which runs here
+    assert state.current("b") == remote
+    assert state.current("a") is None
+    state.publish(_result("a", P, critical=True))
+    assert state.started
+    snapshot = state.snapshot
+    assert snapshot.results["b"] == remote
+    assert snapshot.history["b"] == (remote,)
+    assert not snapshot.readiness().ready  # a critical check failing elsewhere fails here too
+    assert [r for r in recorder.records if r[2].get("check") == "b"] == []  # not re-recorded
+    # "b" moves here: its own result wins; moved away again, the stored one is back.
+    local = _result("b", P, critical=True)
+    state.set_remote([], {})
+    state.publish(local)
+    assert state.current("b") == local
+    state.release(["b"])
+    assert state.current("b") is None
+    state.set_remote(["b"], {"b": remote})
+    assert state.current("b") == remote

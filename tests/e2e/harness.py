@@ -193,6 +193,8 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0
+    """When it arrived (`time.monotonic()` of the test process)."""
 
     def json(self) -> object:
         """The body as JSON."""
@@ -223,6 +225,7 @@ class HttpPeer:
                             self.path,
                             {k.lower(): v for k, v in self.headers.items()},
                             body,
+                            time.monotonic(),
                         )
                     )
                     status = peer.status

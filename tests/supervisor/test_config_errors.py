@@ -98,14 +98,13 @@ CASES: list[tuple[str, str, list[str]]] = [
         url = "postgresql://monitor@db/monitor"
         [cluster]
         replica = "a b"
-        mode = "sharded"
+        mode = "shared"
         heartbeat = "0s"
         """,
         [
             "c.toml:4:1: cluster.replica: replica must be at most 128 letters, digits, '_', '.',"
             " ':' or '-' (got 'a b')",
-            'c.toml:5:1: cluster.mode: mode "sharded" is not available yet; use mode ='
-            ' "redundant" (every replica runs every check, each notification is sent once)',
+            "c.toml:5:1: cluster.mode: must be 'redundant' or 'sharded' (got \"shared\")",
             "c.toml:6:1: cluster.heartbeat: heartbeat must be longer than 0s",
         ],
     ),

@@ -114,3 +114,26 @@ async def test_the_identity_ignores_each_replicas_start_time() -> None:
     assert notification_identity("hooks", KEY, 2, [early]) != notification_identity(
         "hooks", KEY, 0, [early]
     )
+
+
+async def test_sharded_replicas_each_with_one_alert_of_a_group_announce_each_once(
+    stores: Stores,
+) -> None:
+    # Sharded: x's check runs on a, y's on b; both alerts fall in one group. Neither replica
+    # sees the other's alert, and neither may announce its own again because of that.
+    a, b = Replica(stores), Replica(stores)
+    x = make_alert(fingerprint="x", starts_at=T0)
+    y = make_alert(fingerprint="y", starts_at=T0 + 0.2)
+    a.see(x)
+    b.see(y)
+    assert await a.flush(T0 + 1) == "firing"
+    assert await b.flush(T0 + 1.1) == "firing"
+    for tick in range(2, 6):  # group_interval ticks: nothing new anywhere
+        assert await a.flush(T0 + tick) is None
+        assert await b.flush(T0 + tick + 0.1) is None
+    a.see(make_alert(fingerprint="x", status=AlertStatus.RESOLVED, starts_at=T0, ends_at=T0 + 6))
+    assert await a.flush(T0 + 6) == "resolved"
+    assert await b.flush(T0 + 6.1) is None  # y is still announced; x's end is not b's to send
+    b.see(make_alert(fingerprint="y", status=AlertStatus.RESOLVED, starts_at=T0 + 0.2))
+    assert await b.flush(T0 + 7) == "resolved"
+    assert await _queued(a) == ["firing", "firing", "resolved", "resolved"]

@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from actors.clock import FixedClock
-from actors.history import WINDOWS, HistoryConfig
+from actors.history import WINDOWS, HistoryConfig, HistoryRepository
 from actors.models import CheckStatus
 from actors.state import HealthState
 from actors.store import Database
@@ -161,3 +161,21 @@ async def test_the_history_on_either_store(stores: Stores) -> None:
     incidents = await again.incidents("api", 0)
     assert [(i.started - T0, i.ended and i.ended - T0) for i in incidents] == [(20, 30)]
     assert [r.status for r in await again.results("api", 2)] == ["pass", "pass"]
+
+
+async def test_latest_reads_every_check_s_newest_run(stores: Stores) -> None:
+    """What sharded replicas show of the checks another replica runs."""
+    clock = FixedClock(T0)
+    store = stores.open(offload=False)
+    recorder = open_recorder(store, clock)
+    await recorder.load()
+    recorder.observe(run("api", P, T0))
+    recorder.observe(run("api", F, T0 + 10, message="HTTP 500"))
+    recorder.observe(run("db", P, T0 + 5, latency=0.25))
+    assert await recorder.flush()
+    latest = await HistoryRepository(stores.open(offload=False)).latest()
+    assert {name: (r.at - T0, r.status, r.message) for name, r in latest.items()} == {
+        "api": (10, "fail", "HTTP 500"),
+        "db": (5, "pass", "db pass"),
+    }
+    assert latest["db"].latency_us == 250_000

@@ -325,3 +325,28 @@ async def test_resolution_follows_the_alert_when_its_channels_change(
     await h.fire("A", status=AlertStatus.RESOLVED, channels=("slack",))
     await trio.sleep(60)
     assert _names(h.outbox.take()) == [("email", "resolved", ["A"])]
+
+
+async def test_a_released_alert_is_forgotten_without_a_notification(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    # Sharded replicas: the alert's check moved to another replica, which continues it.
+    h = Harness(
+        group_by=["check"],
+        group_interval="1m",
+        repeat_interval="10m",
+        inhibit=[{"source": ["alertname=A"], "target": ["alertname=B"], "equal": ["check"]}],
+    )
+    await nursery.start(h.actor.run)
+    a = await h.fire("A", check="db")
+    await h.fire("B", check="api")
+    assert len(h.outbox.take()) == 2
+    await h.send.send(AlertEvent(a, "r", ("hooks",), h.clock.now(), released=True))
+    await trio.sleep(0.001)
+    assert [sorted(g.alerts) for g in h.actor.groups() if a.fingerprint in g.alerts] == []
+    await trio.sleep(20 * 60)  # no resolution, no reminder for the released alert
+    sent = h.outbox.take()
+    assert all(a.fingerprint not in {x.fingerprint for x in n.alerts} for n in sent)
+    # It no longer inhibits anything here.
+    b = await h.fire("B", check="db")
+    assert not h.actor.mute_status(b).inhibited

@@ -1,0 +1,156 @@
+"""Sharded replicas: run the checks this replica owns, and show the others' from the store.
+
+`CheckShare` is the `share` child of the checks subsystem (after the `checks` supervisor, so it
+starts once that runs and stops before it). Whenever this replica's share changes
+(`actors.cluster.ownership.Ownership`, recomputed at every heartbeat) it brings the `checks`
+supervisor's children in line: a check it no longer owns is stopped at once (the in-flight probe
+is cancelled) and its local results dropped; a check it now owns is started. The rules follow
+the same change synchronously (the app wires `RulesActor.release` / `adopt`), before any check
+is started or stopped here.
+
+`refresh` (every heartbeat, after the beat) reads the newest stored run of every check another
+replica runs from the shared history and hands them to the health state, so `/api/health` and
+`/api/v1/checks` of any replica cover every check (a remote result is as old as the owner's last
+history flush, `[history] flush_interval`, plus a heartbeat; its `details.replica` names the
+owner). With `[history] enabled = false` there is nothing to read: those checks show as pending
+here, and `GET /api/v1/cluster` says where each runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import trio
+
+from actors.cluster.ownership import Change, Ownership
+from actors.history import HistoryRepository
+from actors.history.repository import StoredResult
+from actors.models import CheckResult, CheckStatus
+from actors.state import HealthState
+from supervisor.runtime import ChildSpec, Supervisor
+
+__all__ = ["CHECK_PREFIX", "CheckShare", "remote_result"]
+
+CHECK_PREFIX = "check:"
+
+
+def remote_result(stored: StoredResult, *, owner: str | None, critical: bool) -> CheckResult:
+    """A run another replica stored, as this replica's health state shows it."""
+    status = CheckStatus(stored.status)
+    return CheckResult(
+        check=stored.check,
+        status=status,
+        message=stored.message,
+        latency_seconds=stored.latency_us / 1e6,
+        timestamp=stored.at,
+        observed=status,
+        critical=critical,
+        details={"replica": owner} if owner else {},
+    )
+
+
+class CheckShare:
+    """Keeps the `checks` supervisor running exactly the owned checks. See the module doc.
+
+    Args:
+        ownership: this replica's share (its listener is registered here).
+        supervisor: the nested `checks` supervisor.
+        spec: the child spec of a configured check, by name (None: no longer configured).
+        health: the health state (local results dropped, remote ones set).
+        critical: whether a check is critical, by name.
+        repository: the shared check history (None: `[history] enabled = false`).
+        logger: where checks that cannot start are logged.
+
+    Attributes:
+        lock: held while the children change (a reload holds it too).
+    """
+
+    def __init__(
+        self,
+        *,
+        ownership: Ownership,
+        supervisor: Supervisor,
+        spec: Callable[[str], ChildSpec | None],
+        health: HealthState,
+        critical: Callable[[str], bool],
+        repository: HistoryRepository | None,
+        logger: logging.Logger,
+    ) -> None:
+        self._ownership = ownership
+        self._supervisor = supervisor
+        self._spec = spec
+        self._health = health
+        self._critical = critical
+        self._repository = repository
+        self._log = logger
+        self._changed = trio.Event()
+        self.lock = trio.Lock()
+        ownership.add_listener(self._on_change)
+
+    def _on_change(self, change: Change) -> None:
+        self._changed.set()
+
+    def running(self) -> set[str]:
+        """The checks whose actors are children of the `checks` supervisor now."""
+        return {
+            info.id.removeprefix(CHECK_PREFIX)
+            for info in self._supervisor.which_children()
+            if info.id.startswith(CHECK_PREFIX)
+        }
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Reconcile at start and after every change of the share, until cancelled."""
+        task_status.started()
+        while True:
+            self._changed = trio.Event()  # a change during the reconcile runs it again
+            await self.reconcile()
+            await self._changed.wait()
+
+    async def reconcile(self) -> None:
+        """Stop the checks not owned any more, then start the owned ones not running."""
+        async with self.lock:
+            owned = self._ownership.owned
+            running = self.running()
+            lost = running - owned
+            for name in sorted(lost):
+                await self._supervisor.delete_child(CHECK_PREFIX + name)
+            if lost:
+                self._health.release(lost)
+                self._log.info("checks handed over", extra={"checks": sorted(lost)})
+            started = []
+            for name in self._ownership.checks:
+                if name not in owned or name in running:
+                    continue
+                spec = self._spec(name)
+                if spec is None:
+                    continue
+                try:
+                    await self._supervisor.start_child(spec)
+                except Exception as exc:  # a probe that cannot start: logged, the rest run
+                    self._log.error("check %s cannot start: %s", name, exc)
+                    continue
+                started.append(name)
+            if started:
+                self._log.info("checks taken over", extra={"checks": started})
+
+    async def refresh(self) -> None:
+        """Show the latest stored result of every check another replica runs.
+
+        Raises:
+            StoreError: the history cannot be read (the last remote results stay).
+        """
+        ownership = self._ownership
+        if not ownership.assigned:
+            return
+        elsewhere = [name for name in ownership.checks if not ownership.owns(name)]
+        results: dict[str, CheckResult] = {}
+        if self._repository is not None and elsewhere:
+            stored = await self._repository.latest()
+            for name in elsewhere:
+                found = stored.get(name)
+                if found is not None:
+                    results[name] = remote_result(
+                        found, owner=ownership.owner_of(name), critical=self._critical(name)
+                    )
+        self._health.set_remote(elsewhere, results)
