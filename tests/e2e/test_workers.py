@@ -1,0 +1,219 @@
+"""`blipee-monitor run --workers N` as real processes on one PostgreSQL database.
+
+The parent starts N workers (replicas `<host>-w<i>`) sharing one API address (SO_REUSEPORT),
+each with its own /metrics listener; it starts a worker again when it dies, passes SIGTERM on
+and exits 0 once all stopped; without `[storage] url` it refuses with exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from supervisor.app.workerplan import WORKER_MODE
+from tests.e2e.harness import PYTHON, HttpPeer, Monitor, cli, wait_until
+
+CONFIG = """\
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:{metrics_port}"
+
+[storage]
+url = "{url}"
+
+[cluster]
+heartbeat = "300ms"
+
+[supervisor]
+shutdown_timeout = "3s"
+backoff_initial = "50ms"
+
+[log]
+format = "json"
+
+[[checks]]
+name = "x"
+kind = "http"
+url = "{target}/"
+interval = "200ms"
+timeout = "200ms"
+"""
+
+# A worker stops within [supervisor] shutdown_timeout plus the parent's margin (5 s).
+GRACE = 3.0 + 5.0
+
+
+class Workers(Monitor):
+    """`run --workers N` (one parent process); its workers' addresses read from the log."""
+
+    count = 2
+
+    def start(self, timeout: float = 30.0) -> Workers:
+        """Start the parent; wait until every worker's listeners are bound."""
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [PYTHON, "-m", "supervisor", "run", "-c", str(self.config), "--workers", "2"],
+                cwd=self.config.parent,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(lambda: len(self.listeners("metrics")) == self.count, "the workers", timeout)
+        [self.api] = set(self.listeners("web").values())
+        return self
+
+    def listeners(self, actor: str) -> dict[int, str]:
+        """The URL each worker's `actor` listener ("web", "metrics") last reported, by worker."""
+        if self.proc is not None and self.proc.poll() is not None:
+            pytest.fail(f"the parent exited with {self.proc.returncode}:\n{self.log()}")
+        urls: dict[int, str] = {}
+        for entry in self.log_entries():
+            msg = str(entry.get("msg", ""))
+            if entry.get("actor") == actor and msg.startswith("Running on "):
+                urls[int(str(entry["worker"]))] = msg.split()[2]
+        return urls
+
+    def pids(self) -> dict[int, list[int]]:
+        """The pids each worker was started with, in order."""
+        started: dict[int, list[int]] = {}
+        for entry in self.log_entries():
+            if entry.get("actor") == "workers" and str(entry.get("msg", "")).endswith("started"):
+                started.setdefault(int(str(entry["worker"])), []).append(int(str(entry["pid"])))
+        return started
+
+
+@pytest.fixture
+def config(tmp_path: Path, database: str, target: HttpPeer) -> Path:
+    path = tmp_path / "monitor.toml"
+    path.write_text(CONFIG.format(url=database, target=target.url, metrics_port=0))
+    return path
+
+
+@pytest.fixture
+def workers(config: Path) -> Iterator[Workers]:
+    parent = Workers(config)
+    try:
+        yield parent.start()
+    finally:
+        parent.stop()
+
+
+def _get(url: str) -> httpx.Response:
+    with httpx.Client(timeout=5.0) as client:
+        return client.get(url, headers={"Connection": "close"})
+
+
+def _cluster_names(api: str) -> list[str]:
+    document: dict[str, Any] = _get(f"{api}/api/v1/cluster").json()
+    return [replica["name"] for replica in document["replicas"]]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # exited, not yet reaped
+
+
+def test_two_workers_share_the_api_each_serves_its_metrics_and_stop_on_sigterm(
+    workers: Workers,
+) -> None:
+    host = socket.gethostname()
+    metrics = workers.listeners("metrics")
+    assert sorted(metrics) == [0, 1]
+    assert metrics[0] != metrics[1]
+    for url in metrics.values():
+        response = _get(f"{url}/metrics")
+        assert response.status_code == 200
+        assert "cluster_replicas_live" in response.text
+    assert _get(f"{workers.api}/api/health/live").status_code == 200
+    wait_until(lambda: _get(f"{workers.api}/api/health/ready").status_code == 200, "readiness", 20)
+    # Whichever worker answers, both replicas are listed.
+    wait_until(
+        lambda: _cluster_names(workers.api) == [f"{host}-w0", f"{host}-w1"], "both replicas", 20
+    )
+    pids = [started[-1] for started in workers.pids().values()]
+    workers.signal(signal.SIGTERM)
+    assert workers.wait(timeout=GRACE + 5) == 0
+    assert all(_gone(pid) for pid in pids)
+    stopped = [e for e in workers.log_entries() if e.get("msg") == "stopped"]
+    assert sorted(str(e.get("worker")) for e in stopped if "worker" in e) == ["0", "1"]
+    assert all(e.get("status") == 0 for e in stopped)
+    assert "Traceback" not in workers.log()
+
+
+def test_a_killed_worker_is_started_again(workers: Workers) -> None:
+    [first] = workers.pids()[1]
+    os.kill(first, signal.SIGKILL)
+    restarted = wait_until(lambda: workers.pids()[1][1:], "worker 1 started again", 20)
+    assert restarted[0] != first
+    # The new process serves again (its /metrics bound anew, the shared API address kept).
+    wait_until(
+        lambda: len([e for e in workers.log_entries() if _bound(e, "metrics", 1)]) == 2,
+        "worker 1's /metrics bound again",
+        20,
+    )
+    assert _get(f"{workers.listeners('metrics')[1]}/metrics").status_code == 200
+    assert set(workers.listeners("web").values()) == {workers.api}
+    crashed = [e for e in workers.log_entries() if "crashed" in str(e.get("msg"))]
+    assert "was killed by SIGKILL" in str(crashed[0]["msg"])
+    workers.signal(signal.SIGTERM)
+    assert workers.wait(timeout=GRACE + 5) == 0
+
+
+def _bound(entry: dict[str, object], actor: str, worker: int) -> bool:
+    return (
+        entry.get("actor") == actor
+        and str(entry.get("msg", "")).startswith("Running on ")
+        and entry.get("worker") == worker
+    )
+
+
+def test_workers_stop_when_their_parent_is_killed(workers: Workers) -> None:
+    pids = [started[-1] for started in workers.pids().values()]
+    workers.signal(signal.SIGKILL)
+    assert workers.wait(timeout=10) == -signal.SIGKILL
+    wait_until(lambda: all(_gone(pid) for pid in pids), "the orphaned workers to stop", GRACE)
+    lines = [e for e in workers.log_entries() if "parent process is gone" in str(e.get("msg"))]
+    assert len(lines) == 2
+
+
+def test_without_postgresql_run_and_check_config_refuse_with_status_2(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_text('[server]\nlisten = "127.0.0.1:0"\nmetrics_listen = "127.0.0.1:0"\n')
+    for command in ("run", "check-config"):
+        result = cli(command, "-c", str(path), "--workers", "2", cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "run --workers needs [storage] url" in result.stderr
+        assert f"{path}: cannot run 2 workers" in result.stderr
+        assert "Traceback" not in result.stderr
+    result = cli("run", "-c", str(path), "--workers", "0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--workers takes a number of processes from 1 to" in result.stderr
+
+
+def test_check_config_says_what_workers_would_run(tmp_path: Path, database: str) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_text(
+        CONFIG.format(url=database, target="http://127.0.0.1:9", metrics_port=9464).replace(
+            '"127.0.0.1:0"', '"127.0.0.1:3000"'
+        )
+    )
+    result = cli("check-config", "-c", str(path), "--workers", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    host = socket.gethostname()
+    assert (
+        f"run --workers 3: 3 worker processes, {WORKER_MODE} replicas {host}-w0, {host}-w1,"
+        f" {host}-w2; API and probes on 127.0.0.1:3000 (shared, SO_REUSEPORT); /metrics on"
+        " 127.0.0.1:9464, 127.0.0.1:9465, 127.0.0.1:9466"
+    ) in result.stdout
