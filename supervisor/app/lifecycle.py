@@ -56,7 +56,7 @@ async def serve(
     (a one-time amount, at most what start built).
 
     `stop_when`: when it returns, stop gracefully as on SIGTERM (a `run --workers` worker whose
-    parent is gone).
+    parent asks it to stop, or is gone).
 
     Raises:
         supervisor.runtime.RestartIntensityExceeded: the root supervisor gave up.
@@ -94,7 +94,7 @@ async def serve(
                 async def watch() -> None:
                     await stop_when()
                     if not stopping:
-                        begin_stop("the parent process is gone")
+                        begin_stop("stdin closed (the parent process stops, or is gone)")
 
                 nursery.start_soon(watch)
 

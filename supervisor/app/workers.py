@@ -10,16 +10,18 @@ Each worker is the same program run on the same file as replica `<host>-w<i>` (t
   children (`ordered=False`: they start together and stop together) with the `[supervisor]`
   intensity, period and backoff: a worker that exits, whatever its status, is started again
   after the backoff delay; past the intensity the parent stops the others and exits 1;
-- SIGTERM/SIGINT: stops every worker gracefully at once (each gets SIGTERM once and
+- SIGTERM/SIGINT: stops every worker gracefully at once (each is asked once and gets
   `[supervisor] shutdown_timeout` plus `STOP_MARGIN` seconds before SIGKILL); exits 0 when all
-  of them stopped with status 0 (or were still starting, and ended by that SIGTERM), else 1.
-  A second SIGTERM/SIGINT is passed on (the workers stop at once) and the parent exits 130;
+  of them stopped with status 0 (or were ended by a SIGTERM of their own while still starting),
+  else 1. A second SIGTERM/SIGINT is passed on as SIGTERM (the workers stop at once) and the
+  parent exits 130;
 - SIGHUP: passed on to every worker, which reloads the file (each applies its overrides again).
 
-Workers run in their own session, so a terminal's Ctrl-C reaches only the parent (and so each
-worker once, from the parent). Each worker's stdin is a pipe from the parent that it watches:
-if the parent dies (even by SIGKILL) the pipe closes and the workers stop gracefully rather
-than outlive it.
+A worker is asked to stop by closing its stdin, a pipe from the parent that it watches (`serve`'s
+`stop_when`), not by a signal: a service manager that signals the whole process group (systemd's
+default `KillMode`) already sent it SIGTERM, and a second one would stop it at once. The same
+pipe closes when the parent dies (even by SIGKILL), so workers never outlive it. Workers run in
+their own session, so a terminal's Ctrl-C reaches only the parent, which asks them.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
 STOP_MARGIN = 5.0
-"""Seconds a worker gets beyond `[supervisor] shutdown_timeout` to exit after SIGTERM (the
+"""Seconds a worker gets beyond `[supervisor] shutdown_timeout` to exit once asked (the
 process's own start-up and exit) before it is killed."""
 
 _KILL_WAIT = 1.0  # seconds a worker told to stop now gets before SIGKILL
@@ -134,9 +136,10 @@ class WorkerProcess:
     """One worker: a supervised child that runs the process `argv` until asked to stop.
 
     `run` reports started once the process is spawned, then waits for it. Asked to stop (the
-    runtime's stop request), it sends SIGTERM once and waits for the exit (the supervisor cancels
-    it after its shutdown time: SIGKILL); an exit it did not ask for raises `WorkerExited`, so the
-    supervisor starts it again. `stopped` holds the exit statuses of the stops it asked for.
+    runtime's stop request), it closes the process's stdin and waits for the exit (the supervisor
+    cancels it after its shutdown time: SIGKILL); an exit it did not ask for raises
+    `WorkerExited`, so the supervisor starts it again. `stopped` holds the exit statuses of the
+    stops it asked for.
     """
 
     def __init__(self, index: int, argv: Sequence[str]) -> None:
@@ -144,7 +147,7 @@ class WorkerProcess:
         self.argv = list(argv)
         self.process: trio.Process | None = None
         self.stopped: list[int] = []
-        self._terminated = False
+        self._asked = False
         self._log = logger_for("workers")
 
     def send_signal(self, signum: int) -> None:
@@ -153,11 +156,6 @@ class WorkerProcess:
         if process is not None and process.returncode is None:
             process.send_signal(signum)
 
-    def _terminate(self) -> None:
-        if not self._terminated:
-            self._terminated = True
-            self.send_signal(signal.SIGTERM)
-
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the worker process once (see the class docstring).
 
@@ -165,7 +163,7 @@ class WorkerProcess:
             WorkerExited: the process exited by itself.
             OSError: the process cannot be started.
         """
-        self._terminated = False
+        self._asked = False
         process = await trio.lowlevel.open_process(
             self.argv, stdin=subprocess.PIPE, start_new_session=True
         )
@@ -180,7 +178,9 @@ class WorkerProcess:
 
                 async def on_stop() -> None:
                     await context.wait_stop_requested()
-                    self._terminate()
+                    self._asked = True
+                    if process.stdin is not None:
+                        await process.stdin.aclose()  # the worker's signal to stop
 
                 nursery.start_soon(on_stop)
                 status = await process.wait()
@@ -188,7 +188,7 @@ class WorkerProcess:
         finally:
             with trio.CancelScope(shield=True):
                 await self._reap(process)
-        if self._terminated:
+        if self._asked:
             self.stopped.append(status)
             self._log.info(
                 "worker %d stopped: it %s",
@@ -282,7 +282,8 @@ async def supervise(
                     nursery.cancel_scope.cancel()
                     break
     if status == EXIT_OK:
-        # Killed by the SIGTERM it was sent: it was still starting (nothing to drain yet).
+        # Ended by a SIGTERM of its own (a service manager signalling the group) while still
+        # starting, before it handles signals: it had nothing to drain yet.
         clean = (0, -signal.SIGTERM)
         failed = [w.index for w in workers if any(code not in clean for code in w.stopped)]
         if failed:
@@ -329,7 +330,8 @@ def run_workers(config: Config, count: int, *, path: Path) -> int:
 
 
 async def wait_parent_gone() -> None:
-    """In a worker: until its stdin (the parent's pipe) ends, i.e. the parent is gone."""
+    """In a worker: until its stdin (the parent's pipe) ends: the parent asks it to stop, or is
+    gone."""
     stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
     async with stream:
         try:

@@ -17,9 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from supervisor.app.workerplan import WORKER_MODE
-from tests.e2e.harness import PYTHON, HttpPeer, Monitor, cli, wait_until
+from tests.e2e.harness import PYTHON, ROOT, HttpPeer, Monitor, cli, require_binary, wait_until
 
 CONFIG = """\
 [server]
@@ -184,7 +185,11 @@ def test_workers_stop_when_their_parent_is_killed(workers: Workers) -> None:
     workers.signal(signal.SIGKILL)
     assert workers.wait(timeout=10) == -signal.SIGKILL
     wait_until(lambda: all(_gone(pid) for pid in pids), "the orphaned workers to stop", GRACE)
-    lines = [e for e in workers.log_entries() if "parent process is gone" in str(e.get("msg"))]
+    lines = [
+        e
+        for e in workers.log_entries()
+        if "the parent process stops, or is gone" in str(e.get("msg"))
+    ]
     assert len(lines) == 2
 
 
@@ -217,3 +222,64 @@ def test_check_config_says_what_workers_would_run(tmp_path: Path, database: str)
         f" {host}-w2; API and probes on 127.0.0.1:3000 (shared, SO_REUSEPORT); /metrics on"
         " 127.0.0.1:9464, 127.0.0.1:9465, 127.0.0.1:9466"
     ) in result.stdout
+
+
+def _documented_scrape_config() -> dict[str, Any]:
+    """The scrape config docs/high-availability.md gives for workers."""
+    text = (ROOT / "docs" / "high-availability.md").read_text()
+    section = text.split("## Several workers on one host", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    document: dict[str, Any] = yaml.safe_load(block)
+    return document
+
+
+def test_prometheus_scrapes_each_worker_with_the_documented_config(
+    workers: Workers, tmp_path: Path
+) -> None:
+    prometheus = require_binary("prometheus")
+    promtool = require_binary("promtool")
+    documented = tmp_path / "documented.yml"
+    documented.write_text(yaml.safe_dump(_documented_scrape_config()))
+    checked = subprocess.run(
+        [promtool, "check", "config", str(documented)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The same, with the targets the workers bound (ports chosen by the kernel here).
+    config = _documented_scrape_config()
+    targets = [url.removeprefix("http://") for url in workers.listeners("metrics").values()]
+    [job] = config["scrape_configs"]
+    assert len(job["static_configs"][0]["targets"]) == 2
+    job["static_configs"][0]["targets"] = targets
+    config["global"] = {"scrape_interval": "1s"}
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    with socket.socket() as probe:  # Prometheus takes no port 0: find one free now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def query(expression: str) -> list[dict[str, Any]] | None:
+        try:
+            response = _get(f"http://127.0.0.1:{port}/api/v1/query?query={expression}")
+            result: list[dict[str, Any]] = response.json()["data"]["result"]
+        except (httpx.HTTPError, KeyError, ValueError):
+            return None
+        return result if len(result) == 2 else None
+
+    try:
+        up = wait_until(lambda: query("up==1"), "both workers up in Prometheus", 60)
+        assert sorted(series["metric"]["instance"] for series in up) == sorted(targets)
+        live = wait_until(lambda: query("cluster_replicas_live"), "each worker's series", 30)
+        assert {series["metric"]["job"] for series in live} == {"blipee-monitor"}
+    finally:
+        process.terminate()
+        process.wait(10)

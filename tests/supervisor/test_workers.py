@@ -24,20 +24,22 @@ from supervisor.app.workers import (
 from supervisor.config import SupervisorConfig
 from supervisor.runtime import RestartIntensityExceeded
 
-# argv[1]: a file that gets a line per SIGHUP; argv[2]: the status to exit with on SIGTERM.
+# argv[1]: a file that gets a line per SIGHUP; argv[2]: the status to exit with when asked to
+# stop (its stdin closes) or on SIGTERM.
 WORKER = """
 import signal, sys
 signal.signal(signal.SIGHUP, lambda *_: open(sys.argv[1], "a").write("hup\\n"))
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(int(sys.argv[2])))
 open(sys.argv[1], "a").write("up\\n")
 sys.stdin.read()  # until the parent's end of the pipe closes
+sys.exit(int(sys.argv[2]))
 """
-# Ignores SIGTERM (argv[1]: a file it writes once it does).
+# Ignores both ways of being asked to stop (argv[1]: a file it writes once it does).
 DEAF = """
-import signal, sys
+import signal, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 open(sys.argv[1], "a").write("up\\n")
-sys.stdin.read()
+time.sleep(3600)
 """
 
 
