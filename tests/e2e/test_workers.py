@@ -283,3 +283,54 @@ def test_prometheus_scrapes_each_worker_with_the_documented_config(
     finally:
         process.terminate()
         process.wait(10)
+
+
+def _health_checks(metrics_url: str) -> set[str]:
+    """The checks whose `health_check_up` series a worker's /metrics exports."""
+    text = _get(f"{metrics_url}/metrics").text
+    found = set()
+    for line in text.splitlines():
+        if line.startswith("health_check_up{"):
+            found.add(line.split('check="', 1)[1].split('"', 1)[0])
+    return found
+
+
+@pytest.mark.skipif(WORKER_MODE != "sharded", reason="workers run sharded once sharded mode exists")
+def test_each_check_runs_on_exactly_one_worker(
+    tmp_path: Path, database: str, target: HttpPeer
+) -> None:
+    names = [f"c{i}" for i in range(8)]
+    checks = "".join(
+        f'\n[[checks]]\nname = "{name}"\nkind = "http"\nurl = "{target.url}/{name}"\n'
+        'interval = "200ms"\ntimeout = "200ms"\n'
+        for name in names
+    )
+    path = tmp_path / "monitor.toml"
+    path.write_text(
+        CONFIG.format(url=database, target=target.url, metrics_port=0).split("[[checks]]")[0]
+        + checks
+    )
+    parent = Workers(path).start()
+    try:
+        metrics = parent.listeners("metrics")
+
+        def split() -> list[set[str]] | None:
+            shares = [_health_checks(metrics[i]) for i in (0, 1)]
+            covered = shares[0] | shares[1] == set(names)
+            return shares if covered and not shares[0] & shares[1] and all(shares) else None
+
+        shares = wait_until(split, "the checks split over both workers", 30)
+        # The cluster document (from whichever worker answers) names the same split.
+        host = socket.gethostname()
+
+        def listed() -> dict[str, set[str]] | None:
+            document: dict[str, Any] = _get(f"{parent.api}/api/v1/cluster").json()
+            runs = {r["name"]: set(r.get("checks", ())) for r in document["replicas"]}
+            return runs if len(runs) == 2 else None
+
+        runs = wait_until(listed, "both replicas in the cluster document", 20)
+        assert runs == {f"{host}-w0": shares[0], f"{host}-w1": shares[1]}
+        parent.signal(signal.SIGTERM)
+        assert parent.wait(timeout=GRACE + 5) == 0
+    finally:
+        parent.stop()
