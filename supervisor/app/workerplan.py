@@ -1,6 +1,6 @@
 """What `blipee-monitor run --workers N` runs in each process: pure configuration arithmetic.
 
-A worker is a whole replica, the same program on the same file, with four keys overridden (the
+A worker is a whole replica, the same program on the same file, with five keys overridden (the
 user's file is never edited; the overrides are applied again to every reload of it):
 
     [cluster] mode          WORKER_MODE ("sharded": the checks are split over the live workers)
@@ -9,10 +9,11 @@ user's file is never edited; the overrides are applied again to every reload of 
                             the file is resolved once by the parent, so all share the same one)
     [server]  metrics_listen  the configured port + i        (9464, 9465, ...; port 0 stays 0)
     [server]  reuse_port    true
+    [storage] spool_path    "<stem>-w<i><suffix>"            (data/spool-w0.db: one per replica)
 
 so N workers on one host are what N pods of a Deployment are on a cluster: replicas on one
 PostgreSQL database, each scraped on its own /metrics address, behind one address for the API
-(the kernel spreads the connections as a Service would). See
+(the kernel spreads the connections as a Service would), each with its own notification spool. See
 docs/decisions/0012-workers-are-replicas.md.
 
 Every function here raises `ConfigError` (an issue at the key concerned) for what cannot run,
@@ -25,6 +26,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Literal
 
 from pydantic import ValidationError
@@ -127,6 +129,12 @@ class Worker:
             )
         return _with_port(configured, port + self.index)
 
+    def spool_path(self, config: Config) -> str:
+        """The configured `spool_path` with "-w<index>" after its stem (each replica has its own
+        spool file; a worker started again finds its predecessor's)."""
+        path = PurePath(config.storage.spool_path)
+        return str(path.with_name(f"{path.stem}-w{self.index}{path.suffix}"))
+
     def apply(self, config: Config, *, file: str = "<config>") -> Config:
         """`config` as this worker runs it (see the module docstring); `file` names it in
         errors.
@@ -151,13 +159,14 @@ class Worker:
             ClusterConfig.model_validate({"mode": WORKER_MODE, "replica": self.replica})
         except ValidationError as exc:
             raise ConfigError(_issues(exc, file, "cluster")) from None
+        storage = config.storage.model_copy(update={"spool_path": self.spool_path(config)})
         server = config.server.model_copy(
             update={"listen": self.listen, "metrics_listen": metrics, "reuse_port": True}
         )
         cluster = (config.cluster or ClusterConfig()).model_copy(
             update={"mode": WORKER_MODE, "replica": self.replica}
         )
-        return config.model_copy(update={"server": server, "cluster": cluster})
+        return config.model_copy(update={"server": server, "cluster": cluster, "storage": storage})
 
 
 def replica_base(config: Config, host: str) -> str:

@@ -151,6 +151,9 @@ def test_two_workers_share_the_api_each_serves_its_metrics_and_stop_on_sigterm(
     assert sorted(str(e.get("worker")) for e in stopped if "worker" in e) == ["0", "1"]
     assert all(e.get("status") == 0 for e in stopped)
     assert "Traceback" not in workers.log()
+    # Each replica its own notification spool.
+    spools = sorted(path.name for path in (workers.config.parent / "data").glob("spool*.db"))
+    assert spools == ["spool-w0.db", "spool-w1.db"]
 
 
 def test_a_killed_worker_is_started_again(workers: Workers) -> None:

@@ -47,7 +47,7 @@ def test_a_bad_worker_count_says_what_is_accepted(text: str) -> None:
         parse_worker_count(text, cores=2)
 
 
-def test_a_worker_overrides_four_keys_and_keeps_the_rest() -> None:
+def test_a_worker_overrides_five_keys_and_keeps_the_rest() -> None:
     config = _config('[cluster]\nheartbeat = "500ms"\n')
     worker = Worker(2, "0.0.0.0:3000", "web-1")
     applied = worker.apply(config)
@@ -58,7 +58,9 @@ def test_a_worker_overrides_four_keys_and_keeps_the_rest() -> None:
     assert applied.cluster is not None
     assert (applied.cluster.replica, applied.cluster.mode) == ("web-1-w2", WORKER_MODE)
     assert applied.cluster.heartbeat == 0.5
-    assert applied.storage == config.storage
+    assert applied.storage.spool_path == "data/spool-w2.db"
+    assert applied.storage.url == config.storage.url
+    assert applied.storage.spool_limit == config.storage.spool_limit
     assert applied.checks == config.checks
     # Applying it again (a reload of the same file) gives the same configuration.
     assert worker.apply(config) == applied
@@ -121,3 +123,12 @@ def test_plan_describes_every_worker() -> None:
         " 0.0.0.0:3000 (shared, SO_REUSEPORT); /metrics on 0.0.0.0:9464, 0.0.0.0:9465"
     )
     assert plan_workers(_config(), 1, host="vm").describe().startswith("1 worker process,")
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [("data/spool.db", "data/spool-w1.db"), ("/var/lib/m/spool", "/var/lib/m/spool-w1")],
+)
+def test_each_worker_has_its_own_spool_file(configured: str, expected: str) -> None:
+    config = _config(f'spool_path = "{configured}"\n')
+    assert Worker(1, "0.0.0.0:3000", "h").apply(config).storage.spool_path == expected
