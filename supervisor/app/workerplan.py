@@ -14,7 +14,7 @@ user's file is never edited; the overrides are applied again to every reload of 
 so N workers on one host are what N pods of a Deployment are on a cluster: replicas on one
 PostgreSQL database, each scraped on its own /metrics address, behind one address for the API
 (the kernel spreads the connections as a Service would), each with its own notification spool. See
-docs/decisions/0012-workers-are-replicas.md.
+docs/decisions/0014-workers-are-replicas.md.
 
 Every function here raises `ConfigError` (an issue at the key concerned) for what cannot run,
 so the command line prints it as it prints any configuration error (exit status 2) and a
@@ -47,7 +47,7 @@ __all__ = [
     "replica_base",
 ]
 
-WORKER_MODE: Literal["redundant", "sharded"] = "redundant"
+WORKER_MODE: Literal["redundant", "sharded"] = "sharded"
 """The `[cluster] mode` of every worker (the one line to change when sharded mode lands)."""
 
 MAX_WORKERS = 128

@@ -298,7 +298,6 @@ def _health_checks(metrics_url: str) -> set[str]:
     return found
 
 
-@pytest.mark.skipif(WORKER_MODE != "sharded", reason="workers run sharded once sharded mode exists")
 def test_each_check_runs_on_exactly_one_worker(
     tmp_path: Path, database: str, target: HttpPeer
 ) -> None:
