@@ -25,7 +25,14 @@ The peer of this curve is the issue's target (N checks kept up at 1 s: runs/s = 
 program: figures go to docs/benchmarks.md, before and after a change, from the same machine.
 
     .venv/bin/python bench/scale.py [--interval S] [N ...]
+    .venv/bin/python bench/scale.py --workers W [--interval S] [N ...]
     .venv/bin/python bench/scale.py --render [N ...]
+
+With --workers W, the monitor is `run --workers W` on a PostgreSQL database made for the run (the
+local server, 127.0.0.1:5432, user postgres; dropped after): W sharded replicas on the one API
+address. CPU and RSS are those of the parent and its workers together; ready is the shared
+address answering 200 on 3 x W new connections in a row (each worker's own checks have run);
+the scrapes go to worker 0's /metrics.
 
 With --render, no process is started: for N checks (three results each recorded into a metric
 store, as `HealthState` does), it prints the CPU a /metrics render costs on the event loop (the
@@ -58,6 +65,7 @@ directory), so a copy of another revision benchmarks that revision.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import itertools
 import math
@@ -67,7 +75,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,10 +130,12 @@ def _config(
     metrics: int,
     interval: float = 1.0,
     rules: tuple[int, bool] = (0, False),
+    database: str | None = None,
 ) -> Path:
+    storage = f'url = "{database}"' if database else f'path = "{tmp / "monitor.db"}"'
     lines = [
         f'[server]\nlisten = "127.0.0.1:{api}"\nmetrics_listen = "127.0.0.1:{metrics}"\n',
-        f'[storage]\npath = "{tmp / "monitor.db"}"\n',
+        f"[storage]\n{storage}\n",
         '[log]\nlevel = "warning"\n',
     ]
     for i in range(n):
@@ -161,18 +173,26 @@ def _max_gap(stamps: list[float], windows: list[tuple[float, float]]) -> float:
     return worst
 
 
-def _wait_ready(api: int, started: float, pid: int) -> tuple[float, float] | None:
-    """(Seconds from `started` to ready, CPU seconds of `pid` by then), or None."""
-    client = httpx.Client(timeout=5.0)
+def _wait_ready(
+    api: int, started: float, pid: int, in_a_row: int = 1
+) -> tuple[float, float] | None:
+    """(Seconds from `started` until `in_a_row` new connections in a row answer ready (each may
+    reach another worker), CPU seconds of `pid` and its workers by then), or None past
+    `READY_LIMIT`."""
+    client = httpx.Client(timeout=5.0, headers={"Connection": "close"})
     deadline = started + READY_LIMIT
+    row = 0
     try:
         while time.monotonic() < deadline:
             try:
-                if client.get(f"http://127.0.0.1:{api}/api/health/ready").status_code == 200:
-                    return time.monotonic() - started, cpu_seconds(pid)
+                ready = client.get(f"http://127.0.0.1:{api}/api/health/ready").status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+                ready = False
+            row = row + 1 if ready else 0
+            if row >= in_a_row:
+                return time.monotonic() - started, _cpu(pid)
+            if not ready:
+                time.sleep(0.1)
     finally:
         client.close()
     return None
@@ -191,15 +211,60 @@ def _wait_exit(process: subprocess.Popen[bytes], limit: float) -> float | None:
     return None
 
 
-def measure(tmp: Path, n: int, interval: float = 1.0) -> Point:
-    """Start nginx and the monitor with `n` checks, measure, stop both."""
+@contextmanager
+def _database() -> Iterator[str]:
+    """A PostgreSQL database on the local server for one run, dropped after."""
+    import psycopg
+
+    server = "postgresql://postgres@127.0.0.1:5432"
+    name = f"bench_scale_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+def _processes(pid: int) -> list[int]:
+    """`pid` and its child processes (a parent of workers and its workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *(int(child) for child in children)]
+
+
+def _cpu(pid: int) -> float:
+    total = 0.0
+    for each in _processes(pid):
+        with suppress(OSError):  # a worker that has just exited
+            total += cpu_seconds(each)
+    return total
+
+
+def _rss(pid: int) -> int:
+    total = 0
+    for each in _processes(pid):
+        with suppress(OSError):
+            total += rss_bytes(each)
+    return total
+
+
+def measure(
+    tmp: Path, n: int, interval: float = 1.0, workers: int = 0, database: str | None = None
+) -> Point:
+    """Start nginx and the monitor with `n` checks (`workers` processes on `database`, 0: one
+    process on SQLite), measure, stop both."""
     log = tmp / "access.log"
     port, api, metrics = free_port(), free_port(), free_port()
     nginx = start_nginx(tmp, port, access_log=log)
-    config = _config(tmp, f"http://127.0.0.1:{port}", n, api, metrics, interval)
+    config = _config(tmp, f"http://127.0.0.1:{port}", n, api, metrics, interval, database=database)
     started = time.monotonic()
+    extra = ["--workers", str(workers)] if workers else []
     monitor = subprocess.Popen(
-        [sys.executable, "-m", "supervisor", "run", "-c", str(config)],
+        [sys.executable, "-m", "supervisor", "run", "-c", str(config), *extra],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -207,14 +272,14 @@ def measure(tmp: Path, n: int, interval: float = 1.0) -> Point:
     stop_s: float | None = None
     stop_cpu: float | None = None
     try:
-        ready = _wait_ready(api, started, monitor.pid)
+        ready = _wait_ready(api, started, monitor.pid, 3 * workers if workers else 1)
         time.sleep(WARMUP)
-        cpu_before = cpu_seconds(monitor.pid)
+        cpu_before = _cpu(monitor.pid)
         window_start = time.time()
         time.sleep(DURATION)
         window_end = time.time()
-        cpu = cpu_seconds(monitor.pid) - cpu_before
-        rss = rss_bytes(monitor.pid)
+        cpu = _cpu(monitor.pid) - cpu_before
+        rss = _rss(monitor.pid)
         scrapes: list[float] = []
         windows: list[tuple[float, float]] = []
         size = 0
@@ -241,7 +306,7 @@ def measure(tmp: Path, n: int, interval: float = 1.0) -> Point:
         stamps = _stamps(log)
         runs = sum(1 for t in stamps if window_start <= t < window_end)
         idle = [(window_start, window_end)]
-        cpu_running = cpu_seconds(monitor.pid)
+        cpu_running = _cpu(monitor.pid)
         term = time.monotonic()
         monitor.send_signal(signal.SIGTERM)
         total_cpu = _wait_exit(monitor, STOP_LIMIT)
@@ -518,14 +583,15 @@ def main() -> None:
         before = Path(sys.argv[sys.argv.index("--before") + 1]) if "--before" in sys.argv else None
         rules_curve(given[0] if given else 200, before)
         return
-    args = sys.argv[1:]
-    interval = 1.0
-    if "--interval" in args:
-        at = args.index("--interval")
-        interval = float(args[at + 1])
-        del args[at : at + 2]
-    counts = [int(a) for a in args if a.isdigit()] or [100, 500, 1000, 2000]
-    if "--render" in sys.argv:
+    parser = argparse.ArgumentParser(description="The checks curve (see the module docstring).")
+    parser.add_argument("counts", nargs="*", type=int, metavar="N")
+    parser.add_argument("--render", action="store_true")
+    parser.add_argument("--interval", type=float, default=1.0, metavar="S")
+    parser.add_argument("--workers", type=int, default=0, metavar="W")
+    args = parser.parse_args()
+    counts = args.counts or [100, 500, 1000, 2000]
+    interval = args.interval
+    if args.render:
         print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; CPU ms, best of 5")
         print(
             "checks    lines  ours:loop  thread:text  thread:om+gz  peer:text  peer:om+gz  "
@@ -535,14 +601,22 @@ def main() -> None:
             render_cost(n)
         return
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"tree: {ROOT}; N http checks at {interval:g} s, all critical; window {DURATION:.0f} s")
+    shape = f"run --workers {args.workers} on PostgreSQL" if args.workers else "one process"
+    print(
+        f"tree: {ROOT}; {shape}; N http checks at {interval:g} s, all critical;"
+        f" window {DURATION:.0f} s"
+    )
     print(
         "checks  ready(s) / CPU(s)  CPU(core)  runs/s  CPU/run(us)  RSS(MB)  scrape ms (min/max)  "
-        "gap in scrape / idle (ms)  stop(s) / CPU(s)"
+        "gap in scrape / idle (ms)  stop(s) / CPU(s)  load"
     )
     for n in counts:
         with tempfile.TemporaryDirectory() as tmp_name:
-            p = measure(Path(tmp_name), n, interval)
+            if args.workers:
+                with _database() as url:
+                    p = measure(Path(tmp_name), n, interval, args.workers, url)
+            else:
+                p = measure(Path(tmp_name), n, interval)
         ready = f"{p.ready:8.1f}" if p.ready is not None else f">{READY_LIMIT:6.0f}s"
         ready += f" / {p.ready_cpu:6.2f}" if p.ready_cpu is not None else " /      -"
         stopped = f"{p.stop_s:6.2f}" if p.stop_s is not None else f">{STOP_LIMIT:.0f}"
@@ -551,7 +625,8 @@ def main() -> None:
             f"{p.checks:6d}  {ready}  {p.cpu_core:9.2f}  {p.runs_per_s:6.0f}  "
             f"{p.cpu_per_run_us:11.0f}  {p.rss_mb:7.0f}  "
             f"{min(p.scrape_ms):7.0f} / {max(p.scrape_ms):7.0f}     "
-            f"{p.gap_scrape_ms:10.0f} / {p.gap_idle_ms:5.0f}            {stopped}",
+            f"{p.gap_scrape_ms:10.0f} / {p.gap_idle_ms:5.0f}            {stopped}"
+            f"  {os.getloadavg()[0]:4.1f}",
             flush=True,
         )
 

@@ -1,10 +1,11 @@
-"""Command line: `blipee-monitor run | check-config | test-alert | export-rules |
+"""Command line: `blipee-monitor run [--workers [N]] | check-config | test-alert | export-rules |
 import-alertmanager | --version`.
 
 Exit statuses:
     0   success (`run`: stopped by SIGTERM/SIGINT after a graceful stop)
     1   a runtime failure (the error is logged on one line; never a traceback)
-    2   the configuration is invalid (every problem on stderr) or the command line is wrong
+    2   the configuration is invalid (every problem on stderr) or the command line is wrong;
+        `--workers` without `[storage] url`
     130 `run` stopped at once by a second SIGTERM/SIGINT during the graceful stop
 """
 
@@ -12,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from supervisor import __version__
 from supervisor.config import (
@@ -27,6 +31,9 @@ from supervisor.config import (
     summarize,
 )
 from supervisor.logging_setup import SecretRedactor, configure_logging, logger_for
+
+if TYPE_CHECKING:
+    from supervisor.app.workerplan import WorkerPlan
 
 __all__ = ["EXIT_CONFIG", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "main"]
 
@@ -44,10 +51,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"blipee-monitor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_help = "configuration file (default: ./config.toml if present, else the packaged one)"
+    workers_help = (
+        "run N worker processes on this host, sharded replicas sharing [storage] url (PostgreSQL)"
+        " and the API address; without N or with 'auto': one per core (default: one process)"
+    )
     run = sub.add_parser("run", help="run the supervisor until SIGTERM/SIGINT")
     run.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
+    run.add_argument(
+        "--workers", nargs="?", const="auto", default=None, metavar="N", help=workers_help
+    )
+    # Set by `run --workers` on the processes it starts; not for people.
+    run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    run.add_argument("--worker-listen", default=None, help=argparse.SUPPRESS)
     check = sub.add_parser("check-config", help="validate the configuration and summarise it")
     check.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
+    check.add_argument(
+        "--workers",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="N",
+        help="also say what `run --workers N` would run",
+    )
     test = sub.add_parser("test-alert", help="send a test notification")
     test.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
     test.add_argument(
@@ -82,8 +107,36 @@ def _load(path: Path, err: TextIO) -> tuple[Config, tuple[ConfigIssue, ...]] | N
         return None
 
 
+def _worker_count(text: str | None, err: TextIO) -> int | None:
+    """`--workers`'s number of processes; 0 when it was not given, None (printed) if invalid."""
+    if text is None:
+        return 0
+    from supervisor.app.workerplan import available_cores, parse_worker_count
+
+    try:
+        return parse_worker_count(text, cores=available_cores())
+    except ValueError as exc:
+        print(f"blipee-monitor: {exc}", file=err)
+        return None
+
+
+def _plan(config: Config, count: int, path: Path, err: TextIO) -> WorkerPlan | None:
+    """The plan of `run --workers count`; None (every problem printed) when it cannot run."""
+    from supervisor.app.workerplan import plan_workers
+
+    try:
+        return plan_workers(config, count, file=str(path))
+    except ConfigError as exc:
+        print(str(exc), file=err)
+        print(f"{path}: cannot run {count} worker{'s' if count != 1 else ''}", file=err)
+        return None
+
+
 def _check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     path = resolve_config_path(args.config)
+    count = _worker_count(args.workers, err)
+    if count is None:
+        return EXIT_CONFIG
     loaded = _load(path, err)
     if loaded is None:
         return EXIT_CONFIG
@@ -92,27 +145,75 @@ def _check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # Warnings do not change the exit status: the configuration is used as it is.
     for warning in warnings:
         print(f"warning: {warning}", file=err)
+    if count:
+        plan = _plan(config, count, path, err)
+        if plan is None:
+            return EXIT_CONFIG
+        out.write(f"\nrun --workers {count}: {plan.describe()}\n")
     return EXIT_OK
 
 
 def _run(args: argparse.Namespace, err: TextIO) -> int:
     path = resolve_config_path(args.config)
+    count = _worker_count(args.workers, err)
+    if count is None:
+        return EXIT_CONFIG
+    if count and args.worker is not None:
+        print("blipee-monitor: --worker is set by --workers; give only --workers", file=err)
+        return EXIT_CONFIG
     loaded = _load(path, err)
     if loaded is None:
         return EXIT_CONFIG
     config, warnings = loaded
+    worker = None
+    if args.worker is not None:  # one of the processes of `run --workers`
+        # A reload passed on while this worker starts would end it (SIGHUP's default action);
+        # it is reading the file now anyway. `serve` handles SIGHUP once it runs.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        from supervisor.app.workerplan import Worker, replica_base
+
+        listen = args.worker_listen or config.server.listen
+        worker = Worker(args.worker, listen, replica_base(config, socket.gethostname()))
+        try:
+            config = worker.apply(config, file=str(path))
+        except ConfigError as exc:
+            print(str(exc), file=err)
+            print(f"{path}: configuration not used", file=err)
+            return EXIT_CONFIG
+    elif count and _plan(config, count, path, err) is None:
+        return EXIT_CONFIG
     redactor = SecretRedactor(config.redaction_needles())
     configure_logging(
-        format=config.log.format, level=config.log.level, stream=err, redactor=redactor
+        format=config.log.format,
+        level=config.log.level,
+        stream=err,
+        redactor=redactor,
+        fields={"worker": worker.index} if worker is not None else {},
     )
     log = logger_for("main")
     log.info("configuration loaded", extra={"path": str(path)})
-    for warning in warnings:
-        log.warning("configuration warning: %s", warning)
+    if worker is None:  # the parent of workers has logged them
+        for warning in warnings:
+            log.warning("configuration warning: %s", warning)
+    if count:
+        from supervisor.app.workers import run_workers
+
+        return run_workers(config, count, path=path)
     # Disabled channels are logged by the notify package as it builds the channels.
     from supervisor.app.lifecycle import run_app  # the actors are imported only to run them
 
-    return run_app(config, path=path, env=os.environ, redactor=redactor)
+    if worker is None:
+        return run_app(config, path=path, env=os.environ, redactor=redactor)
+    from supervisor.app.workers import wait_parent_gone
+
+    return run_app(
+        config,
+        path=path,
+        env=os.environ,
+        redactor=redactor,
+        adjust=partial(worker.apply, file=str(path)),
+        stop_when=wait_parent_gone,
+    )
 
 
 def _test_alert(args: argparse.Namespace, err: TextIO) -> int:

@@ -26,7 +26,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TextIO
 
 from pydantic import SecretStr
@@ -252,7 +252,18 @@ class LogfmtFormatter(logging.Formatter):
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The one handler `configure_logging` installs (recognised to be replaced on reload)."""
+    """The one handler `configure_logging` installs (recognised to be replaced on reload);
+    `fields` are added to each record it writes that does not set them itself."""
+
+    def __init__(self, stream: TextIO, fields: Mapping[str, object]) -> None:
+        super().__init__(stream)
+        self.fields = dict(fields)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in self.fields.items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return super().filter(record)
 
 
 def configure_logging(
@@ -261,9 +272,13 @@ def configure_logging(
     level: str = "info",
     stream: TextIO | None = None,
     redactor: SecretRedactor | None = None,
+    fields: Mapping[str, object] | None = None,
 ) -> logging.Logger:
     """Send every log record (ours, the runtime's, libraries') to `stream` (stderr) in `format`,
     one line per event, at `level`; returns the `blipee` logger.
+
+    `fields` are added to every line (a `run --workers` worker's `worker`); None keeps those of
+    the handler replaced, so a reload keeps them.
 
     Installed on the root logger so that no record falls through to Python's last-resort
     handler (which would print multi-line tracebacks). Calling it again (on reload) replaces the
@@ -271,10 +286,14 @@ def configure_logging(
     every line (see the module docstring).
     """
     root = logging.getLogger()
+    kept: Mapping[str, object] = {}
     for handler in list(root.handlers):
         if isinstance(handler, _Handler):
+            kept = handler.fields
             root.removeHandler(handler)
-    handler = _Handler(stream if stream is not None else sys.stderr)
+    handler = _Handler(
+        stream if stream is not None else sys.stderr, kept if fields is None else fields
+    )
     handler.setFormatter(JsonFormatter(redactor) if format == "json" else LogfmtFormatter(redactor))
     root.addHandler(handler)
     root.setLevel(level.upper())

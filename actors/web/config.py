@@ -130,6 +130,9 @@ class ServerConfig(ConfigModel):
     """Base URL users reach the monitor at; used for links in notifications."""
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     """Connections served at once per listener; one more is answered 503 (liveness: 200)."""
+    reuse_port: bool = False
+    """Bind `listen` with SO_REUSEPORT, so that several processes of the same user share it and
+    the kernel spreads the connections over them (what `run --workers` sets for its workers)."""
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerConfig:

@@ -4,7 +4,9 @@
 with "host:0"). A graceful stop happens when `shutdown_trigger()` returns (e.g. the runtime's
 `current_child().wait_stop_requested`, called inside the actor's task) or `stop()` is called:
 no new connections, in-flight requests get `graceful_timeout` seconds. Cancellation stops at once.
-TLS is on when `tls_cert` and `tls_key` are given. At most `max_connections` connections are
+TLS is on when `tls_cert` and `tls_key` are given. With `reuse_port` the socket is bound with
+SO_REUSEPORT: processes of the same user share the address and the kernel spreads new
+connections over their listeners (`run --workers`). At most `max_connections` connections are
 served at once; one more, or one accepted at the descriptor limit, is refused with a 503 (a
 liveness probe still gets its 200); `connections` counts them per listener (see `serving`).
 Idle keep-alive connections close after `keep_alive_timeout` (75 s: longer than the idle
@@ -44,6 +46,7 @@ class HttpServer:
         graceful_timeout: float = 5.0,
         max_connections: int = 1000,
         keep_alive_timeout: float = 75.0,
+        reuse_port: bool = False,
         name: str = "api",
         logger: logging.Logger | None = None,
     ) -> None:
@@ -54,6 +57,7 @@ class HttpServer:
         self._graceful = graceful_timeout
         self._max_connections = max_connections
         self._keep_alive = keep_alive_timeout
+        self._reuse_port = reuse_port
         self.connections: list[ConnectionCounts] = []
         self.name = name
         self._log = logger or logging.getLogger(f"blipee_monitor.web.{name}")
@@ -69,6 +73,11 @@ class HttpServer:
         config.errorlog = self._log
         config.keep_alive_timeout = self._keep_alive
         config.include_server_header = False
+        if self._reuse_port:
+            # Hypercorn sets SO_REUSEPORT on the sockets it binds when it runs several workers;
+            # `serve_http` runs none of them (it serves in this task), so this only shares the
+            # port with the other processes (tests/actors/web/test_server.py pins it).
+            config.workers = 2
         if self._tls is not None:
             config.certfile, config.keyfile = self._tls
         return config
@@ -107,7 +116,7 @@ class HttpServer:
             ServerStartError: the address cannot be bound or the TLS files cannot be loaded.
         """
         config = self._config()
-        _check_bind(self.listen)
+        _check_bind(self.listen, reuse_port=self._reuse_port)
         started = False
         try:
             async with trio.open_nursery() as nursery:
@@ -140,8 +149,9 @@ class HttpServer:
             raise ServerStartError(self.listen, _reason(_first_leaf(matched))) from None
 
 
-def _check_bind(listen: str) -> None:
-    """Bind (and release) the address first: hypercorn leaks its socket when binding fails."""
+def _check_bind(listen: str, *, reuse_port: bool = False) -> None:
+    """Bind (and release) the address first: hypercorn leaks its socket when binding fails.
+    `reuse_port`: as the listener will (processes sharing the port are no conflict)."""
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")
     try:
@@ -151,6 +161,8 @@ def _check_bind(listen: str) -> None:
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             sock.bind(address)
         except OSError as exc:

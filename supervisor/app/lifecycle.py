@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -43,6 +43,7 @@ async def serve(
     *,
     signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP),
     freeze_gc: bool = False,
+    stop_when: Callable[[], Awaitable[object]] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Run `app` until a stop signal; returns the exit status (0 graceful, 130 forced).
@@ -53,6 +54,9 @@ async def serve(
     checks' schedule at 3,000 checks/s: ~92 ms -> ~19 ms, docs/benchmarks.md). The price: a
     reference cycle among what start built is never collected, even once a reload replaced it
     (a one-time amount, at most what start built).
+
+    `stop_when`: when it returns, stop gracefully as on SIGTERM (a `run --workers` worker whose
+    parent asks it to stop, or is gone).
 
     Raises:
         supervisor.runtime.RestartIntensityExceeded: the root supervisor gave up.
@@ -69,6 +73,7 @@ async def serve(
                 gc.freeze()
             log.info("started", extra={"checks": len(app.config.checks)})
             task_status.started()
+            stopping = False
 
             async def graceful() -> None:
                 with trio.move_on_after(timeout) as scope:
@@ -77,16 +82,28 @@ async def serve(
                     log.warning("graceful stop took longer than %gs; cancelling", timeout)
                 nursery.cancel_scope.cancel()
 
-            stopping = False
+            def begin_stop(reason: str) -> None:
+                nonlocal stopping
+                stopping = True
+                app.health.begin_draining()
+                log.info("%s: stopping gracefully", reason)
+                nursery.start_soon(graceful)
+
+            if stop_when is not None:
+
+                async def watch() -> None:
+                    await stop_when()
+                    if not stopping:
+                        begin_stop("stdin closed (the parent process stops, or is gone)")
+
+                nursery.start_soon(watch)
+
             async for signum in received:
                 if signum == signal.SIGHUP:
                     log.info("SIGHUP: reloading the configuration")
                     nursery.start_soon(_reload_on_signal, app)
                 elif not stopping:
-                    stopping = True
-                    app.health.begin_draining()
-                    log.info("%s: stopping gracefully", signal.Signals(signum).name)
-                    nursery.start_soon(graceful)
+                    begin_stop(signal.Signals(signum).name)
                 else:
                     log.warning("%s again: stopping now", signal.Signals(signum).name)
                     status = EXIT_INTERRUPTED
@@ -102,16 +119,19 @@ def run_app(
     path: Path | None,
     env: Mapping[str, str] | None = None,
     redactor: SecretRedactor | None = None,
+    adjust: Callable[[Config], Config] | None = None,
+    stop_when: Callable[[], Awaitable[object]] | None = None,
 ) -> int:
     """Run the supervisor process on `config` until SIGTERM/SIGINT; return the exit status.
-    `redactor`: the one the log formatter uses (the app adds the secrets of each reload).
+    `redactor`: the one the log formatter uses (the app adds the secrets of each reload);
+    `adjust`: applied to each reloaded configuration (see `App`); `stop_when`: see `serve`.
 
     Never raises: a failure is logged on one line and gives status 1.
     """
     log = logger_for("main")
     try:
-        app = App(config, path=path, env=env, redactor=redactor)
-        return trio.run(partial(serve, app, freeze_gc=True))
+        app = App(config, path=path, env=env, redactor=redactor, adjust=adjust)
+        return trio.run(partial(serve, app, freeze_gc=True, stop_when=stop_when))
     except Exception as exc:
         for leaf in _leaves(exc):
             log.error("stopped by an error: %s: %s", type(leaf).__name__, leaf)

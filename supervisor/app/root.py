@@ -38,7 +38,7 @@ reported in `needs_restart`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import trio
@@ -99,6 +99,9 @@ class App:
         redactor: collects the configured secrets to cut out of log records (default: a new one).
         tls: the TLS client contexts every check shares, also those a reload starts (default:
             a new `ClientContexts`, system CA store; one context per verification mode).
+        adjust: applied to every configuration a reload reads from `path` (the overrides of a
+            `run --workers` worker, `supervisor.app.workerplan.Worker.apply`); a `ConfigError`
+            it raises rejects the reload as an invalid file does.
 
     Attributes:
         checks, notify, routing: the subsystems (`web` too, None without `serve_http`).
@@ -124,8 +127,10 @@ class App:
         serve_http: bool = True,
         redactor: SecretRedactor | None = None,
         tls: ClientContexts | None = None,
+        adjust: Callable[[Config], Config] | None = None,
     ) -> None:
         self.config = config
+        self._adjust = adjust
         # The configured secrets, kept out of every log line (see `run`).
         self.redactor = redactor if redactor is not None else SecretRedactor()
         self.redactor.add(config.redaction_needles())
@@ -340,6 +345,8 @@ class App:
             return None
         try:
             new = load_config(self.path, env=self.env)
+            if self._adjust is not None:
+                new = self._adjust(new)
         except ConfigError as exc:
             self.last_reload_errors = tuple(str(issue) for issue in exc.issues)
             for issue in exc.issues:

@@ -222,13 +222,22 @@ class WebSubsystem:
             access=self.access,
         )
         server = config.server
-        self.api_server = self._server(config, api, server.listen, name="api", logger="web")
+        self.api_server = self._server(
+            config, api, server.listen, name="api", logger="web", reuse_port=server.reuse_port
+        )
         self.metrics_server = self._server(
             config, metrics_app, server.metrics_listen, name="metrics", logger="metrics"
         )
 
     def _server(
-        self, config: Config, app: Any, listen: str, *, name: str, logger: str
+        self,
+        config: Config,
+        app: Any,
+        listen: str,
+        *,
+        name: str,
+        logger: str,
+        reuse_port: bool = False,
     ) -> HttpServer:
         server = config.server
         return HttpServer(
@@ -239,6 +248,7 @@ class WebSubsystem:
             shutdown_trigger=_stop_requested,
             graceful_timeout=self._wiring.shutdown,
             max_connections=server.max_connections,
+            reuse_port=reuse_port,
             name=name,
             logger=logger_for(logger),
         )

@@ -10,7 +10,7 @@ import trio
 
 from supervisor.app import App
 from supervisor.app.lifecycle import serve
-from supervisor.config import parse_config
+from supervisor.config import Config, ConfigError, ConfigIssue, parse_config
 from supervisor.runtime import ChildSpec, current_child
 
 CONFIG = """
@@ -98,3 +98,42 @@ async def test_sighup_reloads_the_file(tmp_path: Path) -> None:
         assert starts() == {"check:tree": 2}
         os.kill(os.getpid(), signal.SIGTERM)
     assert status == [0]
+
+
+async def test_stop_when_stops_gracefully_with_status_0(tmp_path: Path) -> None:
+    """A worker of `run --workers` stops so when its parent is gone."""
+    app = _app(tmp_path)
+    gone = trio.Event()
+    async with trio.open_nursery() as nursery:
+        status: list[int] = []
+
+        async def main(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            status.append(await serve(app, stop_when=gone.wait, task_status=task_status))
+
+        await nursery.start(main)
+        gone.set()
+    assert status == [0]
+    assert app.health.draining
+
+
+async def test_a_reload_applies_the_adjustment_and_rejects_what_it_rejects(
+    tmp_path: Path,
+) -> None:
+    """`App(adjust=...)`: each reloaded file goes through it (a worker's overrides)."""
+    path = tmp_path / "c.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "m.db"))
+
+    def adjust(config: Config) -> Config:
+        if config.checks[0].interval == 5.0:
+            raise ConfigError([ConfigIssue(str(path), "not for a worker", ("checks",))])
+        return config.model_copy(update={"log": config.log.model_copy(update={"level": "debug"})})
+
+    app = App(adjust(parse_config(path.read_text(), env={})), path=path, env={}, adjust=adjust)
+    path.write_text(path.read_text().replace('interval = "1s"', 'interval = "2s"'))
+    report = await app.reload()
+    assert report is not None
+    assert (app.config.checks[0].interval, app.config.log.level) == (2.0, "debug")
+    path.write_text(path.read_text().replace('interval = "2s"', 'interval = "5s"'))
+    assert await app.reload() is None
+    assert app.last_reload_errors == (f"{path}: checks: not for a worker",)
+    assert app.config.checks[0].interval == 2.0

@@ -76,6 +76,29 @@ def test_logfmt_lines() -> None:
     assert 'error="ValueError: boom\\nsecond line"' in lines[0]
 
 
+def test_fields_are_on_every_line_and_kept_when_logging_is_configured_again() -> None:
+    """A worker's `worker` field survives a reload (which configures logging again)."""
+    first, second = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    try:
+        configure_logging(format="json", stream=first, fields={"worker": 1})
+        logger_for("main").info("started")
+        logger_for("main").info("own", extra={"worker": 7})  # a record's own value wins
+        configure_logging(format="logfmt", stream=second)
+        logger_for("main").info("reloaded")
+        configure_logging(format="logfmt", stream=second, fields={})
+        logger_for("main").info("plain")
+    finally:
+        root.handlers[:] = before[0]
+        root.setLevel(before[1])
+    lines = [json.loads(line) for line in first.getvalue().splitlines()]
+    assert [(line["msg"], line["worker"]) for line in lines] == [("started", 1), ("own", 7)]
+    reloaded, plain = second.getvalue().splitlines()
+    assert reloaded.endswith("msg=reloaded worker=1")
+    assert plain.endswith("msg=plain")
+
+
 def test_http_client_loggers_never_print_a_request_url() -> None:
     # httpx logs "HTTP Request: POST <full url>" at INFO on every request, httpcore its
     # connections at DEBUG: a Slack or webhook URL carries its secret in the path.

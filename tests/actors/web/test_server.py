@@ -58,6 +58,29 @@ async def test_bind_error_is_clear() -> None:
             await server.run()
 
 
+async def test_reuse_port_shares_the_address_between_listeners() -> None:
+    """Two servers with `reuse_port` bind the same address (as the processes of `run --workers`
+    do) and both serve it; one without it is refused with the usual error."""
+    first = HttpServer(app=create_app(health=HealthState()), listen="127.0.0.1:0", reuse_port=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(first.run)
+        listen = f"127.0.0.1:{first.port}"
+        second = HttpServer(app=create_app(health=HealthState()), listen=listen, reuse_port=True)
+        await nursery.start(second.run)
+        assert second.port == first.port
+        async with httpx.AsyncClient() as client:
+            for _ in range(4):  # new connections, spread by the kernel
+                response = await client.get(
+                    f"http://{listen}/api/health/live", headers={"Connection": "close"}
+                )
+                assert response.status_code == 200
+        plain = HttpServer(app=create_app(health=HealthState()), listen=listen)
+        with pytest.raises(ServerStartError, match=f"cannot listen on {listen}"):
+            await plain.run()
+        first.stop()
+        second.stop()
+
+
 async def test_tls(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
