@@ -6,6 +6,8 @@ Each check kind, rule and channel kind declares its own model next to its code, 
   forgotten unit is never taken for seconds.
 - `Secret`: a string whose value is never printed (`pydantic.SecretStr`: repr and str are
   "**********"); read it with `.get_secret_value()` at the one place it is used.
+- `check_http_url`: the one validation of an http(s) URL (checks, channels), its error message
+  showing the URL only in the form the caller allows.
 
 Environment interpolation (`${VAR}`, `${VAR:-default}`) is done on the raw TOML tree before these
 models see it, by `supervisor.config`.
@@ -15,13 +17,22 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr
 
-__all__ = ["ConfigModel", "Duration", "Secret", "format_duration", "parse_duration"]
+__all__ = [
+    "ConfigModel",
+    "Duration",
+    "Secret",
+    "check_http_url",
+    "format_duration",
+    "parse_duration",
+]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_HTTP_URL = re.compile(r"^https?://[^/\s]+")
 
 
 def parse_duration(text: str) -> float:
@@ -77,6 +88,27 @@ def _coerce_duration(value: Any) -> Any:
     if isinstance(value, str):
         return parse_duration(value)
     raise ValueError("expected a duration string such as '10s'")
+
+
+def check_http_url(url: str, *, shown: str | None) -> None:
+    """Accept an http:// or https:// URL with a host and, if given, a port in 1-65535.
+
+    `shown` is the URL as an error message may print it (e.g. its password masked), or None for
+    a URL that is itself a secret: the message then never echoes it.
+
+    Raises:
+        ValueError: not an http(s) URL with a host, or a port outside 1-65535.
+    """
+    if not _HTTP_URL.match(url):
+        got = f", got {shown!r}" if shown is not None else ""
+        raise ValueError(f"expected an http:// or https:// URL{got}")
+    try:
+        valid_port = urlsplit(url).port != 0
+    except ValueError:
+        valid_port = False
+    if not valid_port:
+        got = f" in {shown!r}" if shown is not None else ""
+        raise ValueError(f"invalid port{got}; expected 1-65535")
 
 
 Duration = Annotated[float, BeforeValidator(_coerce_duration)]

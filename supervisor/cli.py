@@ -243,23 +243,22 @@ def _test_alert(args: argparse.Namespace, err: TextIO) -> int:
 
 
 def _metric_kinds(config: Config) -> dict[str, str]:
-    """Each metric a rule may watch, by name, with its kind: what the running monitor declares
-    (the catalogue, [[metrics]], the health metrics, the notification and rule metrics)."""
-    from actors.clock import SystemClock
-    from actors.notify.metrics import declare_notify_metrics
-    from actors.rules.actor import ALERTS_FIRING, RULE_EVALUATION_FAILURES
-    from actors.state import HealthState
-    from actors.telemetry.catalog import declare_catalog
-    from actors.telemetry.store import MetricStore
+    """Each metric a rule may watch, by name, with its kind: what the monitor running `config`
+    declares, read from the declarations themselves (an `App` built on `config`: an in-memory
+    database, nothing served, nothing started, no environment), so no metric is left out."""
+    import logging
 
-    store = MetricStore(clock=SystemClock())
-    declare_catalog(store, config.metrics)
-    HealthState(recorder=store)
-    declare_notify_metrics(store)
-    kinds = {handle.name: str(handle.kind) for handle in store.metrics()}
-    kinds[ALERTS_FIRING] = "gauge"
-    kinds[RULE_EVALUATION_FAILURES] = "counter"
-    return kinds
+    from actors.store import Database
+    from supervisor.app.root import App
+
+    # The build's warnings (a disabled channel, ...) are check-config's to report, not ours.
+    logging.disable(logging.WARNING)
+    try:
+        with Database(":memory:") as database:
+            app = App(config, database=database, serve_http=False, env={})
+            return {handle.name: str(handle.kind) for handle in app.metrics.metrics()}
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _write_output(text: str, output: str | None, err: TextIO) -> int:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import re
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -38,6 +37,7 @@ from actors.checks.config import CheckBase
 from actors.checks.http11 import Http11Client
 from actors.checks.logic import Observation, evaluate_http
 from actors.checks.probe import CheckContext, KindProbe
+from actors.configtypes import check_http_url
 from actors.models import CheckStatus
 from actors.secrets import CREDENTIAL_HEADER
 
@@ -76,15 +76,7 @@ class HttpCheckConfig(CheckBase):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        shown = _without_password(value)
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
-        try:
-            valid_port = urlsplit(value).port != 0
-        except ValueError:
-            valid_port = False
-        if not valid_port:
-            raise ValueError(f"invalid port in {shown!r}; expected 1-65535")
+        check_http_url(value, shown=_without_password(value))
         return value
 
     @model_validator(mode="after")

@@ -9,17 +9,13 @@ disabled, so the default configuration runs on a laptop without any secret.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, SecretStr
 
-from actors.configtypes import ConfigModel, Duration, Secret
+from actors.configtypes import ConfigModel, Duration, Secret, check_http_url
 
 __all__ = ["ChannelBase", "OptionalUrl", "SecretUrl", "Url", "is_empty"]
-
-_URL = re.compile(r"^https?://[^/\s]+")
 
 
 def is_empty(secret: SecretStr | None) -> bool:
@@ -27,33 +23,20 @@ def is_empty(secret: SecretStr | None) -> bool:
     return secret is None or not secret.get_secret_value().strip()
 
 
-def _check_url(text: str, *, shown: bool) -> None:
-    if not _URL.match(text):
-        got = f", got {text!r}" if shown else ""  # a secret URL is never echoed
-        raise ValueError(f"expected an http:// or https:// URL{got}")
-    try:
-        valid_port = urlsplit(text).port != 0
-    except ValueError:
-        valid_port = False
-    if not valid_port:
-        got = f" in {text!r}" if shown else ""
-        raise ValueError(f"invalid port{got}; expected 1-65535")
-
-
 def _url(value: str) -> str:
-    _check_url(value, shown=True)
+    check_http_url(value, shown=value)
     return value
 
 
 def _optional_url(value: str) -> str:
     if value:
-        _check_url(value, shown=True)
+        check_http_url(value, shown=value)
     return value
 
 
 def _optional_secret_url(value: SecretStr) -> SecretStr:
     if value.get_secret_value():
-        _check_url(value.get_secret_value(), shown=False)
+        check_http_url(value.get_secret_value(), shown=None)  # a secret URL is never echoed
     return value
 
 

@@ -137,7 +137,7 @@ class ChecksSubsystem:
         # Thousands of first runs (each opening a connection) are spread over a few seconds.
         self._first_round = first_round_for(len(config.checks))
         # The checks are independent of each other: they start together (one scheduler pass
-        # for thousands, not one each) and stop together (docs/decisions/0010).
+        # for thousands, not one each) and stop together (docs/decisions/0013).
         # Sharded, the share starts the owned checks once the first heartbeat assigned them.
         initial = [] if ownership is not None else config.checks
         self.supervisor = wiring.supervisor(

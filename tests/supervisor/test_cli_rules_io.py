@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from supervisor.cli import _metric_kinds
+from supervisor.config import default_config_path, load_config
 from tests.e2e.harness import cli
 
 RULES = """\
@@ -157,3 +159,31 @@ total = { metric = "api_requests_total" }
     )
     alerts = [r["labels"]["burn"] for r in groups[1]["rules"] if "alert" in r]
     assert alerts == ["page", "ticket"]
+
+
+def test_export_rules_knows_the_kind_of_every_metric_the_monitor_declares() -> None:
+    # The kinds come from the declarations of the app itself: a metric any subsystem declares
+    # (checks' scheduler, storage, reloads, SLOs, rules, notify, health) is known.
+    kinds = _metric_kinds(load_config(default_config_path(), env={}))
+    assert {
+        name: kinds.get(name)
+        for name in (
+            "check_overloaded",
+            "check_runs_skipped_total",
+            "storage_errors_total",
+            "config_reload_total",
+            "slo_sli",
+            "alerts_firing",
+            "notifications_total",
+            "health_check_up",
+        )
+    } == {
+        "check_overloaded": "gauge",
+        "check_runs_skipped_total": "counter",
+        "storage_errors_total": "counter",
+        "config_reload_total": "counter",
+        "slo_sli": "gauge",
+        "alerts_firing": "gauge",
+        "notifications_total": "counter",
+        "health_check_up": "gauge",
+    }

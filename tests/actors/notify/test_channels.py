@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+import trio
+import trio.testing
 
 from actors.clock import FixedClock
 from actors.models import AlertStatus
@@ -142,6 +144,34 @@ async def test_webhook_signs_and_sends_idempotency_key() -> None:
     assert request.headers["X-Signature"] == f"t={t},sha256={signed}"
     assert sign(request.content, "s3cret", t) == f"t={t},sha256={signed}"
     assert json.loads(request.content)["groupKey"] == make_notification().group_key
+    await channel.aclose()
+
+
+async def test_the_timeout_bounds_the_exchange_not_the_building_of_the_client(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    # The first send builds the client (its TLS context: half a second on a loaded machine).
+    # That time is not the receiver's: it never makes an attempt time out.
+    seen: list[httpx.Request] = []
+
+    async def receive(request: httpx.Request) -> httpx.Response:
+        await trio.lowlevel.checkpoint()  # a network exchange yields: a passed deadline fires
+        seen.append(request)
+        return httpx.Response(200)
+
+    transport = httpx.MockTransport(receive)
+    config = channel_config(WebhookChannelConfig, url="http://r.test/", timeout="1s")
+    channel = WebhookChannel("hooks", config, channel_context(transport=transport))
+    build = channel._http
+
+    def slow_build() -> httpx.AsyncClient:
+        mock_clock.jump(5.0)
+        return build()
+
+    channel._http = slow_build  # type: ignore[method-assign]
+    outcome = await channel.send(make_notification())
+    assert isinstance(outcome, Delivered), outcome
+    assert len(seen) == 1
     await channel.aclose()
 
 
