@@ -68,6 +68,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "EMPTY_FILE",
     "LimitsConfig",
     "LogConfig",
     "SupervisorConfig",
@@ -606,13 +607,22 @@ def parse_config(
     return parse_config_and_warnings(text, file=file, env=env)[0]
 
 
+EMPTY_FILE = "the file is empty (still being written?); a configuration names at least one table"
+"""Why an empty file is refused where emptiness is suspect (a reload: see `load_config`)."""
+
+
 def load_config_and_warnings(
-    path: str | Path, *, env: Mapping[str, str] | None = None
+    path: str | Path, *, env: Mapping[str, str] | None = None, allow_empty: bool = True
 ) -> tuple[Config, tuple[ConfigIssue, ...]]:
     """Read and validate the configuration file at `path`; return it and its warnings.
 
+    `allow_empty=False` refuses a file holding only whitespace (`EMPTY_FILE`): read while an
+    editor or a deploy rewrites it in place, it would otherwise be a valid configuration of
+    defaults that stops every check.
+
     Raises:
-        ConfigError: the file cannot be read or decoded, or any problem of `parse_config`.
+        ConfigError: the file cannot be read or decoded, is empty where that is refused, or any
+            problem of `parse_config`.
     """
     file = str(path)
     try:
@@ -623,17 +633,22 @@ def load_config_and_warnings(
         raise ConfigError([ConfigIssue(file, f"not UTF-8 text ({exc.reason})")]) from None
     except OSError as exc:
         raise ConfigError([ConfigIssue(file, f"cannot read: {exc.strerror or exc}")]) from None
+    if not allow_empty and not text.strip():
+        raise ConfigError([ConfigIssue(file, EMPTY_FILE)])
     return parse_config_and_warnings(text, file=file, env=env)
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path, *, env: Mapping[str, str] | None = None, allow_empty: bool = True
+) -> Config:
     """Read and validate the configuration file at `path` (`load_config_and_warnings` without
     the warnings).
 
     Raises:
-        ConfigError: the file cannot be read or decoded, or any problem of `parse_config`.
+        ConfigError: the file cannot be read or decoded, is empty where that is refused, or any
+            problem of `parse_config`.
     """
-    return load_config_and_warnings(path, env=env)[0]
+    return load_config_and_warnings(path, env=env, allow_empty=allow_empty)[0]
 
 
 def default_config_path() -> Path:

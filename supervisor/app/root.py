@@ -168,6 +168,7 @@ class App:
         self.database.ensure_probe_table()
         self.last_reload_errors: tuple[str, ...] = ()
         self._reload_lock = trio.Lock()
+        self._reading = trio.Lock()  # one reload() at a time, from its read to its apply
         wiring = Wiring(
             clock=self.clock, settings=config.supervisor, root=lambda: self.root, tree=self.tree
         )
@@ -338,13 +339,19 @@ class App:
     async def reload(self) -> ReloadReport | None:
         """Read `path` again; apply it if valid. Returns None (and logs every error) if not.
 
-        Never raises for a bad file: the running tree is left as it is.
+        Never raises for a bad file: the running tree is left as it is. Reloads run one at a
+        time, read and apply together, so a reload never applies a file older than the one a
+        later reload read; an empty file is refused (read while being rewritten in place).
         """
+        async with self._reading:
+            return await self._reload()
+
+    async def _reload(self) -> ReloadReport | None:
         if self.path is None:
             self.log.error("reload: no configuration file to read")
             return None
         try:
-            new = load_config(self.path, env=self.env)
+            new = load_config(self.path, env=self.env, allow_empty=False)
             if self._adjust is not None:
                 new = self._adjust(new)
         except ConfigError as exc:

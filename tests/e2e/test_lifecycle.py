@@ -190,8 +190,15 @@ def test_sighup_applies_a_valid_file_and_a_failing_critical_check_fails_readines
 def test_sighup_with_a_broken_file_keeps_the_running_configuration(
     api: httpx.Client, monitor: Monitor, files: _Files
 ) -> None:
+    reloaded_before = monitor.log().count("configuration reloaded")
     files.write(CLOSED.format(port=files.closed_port))
     monitor.signal(signal.SIGHUP)
+    # The closed check may be there from the previous test: wait for this reload to be applied
+    # (a rewrite of the file during it used to be read half-written; now refused, see
+    # tests/supervisor/test_lifecycle.py).
+    wait_until(
+        lambda: monitor.log().count("configuration reloaded") > reloaded_before, "the reload"
+    )
     wait_until(lambda: "closed" in _check_names(api), "the closed check")
     # Listed from the reload on (pending); failing once it has run: the baseline asserted below.
     wait_until(lambda: api.get("/api/health").status_code == 503, "the closed check to fail")

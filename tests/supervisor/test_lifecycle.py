@@ -7,10 +7,19 @@ import signal
 from pathlib import Path
 
 import trio
+import trio.testing
 
 from supervisor.app import App
 from supervisor.app.lifecycle import serve
-from supervisor.config import Config, ConfigError, ConfigIssue, parse_config
+from supervisor.app.reload import ReloadReport
+from supervisor.config import (
+    EMPTY_FILE,
+    Config,
+    ConfigError,
+    ConfigIssue,
+    load_config,
+    parse_config,
+)
 from supervisor.runtime import ChildSpec, current_child
 
 CONFIG = """
@@ -137,3 +146,46 @@ async def test_a_reload_applies_the_adjustment_and_rejects_what_it_rejects(
     assert await app.reload() is None
     assert app.last_reload_errors == (f"{path}: checks: not for a worker",)
     assert app.config.checks[0].interval == 2.0
+
+
+async def test_a_reload_refuses_an_empty_file_and_keeps_every_check(tmp_path: Path) -> None:
+    """A file read while being rewritten in place is empty: valid TOML of defaults, which would
+    stop every check. A reload refuses it; the start-up accepts it (nothing runs yet)."""
+    app = _app(tmp_path)
+    for empty in ("", "\n  \n"):
+        app.path.write_text(empty)  # type: ignore[union-attr]
+        assert await app.reload() is None
+        assert app.last_reload_errors == (f"{app.path}: {EMPTY_FILE}",)
+        assert [check.name for check in app.config.checks] == ["tree"]
+    assert not load_config(tmp_path / "c.toml").checks
+
+
+async def test_reloads_run_one_at_a_time_from_read_to_apply(tmp_path: Path) -> None:
+    """Two reloads at once: the second reads the file only after the first applied, so the file
+    applied last is the newest one (never an older read applied after a newer one)."""
+    app = _app(tmp_path)
+    path = app.path
+    assert path is not None
+    reads: list[str] = []
+    applying = trio.Event()
+    release = trio.Event()
+    apply = app.apply
+
+    async def slow_apply(new: Config) -> ReloadReport:
+        reads.append(new.checks[0].interval.__repr__())
+        applying.set()
+        await release.wait()
+        return await apply(new)
+
+    app.apply = slow_apply  # type: ignore[method-assign]
+    path.write_text(path.read_text().replace('interval = "1s"', 'interval = "2s"'))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(app.reload)
+        await applying.wait()
+        nursery.start_soon(app.reload)
+        await trio.testing.wait_all_tasks_blocked()
+        path.write_text(path.read_text().replace('interval = "2s"', 'interval = "3s"'))
+        assert reads == ["2.0"]  # the second reload has not read the file yet
+        release.set()
+    assert reads == ["2.0", "3.0"]
+    assert app.config.checks[0].interval == 3.0
