@@ -267,7 +267,7 @@ def measure(
         [sys.executable, "-m", "supervisor", "run", "-c", str(config), *extra],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(tmp / "monitor.log").open("wb"),
     )
     stop_s: float | None = None
     stop_cpu: float | None = None
@@ -308,6 +308,9 @@ def measure(
         idle = [(window_start, window_end)]
         cpu_running = _cpu(monitor.pid)
         term = time.monotonic()
+        if monitor.poll() is not None:  # it did not live until asked to stop: say why
+            tail = (tmp / "monitor.log").read_text(errors="replace")[-2000:]
+            raise SystemExit(f"the monitor exited early with {monitor.returncode}:\n{tail}")
         monitor.send_signal(signal.SIGTERM)
         total_cpu = _wait_exit(monitor, STOP_LIMIT)
         if total_cpu is not None:
