@@ -91,12 +91,26 @@ class _SettleBody:
                 if message.get("body"):
                     await send({**message, "more_body": True})
                 with trio.move_on_after(_DRAIN_TIME):
-                    while not read.is_set():
-                        await tracked_receive()
+                    await _drain(tracked_receive, read)
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
         await self._app(scope, tracked_receive, settled_send)
+
+
+async def _drain(receive: Any, read: trio.Event) -> None:
+    """Receive (and drop) body messages until `read` is set, by this task or by another that
+    reads the same channel (Quart's own request reader does): a receive is cancelled as soon as
+    the other reader took the last chunk (a cancelled channel receive loses no message)."""
+
+    async def discard() -> None:
+        while not read.is_set():
+            await receive()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(discard)
+        await read.wait()
+        nursery.cancel_scope.cancel()
 
 
 def _drainable(scope: Any) -> bool:

@@ -22,6 +22,7 @@ import trio
 from supervisor.app.root import App
 from supervisor.config import Config
 from supervisor.logging_setup import SecretRedactor, logger_for
+from supervisor.runtime import leaves
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "run_app", "serve"]
 
@@ -133,13 +134,6 @@ def run_app(
         app = App(config, path=path, env=env, redactor=redactor, adjust=adjust)
         return trio.run(partial(serve, app, freeze_gc=True, stop_when=stop_when))
     except Exception as exc:
-        for leaf in _leaves(exc):
+        for leaf in leaves(exc):
             log.error("stopped by an error: %s: %s", type(leaf).__name__, leaf)
         return EXIT_ERROR
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    """The exceptions inside (nested) exception groups, or `exc` itself."""
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]

@@ -45,6 +45,7 @@ from supervisor.runtime import (
     RestartIntensityExceeded,
     Supervisor,
     current_child,
+    leaves,
 )
 
 __all__ = [
@@ -319,11 +320,12 @@ def run_workers(config: Config, count: int, *, path: Path) -> int:
             for worker in plan.workers
         ]
         return trio.run(supervise, workers, config.supervisor)
-    except RestartIntensityExceeded as exc:
-        log.error("stopped: %s (see the workers' errors above)", exc)
-        return EXIT_ERROR
-    except Exception as exc:
-        log.error("stopped by an error: %s: %s", type(exc).__name__, exc)
+    except Exception as exc:  # trio's nurseries wrap what ended them in exception groups
+        for leaf in leaves(exc):
+            if isinstance(leaf, RestartIntensityExceeded):
+                log.error("stopped: %s (see the workers' errors above)", leaf)
+            else:
+                log.error("stopped by an error: %s: %s", type(leaf).__name__, leaf)
         return EXIT_ERROR
     finally:
         reserved.close()

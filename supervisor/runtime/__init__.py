@@ -39,6 +39,7 @@ from ._exceptions import (
     StartTimeoutError,
     SupervisorError,
     SupervisorStateError,
+    leaves,
 )
 from ._mailbox import Mailbox, MailboxStatistics, Overflow
 from ._spec import (
@@ -74,6 +75,7 @@ __all__ = [
     "Overflow",
     "Restart",
     "RestartIntensityExceeded",
+    "leaves",
     "RestartWindow",
     "StartTimeoutError",
     "Strategy",

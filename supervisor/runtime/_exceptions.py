@@ -129,3 +129,10 @@ class NotSupervisedError(SupervisorError, LookupError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, or `exc` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]

@@ -194,3 +194,27 @@ def test_an_address_in_use_cannot_be_reserved() -> None:
         other.listen()
         with pytest.raises(OSError):
             reserve_address(f"127.0.0.1:{other.getsockname()[1]}")
+
+
+def test_the_parent_names_the_restart_limit_not_the_group_around_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """trio's nurseries wrap what ended them in exception groups: the one line an operator
+    reads when the workers keep crashing names the restart limit and the child."""
+    from supervisor.app import workers as module
+    from supervisor.config import parse_config
+
+    async def crashing(*_: object) -> int:
+        raise ExceptionGroup("nursery", [RestartIntensityExceeded("workers", "worker-0", 3, 5)])
+
+    monkeypatch.setattr(module, "supervise", crashing)
+    config = parse_config(
+        '[server]\nlisten = "127.0.0.1:0"\n[storage]\nurl = "postgresql://m@db:5432/m"\n',
+        env={},
+    )
+    with caplog.at_level("ERROR"):
+        status = module.run_workers(config, 2, path=tmp_path / "c.toml")
+    assert status == 1
+    text = caplog.text
+    assert "worker-0" in text, text
+    assert "ExceptionGroup" not in text, text

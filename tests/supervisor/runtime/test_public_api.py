@@ -36,6 +36,7 @@ EXPECTED = {
     "SupervisorStateError",
     "SupervisorStatistics",
     "current_child",
+    "leaves",
 }
 
 PACKAGE = pathlib.Path(runtime.__file__).parent
