@@ -147,6 +147,8 @@ class CheckShare:
         results: dict[str, CheckResult] = {}
         if self._repository is not None and elsewhere:
             stored = await self._repository.latest()
+            # A reload or a beat may have moved checks during the read: go by the share now.
+            elsewhere = [name for name in ownership.checks if not ownership.owns(name)]
             for name in elsewhere:
                 found = stored.get(name)
                 if found is not None:
