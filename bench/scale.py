@@ -263,12 +263,13 @@ def measure(
     config = _config(tmp, f"http://127.0.0.1:{port}", n, api, metrics, interval, database=database)
     started = time.monotonic()
     extra = ["--workers", str(workers)] if workers else []
-    monitor = subprocess.Popen(
-        [sys.executable, "-m", "supervisor", "run", "-c", str(config), *extra],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "monitor.log").open("wb"),
-    )
+    with (tmp / "monitor.log").open("wb") as errors:  # the child keeps its own descriptor
+        monitor = subprocess.Popen(
+            [sys.executable, "-m", "supervisor", "run", "-c", str(config), *extra],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
     stop_s: float | None = None
     stop_cpu: float | None = None
     try:
