@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -193,7 +195,7 @@ def test_a_planned_round_reads_what_each_rule_would_read_alone(
 ) -> None:
     store = _store(samples)
     now = T0 + 50.0
-    planned: dict[str, dict[Labels, float]] = {}
+    planned: dict[str, Mapping[Labels, float]] = {}
     for read in plan_reads(rules):
         if read.shared:
             every = store.aggregate(read.metric, {}, read.aggregate, read.window, now=now)
@@ -232,8 +234,8 @@ def test_a_dispatched_changed_round_reads_what_each_rule_would_read_alone(
     }
     plan = dispatch({r.id: r for r in rules}, _index(rules), changed)
     scoped_rules = [r for r in rules if r.id in plan.scoped]
-    handed: dict[str, dict[Labels, float]] = {}
-    read_series: dict[str, list[Labels]] = {}
+    handed: dict[str, Mapping[Labels, float]] = {}
+    read_series: dict[str, Sequence[Labels]] = {}
     for read in changed_reads(scoped_rules, plan.scoped):
         found = store.aggregate_series(
             read.metric, read.series, {}, read.aggregate, read.window, now=now
