@@ -9,7 +9,11 @@ series, not every series of `health_check_up`. `absent` rules, which are about e
 and rules whose labels merge several series into one alert, are evaluated whole. A tick (1 s
 by default) re-evaluates every rule over every series for what only time changes: `duration`,
 sliding windows, absence, `keep_firing_for`. Which store reads a round makes, and which rule
-gets which series of them, is planned by the pure functions of `actors.rules.plan`.
+gets which series of them, is planned by the pure functions of `actors.rules.plan`. A rule's
+alert fingerprint per series is computed once and kept (`fingerprints.SeriesFingerprints`,
+pruned to the series that still report), and a rule whose changed series neither hold nor
+have an instance is not stepped at all (`evaluate.idle`): what an unfiltered rule costs per
+sample is a few lookups.
 
 Rules come from configuration and, at runtime, from `add_rule({...})` / `remove_rule(id)` (the
 seed's `alerting` API; this actor is that object). Transitions are persisted through an
@@ -50,10 +54,12 @@ from actors.rules.evaluate import (
     Instance,
     Phase,
     Rule,
+    idle,
     resolve_all,
     step,
 )
 from actors.rules.exceptions import DuplicateLabelset, RuleNotFound
+from actors.rules.fingerprints import SeriesFingerprints
 from actors.rules.index import SelectorIndex
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore
 from actors.rules.plan import (
@@ -88,6 +94,7 @@ RULE_EVALUATION_FAILURES = "rule_evaluation_failures_total"
 _SAVE_BACKOFF_MIN = 0.5  # seconds before a failed alert state save is retried, doubling
 _SAVE_BACKOFF_MAX = 30.0
 _NO_CONDITION = Condition(metric="")
+_NONE: Mapping[str, Instance] = {}  # a rule's instances when it has none (never changed)
 _Scoped = Mapping[str, Sequence[tuple[str, ...]]]  # changed series (label values) per rule id
 
 
@@ -196,6 +203,8 @@ class RulesActor:
         self._index = SelectorIndex()
         self._plan: list[Read] | None = None
         self._instances: dict[str, dict[str, Instance]] = {}
+        # each rule's alert fingerprint per series, computed once (not per sample and rule)
+        self._fingerprints: dict[str, SeriesFingerprints] = {}
         # changed series per watched metric, and rules to evaluate whole (added or replaced)
         self._dirty: dict[str, set[tuple[str, ...]]] = {}
         self._dirty_rules: set[str] = set()
@@ -254,6 +263,7 @@ class RulesActor:
             raise RuleNotFound(rule_id)
         self._unwatch(rule)
         self._retire(rule)
+        self._fingerprints.pop(rule_id, None)
         self._wake.set()
 
     def rules(self) -> list[Rule]:
@@ -489,6 +499,13 @@ class RulesActor:
         self._index.remove(rule.id)
         self._plan = None
 
+    def _fingerprints_of(self, rule: Rule) -> SeriesFingerprints:
+        """The memo of `rule`'s fingerprints: a new one for a new (or replaced) rule object."""
+        memo = self._fingerprints.get(rule.id)
+        if memo is None or memo.rule is not rule:
+            memo = self._fingerprints[rule.id] = SeriesFingerprints(rule)
+        return memo
+
     def _retire(self, rule: Rule) -> None:
         insts = self._instances.pop(rule.id, {})
         self._errors.pop(rule.id, None)
@@ -511,7 +528,7 @@ class RulesActor:
         rules = [r for r in (self._rules.get(i) for i in rule_ids) if r is not None and r.enabled]
         if not rules:
             return 0
-        touched: dict[str, list[Labels] | None] | None = None
+        touched: dict[str, Sequence[Labels] | None] | None = None
         values: Mapping[str, Mapping[Labels, float]]
         if changed is None:
             if full and self._plan is None:
@@ -520,31 +537,52 @@ class RulesActor:
         else:
             values, touched = self._changed_values(rules, *changed, now)
         evaluated = 0
+        # This loop runs for every rule at every sample when rules are unfiltered: what it
+        # does per rule is kept to a few lookups until a rule has something to step.
+        instances_of = self._instances
+        memos = self._fingerprints
+        errors = self._errors
+        sharded = self._evaluates is not None
         for rule in rules:
-            before = self._instances.get(rule.id, {})
+            rule_id = rule.id
+            before = instances_of.get(rule_id, _NONE)
+            memo = memos.get(rule_id)
+            if memo is None or memo.rule is not rule:
+                memo = self._fingerprints_of(rule)
+            fingerprint_of = memo.__getitem__
+            mine = self._mine(rule, values[rule_id]) if sharded else values[rule_id]
+            scope: AbstractSet[str] | None = None
+            if touched is not None and (series := touched[rule_id]) is not None:
+                if not series:
+                    continue
+                if idle(rule, before, mine, series, fingerprint_of):
+                    # What the step would return: nothing holds, no instance of the series.
+                    if errors:
+                        errors.pop(rule_id, None)
+                    evaluated += 1
+                    continue
+                # Only instances outside the scope need it: none, no fingerprints to compute.
+                scope = scope_of(rule, series, fingerprint_of) if before else frozenset()
+            elif memo.oversized(len(mine)):
+                memo.retain(mine)  # every series read: forget those that stopped
             keep: AbstractSet[str] = frozenset()
-            held = self._restored.get(rule.id)
+            held = self._restored.get(rule_id)
             if held:
                 keep = frozenset(fp for fp, until in held.items() if now < until)
                 if len(keep) < len(held):
                     if keep:
-                        self._restored[rule.id] = {fp: held[fp] for fp in keep}
+                        self._restored[rule_id] = {fp: held[fp] for fp in keep}
                     else:
-                        del self._restored[rule.id]
-            scope: AbstractSet[str] | None = None
-            if touched is not None and (series := touched[rule.id]) is not None:
-                if not series:
-                    continue
-                # Only instances outside the scope need it: none, no fingerprints to compute.
-                scope = scope_of(rule, series) if before else frozenset()
+                        del self._restored[rule_id]
             try:
                 result = step(
                     rule,
                     before,
-                    self._mine(rule, values[rule.id]),
+                    mine,
                     now,
                     keep_missing=keep,
                     scope=scope,
+                    fingerprint_of=fingerprint_of,
                 )
             except DuplicateLabelset as exc:
                 # As Prometheus: the evaluation fails, the rule's alerts keep their state.
@@ -592,7 +630,7 @@ class RulesActor:
         scoped: _Scoped,
         labels_of: Mapping[str, Mapping[tuple[str, ...], Labels]],
         now: float,
-    ) -> tuple[dict[str, Mapping[Labels, float]], dict[str, list[Labels] | None]]:
+    ) -> tuple[dict[str, Mapping[Labels, float]], dict[str, Sequence[Labels] | None]]:
         """Values and the changed series read (the scope of `step`) per rule.
 
         Rules reading the same `(metric, aggregate, window)` share one read of their changed
@@ -600,7 +638,7 @@ class RulesActor:
         value (its instance resolves as in a full step). Not for `absent` or ratio rules.
         """
         values: dict[str, Mapping[Labels, float]] = {}
-        touched: dict[str, list[Labels] | None] = {}
+        touched: dict[str, Sequence[Labels] | None] = {}
         for read in changed_reads(rules, scoped):
             try:
                 found = self._store.aggregate_series(

@@ -25,7 +25,7 @@ label a series lacks matches only the empty value, as the store's matchers do).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -56,9 +56,10 @@ class LabelIndex:
     """The rules of one read, by their exact-match label filter: a dict lookup per series.
 
     A filter on a label a series lacks matches only the empty value (as the store's matchers).
+    `unfiltered`: the rules without a filter (every series satisfies them), in order.
     """
 
-    __slots__ = ("_indexes",)
+    __slots__ = ("_filtered", "_indexes", "unfiltered")
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self._indexes: dict[tuple[str, ...], dict[tuple[str, ...], list[Rule]]] = {}
@@ -66,6 +67,18 @@ class LabelIndex:
             names = tuple(name for name, _ in rule.condition.labels)
             wanted = tuple(value for _, value in rule.condition.labels)
             self._indexes.setdefault(names, {}).setdefault(wanted, []).append(rule)
+        self.unfiltered: tuple[Rule, ...] = tuple(self._indexes.get((), {}).get((), ()))
+        self._filtered = {names: index for names, index in self._indexes.items() if names}
+
+    def filtered_of(self, series: Labels) -> list[Rule]:
+        """The rules with a filter that `series` satisfies, in the order they were indexed."""
+        if not self._filtered:
+            return []
+        labels = dict(series)
+        found: list[Rule] = []
+        for names, index in self._filtered.items():
+            found.extend(index.get(tuple([labels.get(n, "") for n in names]), ()))
+        return found
 
     def rules_of(self, series: Labels) -> list[Rule]:
         """The rules whose filter `series` satisfies, in the order they were indexed."""
@@ -119,16 +132,25 @@ def plan_reads(rules: Iterable[Rule]) -> list[Read]:
     ]
 
 
-def distribute(read: Read, values: Mapping[Labels, float]) -> dict[str, dict[Labels, float]]:
+def distribute(read: Read, values: Mapping[Labels, float]) -> dict[str, Mapping[Labels, float]]:
     """The values of a shared read (every series of the metric) per rule id of `read`.
 
-    Every rule of `read` has an entry, empty when no series satisfies its filter.
+    Every rule of `read` has an entry, empty when no series satisfies its filter. The rules
+    without a filter get `values` itself (not a copy per rule: the caller must not change it).
     """
-    out: dict[str, dict[Labels, float]] = {rule.id: {} for rule in read.rules}
-    rules_of = read.index.rules_of
-    for series, value in values.items():
-        for rule in rules_of(series):
-            out[rule.id][series] = value
+    index = read.index
+    out: dict[str, Mapping[Labels, float]] = {}
+    mine: dict[str, dict[Labels, float]] = {}
+    for rule in read.rules:
+        if rule.condition.labels:
+            out[rule.id] = mine[rule.id] = {}
+        else:
+            out[rule.id] = values
+    if mine:
+        filtered_of = index.filtered_of
+        for series, value in values.items():
+            for rule in filtered_of(series):
+                mine[rule.id][series] = value
     return out
 
 
@@ -176,29 +198,45 @@ def dispatch(
     stay where they are (the actor skips them).
     """
     entire = set(whole)
-    scoped: dict[str, list[tuple[str, ...]]] = {}
+    # the rules (ids) over each changed series: one sample concerns every unfiltered rule of
+    # its metric, so the work per rule is kept to a few lookups here
+    chosen: list[tuple[tuple[str, ...], list[str]]] = []
     for metric, series in changed.items():
         for values, labels in series.items():
             selected = index.select(metric, labels)
             if not selected:
                 continue
-            names: set[str] | None = None
+            names = {name for name, _ in labels}
+            if not names.isdisjoint(_ALERT_LABELS):  # `merges_series` for every rule
+                entire.update(rule_id for rule_id in selected if rule_id in rules)
+                chosen.append((values, [rule_id for rule_id in selected if rule_id not in rules]))
+                continue
+            over: list[str] = []
             for rule_id in selected:
                 if rule_id in entire:
                     continue
                 rule = rules.get(rule_id)
                 if rule is not None:
                     cond = rule.condition
-                    if names is None:
-                        names = {name for name, _ in labels}
                     if (
                         cond.aggregate == "absent"
                         or cond.divide_by is not None
-                        or merges_series(rule, names)
+                        or (rule.labels and merges_series(rule, names))
                     ):
                         entire.add(rule_id)
-                        scoped.pop(rule_id, None)
                         continue
+                over.append(rule_id)
+            chosen.append((values, over))
+    scoped: dict[str, list[tuple[str, ...]]] = {}
+    if len(chosen) == 1:
+        # one changed series (a check result): every rule gets the same list (not changed)
+        values, over = chosen[0]
+        one = [values]
+        scoped = dict.fromkeys(sorted(rule_id for rule_id in over if rule_id not in entire), one)
+        return Dispatch(sorted(entire), scoped)
+    for values, over in chosen:
+        for rule_id in over:
+            if rule_id not in entire:
                 scoped.setdefault(rule_id, []).append(values)
     return Dispatch(sorted(entire), {rule_id: scoped[rule_id] for rule_id in sorted(scoped)})
 
@@ -224,16 +262,17 @@ def changed_reads(
     for rule in rules:
         cond = rule.condition
         groups.setdefault((cond.metric, cond.aggregate, cond.window), []).append(rule)
-    return [
-        ChangedRead(
-            metric,
-            aggregate,
-            window,
-            tuple(group),
-            frozenset(values for rule in group for values in scoped[rule.id]),
-        )
-        for (metric, aggregate, window), group in groups.items()
-    ]
+    out: list[ChangedRead] = []
+    for (metric, aggregate, window), group in groups.items():
+        wanted: set[tuple[str, ...]] = set()
+        last: Sequence[tuple[str, ...]] | None = None
+        for rule in group:
+            mine = scoped[rule.id]
+            if mine is not last:  # rules given the same list (`dispatch`): added once
+                wanted.update(mine)
+                last = mine
+        out.append(ChangedRead(metric, aggregate, window, tuple(group), frozenset(wanted)))
+    return out
 
 
 def share_changed(
@@ -241,19 +280,28 @@ def share_changed(
     found: Mapping[Labels, float | None],
     scoped: Mapping[str, Sequence[tuple[str, ...]]],
     labels_of: Mapping[tuple[str, ...], Labels],
-) -> tuple[dict[str, dict[Labels, float]], dict[str, list[Labels]]]:
+) -> tuple[dict[str, Mapping[Labels, float]], dict[str, Sequence[Labels]]]:
     """Hand `found` (the store's read of `read.series`; None: no value now) to `read`'s rules.
 
     `(values, series)` per rule id: its series (`scoped`) with a value, and every one of them
     the store knows, with or without a value (the scope of its step). `labels_of`: the labels
     of each changed series' label values.
     """
-    values: dict[str, dict[Labels, float]] = {}
-    series_of: dict[str, list[Labels]] = {}
+    values: dict[str, Mapping[Labels, float]] = {}
+    series_of: dict[str, Sequence[Labels]] = {}
+    # Rules given the same changed series (every unfiltered rule) share one hand-out: built
+    # once, not per rule (the caller must not change them).
+    shared: dict[tuple[tuple[str, ...], ...], tuple[dict[Labels, float], list[Labels]]] = {}
     for rule in read.rules:
-        mine = [labels for v in scoped[rule.id] if (labels := labels_of[v]) in found]
-        series_of[rule.id] = mine
-        values[rule.id] = {labels: value for labels in mine if (value := found[labels]) is not None}
+        wanted = tuple(scoped[rule.id])
+        handed = shared.get(wanted)
+        if handed is None:
+            mine = [labels for v in wanted if (labels := labels_of[v]) in found]
+            handed = shared[wanted] = (
+                {labels: value for labels in mine if (value := found[labels]) is not None},
+                mine,
+            )
+        values[rule.id], series_of[rule.id] = handed
     return values, series_of
 
 
@@ -270,6 +318,11 @@ def merges_series(rule: Rule, labelnames: AbstractSet[str]) -> bool:
     )
 
 
-def scope(rule: Rule, series: Iterable[Labels]) -> frozenset[str]:
-    """The fingerprints of `rule`'s instances for `series`."""
-    return frozenset(fingerprint(alert_labels(rule, labels)) for labels in series)
+def scope(
+    rule: Rule, series: Iterable[Labels], fingerprint_of: Callable[[Labels], str] | None = None
+) -> frozenset[str]:
+    """The fingerprints of `rule`'s instances for `series` (`fingerprint_of` as in
+    `evaluate.step`: the actor passes its memo)."""
+    if fingerprint_of is None:
+        return frozenset(fingerprint(alert_labels(rule, labels)) for labels in series)
+    return frozenset(map(fingerprint_of, series))

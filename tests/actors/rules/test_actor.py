@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 import trio
@@ -15,7 +16,9 @@ from actors.clock import FixedClock, VirtualClock
 from actors.models import AlertEvent, AlertStatus, Severity
 from actors.rules.actor import RulesActor
 from actors.rules.config import RuleConfig
+from actors.rules.evaluate import alert_labels, fingerprint
 from actors.rules.exceptions import InvalidRule, RuleNotFound
+from actors.rules.fingerprints import SeriesFingerprints
 from actors.rules.persist import AlertStateStore, MemoryAlertStateStore, SqliteAlertStateStore
 from actors.store import QueryError
 from actors.telemetry.store import MetricStore
@@ -546,3 +549,90 @@ async def test_a_failing_state_store_neither_stops_alerting_nor_loses_the_state(
     [(_fingerprint, saved)] = state.data["db-down"].items()
     assert saved.phase.value == "firing"
     assert h.actor.alerts()[0].state == "firing"
+
+
+_ZONES = ("", "x", "y")
+_VARIANTS: dict[str, dict[str, Any]] = {
+    # the same rule id, as it may be replaced at runtime: other alert labels, other fingerprints
+    "plain": {"name": "all", "labels": {}},
+    "renamed": {"name": "everything", "labels": {}},
+    "team": {"name": "all", "labels": {"team": "ops"}},
+    "severe": {"name": "all", "labels": {}, "severity": "critical"},
+}
+_op = st.one_of(
+    st.tuples(
+        st.just("sample"),
+        st.dictionaries(
+            st.tuples(st.sampled_from(_CHECKS), st.sampled_from(_ZONES)),
+            st.sampled_from([0.0, 1.0]),
+            min_size=1,
+            max_size=4,
+        ),
+    ),
+    st.tuples(st.just("wait"), st.sampled_from([1.0, 61.0])),  # 61 s: every series goes stale
+    st.tuples(st.just("replace"), st.sampled_from(sorted(_VARIANTS))),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_op, max_size=14))
+def test_cached_fingerprints_never_go_stale(ops: list[tuple[str, Any]]) -> None:
+    """Incremental rounds (fingerprints kept per rule and series across rounds, pruned to the
+    series that still report) alert as full rounds when label sets come and go (a zone label
+    set or not: other series, other alert labels), series stop reporting (a window passes:
+    every value gone, then they report again), and the rule is replaced by another with the
+    same id and other alert labels; every kept fingerprint is that of its series."""
+    window = {"metric": "health_check_up", "window": "1m", "operator": "<", "threshold": 1}
+
+    def variant(name: str) -> RuleConfig:
+        return RuleConfig.model_validate(
+            {"id": "all", **_VARIANTS[name], "condition": {**window, "labels": {}}}
+        )
+
+    rules = [
+        variant("plain"),
+        RuleConfig.model_validate(
+            {"id": "in-x", "name": "in-x", "condition": {**window, "labels": {"zone": "x"}}}
+        ),
+    ]
+
+    async def run() -> None:
+        clock = FixedClock()
+        sides = []
+        for _ in range(2):
+            store = MetricStore(clock=clock)
+            store.declare("health_check_up", "gauge", "Check up.", ("check", "zone"))
+            send, receive = trio.open_memory_channel[AlertEvent](1000)
+            actor = RulesActor(rules=rules, store=store, sink=send, clock=clock)
+            sides.append((store, actor, receive))
+        (inc_store, incremental, inc_events), (full_store, full, full_events) = sides
+        await incremental.evaluate(None)
+        await full.evaluate(None)
+        for kind, arg in ops:
+            if kind == "sample":
+                clock.advance(1.0)
+                for (check, zone), value in arg.items():
+                    for store in (inc_store, full_store):
+                        store.record("health_check_up", value, {"check": check, "zone": zone})
+                await incremental.evaluate_changed({"health_check_up": set(arg)})
+                await full.evaluate(["health_check_up"])
+            elif kind == "wait":
+                clock.advance(arg)
+                await incremental.evaluate(None)  # the tick
+                await full.evaluate(None)
+            else:
+                incremental.add_rule(variant(arg))
+                full.add_rule(variant(arg))
+                await incremental.evaluate_changed({}, ["all"])
+                await full.evaluate(["health_check_up"])
+            assert sorted(_drain(inc_events)) == sorted(_drain(full_events))
+            assert _instances(incremental) == _instances(full)
+            for view in incremental.alerts():
+                assert view.fingerprint == fingerprint(view.labels)
+            for memo in incremental._fingerprints.values():
+                assert memo.rule is next(r for r in incremental.rules() if r.id == memo.rule.id)
+                for series, fp in memo.items():
+                    assert fp == fingerprint(alert_labels(memo.rule, series))
+
+    with patch.object(SeriesFingerprints, "oversized", lambda self, series: True):
+        trio.run(run)  # pruned at every full round

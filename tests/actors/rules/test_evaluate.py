@@ -18,11 +18,13 @@ from actors.rules.evaluate import (
     alert_labels,
     compare,
     fingerprint,
+    idle,
     render,
     resolve_all,
     step,
 )
 from actors.rules.exceptions import DuplicateLabelset
+from actors.rules.fingerprints import SeriesFingerprints
 
 SERIES: Labels = (("agent", "a"),)
 
@@ -227,6 +229,13 @@ def test_fingerprint_is_stable_and_label_sensitive() -> None:
     assert len(fingerprint(labels)) == 16
 
 
+def test_fingerprint_digests_are_those_already_persisted() -> None:
+    """Stored alert state and notification identities hold these: they never change."""
+    labels = (("alertname", "Höhe"), ("check", "db"), ("rule", "r1"), ("severity", "critical"))
+    assert fingerprint(labels) == "0eadb9036ab9f962"
+    assert fingerprint(()) == "e3b0c44298fc1c14"
+
+
 def test_absent_alert_carries_the_filter_labels() -> None:
     rule = Rule(
         id="gone",
@@ -336,3 +345,86 @@ def test_series_merged_by_rule_labels_fail_the_evaluation() -> None:
         step(rule, instances, {a: 11.0, b: 12.0}, 1.0)
     # Only series whose condition holds are alerts: a false one does not collide.
     assert step(rule, instances, {a: 11.0, b: 1.0}, 1.0).instances.keys() == instances.keys()
+
+
+@settings(max_examples=400, deadline=None)
+@given(_incremental_case())
+def test_an_idle_step_changes_nothing(
+    case: tuple[Rule, dict[str, Instance], dict[Labels, float], frozenset[str], set[Labels], float],
+) -> None:
+    """`idle` says so only when the incremental step over the changed series returns the
+    instances as they were, no event, nothing changed (so the actor may skip it)."""
+    rule, before, values, keep, changed, now = case
+    scope = {fingerprint(alert_labels(rule, series)) for series in changed}
+    partial_values = {series: v for series, v in values.items() if series in changed}
+    partial = step(rule, before, partial_values, now, keep_missing=keep, scope=scope)
+    quiet = (partial.instances == before, partial.events, partial.changed) == (True, [], set())
+    if idle(rule, before, partial_values, changed):
+        assert quiet
+    memo = SeriesFingerprints(rule)
+    assert idle(rule, before, partial_values, changed, memo.of) == idle(
+        rule, before, partial_values, changed
+    )
+    holds = any(compare(v, ">", 10) for v in partial_values.values())
+    assert idle(rule, before, partial_values, changed) == (not holds and not (scope & set(before)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.dictionaries(st.sampled_from(_AGENTS), _value),
+            st.sets(st.sampled_from(_AGENTS)),
+            st.booleans(),
+        ),
+        max_size=10,
+    )
+)
+def test_steps_with_one_memo_of_fingerprints_equal_steps_without(
+    history: list[tuple[dict[str, float | None], set[str], bool]],
+) -> None:
+    """A memo kept across steps (series coming, going and coming back; pruned to the series
+    read now and then) gives the steps of fingerprints computed afresh, full or incremental."""
+    rule = _rule(duration=2.0)
+    memo = SeriesFingerprints(rule)
+    fresh: dict[str, Instance] = {}
+    memoised: dict[str, Instance] = {}
+    now = 0.0
+    for current, changed_agents, prune in history:
+        now += 1.0
+        values: dict[Labels, float] = {
+            (("agent", a),): v for a, v in current.items() if v is not None
+        }
+        changed: set[Labels] = {(("agent", a),) for a in changed_agents}
+        if prune:
+            memo.retain(values)
+            full = step(rule, fresh, values, now)
+            mine = step(rule, memoised, values, now, fingerprint_of=memo.of)
+        else:
+            part: dict[Labels, float] = {s: v for s, v in values.items() if s in changed}
+            scope = {fingerprint(alert_labels(rule, series)) for series in changed}
+            full = step(rule, fresh, part, now, scope=scope)
+            mine = step(rule, memoised, part, now, scope=scope, fingerprint_of=memo.of)
+        assert (mine.instances, mine.events, mine.changed) == (
+            full.instances,
+            full.events,
+            full.changed,
+        )
+        fresh, memoised = full.instances, mine.instances
+        assert all(fp == fingerprint(alert_labels(rule, s)) for s, fp in memo.items())
+
+
+@given(st.lists(st.sampled_from(_AGENTS), max_size=20), st.sets(st.sampled_from(_AGENTS)))
+def test_the_memo_is_the_fingerprint_and_retain_keeps_what_still_reports(
+    asked: list[str], reporting: set[str]
+) -> None:
+    rule = _rule()
+    memo = SeriesFingerprints(rule)
+    for agent in asked:
+        series: Labels = (("agent", agent),)
+        assert memo[series] == memo.of(series) == fingerprint(alert_labels(rule, series))
+    assert set(memo) == {(("agent", a),) for a in asked}
+    keep = {(("agent", a),) for a in reporting}
+    memo.retain(keep)
+    assert set(memo) == {(("agent", a),) for a in asked if a in reporting}
+    assert memo.oversized(0) is (len(memo) > 256)

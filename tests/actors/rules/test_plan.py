@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -193,7 +195,7 @@ def test_a_planned_round_reads_what_each_rule_would_read_alone(
 ) -> None:
     store = _store(samples)
     now = T0 + 50.0
-    planned: dict[str, dict[Labels, float]] = {}
+    planned: dict[str, Mapping[Labels, float]] = {}
     for read in plan_reads(rules):
         if read.shared:
             every = store.aggregate(read.metric, {}, read.aggregate, read.window, now=now)
@@ -232,8 +234,8 @@ def test_a_dispatched_changed_round_reads_what_each_rule_would_read_alone(
     }
     plan = dispatch({r.id: r for r in rules}, _index(rules), changed)
     scoped_rules = [r for r in rules if r.id in plan.scoped]
-    handed: dict[str, dict[Labels, float]] = {}
-    read_series: dict[str, list[Labels]] = {}
+    handed: dict[str, Mapping[Labels, float]] = {}
+    read_series: dict[str, Sequence[Labels]] = {}
     for read in changed_reads(scoped_rules, plan.scoped):
         found = store.aggregate_series(
             read.metric, read.series, {}, read.aggregate, read.window, now=now
@@ -259,3 +261,72 @@ def test_a_dispatched_changed_round_reads_what_each_rule_would_read_alone(
         )
         assert sorted(read_series[rule.id]) == sorted(alone)
         assert handed[rule.id] == {k: v for k, v in alone.items() if v is not None}
+
+
+def _dispatch_by_definition(
+    rules: Mapping[str, Rule],
+    index: SelectorIndex,
+    changed: Mapping[str, Mapping[tuple[str, ...], Labels]],
+    whole: set[str],
+) -> tuple[list[str], dict[str, list[tuple[str, ...]]]]:
+    """`dispatch` as its docstring says, rule by rule and series by series."""
+    entire = set(whole)
+    scoped: dict[str, list[tuple[str, ...]]] = {}
+    for metric, series in changed.items():
+        for values, labels in series.items():
+            for rule_id in sorted(index.select(metric, labels)):
+                rule = rules.get(rule_id)
+                if rule is not None and (
+                    rule.condition.aggregate == "absent"
+                    or rule.condition.divide_by is not None
+                    or merges_series(rule, {name for name, _ in labels})
+                ):
+                    entire.add(rule_id)
+                else:
+                    scoped.setdefault(rule_id, []).append(values)
+    return sorted(entire), {
+        rule_id: series for rule_id, series in sorted(scoped.items()) if rule_id not in entire
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    specs=st.lists(
+        st.tuples(
+            st.sampled_from([(), (("host", "x"),), (("host", "y"),)]),
+            st.sampled_from([(), (("team", "ops"),), (("host", "all"),)]),
+            st.sampled_from(["last", "absent"]),
+        ),
+        max_size=6,
+    ),
+    changed=st.lists(
+        st.tuples(st.sampled_from(["x", "y"]), st.sampled_from(["", "critical"])),
+        unique=True,
+        max_size=4,
+    ),
+    whole=st.sets(st.sampled_from(["r0", "r1", "gone"])),
+    forgotten=st.sets(st.sampled_from(["r0", "r1", "r2"])),
+)
+def test_dispatch_is_its_definition(
+    specs: list[tuple[Labels, Labels, str]],
+    changed: list[tuple[str, str]],
+    whole: set[str],
+    forgotten: set[str],
+) -> None:
+    """One or several changed series (some with a `severity` label: every rule merges them),
+    rules merging by their own labels, `absent`, rules the index knows and the rules do not
+    (`forgotten`): the rules and series `dispatch` picks are those of the definition."""
+    rules = {
+        f"r{i}": _rule(f"r{i}", labels=filt, rule_labels=extra, aggregate=aggregate)
+        for i, (filt, extra, aggregate) in enumerate(specs)
+    }
+    index = _index(list(rules.values()))
+    live = {rule_id: rule for rule_id, rule in rules.items() if rule_id not in forgotten}
+    series: dict[tuple[str, ...], Labels] = {
+        (host, severity): tuple(
+            (name, value) for name, value in (("host", host), ("severity", severity)) if value
+        )
+        for host, severity in changed
+    }
+    plan = dispatch(live, index, {"m": series}, whole)
+    assert (plan.whole, plan.scoped) == _dispatch_by_definition(live, index, {"m": series}, whole)
