@@ -148,26 +148,15 @@ class HistoryRecorder:
                 by_check[result.check] = [result]
             else:
                 runs.append(result)
+        raw = self._batch.results if self._config.raw_results else None
         for name, runs in by_check.items():
-            self._fold_check(name, runs)
-        if self._config.raw_results:
-            results = self._batch.results
-            for result in queued:
-                at = result.timestamp
-                if math.isfinite(at) and at >= 0:
-                    results.append(
-                        StoredResult(
-                            result.check,
-                            at,
-                            result.status.value,
-                            _latency_us(result.latency_seconds),
-                            result.message,
-                        )
-                    )
+            self._fold_check(name, runs, raw)
 
-    def _fold_check(self, name: str, runs: list[CheckResult]) -> None:
-        """Fold the runs of check `name`, oldest first; the runs that fall in one slot of a
-        strip are added to it at once."""
+    def _fold_check(
+        self, name: str, runs: list[CheckResult], raw: list[StoredResult] | None
+    ) -> None:
+        """Fold the runs of check `name`, oldest first (and append them to `raw`, unless
+        None); the runs that fall in one slot of a strip are added to it at once."""
         history = self._checks.get(name)
         if history is None:
             history = self._checks[name] = _CheckHistory()
@@ -184,8 +173,11 @@ class HistoryRecorder:
             if not math.isfinite(at) or at < 0:
                 continue  # no bucket holds it (a broken clock); the health state still shows it
             observed += 1
-            failed = result.status is CheckStatus.FAIL
+            status = result.status
+            failed = status is CheckStatus.FAIL
             latency = _latency_us(result.latency_seconds)
+            if raw is not None:
+                raw.append(StoredResult(name, at, status.value, latency, result.message))
             start = int(at // MINUTE) * MINUTE
             if minute is None or start > minute.start:
                 minute = self._reopen(name, minute, MINUTE, start)
