@@ -20,6 +20,10 @@ was, and at most one comes per interval: a target that closes idle connections b
 extra (passing) run at most per interval, never a loop. The probe re-arms the watch only once a
 run has opened a new connection.
 
+Waiting: with a `CheckTimer` (`actors.checks.timer`, one for every check of the process) the
+actor parks on it until its run is due or its probe's socket turns readable; without one, it
+waits with a trio deadline of its own (every wait then ends in a cancellation, the dearer way).
+
 Lateness (`actors.checks.schedule.Lateness`, when given): each run tells it how late it started
 and how many slots it skipped; a scheduled run that times out while the monitor itself was late
 is withheld (no result: the target is not reported failing for the monitor's delay), and while
@@ -38,7 +42,7 @@ import trio
 from actors.checks.cadence import FIRST_ROUND, Cadence
 from actors.checks.errors import describe_error
 from actors.checks.logic import Observation, ThresholdState, evaluate
-from actors.checks.probe import WatchingProbe
+from actors.checks.probe import SocketWatchingProbe, WatchingProbe
 from actors.clock import Clock, SystemClock
 from actors.configtypes import format_duration
 from actors.models import CheckResult, CheckStatus
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
     from actors.checks.config import CheckBase
     from actors.checks.probe import Probe
     from actors.checks.schedule import Lateness
+    from actors.checks.timer import CheckTimer
     from actors.state import HealthState
 
 __all__ = ["CheckActor", "CheckActorStatistics"]
@@ -75,7 +80,9 @@ class CheckActor:
     loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run;
     `on_lateness(seconds)` is told how late each run started (benchmarks); `schedule`
     keeps the process's lateness and judges timeouts (see the module docstring); the first run
-    comes within `first_round` seconds (at most the interval; `actors.checks.cadence`).
+    comes within `first_round` seconds (at most the interval; `actors.checks.cadence`);
+    `timer` (one for all the checks, running) wakes the actor for its runs and watches its
+    probe's connection instead of a deadline of the actor's own (see the module docstring).
     """
 
     def __init__(
@@ -89,6 +96,7 @@ class CheckActor:
         on_lateness: Callable[[float], None] | None = None,
         schedule: Lateness | None = None,
         first_round: float = FIRST_ROUND,
+        timer: CheckTimer | None = None,
     ) -> None:
         self.config = config
         self.probe = probe
@@ -106,6 +114,15 @@ class CheckActor:
         self._max_lateness = 0.0
         self._last: CheckResult | None = None
         self._watch = probe.wait_lost if isinstance(probe, WatchingProbe) else None
+        # With a timer, the actor waits on it (no deadline of its own), the probe's socket
+        # watched by it; a watching probe that cannot name its socket keeps the wait of its own.
+        self._timer = timer
+        self._watched: Callable[[], trio.socket.SocketType | None] | None = None
+        if timer is not None and self._watch is not None:
+            if timer.watching and isinstance(probe, SocketWatchingProbe):
+                self._watched = probe.watched_socket
+            else:
+                self._timer = None
         self._last_early = -math.inf
         self._early_runs = 0
         # Cut out of every message, which the API, the status page and the log show.
@@ -161,6 +178,13 @@ class CheckActor:
     async def _wait_for_run(self, due: float) -> bool:
         """Sleep until `due`; True when the run must come at once instead: the probe's watched
         connection was lost and no early run came within the last interval."""
+        timer = self._timer
+        if timer is not None:
+            watched = self._watched
+            if not await timer.wait(due, None if watched is None else watched()):
+                return False
+            # The kept connection turned readable: `wait_lost` tells (at once, unless it is a
+            # TLS session ticket) whether it is lost.
         watch = self._watch
         if watch is not None:
             with trio.move_on_at(due) as scope:

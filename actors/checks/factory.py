@@ -11,6 +11,7 @@ from actors.checks.errors import CheckError
 from actors.checks.kinds import kind_of
 from actors.checks.probe import CheckContext, Probe
 from actors.checks.schedule import Lateness
+from actors.checks.timer import CheckTimer
 from actors.state import HealthState
 
 if TYPE_CHECKING:
@@ -45,10 +46,12 @@ def build_check_actor(
     tracer: Tracer | None = None,
     schedule: Lateness | None = None,
     first_round: float = FIRST_ROUND,
+    timer: CheckTimer | None = None,
 ) -> CheckActor:
     """A `CheckActor` running `config` with the probe of its kind (see `build_probe`); the actor
     times its runs with the context's clock and reports its lateness to `schedule`; its first run
-    comes within `first_round` seconds (`actors.checks.cadence`).
+    comes within `first_round` seconds (`actors.checks.cadence`); it waits for its runs on
+    `timer` when given (`actors.checks.timer`).
 
     Raises:
         CheckError, ProbeError: as `build_probe`.
@@ -62,4 +65,5 @@ def build_check_actor(
         tracer=tracer,
         schedule=schedule,
         first_round=first_round,
+        timer=timer,
     )

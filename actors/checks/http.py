@@ -246,6 +246,12 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
             await trio.sleep_forever()
         await self._fast.wait_lost()
 
+    def watched_socket(self) -> trio.socket.SocketType | None:
+        """The socket `wait_lost` waits on (see `SocketWatchingProbe`), or None when it sleeps."""
+        if self._fast is None or not self.config.watch:
+            return None
+        return self._fast.watched_socket()
+
     async def aclose(self) -> None:
         """Close the connection."""
         if self._fast is not None:

@@ -155,6 +155,16 @@ class Http11Client:
             self._conn = None
         await trio.aclose_forcefully(conn.stream)
 
+    def watched_socket(self) -> trio.socket.SocketType | None:
+        """The socket of the kept connection (`wait_lost` waits on it), or None. Call it only
+        between requests."""
+        conn = self._conn
+        if conn is None:
+            return None
+        stream = conn.stream
+        raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+        return raw.socket if isinstance(raw, trio.SocketStream) else None
+
     async def _connect(self, key: tuple[str, str, int]) -> _Conn:
         scheme, host, port = key
         stream: trio.abc.Stream = await _open_tcp(host, port)

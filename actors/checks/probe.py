@@ -23,12 +23,21 @@ from actors.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     import httpx
+    import trio
 
     from actors.checks.agents import AgentsView
     from actors.checks.metric import MetricReader
     from actors.checks.selfcheck import TreeView
 
-__all__ = ["CheckContext", "ConfigT", "KindProbe", "Probe", "WatchingProbe", "lent"]
+__all__ = [
+    "CheckContext",
+    "ConfigT",
+    "KindProbe",
+    "Probe",
+    "SocketWatchingProbe",
+    "WatchingProbe",
+    "lent",
+]
 
 
 class Probe(Protocol):
@@ -63,6 +72,21 @@ class WatchingProbe(Probe, Protocol):
         call waits for the next run to open one. With no connection kept (none yet, the last run
         failed, or watching is off), sleep until cancelled. Cancelling leaves the connection
         usable. Raises nothing but `trio.Cancelled`."""
+        ...
+
+
+@runtime_checkable
+class SocketWatchingProbe(WatchingProbe, Protocol):
+    """A `WatchingProbe` that can name the socket of its kept connection, so that one watch
+    (`actors.checks.timer.CheckTimer`) serves every check instead of a wait per check.
+
+    The actor watches that socket between runs without reading it; when it turns readable, the
+    actor calls `wait_lost()` (under the deadline of the next run), which tells a lost connection
+    from bytes the protocol allows (a TLS session ticket)."""
+
+    def watched_socket(self) -> trio.socket.SocketType | None:
+        """The socket of the connection kept between runs, or None when none is kept (none
+        yet, the last run failed, watching is off). Call it only between runs."""
         ...
 
 

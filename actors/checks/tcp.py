@@ -72,6 +72,11 @@ class TcpProbe(KindProbe[TcpCheckConfig]):
             self._kept = None
         await trio.aclose_forcefully(stream)
 
+    def watched_socket(self) -> trio.socket.SocketType | None:
+        """The socket `wait_lost` waits on (see `SocketWatchingProbe`), or None when none is
+        kept."""
+        return None if self._kept is None else self._kept.socket
+
     async def aclose(self) -> None:
         """Close the kept connection, if any."""
         stream, self._kept = self._kept, None

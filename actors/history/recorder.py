@@ -2,8 +2,11 @@
 
 Path of a result: a check publishes to `HealthState`, whose result listener calls `observe`
 synchronously (a hot, in-order fact: no mailbox, nothing to lose between two tasks). `observe`
-updates the in-memory roll-up at once (the open minute and hour buckets, the uptime strips of
-the four windows, the open incident) and adds the run to the pending batch; `run` writes the
+only queues the run (a run of every check every second: the per-run work is kept to an append);
+the queue is folded into the in-memory roll-up (the open minute and hour buckets, the uptime
+strips of the four windows, the open incident) and the pending batch at the next flush or read,
+each check's runs together (its runs in one slot of a strip are added at once), so every reader
+sees every run observed before it. `run` writes the
 batch every `flush_interval` (or sooner when it grows past `MAX_PENDING`) in one transaction
 through `HistoryRepository`, and prunes by the retention keys once a minute. A write that fails
 is logged and its batch kept for the next flush (the raw runs beyond `MAX_PENDING` are dropped:
@@ -52,6 +55,8 @@ __all__ = ["MAX_PENDING", "HistoryRecorder", "HistoryStatistics"]
 MAX_PENDING = 20_000
 """Runs waiting for the next flush beyond which the recorder flushes at once."""
 _PRUNE_EVERY = 60.0
+_STRIP_SLOTS = tuple((w.name, w.slot, w.resolution) for w in WINDOWS.values())
+"""Per window: its name, the width of its strip's slots, the resolution of its buckets."""
 
 
 @dataclass(slots=True)
@@ -104,6 +109,7 @@ class HistoryRecorder:
         self._log = logger or logging.getLogger("history")
         self._checks: dict[str, _CheckHistory] = {}
         self._batch = Batch()
+        self._queued: list[CheckResult] = []
         self._dirty: set[tuple[str, int]] = set()
         self._loaded = False
         self._early: list[CheckResult] = []
@@ -116,61 +122,110 @@ class HistoryRecorder:
     # -- writing -------------------------------------------------------------------------------
 
     def observe(self, result: CheckResult) -> None:
-        """Record one run (the `HealthState` result listener). Never raises, never blocks."""
+        """Record one run (the `HealthState` result listener). Never raises, never blocks.
+
+        O(1) and small: the run is queued; the roll-up takes it (`_fold`) at the next flush or
+        read, the runs of one check together (see the module docstring)."""
         if not self._loaded:
             if len(self._early) < MAX_PENDING:
                 self._early.append(result)
             return
-        name = result.check
-        at = result.timestamp
-        if not math.isfinite(at) or at < 0:
-            return  # no bucket holds it (a broken clock); the health state still shows it
-        self._observed += 1
-        failed = result.status is CheckStatus.FAIL
-        latency = _latency_us(result.latency_seconds)
+        queued = self._queued
+        queued.append(result)
+        if len(queued) >= MAX_PENDING:
+            self._wake.set()
+
+    def _fold(self) -> None:
+        """Take the queued runs into the roll-up (buckets, strips, incident) and the batch."""
+        queued = self._queued
+        if not queued:
+            return
+        self._queued = []
+        by_check: dict[str, list[CheckResult]] = {}
+        for result in queued:
+            runs = by_check.get(result.check)
+            if runs is None:
+                by_check[result.check] = [result]
+            else:
+                runs.append(result)
+        raw = self._batch.results if self._config.raw_results else None
+        for name, runs in by_check.items():
+            self._fold_check(name, runs, raw)
+
+    def _fold_check(
+        self, name: str, runs: list[CheckResult], raw: list[StoredResult] | None
+    ) -> None:
+        """Fold the runs of check `name`, oldest first (and append them to `raw`, unless
+        None); the runs that fall in one slot of a strip are added to it at once."""
         history = self._checks.get(name)
         if history is None:
             history = self._checks[name] = _CheckHistory()
-        history.minute = self._account(name, history.minute, MINUTE, at, failed, latency)
-        history.hour = self._account(name, history.hour, HOUR, at, failed, latency)
-        for window in WINDOWS.values():
-            start = at - at % window.resolution
-            history.strips[window.name].add(start, 1, int(failed), latency, latency)
-        history.incident, changed = track_incident(
-            history.incident, check=name, failed=failed, at=at, message=result.message
-        )
-        batch = self._batch
-        if changed is not None:
-            batch.incidents[(name, changed.started)] = changed
-        if self._config.raw_results:
-            batch.results.append(
-                StoredResult(name, at, result.status.value, latency, result.message)
-            )
-            if len(batch.results) >= MAX_PENDING:
-                self._wake.set()
+        widths = _STRIP_SLOTS
+        strips = [history.strips[window] for window, _, _ in widths]
+        # Per strip: the slot of the runs gathered and their sums (start, count, failures,
+        # latency sum, max), added when a run falls in another slot and at the end.
+        open_slots: list[list[int] | None] = [None] * len(widths)
+        minute, hour, incident = history.minute, history.hour, history.incident
+        changed_incidents = self._batch.incidents
+        observed = 0
+        for result in runs:
+            at = result.timestamp
+            if not math.isfinite(at) or at < 0:
+                continue  # no bucket holds it (a broken clock); the health state still shows it
+            observed += 1
+            status = result.status
+            failed = status is CheckStatus.FAIL
+            latency = _latency_us(result.latency_seconds)
+            if raw is not None:
+                raw.append(StoredResult(name, at, status.value, latency, result.message))
+            start = int(at // MINUTE) * MINUTE
+            if minute is None or start > minute.start:
+                minute = self._reopen(name, minute, MINUTE, start)
+            minute.add(failed, latency)
+            start = int(at // HOUR) * HOUR
+            if hour is None or start > hour.start:
+                hour = self._reopen(name, hour, HOUR, start)
+            hour.add(failed, latency)
+            for i, (_, width, resolution) in enumerate(widths):
+                # the slot of the run's bucket (as the strips loaded from the buckets have it)
+                number = int((at - at % resolution) // width)
+                slot = open_slots[i]
+                if slot is not None and slot[0] == number:
+                    slot[1] += 1
+                    slot[2] += failed
+                    slot[3] += latency
+                    if latency > slot[4]:
+                        slot[4] = latency
+                    continue
+                if slot is not None:
+                    strips[i].add(slot[0] * width, slot[1], slot[2], slot[3], slot[4])
+                open_slots[i] = [number, 1, int(failed), latency, latency]
+            if failed == (incident is None):  # a failure with none open, a pass with one open
+                incident, changed = track_incident(
+                    incident, check=name, failed=failed, at=at, message=result.message
+                )
+                if changed is not None:
+                    changed_incidents[(name, changed.started)] = changed
+        for i, (_, width, _) in enumerate(widths):
+            slot = open_slots[i]
+            if slot is not None:
+                strips[i].add(slot[0] * width, slot[1], slot[2], slot[3], slot[4])
+        history.minute, history.hour, history.incident = minute, hour, incident
+        if observed:
+            self._observed += observed
+            self._dirty.add((name, MINUTE))
+            self._dirty.add((name, HOUR))
 
-    def _account(
-        self,
-        name: str,
-        acc: Accumulator | None,
-        resolution: int,
-        at: float,
-        failed: bool,
-        latency: int,
+    def _reopen(
+        self, name: str, acc: Accumulator | None, resolution: int, start: int
     ) -> Accumulator:
-        start = int(at // resolution) * resolution
-        if acc is None or start > acc.start:
-            if acc is not None:
-                # The bucket closed: its final state goes into the batch now.
-                self._batch.buckets[(name, resolution, acc.start)] = acc.bucket()
-                self._dirty.discard((name, resolution))
-            acc = Accumulator(start, resolution)
-        # A run older than the open bucket (a clock step back) is counted in the open one.
-        acc.add(failed, latency)
-        self._dirty.add((name, resolution))
-        return acc
+        """A new open bucket from `start`; the closed one's final state goes into the batch."""
+        if acc is not None:
+            self._batch.buckets[(name, resolution, acc.start)] = acc.bucket()
+        return Accumulator(start, resolution)
 
     def _take_batch(self) -> Batch:
+        self._fold()
         batch = self._batch
         for name, resolution in self._dirty:
             history = self._checks[name]
@@ -278,6 +333,7 @@ class HistoryRecorder:
 
     def strip(self, check: str, window: Window, now: float) -> list[Slot]:
         """The uptime bar of `check` over `window` at `now` (empty slots when nothing ran)."""
+        self._fold()
         history = self._checks.get(check)
         if history is None:
             return Strip(window.slot).slots(now)
@@ -287,6 +343,7 @@ class HistoryRecorder:
         self, check: str, window: Window, now: float
     ) -> tuple[list[int], list[int], list[int], list[int]]:
         """`strip` as columns: runs, failures, latency sum and max (us) per slot."""
+        self._fold()
         history = self._checks.get(check)
         strip = Strip(window.slot) if history is None else history.strips[window.name]
         return strip.columns(now)
@@ -294,11 +351,13 @@ class HistoryRecorder:
     def shape(self, check: str, window: Window) -> int:
         """Changes whenever `check`'s uptime bar over `window` shows something new (see
         `Strip.shape`); -1 for a check without history."""
+        self._fold()
         history = self._checks.get(check)
         return -1 if history is None else history.strips[window.name].shape
 
     def totals(self, check: str, window: Window, now: float) -> tuple[int, int]:
         """(runs, failures) of `check` over `window`."""
+        self._fold()
         history = self._checks.get(check)
         return (0, 0) if history is None else history.strips[window.name].totals(now)
 
@@ -309,6 +368,7 @@ class HistoryRecorder:
 
     def open_incidents(self) -> Mapping[str, Incident]:
         """The incidents going on now, by check."""
+        self._fold()
         return {
             name: history.incident
             for name, history in self._checks.items()
@@ -322,6 +382,7 @@ class HistoryRecorder:
         Raises:
             actors.store.errors.StoreError: the query failed.
         """
+        self._fold()
         resolution = window.resolution
         since = now - window.seconds + resolution
         stored = {b.start: b for b in await self._repository.buckets(check, resolution, since)}
@@ -341,6 +402,7 @@ class HistoryRecorder:
         Raises:
             actors.store.errors.StoreError: the query failed.
         """
+        self._fold()
         pending = [r for r in reversed(self._batch.results) if r.check == check][:limit]
         stored = await self._repository.results(check, limit)
         seen = {r.at for r in pending}
@@ -353,6 +415,7 @@ class HistoryRecorder:
         Raises:
             actors.store.errors.StoreError: the query failed.
         """
+        self._fold()
         found = {i.started: i for i in await self._repository.incidents(check, since)}
         for (name, started), incident in self._batch.incidents.items():
             if name == check:
@@ -368,6 +431,7 @@ class HistoryRecorder:
 
     def statistics(self) -> HistoryStatistics:
         """A frozen snapshot of the counters."""
+        self._fold()
         return HistoryStatistics(
             self._observed, self._flushes, self._failed, len(self._batch.results)
         )

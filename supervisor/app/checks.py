@@ -26,6 +26,7 @@ from actors.checks.config import CheckBase
 from actors.checks.factory import build_check_actor
 from actors.checks.probe import CheckContext
 from actors.checks.schedule import Lateness
+from actors.checks.timer import CheckTimer
 from actors.checks.tlscontext import ClientContexts
 from actors.cluster.ownership import Ownership
 from actors.history import HistoryRecorder, HistoryRepository
@@ -134,6 +135,8 @@ class ChecksSubsystem:
             )
             self.health.add_result_listener(self.history.observe)
         telemetry.agents.expect(_expected_agents(config))
+        # One timer wakes every check for its runs (actors.checks.timer).
+        self.timer = CheckTimer()
         # Thousands of first runs (each opening a connection) are spread over a few seconds.
         self._first_round = first_round_for(len(config.checks))
         # The checks are independent of each other: they start together (one scheduler pass
@@ -157,10 +160,12 @@ class ChecksSubsystem:
         self._ownership = ownership
 
     def specs(self) -> list[ChildSpec]:
-        """`history` (when enabled), the nested `checks` supervisor, then (sharded) `share`."""
+        """`history` (when enabled), `timer` (wakes the checks: started before them, stopped
+        after them), the nested `checks` supervisor, then (sharded) `share`."""
         history = [] if self.history is None else [self._wiring.child("history", self.history.run)]
         share = [] if self.share is None else [self._wiring.child("share", self.share.run)]
-        return [*history, ChildSpec.supervisor(self.supervisor), *share]
+        timer = self._wiring.child("timer", self.timer.run)
+        return [*history, timer, ChildSpec.supervisor(self.supervisor), *share]
 
     def _spec_of(self, name: str) -> ChildSpec | None:
         check = self._checks.get(name)
@@ -174,6 +179,7 @@ class ChecksSubsystem:
             tracer=self._telemetry.otel.tracer,
             schedule=self.lateness,
             first_round=self._first_round,
+            timer=self.timer,
         )
         return self._wiring.child(check_id(check.name), actor.run)
 

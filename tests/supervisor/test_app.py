@@ -146,6 +146,7 @@ async def test_tree_holds_one_actor_per_check(tmp_path: Path) -> None:
             "rules",
             "slos",
             "history",
+            "timer",
             "checks",
         ]
         base = f"http://127.0.0.1:{app.api_server.port}"

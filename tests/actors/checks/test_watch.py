@@ -26,8 +26,9 @@ from actors.checks.actor import CheckActor
 from actors.checks.factory import build_check_actor
 from actors.checks.http import HttpProbe
 from actors.checks.logic import Observation
-from actors.checks.probe import CheckContext, WatchingProbe
+from actors.checks.probe import CheckContext, SocketWatchingProbe, WatchingProbe
 from actors.checks.tcp import TcpProbe
+from actors.checks.timer import CheckTimer
 from actors.checks.tlscontext import ClientContexts
 from actors.clock import VirtualClock
 from actors.models import CheckResult, CheckStatus
@@ -127,9 +128,22 @@ def _tcp(port: int, **keys: Any) -> Any:
     return make_config(name="port", kind="tcp", host="127.0.0.1", port=port, **values)
 
 
-def _actor(config: Any, context: CheckContext | None = None) -> CheckActor:
+@pytest.fixture(params=["own deadline", "timer"])
+async def timer(request: pytest.FixtureRequest, nursery: trio.Nursery) -> CheckTimer | None:
+    """Each watch test twice: the actor waiting with a deadline of its own, and on a running
+    `CheckTimer` that watches the probe's socket."""
+    if request.param == "own deadline":
+        return None
+    timer = CheckTimer()
+    await nursery.start(timer.run)
+    return timer
+
+
+def _actor(
+    config: Any, context: CheckContext | None = None, timer: CheckTimer | None = None
+) -> CheckActor:
     context = context or CheckContext(clock=VirtualClock())
-    return build_check_actor(config, context, health=HealthState(clock=context.clock))
+    return build_check_actor(config, context, health=HealthState(clock=context.clock), timer=timer)
 
 
 async def _wait_run(actor: CheckActor, after: int) -> CheckResult:
@@ -145,12 +159,16 @@ async def _wait_run(actor: CheckActor, after: int) -> CheckResult:
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
 @pytest.mark.parametrize("kind", ["http", "tcp"])
 async def test_target_dying_runs_the_check_at_once(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, kind: str, reset: bool
+    timer: CheckTimer | None,
+    autojump_clock: trio.testing.MockClock,
+    nursery: trio.Nursery,
+    kind: str,
+    reset: bool,
 ) -> None:
     target = Target()
     await target.start(nursery)
     config = _http(target.port) if kind == "http" else _tcp(target.port, watch=True)
-    actor = _actor(config)
+    actor = _actor(config, timer=timer)
     await nursery.start(actor.run)
     assert (await _wait_run(actor, 0)).status is P
     assert target.connections == 1  # kept open
@@ -170,7 +188,9 @@ async def test_target_dying_runs_the_check_at_once(
     assert actor.statistics().early_runs == 1  # a failed run left nothing to watch
 
 
-async def test_http_target_killed_with_sigkill(nursery: trio.Nursery) -> None:
+async def test_http_target_killed_with_sigkill(
+    timer: CheckTimer | None, nursery: trio.Nursery
+) -> None:
     """A real process serving HTTP/1.1 keep-alive, killed: the check fails within moments,
     though its interval is 60 s."""
     script = (
@@ -199,7 +219,7 @@ async def test_http_target_killed_with_sigkill(nursery: trio.Nursery) -> None:
                 chunk = await process.stdout.receive_some(64)
                 assert chunk, "the target exited before it listened"
                 line += chunk
-        actor = _actor(_http(int(line)), CheckContext())
+        actor = _actor(_http(int(line)), CheckContext(), timer)
         await nursery.start(actor.run)
         assert (await _wait_run(actor, 0)).status is P
         process.send_signal(signal.SIGKILL)
@@ -218,13 +238,13 @@ async def test_http_target_killed_with_sigkill(nursery: trio.Nursery) -> None:
 
 
 async def test_idle_close_by_policy_is_no_failure_and_no_loop(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+    timer: CheckTimer | None, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     """A server that closes connections idle for 3 s (shorter than the 10 s interval): every
     early run passes, and there is one at most per interval."""
     target = Target(idle_close=3.0)
     await target.start(nursery)
-    actor = _actor(_http(target.port, interval="10s"))
+    actor = _actor(_http(target.port, interval="10s"), timer=timer)
     await nursery.start(actor.run)
     results: list[CheckResult] = []
     while len(results) < 20:
@@ -239,13 +259,13 @@ async def test_idle_close_by_policy_is_no_failure_and_no_loop(
 
 
 async def test_a_server_closing_after_every_answer_is_no_loop(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+    timer: CheckTimer | None, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     """Closing right after each answer (without saying so) is a loss at once after every run;
     the early runs still come one per interval at most."""
     target = Target(close_after_answer=True)
     await target.start(nursery)
-    actor = _actor(_http(target.port, interval="10s"))
+    actor = _actor(_http(target.port, interval="10s"), timer=timer)
     await nursery.start(actor.run)
     with trio.fail_after(60):  # virtual
         while trio.current_time() < 50:
@@ -257,7 +277,7 @@ async def test_a_server_closing_after_every_answer_is_no_loop(
 
 
 async def test_https_session_tickets_are_no_loss(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+    timer: CheckTimer | None, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     """TLS 1.3 servers send session tickets after the handshake; the watch reads past them."""
     ca = trustme.CA()
@@ -270,7 +290,9 @@ async def test_https_session_tickets_are_no_loss(
     config = make_config(
         name="tls", kind="http", url=f"https://127.0.0.1:{target.port}/", interval="10s"
     )
-    actor = _actor(config, CheckContext(clock=VirtualClock(), tls=ClientContexts(client_tls)))
+    actor = _actor(
+        config, CheckContext(clock=VirtualClock(), tls=ClientContexts(client_tls)), timer
+    )
     await nursery.start(actor.run)
     for runs in range(4):
         assert (await _wait_run(actor, runs)).status is P
@@ -284,14 +306,17 @@ async def test_https_session_tickets_are_no_loss(
 
 @pytest.mark.parametrize("kind", ["http", "tcp"])
 async def test_without_watch_the_next_slot_finds_it(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, kind: str
+    timer: CheckTimer | None,
+    autojump_clock: trio.testing.MockClock,
+    nursery: trio.Nursery,
+    kind: str,
 ) -> None:
     """`watch = false` on http; tcp's default, which keeps no connection."""
     target = Target()
     await target.start(nursery)
     config = _http(target.port, watch=False) if kind == "http" else _tcp(target.port)
     assert config.watch is False
-    actor = _actor(config)
+    actor = _actor(config, timer=timer)
     await nursery.start(actor.run)
     assert (await _wait_run(actor, 0)).status is P
     if kind == "tcp":
@@ -305,7 +330,7 @@ async def test_without_watch_the_next_slot_finds_it(
 
 
 async def test_tcp_watch_drops_a_greeting_and_replaces_the_kept_connection(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+    timer: CheckTimer | None, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     """A server that greets (as SMTP does) is not a loss; each run opens a new connection and
     closes the one before."""
@@ -323,7 +348,7 @@ async def test_tcp_watch_drops_a_greeting_and_replaces_the_kept_connection(
 
     listeners = await nursery.start(partial(trio.serve_tcp, greet, 0, host="127.0.0.1"))
     port = listeners[0].socket.getsockname()[1]
-    actor = _actor(_tcp(port, watch=True, interval="10s"))
+    actor = _actor(_tcp(port, watch=True, interval="10s"), timer=timer)
     await nursery.start(actor.run)
     for runs in range(3):
         assert (await _wait_run(actor, runs)).status is P
@@ -336,6 +361,10 @@ async def test_tcp_watch_drops_a_greeting_and_replaces_the_kept_connection(
 async def test_probes_are_watching_probes() -> None:
     assert isinstance(HttpProbe(_http(9), CheckContext()), WatchingProbe)
     assert isinstance(TcpProbe(_tcp(9), CheckContext()), WatchingProbe)
+    # which name their socket, for the one watch of a `CheckTimer`
+    assert isinstance(HttpProbe(_http(9), CheckContext()), SocketWatchingProbe)
+    assert isinstance(TcpProbe(_tcp(9), CheckContext()), SocketWatchingProbe)
+    assert not isinstance(_Scripted(), SocketWatchingProbe)
 
 
 class _Scripted:
@@ -361,11 +390,14 @@ class _Scripted:
 
 
 async def test_actor_runs_at_once_once_per_interval(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+    timer: CheckTimer | None, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
+    """Also with a timer: a watching probe that names no socket keeps the actor's own wait."""
     probe = _Scripted()
     config = make_config(name="b", kind="self", interval="60s", timeout="1s")
-    actor = CheckActor(config=config, probe=probe, health=HealthState(), clock=VirtualClock())
+    actor = CheckActor(
+        config=config, probe=probe, health=HealthState(), clock=VirtualClock(), timer=timer
+    )
     await nursery.start(actor.run)
     await _wait_run(actor, 0)
     first = probe.times[0]

@@ -9,6 +9,7 @@ import trio.testing
 
 from actors.clock import FixedClock
 from actors.history import WINDOWS, HistoryConfig, HistoryRepository
+from actors.history.rollup import Strip
 from actors.models import CheckStatus
 from actors.state import HealthState
 from actors.store import Database
@@ -179,3 +180,46 @@ async def test_latest_reads_every_check_s_newest_run(stores: Stores) -> None:
         "db": (5, "pass", "db pass"),
     }
     assert latest["db"].latency_us == 250_000
+
+
+async def test_strips_and_buckets_are_those_of_the_runs_one_by_one(tmp_path: Path) -> None:
+    """Runs are queued and folded together at the next read: every strip slot, bucket and
+    incident is what adding the runs one at a time gives (`Strip.add` of each run at the start
+    of its bucket), across slot boundaries of every window, and seen before any flush."""
+    clock = FixedClock(T0 + 31 * 86_400)
+    db = Database(tmp_path / "h.db", offload=False)
+    recorder = open_recorder(db, clock)
+    await recorder.load()
+    expected = {name: Strip(window.slot) for name, window in WINDOWS.items()}
+    # two checks interleaved, 90 s apart over 30 days of slot boundaries (7 d slots are 112 min:
+    # not whole hours), failures in runs of 3 every 17
+    statuses: list[CheckStatus] = []
+    at = T0
+    i = 0
+    while at < T0 + 30 * 86_400:
+        status = F if i % 17 < 3 else P
+        latency = 0.001 * (1 + i % 7)
+        recorder.observe(run("a", status, at, latency=latency))
+        recorder.observe(run("b", P, at + 1, latency=0.002))
+        for name, window in WINDOWS.items():
+            start = at - at % window.resolution
+            failed = int(status is F)
+            expected[name].add(start, 1, failed, round(latency * 1e6), round(latency * 1e6))
+        statuses.append(status)
+        at += 90.0 * (1 + (i % 3 == 0) * 37)  # some long gaps: the slots are not all full
+        i += 1
+        if i % 500 == 0:
+            assert recorder.totals("a", WINDOWS["90d"], at)[0] == i  # a read folds the queue
+    now = at  # every window's bar ends with the last runs
+    for name, window in WINDOWS.items():
+        assert recorder.columns("a", window, now) == expected[name].columns(now), name
+        assert recorder.shape("a", window) >= 0
+    assert recorder.totals("b", WINDOWS["90d"], now) == (i, 0)
+    assert recorder.statistics().observed == 2 * i
+    incidents = await recorder.incidents("a", 0)
+    assert len(incidents) == sum(1 for k in range(i) if k % 17 == 0)
+    assert all(incident.ended is not None for incident in incidents[1:])
+    assert await recorder.flush()
+    results = await recorder.results("a", 2)
+    assert [r.status for r in results] == [s.value for s in reversed(statuses[-2:])]
+    db.close()
