@@ -15,7 +15,9 @@ Answers, in the request's encoding, as the OTLP specification says:
   content type or encoding.
 
 `decode_request` and `encode_response` are the codec, pure; the translation is
-`otlp_ingest.MetricsIngest` and `otlp_traces.TracesIngest`.
+`otlp_ingest.MetricsIngest` and `otlp_traces.TracesIngest`. protobuf and the OTLP messages
+(~2.3 MB of memory) are imported by the first request, not with this module: most processes
+never receive one.
 """
 
 from __future__ import annotations
@@ -27,22 +29,19 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError, Message
-from google.rpc import status_pb2
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 from quart import Blueprint, Response, current_app, request
 
 from actors.web.access import Scope, requires
 
 if TYPE_CHECKING:
+    from google.protobuf.message import Message
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
     from actors.telemetry.otlp_ingest import MetricsIngest
     from actors.telemetry.otlp_traces import TracesIngest
 
@@ -62,7 +61,7 @@ _MEDIA = {PROTOBUF: PROTOBUF, "application/protobuf": PROTOBUF, JSON: JSON}
 _ID_KEYS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 _INVALID_ARGUMENT = 3
 
-M = TypeVar("M", bound=Message)
+M = TypeVar("M", bound="Message")
 
 
 class BadRequest(Exception):
@@ -135,6 +134,9 @@ def decode_request(
         BadRequest: 415 an unknown content type or encoding, 413 larger than `limit` bytes
             once decompressed, 400 a body that does not decode.
     """
+    from google.protobuf import json_format
+    from google.protobuf.message import DecodeError
+
     media = media_type(content_type)
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "gzip":
@@ -165,6 +167,8 @@ def decode_request(
 
 def encode_response(response: Message, media: str) -> bytes:
     """`response` in `media` (`PROTOBUF` or `JSON`)."""
+    from google.protobuf import json_format
+
     if media == PROTOBUF:
         return bytes(response.SerializeToString())
     return json.dumps(json_format.MessageToDict(response)).encode()
@@ -172,6 +176,9 @@ def encode_response(response: Message, media: str) -> bytes:
 
 def encode_status(error: BadRequest, media: str) -> bytes:
     """The error answer: a `google.rpc.Status` in `media` (JSON also carries `error`)."""
+    from google.protobuf import json_format
+    from google.rpc import status_pb2
+
     status = status_pb2.Status(code=_INVALID_ARGUMENT, message=error.message)
     if media == PROTOBUF:
         return bytes(status.SerializeToString())
@@ -212,6 +219,10 @@ def create_otlp_blueprint(
         rejected, reason = handle(decoded)
         answer = response()
         if rejected:
+            from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+                ExportMetricsServiceRequest,
+            )
+
             partial = answer.partial_success
             partial.error_message = reason
             if message is ExportMetricsServiceRequest:
@@ -233,6 +244,11 @@ def create_otlp_blueprint(
     @bp.post("/v1/metrics")
     @requires(Scope.EVENTS_WRITE)
     async def post_metrics() -> Response:
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+            ExportMetricsServiceRequest,
+            ExportMetricsServiceResponse,
+        )
+
         return await receive(
             ExportMetricsServiceRequest, ingest_metrics, ExportMetricsServiceResponse
         )
@@ -240,6 +256,11 @@ def create_otlp_blueprint(
     @bp.post("/v1/traces")
     @requires(Scope.EVENTS_WRITE)
     async def post_traces() -> Response:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
         return await receive(ExportTraceServiceRequest, ingest_traces, ExportTraceServiceResponse)
 
     return bp

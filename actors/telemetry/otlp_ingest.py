@@ -57,8 +57,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from opentelemetry.proto.metrics.v1 import metrics_pb2
-
 from actors.telemetry.exceptions import DataPointError, TelemetryError
 
 if TYPE_CHECKING:
@@ -66,6 +64,7 @@ if TYPE_CHECKING:
         ExportMetricsServiceRequest,
     )
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.metrics.v1 import metrics_pb2
 
     from actors.telemetry.store import MetricHandle, MetricStore
 
@@ -88,9 +87,11 @@ DEFAULT_MAX_METRICS = 1000
 _MAX_REASONS = 5
 _NAME_CACHE = 4096
 
-_CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-_DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
-_NO_RECORDED_VALUE = metrics_pb2.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
+# The protocol's numbers (metrics.proto), written out so that importing this module does not
+# load protobuf and the OTLP messages (~2.3 MB): only a request to the receiver does.
+_CUMULATIVE = 2  # AGGREGATION_TEMPORALITY_CUMULATIVE
+_DELTA = 1  # AGGREGATION_TEMPORALITY_DELTA
+_NO_RECORDED_VALUE = 1  # DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 
 _INVALID_NAME = re.compile(r"[^a-zA-Z0-9_:]+")
 _INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]+")

@@ -23,8 +23,6 @@ import bisect
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from opentelemetry.proto.trace.v1 import trace_pb2
-
 from actors.telemetry.exceptions import TelemetryError
 from actors.telemetry.otlp_ingest import IngestResult
 
@@ -40,9 +38,10 @@ __all__ = ["DURATION_BUCKETS", "SPANS_DURATION", "SPANS_TOTAL", "TracesIngest"]
 SPANS_TOTAL = "traces_spans_total"
 SPANS_DURATION = "traces_span_duration_seconds"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Status.StatusCode of trace.proto, written out (see otlp_ingest: no protobuf at import).
 _STATUS = {
-    trace_pb2.Status.STATUS_CODE_OK: "ok",
-    trace_pb2.Status.STATUS_CODE_ERROR: "error",
+    1: "ok",  # STATUS_CODE_OK
+    2: "error",  # STATUS_CODE_ERROR
 }
 
 
