@@ -36,8 +36,9 @@ import trio
 __all__ = ["LONGEST_PAUSE", "CollectorPause", "PauseStatistics"]
 
 LONGEST_PAUSE = 5.0
-"""Seconds the collector may stay disabled by overlapping renders (one render of 40,000 series
-takes well under a second on the loop; the cyclic garbage of a few seconds is small)."""
+"""Seconds the collector may stay disabled by overlapping renders (a render of 40,000 series
+needs a few hundred milliseconds of the loop's CPU; the cyclic garbage of a few seconds is
+small)."""
 
 
 @dataclass(frozen=True, slots=True)
