@@ -152,10 +152,10 @@ async def test_back_to_back_scrapes_of_many_series_leave_the_collector_on_within
         async with trio.open_nursery() as nursery:
             nursery.start_soon(turns)
             await scrape(*next(scrapes))  # alone: how long a render holds its snapshot
-            length = pause.ended[0] - pause.began[0][1]
+            length = int(pause.ended[0] - pause.began[0][1])
             assert length >= 8, length  # a step per 250 series, at least
             async with trio.open_nursery() as chain:
-                for i in range(1, 13):
+                for i in range(1, 3 * longest // (length // 2) + 3):
                     chain.start_soon(scrape, *next(scrapes))
                     while len(pause.began) <= i:
                         await trio.lowlevel.checkpoint()
