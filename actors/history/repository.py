@@ -3,9 +3,11 @@
 The recorder and the pages speak to this class only (write one batch, load what a restart needs,
 read one check's buckets, results and incidents), and it speaks only to the storage interface
 (`actors.store.Store`: SQLite or PostgreSQL). The SQL keeps to the dialect both engines run (`?`
-placeholders, `INSERT ... ON CONFLICT ... DO UPDATE`, `LIMIT`/`OFFSET`); the DDL is given per
-dialect: SQLite's tables are `WITHOUT ROWID` (each row stored once, in its primary key's B-tree:
-about half the bytes of a rowid table plus its key index), PostgreSQL's use an identity column.
+placeholders, `INSERT ... ON CONFLICT ... DO UPDATE`, `LIMIT`/`OFFSET`), except the read of each
+check's newest run (`latest`, every heartbeat of a sharded replica), written per engine so that
+it never scans the runs (`_LATEST`). The DDL is given per dialect: SQLite's tables are
+`WITHOUT ROWID` (each row stored once, in its primary key's B-tree: about half the bytes of a
+rowid table plus its key index), PostgreSQL's use an identity column.
 
 Tables (owner "history"):
 - `history_checks(id, name)`: a small integer per check name, so every other row carries two
@@ -19,6 +21,7 @@ Tables (owner "history"):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -120,6 +123,30 @@ _UPSERT_INCIDENT = (
     "INSERT INTO history_incidents (check_id, started, ended, message) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (check_id, started) DO UPDATE SET ended = excluded.ended"
 )
+
+# Each check's newest run through the primary key (check_id, at), driven from history_checks: a
+# backward index descent per check, so the cost follows the checks asked, not the history's
+# depth. Written per engine so that neither planner can choose a scan of history_results, even
+# before statistics exist: PostgreSQL's LATERAL subquery with LIMIT 1 can only run once per
+# check (no hash join of the whole table is possible), and SQLite's CROSS JOIN keeps
+# history_checks as the outer loop (without ANALYZE it otherwise scans history_results first).
+# The names are one parameter (an array; a JSON list for SQLite), any number of them.
+_LATEST = {
+    "postgresql": (
+        "SELECT c.name, r.at, r.status, r.latency, r.message FROM history_checks c"
+        " CROSS JOIN LATERAL (SELECT at, status, latency, message FROM history_results"
+        " WHERE check_id = c.id ORDER BY at DESC LIMIT 1) r WHERE TRUE"
+    ),
+    "sqlite": (
+        "SELECT c.name, r.at, r.status, r.latency, r.message FROM history_checks c"
+        " CROSS JOIN history_results r WHERE r.check_id = c.id AND r.at = (SELECT n.at FROM"
+        " history_results n WHERE n.check_id = c.id ORDER BY n.at DESC LIMIT 1)"
+    ),
+}
+_LATEST_OF = {
+    "postgresql": " AND c.name = ANY(?)",
+    "sqlite": " AND c.name IN (SELECT value FROM json_each(?))",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,14 +397,24 @@ class HistoryRepository:
             for r in rows
         ]
 
-    async def latest(self) -> dict[str, StoredResult]:
-        """Every check's newest stored run, by check name (one statement)."""
-        rows = await self._db.fetchall(
-            "SELECT c.name, r.at, r.status, r.latency, r.message FROM history_results r"
-            " JOIN history_checks c ON c.id = r.check_id"
-            " JOIN (SELECT check_id, MAX(at) AS at FROM history_results GROUP BY check_id) m"
-            " ON m.check_id = r.check_id AND m.at = r.at"
-        )
+    async def latest(self, checks: Iterable[str] | None = None) -> dict[str, StoredResult]:
+        """The newest stored run of each of `checks` (None: of every check), by check name; a
+        check with no stored run is absent. One statement, whatever the number of checks.
+
+        Its cost grows with the checks asked, not with the history: each check's newest run is
+        one descent of `history_results`' primary key (check_id, at), never a scan of the table
+        (sharded replicas call this every heartbeat; see `_LATEST`).
+        """
+        names = None if checks is None else list(dict.fromkeys(checks))
+        if names == []:
+            return {}
+        dialect = self._db.dialect
+        sql = _LATEST[dialect]
+        params: tuple[object, ...] = ()
+        if names is not None:
+            sql += _LATEST_OF[dialect]
+            params = (names if dialect == "postgresql" else json.dumps(names),)
+        rows = await self._db.fetchall(sql, params)
         return {
             str(r[0]): StoredResult(
                 str(r[0]), float(r[1]), _STATUS_NAMES.get(int(r[2]), "fail"), int(r[3]), str(r[4])

@@ -11,9 +11,10 @@ open) before anything is rendered.
 A scrape never holds the event loop for long: on the loop it takes an immutable snapshot of the
 store and writes its text in steps of `FREEZE_CHUNK` (250) series (`actors.telemetry.exposition`'s
 `freeze_in_steps` and `render_in_steps`), the loop answering between steps, with the cyclic
-garbage collector paused meanwhile (`_collector_paused`: the snapshot's objects otherwise set off
-a full collection of ~60 ms in one piece); the registry's families are collected on the loop
-and encoded, with the gzip, in a worker thread (one render at a time). The store's text is not
+garbage collector paused meanwhile (`actors.web.gcpause`: the snapshot's objects otherwise set
+off a full collection of ~60 ms in one piece; overlapping renders never keep it off longer than
+its bound); the registry's families are collected on the loop and encoded, with the gzip, in a
+worker thread (one render at a time). The store's text is not
 written in that thread: pure Python there would compete with the loop for the interpreter lock.
 
 Scrapes that arrive while a render of the same format is in flight share it, and with
@@ -23,7 +24,6 @@ the same interval cost one render).
 
 from __future__ import annotations
 
-import gc
 import gzip
 import json
 from collections.abc import (
@@ -35,7 +35,6 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -46,9 +45,10 @@ from prometheus_client.exposition import choose_encoder, generate_latest, gzip_a
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 
-from actors.telemetry.exposition import MetricFrame, freeze_in_steps, render_in_steps
+from actors.telemetry.exposition import freeze_in_steps, render_in_steps
 from actors.web.access import AccessGuard, Scope
 from actors.web.config import SecurityConfig, ServerConfig
+from actors.web.gcpause import CollectorPause
 
 if TYPE_CHECKING:
     from actors.telemetry.store import MetricStore
@@ -160,7 +160,9 @@ class MetricsRenderer:
     ``registry.collect()``; in a worker thread, one render at a time: the registry's text and
     the gzip. A render started at
     loop time t is served again until t + `reuse_for` (0: only to the scrapes that arrived while
-    it was in flight). Must be used from trio.
+    it was in flight). The cyclic garbage collector is paused while a snapshot exists, within
+    the bound of `pause` (`actors.web.gcpause`; default: one of its own). Must be used from
+    trio.
     """
 
     def __init__(
@@ -169,10 +171,12 @@ class MetricsRenderer:
         registry: CollectorRegistry,
         store: MetricStore | None = None,
         reuse_for: float = 0.0,
+        pause: CollectorPause | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
         self._reuse_for = reuse_for
+        self._pause = pause if pause is not None else CollectorPause()
         self._limiter = trio.CapacityLimiter(1)
         self._done: dict[tuple[bool, bool], tuple[float, bytes]] = {}
         self._flights: dict[tuple[bool, bool], _Flight] = {}
@@ -195,9 +199,11 @@ class MetricsRenderer:
         flight = self._flights[key] = _Flight()
         try:
             taken = trio.current_time()
-            with _collector_paused():
-                frames = await _freeze(self._store) if self._store is not None else ()
-                text = await _stepped(render_in_steps(frames, openmetrics=openmetrics))
+            check = self._pause.check
+            with self._pause.paused():
+                store = self._store
+                frames = await _stepped(freeze_in_steps(store), check) if store is not None else ()
+                text = await _stepped(render_in_steps(frames, openmetrics=openmetrics), check)
                 del frames  # freed by reference counting, before the collector runs again
             families = list(self._registry.collect())
             body = await trio.to_thread.run_sync(
@@ -211,45 +217,15 @@ class MetricsRenderer:
             flight.done.set()
 
 
-class _Paused:
-    """How many renders hold the cyclic garbage collector paused (`_collector_paused`)."""
-
-    holders = 0
-    resumes = False
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while a render's snapshot exists. The snapshot of
-    40,000 series is as many tracked objects: alive through the render's steps, they were
-    promoted to the oldest generation and set off a full collection, ~60 ms of the loop in one
-    piece. Paused, the snapshot is freed by reference counting before any collection sees it.
-    Leaves the collector alone when something else disabled it."""
-    if _Paused.holders == 0:
-        _Paused.resumes = gc.isenabled()
-        gc.disable()
-    _Paused.holders += 1
-    try:
-        yield
-    finally:
-        _Paused.holders -= 1
-        if _Paused.holders == 0 and _Paused.resumes:
-            gc.enable()
-
-
-async def _freeze(store: MetricStore) -> tuple[MetricFrame, ...]:
-    """`freeze(store)`, letting the loop run between steps (`freeze_in_steps`)."""
-    return await _stepped(freeze_in_steps(store))
-
-
-async def _stepped(steps: Generator[None, None, T]) -> T:
-    """Run `steps` to its value, letting the loop run at each of its yields."""
+async def _stepped(steps: Generator[None, None, T], each: Callable[[], None]) -> T:
+    """Run `steps` to its value, calling `each` and letting the loop run at each of its yields."""
     while True:
         try:
             next(steps)
         except StopIteration as done:
             value: T = done.value
             return value
+        each()
         await trio.lowlevel.checkpoint()
 
 

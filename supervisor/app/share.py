@@ -145,10 +145,16 @@ class CheckShare:
             return
         elsewhere = [name for name in ownership.checks if not ownership.owns(name)]
         results: dict[str, CheckResult] = {}
-        if self._repository is not None and elsewhere:
-            stored = await self._repository.latest()
-            # A reload or a beat may have moved checks during the read: go by the share now.
-            elsewhere = [name for name in ownership.checks if not ownership.owns(name)]
+        if self._repository is not None:
+            stored: dict[str, StoredResult] = {}
+            asked: set[str] = set()
+            # Only the checks run elsewhere are read (each its newest run, by index). A reload
+            # or a beat may move checks during a read: go by the share after it, reading those
+            # that moved here meanwhile (a few names) before anything is shown.
+            while missing := [name for name in elsewhere if name not in asked]:
+                stored.update(await self._repository.latest(missing))
+                asked.update(missing)
+                elsewhere = [name for name in ownership.checks if not ownership.owns(name)]
             for name in elsewhere:
                 found = stored.get(name)
                 if found is not None:
