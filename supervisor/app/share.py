@@ -108,29 +108,32 @@ class CheckShare:
             await self._changed.wait()
 
     async def reconcile(self) -> None:
-        """Stop the checks not owned any more, then start the owned ones not running."""
+        """Stop the checks not owned any more, then start the owned ones not running: each
+        set together (one supervisor call, the children launched or stopped at once: thousands
+        of checks a replica takes over at its first beat are not started one by one)."""
         async with self.lock:
             owned = self._ownership.owned
             running = self.running()
             lost = running - owned
-            for name in sorted(lost):
-                await self._supervisor.delete_child(CHECK_PREFIX + name)
             if lost:
+                await self._supervisor.delete_children(CHECK_PREFIX + name for name in lost)
                 self._health.release(lost)
                 self._log.info("checks handed over", extra={"checks": sorted(lost)})
-            started = []
+            specs = []
             for name in self._ownership.checks:
                 if name not in owned or name in running:
                     continue
                 spec = self._spec(name)
-                if spec is None:
-                    continue
-                try:
-                    await self._supervisor.start_child(spec)
-                except Exception as exc:  # a probe that cannot start: logged, the rest run
-                    self._log.error("check %s cannot start: %s", name, exc)
-                    continue
-                started.append(name)
+                if spec is not None:
+                    specs.append(spec)
+            if not specs:
+                return
+            failed = await self._supervisor.start_children(specs)
+            for error in failed.values():  # a probe that cannot start: logged, the rest run
+                self._log.error(
+                    "check %s cannot start: %s", error.child.removeprefix(CHECK_PREFIX), error
+                )
+            started = [s.id.removeprefix(CHECK_PREFIX) for s in specs if s.id not in failed]
             if started:
                 self._log.info("checks taken over", extra={"checks": started})
 
