@@ -485,6 +485,25 @@ class Supervisor:
 
     def _request_stop(self) -> None:
         self._post(_StopRequest())
+        if not self._ordered and self._running:
+            self._stop_started_children_now()
+
+    def _stop_started_children_now(self) -> None:
+        """Unordered: ask every started child to stop in the requesting call, as `_stop_all`
+        will (a child that does not trap the request, or is brutal, is cancelled; one that
+        traps it is asked), rather than a scheduler pass later, when the supervisor's own task
+        runs: on a busy loop each pass is long, and a stop crosses several (the signal, the
+        parent, this supervisor). `_stop_all` then only waits and records. A child still
+        starting is left to `_stop_all` (its start must not look like a failure)."""
+        for child in self._children:
+            attempt = child.attempt
+            if attempt is None or not attempt.started or attempt.done.is_set():
+                continue
+            attempt.stop_requested = True
+            if child.spec.shutdown and attempt.context._trapping:
+                attempt.context._request_stop()
+            else:
+                attempt.scope.cancel()
 
     # -- the child task --------------------------------------------------------------------------
 
@@ -578,7 +597,8 @@ class Supervisor:
                 if child.state is ChildState.RESTARTING:
                     self._set_state(child, ChildState.STOPPED)
                 continue
-            exited_by_itself = attempt.done.is_set()
+            # Not one asked to stop already (`_stop_started_children_now`) that has done so.
+            exited_by_itself = attempt.done.is_set() and not attempt.stop_requested
             attempt.stop_requested = True
             self._set_state(child, ChildState.STOPPING)
             stopping.append((child, attempt, exited_by_itself))

@@ -1277,3 +1277,38 @@ async def test_ordered_children_deleted_together_stop_in_reverse_order(
         ]
         assert states(sup) == {"b": ChildState.RUNNING}
         await sup.stop()
+
+
+async def test_unordered_children_are_cancelled_in_the_pass_that_asks_the_stop() -> None:
+    # Counted, not timed: on a loop busy with thousands of checks each scheduler pass is long,
+    # and a stop that waits for the supervisor's own task costs one more of them.
+    passes = _Passes()
+    cancelled_at: list[int] = []
+
+    async def child(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled_at.append(passes.count)
+            raise
+
+    log: list[str] = []
+    trapping = Actor("trapping", log, [("trap", 0.0)])
+    specs = [ChildSpec(f"c{i}", child) for i in range(100)]
+    specs.append(ChildSpec("trapping", trapping, shutdown=5.0))
+    sup = Supervisor(specs, ordered=False)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.add_instrument(passes)
+        try:
+            asked = passes.count
+            await sup.stop()
+        finally:
+            trio.lowlevel.remove_instrument(passes)
+    assert len(cancelled_at) == 100
+    assert max(cancelled_at) == asked + 1  # the next pass, not one more
+    assert "trapping:stop-requested" in log
+    assert states(sup) == dict.fromkeys([s.id for s in specs], ChildState.STOPPED)
+    assert sup.statistics().failures_total == 0
