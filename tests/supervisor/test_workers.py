@@ -41,7 +41,10 @@ sys.exit(int(sys.argv[2]))
 SLOW = """
 import os, signal, sys, time
 open(sys.argv[1], "a").write("begin\\n")
+give_up = time.monotonic() + 60  # left behind by a test run that was killed
 while not os.path.exists(sys.argv[2]):
+    if time.monotonic() > give_up:
+        sys.exit(1)
     time.sleep(0.01)
 signal.signal(signal.SIGHUP, lambda *_: open(sys.argv[1], "a").write("hup\\n"))
 open(sys.argv[1], "a").write("up\\n")
