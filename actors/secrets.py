@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from typing import cast
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
@@ -79,12 +80,22 @@ def redact(text: str, secrets: Iterable[str], replacement: str = REDACTED) -> st
     return text
 
 
+_LEAVES = frozenset({int, float, bool, type(None)})
+
+
 def config_secrets(node: object) -> frozenset[str]:
     """Every non-empty secret held by `node` (a config model, or mappings and sequences of
     them); see the module docstring for what counts as one."""
     found: set[str] = set()
 
     def walk(item: object, name: str, secret_headers: frozenset[str]) -> None:
+        kind = type(item)
+        if kind in _LEAVES:  # most fields: no secret, and no isinstance chain (thousands of
+            return  # checks are walked at start-up)
+        if kind is str:
+            if name == "url" or name.endswith("_url"):
+                found.add(url_password(cast("str", item)))
+            return
         if isinstance(item, SecretStr):
             value = item.get_secret_value()
             if value:
@@ -93,7 +104,8 @@ def config_secrets(node: object) -> frozenset[str]:
         elif isinstance(item, BaseModel):
             marked = frozenset(h.lower() for h in getattr(item, "secret_headers", ()) or ())
             for field, value in item:
-                walk(value, field, marked)
+                if type(value) not in _LEAVES:  # most fields (a call each adds up)
+                    walk(value, field, marked)
         elif isinstance(item, Mapping):
             for key, value in item.items():
                 credential = name == "headers" and (

@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     # Set by `run --workers` on the processes it starts; not for people.
     run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     run.add_argument("--worker-listen", default=None, help=argparse.SUPPRESS)
+    run.add_argument("--worker-ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     check = sub.add_parser("check-config", help="validate the configuration and summarise it")
     check.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
     check.add_argument(
@@ -167,8 +168,9 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     config, warnings = loaded
     worker = None
     if args.worker is not None:  # one of the processes of `run --workers`
-        # A reload passed on while this worker starts would end it (SIGHUP's default action);
-        # it is reading the file now anyway. `serve` handles SIGHUP once it runs.
+        # The parent holds a reload until this worker says it handles SIGHUP (`serve` tells it
+        # on the ready pipe); one from elsewhere meanwhile must not end it (the default action):
+        # it is reading the file now anyway.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         from supervisor.app.workerplan import Worker, replica_base
 
@@ -204,7 +206,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
 
     if worker is None:
         return run_app(config, path=path, env=os.environ, redactor=redactor)
-    from supervisor.app.workers import wait_parent_gone
+    from supervisor.app.workers import signals_ready, wait_parent_gone
 
     return run_app(
         config,
@@ -213,6 +215,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         redactor=redactor,
         adjust=partial(worker.apply, file=str(path)),
         stop_when=wait_parent_gone,
+        signals_ready=signals_ready(args.worker_ready_fd),
     )
 
 

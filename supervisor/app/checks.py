@@ -18,7 +18,7 @@ stops them as the share changes at each heartbeat, and shows the other checks' s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from actors.checks.agents import AgentsCheckConfig
 from actors.checks.cadence import first_round_for
@@ -198,21 +198,38 @@ class ChecksSubsystem:
                     self.share, self._ownership, diff, checks=checks, report=report
                 )
             return
-        for name in diff.removed:
-            await self.supervisor.delete_child(check_id(name))
-        for name in diff.changed:
+        if diff.removed:
+            await self.supervisor.delete_children(check_id(name) for name in diff.removed)
+        report.stopped.extend(check_id(name) for name in diff.removed)
+        await self._restart(diff.changed, checks, report)
+        # Added checks start together (a reload may add thousands); one that cannot start is
+        # reported in errors only.
+        specs = []
+        for name in diff.added:
+            try:
+                specs.append(self._spec(checks[name]))
+            except Exception as exc:  # a probe that cannot be built: reported
+                report.errors.append(f"check {name}: {exc}")
+        failed = await self.supervisor.start_children(specs) if specs else {}
+        for spec in specs:
+            error = failed.get(spec.id)
+            if error is None:
+                report.started.append(spec.id)
+            else:
+                report.errors.append(f"check {spec.id.removeprefix('check:')}: {error}")
+
+    async def _restart(
+        self, names: Iterable[str], checks: Mapping[str, CheckBase], report: ReportBuilder
+    ) -> None:
+        """Restart the checks `names` with their new configuration, one by one; a check that
+        cannot start again is listed in the report's errors only, the others in restarted."""
+        for name in names:
             try:
                 await self.supervisor.restart_child(check_id(name), self._spec(checks[name]))
             except Exception as exc:  # a probe that cannot start: reported, tree keeps running
                 report.errors.append(f"check {name}: {exc}")
-        for name in diff.added:
-            try:
-                await self.supervisor.start_child(self._spec(checks[name]))
-            except Exception as exc:
-                report.errors.append(f"check {name}: {exc}")
-        report.started.extend(check_id(name) for name in diff.added)
-        report.stopped.extend(check_id(name) for name in diff.removed)
-        report.restarted.extend(check_id(name) for name in diff.changed)
+            else:
+                report.restarted.append(check_id(name))
 
     async def _apply_share(
         self,
@@ -228,16 +245,9 @@ class ChecksSubsystem:
         only on its name and the live replicas)."""
         ownership.configure(checks)
         running = share.running()
-        for name in diff.removed:
-            if name in running:
-                await self.supervisor.delete_child(check_id(name))
-                report.stopped.append(check_id(name))
-        for name in diff.changed:
-            if name not in running:
-                continue
-            try:
-                await self.supervisor.restart_child(check_id(name), self._spec(checks[name]))
-            except Exception as exc:  # a probe that cannot start: reported
-                report.errors.append(f"check {name}: {exc}")
-            report.restarted.append(check_id(name))
+        removed = [name for name in diff.removed if name in running]
+        if removed:
+            await self.supervisor.delete_children(check_id(name) for name in removed)
+        report.stopped.extend(check_id(name) for name in removed)
+        await self._restart([n for n in diff.changed if n in running], checks, report)
         report.started.extend(check_id(n) for n in diff.added if ownership.owns(n))

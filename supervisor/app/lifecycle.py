@@ -45,6 +45,7 @@ async def serve(
     signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP),
     freeze_gc: bool = False,
     stop_when: Callable[[], Awaitable[object]] | None = None,
+    signals_ready: Callable[[], object] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Run `app` until a stop signal; returns the exit status (0 graceful, 130 forced).
@@ -59,6 +60,10 @@ async def serve(
     `stop_when`: when it returns, stop gracefully as on SIGTERM (a `run --workers` worker whose
     parent asks it to stop, or is gone).
 
+    `signals_ready`: called once `signals` are handled, before the app starts (a `run
+    --workers` worker tells its parent, which holds a SIGHUP until then); a reload asked during
+    the start is done once the app has started.
+
     Raises:
         supervisor.runtime.RestartIntensityExceeded: the root supervisor gave up.
     """
@@ -68,6 +73,8 @@ async def serve(
 
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(*signals) as received:
+            if signals_ready is not None:
+                signals_ready()
             await nursery.start(app.run)
             if freeze_gc:
                 gc.collect()
@@ -122,17 +129,21 @@ def run_app(
     redactor: SecretRedactor | None = None,
     adjust: Callable[[Config], Config] | None = None,
     stop_when: Callable[[], Awaitable[object]] | None = None,
+    signals_ready: Callable[[], object] | None = None,
 ) -> int:
     """Run the supervisor process on `config` until SIGTERM/SIGINT; return the exit status.
     `redactor`: the one the log formatter uses (the app adds the secrets of each reload);
-    `adjust`: applied to each reloaded configuration (see `App`); `stop_when`: see `serve`.
+    `adjust`: applied to each reloaded configuration (see `App`); `stop_when`, `signals_ready`:
+    see `serve`.
 
     Never raises: a failure is logged on one line and gives status 1.
     """
     log = logger_for("main")
     try:
         app = App(config, path=path, env=env, redactor=redactor, adjust=adjust)
-        return trio.run(partial(serve, app, freeze_gc=True, stop_when=stop_when))
+        return trio.run(
+            partial(serve, app, freeze_gc=True, stop_when=stop_when, signals_ready=signals_ready)
+        )
     except Exception as exc:
         for leaf in leaves(exc):
             log.error("stopped by an error: %s: %s", type(leaf).__name__, leaf)

@@ -16,6 +16,8 @@ Each worker is the same program run on the same file as replica `<host>-w<i>` (t
   else 1. A second SIGTERM/SIGINT is passed on as SIGTERM (the workers stop at once) and the
   parent exits 130;
 - SIGHUP: passed on to every worker, which reloads the file (each applies its overrides again).
+  A worker that is still starting gets it once it can take it (`READY_OPTION`): until then a
+  SIGHUP would end it (the default action) and count against the restart limit.
 
 A worker is asked to stop by closing its stdin, a pipe from the parent that it watches (`serve`'s
 `stop_when`), not by a signal: a service manager that signals the whole process group (systemd's
@@ -31,7 +33,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import trio
@@ -49,6 +52,7 @@ from supervisor.runtime import (
 )
 
 __all__ = [
+    "READY_OPTION",
     "STOP_MARGIN",
     "WorkerExited",
     "WorkerProcess",
@@ -56,6 +60,7 @@ __all__ = [
     "reserve_address",
     "run_workers",
     "supervise",
+    "signals_ready",
     "wait_parent_gone",
     "worker_argv",
 ]
@@ -70,6 +75,11 @@ STOP_MARGIN = 5.0
 process's own start-up and exit) before it is killed."""
 
 _KILL_WAIT = 1.0  # seconds a worker told to stop now gets before SIGKILL
+
+READY_OPTION = "--worker-ready-fd"
+"""Appended with a file descriptor to a worker's command line by `WorkerProcess`: the write end
+of a pipe on which the worker writes a byte once it handles SIGHUP (`signals_ready`). The parent
+passes a SIGHUP on only after that; one that comes earlier waits for it."""
 
 
 def describe_status(status: int) -> str:
@@ -141,6 +151,11 @@ class WorkerProcess:
     cancels it after its shutdown time: SIGKILL); an exit it did not ask for raises
     `WorkerExited`, so the supervisor starts it again. `stopped` holds the exit statuses of the
     stops it asked for.
+
+    The process is run as `argv + [READY_OPTION, fd]`: it writes a byte on `fd` once it handles
+    SIGHUP. `send_signal(SIGHUP)` before that is held and passed on then (several as one: each
+    reload reads the whole file); a process that exits first drops it (the next one reads the
+    file at its start anyway).
     """
 
     def __init__(self, index: int, argv: Sequence[str]) -> None:
@@ -148,14 +163,28 @@ class WorkerProcess:
         self.argv = list(argv)
         self.process: trio.Process | None = None
         self.stopped: list[int] = []
+        self.up = False
+        """Whether the running process handles SIGHUP (it said so on its ready pipe)."""
+        self._held_hup = False
         self._asked = False
         self._log = logger_for("workers")
 
     def send_signal(self, signum: int) -> None:
-        """Pass `signum` on to the process, if it is running."""
+        """Pass `signum` on to the process, if it is running; a SIGHUP to a process not yet up
+        is held until it is."""
         process = self.process
-        if process is not None and process.returncode is None:
-            process.send_signal(signum)
+        if process is None or process.returncode is not None:
+            return
+        if signum == signal.SIGHUP and not self.up:
+            if not self._held_hup:
+                self._log.info(
+                    "worker %d is starting: it reloads once it is up",
+                    self.index,
+                    extra={"worker": self.index},
+                )
+            self._held_hup = True
+            return
+        process.send_signal(signum)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the worker process once (see the class docstring).
@@ -165,14 +194,43 @@ class WorkerProcess:
             OSError: the process cannot be started.
         """
         self._asked = False
-        process = await trio.lowlevel.open_process(
-            self.argv, stdin=subprocess.PIPE, start_new_session=True
-        )
-        self.process = process
-        self._log.info(
-            "worker %d started", self.index, extra={"worker": self.index, "pid": process.pid}
-        )
-        task_status.started()
+        self.up = False
+        self._held_hup = False
+        read_end, write_end = os.pipe()
+        ready = trio.lowlevel.FdStream(read_end)
+        try:
+            try:
+                process = await trio.lowlevel.open_process(
+                    [*self.argv, READY_OPTION, str(write_end)],
+                    stdin=subprocess.PIPE,
+                    start_new_session=True,
+                    pass_fds=(write_end,),
+                )
+            finally:
+                os.close(write_end)  # the worker's now: EOF once it wrote or exited
+            self.process = process
+            self._log.info(
+                "worker %d started", self.index, extra={"worker": self.index, "pid": process.pid}
+            )
+            task_status.started()
+            await self._supervise(process, ready)
+        finally:
+            with trio.CancelScope(shield=True):
+                await ready.aclose()
+
+    async def _watch_ready(self, process: trio.Process, ready: trio.lowlevel.FdStream) -> None:
+        """Until the process says it handles SIGHUP (or exits); then pass on a held one."""
+        try:
+            said = await ready.receive_some(1)
+        except (trio.BrokenResourceError, OSError):
+            said = b""
+        if said and process.returncode is None:
+            self.up = True
+            if self._held_hup:
+                self._held_hup = False
+                process.send_signal(signal.SIGHUP)
+
+    async def _supervise(self, process: trio.Process, ready: trio.lowlevel.FdStream) -> None:
         context = current_child()
         try:
             async with trio.open_nursery() as nursery:
@@ -184,6 +242,7 @@ class WorkerProcess:
                         await process.stdin.aclose()  # the worker's signal to stop
 
                 nursery.start_soon(on_stop)
+                nursery.start_soon(self._watch_ready, process, ready)
                 status = await process.wait()
                 nursery.cancel_scope.cancel()
         finally:
@@ -341,3 +400,21 @@ async def wait_parent_gone() -> None:
                 pass
         except (trio.BrokenResourceError, OSError):
             pass
+
+
+def signals_ready(fd: int | None) -> Callable[[], None] | None:
+    """In a worker given `READY_OPTION fd`: what to call once it handles SIGHUP (writes the
+    parent a byte on `fd` and closes it); None without a descriptor."""
+    if fd is None:
+        return None
+
+    def say_ready() -> None:
+        try:
+            os.write(fd, b"1")
+        except OSError:  # the parent is gone: its stdin pipe stops this worker anyway
+            pass
+        finally:
+            with suppress(OSError):
+                os.close(fd)
+
+    return say_ready

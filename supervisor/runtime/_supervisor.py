@@ -440,6 +440,12 @@ class Supervisor:
         self._by_id[spec.id] = child
         return child
 
+    def _remove(self, child_ids: set[str]) -> None:
+        """Forget the children `child_ids` (stopped), in one pass over the list."""
+        self._children = [c for c in self._children if c.spec.id not in child_ids]
+        for child_id in child_ids:
+            self._by_id.pop(child_id, None)
+
     def _get(self, child_id: str) -> _Child:
         try:
             return self._by_id[child_id]
@@ -479,6 +485,25 @@ class Supervisor:
 
     def _request_stop(self) -> None:
         self._post(_StopRequest())
+        if not self._ordered and self._running:
+            self._stop_started_children_now()
+
+    def _stop_started_children_now(self) -> None:
+        """Unordered: ask every started child to stop in the requesting call, as `_stop_all`
+        will (a child that does not trap the request, or is brutal, is cancelled; one that
+        traps it is asked), rather than a scheduler pass later, when the supervisor's own task
+        runs: on a busy loop each pass is long, and a stop crosses several (the signal, the
+        parent, this supervisor). `_stop_all` then only waits and records. A child still
+        starting is left to `_stop_all` (its start must not look like a failure)."""
+        for child in self._children:
+            attempt = child.attempt
+            if attempt is None or not attempt.started or attempt.done.is_set():
+                continue
+            attempt.stop_requested = True
+            if child.spec.shutdown and attempt.context._trapping:
+                attempt.context._request_stop()
+            else:
+                attempt.scope.cancel()
 
     # -- the child task --------------------------------------------------------------------------
 
@@ -572,7 +597,8 @@ class Supervisor:
                 if child.state is ChildState.RESTARTING:
                     self._set_state(child, ChildState.STOPPED)
                 continue
-            exited_by_itself = attempt.done.is_set()
+            # Not one asked to stop already (`_stop_started_children_now`) that has done so.
+            exited_by_itself = attempt.done.is_set() and not attempt.stop_requested
             attempt.stop_requested = True
             self._set_state(child, ChildState.STOPPING)
             stopping.append((child, attempt, exited_by_itself))
@@ -968,6 +994,45 @@ class Supervisor:
 
         return await self._call(op)
 
+    async def start_children(self, specs: Iterable[ChildSpec]) -> dict[str, ChildStartError]:
+        """Add children after the existing ones and start them, as `start_child` does for
+        each; return once each reported started or failed to start. An unordered supervisor
+        launches them together (one scheduler pass for thousands, not one each), an ordered one
+        in the given order. A child that exited before started() is not added.
+
+        Returns the children that failed to start, by id (empty: all of them run).
+
+        Raises:
+            DuplicateChildError: an id is already a child's, or given twice (none is started).
+            SupervisorStateError: not running.
+        """
+        batch = list(specs)
+        ids = [spec.id for spec in batch]
+        seen: set[str] = set()
+        for child_id in ids:
+            if child_id in self._by_id or child_id in seen:
+                raise DuplicateChildError(self._name, child_id)
+            seen.add(child_id)
+
+        async def op() -> dict[str, ChildStartError]:
+            children = [self._add(spec) for spec in batch]
+            if self._ordered:
+                attempts = [await self._launch(child) for child in children]
+            else:
+                attempts = await self._launch_all(children)
+            failed: dict[str, ChildStartError] = {}
+            for attempt in attempts:
+                if attempt.started:
+                    continue
+                child_id = attempt.child.spec.id
+                failed[child_id] = ChildStartError(self._name, child_id, _describe(attempt.outcome))
+                failed[child_id].__cause__ = attempt.outcome
+            if failed:
+                self._remove(set(failed))
+            return failed
+
+        return await self._call(op)
+
     async def terminate_child(self, child_id: str) -> None:
         """Stop a child (by its shutdown policy); it stays stopped until `restart_child`.
 
@@ -1039,6 +1104,32 @@ class Supervisor:
                 await self._stop_child(child)
             self._children.remove(child)
             del self._by_id[child_id]
+
+        await self._call(op)
+
+    async def delete_children(self, child_ids: Iterable[str]) -> None:
+        """Stop the given children that run and remove them all, as `delete_child` does for
+        each; an unordered supervisor stops them together (each by its own shutdown), an
+        ordered one in reverse start order.
+
+        Raises:
+            ChildNotFoundError: an id is no child's (none is deleted).
+            SupervisorStateError: not running.
+        """
+        doomed = set(child_ids)
+        for child_id in doomed:
+            self._get(child_id)
+
+        async def op() -> None:
+            children = [c for c in self._children if c.spec.id in doomed]
+            self._drop_from_sequences(doomed)
+            if self._ordered:
+                for child in reversed(children):
+                    if child.active:
+                        await self._stop_child(child)
+            else:
+                await self._stop_children([c for c in children if c.active])
+            self._remove(doomed)
 
         await self._call(op)
 

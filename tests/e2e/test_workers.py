@@ -68,7 +68,12 @@ class Workers(Monitor):
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_until(lambda: len(self.listeners("metrics")) == self.count, "the workers", timeout)
+        # Each worker logs its /metrics listener before its API one: wait for both.
+        wait_until(
+            lambda: len(self.listeners("metrics")) == len(self.listeners("web")) == self.count,
+            "the workers",
+            timeout,
+        )
         [self.api] = set(self.listeners("web").values())
         return self
 

@@ -25,14 +25,31 @@ from supervisor.config import SupervisorConfig
 from supervisor.runtime import RestartIntensityExceeded
 
 # argv[1]: a file that gets a line per SIGHUP; argv[2]: the status to exit with when asked to
-# stop (its stdin closes) or on SIGTERM.
+# stop (its stdin closes) or on SIGTERM; argv[3:5]: the parent's `--worker-ready-fd N`, on which
+# it says it handles SIGHUP.
 WORKER = """
-import signal, sys
+import os, signal, sys
 signal.signal(signal.SIGHUP, lambda *_: open(sys.argv[1], "a").write("hup\\n"))
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(int(sys.argv[2])))
 open(sys.argv[1], "a").write("up\\n")
+os.write(int(sys.argv[4]), b"1")
 sys.stdin.read()  # until the parent's end of the pipe closes
 sys.exit(int(sys.argv[2]))
+"""
+# Starts slowly: SIGHUP keeps its default action (ending the process) until the file argv[2]
+# exists; then as WORKER (argv[3:5]: `--worker-ready-fd N`).
+SLOW = """
+import os, signal, sys, time
+open(sys.argv[1], "a").write("begin\\n")
+give_up = time.monotonic() + 60  # left behind by a test run that was killed
+while not os.path.exists(sys.argv[2]):
+    if time.monotonic() > give_up:
+        sys.exit(1)
+    time.sleep(0.01)
+signal.signal(signal.SIGHUP, lambda *_: open(sys.argv[1], "a").write("hup\\n"))
+open(sys.argv[1], "a").write("up\\n")
+os.write(int(sys.argv[4]), b"1")
+sys.stdin.read()
 """
 # Ignores both ways of being asked to stop (argv[1]: a file it writes once it does).
 DEAF = """
@@ -87,6 +104,32 @@ async def test_workers_reload_restart_and_stop_with_status_0(tmp_path: Path) -> 
         os.kill(os.getpid(), signal.SIGTERM)
     assert status == [0]
     assert [w.stopped for w in workers] == [[0], [0]]
+
+
+async def test_a_reload_waits_for_a_worker_that_is_still_starting(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    worker = WorkerProcess(0, [sys.executable, "-c", SLOW, str(tmp_path / "w0"), str(go)])
+    status: list[int] = []
+    async with trio.open_nursery() as nursery:
+
+        async def main(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            status.append(await supervise([worker], _settings(), task_status=task_status))
+
+        await nursery.start(main)
+        await _wait(lambda: _lines(tmp_path, 0) == ["begin"], "the worker runs")
+        first = worker.process
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await _wait(lambda: worker._held_hup, "the reload is held")
+        go.touch()
+        await _wait(lambda: _lines(tmp_path, 0) == ["begin", "up", "hup"], "reloaded once up")
+        # Not ended by the SIGHUP, nor started again.
+        assert worker.process is first
+        os.kill(os.getpid(), signal.SIGHUP)
+        await _wait(lambda: _lines(tmp_path, 0).count("hup") == 2, "an up worker reloads")
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert status == [0]
+    assert worker.stopped == [0]
 
 
 async def test_a_worker_that_stops_badly_makes_the_status_1(tmp_path: Path) -> None:

@@ -1184,3 +1184,131 @@ async def test_unordered_children_are_asked_to_stop_together(autojump_clock: obj
 def test_unordered_children_need_one_for_one() -> None:
     with pytest.raises(ValueError, match="ONE_FOR_ONE"):
         Supervisor([], ordered=False, strategy=Strategy.REST_FOR_ONE)
+
+
+async def _passes_to_start_and_delete_dynamically(n: int, *, batch: bool) -> tuple[int, int]:
+    """Scheduler passes to add `n` children to a running unordered supervisor and to delete
+    them again, in one call each (`batch`) or one child at a time."""
+    log: list[str] = []
+    sup = Supervisor([], ordered=False, backoff=NO_BACKOFF)
+    specs = [ChildSpec(f"c{i}", Actor(f"c{i}", log), shutdown=1.0) for i in range(n)]
+    passes = _Passes()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        trio.lowlevel.add_instrument(passes)
+        try:
+            if batch:
+                assert await sup.start_children(specs) == {}
+            else:
+                for spec in specs:
+                    await sup.start_child(spec)
+            started = passes.count
+            assert log.count("c0:up") == log.count(f"c{n - 1}:up") == 1
+            assert len(sup.which_children()) == n
+            if batch:
+                await sup.delete_children(spec.id for spec in specs)
+            else:
+                for spec in specs:
+                    await sup.delete_child(spec.id)
+            deleted = passes.count - started
+        finally:
+            trio.lowlevel.remove_instrument(passes)
+        assert sup.which_children() == []
+        assert log.count("c0:cancelled") == log.count(f"c{n - 1}:cancelled") == 1
+        await sup.stop()
+    return started, deleted
+
+
+async def test_children_added_and_deleted_together_take_a_few_scheduler_passes(
+    autojump_clock: object,
+) -> None:
+    # Counted, not timed: thousands of checks a sharded replica takes over at its first beat
+    # (or gives up) are one supervisor call, not one (and a pass or more) each.
+    start, delete = await _passes_to_start_and_delete_dynamically(2000, batch=True)
+    assert max(start, delete) <= 5
+    one_by_one = await _passes_to_start_and_delete_dynamically(200, batch=False)
+    assert min(one_by_one) >= 200
+
+
+async def test_start_children_reports_the_ones_that_failed_and_keeps_the_rest(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    for ordered in (False, True):
+        sup = Supervisor([ChildSpec("a", Actor("a", log))], ordered=ordered)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            with pytest.raises(DuplicateChildError):
+                await sup.start_children([ChildSpec("b", Actor("b", log))] * 2)
+            with pytest.raises(DuplicateChildError):
+                await sup.start_children([ChildSpec("a", Actor("a", log))])
+            failed = await sup.start_children(
+                [
+                    ChildSpec("b", Actor("b", log, start_delay=1.0)),
+                    ChildSpec("c", Actor("c", log, ["crash_before_start"])),
+                    ChildSpec("d", Actor("d", log)),
+                ]
+            )
+            assert list(failed) == ["c"]
+            assert isinstance(failed["c"], ChildStartError)
+            assert isinstance(failed["c"].__cause__, Boom)
+            assert states(sup) == dict.fromkeys("abd", ChildState.RUNNING)
+            with pytest.raises(ChildNotFoundError):
+                await sup.delete_children(["b", "c"])
+            assert [i.id for i in sup.which_children()] == ["a", "b", "d"]
+            await sup.delete_children(["d", "b"])
+            assert states(sup) == {"a": ChildState.RUNNING}
+            await sup.stop()
+        with pytest.raises(SupervisorStateError):
+            await sup.start_children([ChildSpec("e", Actor("e", log))])
+
+
+async def test_ordered_children_deleted_together_stop_in_reverse_order(
+    autojump_clock: object,
+) -> None:
+    log: list[str] = []
+    sup = Supervisor([ChildSpec(n, Actor(n, log)) for n in "abc"])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.delete_children(["a", "c"])
+        assert [entry for entry in log if entry.endswith(":cancelled")] == [
+            "c:cancelled",
+            "a:cancelled",
+        ]
+        assert states(sup) == {"b": ChildState.RUNNING}
+        await sup.stop()
+
+
+async def test_unordered_children_are_cancelled_in_the_pass_that_asks_the_stop() -> None:
+    # Counted, not timed: on a loop busy with thousands of checks each scheduler pass is long,
+    # and a stop that waits for the supervisor's own task costs one more of them.
+    passes = _Passes()
+    cancelled_at: list[int] = []
+
+    async def child(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled_at.append(passes.count)
+            raise
+
+    log: list[str] = []
+    trapping = Actor("trapping", log, [("trap", 0.0)])
+    specs = [ChildSpec(f"c{i}", child) for i in range(100)]
+    specs.append(ChildSpec("trapping", trapping, shutdown=5.0))
+    sup = Supervisor(specs, ordered=False)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.add_instrument(passes)
+        try:
+            asked = passes.count
+            await sup.stop()
+        finally:
+            trio.lowlevel.remove_instrument(passes)
+    assert len(cancelled_at) == 100
+    assert max(cancelled_at) == asked + 1  # the next pass, not one more
+    assert "trapping:stop-requested" in log
+    assert states(sup) == dict.fromkeys([s.id for s in specs], ChildState.STOPPED)
+    assert sup.statistics().failures_total == 0
