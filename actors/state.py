@@ -47,7 +47,7 @@ from types import MappingProxyType
 
 from actors.clock import Clock, SystemClock
 from actors.models import CheckResult, CheckStatus
-from actors.telemetry.protocols import MetricWriter
+from actors.telemetry.protocols import BoundSample, MetricBinder, MetricWriter
 
 __all__ = [
     "CHECK_DURATION_BUCKETS",
@@ -233,6 +233,10 @@ class HealthState:
         # start-up bookkeeping is O(1) per result (a scan of every check per result made the
         # first round of thousands of checks quadratic).
         self._awaited: set[str] = set()
+        # Per check, its health_check_* series bound once (a store that binds: `MetricBinder`):
+        # up, duration, runs by result (made on first use); forgotten with the check.
+        self._binder = recorder if isinstance(recorder, MetricBinder) else None
+        self._bound: dict[str, _CheckSeries] = {}
         self._check_started()
         if recorder is not None:
             recorder.declare(
@@ -274,6 +278,9 @@ class HealthState:
             if name not in self._configured:
                 del self._results[name]
                 self._history.pop(name, None)
+        for name in list(self._bound):
+            if name not in self._configured:
+                del self._bound[name]
         self._invalidate()
         self._check_started()
 
@@ -298,8 +305,13 @@ class HealthState:
             self._awaited.discard(name)
             if not self._awaited:
                 self._started = True
-        recorder = self._recorder
-        if recorder is not None:
+        binder = self._binder
+        if binder is not None:
+            bound = self._bound.get(name)
+            if bound is None:
+                bound = self._bound[name] = _CheckSeries(binder, name)
+            bound.record(result)
+        elif (recorder := self._recorder) is not None:
             labels = {"check": name}
             recorder.record(
                 "health_check_up", 0.0 if result.status is CheckStatus.FAIL else 1.0, labels
@@ -440,3 +452,32 @@ class HealthState:
         }
         if not self._awaited:
             self._started = True
+
+
+class _CheckSeries:
+    """One check's health_check_* series, bound once (`MetricBinder.bind`): a publish records
+    its three samples without resolving metrics, labels or series."""
+
+    __slots__ = ("_binder", "_duration", "_name", "_runs", "_up")
+
+    def __init__(self, binder: MetricBinder, name: str) -> None:
+        labels = {"check": name}
+        self._binder = binder
+        self._name = name
+        self._up = binder.bind("health_check_up", labels)
+        self._duration = binder.bind("health_check_duration_seconds", labels)
+        self._runs: dict[CheckStatus, BoundSample] = {}
+
+    def record(self, result: CheckResult) -> None:
+        """The samples of `result` (as `HealthState.publish` documents), at the store's time."""
+        self._up.record(0.0 if result.status is CheckStatus.FAIL else 1.0)
+        latency = result.latency_seconds
+        if math.isfinite(latency) and latency >= 0:
+            self._duration.record(latency)
+        observed = result.observed
+        runs = self._runs.get(observed)
+        if runs is None:
+            runs = self._runs[observed] = self._binder.bind(
+                "health_check_runs_total", {"check": self._name, "result": observed.value}
+            )
+        runs.record(1.0)

@@ -4,7 +4,8 @@ The checks subsystem's per-run path without the rest of the monitor (no web, no 
 supervisor): N `CheckActor`s built as the composition root builds them (`build_check_actor`,
 one `CheckContext`, the `Lateness` schedule, first runs spread by `first_round_for`) publish into
 a `HealthState` recording into a `MetricStore`, whose result listener is a `HistoryRecorder`
-writing to a SQLite file every 5 s. The target is a local nginx (one worker; its CPU is not
+writing to a SQLite file every 5 s, and the tracer is the monitor's when tracing is off (a
+`NoOpTracer`). The target is a local nginx (one worker; its CPU is not
 counted), one path per check. After `WARMUP` seconds, the CPU time of this process (user +
 system) over `DURATION` seconds is divided by the runs the actors made meanwhile.
 
@@ -40,6 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import trio
+from opentelemetry.trace import NoOpTracer
 
 from actors.checks.actor import CheckActor
 from actors.checks.cadence import first_round_for
@@ -114,6 +116,7 @@ async def _point(
             config,
             context,
             health=health,
+            tracer=NoOpTracer(),  # as the monitor's, tracing off
             schedule=lateness,
             first_round=first_round,
             **extra,

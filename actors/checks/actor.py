@@ -77,7 +77,8 @@ class CheckActor:
     """Runs one check forever: `await actor.run(task_status=...)` under a supervisor.
 
     Collaborators: `health` receives every result; `clock` gives wall time for timestamps and the
-    loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run;
+    loop's time for scheduling; `tracer` (OpenTelemetry) gets one span per run (none with a
+    `NoOpTracer`, the monitor's when tracing is off);
     `on_lateness(seconds)` is told how late each run started (benchmarks); `schedule`
     keeps the process's lateness and judges timeouts (see the module docstring); the first run
     comes within `first_round` seconds (at most the interval; `actors.checks.cadence`);
@@ -102,7 +103,9 @@ class CheckActor:
         self.probe = probe
         self._health = health
         self._clock: Clock = clock or SystemClock()
-        self._tracer = tracer
+        # The monitor passes a `NoOpTracer` when no traces endpoint is configured: its spans
+        # record nothing, so a run makes none (a span object per run for nothing).
+        self._tracer = None if tracer is None or _no_op(tracer) else tracer
         self.cadence = Cadence.of(config.name, config.interval)
         self._first_round = first_round
         self._on_lateness = on_lateness
@@ -280,6 +283,14 @@ class CheckActor:
             return False
         schedule.skipped(1, "late", now)
         return True
+
+
+def _no_op(tracer: Tracer) -> bool:
+    """Whether `tracer` is OpenTelemetry's `NoOpTracer` (imported only when a tracer is given:
+    opentelemetry is then loaded already)."""
+    from opentelemetry.trace import NoOpTracer
+
+    return isinstance(tracer, NoOpTracer)
 
 
 def _kind(config: CheckBase) -> str:

@@ -65,6 +65,9 @@ far)."""
 
 LATENESS_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
+_GRACE_SECONDS = math.ceil(GRACE_LOOKBACK)
+"""Whole seconds before the current one that `grace` looks back over."""
+
 _LATENESS = "check_lateness_seconds"
 _SKIPPED = "check_runs_skipped_total"
 _OVERLOADED = "check_overloaded"
@@ -100,6 +103,11 @@ class Lateness:
         self._worst = [0.0] * HISTORY
         self._worst_second = [-1] * HISTORY
         self._overload: str | None = None
+        # `grace`'s look-back, kept up to date by `ran`: the worst lateness of the seconds
+        # `_grace_second` - ceil(GRACE_LOOKBACK) .. `_grace_second` (one test per run instead
+        # of a look-back over those seconds).
+        self._grace_second = -1
+        self._grace_worst = 0.0
         if recorder is not None:
             recorder.declare(
                 _LATENESS,
@@ -148,6 +156,8 @@ class Lateness:
             self._worst[at] = 0.0
         if late > self._worst[at]:
             self._worst[at] = late
+            if late > self._grace_worst and 0 <= self._grace_second - int(now) <= _GRACE_SECONDS:
+                self._grace_worst = late
         if self._recorder is not None:
             self._recorder.record(_LATENESS, max(0.0, late))
 
@@ -180,7 +190,11 @@ class Lateness:
         the network; cancelling it earlier would throw its connection away and make the next
         run cost a new one (the overload feeding itself).
         """
-        return min(timeout, self.worst(now - GRACE_LOOKBACK, now))
+        second = int(now)
+        if second != self._grace_second:
+            self._grace_second = second
+            self._grace_worst = self.worst(now - GRACE_LOOKBACK, now)
+        return min(timeout, self._grace_worst)
 
     def monitor_was_late(
         self, *, start: float, now: float, fired_late: float, timeout: float, grace: float = 0.0

@@ -13,13 +13,15 @@ The errors are the store's (`actors.telemetry.exceptions`): see `MetricStore`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from actors.models import Labels
     from actors.telemetry.store import Listener, MetricKind, SeriesSnapshot
 
 __all__ = [
+    "BoundSample",
+    "MetricBinder",
     "MetricReader",
     "MetricSnapshots",
     "MetricStoreProtocol",
@@ -63,6 +65,32 @@ class MetricWriter(Protocol):
 
         Raises:
             UnknownMetricError, LabelError, SampleError.
+        """
+        ...
+
+
+class BoundSample(Protocol):
+    """One series resolved once (`MetricBinder.bind`): a sample is one call."""
+
+    def record(self, value: float, *, timestamp: float | None = None) -> None:
+        """Record one sample into the series (as `MetricWriter.record`).
+
+        Raises:
+            SampleError.
+        """
+        ...
+
+
+@runtime_checkable
+class MetricBinder(Protocol):
+    """A writer that binds a series once for a writer recording into it every run (the health
+    state's per-check metrics); `actors.telemetry.store.MetricStore` is one."""
+
+    def bind(self, name: str, labels: Mapping[str, str] | None = None) -> BoundSample:
+        """The series `labels` of `name`.
+
+        Raises:
+            UnknownMetricError, LabelError.
         """
         ...
 

@@ -97,6 +97,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "BoundSeries",
     "DROPPED_METRIC",
     "MetricHandle",
     "MetricKind",
@@ -357,16 +358,9 @@ class MetricHandle:
                 one that would take the counter's total to infinity (nothing is recorded).
             LabelError: `label_values` has the wrong number of values.
         """
-        kind = self.kind
         # Validate before anything is created: a bad sample must not leave an empty series
         # behind (it would take a slot of the series limit and show on /metrics).
-        if kind == "counter":
-            if not 0.0 <= value < _INF:
-                raise SampleError(self.name, value, "a counter increment must be finite and >= 0")
-        elif not -_INF < value < _INF:
-            raise SampleError(self.name, value, f"a {kind} value must be finite")
-        if not -_INF < t < _INF:
-            raise SampleError(self.name, t, "the timestamp must be finite")
+        self._check(value, t)
         if self._anon_index:
             label_values = self._anonymize(label_values)
         series = self.series.get(label_values)
@@ -374,6 +368,24 @@ class MetricHandle:
             series = self._new_series(label_values, t)
             if series is None:
                 return
+        self._apply(series, label_values, value, t)
+
+    def _check(self, value: float, t: float) -> None:
+        """Raise `SampleError` for a sample `record` refuses (see there)."""
+        kind = self.kind
+        if kind == "counter":
+            if not 0.0 <= value < _INF:
+                raise SampleError(self.name, value, "a counter increment must be finite and >= 0")
+        elif not -_INF < value < _INF:
+            raise SampleError(self.name, value, f"a {kind} value must be finite")
+        if not -_INF < t < _INF:
+            raise SampleError(self.name, t, "the timestamp must be finite")
+
+    def _apply(
+        self, series: _Series, label_values: tuple[str, ...], value: float, t: float
+    ) -> None:
+        """Record a checked sample into `series` (whose key is `label_values`) and notify."""
+        kind = self.kind
         points = series.points
         # Same slot as the newest point (an older timestamp counts as the newest point's): fold.
         fold = False
@@ -734,6 +746,46 @@ class MetricHandle:
         )
 
 
+class BoundSeries:
+    """One series of one metric, resolved once: `record(value)` is the sample's whole path.
+
+    Get one from `MetricStore.bind`. For a writer that records into the same series again and
+    again (a check's health metrics each run), it saves resolving the metric by name, mapping
+    labels to values and looking the series up per sample. A series, once made, stays in its
+    metric for the store's life (points expire, series do not), so the resolved series never
+    goes stale; one the series limit dropped is looked up again (and counted dropped again) by
+    the next sample, as `MetricStore.record` would.
+    """
+
+    __slots__ = ("_handle", "_key", "_now", "_series", "_values")
+
+    def __init__(
+        self, handle: MetricHandle, label_values: tuple[str, ...], now: Callable[[], float]
+    ) -> None:
+        self._handle = handle
+        self._values = label_values
+        self._key = label_values
+        self._series: _Series | None = None
+        self._now = now
+
+    def record(self, value: float, *, timestamp: float | None = None) -> None:
+        """As `MetricStore.record` into this series.
+
+        Raises:
+            SampleError: as `MetricHandle.record`.
+        """
+        handle = self._handle
+        t = self._now() if timestamp is None else timestamp
+        handle._check(value, t)
+        series = self._series
+        if series is None:
+            key, series, _ = handle._series_for(self._values, t)
+            if series is None:
+                return
+            self._key, self._series = key, series
+        handle._apply(series, self._key, value, t)
+
+
 class MetricStore:
     """Declared metrics, their series and windows. See the module docstring for the bounds.
 
@@ -988,6 +1040,17 @@ class MetricStore:
             value,
             self._clock.now() if timestamp is None else timestamp,
         )
+
+    def bind(self, name: str, labels: Mapping[str, str] | None = None) -> BoundSeries:
+        """The series `labels` of `name`, for recording into it again and again
+        (`BoundSeries.record`); it is made by the first sample, as by `record`.
+
+        Raises:
+            UnknownMetricError: `name` was not declared.
+            LabelError: `labels` names differ from the declared label names.
+        """
+        handle = self.handle(name)
+        return BoundSeries(handle, self.label_values(handle, labels), self._clock.now)
 
     def set_counter_total(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 import trio.testing
@@ -126,3 +128,26 @@ async def test_one_span_per_run() -> None:
     assert spans[0].attributes is not None
     assert spans[0].attributes["check.kind"] == "self"
     provider.shutdown()
+
+
+async def test_no_span_with_a_no_op_tracer() -> None:
+    """Tracing off (the monitor's `NoOpTracer`): a run begins no span at all."""
+    from opentelemetry.trace import NoOpTracer
+
+    class _Counting(NoOpTracer):
+        spans = 0
+
+        def start_as_current_span(self, *args: object, **kwargs: object) -> Any:
+            _Counting.spans += 1
+            return super().start_as_current_span(*args, **kwargs)  # type: ignore[arg-type]
+
+    actor = CheckActor(
+        config=make_config(name="db", kind="self"),
+        probe=_Scripted([CheckStatus.PASS]),
+        health=HealthState(clock=VirtualClock()),
+        clock=VirtualClock(),
+        tracer=_Counting(),
+    )
+    result = await actor.run_once()
+    assert result.status is CheckStatus.PASS
+    assert _Counting.spans == 0

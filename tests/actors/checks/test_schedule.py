@@ -8,10 +8,12 @@ import logging
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.checks.actor import CheckActor
 from actors.checks.logic import Observation
-from actors.checks.schedule import LATE, WINDOW, Lateness
+from actors.checks.schedule import GRACE_LOOKBACK, LATE, WINDOW, Lateness
 from actors.clock import VirtualClock
 from actors.models import CheckStatus
 from actors.state import HealthState
@@ -253,3 +255,30 @@ async def test_a_probe_gets_more_time_while_the_monitor_runs_late(
     result = health.current("target")
     assert result is not None
     assert result.status is CheckStatus.PASS
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),  # a run (True) or a grace asked (False)
+            st.floats(min_value=0.0, max_value=0.9),  # time advanced before it
+            st.floats(min_value=-0.1, max_value=3.0),  # the run's lateness
+        ),
+        max_size=60,
+    )
+)
+def test_grace_kept_up_to_date_equals_the_look_back(
+    steps: list[tuple[bool, float, float]],
+) -> None:
+    """`grace` keeps its look-back as the runs come; it must equal the worst of the last
+    `GRACE_LOOKBACK` seconds computed afresh, however runs and graces interleave."""
+    lateness = Lateness()
+    now = 100.0
+    for is_run, advance, late in steps:
+        now += advance
+        if is_run:
+            lateness.ran(late, now)
+        else:
+            expected = min(5.0, lateness.worst(now - GRACE_LOOKBACK, now))
+            assert lateness.grace(now, 5.0) == expected
