@@ -283,6 +283,7 @@ def step(
     keep_missing: AbstractSet[str] = frozenset(),
     scope: AbstractSet[str] | None = None,
     fingerprint_of: Callable[[Labels], str] | None = None,
+    since: Mapping[Labels, float] | None = None,
 ) -> StepResult:
     """Evaluate `rule` at `now` given the aggregated `values` per series; pure.
 
@@ -303,6 +304,11 @@ def step(
 
     `fingerprint_of(series)` must return `fingerprint(alert_labels(rule, series))` (the
     default); the rules actor passes its memo of them (`fingerprints.SeriesFingerprints`).
+
+    `since` (series -> wall time of the sample behind its value, at most `now`) dates what a
+    series' value starts: a new instance is active (pending) from its sample's time, not from
+    `now`, so a round that runs a little after its samples (the rules actor coalesces them)
+    counts `duration` from the samples' own times. Series not in it start at `now`.
 
     Raises:
         DuplicateLabelset: two series whose condition holds have the same alert labels (rule
@@ -335,7 +341,8 @@ def step(
         seen.add(fp)
         annotations = _annotations(rule, value, labels)
         if prev is None:
-            inst = Instance(fp, labels, Phase.PENDING, now, now, value, annotations)
+            start = now if since is None else min(since.get(series, now), now)
+            inst = Instance(fp, labels, Phase.PENDING, start, start, value, annotations)
             changed.add(fp)
         else:
             inst = replace(
@@ -368,8 +375,8 @@ def step(
             changed.add(fp)
             continue
         if rule.keep_firing_for > 0:
-            since = now if prev.false_since is None else prev.false_since
-            if now - since < rule.keep_firing_for:
+            false_since = now if prev.false_since is None else prev.false_since
+            if now - false_since < rule.keep_firing_for:
                 out[fp] = prev if prev.false_since is not None else replace(prev, false_since=now)
                 continue
         changed.add(fp)

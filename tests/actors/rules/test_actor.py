@@ -52,7 +52,9 @@ def _store(clock: VirtualClock) -> MetricStore:
 
 
 class Harness:
-    def __init__(self, rules: list[RuleConfig], state: AlertStateStore | None = None) -> None:
+    def __init__(
+        self, rules: list[RuleConfig], state: AlertStateStore | None = None, **options: Any
+    ) -> None:
         self.clock = VirtualClock()
         self.store = _store(self.clock)
         self.send, self.receive = trio.open_memory_channel[AlertEvent](100)
@@ -62,6 +64,7 @@ class Harness:
             sink=self.send,
             clock=self.clock,
             state=state or MemoryAlertStateStore(),
+            **options,
         )
 
     async def next(self, timeout: float = 0.05) -> AlertEvent:
@@ -325,7 +328,8 @@ async def test_a_sample_rereads_only_its_own_series(
     assert dict(event.alert.labels)["check"] == "url-7"
     assert h.actor.series_evaluated - read == 1
     h.store.record("health_check_up", 1, {"check": "url-7"})
-    assert (await h.next(timeout=0.001)).alert.status is AlertStatus.RESOLVED
+    # right after a round: coalesced with whatever else comes within the batching window
+    assert (await h.next(timeout=0.05)).alert.status is AlertStatus.RESOLVED
     assert h.actor.series_evaluated - read == 2
 
 
@@ -352,6 +356,26 @@ def _filtered_rule(
     )
 
 
+def _equivalence_rules() -> list[RuleConfig]:
+    absent_c = _filtered_rule("absent-c", {"check": "c"})
+    max_d = _filtered_rule("max-d", {"check": "d"})
+    return [
+        _filtered_rule("all", {}),
+        _filtered_rule("a", {"check": "a"}),
+        _filtered_rule("b", {"check": "b"}),
+        _filtered_rule("nobody", {"check": "z"}),  # selects no series
+        _filtered_rule("no-such-label", {"zone": ""}),  # a missing label is the empty value
+        absent_c.model_copy(
+            update={"condition": absent_c.condition.model_copy(update={"aggregate": "absent"})}
+        ),
+        max_d.model_copy(
+            update={"condition": max_d.condition.model_copy(update={"aggregate": "max"})}
+        ),
+        # its `check` label overrides the series': every series is one alert
+        _filtered_rule("fleet", {}, {"check": "fleet"}),
+    ]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -367,23 +391,7 @@ def test_incremental_rounds_alert_as_full_rounds(batches: list[dict[str, float]]
     filtered rules, and a rule whose labels merge every series into one alert. (A rule's
     filter is exact-match; the selector index's negative and regex matchers are pinned in
     test_index.py.)"""
-    absent_c = _filtered_rule("absent-c", {"check": "c"})
-    max_d = _filtered_rule("max-d", {"check": "d"})
-    rules = [
-        _filtered_rule("all", {}),
-        _filtered_rule("a", {"check": "a"}),
-        _filtered_rule("b", {"check": "b"}),
-        _filtered_rule("nobody", {"check": "z"}),  # selects no series
-        _filtered_rule("no-such-label", {"zone": ""}),  # a missing label is the empty value
-        absent_c.model_copy(
-            update={"condition": absent_c.condition.model_copy(update={"aggregate": "absent"})}
-        ),
-        max_d.model_copy(
-            update={"condition": max_d.condition.model_copy(update={"aggregate": "max"})}
-        ),
-        # its `check` label overrides the series': every series is one alert
-        _filtered_rule("fleet", {}, {"check": "fleet"}),
-    ]
+    rules = _equivalence_rules()
 
     async def run() -> None:
         clock = FixedClock()
@@ -636,3 +644,134 @@ def test_cached_fingerprints_never_go_stale(ops: list[tuple[str, Any]]) -> None:
 
     with patch.object(SeriesFingerprints, "oversized", lambda self, series: True):
         trio.run(run)  # pruned at every full round
+
+
+_EVERY = {"labels": {}, "window": "1m", "duration": "0s"}
+
+
+async def test_results_within_the_batching_window_take_one_round(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    """A result after a quiet spell is evaluated at once; the results arriving within the
+    window after that round (checks spread over the second) wait for one round together."""
+    h = Harness([_rule(condition={**_rule().condition.model_dump(), **_EVERY})], batch=0.025)
+    await nursery.start(h.actor.run)
+    await trio.sleep(0.3)  # between ticks
+    rounds = h.actor.evaluations  # one rule: one step a round
+    h.store.record("health_check_up", 1, {"check": "url-0"})
+    await trio.sleep(0.001)
+    assert h.actor.evaluations - rounds == 1
+    for i in range(1, 21):  # one result a millisecond: 20 within the window
+        h.store.record("health_check_up", 1, {"check": f"url-{i}"})
+        await trio.sleep(0.001)
+    await trio.sleep(0.05)
+    assert trio.current_time() < 1.0  # no tick in between
+    assert h.actor.evaluations - rounds == 2
+
+
+async def test_a_failing_result_pages_within_the_batching_window(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    """Alone, at once; right after a round, by the end of the window that round opened."""
+    h = Harness(
+        [_rule(condition={**_rule().condition.model_dump(), **_EVERY})], batch=0.025, max_busy=1.0
+    )
+    await nursery.start(h.actor.run)
+    await trio.sleep(0.3)
+    began = trio.current_time()
+    h.store.record("health_check_up", 0, {"check": "a"})
+    assert dict((await h.next(timeout=0.5)).alert.labels)["check"] == "a"
+    assert trio.current_time() == began  # no round before it: evaluated at once
+    await trio.sleep(0.005)
+    h.store.record("health_check_up", 0, {"check": "b"})
+    assert dict((await h.next(timeout=0.5)).alert.labels)["check"] == "b"
+    assert trio.current_time() <= began + 0.025 + 0.001
+
+
+async def test_a_coalesced_round_dates_pending_from_the_samples(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    """`duration` counts from the sample's own time, not from the (later) round's."""
+    cond = {**_rule().condition.model_dump(), **_EVERY, "duration": "5s"}
+    h = Harness([_rule(condition=cond)], batch=0.025)
+    await nursery.start(h.actor.run)
+    await trio.sleep(0.3)
+    h.store.record("health_check_up", 1, {"check": "a"})  # a round at once: the window opens
+    await trio.sleep(0.005)
+    recorded_at = h.clock.now()
+    h.store.record("health_check_up", 0, {"check": "b"})
+    await trio.sleep(0.05)  # the coalesced round ran (at the window's end)
+    (view,) = h.actor.alerts()
+    assert view.state == "pending"
+    assert view.active_since == recorded_at
+    event = await h.next(timeout=7)
+    assert event.alert.starts_at == recorded_at
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(_CHECKS),
+                st.sampled_from([0.0, 0.5, 1.0]),
+                st.integers(min_value=0, max_value=24),  # ms into the window
+            ),
+            min_size=1,
+            unique_by=lambda sample: sample[0],  # a check reports once a window
+        ),
+        max_size=10,
+    )
+)
+def test_batched_rounds_alert_as_a_round_per_sample(
+    windows: list[list[tuple[str, float, int]]],
+) -> None:
+    """Fed the same samples, one round per window (at its end, the samples dated by `at`) emits
+    the same events and holds the same instances, with the same `active_since`, as one round
+    per sample at the sample's time: the rules of `test_incremental_rounds_alert_as_full_rounds`
+    (no `duration`: with one, the round's time decides when pending turns firing, later by at
+    most the window), but for the one merging series: its evaluation fails when two of its
+    series hold in one round (`DuplicateLabelset`), so whether it fired first depends on the
+    rounds, as it did before batching under a flood of samples."""
+    rules = [rule for rule in _equivalence_rules() if rule.id != "fleet"]
+
+    async def run() -> None:
+        clock = FixedClock()
+        sides = []
+        for _ in range(2):
+            store = MetricStore(clock=clock)
+            store.declare("health_check_up", "gauge", "Check up.", ("check",))
+            send, receive = trio.open_memory_channel[AlertEvent](1000)
+            actor = RulesActor(rules=rules, store=store, sink=send, clock=clock)
+            sides.append((store, actor, receive))
+        (one_store, one, one_events), (batch_store, batched, batch_events) = sides
+        await one.evaluate(None)
+        await batched.evaluate(None)
+        for window in windows:
+            clock.advance(1.0)
+            at: dict[tuple[str, ...], float] = {}
+            elapsed = 0.0
+            for check, value, ms in sorted(window, key=lambda sample: sample[2]):
+                clock.advance(ms / 1000 - elapsed)
+                elapsed = ms / 1000
+                one_store.record("health_check_up", value, {"check": check})
+                batch_store.record("health_check_up", value, {"check": check})
+                await one.evaluate_changed({"health_check_up": {(check,)}})
+                at[(check,)] = clock.now()
+            clock.advance(0.025 - elapsed)
+            await batched.evaluate_changed({"health_check_up": set(at)}, at={"health_check_up": at})
+            assert sorted(_dated(one_events)) == sorted(_dated(batch_events))
+            assert _instances(one) == _instances(batched)
+
+    trio.run(run)
+
+
+def _dated(receive: trio.MemoryReceiveChannel[AlertEvent]) -> list[tuple[str, str, str, float]]:
+    out: list[tuple[str, str, str, float]] = []
+    while True:
+        try:
+            event = receive.receive_nowait()
+        except trio.WouldBlock:
+            return out
+        alert = event.alert
+        out.append((event.rule_id, alert.fingerprint, str(alert.status), alert.starts_at))
