@@ -235,7 +235,12 @@ class HealthState:
         self._awaited: set[str] = set()
         # Per check, its health_check_* series bound once (a store that binds: `MetricBinder`):
         # up, duration, runs by result (made on first use); forgotten with the check.
-        self._binder = recorder if isinstance(recorder, MetricBinder) else None
+        # (a writer that cannot bind records each sample by name, through `_Unbound`).
+        self._binder: MetricBinder | None = None
+        if isinstance(recorder, MetricBinder):
+            self._binder = recorder
+        elif recorder is not None:
+            self._binder = _Unbound(recorder)
         self._bound: dict[str, _CheckSeries] = {}
         self._check_started()
         if recorder is not None:
@@ -311,17 +316,6 @@ class HealthState:
             if bound is None:
                 bound = self._bound[name] = _CheckSeries(binder, name)
             bound.record(result)
-        elif (recorder := self._recorder) is not None:
-            labels = {"check": name}
-            recorder.record(
-                "health_check_up", 0.0 if result.status is CheckStatus.FAIL else 1.0, labels
-            )
-            latency = result.latency_seconds
-            if math.isfinite(latency) and latency >= 0:
-                recorder.record("health_check_duration_seconds", latency, labels)
-            recorder.record(
-                "health_check_runs_total", 1.0, {"check": name, "result": result.observed.value}
-            )
         for observer in tuple(self._result_listeners):
             observer(result)
         if previous is None or previous.status is not result.status:
@@ -481,3 +475,29 @@ class _CheckSeries:
                 "health_check_runs_total", {"check": self._name, "result": observed.value}
             )
         runs.record(1.0)
+
+
+class _Unbound:
+    """A `MetricBinder` over a writer that cannot bind: each sample is recorded by name and
+    labels (`MetricWriter.record`)."""
+
+    __slots__ = ("_writer",)
+
+    def __init__(self, writer: MetricWriter) -> None:
+        self._writer = writer
+
+    def bind(self, name: str, labels: Mapping[str, str] | None = None) -> BoundSample:
+        """A sample of `name` with `labels`, recorded through the writer each time."""
+        return _UnboundSample(self._writer, name, labels)
+
+
+class _UnboundSample:
+    __slots__ = ("_labels", "_name", "_writer")
+
+    def __init__(self, writer: MetricWriter, name: str, labels: Mapping[str, str] | None) -> None:
+        self._writer = writer
+        self._name = name
+        self._labels = labels
+
+    def record(self, value: float, *, timestamp: float | None = None) -> None:
+        self._writer.record(self._name, value, self._labels, timestamp=timestamp)
