@@ -985,8 +985,7 @@ class Supervisor:
             child = self._add(spec)
             attempt = await self._launch(child)
             if not attempt.started:
-                self._children.remove(child)
-                del self._by_id[spec.id]
+                self._remove({spec.id})
                 raise ChildStartError(
                     self._name, spec.id, _describe(attempt.outcome)
                 ) from attempt.outcome
@@ -1102,8 +1101,7 @@ class Supervisor:
             if child.active:
                 self._drop_from_sequences({child_id})
                 await self._stop_child(child)
-            self._children.remove(child)
-            del self._by_id[child_id]
+            self._remove({child_id})
 
         await self._call(op)
 
