@@ -44,7 +44,10 @@ instances `evaluates(labels)` accepts (those of the checks it runs, and every se
 no check). When a check moves to another replica, `release` drops its instances here without
 resolving them (routing forgets them too: a `released` event), and the new owner `adopt`s them
 from the shared alert state before its next evaluation, so the firing episode goes on (same
-`starts_at`, same fingerprint: the shared notification log sees nothing new to page).
+`starts_at`, same fingerprint: the shared notification log sees nothing new to page). An adopted
+instance is judged only by samples taken after the check came here: the replica's store may still
+hold an earlier stint's samples of the check (it ran it before the dead owner joined), and a full
+round reading those would resolve the episode and the next own run start a new one.
 """
 
 from __future__ import annotations
@@ -215,7 +218,11 @@ class RulesActor:
         # fingerprint -> until (wall seconds).
         self._restored: dict[str, dict[str, float]] = {}
         self._evaluates = evaluates
-        self._adopting: list[Callable[[Mapping[str, str]], bool]] = []
+        # Checks gained, with when (wall seconds), whose stored instances `_adopt` takes over.
+        self._adopting: list[tuple[Callable[[Mapping[str, str]], bool], float]] = []
+        # Adopted instances no sample of this replica has reached yet: rule id -> fingerprint
+        # -> when the check came here. Their series' older values are not read (`_own`).
+        self._unsampled: dict[str, dict[str, float]] = {}
         self._rules: dict[str, Rule] = {}
         # which rules a sample concerns, and a full round's reads: kept as the rules change
         self._index = SelectorIndex()
@@ -332,9 +339,11 @@ class RulesActor:
                 if insts[fp].phase is Phase.FIRING
             ]
             held = self._restored.get(rule_id, {})
+            waiting = self._unsampled.get(rule_id, {})
             for fp in gone:
                 del insts[fp]
                 held.pop(fp, None)
+                waiting.pop(fp, None)
             if not insts:
                 del self._instances[rule_id]
             dropped += len(gone)
@@ -348,8 +357,10 @@ class RulesActor:
         accepts (and `evaluates` too): pending ones keep counting `duration` from when their
         condition first held, firing ones go on firing (re-announced to routing, whose shared
         log knows them). An instance this replica already has is kept as it is. A store that
-        fails is asked again at the next evaluation."""
-        self._adopting.append(gained)
+        fails is asked again at the next evaluation. Until a sample taken after this call reaches
+        an adopted instance's series, the series' older values are not read: the instance is kept
+        as one whose series has no value (for the restore grace)."""
+        self._adopting.append((gained, self._clock.now()))
         self._wake.set()
 
     async def _adopt(self) -> None:
@@ -369,23 +380,26 @@ class RulesActor:
             if rule is None or not rule.enabled:
                 continue
             mine = self._instances.get(rule_id, {})
-            taken = [
-                inst
-                for fp, inst in insts.items()
-                if fp not in mine
-                and any(accept(dict(inst.labels)) for accept in wanted)
-                and self._accepts(inst.labels)
-            ]
+            taken: list[tuple[Instance, float]] = []
+            for fp, inst in insts.items():
+                if fp in mine or not self._accepts(inst.labels):
+                    continue
+                labels = dict(inst.labels)
+                came = [at for accept, at in wanted if accept(labels)]
+                if came:
+                    taken.append((inst, min(came)))
             if not taken:
                 continue
             held = self._restored.setdefault(rule_id, {})
-            for inst in taken:
+            waiting = self._unsampled.setdefault(rule_id, {})
+            for inst, came_at in taken:
                 mine[inst.fingerprint] = inst
                 held[inst.fingerprint] = until
+                waiting[inst.fingerprint] = came_at
             self._instances[rule_id] = mine
             events = [
                 AlertEvent(inst.to_alert(status=AlertStatus.FIRING), rule_id, rule.channels, now)
-                for inst in taken
+                for inst, _ in taken
                 if inst.phase is Phase.FIRING
             ]
             self._outgoing.append((rule, events, [], []))
@@ -549,6 +563,7 @@ class RulesActor:
         return memo
 
     def _retire(self, rule: Rule) -> None:
+        self._unsampled.pop(rule.id, None)
         insts = self._instances.pop(rule.id, {})
         self._errors.pop(rule.id, None)
         now = self._clock.now()
@@ -595,6 +610,10 @@ class RulesActor:
                 memo = self._fingerprints_of(rule)
             fingerprint_of = memo.__getitem__
             mine = self._mine(rule, values[rule_id]) if sharded else values[rule_id]
+            sampled = since.get(rule.condition.metric) if since else None
+            waiting = self._unsampled.get(rule_id) if sharded else None
+            if waiting:
+                mine = _own(mine, waiting, fingerprint_of, sampled)
             scope: AbstractSet[str] | None = None
             if touched is not None and (series := touched[rule_id]) is not None:
                 if not series:
@@ -627,7 +646,7 @@ class RulesActor:
                     keep_missing=keep,
                     scope=scope,
                     fingerprint_of=fingerprint_of,
-                    since=since.get(rule.condition.metric) if since else None,
+                    since=sampled,
                 )
             except DuplicateLabelset as exc:
                 # As Prometheus: the evaluation fails, the rule's alerts keep their state.
@@ -639,6 +658,11 @@ class RulesActor:
                 self._instances[rule.id] = result.instances
             else:
                 self._instances.pop(rule.id, None)
+            if waiting is not None:
+                for fp in [fp for fp in waiting if fp not in result.instances]:
+                    del waiting[fp]  # resolved (its series had no value past the grace)
+                if not waiting:
+                    del self._unsampled[rule_id]
             if result.events or result.changed:
                 upserts = [result.instances[fp] for fp in result.changed if fp in result.instances]
                 deletes = [fp for fp in result.changed if fp not in result.instances]
@@ -834,3 +858,29 @@ class RulesActor:
             ]
             self._outgoing.append((rule, events, [], []))
             self._count(rule, insts)
+
+
+def _own(
+    values: Mapping[Labels, float],
+    waiting: dict[str, float],
+    fingerprint_of: Callable[[Labels], str],
+    sampled: Mapping[Labels, float] | None,
+) -> Mapping[Labels, float]:
+    """`values` without the series of adopted instances (`waiting`: fingerprint -> when their
+    check came to this replica) that no sample taken since has reached. A series `sampled`
+    (changed in this round, with its sample's time) at or after that time is this replica's own
+    from now on: its instance leaves `waiting`."""
+    out: dict[Labels, float] | None = None
+    for series in values:
+        fp = fingerprint_of(series)
+        came = waiting.get(fp)
+        if came is None:
+            continue
+        at = sampled.get(series) if sampled is not None else None
+        if at is not None and at >= came:
+            del waiting[fp]
+            continue
+        if out is None:
+            out = dict(values)
+        del out[series]
+    return values if out is None else out

@@ -345,13 +345,9 @@ def _assert_adopted(
         and check in _listed(entry.get("checks"))
         and _epoch(str(entry["ts"])) >= started - 0.01
     ]
-    if adopted["activeSinceUnix"] == started:
+    if len(seen) <= moves:
+        assert adopted["activeSinceUnix"] == started, seen
         return
-    # Known defect (open, issue 17's note of 2026-12-07): since the share starts the checks it
-    # takes over in one call, an heir can evaluate its first result before the adopted instance
-    # is in place and write its own start, also without flapping (`seen` then holds `moves`
-    # entries). Pages stay single (asserted by the callers); the start must at least be the
-    # one in the shared state.
     fingerprint = adopted["fingerprint"]
     query = f"SELECT active_since FROM rules_alert_state WHERE fingerprint = '{fingerprint}'"
     wait_until(

@@ -127,3 +127,42 @@ async def test_a_restart_restores_only_the_alerts_of_owned_checks(
         assert again.actor.alerts() == []
         assert "db-down" in state.data  # left for the owner
         nursery.cancel_scope.cancel()
+
+
+async def test_an_heir_that_ran_the_check_before_judges_the_adopted_episode_by_its_own_runs(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    # The heir ran the check before the owner joined (its store still holds that stint's last
+    # sample, "up"); the owner's firing episode, adopted, must not resolve on that old sample
+    # at the heir's next full round, nor start again at the heir's first own run.
+    state = MemoryAlertStateStore()
+    heir = Replica(state, {"database"})
+    await nursery.start(heir.actor.run)
+    heir.store.record("health_check_up", 1, {"check": "database"})
+    await trio.sleep(2)
+    heir.owned.clear()  # the owner joined and won the check
+    heir.actor.release(lambda labels: labels.get("check") == "database")
+
+    owner = Replica(state, {"database"})
+    await nursery.start(owner.actor.run)
+    owner.store.record("health_check_up", 0, {"check": "database"})
+    fired = await owner.next()
+    await trio.sleep(5)
+
+    heir.owned.add("database")  # the owner died
+    heir.actor.adopt(lambda labels: labels.get("check") == "database")
+    announced = await heir.next()
+    assert announced.alert.status is AlertStatus.FIRING
+    assert announced.alert.starts_at == fired.alert.starts_at
+    await trio.sleep(3)  # full rounds, no run of the heir's yet
+    assert heir.nothing()
+    assert [v.state for v in heir.actor.alerts()] == ["firing"]
+    heir.store.record("health_check_up", 0, {"check": "database"})
+    await trio.sleep(3)
+    assert heir.nothing()  # the same episode goes on
+    [alert] = heir.actor.alerts()
+    assert alert.active_since == fired.alert.starts_at
+    heir.store.record("health_check_up", 1, {"check": "database"})
+    resolved = await heir.next()
+    assert resolved.alert.status is AlertStatus.RESOLVED
+    assert resolved.alert.starts_at == fired.alert.starts_at
