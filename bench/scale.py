@@ -30,9 +30,10 @@ program: figures go to docs/benchmarks.md, before and after a change, from the s
 
 With --workers W, the monitor is `run --workers W` on a PostgreSQL database made for the run (the
 local server, 127.0.0.1:5432, user postgres; dropped after): W sharded replicas on the one API
-address. CPU and RSS are those of the parent and its workers together; ready is the shared
-address answering 200 on 3 x W new connections in a row (each worker's own checks have run);
-the scrapes go to worker 0's /metrics.
+address. CPU and RSS are those of the parent and its workers together (the process tree by
+parent id, each process counted over the window from its own samples: `bench.proctree`);
+ready is the shared address answering 200 on 3 x W new connections in a row (each worker's own
+checks have run); the scrapes go to worker 0's /metrics.
 
 With --render, no process is started: for N checks (three results each recorded into a metric
 store, as `HealthState` does), it prints the CPU a /metrics render costs on the event loop (the
@@ -71,13 +72,14 @@ import itertools
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,11 +87,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
+from bench import proctree
 from bench.checks_support import (
     cpu_seconds,
     free_port,
     machine,
-    rss_bytes,
     start_nginx,
     start_prometheus,
     stop,
@@ -227,29 +229,28 @@ def _database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
-def _processes(pid: int) -> list[int]:
-    """`pid` and its child processes (a parent of workers and its workers)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return [pid, *(int(child) for child in children)]
-
-
 def _cpu(pid: int) -> float:
-    total = 0.0
-    for each in _processes(pid):
-        with suppress(OSError):  # a worker that has just exited
-            total += cpu_seconds(each)
-    return total
+    """CPU seconds `pid` and its descendants (a parent of workers and its workers) used in
+    all."""
+    return proctree.sample(pid).seconds
 
 
-def _rss(pid: int) -> int:
-    total = 0
-    for each in _processes(pid):
-        with suppress(OSError):
-            total += rss_bytes(each)
-    return total
+def _free_ports(count: int, taken: set[int]) -> int:
+    """The first of `count` consecutive ports free a moment ago on 127.0.0.1, none in `taken`
+    (worker i serves /metrics on the configured port + i)."""
+    while True:
+        first = free_port()
+        ports = range(first, first + count)
+        if ports[-1] > 65535 or taken.intersection(ports):
+            continue
+        try:
+            with ExitStack() as stack:
+                for each in ports[1:]:
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", each))
+        except OSError:
+            continue
+        return first
 
 
 def measure(
@@ -258,7 +259,8 @@ def measure(
     """Start nginx and the monitor with `n` checks (`workers` processes on `database`, 0: one
     process on SQLite), measure, stop both."""
     log = tmp / "access.log"
-    port, api, metrics = free_port(), free_port(), free_port()
+    port, api = free_port(), free_port()
+    metrics = _free_ports(max(workers, 1), taken={port, api})
     nginx = start_nginx(tmp, port, access_log=log)
     config = _config(tmp, f"http://127.0.0.1:{port}", n, api, metrics, interval, database=database)
     started = time.monotonic()
@@ -275,12 +277,14 @@ def measure(
     try:
         ready = _wait_ready(api, started, monitor.pid, 3 * workers if workers else 1)
         time.sleep(WARMUP)
-        cpu_before = _cpu(monitor.pid)
+        first = proctree.sample(monitor.pid)
         window_start = time.time()
         time.sleep(DURATION)
         window_end = time.time()
-        cpu = _cpu(monitor.pid) - cpu_before
-        rss = _rss(monitor.pid)
+        last = proctree.sample(monitor.pid)
+        cpu = proctree.window_cpu(first, last)
+        elapsed = proctree.window_seconds(first, last)
+        rss = last.rss_pages * proctree.PAGE
         scrapes: list[float] = []
         windows: list[tuple[float, float]] = []
         size = 0
@@ -321,8 +325,8 @@ def measure(
             checks=n,
             ready=ready[0] if ready is not None else None,
             ready_cpu=ready[1] if ready is not None else None,
-            cpu_core=cpu / DURATION,
-            runs_per_s=runs / DURATION,
+            cpu_core=cpu / elapsed,
+            runs_per_s=runs / (window_end - window_start),
             cpu_per_run_us=cpu / runs * 1e6 if runs else float("nan"),
             rss_mb=rss / 1e6,
             scrape_ms=scrapes,

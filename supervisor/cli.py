@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     # Set by `run --workers` on the processes it starts; not for people.
     run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     run.add_argument("--worker-listen", default=None, help=argparse.SUPPRESS)
+    run.add_argument("--worker-count", type=int, default=0, help=argparse.SUPPRESS)
     run.add_argument("--worker-ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     check = sub.add_parser("check-config", help="validate the configuration and summarise it")
     check.add_argument("-c", "--config", default=None, metavar="PATH", help=config_help)
@@ -175,7 +176,8 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         from supervisor.app.workerplan import Worker, replica_base
 
         listen = args.worker_listen or config.server.listen
-        worker = Worker(args.worker, listen, replica_base(config, socket.gethostname()))
+        base = replica_base(config, socket.gethostname())
+        worker = Worker(args.worker, listen, base, args.worker_count)
         try:
             config = worker.apply(config, file=str(path))
         except ConfigError as exc:

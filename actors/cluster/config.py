@@ -33,6 +33,10 @@ class ClusterConfig(ConfigModel):
     heartbeat: Duration = 2.0
     """How often a replica renews what it holds; a delivery claim is leased for 3 heartbeats,
     so a dead replica's claims (and, sharded, its checks) move to another within that time."""
+    siblings: tuple[str, ...] = ()
+    """Sharded: the replicas started together with this one (`run --workers` sets its workers'
+    names). Its first share of the checks waits until it sees them all alive, at most 3
+    heartbeats after its first beat; empty: the first beat assigns."""
 
     @field_validator("replica")
     @classmethod
@@ -41,6 +45,17 @@ class ClusterConfig(ConfigModel):
             raise ValueError(
                 f"replica must be at most 128 letters, digits, '_', '.', ':' or '-' (got {value!r})"
             )
+        return value
+
+    @field_validator("siblings")
+    @classmethod
+    def _siblings(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not name or not _REPLICA.match(name):
+                raise ValueError(
+                    "siblings must be replica names: 1 to 128 letters, digits, '_', '.', ':'"
+                    f" or '-' (got {name!r})"
+                )
         return value
 
     @field_validator("heartbeat")

@@ -7,9 +7,18 @@ replica's start, not a peer's opinion. So two replicas disagree about a check on
 their beats, which bounds the time a check can run on two of them to one heartbeat; a replica
 that joins takes its share at its first beat, and the others give it up at their next.
 
-Until its first beat a replica owns nothing. When a beat fails (PostgreSQL unreachable), the
-last assignment stays: every check keeps running somewhere, and a check whose owner died during
-the outage runs on its new owner once the survivors read the table again.
+Until its first beat a replica owns nothing. A replica started together with others whose names
+it knows (`siblings`: the workers of one `run --workers` parent) takes its first share only once
+it has seen all of them alive, or `wait` seconds after its first beat (3 heartbeats: a sibling
+not seen by then is as dead as a replica silent that long), whichever comes first; then it goes
+on with whoever is alive. Without it, the worker that beats first sees only itself, takes every
+check and hands most of them back at its next beat: each of those checks then runs on two
+workers for up to a heartbeat, and their alerts are released and adopted for nothing. A replica
+started on its own (no siblings) takes its share at its first beat.
+
+When a beat fails (PostgreSQL unreachable), the last assignment stays: every check keeps running
+somewhere, and a check whose owner died during the outage runs on its new owner once the
+survivors read the table again.
 
 Alerts follow the checks: a series or alert instance whose `check` label names a configured
 check belongs to that check's owner (`evaluates`); one naming no check (the application's
@@ -49,13 +58,30 @@ class Ownership:
     Args:
         replica: this replica's name.
         checks: the configured check names.
+        siblings: replicas started together with this one (its own name may be among them):
+            its first share waits until it sees them all, at most `wait` seconds.
+        wait: seconds after the first `update` past which the first share goes on without the
+            siblings not seen (measured on the `now` the updates give).
 
     Listeners (`add_listener`) are called synchronously with every non-empty `Change`, in the
     task that made it (the heartbeat or a reload), before it returns.
     """
 
-    def __init__(self, *, replica: str, checks: Iterable[str]) -> None:
+    def __init__(
+        self,
+        *,
+        replica: str,
+        checks: Iterable[str],
+        siblings: Iterable[str] = (),
+        wait: float = 0.0,
+    ) -> None:
         self.replica = replica
+        self._siblings = frozenset(siblings) - {replica}
+        self._wait = wait
+        self._first_update: float | None = None
+        self.missing: frozenset[str] = frozenset()
+        """The siblings not seen when the first share was taken (empty: all were, or none
+        were expected; until then, those not yet seen)."""
         self._checks: dict[str, None] = dict.fromkeys(checks)
         self._members: tuple[str, ...] = ()
         self._shares: Mapping[str, tuple[str, ...]] = {}
@@ -106,10 +132,25 @@ class Ownership:
 
     # -- writers ---------------------------------------------------------------------------
 
-    def update(self, members: Iterable[str]) -> Change:
+    @property
+    def waiting(self) -> bool:
+        """Whether the first share is held until the siblings are seen (see the class)."""
+        return not self.assigned and self._first_update is not None
+
+    def update(self, members: Iterable[str], *, now: float = 0.0) -> Change:
         """Assign the checks over `members` (the live sharded replicas just read, this one
-        included); returns (and tells the listeners) what changed for this replica."""
-        self._members = tuple(sorted(set(members)))
+        included) at `now` (seconds on any steady clock); returns (and tells the listeners)
+        what changed for this replica. Before the first share, while a sibling is not among
+        `members` and fewer than `wait` seconds have passed since the first update, nothing is
+        assigned (an empty change)."""
+        live = set(members)
+        if not self.assigned:
+            if self._first_update is None:
+                self._first_update = now
+            self.missing = self._siblings - live
+            if self.missing and now - self._first_update < self._wait:
+                return Change()
+        self._members = tuple(sorted(live))
         self.assigned = True
         return self._reassign()
 

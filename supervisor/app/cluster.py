@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import trio
+
 from actors.cluster.config import ClusterConfig
 from actors.cluster.heartbeat import Heartbeat
-from actors.cluster.membership import Member, Membership
+from actors.cluster.membership import DEAD_AFTER_BEATS, Member, Membership
 from actors.cluster.ownership import Change, Ownership
 from actors.notify.outbox import Outbox
 from actors.routing.silencing import Silences
@@ -57,7 +59,12 @@ def sharding(config: Config, replica: str | None) -> Ownership | None:
     cluster = cluster_of(config)
     if cluster is None or cluster.mode != SHARDED or replica is None:
         return None
-    return Ownership(replica=replica, checks=[check.name for check in config.checks])
+    return Ownership(
+        replica=replica,
+        checks=[check.name for check in config.checks],
+        siblings=cluster.siblings,
+        wait=DEAD_AFTER_BEATS * cluster.heartbeat,
+    )
 
 
 def follow_rules(rules: RulesActor) -> Callable[[Change], None]:
@@ -114,17 +121,28 @@ class ClusterSubsystem:
         if ownership is not None:
             metrics.declare(CHECKS_OWNED, "gauge", "Checks this replica runs (sharded mode).", ())
 
+        log = logger_for("cluster")
+
         def live(members: list[Member]) -> None:
             metrics.record(REPLICAS_LIVE, float(len(members)), {})
             if ownership is not None:
-                ownership.update(m.name for m in members if m.mode == SHARDED)
+                first = not ownership.assigned
+                names = [m.name for m in members if m.mode == SHARDED]
+                ownership.update(names, now=trio.current_time())
+                if first and ownership.assigned and ownership.missing:
+                    log.warning(
+                        "siblings %s not alive within %d heartbeats: checks shared without them",
+                        ", ".join(sorted(ownership.missing)),
+                        DEAD_AFTER_BEATS,
+                        extra={"missing": sorted(ownership.missing)},
+                    )
                 metrics.record(CHECKS_OWNED, float(len(ownership.owned)), {})
 
         self.heartbeat = Heartbeat(
             interval=cluster.heartbeat,
             outbox=outbox,
             silences=silences,
-            logger=logger_for("cluster"),
+            logger=log,
             membership=self.membership,
             on_members=live,
             after_beat=after_beat,

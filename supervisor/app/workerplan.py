@@ -1,10 +1,13 @@
 """What `blipee-monitor run --workers N` runs in each process: pure configuration arithmetic.
 
-A worker is a whole replica, the same program on the same file, with five keys overridden (the
+A worker is a whole replica, the same program on the same file, with these keys overridden (the
 user's file is never edited; the overrides are applied again to every reload of it):
 
     [cluster] mode          WORKER_MODE ("sharded": the checks are split over the live workers)
     [cluster] replica       "<replica or host name>-w<i>"   (host-w0, host-w1, ...)
+    [cluster] siblings      every worker's replica name: a worker's first share of the checks
+                            waits until it sees the others alive (at most 3 heartbeats), so the
+                            first one up does not take every check only to hand most back
     [server]  listen        the one API address every worker shares (SO_REUSEPORT; a port 0 in
                             the file is resolved once by the parent, so all share the same one)
     [server]  metrics_listen  the configured port + i        (9464, 9465, ...; port 0 stays 0)
@@ -101,11 +104,18 @@ def _issues(error: ValidationError, file: str, section: str) -> list[ConfigIssue
 @dataclass(frozen=True, slots=True)
 class Worker:
     """Worker `index` of a `run --workers` host; `listen`: the API address all of them share;
-    `base`: the first part of the replica names (`[cluster] replica`, else the host name)."""
+    `base`: the first part of the replica names (`[cluster] replica`, else the host name);
+    `count`: how many workers the parent started (0: not known, no siblings awaited)."""
 
     index: int
     listen: str
     base: str
+    count: int = 0
+
+    @property
+    def siblings(self) -> tuple[str, ...]:
+        """The replica names of the `count` workers started together, this one's included."""
+        return tuple(f"{self.base}-w{index}" for index in range(self.count))
 
     @property
     def replica(self) -> str:
@@ -156,7 +166,9 @@ class Worker:
         except ValidationError as exc:
             raise ConfigError(_issues(exc, file, "server")) from None
         try:
-            ClusterConfig.model_validate({"mode": WORKER_MODE, "replica": self.replica})
+            ClusterConfig.model_validate(
+                {"mode": WORKER_MODE, "replica": self.replica, "siblings": self.siblings}
+            )
         except ValidationError as exc:
             raise ConfigError(_issues(exc, file, "cluster")) from None
         storage = config.storage.model_copy(update={"spool_path": self.spool_path(config)})
@@ -164,7 +176,7 @@ class Worker:
             update={"listen": self.listen, "metrics_listen": metrics, "reuse_port": True}
         )
         cluster = (config.cluster or ClusterConfig()).model_copy(
-            update={"mode": WORKER_MODE, "replica": self.replica}
+            update={"mode": WORKER_MODE, "replica": self.replica, "siblings": self.siblings}
         )
         return config.model_copy(update={"server": server, "cluster": cluster, "storage": storage})
 
@@ -213,5 +225,5 @@ def plan_workers(
     """
     base = replica_base(config, host if host is not None else socket.gethostname())
     shared = listen if listen is not None else config.server.listen
-    workers = tuple(Worker(index, shared, base) for index in range(count))
+    workers = tuple(Worker(index, shared, base, count) for index in range(count))
     return WorkerPlan(workers, tuple(worker.apply(config, file=file) for worker in workers))

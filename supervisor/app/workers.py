@@ -2,7 +2,7 @@
 
 Each worker is the same program run on the same file as replica `<host>-w<i>` (the overrides of
 `supervisor.app.workerplan`), started as `python -m supervisor run -c FILE --worker I
---worker-listen ADDRESS`. The parent serves nothing itself; it:
+--worker-listen ADDRESS --worker-count N`. The parent serves nothing itself; it:
 
 - reserves the API address first (binds it with SO_REUSEPORT and keeps it bound, never
   listening), so a port 0 is resolved once for all workers and an address in use fails at once;
@@ -104,8 +104,12 @@ class WorkerExited(Exception):
         self.status = status
 
 
-def worker_argv(path: Path, index: int, listen: str, *, python: str = sys.executable) -> list[str]:
-    """The command line of worker `index` on configuration file `path`, sharing `listen`."""
+def worker_argv(
+    path: Path, index: int, listen: str, *, count: int = 0, python: str = sys.executable
+) -> list[str]:
+    """The command line of worker `index` of `count` (0: not said) on configuration file `path`,
+    sharing `listen`."""
+    count_option = ["--worker-count", str(count)] if count else []
     return [
         python,
         "-m",
@@ -117,6 +121,7 @@ def worker_argv(path: Path, index: int, listen: str, *, python: str = sys.execut
         str(index),
         "--worker-listen",
         listen,
+        *count_option,
     ]
 
 
@@ -375,7 +380,9 @@ def run_workers(config: Config, count: int, *, path: Path) -> int:
             return EXIT_CONFIG
         log.info("running %s", plan.describe())
         workers = [
-            WorkerProcess(worker.index, worker_argv(path, worker.index, listen))
+            WorkerProcess(
+                worker.index, worker_argv(path, worker.index, listen, count=len(plan.workers))
+            )
             for worker in plan.workers
         ]
         return trio.run(supervise, workers, config.supervisor)

@@ -303,9 +303,7 @@ def _health_checks(metrics_url: str) -> set[str]:
     return found
 
 
-def test_each_check_runs_on_exactly_one_worker(
-    tmp_path: Path, database: str, target: HttpPeer
-) -> None:
+def _eight_checks(tmp_path: Path, database: str, target: HttpPeer) -> tuple[Path, list[str]]:
     names = [f"c{i}" for i in range(8)]
     checks = "".join(
         f'\n[[checks]]\nname = "{name}"\nkind = "http"\nurl = "{target.url}/{name}"\n'
@@ -317,16 +315,28 @@ def test_each_check_runs_on_exactly_one_worker(
         CONFIG.format(url=database, target=target.url, metrics_port=0).split("[[checks]]")[0]
         + checks
     )
+    return path, names
+
+
+def _split(parent: Workers, names: list[str]) -> list[set[str]]:
+    """Each worker's checks, once both run some and together all, none on both (by /metrics)."""
+    metrics = parent.listeners("metrics")
+
+    def split() -> list[set[str]] | None:
+        shares = [_health_checks(metrics[i]) for i in (0, 1)]
+        covered = shares[0] | shares[1] == set(names)
+        return shares if covered and not shares[0] & shares[1] and all(shares) else None
+
+    return wait_until(split, "the checks split over both workers", 30)
+
+
+def test_each_check_runs_on_exactly_one_worker(
+    tmp_path: Path, database: str, target: HttpPeer
+) -> None:
+    path, names = _eight_checks(tmp_path, database, target)
     parent = Workers(path).start()
     try:
-        metrics = parent.listeners("metrics")
-
-        def split() -> list[set[str]] | None:
-            shares = [_health_checks(metrics[i]) for i in (0, 1)]
-            covered = shares[0] | shares[1] == set(names)
-            return shares if covered and not shares[0] & shares[1] and all(shares) else None
-
-        shares = wait_until(split, "the checks split over both workers", 30)
+        shares = _split(parent, names)
         # The cluster document (from whichever worker answers) names the same split.
         host = socket.gethostname()
 
@@ -339,5 +349,37 @@ def test_each_check_runs_on_exactly_one_worker(
         assert runs == {f"{host}-w0": shares[0], f"{host}-w1": shares[1]}
         parent.signal(signal.SIGTERM)
         assert parent.wait(timeout=GRACE + 5) == 0
+    finally:
+        parent.stop()
+
+
+def test_workers_started_together_take_their_shares_once_and_hand_nothing_back(
+    tmp_path: Path, database: str, target: HttpPeer
+) -> None:
+    # Without waiting for its sibling, the worker that beats first sees itself alone, starts
+    # every check and hands about half back at its next beat: those ran on both workers.
+    path, names = _eight_checks(tmp_path, database, target)
+    parent = Workers(path).start()
+    try:
+        shares = _split(parent, names)
+        mark = len(target.received())
+
+        def runs_since_split() -> bool:
+            paths = [r.path for r in target.received()[mark:]]
+            return all(paths.count(f"/{name}") >= 3 for name in names)
+
+        # Several heartbeats (300 ms) after the split: a hand-back would be logged by then.
+        wait_until(runs_since_split, "3 more runs of every check", 20)
+        taken: dict[int, list[str]] = {0: [], 1: []}
+        handed = []
+        for entry in parent.log_entries():
+            checks = entry.get("checks")
+            if entry.get("msg") == "checks taken over" and isinstance(checks, list):
+                taken[int(str(entry["worker"]))].extend(map(str, checks))
+            elif entry.get("msg") == "checks handed over":
+                handed.append(entry)
+        assert handed == []
+        for index in (0, 1):
+            assert sorted(taken[index]) == sorted(shares[index]), index  # each started once
     finally:
         parent.stop()

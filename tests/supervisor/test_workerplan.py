@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from supervisor.app.cluster import sharding
 from supervisor.app.workerplan import (
     MAX_WORKERS,
     NEEDS_SHARED_STORAGE,
@@ -47,7 +48,7 @@ def test_a_bad_worker_count_says_what_is_accepted(text: str) -> None:
         parse_worker_count(text, cores=2)
 
 
-def test_a_worker_overrides_five_keys_and_keeps_the_rest() -> None:
+def test_a_worker_overrides_its_keys_and_keeps_the_rest() -> None:
     config = _config('[cluster]\nheartbeat = "500ms"\n')
     worker = Worker(2, "0.0.0.0:3000", "web-1")
     applied = worker.apply(config)
@@ -123,6 +124,37 @@ def test_plan_describes_every_worker() -> None:
         " 0.0.0.0:3000 (shared, SO_REUSEPORT); /metrics on 0.0.0.0:9464, 0.0.0.0:9465"
     )
     assert plan_workers(_config(), 1, host="vm").describe().startswith("1 worker process,")
+
+
+def test_each_worker_knows_its_siblings_and_its_share_waits_for_them() -> None:
+    plan = plan_workers(_config('[cluster]\nheartbeat = "500ms"\n'), 3, host="vm")
+    for config in plan.configs:
+        assert config.cluster is not None
+        assert config.cluster.siblings == ("vm-w0", "vm-w1", "vm-w2")
+    ownership = sharding(plan.configs[1], "vm-w1")
+    assert ownership is not None
+    ownership.update(["vm-w1"], now=0.0)  # alone at its first beat: it waits
+    ownership.update(["vm-w1", "vm-w2"], now=1.49)  # up to 3 heartbeats
+    assert ownership.waiting
+    ownership.update(["vm-w1", "vm-w2"], now=1.5)
+    assert ownership.assigned
+    assert ownership.missing == {"vm-w0"}
+    # A worker told no count (an older parent) and a replica started alone wait for nobody.
+    alone = Worker(0, "0.0.0.0:3000", "vm").apply(_config())
+    assert alone.cluster is not None
+    assert alone.cluster.siblings == ()
+    solo = sharding(_config('[cluster]\nmode = "sharded"\n'), "r1")
+    assert solo is not None
+    solo.update(["r1"], now=0.0)
+    assert solo.assigned
+
+
+def test_siblings_in_the_file_are_replica_names() -> None:
+    config = _config('[cluster]\nmode = "sharded"\nsiblings = ["a", "b"]\n')
+    assert config.cluster is not None
+    assert config.cluster.siblings == ("a", "b")
+    with pytest.raises(ConfigError, match=r"siblings must be replica names"):
+        _config('[cluster]\nsiblings = ["a b"]\n')
 
 
 @pytest.mark.parametrize(

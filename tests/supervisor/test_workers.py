@@ -211,6 +211,10 @@ def test_worker_command_line() -> None:
         "--worker-listen",
         "0.0.0.0:3000",
     ]
+    assert worker_argv(Path("c.toml"), 1, "0.0.0.0:3000", count=2, python="py")[-2:] == [
+        "--worker-count",
+        "2",
+    ]
 
 
 def test_the_reserved_address_is_shared_with_reuse_port_and_takes_no_connection() -> None:

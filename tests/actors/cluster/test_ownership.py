@@ -52,3 +52,43 @@ def test_check_of_names_only_configured_checks() -> None:
     assert check_of({"check": "db"}, ["db"]) == "db"
     assert check_of({"check": "other"}, ["db"]) is None
     assert check_of({}, ["db"]) is None
+
+
+def test_a_replica_with_siblings_takes_its_first_share_once_it_sees_them_all() -> None:
+    share = Ownership(replica="w0", checks=CHECKS, siblings=["w0", "w1"], wait=6.0)
+    changes: list[Change] = []
+    share.add_listener(changes.append)
+    assert share.update(["w0"], now=100.0) == Change()  # alone: it would take every check
+    assert not share.assigned
+    assert share.waiting
+    assert share.missing == {"w1"}
+    assert share.owned == frozenset()
+    assert share.evaluates({"check": "c1"}) is False
+    both = share.update(["w0", "w1"], now=102.0)
+    mine = {c for c in CHECKS if owner(c, ["w0", "w1"]) == "w0"}
+    assert both == Change(gained=frozenset(mine))
+    assert share.missing == frozenset()
+    assert not share.waiting
+    assert changes == [both]  # nothing taken, then handed back
+
+
+def test_the_first_share_goes_on_without_a_sibling_not_seen_within_the_wait() -> None:
+    share = Ownership(replica="w0", checks=CHECKS, siblings=["w0", "w1", "w2"], wait=6.0)
+    assert not share.update(["w0"], now=100.0)
+    assert not share.update(["w0", "w2"], now=105.9)
+    assert share.missing == {"w1"}
+    went_on = share.update(["w0", "w2"], now=106.0)
+    assert share.assigned
+    assert went_on.gained == {c for c in CHECKS if owner(c, ["w0", "w2"]) == "w0"}
+    assert share.missing == {"w1"}  # who was missing when it went on
+    # Afterwards every beat assigns, as for any replica: w1 joins and takes its share.
+    share.update(["w0", "w1", "w2"], now=108.0)
+    assert share.owned == {c for c in CHECKS if owner(c, ["w0", "w1", "w2"]) == "w0"}
+
+
+def test_a_replica_without_siblings_or_with_all_of_them_alive_takes_its_share_at_once() -> None:
+    alone = Ownership(replica="r1", checks=CHECKS, wait=6.0)
+    assert alone.update(["r1"], now=100.0) == Change(gained=frozenset(CHECKS))
+    restarted = Ownership(replica="w1", checks=CHECKS, siblings=["w0", "w1"], wait=6.0)
+    restarted.update(["w0", "w1"], now=100.0)
+    assert restarted.owned == {c for c in CHECKS if owner(c, ["w0", "w1"]) == "w1"}
