@@ -23,6 +23,9 @@ run has opened a new connection.
 Waiting: with a `CheckTimer` (`actors.checks.timer`, one for every check of the process) the
 actor parks on it until its run is due or its probe's socket turns readable; without one, it
 waits with a trio deadline of its own (every wait then ends in a cancellation, the dearer way).
+With a timer, a `TimedProbe` (http) keeps the run's timeout itself, its waits on the network
+parked on the timer until the same deadline (`probe_within`), instead of running under a cancel
+scope the actor enters and leaves every run; other probes run under that scope.
 
 Lateness (`actors.checks.schedule.Lateness`, when given): each run tells it how late it started
 and how many slots it skipped; a scheduled run that times out while the monitor itself was late
@@ -33,7 +36,7 @@ the monitor runs late a scheduled probe's deadline is extended by that lateness.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -42,7 +45,7 @@ import trio
 from actors.checks.cadence import FIRST_ROUND, Cadence
 from actors.checks.errors import describe_error
 from actors.checks.logic import Observation, ThresholdState, evaluate
-from actors.checks.probe import SocketWatchingProbe, WatchingProbe
+from actors.checks.probe import SocketWatchingProbe, TimedProbe, WatchingProbe
 from actors.clock import Clock, SystemClock
 from actors.configtypes import format_duration
 from actors.models import CheckResult, CheckStatus
@@ -126,6 +129,10 @@ class CheckActor:
                 self._watched = probe.watched_socket
             else:
                 self._timer = None
+        # The timer a `TimedProbe` waits on (it watches its socket: a watching timer only).
+        self._probe_timer = timer if timer is not None and timer.watching else None
+        self._timed_for: Probe | None = None
+        self._timed: Callable[[float, CheckTimer], Awaitable[Observation | None]] | None = None
         self._last_early = -math.inf
         self._early_runs = 0
         # Cut out of every message, which the API, the status page and the log show.
@@ -231,13 +238,30 @@ class CheckActor:
         grace = 0.0
         if withhold_late and self._schedule is not None:
             grace = self._schedule.grace(start, config.timeout)
-        with trio.move_on_after(config.timeout + grace) as scope:
+        probe = self.probe
+        if probe is not self._timed_for:  # the probe can be replaced (tests, benchmarks)
+            self._timed_for = probe
+            timed = self._probe_timer is not None and isinstance(probe, TimedProbe)
+            self._timed = probe.probe_within if timed else None  # type: ignore[attr-defined]
+        timed_out = False
+        if self._timed is not None:
+            assert self._probe_timer is not None
+            deadline = trio.current_time() + config.timeout + grace
             try:
-                observation = await self.probe.probe()
+                observation = await self._timed(deadline, self._probe_timer)
             except Exception as exc:
                 observation = Observation.fail(describe_error(exc))
-        if observation is None or scope.cancelled_caught:
-            fired_late = trio.current_time() - scope.deadline
+            timed_out = observation is None
+        else:
+            with trio.move_on_after(config.timeout + grace) as scope:
+                try:
+                    observation = await probe.probe()
+                except Exception as exc:
+                    observation = Observation.fail(describe_error(exc))
+            deadline = scope.deadline
+            timed_out = observation is None or scope.cancelled_caught
+        if observation is None or timed_out:
+            fired_late = trio.current_time() - deadline
             if withhold_late and self._late_timeout(start, fired_late, grace):
                 return None
             self._timeouts += 1
