@@ -46,7 +46,7 @@ from actors.checks.cadence import FIRST_ROUND, Cadence
 from actors.checks.errors import describe_error
 from actors.checks.logic import Observation, ThresholdState, evaluate
 from actors.checks.probe import SocketWatchingProbe, TimedProbe, WatchingProbe
-from actors.clock import Clock, SystemClock
+from actors.clock import Clock, SystemClock, VirtualClock
 from actors.configtypes import format_duration
 from actors.models import CheckResult, CheckStatus
 from actors.secrets import config_secrets, redact
@@ -106,6 +106,13 @@ class CheckActor:
         self.probe = probe
         self._health = health
         self._clock: Clock = clock or SystemClock()
+        # The loop's time, read from trio at once where the clock is the loop's (as the system
+        # and virtual clocks are): the clock's own call goes through anyio's backend lookup.
+        self._monotonic: Callable[[], float] = (
+            trio.current_time
+            if type(self._clock) in (SystemClock, VirtualClock)
+            else self._clock.monotonic
+        )
         # The monitor passes a `NoOpTracer` when no traces endpoint is configured: its spans
         # record nothing, so a run makes none (a span object per run for nothing).
         self._tracer = None if tracer is None or _no_op(tracer) else tracer
@@ -157,16 +164,16 @@ class CheckActor:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the check on its interval until cancelled; closes the probe on the way out."""
         cadence = self.cadence
-        clock = self._clock
+        monotonic = self._monotonic
         try:
             task_status.started()
-            due = cadence.first(clock.monotonic(), self._first_round)
+            due = cadence.first(monotonic(), self._first_round)
             first = True
             while True:
                 if await self._wait_for_run(due):
                     await self.run_once()  # the watched connection was lost; the schedule stays
                     continue
-                late = clock.monotonic() - due
+                late = monotonic() - due
                 if late > self._max_lateness:
                     self._max_lateness = late
                 if self._on_lateness is not None:
@@ -176,7 +183,7 @@ class CheckActor:
                     schedule.ran(late, due + late, first=first)
                 first = False
                 await self._traced(withhold_late=True)
-                now = clock.monotonic()
+                now = monotonic()
                 due, missed = cadence.following(due, now)
                 if missed and schedule is not None:  # overran: the missed slots are skipped
                     schedule.skipped(missed, "overrun", now)
@@ -199,7 +206,7 @@ class CheckActor:
         if watch is not None:
             with trio.move_on_at(due) as scope:
                 await watch()
-                now = self._clock.monotonic()
+                now = self._monotonic()
                 if now - self._last_early >= self.config.interval:
                     self._last_early = now
                     self._early_runs += 1
@@ -233,7 +240,7 @@ class CheckActor:
     async def _run_once(self, withhold_late: bool) -> CheckResult | None:
         config = self.config
         clock = self._clock
-        start = clock.monotonic()
+        start = self._monotonic()
         observation: Observation | None = None
         grace = 0.0
         if withhold_late and self._schedule is not None:
@@ -268,7 +275,7 @@ class CheckActor:
             observation = Observation.fail(f"timed out after {format_duration(config.timeout)}")
         if self._secrets and observation.message:
             observation = replace(observation, message=redact(observation.message, self._secrets))
-        elapsed = clock.monotonic() - start
+        elapsed = self._monotonic() - start
         latency = observation.latency if observation.latency is not None else elapsed
         failing = []
         for dep in config.depends_on:
@@ -300,7 +307,7 @@ class CheckActor:
         schedule = self._schedule
         if schedule is None:
             return False
-        now = self._clock.monotonic()
+        now = self._monotonic()
         if not schedule.monitor_was_late(
             start=start, now=now, fired_late=fired_late, timeout=self.config.timeout, grace=grace
         ):
