@@ -73,6 +73,18 @@ def test_runs_added_at_once_are_those_added_one_by_one() -> None:
         assert (many.samples, many.stride, many.count) == (one.samples, one.stride, one.count)
 
 
+def test_p95_read_again_and_again_is_that_of_all_samples() -> None:
+    """`bucket()` called between runs (as every flush does) keeps its sorted copy up to date:
+    its p95 is always the nearest rank of all the samples kept, through the halvings."""
+    acc = Accumulator(0, HOUR)
+    for i in range(3 * MAX_SAMPLES):
+        acc.add(False, (i * 7919) % 100_003)
+        if i % 5 == 0 or i % 1000 > 930:
+            expected = percentile(sorted(acc.samples), 0.95)
+            assert acc.bucket().lat_p95 == min(expected, acc.lat_max), i
+    assert acc.stride > 1
+
+
 def test_restored_accumulator_continues_and_keeps_its_p95_as_a_floor() -> None:
     stored = Bucket(3600, HOUR, 10, 2, 5, 500, 90, 100)
     acc = Accumulator.restore(stored)
