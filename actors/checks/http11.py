@@ -591,6 +591,8 @@ class Http11Client:
         if machine.our_state is h11.DONE and machine.their_state is h11.DONE:
             machine.start_next_cycle()
             self._conn = conn
+            if machine.trailing_data[0]:
+                conn.raw = None  # h11 holds bytes of the next answer: it reads them from now on
         else:
             await trio.aclose_forcefully(conn.stream)
         self.peer_cert = conn.peer_cert

@@ -72,8 +72,9 @@ def test_parse_simple_leaves_head_answers_to_h11() -> None:
     assert parse_simple(_OK, head=True) is UNUSUAL
 
 
-# Canned answers: (pieces sent with a pause between, close after answering).
-_CANNED: dict[str, tuple[list[bytes], bool]] = {
+# Canned answers: (pieces sent with a pause between, close after answering); a list of such
+# lists answers the requests in turn.
+_CANNED: dict[str, tuple[list[bytes] | list[list[bytes]], bool]] = {
     "plain": ([_OK], False),
     "split": ([b"HTTP/1.1 200 OK\r\nContent-Le", b"ngth: 5\r\n\r\nhel", b"lo"], False),
     "no reason": ([b"HTTP/1.1 503\r\nContent-Length: 0\r\n\r\n"], False),
@@ -95,6 +96,10 @@ _CANNED: dict[str, tuple[list[bytes], bool]] = {
     ),
     "big body": ([b"HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000], False),
     "extra bytes": ([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"], False),
+    "extra bytes, then a plain answer": (
+        [[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokJUNK"], [_OK]],
+        False,
+    ),
     "bad header": ([b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\nok"], False),
     "garbage": ([b"NOT HTTP AT ALL\r\n\r\n"], True),
     "closed in mid-answer": ([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok"], True),
@@ -105,14 +110,16 @@ _CANNED: dict[str, tuple[list[bytes], bool]] = {
 class _Canned:
     """Answers every request with the canned answer; counts connections."""
 
-    def __init__(self, pieces: list[bytes], close: bool) -> None:
-        self.pieces = pieces
+    def __init__(self, pieces: list[bytes] | list[list[bytes]], close: bool) -> None:
+        turns = pieces if pieces and isinstance(pieces[0], list) else [pieces]
+        self.turns: list[list[bytes]] = turns  # type: ignore[assignment]
         self.close = close
         self.connections = 0
 
     async def handle(self, stream: trio.SocketStream) -> None:
         self.connections += 1
         buffer = b""
+        turn = 0
         try:
             while True:
                 while b"\r\n\r\n" not in buffer:
@@ -121,7 +128,9 @@ class _Canned:
                         return
                     buffer += chunk
                 buffer = buffer.partition(b"\r\n\r\n")[2]
-                for i, piece in enumerate(self.pieces):
+                pieces = self.turns[turn % len(self.turns)]
+                turn += 1
+                for i, piece in enumerate(pieces):
                     if i:
                         await trio.sleep(0.02)
                     await stream.send_all(piece)
