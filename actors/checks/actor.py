@@ -251,8 +251,9 @@ class CheckActor:
         probe = self.probe
         if probe is not self._timed_for:  # the probe can be replaced (tests, benchmarks)
             self._timed_for = probe
-            timed = self._probe_timer is not None and isinstance(probe, TimedProbe)
-            self._timed = probe.probe_within if timed else None  # type: ignore[attr-defined]
+            self._timed = None
+            if self._probe_timer is not None and isinstance(probe, TimedProbe):
+                self._timed = probe.probe_within
         timed_out = False
         if self._timed is not None:
             assert self._probe_timer is not None
