@@ -20,7 +20,8 @@ Run from a copy of another revision's tree (`git archive`), with `--no-timer` wh
 timer, it measures that revision: the before and after of a change, one after the other.
 
 `--null` replaces the probe by one that answers at once (no network): the cost of a run beyond
-the probe (scheduling, the actor, the health state, the metrics, the history).
+the probe (scheduling, the actor, the health state, the metrics, the history). Like the http
+probe, it keeps its timeout on the timer where the actor has one (no cancel scope per run).
 
     .venv/bin/python bench/runcost.py [--null] [--no-timer] [N ...]
 
@@ -63,9 +64,14 @@ DURATION = 10.0
 
 
 class _NullProbe:
-    """A probe that passes at once (no network)."""
+    """A probe that passes at once (no network). As the http probe, it keeps its timeout itself
+    when the actor has a timer (`probe_within`, a `TimedProbe`): no cancel scope per run."""
 
     async def probe(self) -> Observation:
+        await trio.lowlevel.checkpoint()
+        return Observation.ok("ok")
+
+    async def probe_within(self, deadline: float, timer: object) -> Observation | None:
         await trio.lowlevel.checkpoint()
         return Observation.ok("ok")
 

@@ -23,6 +23,9 @@ run has opened a new connection.
 Waiting: with a `CheckTimer` (`actors.checks.timer`, one for every check of the process) the
 actor parks on it until its run is due or its probe's socket turns readable; without one, it
 waits with a trio deadline of its own (every wait then ends in a cancellation, the dearer way).
+With a timer, a `TimedProbe` (http) keeps the run's timeout itself, its waits on the network
+parked on the timer until the same deadline (`probe_within`), instead of running under a cancel
+scope the actor enters and leaves every run; other probes run under that scope.
 
 Lateness (`actors.checks.schedule.Lateness`, when given): each run tells it how late it started
 and how many slots it skipped; a scheduled run that times out while the monitor itself was late
@@ -33,7 +36,7 @@ the monitor runs late a scheduled probe's deadline is extended by that lateness.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -42,8 +45,8 @@ import trio
 from actors.checks.cadence import FIRST_ROUND, Cadence
 from actors.checks.errors import describe_error
 from actors.checks.logic import Observation, ThresholdState, evaluate
-from actors.checks.probe import SocketWatchingProbe, WatchingProbe
-from actors.clock import Clock, SystemClock
+from actors.checks.probe import SocketWatchingProbe, TimedProbe, WatchingProbe
+from actors.clock import Clock, SystemClock, VirtualClock
 from actors.configtypes import format_duration
 from actors.models import CheckResult, CheckStatus
 from actors.secrets import config_secrets, redact
@@ -103,6 +106,13 @@ class CheckActor:
         self.probe = probe
         self._health = health
         self._clock: Clock = clock or SystemClock()
+        # The loop's time, read from trio at once where the clock is the loop's (as the system
+        # and virtual clocks are): the clock's own call goes through anyio's backend lookup.
+        self._monotonic: Callable[[], float] = (
+            trio.current_time
+            if type(self._clock) in (SystemClock, VirtualClock)
+            else self._clock.monotonic
+        )
         # The monitor passes a `NoOpTracer` when no traces endpoint is configured: its spans
         # record nothing, so a run makes none (a span object per run for nothing).
         self._tracer = None if tracer is None or _no_op(tracer) else tracer
@@ -126,6 +136,10 @@ class CheckActor:
                 self._watched = probe.watched_socket
             else:
                 self._timer = None
+        # The timer a `TimedProbe` waits on (it watches its socket: a watching timer only).
+        self._probe_timer = timer if timer is not None and timer.watching else None
+        self._timed_for: Probe | None = None
+        self._timed: Callable[[float, CheckTimer], Awaitable[Observation | None]] | None = None
         self._last_early = -math.inf
         self._early_runs = 0
         # Cut out of every message, which the API, the status page and the log show.
@@ -150,16 +164,16 @@ class CheckActor:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the check on its interval until cancelled; closes the probe on the way out."""
         cadence = self.cadence
-        clock = self._clock
+        monotonic = self._monotonic
         try:
             task_status.started()
-            due = cadence.first(clock.monotonic(), self._first_round)
+            due = cadence.first(monotonic(), self._first_round)
             first = True
             while True:
                 if await self._wait_for_run(due):
                     await self.run_once()  # the watched connection was lost; the schedule stays
                     continue
-                late = clock.monotonic() - due
+                late = monotonic() - due
                 if late > self._max_lateness:
                     self._max_lateness = late
                 if self._on_lateness is not None:
@@ -168,8 +182,11 @@ class CheckActor:
                 if schedule is not None:
                     schedule.ran(late, due + late, first=first)
                 first = False
-                await self._traced(withhold_late=True)
-                now = clock.monotonic()
+                if self._tracer is None:
+                    await self._run_once(True)  # no span: one coroutine less per run
+                else:
+                    await self._traced(withhold_late=True)
+                now = monotonic()
                 due, missed = cadence.following(due, now)
                 if missed and schedule is not None:  # overran: the missed slots are skipped
                     schedule.skipped(missed, "overrun", now)
@@ -192,7 +209,7 @@ class CheckActor:
         if watch is not None:
             with trio.move_on_at(due) as scope:
                 await watch()
-                now = self._clock.monotonic()
+                now = self._monotonic()
                 if now - self._last_early >= self.config.interval:
                     self._last_early = now
                     self._early_runs += 1
@@ -226,25 +243,43 @@ class CheckActor:
     async def _run_once(self, withhold_late: bool) -> CheckResult | None:
         config = self.config
         clock = self._clock
-        start = clock.monotonic()
+        start = self._monotonic()
         observation: Observation | None = None
         grace = 0.0
         if withhold_late and self._schedule is not None:
             grace = self._schedule.grace(start, config.timeout)
-        with trio.move_on_after(config.timeout + grace) as scope:
+        probe = self.probe
+        if probe is not self._timed_for:  # the probe can be replaced (tests, benchmarks)
+            self._timed_for = probe
+            self._timed = None
+            if self._probe_timer is not None and isinstance(probe, TimedProbe):
+                self._timed = probe.probe_within
+        timed_out = False
+        if self._timed is not None:
+            assert self._probe_timer is not None
+            deadline = trio.current_time() + config.timeout + grace
             try:
-                observation = await self.probe.probe()
+                observation = await self._timed(deadline, self._probe_timer)
             except Exception as exc:
                 observation = Observation.fail(describe_error(exc))
-        if observation is None or scope.cancelled_caught:
-            fired_late = trio.current_time() - scope.deadline
+            timed_out = observation is None
+        else:
+            with trio.move_on_after(config.timeout + grace) as scope:
+                try:
+                    observation = await probe.probe()
+                except Exception as exc:
+                    observation = Observation.fail(describe_error(exc))
+            deadline = scope.deadline
+            timed_out = observation is None or scope.cancelled_caught
+        if observation is None or timed_out:
+            fired_late = trio.current_time() - deadline
             if withhold_late and self._late_timeout(start, fired_late, grace):
                 return None
             self._timeouts += 1
             observation = Observation.fail(f"timed out after {format_duration(config.timeout)}")
         if self._secrets and observation.message:
             observation = replace(observation, message=redact(observation.message, self._secrets))
-        elapsed = clock.monotonic() - start
+        elapsed = self._monotonic() - start
         latency = observation.latency if observation.latency is not None else elapsed
         failing = []
         for dep in config.depends_on:
@@ -276,7 +311,7 @@ class CheckActor:
         schedule = self._schedule
         if schedule is None:
             return False
-        now = self._clock.monotonic()
+        now = self._monotonic()
         if not schedule.monitor_was_late(
             start=start, now=now, fired_late=fired_late, timeout=self.config.timeout, grace=grace
         ):

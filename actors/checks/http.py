@@ -15,6 +15,11 @@ rather than at its next interval (see `actors.checks.actor`). A server that clos
 connections by its own policy (a keep-alive timeout shorter than the interval) costs one extra,
 passing run at most per interval.
 
+With the process's `CheckTimer` the actor calls `probe_within` (a `TimedProbe`): the answer on a
+plain connection is waited for on the timer, whose deadline is the run's timeout, instead of
+under a cancel scope of the run's own (`actors.checks.http11`); what cannot wait that way
+(connecting, TLS, a test transport) is bounded by a cancel scope of the same deadline.
+
 Credentials: `user:password@` in the URL is sent as Basic auth (percent-decoded, as curl does;
 with an `Authorization` header as well it is a config error) and never shown (the URL in an
 error shows `user:***@`). On a redirect to another origin (scheme, host or port) the credential
@@ -34,7 +39,7 @@ import trio
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from actors.checks.config import CheckBase
-from actors.checks.http11 import Http11Client
+from actors.checks.http11 import Http11Client, RequestTimedOut
 from actors.checks.logic import Observation, evaluate_http
 from actors.checks.probe import CheckContext, KindProbe
 from actors.configtypes import check_http_url
@@ -43,6 +48,8 @@ from actors.secrets import CREDENTIAL_HEADER
 
 if TYPE_CHECKING:
     import httpx
+
+    from actors.checks.timer import CheckTimer
 
 __all__ = ["MAX_BODY", "HttpCheckConfig", "HttpProbe", "cert_not_after", "split_userinfo"]
 
@@ -156,6 +163,21 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
 
     async def probe(self) -> Observation:
         """Send the request; raises network/TLS/protocol errors to fail the run."""
+        return await self._probe(None)
+
+    async def probe_within(self, deadline: float, timer: CheckTimer) -> Observation | None:
+        """Send the request, by the loop time `deadline` (see `TimedProbe`): None when it
+        passed first (the connection is then closed). Raises as `probe` does."""
+        if self._fast is None:
+            with trio.move_on_at(deadline):
+                return await self.probe()
+            return None
+        try:
+            return await self._probe(_TimerWaiter(timer, deadline))
+        except RequestTimedOut:
+            return None
+
+    async def _probe(self, waiter: _TimerWaiter | None) -> Observation:
         config = self.config
         start = trio.current_time()
         der: bytes | None = None
@@ -167,6 +189,7 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
                 self._body,
                 follow_redirects=config.follow_redirects,
                 sensitive=self._sensitive,
+                waiter=waiter,
             )
             status, reason, body, truncated = raw.status, raw.reason, raw.body, raw.truncated
             der = self._fast.peer_cert
@@ -258,6 +281,19 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
             await self._fast.aclose()
         if self._client is not None:
             await self._client.aclose()
+
+
+class _TimerWaiter:
+    """An `http11.Waiter` on the process's `CheckTimer`: readable, or the deadline passed."""
+
+    __slots__ = ("_timer", "deadline")
+
+    def __init__(self, timer: CheckTimer, deadline: float) -> None:
+        self._timer = timer
+        self.deadline = deadline
+
+    async def readable(self, sock: trio.socket.SocketType) -> bool:
+        return await self._timer.wait(self.deadline, sock)
 
 
 def _without_password(url: str) -> str:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from actors.checks.agents import AgentsView
     from actors.checks.metric import MetricReader
     from actors.checks.selfcheck import TreeView
+    from actors.checks.timer import CheckTimer
 
 __all__ = [
     "CheckContext",
@@ -35,6 +36,7 @@ __all__ = [
     "KindProbe",
     "Probe",
     "SocketWatchingProbe",
+    "TimedProbe",
     "WatchingProbe",
     "lent",
 ]
@@ -54,6 +56,25 @@ class Probe(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; called once when the actor stops."""
+        ...
+
+
+@runtime_checkable
+class TimedProbe(Probe, Protocol):
+    """A probe that keeps the run's timeout itself, waiting on the process's `CheckTimer`.
+
+    The actor, when it has a timer, calls `probe_within` instead of `probe()` under a cancel
+    scope of its own: a cancel scope entered and left every run, and a cancellation at every
+    timeout, cost more than the rest of a run's wait (see `actors.checks.timer`).
+    """
+
+    async def probe_within(self, deadline: float, timer: CheckTimer) -> Observation | None:
+        """Run the check once, as `probe()` does, but done by the loop time `deadline`: None
+        when the deadline passed first (the run timed out; its connection is given up).
+
+        The probe waits on the network through `timer.wait(deadline, socket)`, or under a
+        cancel scope of `deadline` where it cannot (it must not run past `deadline` by more
+        than the timer's quantum). Raises as `probe()` does."""
         ...
 
 

@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable
 
 from actors.state import HEALTH_METRICS_RESOLUTION
-from actors.telemetry.protocols import MetricWriter
+from actors.telemetry.protocols import BoundSample, MetricBinder, MetricWriter
 
 __all__ = [
     "GRACE_LOOKBACK",
@@ -132,6 +132,10 @@ class Lateness:
                 (),
             )
             recorder.record(_OVERLOADED, 0.0)
+        # The lateness of every run goes to one series: resolved once where the store can.
+        self._lateness: BoundSample | None = None
+        if isinstance(recorder, MetricBinder):
+            self._lateness = recorder.bind(_LATENESS)
 
     @property
     def overload(self) -> str | None:
@@ -158,7 +162,9 @@ class Lateness:
             self._worst[at] = late
             if late > self._grace_worst and 0 <= self._grace_second - int(now) <= _GRACE_SECONDS:
                 self._grace_worst = late
-        if self._recorder is not None:
+        if self._lateness is not None:
+            self._lateness.record(max(0.0, late))
+        elif self._recorder is not None:
             self._recorder.record(_LATENESS, max(0.0, late))
 
     def skipped(self, count: int, reason: str, now: float) -> None:

@@ -40,7 +40,8 @@ __all__ = ["QUANTUM", "CheckTimer", "CheckTimerStatistics"]
 QUANTUM = 0.002
 """Seconds between two wake-ups of the timer at least (waits due meanwhile are woken together)."""
 
-_EVENTS = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLRDHUP", 0)
+_ONESHOT = getattr(select, "EPOLLONESHOT", 0)
+_EVENTS = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLRDHUP", 0) | _ONESHOT
 
 
 class _Wait:
@@ -135,10 +136,10 @@ class CheckTimer:
         waiting = _Wait(task, fd)
         if fd >= 0:
             assert self._epoll is not None
-            try:
-                self._epoll.register(fd, _EVENTS)
-            except FileExistsError:  # a socket of the same number, closed without a word
+            try:  # registered by an earlier wait (and disarmed since): armed again
                 self._epoll.modify(fd, _EVENTS)
+            except FileNotFoundError:
+                self._epoll.register(fd, _EVENTS)
             self._by_fd[fd] = waiting
         heapq.heappush(self._heap, (due, next(self._order), waiting))
         self._parked += 1
@@ -154,59 +155,65 @@ class CheckTimer:
         return waiting.lost
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Wake the parked waits when due or watched socket turns readable, until cancelled."""
+        """Wake the parked waits when due or watched socket turns readable, until cancelled.
+
+        One cancel scope serves the wake-ups by a readable socket until its deadline expires
+        (a wait for an answer is woken this way every run of an http check): its deadline is
+        moved only when the earliest due time is no longer within a quantum of it."""
         task_status.started()
         epoll = self._epoll
         heap = self._heap
-        readable = False
+        quantum = self._quantum
         while True:
-            now = trio.current_time()
-            if readable:
-                assert epoll is not None
-                self._wake_lost(epoll.poll(0))
-            while heap and heap[0][0] <= now:
-                waiting = heapq.heappop(heap)[2]
-                if waiting.task is not None:
-                    self._timed += 1
-                    self._wake(waiting)
-            deadline = max(heap[0][0], now + self._quantum) if heap else math.inf
-            with trio.CancelScope(deadline=deadline) as scope:
+            with trio.CancelScope() as scope:
                 self._scope = scope
-                if epoll is not None:
+                while True:
+                    now = trio.current_time()
+                    while heap and heap[0][0] <= now:
+                        waiting = heapq.heappop(heap)[2]
+                        if waiting.task is not None:
+                            self._timed += 1
+                            self._wake(waiting)
+                    first = heap[0][0] if heap else math.inf
+                    if not first <= scope.deadline <= max(first, now) + quantum:
+                        scope.deadline = max(first, now + quantum)
+                    if epoll is None:
+                        await trio.sleep_forever()
                     await trio.lowlevel.wait_readable(epoll.fileno())
-                else:
-                    await trio.sleep_forever()
+                    self._wakeups += 1
+                    self._wake_lost(epoll.poll(0))
             self._scope = None
             self._wakeups += 1
-            readable = not scope.cancelled_caught
 
     # -- internals -----------------------------------------------------------------------------
 
     def _wake_lost(self, events: list[tuple[int, int]]) -> None:
         for fd, _ in events:
             waiting = self._by_fd.get(fd)
-            if waiting is None:  # not ours any more: readable for ever would spin `run`
-                assert self._epoll is not None
-                with contextlib.suppress(OSError):
-                    self._epoll.unregister(fd)
-            elif waiting.task is not None:
+            if waiting is not None and waiting.task is not None:
                 waiting.lost = True
                 self._lost += 1
-                self._wake(waiting)
+                self._wake(waiting, fired=True)
+            # else not ours any more: one-shot, the event disarmed it (nothing spins)
 
-    def _wake(self, waiting: _Wait) -> None:
+    def _wake(self, waiting: _Wait, *, fired: bool = False) -> None:
         task = waiting.task
-        self._end(waiting)
+        self._end(waiting, fired=fired)
         assert task is not None
         trio.lowlevel.reschedule(task)
 
-    def _end(self, waiting: _Wait) -> None:
-        """Forget a wait (woken or aborted): its socket is no longer watched."""
+    def _end(self, waiting: _Wait, *, fired: bool = False) -> None:
+        """Forget a wait (woken or aborted): its socket is no longer watched.
+
+        A socket stays registered with the epoll object between waits, disarmed (one-shot:
+        an event disarms it; a wait ended otherwise disarms it here), so the next wait on it
+        (the next run's, or the answer's) arms it with one call; closing it unregisters it."""
         waiting.task = None
         self._parked -= 1
         fd = waiting.fd
         if fd >= 0 and self._by_fd.get(fd) is waiting:
             del self._by_fd[fd]
-            assert self._epoll is not None
-            with contextlib.suppress(OSError):  # closed meanwhile: the kernel dropped it
-                self._epoll.unregister(fd)
+            if not fired:
+                assert self._epoll is not None
+                with contextlib.suppress(OSError):  # closed meanwhile: the kernel dropped it
+                    self._epoll.modify(fd, _ONESHOT)

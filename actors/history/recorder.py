@@ -156,17 +156,22 @@ class HistoryRecorder:
         self, name: str, runs: list[CheckResult], raw: list[StoredResult] | None
     ) -> None:
         """Fold the runs of check `name`, oldest first (and append them to `raw`, unless
-        None); the runs that fall in one slot of a strip are added to it at once."""
+        None). The runs of one minute are gathered first (count, failures, latencies) and
+        added to the open buckets at once; the runs that fall in one slot of a strip are added
+        to it at once (every slot of every strip is a function of the run's minute)."""
         history = self._checks.get(name)
         if history is None:
             history = self._checks[name] = _CheckHistory()
-        widths = _STRIP_SLOTS
-        strips = [history.strips[window] for window, _, _ in widths]
-        # Per strip: the slot of the runs gathered and their sums (start, count, failures,
-        # latency sum, max), added when a run falls in another slot and at the end.
-        open_slots: list[list[int] | None] = [None] * len(widths)
         minute, hour, incident = history.minute, history.hour, history.incident
         changed_incidents = self._batch.incidents
+        # The minute gathered: its number, failures, latencies (us); then its runs are added.
+        gathered = -1
+        failures = 0
+        latencies: list[int] = []
+        # Per strip: the slot of the runs gathered and their sums (number, count, failures,
+        # latency sum, max), added when a minute falls in another slot and at the end.
+        open_slots: list[list[int] | None] = [None] * len(_STRIP_SLOTS)
+        strips = [history.strips[window] for window, _, _ in _STRIP_SLOTS]
         observed = 0
         for result in runs:
             at = result.timestamp
@@ -178,35 +183,26 @@ class HistoryRecorder:
             latency = _latency_us(result.latency_seconds)
             if raw is not None:
                 raw.append(StoredResult(name, at, status.value, latency, result.message))
-            start = int(at // MINUTE) * MINUTE
-            if minute is None or start > minute.start:
-                minute = self._reopen(name, minute, MINUTE, start)
-            minute.add(failed, latency)
-            start = int(at // HOUR) * HOUR
-            if hour is None or start > hour.start:
-                hour = self._reopen(name, hour, HOUR, start)
-            hour.add(failed, latency)
-            for i, (_, width, resolution) in enumerate(widths):
-                # the slot of the run's bucket (as the strips loaded from the buckets have it)
-                number = int((at - at % resolution) // width)
-                slot = open_slots[i]
-                if slot is not None and slot[0] == number:
-                    slot[1] += 1
-                    slot[2] += failed
-                    slot[3] += latency
-                    if latency > slot[4]:
-                        slot[4] = latency
-                    continue
-                if slot is not None:
-                    strips[i].add(slot[0] * width, slot[1], slot[2], slot[3], slot[4])
-                open_slots[i] = [number, 1, int(failed), latency, latency]
+            number = int(at // MINUTE)
+            if number != gathered:
+                if latencies:
+                    minute, hour = self._add_minute(
+                        name, minute, hour, gathered, failures, latencies, open_slots, strips
+                    )
+                gathered, failures, latencies = number, 0, []
+            failures += failed
+            latencies.append(latency)
             if failed == (incident is None):  # a failure with none open, a pass with one open
                 incident, changed = track_incident(
                     incident, check=name, failed=failed, at=at, message=result.message
                 )
                 if changed is not None:
                     changed_incidents[(name, changed.started)] = changed
-        for i, (_, width, _) in enumerate(widths):
+        if latencies:
+            minute, hour = self._add_minute(
+                name, minute, hour, gathered, failures, latencies, open_slots, strips
+            )
+        for i, (_, width, _) in enumerate(_STRIP_SLOTS):
             slot = open_slots[i]
             if slot is not None:
                 strips[i].add(slot[0] * width, slot[1], slot[2], slot[3], slot[4])
@@ -215,6 +211,45 @@ class HistoryRecorder:
             self._observed += observed
             self._dirty.add((name, MINUTE))
             self._dirty.add((name, HOUR))
+
+    def _add_minute(
+        self,
+        name: str,
+        minute: Accumulator | None,
+        hour: Accumulator | None,
+        number: int,
+        failures: int,
+        latencies: list[int],
+        open_slots: list[list[int] | None],
+        strips: list[Strip],
+    ) -> tuple[Accumulator, Accumulator]:
+        """Add the runs of minute `number` of check `name` to its open buckets (reopened when
+        the minute is past them) and to the strips' open slots; the open buckets after."""
+        start = number * MINUTE
+        if minute is None or start > minute.start:
+            minute = self._reopen(name, minute, MINUTE, start)
+        minute.add_runs(failures, latencies)
+        start = int(start // HOUR) * HOUR
+        if hour is None or start > hour.start:
+            hour = self._reopen(name, hour, HOUR, start)
+        hour.add_runs(failures, latencies)
+        count, total, worst = len(latencies), sum(latencies), max(latencies)
+        for i, (_, width, resolution) in enumerate(_STRIP_SLOTS):
+            # the slot of the minute's bucket (as the strips loaded from the buckets have it)
+            at = number * MINUTE
+            slot_number = (at - at % resolution) // width
+            slot = open_slots[i]
+            if slot is not None and slot[0] == slot_number:
+                slot[1] += count
+                slot[2] += failures
+                slot[3] += total
+                if worst > slot[4]:
+                    slot[4] = worst
+                continue
+            if slot is not None:
+                strips[i].add(slot[0] * width, slot[1], slot[2], slot[3], slot[4])
+            open_slots[i] = [slot_number, count, failures, total, worst]
+        return minute, hour
 
     def _reopen(
         self, name: str, acc: Accumulator | None, resolution: int, start: int

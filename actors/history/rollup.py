@@ -4,7 +4,11 @@
   latency min / sum / max, plus the latencies seen for its p95. `bucket()` freezes it into a
   `Bucket`. An hour of a 0.5 s check is 7,200 latencies: past `MAX_SAMPLES` every other sample
   is dropped and from then on only every other run is sampled (deterministic decimation with a
-  doubling stride: every part of the bucket keeps the same weight, so p95 stays close).
+  doubling stride: every part of the bucket keeps the same weight, so p95 stays close). The
+  samples are kept in an array of 64-bit integers, with a sorted copy that `bucket()` brings up
+  to date by inserting the samples added since its last call (an hour's open bucket is frozen
+  at every flush of the history: sorting its thousands of samples each time was the dearest
+  part of a run's history).
 - `track_incident`: the pass -> fail -> pass state machine. A run that fails opens an incident
   (start = its time, message = its message) unless one is open; a run that does not fail (pass
   or warn) closes the open one (end = its time).
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import insort
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -134,6 +139,7 @@ class Accumulator:
         "p95_floor",
         "resolution",
         "samples",
+        "sorted_samples",
         "start",
         "stride",
     )
@@ -146,7 +152,9 @@ class Accumulator:
         self.lat_min = 0
         self.lat_sum = 0
         self.lat_max = 0
-        self.samples: list[int] = []
+        self.samples = array("q")
+        # `samples` in order, as of the last `bucket()` (None: made again, after a halving).
+        self.sorted_samples: array[int] | None = array("q")
         self.stride = 1
         # A bucket restored after a restart lost its samples: its stored p95 is kept as a floor.
         self.p95_floor = 0
@@ -171,12 +179,47 @@ class Accumulator:
         if self.count % self.stride == 0:
             self.samples.append(latency_us)
             if len(self.samples) > MAX_SAMPLES:
-                self.samples = self.samples[1::2]
-                self.stride *= 2
+                self._halve()
+
+    def _halve(self) -> None:
+        """Every other sample dropped, and every other run sampled from now on."""
+        self.samples = self.samples[1::2]
+        self.stride *= 2
+        self.sorted_samples = None
+
+    def add_runs(self, failures: int, latencies_us: list[int]) -> None:
+        """Count the runs of `latencies_us` (in order), `failures` of them failed: what
+        `add` of each gives, in one call (the runs a check made within one fold)."""
+        if not latencies_us:
+            return
+        low = min(latencies_us)
+        if self.count == 0 or low < self.lat_min:
+            self.lat_min = low
+        self.lat_max = max(self.lat_max, max(latencies_us))
+        self.failures += failures
+        self.lat_sum += sum(latencies_us)
+        samples = self.samples
+        if self.stride == 1 and len(samples) + len(latencies_us) <= MAX_SAMPLES:
+            samples.extend(latencies_us)
+            self.count += len(latencies_us)
+            return
+        for latency in latencies_us:
+            self.count += 1
+            if self.count % self.stride == 0:
+                self.samples.append(latency)
+                if len(self.samples) > MAX_SAMPLES:
+                    self._halve()
 
     def bucket(self) -> Bucket:
         """The bucket as it stands."""
-        p95 = max(self.p95_floor, percentile(sorted(self.samples), 0.95))
+        ordered = self.sorted_samples
+        samples = self.samples
+        if ordered is None or len(samples) - len(ordered) > 64:
+            ordered = self.sorted_samples = array("q", sorted(samples))
+        else:
+            for latency in samples[len(ordered) :]:
+                insort(ordered, latency)
+        p95 = max(self.p95_floor, percentile(ordered, 0.95))
         return Bucket(
             self.start,
             self.resolution,

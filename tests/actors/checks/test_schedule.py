@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from actors.checks.actor import CheckActor
 from actors.checks.logic import Observation
 from actors.checks.schedule import GRACE_LOOKBACK, LATE, WINDOW, Lateness
-from actors.clock import VirtualClock
+from actors.clock import FixedClock, VirtualClock
 from actors.models import CheckStatus
 from actors.state import HealthState
+from actors.telemetry.store import MetricStore
 from tests.actors.recorder import Recorder
 
 from .conftest import make_config
@@ -37,6 +38,23 @@ def test_declares_and_records_lateness_and_skips() -> None:
     assert recorder.values("check_lateness_seconds") == [(0.002, {}), (0.0, {})]
     assert recorder.values("check_runs_skipped_total") == [(3.0, {"reason": "overrun"})]
     assert recorder.values("check_overloaded") == [(0.0, {})]
+
+
+def test_lateness_goes_into_the_metric_store_s_histogram() -> None:
+    """Into a `MetricStore` (bound once) as into any recorder: every run's lateness, a run
+    early counted as on time; no series before the first run."""
+    clock = FixedClock()
+    store = MetricStore(clock=clock)
+    lateness = Lateness(recorder=store)
+    assert store.handle("check_lateness_seconds").snapshot() == []
+    lateness.ran(0.002, 10.0)
+    lateness.ran(-0.001, 10.1)
+    lateness.ran(0.7, 10.2)
+    (series,) = store.handle("check_lateness_seconds").snapshot()
+    assert series.count == 3
+    assert series.sum == pytest.approx(0.702)
+    assert series.buckets[0] == 2  # <= 5 ms
+    assert series.max == 0.7
 
 
 def test_says_when_it_cannot_keep_up_and_when_it_does_again(

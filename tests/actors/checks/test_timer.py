@@ -176,3 +176,33 @@ async def test_without_watching_a_socket_is_refused() -> None:
 def test_quantum_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="quantum"):
         CheckTimer(quantum=-1.0)
+
+
+async def test_a_socket_of_a_closed_one_s_number_is_watched(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """Sockets stay registered (disarmed) between waits; one closed meanwhile and its number
+    taken by a new socket is watched all the same, and a socket watched again and again wakes
+    its every wait."""
+    timer = CheckTimer()
+    if not timer.watching:
+        pytest.skip("no epoll here")
+    await nursery.start(timer.run)
+    ours, theirs = trio.socket.socketpair()
+    number = ours.fileno()
+    with theirs:
+        assert await timer.wait(trio.current_time() + 1.0, ours) is False
+        ours.close()
+    again, peer = trio.socket.socketpair()
+    with again, peer:
+        assert number in (again.fileno(), peer.fileno())
+        watched = again if again.fileno() == number else peer
+        other = peer if watched is again else again
+        for _ in range(3):
+            assert await timer.wait(trio.current_time() + 1.0, watched) is False
+            await other.send(b"x")
+            assert await timer.wait(trio.current_time() + 60.0, watched) is True
+            assert await watched.recv(1) == b"x"
+        other.close()
+        assert await timer.wait(trio.current_time() + 60.0, watched) is True
+    assert timer.statistics().parked == 0

@@ -9,7 +9,7 @@ import trio.testing
 
 from actors.clock import FixedClock
 from actors.history import WINDOWS, HistoryConfig, HistoryRepository
-from actors.history.rollup import Strip
+from actors.history.rollup import HOUR, MINUTE, Accumulator, Strip
 from actors.models import CheckStatus
 from actors.state import HealthState
 from actors.store import Database
@@ -222,4 +222,39 @@ async def test_strips_and_buckets_are_those_of_the_runs_one_by_one(tmp_path: Pat
     assert await recorder.flush()
     results = await recorder.results("a", 2)
     assert [r.status for r in results] == [s.value for s in reversed(statuses[-2:])]
+    db.close()
+
+
+async def test_buckets_are_those_of_the_runs_one_by_one(tmp_path: Path) -> None:
+    """Many runs a minute, folded a minute's runs at once: every minute and hour bucket (count,
+    failures, latency min / sum / p95 / max) is what adding the runs one at a time gives, with
+    folds that cut minutes anywhere and a run that comes back to an earlier minute."""
+    clock = FixedClock(T0 + 3 * 3600)
+    db = Database(tmp_path / "h.db", offload=False)
+    recorder = open_recorder(db, clock)
+    await recorder.load()
+    minutes: dict[int, Accumulator] = {}
+    hours: dict[int, Accumulator] = {}
+    times = [T0 + 0.7 * i for i in range(12_000)]  # 2 h 20 min, several runs a second
+    times.insert(500, times[499] - 61.0)  # late: in a minute already past
+    for i, at in enumerate(times):
+        failed = i % 13 < 2
+        latency = 0.0001 * (1 + (i * 37) % 1000)
+        recorder.observe(run("a", F if failed else P, at, latency=latency))
+        minute = int(at // MINUTE) * MINUTE
+        hour = int(at // HOUR) * HOUR
+        if minute > max(minutes, default=-1):
+            minutes[minute] = Accumulator(minute, MINUTE)
+        if hour > max(hours, default=-1):
+            hours[hour] = Accumulator(hour, HOUR)
+        latency_us = round(latency * 1e6)
+        minutes[max(minutes)].add(failed, latency_us)
+        hours[max(hours)].add(failed, latency_us)
+        if i % 1777 == 0:
+            recorder.totals("a", WINDOWS["24h"], at)  # a read folds what is queued
+    now = times[-1]
+    got = await recorder.buckets("a", WINDOWS["24h"], now)
+    assert got == [acc.bucket() for _, acc in sorted(minutes.items())]
+    got = await recorder.buckets("a", WINDOWS["7d"], now)
+    assert got == [acc.bucket() for _, acc in sorted(hours.items())]
     db.close()

@@ -54,6 +54,37 @@ def test_accumulator_samples_stay_bounded() -> None:
     assert abs(p95 - 0.95 * 3 * MAX_SAMPLES) / (3 * MAX_SAMPLES) < 0.01
 
 
+def test_runs_added_at_once_are_those_added_one_by_one() -> None:
+    """`add_runs` of a fold's runs leaves an accumulator as `add` of each: counts, min, max,
+    sums and the kept samples, through the halving of the samples and from a restored one."""
+    latencies = [(i * 7919) % 5000 for i in range(3 * MAX_SAMPLES)]
+    for first in (None, Bucket(0, HOUR, 10, 2, 3, 500, 90, 6000)):
+        one = Accumulator(0, HOUR) if first is None else Accumulator.restore(first)
+        many = Accumulator(0, HOUR) if first is None else Accumulator.restore(first)
+        for i, latency in enumerate(latencies):
+            one.add(i % 5 == 0, latency)
+        at = 0
+        for size in (1, 5, 300, MAX_SAMPLES, 0, 7, 3 * MAX_SAMPLES):
+            part = latencies[at : at + size]
+            many.add_runs(sum(1 for i in range(at, at + len(part)) if i % 5 == 0), part)
+            at += len(part)
+        assert at == len(latencies)
+        assert many.bucket() == one.bucket()
+        assert (many.samples, many.stride, many.count) == (one.samples, one.stride, one.count)
+
+
+def test_p95_read_again_and_again_is_that_of_all_samples() -> None:
+    """`bucket()` called between runs (as every flush does) keeps its sorted copy up to date:
+    its p95 is always the nearest rank of all the samples kept, through the halvings."""
+    acc = Accumulator(0, HOUR)
+    for i in range(3 * MAX_SAMPLES):
+        acc.add(False, (i * 7919) % 100_003)
+        if i % 5 == 0 or i % 1000 > 930:
+            expected = percentile(sorted(acc.samples), 0.95)
+            assert acc.bucket().lat_p95 == min(expected, acc.lat_max), i
+    assert acc.stride > 1
+
+
 def test_restored_accumulator_continues_and_keeps_its_p95_as_a_floor() -> None:
     stored = Bucket(3600, HOUR, 10, 2, 5, 500, 90, 100)
     acc = Accumulator.restore(stored)
