@@ -16,7 +16,9 @@ task, never on a request's path and never in the heartbeat (a first load can tak
   the strips (a bucket is rewritten as its owner's runs accumulate in it). Older buckets are
   final: an owner commits a run's bucket within its flush interval of the run, and `lag` is that
   plus a margin;
-- every check's open incident.
+- every check's open incident, shown only while the check's newest stored run failed (a
+  replica that hands a failing check over leaves its incident open in the shared history; the
+  next owner's runs tell whether it is over).
 
 So what the page shows of such a check is at most its owner's flush interval plus `interval`
 (plus a read) behind the owner's runs. The reads of one refresh are a few statements whatever
@@ -51,6 +53,14 @@ _RESOLUTIONS = (MINUTE, HOUR)
 
 def _strips() -> dict[str, Strip]:
     return {name: Strip(w.slot) for name, w in WINDOWS.items()}
+
+
+def _going_on(incident: Incident | None, newest: StoredResult | None) -> Incident | None:
+    """`incident` unless a run after its start did not fail: an incident a replica left open
+    when its check moved away is not ended by the next owner, whose runs tell it is over."""
+    if incident is None or newest is None or newest.at < incident.started:
+        return incident
+    return incident if newest.status == "fail" else None
 
 
 @dataclass(slots=True)
@@ -155,6 +165,7 @@ class RemoteHistory:
             read += sum(len(buckets) for buckets in tail.values())
             tails.append((res, tail))
         incidents = await self._repository.open_incidents(names)
+        newest = await self._repository.latest(incidents) if incidents else {}
         # Everything read: applied at once (a page never sees half a refresh).
         for res, tail in tails:
             for name in held:
@@ -162,7 +173,7 @@ class RemoteHistory:
         for name in names:
             check = self._held.get(name)
             if check is not None:
-                check.incident = incidents.get(name)
+                check.incident = _going_on(incidents.get(name), newest.get(name))
         self._read_at = now
         self._refreshes += 1
         self._buckets_read = read

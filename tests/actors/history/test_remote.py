@@ -241,6 +241,37 @@ def _config() -> HistoryConfig:
     return HistoryConfig(flush_interval="5s")
 
 
+async def test_an_incident_left_open_by_the_previous_owner_ends_with_the_next_owners_runs(
+    stores: Stores,
+) -> None:
+    """b sees "db" fail and hands it over (its incident stays open in the shared history);
+    a, which runs it now, sees it pass: a third replica's page shows no incident going on."""
+    clock = FixedClock(T0)
+    before = open_recorder(_opened(stores), clock)
+    after = open_recorder(stores.open(offload=False), clock)
+    await before.load()
+    await after.load()
+    remote = _remote(stores.open(offload=False), clock, ["db"])
+    before.observe(run("db", F, T0, message="refused"))
+    assert await before.flush()
+    await remote.refresh()
+    assert remote.open_incidents()["db"].message == "refused"
+    clock.advance(60)
+    after.observe(run("db", F, T0 + 60, message="still refused"))
+    assert await after.flush()
+    await remote.refresh()
+    assert remote.open_incidents()["db"].started in (T0, T0 + 60)
+    clock.advance(10)
+    after.observe(run("db", P, T0 + 70))
+    assert await after.flush()
+    assert [i.ended for i in await HistoryRepository(stores.open()).incidents("db", 0)] == [
+        T0 + 70,
+        None,
+    ]
+    await remote.refresh()
+    assert remote.open_incidents() == {}
+
+
 class _Failing(HistoryRepository):
     """A repository whose reads of the tails (or, with `incidents_fail`, of the open
     incidents) fail while `failing` is set."""
