@@ -10,7 +10,8 @@ Refresh, every `interval` (`[history] flush_interval`: the owners write no faste
 task, never on a request's path and never in the heartbeat (a first load can take seconds):
 
 - a check not held yet is loaded: its strips summed by the database from the buckets that
-  start before the tail (below), then its tail;
+  start before the tail (below), then its tail (in parts of `LOAD_BATCH` checks, each shown
+  once whole);
 - every check's tail: its buckets that start at or after the last refresh less `lag` (a few
   buckets a check), each compared with what was counted of it before, the difference added to
   the strips (a bucket is rewritten as its owner's runs accumulate in it). Older buckets are
@@ -45,9 +46,11 @@ __all__ = ["LAG_MARGIN", "LOAD_BATCH", "RemoteHistory", "RemoteStatistics"]
 LAG_MARGIN = 60.0
 """Seconds added to the owners' flush interval before a bucket is taken as final: a slow flush,
 the replicas' clocks apart, a run stamped when it started."""
-LOAD_BATCH = 200
-"""Checks loaded per statement: a first load of thousands of checks is done in parts, each
-short on the event loop."""
+LOAD_BATCH = 1000
+"""Checks loaded per part: a first load of thousands of checks is done in parts (on PostgreSQL
+each part's sums may scan the buckets table: fewer parts, fewer scans)."""
+_ROWS_PER_CHECKPOINT = 10_000
+"""Rows of a load counted between two checkpoints: the event loop is never held long."""
 _RESOLUTIONS = (MINUTE, HOUR)
 
 
@@ -189,10 +192,12 @@ class RemoteHistory:
             for res in _RESOLUTIONS
         ]
         loaded = {name: self._fresh(name, floors) for name in names}
-        for row in rows:
+        for at, row in enumerate(rows, 1):
             loaded[row.check].strips[row.window].add(
                 row.start, row.count, row.failures, row.lat_sum, row.lat_max
             )
+            if at % _ROWS_PER_CHECKPOINT == 0:
+                await trio.lowlevel.checkpoint()  # `loaded` is not shown before it is whole
         for res, tail in tails:
             for name, check in loaded.items():
                 self._apply(check, res, tail.get(name, ()), floors[res])

@@ -13,6 +13,7 @@ import trio.testing
 
 from actors.clock import FixedClock, VirtualClock
 from actors.history import WINDOWS, HistoryConfig, HistoryRecorder, HistoryRepository
+from actors.history import remote as remote_module
 from actors.history.remote import RemoteHistory
 from actors.history.repository import Batch
 from actors.history.rollup import HOUR, MINUTE, Bucket, Incident
@@ -184,6 +185,21 @@ async def test_the_strips_of_checks_run_elsewhere_are_the_owners_refresh_after_r
     _assert_same(owner, remote, elsewhere, clock.now())
     assert remote.statistics().refreshes == 55
     assert remote.statistics().checks == 2
+
+
+async def test_a_load_in_parts_holds_each_check_once_whole(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(remote_module, "LOAD_BATCH", 2)
+    monkeypatch.setattr(remote_module, "_ROWS_PER_CHECKPOINT", 7)
+    rng = random.Random(13)
+    clock = FixedClock(T0)
+    owner = open_recorder(_opened(stores), clock)
+    await owner.load()
+    await _record(owner, clock, CHECKS, seconds=2 * 86_400, every=600, rng=rng)
+    remote = _remote(stores.open(offload=False), clock, CHECKS)
+    await remote.refresh()
+    _assert_same(owner, remote, CHECKS, clock.now())
 
 
 async def test_a_check_that_runs_here_is_forgotten_and_loaded_anew_when_it_moves_away(
