@@ -3,6 +3,10 @@
 - `rollup`: the pure roll-up (buckets, incidents, uptime strips, windows);
 - `repository`: every statement the history runs (`HistoryRepository`);
 - `recorder`: the actor that records each run and flushes in batches (`HistoryRecorder`);
+- `remote`: sharded replicas: the history of the checks another replica runs, read from the
+  shared store (`RemoteHistory`);
+- `sharded`: what a sharded replica's status page reads, each check where it runs
+  (`ShardedHistory`);
 - `config`: [history].
 """
 

@@ -1,7 +1,8 @@
 """`HistoryRepository`: every statement the check history runs, and nothing else.
 
 The recorder and the pages speak to this class only (write one batch, load what a restart needs,
-read one check's buckets, results and incidents), and it speaks only to the storage interface
+read one check's buckets, results and incidents; and, for the checks another sharded replica
+runs, their strips, recent buckets and open incidents), and it speaks only to the storage interface
 (`actors.store.Store`: SQLite or PostgreSQL). The SQL keeps to the dialect both engines run (`?`
 placeholders, `INSERT ... ON CONFLICT ... DO UPDATE`, `LIMIT`/`OFFSET`), except the read of each
 check's newest run (`latest`, every heartbeat of a sharded replica), written per engine so that
@@ -147,6 +148,25 @@ _LATEST_OF = {
     "postgresql": " AND c.name = ANY(?)",
     "sqlite": " AND c.name IN (SELECT value FROM json_each(?))",
 }
+# The reads of several checks' buckets and incidents (`strips`, `buckets_since`,
+# `open_incidents`), driven from history_checks so that each check's rows are one range of the
+# primary key (check_id, res, start) or (check_id, started); CROSS JOIN keeps SQLite's loop
+# order so (PostgreSQL plans its own). The names are the last parameter, as in `latest`.
+_STRIPS_OF = (
+    "SELECT c.name, b.start / ? AS n, SUM(b.count), SUM(b.failures), SUM(b.lat_sum),"
+    " MAX(b.lat_max) FROM history_checks c CROSS JOIN history_buckets b"
+    " WHERE b.check_id = c.id AND b.res = ? AND b.start >= ? AND b.start < ?{names}"
+    " GROUP BY c.name, n"
+)
+_BUCKETS_OF = (
+    "SELECT c.name, b.start, b.res, b.count, b.failures, b.lat_min, b.lat_sum, b.lat_p95,"
+    " b.lat_max FROM history_checks c CROSS JOIN history_buckets b"
+    " WHERE b.check_id = c.id AND b.res = ? AND b.start >= ?{names} ORDER BY c.name, b.start"
+)
+_OPEN_INCIDENTS_OF = (
+    "SELECT c.name, i.started, i.message FROM history_checks c CROSS JOIN history_incidents i"
+    " WHERE i.check_id = c.id AND i.ended IS NULL{names}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,6 +441,82 @@ class HistoryRepository:
             )
             for r in rows
         }
+
+    def _names(self, checks: Iterable[str]) -> tuple[str, tuple[object, ...]] | None:
+        """The filter on check names of the `*_OF` statements and its parameter (None: no
+        names asked)."""
+        names = list(dict.fromkeys(checks))
+        if not names:
+            return None
+        dialect = self._db.dialect
+        return _LATEST_OF[dialect], (names if dialect == "postgresql" else json.dumps(names),)
+
+    async def strips(
+        self, checks: Iterable[str], *, now: float, windows: Iterable[Window], before: float
+    ) -> list[StripRow]:
+        """The slots of `checks`' strips over `windows` at `now` (as `load` sums them), from
+        the buckets that start before `before` rounded down to each window's resolution. One
+        statement per window, whatever the number of checks; a check with no bucket there has
+        no row."""
+        names = self._names(checks)
+        if names is None:
+            return []
+        where, params = names
+        strips: list[StripRow] = []
+        for window in windows:
+            resolution = window.resolution
+            rows = await self._db.fetchall(
+                _STRIPS_OF.format(names=where),
+                (
+                    window.slot,
+                    resolution,
+                    int(now - window.seconds),
+                    int(before // resolution) * resolution,
+                    *params,
+                ),
+            )
+            strips.extend(
+                StripRow(
+                    str(row[0]),
+                    window.name,
+                    int(row[1]) * window.slot,
+                    int(row[2]),
+                    int(row[3]),
+                    int(row[4]),
+                    int(row[5]),
+                )
+                for row in rows
+            )
+        return strips
+
+    async def buckets_since(
+        self, checks: Iterable[str], resolution: int, since: float
+    ) -> dict[str, list[Bucket]]:
+        """The buckets of `resolution` of each of `checks` that start at or after `since`
+        (rounded down to `resolution`), oldest first, by check name; a check with none is
+        absent. One statement, whatever the number of checks: each check's rows are one range
+        of the primary key, so the cost follows the buckets returned, not the history."""
+        names = self._names(checks)
+        if names is None:
+            return {}
+        where, params = names
+        rows = await self._db.fetchall(
+            _BUCKETS_OF.format(names=where),
+            (resolution, int(since // resolution) * resolution, *params),
+        )
+        found: dict[str, list[Bucket]] = {}
+        for row in rows:
+            found.setdefault(str(row[0]), []).append(_bucket(row, 1))
+        return found
+
+    async def open_incidents(self, checks: Iterable[str]) -> dict[str, Incident]:
+        """The incident going on now of each of `checks` that has one, by check name."""
+        names = self._names(checks)
+        if names is None:
+            return {}
+        where, params = names
+        rows = await self._db.fetchall(_OPEN_INCIDENTS_OF.format(names=where), params)
+        return {str(r[0]): Incident(str(r[0]), float(r[1]), None, str(r[2])) for r in rows}
 
     async def incidents(self, check: str, since: float) -> list[Incident]:
         """`check`'s incidents still open or ended after `since`, newest first."""

@@ -14,6 +14,10 @@ leaves it out.
 Sharded replicas (`ownership`): the `checks` supervisor starts empty and runs only the checks
 this replica owns; the `share` child (`supervisor.app.share.CheckShare`, after it) starts and
 stops them as the share changes at each heartbeat, and shows the other checks' stored results.
+Their history comes from the shared store too: the `remote-history` child
+(`actors.history.remote.RemoteHistory`, after `share`) keeps their uptime strips and open
+incidents, and the status page reads each check from the recorder or from it
+(`history_view`, an `actors.history.sharded.ShardedHistory`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from actors.checks.timer import CheckTimer
 from actors.checks.tlscontext import ClientContexts
 from actors.cluster.ownership import Ownership
 from actors.history import HistoryRecorder, HistoryRepository
+from actors.history.remote import RemoteHistory
+from actors.history.sharded import ShardedHistory
 from actors.state import HealthState
 from actors.store import Store
 from supervisor.app.reload import NameDiff, ReportBuilder, check_diff
@@ -81,6 +87,9 @@ class ChecksSubsystem:
     Attributes:
         health: the health state the checks publish to.
         history: the check history (None with `[history] enabled = false`).
+        history_view: what the status page reads of the history: `history`, or sharded, the
+            recorder for the checks run here and the shared history for the others.
+        remote_history: sharded replicas: the history of the checks run elsewhere (else None).
         groups: each configured check's `group`, in configuration order (follows reloads).
         lateness: how late the checks run (metrics, overload: readiness, `self` checks, log).
         supervisor: the nested `checks` supervisor.
@@ -157,13 +166,34 @@ class ChecksSubsystem:
                 repository=repository,
                 logger=logger_for("checks"),
             )
+        self.history_view: HistoryRecorder | ShardedHistory | None = self.history
+        self.remote_history: RemoteHistory | None = None
+        if ownership is not None and self.history is not None and repository is not None:
+            shared = ownership
+
+            def elsewhere(name: str) -> bool:
+                return shared.assigned and not shared.owns(name)
+
+            self.remote_history = RemoteHistory(
+                repository=repository,
+                checks=lambda: [name for name in shared.checks if elsewhere(name)],
+                clock=wiring.clock,
+                interval=config.history.flush_interval,
+                logger=logger_for("history"),
+            )
+            self.history_view = ShardedHistory(
+                local=self.history, remote=self.remote_history, elsewhere=elsewhere
+            )
         self._ownership = ownership
 
     def specs(self) -> list[ChildSpec]:
         """`history` (when enabled), `timer` (wakes the checks: started before them, stopped
-        after them), the nested `checks` supervisor, then (sharded) `share`."""
+        after them), the nested `checks` supervisor, then (sharded) `share` and (with the
+        history) `remote-history`."""
         history = [] if self.history is None else [self._wiring.child("history", self.history.run)]
         share = [] if self.share is None else [self._wiring.child("share", self.share.run)]
+        if self.remote_history is not None:
+            share.append(self._wiring.child("remote-history", self.remote_history.run))
         timer = self._wiring.child("timer", self.timer.run)
         return [*history, timer, ChildSpec.supervisor(self.supervisor), *share]
 

@@ -206,7 +206,7 @@ class WebSubsystem:
             access=self.access,
             clock=clock,
             status_page=config.status_page,
-            history=checks.history,
+            history=checks.history_view,
             sources=_page_sources(checks, routing, wiring),
         )
         if telemetry.otel.tracer_provider is not None:

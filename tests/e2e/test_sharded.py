@@ -288,6 +288,60 @@ def test_any_replica_reports_every_check_with_its_owner(sharded: Sharded, target
         wait_until(exported, f"{name}'s health_check_up series")
 
 
+def _uptime_runs(api: httpx.Client, check: str) -> int:
+    """The runs of `check` over 24 h that a replica's status page counts (its uptime API)."""
+    return int(api.get(f"/api/v1/checks/{check}/uptime?window=24h").json()["runs"])
+
+
+def _overview_row(monitor: Monitor, check: str) -> str:
+    with httpx.Client(base_url=monitor.api, timeout=5.0) as api:
+        page = api.get("/").text
+    return page.split(f'data-check="{check}"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_any_replica_shows_the_uptime_of_the_checks_another_runs(
+    sharded: Sharded, target: HttpPeer, record_property: Callable[[str, object], None]
+) -> None:
+    """r1 runs every check for a while, then r2 joins and takes some: each page counts the runs
+    the other replica goes on making of its checks (not only those stored when r2 started),
+    within two flush intervals (300 ms each) and a read, and draws their uptime bars."""
+    first = sharded.start("r1")
+    _settled(sharded)
+    with httpx.Client(base_url=first.api, timeout=5.0) as api:
+        wait_until(
+            lambda: all(_uptime_runs(api, check) >= 5 for check in sharded.checks),
+            "r1 to count runs of every check",
+        )
+    second = sharded.start("r2")
+    owners = _settled(sharded)
+    assert set(owners.values()) == {"r1", "r2"}
+    with (
+        httpx.Client(base_url=first.api, timeout=5.0) as one,
+        httpx.Client(base_url=second.api, timeout=5.0) as two,
+    ):
+        apis = {"r1": one, "r2": two}
+        lags: dict[str, float] = {}
+        for check, runner in owners.items():
+            # What the owner's page counts now; the other page must catch up with it.
+            expected = _uptime_runs(apis[runner], check)
+            mark = time.monotonic()
+            other = apis["r2" if runner == "r1" else "r1"]
+            wait_until(
+                lambda: _uptime_runs(other, check) >= expected,  # noqa: B023 (called here)
+                f"the other page to count the runs of {check} made by {runner}",
+                step=0.01,
+            )
+            lags[check] = time.monotonic() - mark
+    lag = max(lags.values())
+    record_property("remote_uptime_seconds", round(lag, 3))
+    print(f"a page counts the runs another replica made within {lag:.3f} s (flush 300 ms)")
+    for check, runner in owners.items():
+        row = _overview_row(second if runner == "r1" else first, check)
+        assert 'class="none" x="0" width="450"' not in row, row  # a slot of the bar has runs
+        for window in ("24h", "90d"):
+            assert f'title="uptime over {window}">{window} -<' not in row, row
+
+
 def _exported(monitor: Monitor) -> set[str]:
     with httpx.Client(timeout=5.0) as client:
         text = client.get(f"{monitor.metrics}/metrics").text
