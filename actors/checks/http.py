@@ -282,6 +282,13 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
         if self._client is not None:
             await self._client.aclose()
 
+    def close_now(self) -> bool:
+        """Close the kept connection at once (see `ClosingNowProbe`); False with a test
+        transport, whose client `aclose()` closes."""
+        if self._fast is not None:
+            self._fast.close_now()
+        return self._client is None
+
 
 class _TimerWaiter:
     """An `http11.Waiter` on the process's `CheckTimer`: readable, or the deadline passed."""
