@@ -623,8 +623,9 @@ class Supervisor:
                 if child.state is ChildState.RESTARTING:
                     self._set_state(child, ChildState.STOPPED)
                 continue
-            # Not one asked to stop already (`_stop_started_children_now`) that has done so.
-            exited_by_itself = attempt.done.is_set() and not attempt.stop_requested
+            # Not one asked to stop already (`_ask_now`) that has done so.
+            asked = attempt.stop_requested
+            exited_by_itself = attempt.done.is_set() and not asked
             attempt.stop_requested = True
             self._set_state(child, ChildState.STOPPING)
             stopping.append((child, attempt, exited_by_itself))
@@ -634,7 +635,7 @@ class Supervisor:
             if shutdown and attempt.context._trapping:
                 attempt.context._request_stop()
                 trapped.append((attempt, now + shutdown))
-            else:
+            elif not asked:  # one asked already was cancelled then: thousands, not again
                 attempt.scope.cancel()
         for attempt, deadline in trapped:
             if not attempt.done.is_set():

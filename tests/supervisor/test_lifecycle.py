@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
@@ -147,6 +149,34 @@ async def test_a_stop_signal_during_the_start_stops_once_started(tmp_path: Path)
     assert app.health.draining
     assert not app.root.running
     assert app.root.statistics().failures_total == 0
+
+
+@pytest.mark.parametrize("freeze_gc", [True, False])
+async def test_the_process_collects_no_garbage_once_it_stops(
+    tmp_path: Path, freeze_gc: bool
+) -> None:
+    """The process (`freeze_gc`) ends after the stop without freeing anything; collecting the
+    garbage of thousands of unwinding tasks slowed the stop down. A host's collector is left
+    alone."""
+    app = _app(tmp_path)
+    status: list[int] = []
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+
+                async def main(
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+                ) -> None:
+                    status.append(await serve(app, freeze_gc=freeze_gc, task_status=task_status))
+
+                await nursery.start(main)
+                assert gc.isenabled()
+                os.kill(os.getpid(), signal.SIGTERM)
+        assert status == [0]
+        assert gc.isenabled() is not freeze_gc
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 async def test_sighup_reloads_the_file(tmp_path: Path) -> None:

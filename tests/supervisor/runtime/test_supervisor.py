@@ -1383,3 +1383,34 @@ async def test_request_stop_when_not_running_does_nothing() -> None:
         await nursery.start(sup.run)
         assert sup.which_children()[0].state is ChildState.RUNNING
         await sup.stop()
+
+
+async def test_a_stop_cancels_each_child_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Asked at once by the stop's call (`_ask_now`), a child is not cancelled again when the
+    # supervisor's task stops it: for thousands of checks each call costs (trio builds a
+    # cancel reason with the calling task's repr before it finds the scope cancelled).
+    calls: list[int] = []
+    real = anyio.CancelScope
+
+    class Counted:
+        def __init__(self) -> None:
+            self._scope = real()
+
+        def __enter__(self) -> Counted:
+            self._scope.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> bool:
+            return bool(self._scope.__exit__(*exc))  # type: ignore[arg-type]
+
+        def cancel(self) -> None:
+            calls.append(id(self))
+            self._scope.cancel()
+
+    monkeypatch.setattr(anyio, "CancelScope", Counted)  # the attempts' scopes
+    sup = Supervisor([ChildSpec(f"c{i}", Actor(f"c{i}", [])) for i in range(20)], ordered=False)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.stop()
+    assert len(calls) == len(set(calls)) == 20
+    assert states(sup) == {f"c{i}": ChildState.STOPPED for i in range(20)}
