@@ -163,9 +163,7 @@ class CheckActor:
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the check on its interval until cancelled; closes the probe on the way out (at
-        once when it is a `ClosingNowProbe` that can, else awaiting `aclose()`, shielded, for at
-        most 2 s)."""
+        """Run the check on its interval until cancelled; closes the probe on the way out."""
         cadence = self.cadence
         monotonic = self._monotonic
         try:
@@ -194,8 +192,9 @@ class CheckActor:
                 if missed and schedule is not None:  # overran: the missed slots are skipped
                     schedule.skipped(missed, "overrun", now)
         finally:
-            # Closing sockets needs no checkpoint: no shielded scope and deadline per actor
-            # then (thousands of checks stop together).
+            # A `ClosingNowProbe` closes its sockets at once: no checkpoint, no shielded scope
+            # with a deadline per actor (thousands of checks stop together); other probes are
+            # awaited, shielded, for at most 2 s.
             close_now = self._close_now
             if close_now is None or not close_now():
                 with trio.CancelScope(shield=True) as scope:

@@ -275,19 +275,19 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
             return None
         return self._fast.watched_socket()
 
-    async def aclose(self) -> None:
-        """Close the connection."""
-        if self._fast is not None:
-            await self._fast.aclose()
-        if self._client is not None:
-            await self._client.aclose()
-
     def close_now(self) -> bool:
         """Close the kept connection at once (see `ClosingNowProbe`); False with a test
         transport, whose client `aclose()` closes."""
         if self._fast is not None:
             self._fast.close_now()
         return self._client is None
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        if self._fast is not None:
+            await self._fast.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 class _TimerWaiter:
