@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from supervisor.cli import console
 
-from supervisor.cli import main
-
-sys.exit(main())
+console()

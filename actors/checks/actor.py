@@ -45,7 +45,7 @@ import trio
 from actors.checks.cadence import FIRST_ROUND, Cadence
 from actors.checks.errors import describe_error
 from actors.checks.logic import Observation, ThresholdState, evaluate
-from actors.checks.probe import SocketWatchingProbe, TimedProbe, WatchingProbe
+from actors.checks.probe import ClosingNowProbe, SocketWatchingProbe, TimedProbe, WatchingProbe
 from actors.clock import Clock, SystemClock, VirtualClock
 from actors.configtypes import format_duration
 from actors.models import CheckResult, CheckStatus
@@ -127,6 +127,7 @@ class CheckActor:
         self._max_lateness = 0.0
         self._last: CheckResult | None = None
         self._watch = probe.wait_lost if isinstance(probe, WatchingProbe) else None
+        self._close_now = probe.close_now if isinstance(probe, ClosingNowProbe) else None
         # With a timer, the actor waits on it (no deadline of its own), the probe's socket
         # watched by it; a watching probe that cannot name its socket keeps the wait of its own.
         self._timer = timer
@@ -191,9 +192,14 @@ class CheckActor:
                 if missed and schedule is not None:  # overran: the missed slots are skipped
                     schedule.skipped(missed, "overrun", now)
         finally:
-            with trio.CancelScope(shield=True) as scope:
-                scope.deadline = trio.current_time() + 2.0
-                await self.probe.aclose()
+            # A `ClosingNowProbe` closes its sockets at once: no checkpoint, no shielded scope
+            # with a deadline per actor (thousands of checks stop together); other probes are
+            # awaited, shielded, for at most 2 s.
+            close_now = self._close_now
+            if close_now is None or not close_now():
+                with trio.CancelScope(shield=True) as scope:
+                    scope.deadline = trio.current_time() + 2.0
+                    await self.probe.aclose()
 
     async def _wait_for_run(self, due: float) -> bool:
         """Sleep until `due`; True when the run must come at once instead: the probe's watched

@@ -275,6 +275,13 @@ class HttpProbe(KindProbe[HttpCheckConfig]):
             return None
         return self._fast.watched_socket()
 
+    def close_now(self) -> bool:
+        """Close the kept connection at once (see `ClosingNowProbe`); False with a test
+        transport, whose client `aclose()` closes."""
+        if self._fast is not None:
+            self._fast.close_now()
+        return self._client is None
+
     async def aclose(self) -> None:
         """Close the connection."""
         if self._fast is not None:

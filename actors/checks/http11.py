@@ -265,6 +265,10 @@ class Http11Client:
         """Close the kept connection, at once: its socket is closed without a TLS goodbye and
         without a checkpoint (thousands of checks stopping together do not each wait for a
         pass of the scheduler)."""
+        self.close_now()
+
+    def close_now(self) -> None:
+        """Close the kept connection at once, as `aclose` does, from synchronous code."""
         conn, self._conn = self._conn, None
         if conn is not None:
             _close_now(conn.stream)

@@ -32,12 +32,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CheckContext",
+    "ClosingNowProbe",
     "ConfigT",
     "KindProbe",
     "Probe",
     "SocketWatchingProbe",
     "TimedProbe",
     "WatchingProbe",
+    "close_stream_now",
     "lent",
 ]
 
@@ -109,6 +111,31 @@ class SocketWatchingProbe(WatchingProbe, Protocol):
         """The socket of the connection kept between runs, or None when none is kept (none
         yet, the last run failed, watching is off). Call it only between runs."""
         ...
+
+
+@runtime_checkable
+class ClosingNowProbe(Probe, Protocol):
+    """A probe whose connections close without waiting for anything (their sockets are closed,
+    no goodbye on the wire), so that the actor releases them on its way out without a
+    checkpoint: a shielded scope with a deadline of its own around `aclose()`, for each of
+    thousands of checks stopping together, costs more than the closing itself."""
+
+    def close_now(self) -> bool:
+        """Release the connections at once, without a checkpoint, if this probe can; True when
+        it did (`aclose()` then has nothing left to do), False when `aclose()` must be awaited
+        (e.g. a test transport that closes asynchronously). Raises nothing."""
+        ...
+
+
+def close_stream_now(stream: trio.abc.Stream) -> None:
+    """Close the socket under `stream` (a `trio.SocketStream`, or a `trio.SSLStream` over one)
+    at once, as `trio.aclose_forcefully` does, without its checkpoint and without a TLS
+    goodbye."""
+    import trio  # loaded by then: every stream is trio's
+
+    raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    if isinstance(raw, trio.SocketStream):
+        raw.socket.close()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,7 @@ from pydantic import SecretStr, field_validator
 from actors.checks.config import CheckBase
 from actors.checks.errors import ProbeError
 from actors.checks.logic import Observation
-from actors.checks.probe import CheckContext, KindProbe
+from actors.checks.probe import CheckContext, KindProbe, close_stream_now
 from actors.configtypes import Secret
 
 __all__ = ["RedisCheckConfig", "RedisProbe", "RedisTarget", "parse_redis_url"]
@@ -186,3 +186,10 @@ class RedisProbe(KindProbe[RedisCheckConfig]):
         conn, self._conn = self._conn, None
         if conn is not None:
             await trio.aclose_forcefully(conn.stream)
+
+    def close_now(self) -> bool:
+        """Close the kept connection at once, without a TLS goodbye (see `ClosingNowProbe`)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            close_stream_now(conn.stream)
+        return True

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from actors.checks.config import CheckBase
 from actors.checks.logic import Observation
-from actors.checks.probe import CheckContext, KindProbe
+from actors.checks.probe import CheckContext, KindProbe, close_stream_now
 
 __all__ = ["TcpCheckConfig", "TcpProbe"]
 
@@ -82,3 +82,10 @@ class TcpProbe(KindProbe[TcpCheckConfig]):
         stream, self._kept = self._kept, None
         if stream is not None:
             await trio.aclose_forcefully(stream)
+
+    def close_now(self) -> bool:
+        """Close the kept connection, if any, at once (see `ClosingNowProbe`)."""
+        stream, self._kept = self._kept, None
+        if stream is not None:
+            close_stream_now(stream)
+        return True

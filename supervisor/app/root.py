@@ -332,8 +332,16 @@ class App:
 
     async def stop(self) -> None:
         """Graceful stop: readiness fails at once, then children stop in reverse order."""
-        self.health.begin_draining()
+        self.request_stop()
         await self.root.stop()
+
+    def request_stop(self) -> None:
+        """Begin the graceful stop of `stop()` without waiting (a signal handler's call):
+        readiness fails and the checks, which stop first, are cancelled in this call
+        (`Supervisor.request_stop`); the rest of the tree stops in reverse order from the
+        supervisors' own tasks."""
+        self.health.begin_draining()
+        self.root.request_stop()
 
     # -- reload --------------------------------------------------------------------------------
     async def reload(self) -> ReloadReport | None:

@@ -485,8 +485,38 @@ class Supervisor:
 
     def _request_stop(self) -> None:
         self._post(_StopRequest())
-        if not self._ordered and self._running:
+        if not self._running:
+            return
+        if self._ordered:
+            self._stop_last_child_now()
+        else:
             self._stop_started_children_now()
+
+    def _ask_now(self, attempt: _Attempt) -> None:
+        """Ask the started `attempt` to stop as `_stop_children` will: a child that traps the
+        request (with a shutdown) is asked, any other is cancelled."""
+        attempt.stop_requested = True
+        if attempt.child.spec.shutdown and attempt.context._trapping:
+            attempt.context._request_stop()
+        else:
+            attempt.scope.cancel()
+
+    def _stop_last_child_now(self) -> None:
+        """Ordered: ask the child that `_stop_all` stops first (the last one that is active) in
+        the requesting call, rather than a scheduler pass later, when the supervisor's own task
+        runs. When that child is a nested supervisor, the request goes on down in the same call
+        (its own `_request_stop`), so a stop of the root reaches the checks, which start last
+        and stop first, in the call that asked it. Nothing is asked while that child is still
+        starting or waiting to start (a sequence in progress: children after it may still come
+        up, and they stop before it); `_stop_all` then stops every child in reverse order, as
+        always."""
+        for child in reversed(self._children):
+            if not child.active:
+                continue
+            attempt = child.attempt
+            if attempt is not None and attempt.started and not attempt.done.is_set():
+                self._ask_now(attempt)
+            return
 
     def _stop_started_children_now(self) -> None:
         """Unordered: ask every started child to stop in the requesting call, as `_stop_all`
@@ -499,11 +529,7 @@ class Supervisor:
             attempt = child.attempt
             if attempt is None or not attempt.started or attempt.done.is_set():
                 continue
-            attempt.stop_requested = True
-            if child.spec.shutdown and attempt.context._trapping:
-                attempt.context._request_stop()
-            else:
-                attempt.scope.cancel()
+            self._ask_now(attempt)
 
     # -- the child task --------------------------------------------------------------------------
 
@@ -597,8 +623,9 @@ class Supervisor:
                 if child.state is ChildState.RESTARTING:
                     self._set_state(child, ChildState.STOPPED)
                 continue
-            # Not one asked to stop already (`_stop_started_children_now`) that has done so.
-            exited_by_itself = attempt.done.is_set() and not attempt.stop_requested
+            # Not one asked to stop already (`_ask_now`) that has done so.
+            asked = attempt.stop_requested
+            exited_by_itself = attempt.done.is_set() and not asked
             attempt.stop_requested = True
             self._set_state(child, ChildState.STOPPING)
             stopping.append((child, attempt, exited_by_itself))
@@ -608,7 +635,7 @@ class Supervisor:
             if shutdown and attempt.context._trapping:
                 attempt.context._request_stop()
                 trapped.append((attempt, now + shutdown))
-            else:
+            elif not asked:  # one asked already was cancelled then: thousands, not again
                 attempt.scope.cancel()
         for attempt, deadline in trapped:
             if not attempt.done.is_set():
@@ -971,6 +998,17 @@ class Supervisor:
             return
         self._request_stop()
         await finished.wait()
+
+    def request_stop(self) -> None:
+        """Ask for the graceful stop of `stop()` without waiting for it (a signal handler's
+        call: synchronous, no checkpoint). The first child to stop is asked in this call: every
+        started child of an unordered supervisor, the last active child of an ordered one (and,
+        when that child is a nested supervisor, its own first children, and so on down); the
+        rest stop in order from the supervisor's own task. Asking again, or after `run` has
+        returned, does nothing more. `stop()` afterwards waits for the same stop.
+        """
+        if self._running:
+            self._request_stop()
 
     async def start_child(self, spec: ChildSpec) -> ChildInfo:
         """Add a child after the existing ones and start it; return once it reported started.

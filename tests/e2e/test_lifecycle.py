@@ -9,6 +9,7 @@ import contextlib
 import re
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,7 +236,7 @@ def test_sighup_with_a_broken_file_keeps_the_running_configuration(
 
 
 @contextlib.contextmanager
-def _delivery_in_flight(tmp_path: Path) -> Iterator[tuple[Monitor, HttpPeer]]:
+def _delivery_in_flight(tmp_path: Path, extra: str = "") -> Iterator[tuple[Monitor, HttpPeer]]:
     """A running monitor whose webhook delivery is held by the receiver (released on exit)."""
     with HttpPeer() as target, HttpPeer() as receiver:
         target.set_status(500)  # x fails from the start: the alert fires at once
@@ -244,6 +245,7 @@ def _delivery_in_flight(tmp_path: Path) -> Iterator[tuple[Monitor, HttpPeer]]:
         config.write_text(
             BASE.format(db=tmp_path / "monitor.db", shutdown=f"{SHUTDOWN}s")
             + ALERTING.format(target=target.url, receiver=receiver.url)
+            + extra
         )
         monitor = Monitor(config)
         try:
@@ -296,3 +298,31 @@ def test_readiness_answers_503_while_sigterm_drains(tmp_path: Path) -> None:
         assert monitor.proc.poll() is None
         assert 200 not in seen, seen
         assert seen[-1] == 503, seen
+
+
+def test_sigterm_keeps_every_result_the_alert_and_the_delivery(tmp_path: Path) -> None:
+    """The process leaves without the interpreter's teardown (docs/decisions/0017) only once
+    what it keeps is written: the check history (flushed by the stop alone here: its interval is
+    an hour), the firing alert's state, the outbox row of the delivery drained by the stop, and
+    the log up to its last line."""
+    history = '\n[history]\nflush_interval = "1h"\n'
+    with _delivery_in_flight(tmp_path, history) as (monitor, receiver):
+        with httpx.Client(base_url=monitor.api, timeout=2.0) as api:
+            seen = len(api.get("/api/v1/checks/x").json()["history"])
+        assert seen > 0
+        monitor.signal(signal.SIGTERM)
+        wait_until(lambda: "stopping gracefully" in monitor.log(), "the stop to begin")
+        receiver.release()
+        status = monitor.wait(timeout=SHUTDOWN + 2)
+    assert status == 0, monitor.log()[-4000:]
+    assert monitor.log_entries()[-1]["msg"] == "stopped"
+    with contextlib.closing(sqlite3.connect(tmp_path / "monitor.db")) as db:
+        (kept,) = db.execute(
+            "SELECT COUNT(*) FROM history_results r JOIN history_checks c ON c.id = r.check_id"
+            " WHERE c.name = 'x'"
+        ).fetchone()
+        phases = db.execute("SELECT phase FROM rules_alert_state WHERE rule_id = 'x-down'")
+        states = db.execute("SELECT state FROM notify_outbox WHERE channel = 'hooks'")
+        assert kept >= seen  # every run up to the stop, none written before it
+        assert [row[0] for row in phases.fetchall()] == ["firing"]
+        assert [row[0] for row in states.fetchall()] == ["delivered"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
@@ -82,6 +84,99 @@ async def test_second_signal_stops_at_once_with_status_130(tmp_path: Path) -> No
             assert status == []  # still waiting for the slow actor
             os.kill(os.getpid(), signal.SIGINT)
     assert status == [130]
+
+
+class _Passes(trio.abc.Instrument):
+    """Counts the scheduler's passes (each pass ends in one wait for I/O)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.count += 1
+
+
+async def test_a_stop_signal_cancels_the_checks_in_the_pass_after_it_is_handled(
+    tmp_path: Path,
+) -> None:
+    # Counted, not timed: on a loop busy with thousands of checks each pass is long. The signal
+    # is handled in the pass after it arrived, and the checks are cancelled in that call (not
+    # after a receiving task, the graceful stop's task and the root's task have each run).
+    app = _app(tmp_path)
+    passes = _Passes()
+    cancelled_at: list[int] = []
+
+    async def check(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled_at.append(passes.count)
+            raise
+
+    status: list[int] = []
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+
+                async def main(
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+                ) -> None:
+                    status.append(await serve(app, task_status=task_status))
+
+                await nursery.start(main)
+                specs = [ChildSpec(f"check:c{i}", check) for i in range(50)]
+                assert await app.checks.supervisor.start_children(specs) == {}
+                await trio.testing.wait_all_tasks_blocked()
+                trio.lowlevel.add_instrument(passes)
+                sent = passes.count
+                os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        trio.lowlevel.remove_instrument(passes)
+    assert status == [0]
+    assert len(cancelled_at) == 50
+    assert max(cancelled_at) <= sent + 2  # the handler's pass, then the checks' own
+
+
+async def test_a_stop_signal_during_the_start_stops_once_started(tmp_path: Path) -> None:
+    """A stop signal that comes while the tree starts is acted on once it has started (the start
+    is not taken for a failure), with status 0."""
+    app = _app(tmp_path)
+    status: list[int] = []
+    with trio.fail_after(10):
+        status.append(await serve(app, signals_ready=lambda: os.kill(os.getpid(), signal.SIGTERM)))
+    assert status == [0]
+    assert app.health.draining
+    assert not app.root.running
+    assert app.root.statistics().failures_total == 0
+
+
+@pytest.mark.parametrize("freeze_gc", [True, False])
+async def test_the_process_collects_no_garbage_once_it_stops(
+    tmp_path: Path, freeze_gc: bool
+) -> None:
+    """The process (`freeze_gc`) ends after the stop without freeing anything; collecting the
+    garbage of thousands of unwinding tasks slowed the stop down. A host's collector is left
+    alone."""
+    app = _app(tmp_path)
+    status: list[int] = []
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+
+                async def main(
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+                ) -> None:
+                    status.append(await serve(app, freeze_gc=freeze_gc, task_status=task_status))
+
+                await nursery.start(main)
+                assert gc.isenabled()
+                os.kill(os.getpid(), signal.SIGTERM)
+        assert status == [0]
+        assert gc.isenabled() is not freeze_gc
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 async def test_sighup_reloads_the_file(tmp_path: Path) -> None:

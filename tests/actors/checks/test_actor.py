@@ -151,3 +151,39 @@ async def test_no_span_with_a_no_op_tracer() -> None:
     result = await actor.run_once()
     assert result.status is CheckStatus.PASS
     assert _Counting.spans == 0
+
+
+class _ClosingNow(_Scripted):
+    """A `ClosingNowProbe` that can (or, `can=False`, cannot) close at once."""
+
+    def __init__(self, *, can: bool) -> None:
+        super().__init__([CheckStatus.PASS])
+        self.can = can
+        self.closed_now = 0
+
+    def close_now(self) -> bool:
+        self.closed_now += 1
+        return self.can
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()  # raises Cancelled unless shielded
+        self.closed = True
+
+
+@pytest.mark.parametrize("can", [True, False])
+async def test_a_probe_that_closes_at_once_is_not_awaited_on_the_way_out(
+    autojump_clock: trio.testing.MockClock, can: bool
+) -> None:
+    # Thousands of checks stop together: one that only closes sockets costs no shielded scope
+    # with a deadline of its own, no checkpoint; one that cannot is still awaited, shielded.
+    health = HealthState(checks={"a": True}, clock=VirtualClock())
+    probe = _ClosingNow(can=can)
+    config = make_config(name="a", kind="self", interval="10s", timeout="1s", critical=True)
+    actor = CheckActor(config=config, probe=probe, health=health, clock=VirtualClock())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await trio.sleep(15)
+        nursery.cancel_scope.cancel()
+    assert probe.times  # it ran
+    assert probe.closed_now == 1
+    assert probe.closed is not can

@@ -16,7 +16,7 @@ from actors.checks.errors import ProbeError
 from actors.checks.http import HttpProbe, cert_not_after
 from actors.checks.logic import Observation
 from actors.checks.postgres import PostgresProbe
-from actors.checks.probe import CheckContext, Probe
+from actors.checks.probe import CheckContext, ClosingNowProbe, Probe
 from actors.checks.redis import RedisProbe, parse_redis_url
 from actors.checks.tcp import TcpProbe
 from actors.checks.tlscontext import ClientContexts
@@ -78,6 +78,36 @@ async def test_http_keeps_the_connection_and_retries_a_stale_one(
             assert result.status is P, result.message
     finally:
         await probe.aclose()
+
+
+async def test_http_and_tcp_probes_close_their_kept_connection_at_once(
+    http_server: LocalServer,
+) -> None:
+    # `close_now` (a `ClosingNowProbe`): the kept socket closed without a checkpoint, as the
+    # actor does on its way out.
+    config = _http(http_server.port, "/ok")
+    probe = HttpProbe(config, CheckContext())
+    assert isinstance(probe, ClosingNowProbe)
+    assert (await CheckActor(config=config, probe=probe, health=HealthState()).run_once()).status
+    kept = probe.watched_socket()
+    assert kept is not None
+    assert probe.close_now()
+    assert kept.fileno() == -1
+    assert probe.watched_socket() is None
+    await probe.aclose()  # nothing left to close
+    config = make_config(name="t", kind="tcp", host="127.0.0.1", port=http_server.port, watch=True)
+    tcp = TcpProbe(config, CheckContext())
+    assert (await CheckActor(config=config, probe=tcp, health=HealthState()).run_once()).status
+    socket_kept = tcp.watched_socket()
+    assert socket_kept is not None
+    assert tcp.close_now()
+    assert socket_kept.fileno() == -1
+    # With a test transport, the client is closed by `aclose` only.
+    mocked = HttpProbe(
+        _http(1, "/ok"), CheckContext(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    )
+    assert not mocked.close_now()
+    await mocked.aclose()
 
 
 async def test_http_redirect_policy(http_server: LocalServer) -> None:

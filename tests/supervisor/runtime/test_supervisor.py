@@ -1312,3 +1312,105 @@ async def test_unordered_children_are_cancelled_in_the_pass_that_asks_the_stop()
     assert "trapping:stop-requested" in log
     assert states(sup) == dict.fromkeys([s.id for s in specs], ChildState.STOPPED)
     assert sup.statistics().failures_total == 0
+
+
+async def test_an_ordered_stop_cancels_the_nested_last_childs_children_at_once() -> None:
+    # The root's stop reaches the checks (a nested unordered supervisor, its last child) in the
+    # call that asks it, not one pass later when the root's own task runs: counted, not timed.
+    passes = _Passes()
+    cancelled_at: list[int] = []
+
+    async def child(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled_at.append(passes.count)
+            raise
+
+    log: list[str] = []
+    nested = Supervisor([ChildSpec(f"c{i}", child) for i in range(100)], ordered=False)
+    first = Actor("first", log, [("trap", 0.0)])
+    root = Supervisor([ChildSpec("first", first, shutdown=5.0), ChildSpec.supervisor(nested)])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(root.run)
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.add_instrument(passes)
+        try:
+            asked = passes.count
+            root.request_stop()
+            assert "first:stop-requested" not in log  # stopped after the nested ones
+            await root.stop()
+        finally:
+            trio.lowlevel.remove_instrument(passes)
+    assert len(cancelled_at) == 100
+    assert max(cancelled_at) == asked + 1  # the next pass, not one more per level
+    assert log[-2:] == ["first:stop-requested", "first:cleaned"]
+    assert states(root) == {"first": ChildState.STOPPED, nested.name: ChildState.STOPPED}
+    assert root.statistics().failures_total == nested.statistics().failures_total == 0
+
+
+async def test_a_stop_asked_during_an_ordered_start_asks_no_child_before_its_turn(
+    autojump_clock: object,
+) -> None:
+    # While `b` is still starting, `a` (started) is the last one running, but `b` stops first:
+    # nothing is asked early; every child stops in reverse order once the start is over.
+    log: list[str] = []
+    a = Actor("a", log, [("trap", 0.0)])
+    b = Actor("b", log, [("trap", 0.0)], start_delay=1.0)
+    sup = Supervisor([ChildSpec("a", a, shutdown=5.0), ChildSpec("b", b, shutdown=5.0)])
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sup.run)
+        while "b:begin" not in log:
+            await trio.sleep(0.01)
+        sup.request_stop()
+        await trio.testing.wait_all_tasks_blocked()
+        assert "a:stop-requested" not in log
+        await sup.stop()
+    assert [entry for entry in log if entry.endswith(("up", "stop-requested"))] == [
+        "a:up",
+        "b:up",
+        "b:stop-requested",
+        "a:stop-requested",
+    ]
+
+
+async def test_request_stop_when_not_running_does_nothing() -> None:
+    sup = Supervisor([ChildSpec("a", Actor("a", []))])
+    sup.request_stop()
+    assert not sup.running
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        assert sup.which_children()[0].state is ChildState.RUNNING
+        await sup.stop()
+
+
+async def test_a_stop_cancels_each_child_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Asked at once by the stop's call (`_ask_now`), a child is not cancelled again when the
+    # supervisor's task stops it: for thousands of checks each call costs (trio builds a
+    # cancel reason with the calling task's repr before it finds the scope cancelled).
+    calls: list[int] = []
+    real = anyio.CancelScope
+
+    class Counted:
+        def __init__(self) -> None:
+            self._scope = real()
+
+        def __enter__(self) -> Counted:
+            self._scope.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> bool:
+            return bool(self._scope.__exit__(*exc))  # type: ignore[arg-type]
+
+        def cancel(self) -> None:
+            calls.append(id(self))
+            self._scope.cancel()
+
+    monkeypatch.setattr(anyio, "CancelScope", Counted)  # the attempts' scopes
+    sup = Supervisor([ChildSpec(f"c{i}", Actor(f"c{i}", [])) for i in range(20)], ordered=False)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await sup.stop()
+    assert len(calls) == len(set(calls)) == 20
+    assert states(sup) == {f"c{i}": ChildState.STOPPED for i in range(20)}
