@@ -7,10 +7,10 @@ Choices, and why:
 - A small bounded pool (`pool_size`, default 4): at most that many statements run at once; a
   caller beyond it waits its turn (a `trio.Semaphore`), and they run in worker threads of the
   store's own (a `trio.CapacityLimiter` of `pool_size`), not in the process's default ones that
-  other blocking calls share. Connections are opened on demand and
-  kept idle for reuse; one that broke (server restart, `pg_terminate_backend`) is dropped and the
-  next statement opens a fresh one, so the store heals by itself once the server is back. The
-  statement that met the broken connection fails with QueryError (the caller retries).
+  other blocking calls share. Connections are opened on demand and kept idle for reuse; one that
+  broke (server restart, `pg_terminate_backend`) is dropped and the next statement opens a fresh
+  one, so the store heals by itself once the server is back. The statement that met the broken
+  connection fails with QueryError (the caller retries).
 - `dedicated(purpose)`: a store of one connection of its own on the same database, its own slot
   and worker thread, for a few small statements that must never queue behind this pool's (a
   replica's heartbeat behind the history writes: late beats make live replicas look dead).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from functools import partial
 
 import psycopg
 import pytest
@@ -157,3 +158,26 @@ async def test_a_dedicated_connection_runs_while_every_pooled_one_is_held() -> N
             await beat.execute("SELECT 1")
         with pytest.raises(DatabaseClosedError):
             store.dedicated("late")
+
+
+async def test_statements_run_in_threads_of_the_store_own() -> None:
+    limiter = trio.to_thread.current_default_thread_limiter()  # this test's run's own
+    limiter.total_tokens = 1
+    release = threading.Event()
+    with temporary_database() as url:
+        store = PostgresDatabase(url, pool_size=1)
+        try:
+            async with trio.open_nursery() as nursery:
+                # Another blocking call holds every default worker thread.
+                nursery.start_soon(partial(trio.to_thread.run_sync, release.wait, 30))
+                try:
+                    while limiter.borrowed_tokens < 1:
+                        await trio.sleep(0.01)
+                    with trio.fail_after(10):
+                        row = await store.fetchone("SELECT 1")
+                    assert row is not None
+                finally:
+                    release.set()
+        finally:
+            release.set()
+            store.close()
