@@ -7,7 +7,8 @@
 - `SpoolingGate` (`actors.cluster.spooling`): that log with the local spool
   (`actors.cluster.spool`) where notifications wait while PostgreSQL is unreachable, replayed
   (`SharedNotifyLog.replay`, deduplicated) when it is back.
-- `Heartbeat`: every heartbeat, renew this replica's delivery claims and refresh the silences.
+- `Heartbeat`: every heartbeat, write this replica's membership row (on a connection of its
+  own), and apart from it renew this replica's delivery claims and refresh the silences.
 """
 
 from __future__ import annotations

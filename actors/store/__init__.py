@@ -5,7 +5,8 @@ log speak to: per-owner migrations (`migrate(owner, scripts)`) at start, then th
 `execute` / `executemany` / `fetchall` / `fetchone` / `transaction`. `Database` is SQLite (WAL,
 one serialised writer; the default), `actors.store.postgres.PostgresDatabase` is PostgreSQL (a
 small pool; replicas share it; imported only when configured: psycopg costs ~8 MB of RSS).
-`open_store(config.storage)` opens the one the configuration names.
+`open_store(config.storage)` opens the one the configuration names; `dedicated(store, purpose)`
+gives a few urgent statements (a replica's heartbeat) a PostgreSQL connection of their own.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from actors.store.interface import (
     Params,
     Row,
     Store,
+    dedicated,
     per_dialect,
     upsert_sql,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "Row",
     "Store",
     "StoreError",
+    "dedicated",
     "open_store",
     "per_dialect",
     "upsert_sql",

@@ -19,7 +19,7 @@ columns), so a package gives its migrations per dialect (`Migrations`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, Protocol, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
 
 from actors.store.errors import MigrationError
 
@@ -31,6 +31,7 @@ __all__ = [
     "Params",
     "Row",
     "Store",
+    "dedicated",
     "migrations_for",
     "per_dialect",
     "upsert_sql",
@@ -123,6 +124,26 @@ class Store(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class _Dedicating(Protocol):
+    def dedicated(self, purpose: str) -> Store: ...
+
+
+def dedicated(store: Store, purpose: str) -> Store:
+    """A store for `purpose`'s few small statements that must not wait behind `store`'s: one
+    connection of its own where `store` has a pool (PostgreSQL, or an `ObservedStore` over it:
+    its own slot and worker thread, closed with `store`); else `store` itself (SQLite: one
+    process, one writer, whose statements take their turn).
+
+    Raises:
+        DatabaseOpenError: the server cannot be reached now.
+        DatabaseClosedError: `store` is closed.
+    """
+    if isinstance(store, _Dedicating):
+        return store.dedicated(purpose)
+    return store
 
 
 def migrations_for(migrations: Migrations, dialect: Dialect, owner: str) -> Sequence[str]:

@@ -25,7 +25,16 @@ from typing import Literal, Self, TypeVar
 import trio
 
 from actors.store.errors import StoreError
-from actors.store.interface import Connection, Dialect, Migrations, Params, Row, Store, per_dialect
+from actors.store.interface import (
+    Connection,
+    Dialect,
+    Migrations,
+    Params,
+    Row,
+    Store,
+    dedicated,
+    per_dialect,
+)
 
 __all__ = ["STORAGE_ERRORS", "ObservedStore", "StorageProbe"]
 
@@ -92,6 +101,20 @@ class ObservedStore:
         """Keep `reason` as a fault until the process restarts (an integrity check failed)."""
         self._damaged = reason
         self._update()
+
+    def dedicated(self, purpose: str) -> Store:
+        """`actors.store.dedicated` of the inner store, its failures counted here (readiness is
+        this store's: the same database); this store itself when the inner one has no
+        connection to spare (SQLite).
+
+        Raises:
+            DatabaseOpenError: the server cannot be reached now.
+            DatabaseClosedError: the inner store is closed.
+        """
+        inner = dedicated(self.inner, purpose)
+        if inner is self.inner:
+            return self
+        return ObservedStore(inner, count=lambda operation: self._count(operation))
 
     def migrate(self, owner: str, migrations: Migrations) -> int:
         """The inner store's `migrate` (start-up: its errors stop the start, uncounted)."""

@@ -5,10 +5,16 @@ Choices, and why:
   offloads: one driver, no second event loop, and a statement never stalls the loop that serves
   probes. A statement is not abandoned on cancel: it completes and its outcome is known.
 - A small bounded pool (`pool_size`, default 4): at most that many statements run at once; a
-  caller beyond it waits its turn (a `trio.Semaphore`). Connections are opened on demand and
-  kept idle for reuse; one that broke (server restart, `pg_terminate_backend`) is dropped and the
-  next statement opens a fresh one, so the store heals by itself once the server is back. The
-  statement that met the broken connection fails with QueryError (the caller retries).
+  caller beyond it waits its turn (a `trio.Semaphore`), and they run in worker threads of the
+  store's own (a `trio.CapacityLimiter` of `pool_size`), not in the process's default ones that
+  other blocking calls share. Connections are opened on demand and kept idle for reuse; one that
+  broke (server restart, `pg_terminate_backend`) is dropped and the next statement opens a fresh
+  one, so the store heals by itself once the server is back. The statement that met the broken
+  connection fails with QueryError (the caller retries).
+- `dedicated(purpose)`: a store of one connection of its own on the same database, its own slot
+  and worker thread, for a few small statements that must never queue behind this pool's (a
+  replica's heartbeat behind the history writes: late beats make live replicas look dead).
+  Closed with this store.
 - Autocommit connections: `execute` is its own transaction, `executemany` and `transaction` run
   inside `BEGIN ... COMMIT` (rolled back if the work raises). READ COMMITTED, the default.
 - Every statement is parameterised: callers write `?` (the interface's dialect) and this module
@@ -159,6 +165,8 @@ class PostgresDatabase:
         self._application_name = application_name
         self._offload = offload
         self._slots = trio.Semaphore(pool_size)
+        self._threads = trio.CapacityLimiter(pool_size)
+        self._dedicated: list[PostgresDatabase] = []
         self._lock = threading.Lock()  # guards _idle, _closed and the counters
         self._idle: list[psycopg.Connection[PgRow]] = []
         self._closed = False
@@ -237,14 +245,46 @@ class PostgresDatabase:
         finally:
             self._give_back(conn)
 
+    def dedicated(self, purpose: str) -> PostgresDatabase:
+        """A store of one connection of its own on this database, for a few small statements
+        that must not wait behind this store's (see the module docstring). Its statements take
+        none of this store's slots or threads; its connection is named
+        `"<application_name> <purpose>"` in `pg_stat_activity`. Closed by `close()`.
+
+        Raises:
+            DatabaseOpenError: the server cannot be reached now.
+            DatabaseClosedError: after close().
+        """
+        with self._lock:
+            if self._closed:
+                raise DatabaseClosedError(self._location)
+        store = PostgresDatabase(
+            self._url,
+            pool_size=1,
+            connect_timeout=self._connect_timeout,
+            application_name=f"{self._application_name} {purpose}"[:63],
+            offload=self._offload,
+        )
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._dedicated.append(store)
+        if closed:
+            store.close()
+            raise DatabaseClosedError(self._location)
+        return store
+
     def close(self) -> None:
-        """Close the idle connections (idempotent); those in use close when returned. Later
-        calls raise DatabaseClosedError."""
+        """Close the idle connections and the dedicated stores (idempotent); connections in
+        use close when returned. Later calls raise DatabaseClosedError."""
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            dedicated, self._dedicated = self._dedicated, []
         for conn in idle:
             conn.close()
+        for store in dedicated:
+            store.close()
 
     def __enter__(self) -> PostgresDatabase:
         return self
@@ -363,7 +403,7 @@ class PostgresDatabase:
             if not self._offload:
                 return self._call(work, sql, tx)
             # Not abandoned on cancel: the statement completes and we know its outcome.
-            return await trio.to_thread.run_sync(self._call, work, sql, tx)
+            return await trio.to_thread.run_sync(self._call, work, sql, tx, limiter=self._threads)
 
 
 def _reason(exc: psycopg.Error) -> str:

@@ -1,10 +1,12 @@
 """The cluster subsystem: what a replica does beside its peers on a shared PostgreSQL store.
 
 Built only with `[storage] url` (redundant mode: `[cluster]` or its defaults). It runs the
-replica's heartbeat (`cluster`): delivery claims renewed, silences refreshed from the store (see
-`actors.cluster.heartbeat`). The shared notification log is built by the routing subsystem's
-caller (`App`) and handed to routing, and the outbox claims rows as this replica; both are named
-here by `replica`. A change of `[cluster]` takes a process restart (it is not a live section).
+replica's heartbeat (`cluster`): its membership row written through a PostgreSQL connection of
+its own (`actors.store.dedicated`, so it never waits behind the history writes), delivery claims
+renewed, silences refreshed from the store (see `actors.cluster.heartbeat`). The shared
+notification log is built by the routing subsystem's caller (`App`) and handed to routing, and
+the outbox claims rows as this replica; both are named here by `replica`. A
+change of `[cluster]` takes a process restart (it is not a live section).
 
 Sharded mode (`[cluster] mode = "sharded"`): `sharding(config, replica)` makes the replica's
 `Ownership`, which the checks subsystem follows (it runs the owned checks) and the rules follow
@@ -25,7 +27,7 @@ from actors.cluster.ownership import Change, Ownership
 from actors.notify.outbox import Outbox
 from actors.routing.silencing import Silences
 from actors.rules.actor import RulesActor
-from actors.store import Store
+from actors.store import Store, dedicated
 from actors.telemetry.protocols import MetricWriter
 from supervisor.app.reload import ReportBuilder
 from supervisor.app.subsystem import Wiring
@@ -91,7 +93,7 @@ class ClusterSubsystem:
         replica: this replica's name.
         outbox: the outbox whose claims are renewed.
         silences: the process's silences.
-        database: the shared store (the membership table).
+        database: the shared store (the membership table, through a connection of its own).
         metrics: where `cluster_replicas_live` is recorded.
         ownership: sharded mode: this replica's share, recomputed at every beat.
         after_beat: awaited at the end of every beat (sharded: the others' check results).
@@ -114,7 +116,10 @@ class ClusterSubsystem:
         self.replica = replica
         self.ownership = ownership
         self.membership = Membership(
-            database=database, replica=replica, mode=cluster.mode, heartbeat=cluster.heartbeat
+            database=dedicated(database, "heartbeat"),
+            replica=replica,
+            mode=cluster.mode,
+            heartbeat=cluster.heartbeat,
         )
         metrics.declare(REPLICAS_LIVE, "gauge", "Replicas alive, as this one sees them.", ())
 

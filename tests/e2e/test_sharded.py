@@ -215,11 +215,23 @@ def sharded(
 
 
 def test_each_check_runs_on_one_replica_and_moves_within_three_heartbeats_of_a_kill(
-    sharded: Sharded, target: HttpPeer, record_property: Callable[[str, object], None]
+    sharded: Sharded,
+    target: HttpPeer,
+    database: str,
+    record_property: Callable[[str, object], None],
 ) -> None:
     for name in ("r1", "r2", "r3"):
         sharded.start(name)
     owners = _settled(sharded)
+    # Each replica beats through a connection of its own, apart from its store's pool.
+    names = {
+        str(row[0])
+        for row in _query(
+            database,
+            "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()",
+        )
+    }
+    assert {f"blipee-monitor {name} heartbeat" for name in ("r1", "r2", "r3")} <= names
     assert owners == {check: owner(check, ["r1", "r2", "r3"]) for check in sharded.checks}
     mark = len(target.received())
     _wait_runs(target, sharded.checks, mark)

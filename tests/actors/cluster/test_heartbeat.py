@@ -1,9 +1,11 @@
 """The heartbeat renews this replica's claims and refreshes the silences, and rides out a store
-that fails (logged; the next beat tries again)."""
+that fails (logged; the next beat tries again); its membership row is written on a schedule and
+a connection of its own, so slow chores or a busy pool never make a live replica look dead."""
 
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 import trio
@@ -16,8 +18,11 @@ from actors.cluster.ownership import Change, Ownership
 from actors.notify.outbox import Outbox
 from actors.routing.persist import SqliteRoutingStore
 from actors.routing.silencing import Silences
+from actors.store import Connection, dedicated
+from actors.store.postgres import PostgresDatabase
 from tests.actors.notify.factories import make_notification
 from tests.conftest import Stores
+from tests.postgres import temporary_database
 
 T0 = 1_700_000_000.0
 
@@ -118,3 +123,108 @@ async def test_a_sibling_that_never_beats_holds_the_first_share_for_three_heartb
     assert at - start == pytest.approx(DEAD_AFTER_BEATS * BEAT)
     assert change.gained == set(CHECKS)
     assert replica.ownership.missing == {"w1"}
+
+
+async def test_chores_slower_than_three_heartbeats_never_delay_the_membership_row(
+    stores: Stores, autojump_clock: trio.testing.MockClock
+) -> None:
+    store = stores.open(offload=False)
+    stall = (DEAD_AFTER_BEATS + 2) * BEAT
+
+    async def read_the_others() -> None:  # the others' results, behind the history writes
+        await trio.sleep(stall)
+
+    heartbeat = Heartbeat(
+        interval=BEAT,
+        outbox=Outbox(database=store, clock=SystemClock(), replica="w0", lease=3 * BEAT),
+        silences=Silences(store=SqliteRoutingStore(database=store), clock=FixedClock(T0)),
+        membership=Membership(database=store, replica="w0", mode="sharded", heartbeat=BEAT),
+        after_beat=read_the_others,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(heartbeat.run)
+        await trio.sleep(stall - 0.5 * BEAT)
+        assert heartbeat.beats == 0  # the first round of chores is still reading
+        assert heartbeat.lives == DEAD_AFTER_BEATS + 2  # the row, every heartbeat meanwhile
+        await trio.sleep(BEAT)
+        assert heartbeat.beats == 1
+        nursery.cancel_scope.cancel()
+
+
+class _Worker:
+    """A sharded worker on a PostgreSQL pool of its own, its membership row written through a
+    dedicated connection (as the cluster subsystem wires it), whose pool can be held busy."""
+
+    def __init__(self, url: str, name: str, beat: float) -> None:
+        self.store = PostgresDatabase(url, pool_size=2, application_name=name)
+        self.ownership = Ownership(
+            replica=name, checks=CHECKS, siblings=["w0", "w1"], wait=DEAD_AFTER_BEATS * beat
+        )
+        self.changes: list[Change] = []
+        self.ownership.add_listener(self.changes.append)
+        self.held = 0
+        self.release = threading.Event()
+
+        def live(members: list[Member]) -> None:
+            self.ownership.update([m.name for m in members], now=trio.current_time())
+
+        async def read_the_others() -> None:
+            await self.store.fetchall("SELECT 1")
+
+        self.heartbeat = Heartbeat(
+            interval=beat,
+            outbox=Outbox(database=self.store, clock=SystemClock(), replica=name, lease=3 * beat),
+            silences=Silences(store=SqliteRoutingStore(database=self.store), clock=FixedClock(T0)),
+            membership=Membership(
+                database=dedicated(self.store, "heartbeat"),
+                replica=name,
+                mode="sharded",
+                heartbeat=beat,
+            ),
+            on_members=live,
+            after_beat=read_the_others,
+        )
+
+    def _hold(self, conn: Connection) -> None:
+        """A long transaction (bulk history writes) on one of the pool's connections."""
+        conn.execute("SELECT 1")
+        self.held += 1
+        self.release.wait(60)
+
+
+async def test_a_pool_held_busy_past_three_heartbeats_moves_no_check() -> None:
+    beat = 0.5
+    with temporary_database() as url:
+        workers = [_Worker(url, name, beat) for name in ("w0", "w1")]
+        try:
+            async with trio.open_nursery() as nursery:
+                for worker in workers:
+                    await nursery.start(worker.heartbeat.run)
+                with trio.fail_after(30):
+                    while not all(w.ownership.assigned and w.ownership.owned for w in workers):
+                        await trio.sleep(0.05)
+                busy = workers[0]
+                for _ in range(2):  # every connection of w0's pool, until released
+                    nursery.start_soon(busy.store.transaction, busy._hold)
+                with trio.fail_after(30):
+                    while busy.held < 2:
+                        await trio.sleep(0.01)
+                beats, lives = busy.heartbeat.beats, busy.heartbeat.lives
+                with trio.fail_after(60):  # held for more than 3 heartbeats, by w0's own beats
+                    while busy.heartbeat.lives < lives + DEAD_AFTER_BEATS + 2:
+                        await trio.sleep(0.05)
+                assert busy.heartbeat.beats <= beats + 1  # its chores were stuck meanwhile
+                busy.release.set()
+                with trio.fail_after(30):  # the chores resume
+                    while busy.heartbeat.beats < beats + 2:
+                        await trio.sleep(0.05)
+                nursery.cancel_scope.cancel()
+        finally:
+            for worker in workers:
+                worker.release.set()
+                worker.store.close()
+        for worker in workers:  # each share taken once, none handed back and forth
+            assert len(worker.changes) == 1, worker.changes
+            assert not worker.changes[0].lost
+        assert workers[0].ownership.owned | workers[1].ownership.owned == set(CHECKS)
+        assert not workers[0].ownership.owned & workers[1].ownership.owned

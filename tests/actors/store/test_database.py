@@ -41,6 +41,7 @@ def test_public_surface() -> None:
         "Row",
         "Store",
         "StoreError",
+        "dedicated",
         "open_store",
         "per_dialect",
         "upsert_sql",

@@ -12,6 +12,8 @@ import pytest
 from actors.store import Database, QueryError
 from actors.store.interface import Connection
 from actors.store.observed import ObservedStore
+from actors.store.postgres import PostgresDatabase
+from tests.postgres import temporary_database
 
 
 class Switchable(Database):
@@ -111,3 +113,24 @@ def test_integrity_check_of_a_sound_and_a_damaged_file(tmp_path: Any) -> None:
         raw.write(b"\xa5" * 4096)
     with Database(path) as db:
         assert db.integrity_check() != []
+
+
+async def test_a_dedicated_store_counts_its_failures_with_this_one_and_sqlite_has_none() -> None:
+    sqlite = ObservedStore(Switchable())
+    assert sqlite.dedicated("heartbeat") is sqlite  # one writer: nothing to set apart
+    counted: list[str] = []
+    reasons: list[str | None] = []
+    with temporary_database() as url:
+        observed = ObservedStore(PostgresDatabase(url, pool_size=1))
+        beat = observed.dedicated("heartbeat")
+        assert isinstance(beat, ObservedStore)
+        assert isinstance(beat.inner, PostgresDatabase)
+        assert beat.inner is not observed.inner
+        observed.bind(count=counted.append, report=reasons.append)  # bound after: still counted
+        assert await beat.fetchone("SELECT 1") is not None
+        with pytest.raises(QueryError):
+            await beat.execute("INSERT INTO no_such_table VALUES (1)")
+        assert counted == ["execute"]
+        # Readiness is the shared store's (its probe): the dedicated one does not report.
+        assert reasons == [None]
+        observed.close()

@@ -1,16 +1,25 @@
 """What only the PostgreSQL store does: migrations under an advisory lock, a bounded pool that
-heals after its connections are killed, clear errors for a bad or unreachable URL."""
+heals after its connections are killed, a dedicated connection that never queues behind the
+pool, clear errors for a bad or unreachable URL."""
 
 from __future__ import annotations
 
 import socket
 import threading
+from functools import partial
 
 import psycopg
 import pytest
 import trio
 
-from actors.store import DatabaseClosedError, DatabaseOpenError, QueryError, open_store
+from actors.store import (
+    Connection,
+    DatabaseClosedError,
+    DatabaseOpenError,
+    QueryError,
+    dedicated,
+    open_store,
+)
 from actors.store.config import StorageConfig, redact_url
 from actors.store.postgres import PostgresDatabase, to_pyformat
 from tests.postgres import temporary_database
@@ -109,3 +118,66 @@ async def test_pool_is_bounded_and_heals_after_its_connections_are_killed() -> N
         store.close()
         with pytest.raises(DatabaseClosedError):
             await store.execute("SELECT 1")
+
+
+async def test_a_dedicated_connection_runs_while_every_pooled_one_is_held() -> None:
+    with temporary_database() as url:
+        store = PostgresDatabase(url, pool_size=2, application_name="pool")
+        store.migrate("a", MIGRATIONS)
+        beat = dedicated(store, "heartbeat")
+        assert beat is not store
+        release = threading.Event()
+        held = 0
+
+        def hold(conn: Connection) -> None:
+            nonlocal held
+            conn.execute("INSERT INTO t (x) VALUES (?)", ("held",))
+            held += 1
+            release.wait(30)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(2):  # both of the pool's slots, in long transactions
+                nursery.start_soon(store.transaction, hold)
+            while held < 2:
+                await trio.sleep(0.01)
+            with trio.move_on_after(0.3) as waited:
+                await store.execute("INSERT INTO t (x) VALUES (?)", ("queued",))
+            assert waited.cancelled_caught  # the pool's statements queue behind them ...
+            with trio.fail_after(10):  # ... the dedicated connection's do not
+                assert await beat.execute("INSERT INTO t (x) VALUES (?)", ("beat",)) == 1
+                row = await beat.fetchone(
+                    "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+                )
+            assert row is not None
+            assert row[0] == "pool heartbeat"
+            release.set()
+        rows = await store.fetchall("SELECT x FROM t ORDER BY x")
+        assert [r[0] for r in rows] == ["beat", "held", "held"]
+        store.close()  # closes the dedicated store too
+        with pytest.raises(DatabaseClosedError):
+            await beat.execute("SELECT 1")
+        with pytest.raises(DatabaseClosedError):
+            store.dedicated("late")
+
+
+async def test_statements_run_in_threads_of_the_store_own() -> None:
+    limiter = trio.to_thread.current_default_thread_limiter()  # this test's run's own
+    limiter.total_tokens = 1
+    release = threading.Event()
+    with temporary_database() as url:
+        store = PostgresDatabase(url, pool_size=1)
+        try:
+            async with trio.open_nursery() as nursery:
+                # Another blocking call holds every default worker thread.
+                nursery.start_soon(partial(trio.to_thread.run_sync, release.wait, 30))
+                try:
+                    while limiter.borrowed_tokens < 1:
+                        await trio.sleep(0.01)
+                    with trio.fail_after(10):
+                        row = await store.fetchone("SELECT 1")
+                    assert row is not None
+                finally:
+                    release.set()
+        finally:
+            release.set()
+            store.close()
