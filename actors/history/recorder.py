@@ -17,6 +17,18 @@ strips); runs observed meanwhile are recorded once it is loaded. The checks star
 stop before it, so the last runs are flushed on a graceful stop. After a crash, at most
 `flush_interval` of runs is lost.
 
+Sharded hand-over (`take_over`, `release`, called by the share as it starts and stops checks):
+what a replica holds of a check it did not run is stale (loaded at its start, or left from an
+earlier time it ran the check). A check it takes over is therefore loaded again from the shared
+history (its open buckets, open incident and strips, replacing what was held) before its first
+run here is folded: its runs wait until then and are folded after, oldest first. The reload
+runs at the next flush, which `take_over` wakes at once. A read that fails is logged and tried
+again at the next flush, the runs still waiting; only once `MAX_PENDING` runs wait are they
+folded onto what is held (a logged warning: the shared open buckets may then lose the previous
+owner's runs, this replica's are kept). The previous owner's open incident is carried on: the
+new owner's next pass closes it. A check it releases is forgotten at the next flush, after its
+buckets are taken into that flush's batch (so a later takeover loads it again).
+
 Readers: the overview reads the strips and open incidents from memory (`strip`, `uptime`,
 `open_incidents`: no database access, so a page of 1,000 checks renders in milliseconds); a
 check's page reads its buckets, runs and incidents from the database with what is not yet
@@ -27,14 +39,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import trio
 
 from actors.clock import Clock
 from actors.history.config import HistoryConfig
-from actors.history.repository import Batch, HistoryRepository, Pruning, StoredResult
+from actors.history.repository import Batch, HistoryRepository, Loaded, Pruning, StoredResult
 from actors.history.rollup import (
     HOUR,
     MINUTE,
@@ -64,6 +76,8 @@ class _CheckHistory:
     minute: Accumulator | None = None
     hour: Accumulator | None = None
     incident: Incident | None = None
+    # Buckets loaded at a takeover, by (resolution, start): continued when a run reopens them.
+    stored: dict[tuple[int, int], Bucket] = field(default_factory=dict)
     strips: dict[str, Strip] = field(
         default_factory=lambda: {name: Strip(w.slot) for name, w in WINDOWS.items()}
     )
@@ -113,6 +127,11 @@ class HistoryRecorder:
         self._dirty: set[tuple[str, int]] = set()
         self._loaded = False
         self._early: list[CheckResult] = []
+        # Sharded hand-over: checks taken over and not reloaded yet, their runs meanwhile, and
+        # checks released (forgotten at the next flush).
+        self._taking: set[str] = set()
+        self._waiting: list[CheckResult] = []
+        self._released: set[str] = set()
         self._wake = trio.Event()
         self._observed = 0
         self._flushes = 0
@@ -142,7 +161,11 @@ class HistoryRecorder:
             return
         self._queued = []
         by_check: dict[str, list[CheckResult]] = {}
+        taking = self._taking
         for result in queued:
+            if taking and result.check in taking:
+                self._waiting.append(result)  # folded once the check is reloaded
+                continue
             runs = by_check.get(result.check)
             if runs is None:
                 by_check[result.check] = [result]
@@ -257,6 +280,11 @@ class HistoryRecorder:
         """A new open bucket from `start`; the closed one's final state goes into the batch."""
         if acc is not None:
             self._batch.buckets[(name, resolution, acc.start)] = acc.bucket()
+        stored = self._checks[name].stored
+        if stored:
+            bucket = stored.pop((resolution, start), None)
+            if bucket is not None:
+                return Accumulator.restore(bucket)
         return Accumulator(start, resolution)
 
     def _take_batch(self) -> Batch:
@@ -268,13 +296,102 @@ class HistoryRecorder:
             if acc is not None:
                 batch.buckets[(name, resolution, acc.start)] = acc.bucket()
         self._dirty = set()
+        for name in self._released - self._taking:
+            self._checks.pop(name, None)
+        self._released = set()
         self._batch = Batch()
         return batch
 
+    # -- sharded hand-over ---------------------------------------------------------------------
+
+    def take_over(self, checks: Iterable[str]) -> None:
+        """This replica runs `checks` from now on (they were run elsewhere, or not at all):
+        reload them from the shared history at the next flush (woken now) before folding their
+        runs (see the module docstring). Never raises, never blocks."""
+        names = set(checks)
+        if not names:
+            return
+        self._fold()
+        self._taking |= names
+        self._released -= names
+        self._wake.set()
+
+    def release(self, checks: Iterable[str]) -> None:
+        """This replica no longer runs `checks` (stopped): their runs observed so far are
+        folded now and written by the next flush, after which they are forgotten. Never
+        raises, never blocks."""
+        self._fold()
+        self._released |= set(checks)
+
+    async def _reload_taken(self) -> None:
+        """Reload the checks taken over and fold their waiting runs (see the module
+        docstring). Never raises a storage error."""
+        if not self._taking or not self._loaded:
+            return
+        names = set(self._taking)
+        now = self._clock.now()
+        # From the oldest run waiting: the buckets it falls in may be closed by now.
+        since = min(
+            (r.timestamp for r in self._waiting if math.isfinite(r.timestamp) and r.timestamp >= 0),
+            default=now,
+        )
+        try:
+            loaded = await self._repository.load_checks(
+                names, since=min(since, now), now=now, windows=WINDOWS.values()
+            )
+        except StoreError as exc:
+            if len(self._waiting) < MAX_PENDING:
+                self._log.warning(
+                    "history: checks taken over not loaded, tried again at the next flush: %s",
+                    exc,
+                )
+                return
+            self._log.warning(
+                "history: checks taken over not loaded, %d runs folded onto the history held"
+                " here (the shared open buckets may lose the previous owner's runs): %s",
+                len(self._waiting),
+                exc,
+            )
+        else:
+            self._replace(names, loaded)
+        self._taking -= names
+        waiting, self._waiting = self._waiting, []
+        kept = [r for r in waiting if r.check in self._taking]
+        self._waiting = kept
+        self._queued = [r for r in waiting if r.check not in self._taking] + self._queued
+        self._fold()
+
+    def _replace(self, names: set[str], loaded: Loaded) -> None:
+        """What is held of `names` replaced by `loaded` (a strip's shape moves on, so a bar
+        drawn from the old one is not reused)."""
+        old = {name: self._checks.get(name) for name in names}
+        fresh = {name: _CheckHistory() for name in names}
+        for name, buckets in loaded.open_buckets.items():
+            # Held as stored buckets: the next run opens the one it falls in (no open bucket
+            # before it, so none is written back unchanged).
+            fresh[name].stored = {(b.resolution, b.start): b for b in buckets}
+        for name, incident in loaded.open_incidents.items():
+            fresh[name].incident = incident
+        for row in loaded.strips:
+            fresh[row.check].strips[row.window].add(
+                row.start, row.count, row.failures, row.lat_sum, row.lat_max
+            )
+        for name, history in fresh.items():
+            previous = old[name]
+            if previous is not None:
+                for window, strip in history.strips.items():
+                    strip.shape += previous.strips[window].shape + 1
+            self._checks[name] = history
+
     async def flush(self) -> bool:
         """Write what is pending (and prune when due) in one transaction; False if it failed
-        (the batch is kept for the next flush, see the module docstring). Never raises a
-        storage error."""
+        (the batch is kept for the next flush, see the module docstring); then reload the
+        checks taken over. Never raises a storage error."""
+        written = await self._write()
+        await self._reload_taken()
+        return written
+
+    async def _write(self) -> bool:
         batch = self._take_batch()
         now = self._clock.now()
         pruning = None

@@ -17,9 +17,9 @@ task, never on a request's path and never in the heartbeat (a first load can tak
   the strips (a bucket is rewritten as its owner's runs accumulate in it). Older buckets are
   final: an owner commits a run's bucket within its flush interval of the run, and `lag` is that
   plus a margin;
-- every check's open incident, shown only while the check's newest stored run failed (a
-  replica that hands a failing check over leaves its incident open in the shared history; the
-  next owner's runs tell whether it is over).
+- every check's open incident, shown only while the check's newest stored run failed (the next
+  owner of a check carries its open incident on and closes it, but one can be left open in the
+  shared history, e.g. written by an older version; the check's runs tell whether it is over).
 
 So what the page shows of such a check is at most its owner's flush interval plus `interval`
 (plus a read) behind the owner's runs. The reads of one refresh are a few statements whatever
@@ -59,8 +59,8 @@ def _strips() -> dict[str, Strip]:
 
 
 def _going_on(incident: Incident | None, newest: StoredResult | None) -> Incident | None:
-    """`incident` unless a run after its start did not fail: an incident a replica left open
-    when its check moved away is not ended by the next owner, whose runs tell it is over."""
+    """`incident` unless a run after its start did not fail: an incident left open in the
+    shared history (see the module docstring) is over once the check's runs pass."""
     if incident is None or newest is None or newest.at < incident.started:
         return incident
     return incident if newest.status == "fail" else None

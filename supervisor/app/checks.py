@@ -165,6 +165,7 @@ class ChecksSubsystem:
                 critical=lambda name: (c := self._checks.get(name)) is not None and c.critical,
                 repository=repository,
                 logger=logger_for("checks"),
+                history=self.history,
             )
         self.history_view: HistoryRecorder | ShardedHistory | None = self.history
         self.remote_history: RemoteHistory | None = None

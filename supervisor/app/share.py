@@ -6,7 +6,9 @@ starts once that runs and stops before it). Whenever this replica's share change
 supervisor's children in line: a check it no longer owns is stopped at once (the in-flight probe
 is cancelled) and its local results dropped; a check it now owns is started. The rules follow
 the same change synchronously (the app wires `RulesActor.release` / `adopt`), before any check
-is started or stopped here.
+is started or stopped here, and so does the check history (`HistoryRecorder.release` of the
+lost checks once stopped, `take_over` of the gained ones before they start: their history is
+reloaded from the shared one before their first run here is recorded).
 
 `refresh` (every heartbeat, after the beat) reads the newest stored run of every check another
 replica runs from the shared history and hands them to the health state, so `/api/health` and
@@ -24,7 +26,7 @@ from collections.abc import Callable
 import trio
 
 from actors.cluster.ownership import Change, Ownership
-from actors.history import HistoryRepository
+from actors.history import HistoryRecorder, HistoryRepository
 from actors.history.repository import StoredResult
 from actors.models import CheckResult, CheckStatus
 from actors.state import HealthState
@@ -66,6 +68,7 @@ class CheckShare:
         critical: whether a check is critical, by name.
         repository: the shared check history (None: `[history] enabled = false`).
         logger: where checks that cannot start are logged.
+        history: this replica's check history recorder (None: `[history] enabled = false`).
 
     Attributes:
         lock: held while the children change (a reload holds it too).
@@ -81,6 +84,7 @@ class CheckShare:
         critical: Callable[[str], bool],
         repository: HistoryRepository | None,
         logger: logging.Logger,
+        history: HistoryRecorder | None = None,
     ) -> None:
         self._ownership = ownership
         self._supervisor = supervisor
@@ -89,6 +93,7 @@ class CheckShare:
         self._critical = critical
         self._repository = repository
         self._log = logger
+        self._history = history
         self._changed = trio.Event()
         self.lock = trio.Lock()
         ownership.add_listener(self._on_change)
@@ -124,10 +129,14 @@ class CheckShare:
             if lost:
                 await self._supervisor.delete_children(CHECK_PREFIX + name for name in lost)
                 self._health.release(lost)
+                if self._history is not None:
+                    self._history.release(lost)
                 self._log.info("checks handed over", extra={"checks": sorted(lost)})
             wanted = [
                 name for name in self._ownership.checks if name in owned and name not in running
             ]
+            if wanted and self._history is not None:
+                self._history.take_over(wanted)
             started: list[str] = []
             for at in range(0, len(wanted), START_BATCH):
                 started += await self._start(wanted[at : at + START_BATCH])

@@ -506,3 +506,57 @@ def test_a_firing_check_won_by_a_joining_replica_is_handed_over_without_a_page(
     wait_until(lambda: len(_runs(target, x, mark)) >= 3, "three runs after the hand-over")
     assert _runners(target, x, mark) == {"r3"}
     _one_firing_then_one_resolved(receiver, database, target)
+
+
+def _bucket_runs(database: str, check: str, resolution: int) -> int:
+    rows = _query(
+        database,
+        "SELECT COALESCE(SUM(b.count), 0) FROM history_buckets b JOIN history_checks c"
+        f" ON c.id = b.check_id WHERE c.name = '{check}' AND b.res = {resolution}",
+    )
+    return int(rows[0][0])
+
+
+@pytest.fixture
+def handed(
+    tmp_path: Path, database: str, target: HttpPeer, receiver: HttpPeer
+) -> Iterator[Sharded]:
+    # "h" runs on r1 while both run, so it moves to r2 (started long before) when r1 dies.
+    h = next(f"h{i}" for i in range(1000) if owner(f"h{i}", ["r1", "r2"]) == "r1")
+    yield from _sharded(tmp_path, database, target, receiver, [h])
+
+
+def test_a_check_taken_over_continues_its_history_and_incident(
+    handed: Sharded, database: str, target: HttpPeer
+) -> None:
+    for name in ("r1", "r2"):
+        handed.start(name)
+    h = handed.checks[0]
+    assert _settled(handed)[h] == "r1"
+    target.set_status(500)  # r1's runs fail: its incident opens
+    mark = len(target.received())
+    # r1 runs it for a while after r2 loaded the history at its start.
+    wait_until(lambda: len(_runs(target, h, mark)) >= 30, "30 runs on r1", timeout=30)
+    handed.kill("r1")
+    after = len(target.received())
+    wait_until(lambda: len(_runs(target, h, after)) >= 5, "5 runs on r2", timeout=15)
+    assert _runners(target, h, after) == {"r2"}
+
+    # The buckets count r1's runs and r2's: a few of r1's last runs (not written before its
+    # kill) and r2's newest (not written yet) aside.
+    def counted() -> bool:
+        runs = len(_runs(target, h, 0)) - 10
+        return _bucket_runs(database, h, 60) >= runs and _bucket_runs(database, h, 3600) >= runs
+
+    wait_until(counted, "the minute and hour buckets to count every run", timeout=10)
+    target.set_status(200)  # r2's first pass closes r1's incident, carried on
+    incidents = (
+        "SELECT i.ended FROM history_incidents i JOIN history_checks c ON c.id = i.check_id"
+        f" WHERE c.name = '{h}'"
+    )
+    wait_until(
+        lambda: (rows := _query(database, incidents)) != [] and rows[0][0] is not None,
+        "the incident to be closed",
+        timeout=15,
+    )
+    assert len(_query(database, incidents)) == 1, "one incident, carried on by r2"

@@ -4,13 +4,17 @@ a beat start or stop together, in a few scheduler passes, not one (or more) per 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import pytest
 import trio
 
+from actors.clock import FixedClock
 from actors.cluster.ownership import Ownership
+from actors.history import HistoryConfig, HistoryRecorder, HistoryRepository
 from actors.state import HealthState
+from actors.store import Database
 from supervisor.app.share import CHECK_PREFIX, START_BATCH, CheckShare
 from supervisor.runtime import ChildSpec, ChildStartError, Supervisor
 
@@ -104,4 +108,48 @@ async def test_a_check_that_cannot_start_is_logged_and_the_others_run(
         assert errors[0].startswith("check c3 cannot start:")
         taken = [r for r in caplog.records if r.getMessage() == "checks taken over"]
         assert [getattr(r, "checks", None) for r in taken] == [[n for n in names if n != "c3"]]
+        await supervisor.stop()
+
+
+class _History(HistoryRecorder):
+    """Records the hand-overs the share reports, with the checks running at each."""
+
+    def __init__(self, running: Callable[[], set[str]], path: Path) -> None:
+        super().__init__(
+            repository=HistoryRepository(Database(path, offload=False)),
+            config=HistoryConfig(),
+            clock=FixedClock(0.0),
+        )
+        self.calls: list[tuple[str, set[str], set[str]]] = []
+        self._running = running
+
+    def take_over(self, checks: Iterable[str]) -> None:
+        self.calls.append(("take_over", set(checks), self._running()))
+
+    def release(self, checks: Iterable[str]) -> None:
+        self.calls.append(("release", set(checks), self._running()))
+
+
+async def test_the_history_takes_gained_checks_over_before_they_start(tmp_path: Path) -> None:
+    names = [f"c{i}" for i in range(20)]
+    supervisor = Supervisor([], name="checks", ordered=False)
+    share = _share(names, supervisor)
+    history = _History(share.running, tmp_path / "h.db")
+    share._history = history
+    ownership = share._ownership
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        ownership.update(["a"])
+        await share.reconcile()
+        ownership.update(["a", "b"])
+        await share.reconcile()
+        lost = set(names) - ownership.owned
+        ownership.update(["a"])
+        await share.reconcile()
+        # Taken over before any of them runs; released once they are stopped.
+        assert history.calls == [
+            ("take_over", set(names), set()),
+            ("release", lost, ownership.owned - lost),
+            ("take_over", lost, ownership.owned - lost),
+        ]
         await supervisor.stop()
