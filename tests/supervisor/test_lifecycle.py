@@ -23,6 +23,7 @@ from supervisor.config import (
     parse_config,
 )
 from supervisor.runtime import ChildSpec, current_child
+from tests.supervisor.passes import Passes
 
 CONFIG = """
 [storage]
@@ -86,16 +87,6 @@ async def test_second_signal_stops_at_once_with_status_130(tmp_path: Path) -> No
     assert status == [130]
 
 
-class _Passes(trio.abc.Instrument):
-    """Counts the scheduler's passes (each pass ends in one wait for I/O)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def before_io_wait(self, timeout: float) -> None:
-        self.count += 1
-
-
 async def test_a_stop_signal_cancels_the_checks_in_the_pass_after_it_is_handled(
     tmp_path: Path,
 ) -> None:
@@ -103,16 +94,9 @@ async def test_a_stop_signal_cancels_the_checks_in_the_pass_after_it_is_handled(
     # is handled in the pass after it arrived, and the checks are cancelled in that call (not
     # after a receiving task, the graceful stop's task and the root's task have each run).
     app = _app(tmp_path)
-    passes = _Passes()
-    cancelled_at: list[int] = []
-
-    async def check(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        try:
-            await trio.sleep_forever()
-        except trio.Cancelled:
-            cancelled_at.append(passes.count)
-            raise
+    passes = Passes()
+    cancelled_at = passes.cancelled_at
+    check = passes.sleeper
 
     status: list[int] = []
     try:

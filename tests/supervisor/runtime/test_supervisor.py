@@ -32,6 +32,7 @@ from supervisor.runtime import (
     SupervisorStateError,
     current_child,
 )
+from tests.supervisor.passes import Passes
 
 from ._support import Actor, Boom
 
@@ -1090,21 +1091,11 @@ async def test_runs_under_an_anyio_task_group_on_trio(autojump_clock: object) ->
 # -- unordered children (ordered=False) --------------------------------------------------------
 
 
-class _Passes(trio.abc.Instrument):
-    """Counts the scheduler's passes (each pass ends in one wait for I/O)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def before_io_wait(self, timeout: float) -> None:
-        self.count += 1
-
-
 async def _passes_to_start_and_stop(n: int, *, ordered: bool) -> tuple[int, int]:
     log: list[str] = []
     children = [ChildSpec(f"c{i}", Actor(f"c{i}", log), shutdown=1.0) for i in range(n)]
     sup = Supervisor(children, ordered=ordered, backoff=NO_BACKOFF)
-    passes = _Passes()
+    passes = Passes()
     trio.lowlevel.add_instrument(passes)
     try:
         async with trio.open_nursery() as nursery:
@@ -1192,7 +1183,7 @@ async def _passes_to_start_and_delete_dynamically(n: int, *, batch: bool) -> tup
     log: list[str] = []
     sup = Supervisor([], ordered=False, backoff=NO_BACKOFF)
     specs = [ChildSpec(f"c{i}", Actor(f"c{i}", log), shutdown=1.0) for i in range(n)]
-    passes = _Passes()
+    passes = Passes()
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
         trio.lowlevel.add_instrument(passes)
@@ -1282,16 +1273,9 @@ async def test_ordered_children_deleted_together_stop_in_reverse_order(
 async def test_unordered_children_are_cancelled_in_the_pass_that_asks_the_stop() -> None:
     # Counted, not timed: on a loop busy with thousands of checks each scheduler pass is long,
     # and a stop that waits for the supervisor's own task costs one more of them.
-    passes = _Passes()
-    cancelled_at: list[int] = []
-
-    async def child(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        try:
-            await trio.sleep_forever()
-        except trio.Cancelled:
-            cancelled_at.append(passes.count)
-            raise
+    passes = Passes()
+    cancelled_at = passes.cancelled_at
+    child = passes.sleeper
 
     log: list[str] = []
     trapping = Actor("trapping", log, [("trap", 0.0)])
@@ -1317,16 +1301,9 @@ async def test_unordered_children_are_cancelled_in_the_pass_that_asks_the_stop()
 async def test_an_ordered_stop_cancels_the_nested_last_childs_children_at_once() -> None:
     # The root's stop reaches the checks (a nested unordered supervisor, its last child) in the
     # call that asks it, not one pass later when the root's own task runs: counted, not timed.
-    passes = _Passes()
-    cancelled_at: list[int] = []
-
-    async def child(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        try:
-            await trio.sleep_forever()
-        except trio.Cancelled:
-            cancelled_at.append(passes.count)
-            raise
+    passes = Passes()
+    cancelled_at = passes.cancelled_at
+    child = passes.sleeper
 
     log: list[str] = []
     nested = Supervisor([ChildSpec(f"c{i}", child) for i in range(100)], ordered=False)
