@@ -58,6 +58,7 @@ from actors.history.rollup import (
     Strip,
     Window,
     track_incident,
+    window_strips,
 )
 from actors.models import CheckResult, CheckStatus
 from actors.store.errors import StoreError
@@ -78,9 +79,7 @@ class _CheckHistory:
     incident: Incident | None = None
     # Buckets loaded at a takeover, by (resolution, start): continued when a run reopens them.
     stored: dict[tuple[int, int], Bucket] = field(default_factory=dict)
-    strips: dict[str, Strip] = field(
-        default_factory=lambda: {name: Strip(w.slot) for name, w in WINDOWS.items()}
-    )
+    strips: dict[str, Strip] = field(default_factory=window_strips)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,16 @@ import trio
 
 from actors.clock import Clock
 from actors.history.repository import HistoryRepository, StoredResult
-from actors.history.rollup import HOUR, MINUTE, WINDOWS, Bucket, Incident, Strip, Window
+from actors.history.rollup import (
+    HOUR,
+    MINUTE,
+    WINDOWS,
+    Bucket,
+    Incident,
+    Strip,
+    Window,
+    window_strips,
+)
 from actors.store.errors import StoreError
 
 __all__ = ["LAG_MARGIN", "LOAD_BATCH", "RemoteHistory", "RemoteStatistics"]
@@ -54,10 +63,6 @@ _ROWS_PER_CHECKPOINT = 10_000
 _RESOLUTIONS = (MINUTE, HOUR)
 
 
-def _strips() -> dict[str, Strip]:
-    return {name: Strip(w.slot) for name, w in WINDOWS.items()}
-
-
 def _going_on(incident: Incident | None, newest: StoredResult | None) -> Incident | None:
     """`incident` unless a run after its start did not fail: an incident left open in the
     shared history (see the module docstring) is over once the check's runs pass."""
@@ -71,7 +76,7 @@ class _Held:
     """What is kept of one check run elsewhere. `floor[res]`: buckets of that resolution
     starting before it are counted and final; `seen`: the buckets from it on, as counted."""
 
-    strips: dict[str, Strip] = field(default_factory=_strips)
+    strips: dict[str, Strip] = field(default_factory=window_strips)
     floor: dict[int, int] = field(default_factory=dict)
     seen: dict[tuple[int, int], Bucket] = field(default_factory=dict)
     incident: Incident | None = None

@@ -46,6 +46,7 @@ __all__ = [
     "percentile",
     "slot_class",
     "track_incident",
+    "window_strips",
     "uptime_ratio",
 ]
 
@@ -436,3 +437,8 @@ def uptime_ratio(slots: Sequence[Slot] | Sequence[Bucket]) -> float | None:
     count = sum(s.count for s in slots)
     failures = sum(s.failures for s in slots)
     return (count - failures) / count if count else None
+
+
+def window_strips() -> dict[str, Strip]:
+    """An empty strip for each window of `WINDOWS`, by window name (a check's uptime bars)."""
+    return {name: Strip(w.slot) for name, w in WINDOWS.items()}
